@@ -1,0 +1,64 @@
+# The README's words. Every install lives outside the clone, keyed by what it was built from,
+# so a warm machine (or CI on it) reuses it: ~/.cache/cmf-server/<name>-<hash>.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PORT ?= 8080
+DATA_DIR ?=
+CACHE ?= $(HOME)/.cache/cmf-server
+UV_VERSION := 0.13.9
+UV := $(CACHE)/uv-$(UV_VERSION)/bin/uv
+LOCK_HASH := $(shell sha256sum uv.lock | cut -c1-12)
+VENV := $(CACHE)/venv-$(LOCK_HASH)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := python3.11
+PY := $(VENV)/bin/python
+
+.PHONY: help install run lint format test test-only services-up services-down bench clean-cache
+
+help:
+	@echo "make run            start the embedded server on http://127.0.0.1:$(PORT) (PORT=, DATA_DIR=)"
+	@echo "make test           install what is missing, start the real services, lint, run every test"
+	@echo "make lint           ruff + mypy"
+	@echo "make services-up    start the real servers the tests use (services-down stops them)"
+	@echo "make bench          run the benchmarks in bench/"
+
+$(UV):
+	python3 -m venv $(CACHE)/uv-$(UV_VERSION)
+	$(CACHE)/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# Re-run every time: cheap when nothing changed, and it re-points the workspace packages at
+# this checkout (CI clones into a new folder each run).
+install: $(UV)
+	@$(UV) sync --frozen --all-packages --quiet
+
+run: install
+	$(VENV)/bin/cmf-server up --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+services-up:
+	@scripts/services.sh up
+
+services-down:
+	@scripts/services.sh down
+
+test:
+	@scripts/test.sh
+
+# The tests alone, for a developer whose services are up: make test-only ARGS="-k push"
+test-only: install
+	$(VENV)/bin/pytest $(ARGS)
+
+bench: install services-up
+	$(PY) -m bench.run $(ARGS)
+
+clean-cache:
+	rm -rf $(CACHE)

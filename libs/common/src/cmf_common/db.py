@@ -1,0 +1,68 @@
+"""asyncpg pools: one per service, confined to the service's own schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import json
+
+import asyncpg
+import orjson
+
+
+def json_dumps(value: Any) -> str:
+    """orjson, falling back to the standard library for what it refuses (integers over 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json_dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def create_pool(
+    dsn: str,
+    schema: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout_ms: int = 300_000,
+    application_name: str = "cmf-server",
+) -> asyncpg.Pool:
+    """A pool whose connections see ``schema`` first, with JSON decoded by orjson.
+
+    The schema is created here, so a fresh database needs nothing but this call and the
+    service's migrations.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(schema)}")
+    except asyncpg.UniqueViolationError:
+        pass  # another process created it between our check and our statement
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={
+            "search_path": f"{_quote_ident(schema)}, public",
+            "statement_timeout": str(statement_timeout_ms),
+            "application_name": application_name,
+        },
+    )
+    assert pool is not None
+    return pool
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, lint, start the real services, run every test.
+# Prints how long each phase took.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -a PHASES=()
+phase() {
+  local name=$1; shift
+  local started=$SECONDS
+  echo "==> $name"
+  "$@"
+  PHASES+=("$(printf '%-16s %4ds' "$name" $((SECONDS - started)))")
+}
+report() {
+  echo "==> phase times"
+  printf '    %s\n' "${PHASES[@]}"
+}
+trap report EXIT
+
+phase install make --no-print-directory install
+phase client-venv scripts/cmflib-venv.sh
+phase lint make --no-print-directory lint
+phase services-up make --no-print-directory services-up
+phase pytest make --no-print-directory test-only ARGS="${PYTEST_ARGS:-}"

@@ -1,0 +1,92 @@
+"""The gateway: the one public entry. It routes by path to the services, aggregates health and
+answers the health routes itself. In the embedded server the services are mounted in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cmf_common.health import CheckResult, run_check
+from cmf_common.service import service_app
+from cmf_gateway.routing import RouteTable, default_table
+from cmf_gateway.settings import GatewaySettings
+
+# Each part /health reports; the ones not in this mode are "disabled" (seed-api.md).
+HEALTH_PARTS = ("database", "neo4j", "storage", "kafka", "redis")
+REQUIRED_PARTS = ("database",)
+
+
+class Gateway:
+    """An ASGI app that hands each request to the service its path belongs to."""
+
+    def __init__(self, own: FastAPI, services: Mapping[str, ASGIApp], table: RouteTable) -> None:
+        self.own = own
+        self.services = services
+        self.table = table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            target = self.table.resolve(scope["path"])
+            if target is not None and target in self.services:
+                await self.services[target](scope, receive, send)
+                return
+        await self.own(scope, receive, send)
+
+
+def _health_router(services: Mapping[str, FastAPI], timeout_s: float) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    async def gather() -> dict[str, CheckResult]:
+        checks = {}
+        for app in services.values():
+            checks.update(app.state.readiness_checks())
+        names = list(HEALTH_PARTS)
+        results = await asyncio.gather(*(run_check(checks.get(n), timeout_s) for n in names))
+        return dict(zip(names, results, strict=True))
+
+    @router.get("/health")
+    async def health() -> JSONResponse:
+        results = await gather()
+        down = [n for n, r in results.items() if r.status == "down"]
+        status = "ok" if not down else ("down" if set(down) & set(REQUIRED_PARTS) else "degraded")
+        return JSONResponse(
+            {"status": status, "checks": {n: r.as_dict() for n, r in results.items()}},
+            status_code=200 if not down else 503)
+
+    @router.get("/health/{part}")
+    async def health_part(part: str) -> JSONResponse:
+        if part not in HEALTH_PARTS:
+            return JSONResponse({"detail": f"unknown health check '{part}'"}, status_code=404)
+        result = (await gather())[part]
+        return JSONResponse(result.as_dict(), status_code=503 if result.status == "down" else 200)
+
+    return router
+
+
+def create_gateway(settings: GatewaySettings, services: Mapping[str, FastAPI],
+                   table: RouteTable | None = None) -> Gateway:
+    """The gateway over in-process ``services``; their lifespans run inside the gateway's."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for app in services.values():
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            yield
+
+    def checks(_: FastAPI) -> dict[str, object]:
+        merged: dict[str, object] = {}
+        for app in services.values():
+            merged.update(app.state.readiness_checks())
+        return merged
+
+    own = service_app(settings=settings, title="CMF Server", lifespan=lifespan,
+                      checks=checks)  # type: ignore[arg-type]
+    own.include_router(_health_router(services, settings.readiness_timeout_s))
+    own.include_router(_health_router(services, settings.readiness_timeout_s), prefix="/api")
+    return Gateway(own, services, table or default_table())

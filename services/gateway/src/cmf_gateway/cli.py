@@ -1,0 +1,74 @@
+"""``cmf-server``: the one console script.
+
+``cmf-server up`` runs the embedded server: the gateway with every service mounted in-process,
+on a private PostgreSQL in the data dir unless ``DATABASE_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from cmf_gateway.settings import GatewaySettings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cmf-server", description="CMF Server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the embedded server (everything in one process)")
+    up.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
+    up.add_argument("--data-dir", type=Path, default=None,
+                    help="where data lives (default /var/lib/cmf-server as root, else "
+                         "~/.local/share/cmf-server)")
+    up.add_argument("--log-format", choices=("json", "console"), default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        return _up(args)
+    return 2
+
+
+def _up(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cmf_common.logging import configure_logging
+    from cmf_gateway.app import create_gateway
+    from cmf_gateway.routing import METADATA
+    from cmf_metadata.app import create_app as create_metadata
+    from cmf_metadata.settings import MetadataSettings
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port,
+                                   "data_dir": args.data_dir}.items() if v is not None}
+    settings = GatewaySettings(**overrides)
+    if args.log_format:
+        settings = settings.model_copy(update={"log_json": args.log_format == "json"})
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    metadata_settings = MetadataSettings()
+    where = "DATABASE_URL"
+    if metadata_settings.database_url is None:
+        from cmf_gateway import embedded_postgres
+
+        uri, _server = embedded_postgres.start(settings.data_dir.resolve())
+        metadata_settings = MetadataSettings(database_url=uri)
+        where = str(settings.data_dir.resolve() / "postgres")
+
+    gateway = create_gateway(settings, {METADATA: create_metadata(metadata_settings)})
+    print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)
+    print(f"  data: {where}", file=sys.stderr)
+    print(f"  point the cmf client at it: cmf init ... --cmf-server-url "
+          f"http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    uvicorn.run(gateway, host=settings.host, port=settings.port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=30,
+                limit_concurrency=int(os.environ.get("CMF_LIMIT_CONCURRENCY", "1000")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

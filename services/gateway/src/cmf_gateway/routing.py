@@ -1,0 +1,39 @@
+"""The gateway's route table: which service answers a path.
+
+Every CMF route answers at ``/x`` and ``/api/x``; our own API lives under ``/api/v1/<resource>``.
+A path is resolved by its first segment after those prefixes. Later services add rows here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+METADATA = "metadata"
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    cmf_routes: dict[str, str] = field(default_factory=dict)  # first segment -> service
+    v1_routes: dict[str, str] = field(default_factory=dict)   # /api/v1/<resource> -> service
+
+    def resolve(self, path: str) -> str | None:
+        """The service for ``path``, or ``None`` when the gateway answers it itself."""
+        segments = [s for s in path.split("/") if s]
+        if segments[:2] == ["api", "v1"]:
+            return self.v1_routes.get(segments[2]) if len(segments) > 2 else None
+        if segments[:1] == ["api"]:
+            segments = segments[1:]
+        if not segments:
+            return self.cmf_routes.get("")
+        return self.cmf_routes.get(segments[0])
+
+
+def default_table() -> RouteTable:
+    return RouteTable(
+        cmf_routes={
+            "": METADATA,
+            "mlmd_push": METADATA,
+            "mlmd_pull": METADATA,
+        },
+        v1_routes={},
+    )

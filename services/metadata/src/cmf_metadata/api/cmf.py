@@ -1,0 +1,124 @@
+"""The CMF client's routes, in the reference server's shapes (contract §1.2), at /x and /api/x."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
+
+from cmf_common.errors import NotFound, reference_error
+from cmf_metadata.merge import PayloadRejected
+from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
+from cmf_metadata.push import push
+from cmf_metadata.schemas import PullRequest, PushRequest
+
+router = APIRouter(tags=["cmf"])
+
+CONSISTENCY_HEADER = "X-CMF-Consistency-Token"
+
+
+def get_pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+
+
+def _invalid(errors: list[dict[str, Any]]) -> JSONResponse:
+    return reference_error(422, errors, status="invalid_request")
+
+
+def _value_error(field: str, message: str) -> JSONResponse:
+    return _invalid([{"type": "value_error", "loc": ["body", field], "msg": message}])
+
+
+def _parse_push(body: bytes) -> PushRequest:
+    return PushRequest.model_validate_json(body or b"null")
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> list[str]:
+    return ["cmf-server"]
+
+
+@router.post("/mlmd_push")
+async def mlmd_push(request: Request, pool: Pool) -> Response:
+    body = await request.body()
+    try:
+        parsed = await asyncio.to_thread(_parse_push, body)
+    except ValidationError as exc:
+        return _invalid([{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
+                         for e in exc.errors(include_url=False, include_input=False)][:50])
+    pipeline_name = parsed.pipeline_name
+    if pipeline_name is None and parsed.id is not None:
+        pipeline_name = _only_pipeline_name(parsed.json_payload)  # legacy client, no name sent
+    if pipeline_name is None or not pipeline_name.strip():
+        return _value_error("pipeline_name", "Pipeline name must not be empty or whitespace")
+    try:
+        outcome = await push(pool, pipeline_name=pipeline_name,
+                             json_payload=parsed.json_payload, exec_uuid=parsed.exec_uuid)
+    except PayloadRejected as rejected:
+        return _rejection(rejected)
+    headers = {}
+    if outcome.consistency_token is not None:
+        headers[CONSISTENCY_HEADER] = outcome.consistency_token
+    return JSONResponse({"status": outcome.status.value}, headers=headers)
+
+
+def _rejection(rejected: PayloadRejected) -> JSONResponse:
+    if rejected.kind == "no_pipeline":
+        return reference_error(400, rejected.detail)
+    if rejected.kind == "version_update":
+        return reference_error(422, "version_update", status="version_update")
+    if rejected.kind == "invalid_json":
+        return _value_error("json_payload", str(rejected.detail))
+    if isinstance(rejected.detail, list):
+        return _invalid([{**e, "loc": ["body", "json_payload", *e["loc"]]}
+                         for e in rejected.detail])
+    return _value_error("json_payload", str(rejected.detail))
+
+
+def _only_pipeline_name(json_payload: str) -> str | None:
+    try:
+        pipelines = orjson.loads(json_payload).get("Pipeline") or []
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    names = [p.get("name") for p in pipelines if isinstance(p, dict)]
+    return names[0] if len(names) == 1 and isinstance(names[0], str) else None
+
+
+async def _pull_response(pool: asyncpg.Pool, query: PullQuery) -> Response:
+    try:
+        document = await pull(pool, query)
+    except NotFound as missing:
+        return reference_error(404, missing.detail)
+    except ExecutionNotFound:
+        return HTMLResponse("no_exec_uuid")
+    return HTMLResponse(await asyncio.to_thread(orjson.dumps, document))
+
+
+@router.post("/mlmd_pull")
+async def mlmd_pull(request: Request, pool: Pool) -> Response:
+    body = await request.body()
+    try:
+        parsed = PullRequest.model_validate_json(body) if body.strip() else PullRequest()
+    except ValidationError as exc:
+        return _invalid([{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
+                         for e in exc.errors(include_url=False, include_input=False)][:50])
+    return await _pull_response(pool, PullQuery(
+        pipeline_name=parsed.pipeline_name or None, exec_uuid=parsed.exec_uuid or None,
+        last_sync_time=parsed.last_sync_time))
+
+
+@router.get("/mlmd_pull/{pipeline_name}")
+async def mlmd_pull_pipeline(pipeline_name: str, pool: Pool,
+                             exec_uuid: Annotated[str | None, Query(max_length=256)] = None
+                             ) -> Response:
+    return await _pull_response(pool, PullQuery(pipeline_name=pipeline_name,
+                                                exec_uuid=exec_uuid or None))

@@ -1,0 +1,47 @@
+"""The metadata service: the MLMD-shaped store, the CMF push/pull, and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from cmf_common.db import create_pool, ping
+from cmf_common.events import OUTBOX_MIGRATIONS
+from cmf_common.health import Check
+from cmf_common.migrations import migrate
+from cmf_common.service import service_app
+from cmf_metadata.api import cmf as cmf_routes
+from cmf_metadata.settings import MetadataSettings
+
+MIGRATIONS = [OUTBOX_MIGRATIONS, "cmf_metadata.migrations"]
+
+
+def create_app(settings: MetadataSettings | None = None) -> FastAPI:
+    settings = settings or MetadataSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(
+            settings.require_database_url(), settings.schema,
+            min_size=settings.database_pool_min, max_size=settings.database_pool_max,
+            statement_timeout_ms=settings.database_statement_timeout_ms,
+            application_name="cmf-metadata")
+        try:
+            await migrate(pool, settings.schema, MIGRATIONS)
+            app.state.pool = pool
+            yield
+        finally:
+            await pool.close()
+
+    def checks(app: FastAPI) -> dict[str, Check | None]:
+        pool = getattr(app.state, "pool", None)
+        return {"database": (lambda: ping(pool)) if pool is not None else None}
+
+    app = service_app(settings=settings, title="CMF Server — metadata", lifespan=lifespan,
+                      checks=checks, max_body_bytes=settings.max_body_bytes)
+    app.state.settings = settings
+    app.include_router(cmf_routes.router)
+    app.include_router(cmf_routes.router, prefix="/api")
+    return app

@@ -1,0 +1,217 @@
+"""The CMF push merge rules (contract §2.6), as pure functions.
+
+``read_payload`` turns a push body into the pipeline to merge, or one of the reference server's
+answers; ``plan_merge`` decides, given the execution uuids already stored, what a push adds.
+The store applies the plan in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from cmf_metadata.schemas import ExecutionIn, PayloadIn, PipelineIn
+
+ORIGINAL_CREATE_TIME = "original_create_time_since_epoch"
+INPUT, OUTPUT = 3, 4
+
+
+class PushStatus(StrEnum):
+    SUCCESS = "success"
+    EXISTS = "exists"
+    PIPELINE_NOT_EXIST = "pipeline_not_exist"
+
+
+class PayloadRejected(Exception):
+    """A push the reference server refuses; ``kind`` picks the reference's answer."""
+
+    def __init__(self, kind: str, detail: Any) -> None:
+        super().__init__(kind)
+        self.kind = kind  # "invalid_json", "invalid_request", "no_pipeline", "version_update"
+        self.detail = detail
+
+
+def split_uuids(value: object) -> list[str]:
+    """``Execution_uuid`` is a comma list; its members form a set."""
+    if value is None:
+        return []
+    return [u.strip() for u in str(value).split(",") if u.strip()]
+
+
+def read_payload(json_payload: str, pipeline_name: str) -> PipelineIn | None:
+    """Validate the payload and pick the named pipeline; ``None`` means it is not in the payload."""
+    if not json_payload.strip():
+        raise PayloadRejected("invalid_request", "json_payload must not be empty")
+    # PostgreSQL text and jsonb cannot hold NUL; refuse it here rather than fail in the store.
+    if "\\u0000" in json_payload or "\x00" in json_payload:
+        raise PayloadRejected("invalid_request", "json_payload must not contain NUL characters")
+    try:
+        payload = PayloadIn.model_validate_json(json_payload)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise PayloadRejected("invalid_json", "JSON payload is not valid JSON") from exc
+        raise PayloadRejected("invalid_request", _errors(exc)) from exc
+    if not payload.Pipeline:
+        raise PayloadRejected("no_pipeline", "Invalid JSON payload. The pipeline name is missing.")
+    pipeline = next((p for p in payload.Pipeline if p.name == pipeline_name), None)
+    if pipeline is None:
+        return None
+    for stage in pipeline.stages:
+        for execution in stage.executions:
+            if execution.name == "" and not split_uuids(
+                    execution.properties.get("Execution_uuid")):
+                raise PayloadRejected("version_update", "version_update")
+    return pipeline
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)][:50]
+
+
+def payload_uuids(pipeline: PipelineIn) -> list[str]:
+    return sorted({u for stage in pipeline.stages for ex in stage.executions
+                   for u in split_uuids(ex.properties.get("Execution_uuid"))})
+
+
+@dataclass
+class PlannedArtifact:
+    uri: str
+    type: str
+    name: str
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
+
+
+@dataclass
+class PlannedEvent:
+    uri: str
+    type: int
+    step_key: str
+
+
+@dataclass
+class PlannedExecution:
+    stage: str
+    type: str
+    name: str
+    uuid: str
+    uuids: list[str]
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
+    events: list[PlannedEvent]
+
+    @property
+    def reused(self) -> bool:
+        return self.name != ""
+
+
+@dataclass
+class PlannedStage:
+    name: str
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
+
+
+@dataclass
+class MergePlan:
+    pipeline: PipelineIn
+    status: PushStatus
+    stages: list[PlannedStage] = field(default_factory=list)
+    executions: list[PlannedExecution] = field(default_factory=list)
+    artifacts: list[PlannedArtifact] = field(default_factory=list)  # sorted by uri
+
+    @property
+    def types(self) -> list[tuple[int, str]]:
+        """Every MLMD type the plan needs, sorted so concurrent pushes lock them in one order."""
+        wanted = {(2, "Parent_Context"), (2, "Pipeline_Stage")}
+        wanted |= {(0, e.type) for e in self.executions}
+        wanted |= {(1, a.type) for a in self.artifacts}
+        return sorted(wanted)
+
+
+def stamp_original_time(custom: dict[str, Any], create_time: int | None) -> dict[str, Any]:
+    """Keep the client's creation time as a string custom property, as the reference does.
+
+    A payload pulled from another server already carries it; that first value is kept.
+    """
+    if ORIGINAL_CREATE_TIME in custom or create_time is None:
+        return dict(custom)
+    return {**custom, ORIGINAL_CREATE_TIME: str(create_time)}
+
+
+def _selected(execution: ExecutionIn, exec_uuid: str | None, existing: set[str]) -> bool:
+    uuids = split_uuids(execution.properties.get("Execution_uuid"))
+    if exec_uuid is not None and exec_uuid not in uuids:
+        return False
+    if execution.name != "":
+        return True  # re-used executions are merged again, their uuid sets unioned
+    return not existing.intersection(uuids)
+
+
+def plan_merge(pipeline: PipelineIn, existing_uuids: set[str], exec_uuid: str | None) -> MergePlan:
+    """What a push adds to a pipeline whose stored executions have ``existing_uuids``."""
+    plan = MergePlan(pipeline=pipeline, status=PushStatus.EXISTS)
+    artifacts: dict[str, PlannedArtifact] = {}
+    seen_uuids: set[str] = set(existing_uuids)
+    stages: dict[str, PlannedStage] = {}
+    for stage in pipeline.stages:
+        for execution in stage.executions:
+            if not _selected(execution, exec_uuid, seen_uuids):
+                continue
+            uuids = split_uuids(execution.properties.get("Execution_uuid"))
+            seen_uuids.update(uuids)  # a uuid twice in one payload is merged once
+            stage_key = str(execution.properties.get("Context_Type") or stage.name)
+            if stage.name not in stages:
+                stages[stage.name] = PlannedStage(
+                    stage.name, dict(stage.properties),
+                    stamp_original_time(stage.custom_properties, stage.create_time_since_epoch))
+            events: list[PlannedEvent] = []
+            for event in execution.events:
+                art = event.artifact
+                events.append(PlannedEvent(art.uri, event.type, art.name))
+                _add_artifact(artifacts, art.uri, art.type, art.name, dict(art.properties),
+                              stamp_original_time(art.custom_properties,
+                                                  art.create_time_since_epoch))
+            plan.executions.append(PlannedExecution(
+                stage=stage.name,
+                type=stage_key,
+                name=execution.name,
+                uuid=",".join(uuids),
+                uuids=uuids,
+                properties=dict(execution.properties),
+                custom_properties=stamp_original_time(execution.custom_properties,
+                                                      execution.create_time_since_epoch),
+                events=events,
+            ))
+    if plan.executions:
+        plan.status = PushStatus.SUCCESS
+        plan.stages = list(stages.values())
+        plan.artifacts = [artifacts[uri] for uri in sorted(artifacts)]
+    return plan
+
+
+def _add_artifact(found: dict[str, PlannedArtifact], uri: str, type_: str, name: str,
+                  properties: dict[str, Any], custom: dict[str, Any]) -> None:
+    """One row per uri: the same content seen again in a payload merges into the first sighting."""
+    known = found.get(uri)
+    if known is None:
+        found[uri] = PlannedArtifact(uri, type_, name, properties, custom)
+        return
+    urls = join_comma_lists(known.properties.get("url"), properties.get("url"))
+    known.properties = {**properties, **known.properties}
+    if urls is not None:
+        known.properties["url"] = urls
+    known.custom_properties = {**custom, **known.custom_properties}
+
+
+def join_comma_lists(first: object, second: object) -> str | None:
+    """The Python twin of the store's ``merge_comma_lists``: entries once, first sighting first."""
+    entries: dict[str, None] = {}
+    for value in (first, second):
+        if value:
+            entries.update((e, None) for e in str(value).split(",") if e)
+    return ",".join(entries) if entries else None

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from cmf_common.settings import ServiceSettings
+
+
+class MetadataSettings(ServiceSettings):
+    service_name: ClassVar[str] = "metadata"
+
+    # Pushes of large pipelines are large: the reference's proxy once refused them with 413.
+    max_body_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
