@@ -52,15 +52,28 @@ class BodyLimitMiddleware:
     async def _refuse(self, scope: Scope, send: Send) -> None:
         detail = f"request body exceeds the limit of {self.max_bytes} bytes"
         if is_new_api(scope.get("path", "")):
-            body = orjson.dumps({"type": "https://cmf-server.dev/problems/payload_too_large",
-                                 "title": "Payload too large", "status": 413, "detail": detail,
-                                 "code": "payload_too_large"})
+            body = orjson.dumps(
+                {
+                    "type": "https://cmf-server.dev/problems/payload_too_large",
+                    "title": "Payload too large",
+                    "status": 413,
+                    "detail": detail,
+                    "code": "payload_too_large",
+                }
+            )
             content_type = PROBLEM_JSON.encode()
         else:
             body = orjson.dumps({"detail": detail})
             content_type = b"application/json"
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", content_type),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import json
-
 import asyncpg
+import asyncpg.pool
 import orjson
+
+# A connection from a pool or a bare one: repositories accept either.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 def json_dumps(value: Any) -> str:
@@ -20,7 +23,9 @@ def json_dumps(value: Any) -> str:
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(name, encoder=json_dumps, decoder=orjson.loads, schema="pg_catalog")
+        await conn.set_type_codec(
+            name, encoder=json_dumps, decoder=orjson.loads, schema="pg_catalog"
+        )
 
 
 def _quote_ident(name: str) -> str:

@@ -92,9 +92,12 @@ def is_new_api(path: str) -> bool:
     return path.startswith("/api/v1/") or path == "/api/v1"
 
 
-def reference_error(status: int, detail: Any, **extra: Any) -> JSONResponse:
-    """The reference server's FastAPI-style error body: ``{"detail": ...}``."""
-    return JSONResponse({**extra, "detail": detail}, status_code=status)
+def reference_error(http_status: int, detail: Any, *, status: str | None = None) -> JSONResponse:
+    """The reference server's FastAPI-style error body: ``{"detail": ...}``, with the CMF
+    ``status`` word first where the client reads one."""
+    body: dict[str, Any] = {"status": status} if status is not None else {}
+    body["detail"] = detail
+    return JSONResponse(body, status_code=http_status)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -118,21 +121,29 @@ def install_problem_handlers(app: FastAPI) -> None:
         ]
         if not is_new_api(request.url.path):
             return reference_error(422, errors, status="invalid_request")
-        return problem(422, "Invalid request", "the request did not validate", "invalid",
-                       errors=errors)
+        return problem(
+            422, "Invalid request", "the request did not validate", "invalid", errors=errors
+        )
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         if not is_new_api(request.url.path):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                                headers=dict(exc.headers or {}))
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), f"http_{exc.status_code}",
-                       headers=dict(exc.headers or {}))
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=dict(exc.headers or {})
+            )
+        return problem(
+            exc.status_code,
+            str(exc.detail),
+            str(exc.detail),
+            f"http_{exc.status_code}",
+            headers=dict(exc.headers or {}),
+        )
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("request.failed", error=type(exc).__name__)
-        return problem(500, "Internal error", "an unexpected error occurred; it has been logged",
-                       "internal")
+        return problem(
+            500, "Internal error", "an unexpected error occurred; it has been logged", "internal"
+        )
 
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

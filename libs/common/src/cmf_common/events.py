@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import orjson
 
-from cmf_common.db import json_dumps
+from cmf_common.db import Connection, json_dumps
 from cmf_common.tracing import current_traceparent
 
 OUTBOX_MIGRATIONS = "cmf_common.outbox_migrations"
@@ -63,24 +62,26 @@ class Envelope:
         return cls(**{k: body[k] for k in cls.__dataclass_fields__ if k in body})
 
 
-async def add_events(
-    conn: asyncpg.Connection, *, subject: str, source: str, events: list[NewEvent]
-) -> int:
+async def add_events(conn: Connection, *, subject: str, source: str, events: list[NewEvent]) -> int:
     """Write ``events`` to the outbox in the caller's transaction; returns the last sequence.
 
     The caller must hold the subject's lock, so sequences of one subject are gap-free and in
     commit order. One statement for the whole batch.
     """
     if not events:
-        last = await conn.fetchval("SELECT last_seq FROM outbox_sequences WHERE subject = $1",
-                                   subject)
+        last = await conn.fetchval(
+            "SELECT last_seq FROM outbox_sequences WHERE subject = $1", subject
+        )
         return int(last or 0)
-    last_seq = int(await conn.fetchval(
-        "INSERT INTO outbox_sequences (subject, last_seq) VALUES ($1, $2)"
-        " ON CONFLICT (subject) DO UPDATE SET last_seq = outbox_sequences.last_seq + $2"
-        " RETURNING last_seq",
-        subject, len(events),
-    ))
+    last_seq = int(
+        await conn.fetchval(
+            "INSERT INTO outbox_sequences (subject, last_seq) VALUES ($1, $2)"
+            " ON CONFLICT (subject) DO UPDATE SET last_seq = outbox_sequences.last_seq + $2"
+            " RETURNING last_seq",
+            subject,
+            len(events),
+        )
+    )
     first_seq = last_seq - len(events) + 1
     now = datetime.now(UTC)
     await conn.execute(
@@ -88,7 +89,10 @@ async def add_events(
         " SELECT e.id, $1, e.seq, e.type, $2, $3, e.data::jsonb, $4"
         " FROM unnest($5::uuid[], $6::bigint[], $7::text[], $8::text[])"
         "   AS e(id, seq, type, data)",
-        subject, source, now, current_traceparent(),
+        subject,
+        source,
+        now,
+        current_traceparent(),
         [uuid7() for _ in events],
         list(range(first_seq, last_seq + 1)),
         [e.type for e in events],

@@ -52,7 +52,8 @@ def health_router(checks: Callable[[], dict[str, Check | None]], timeout_s: floa
         results = await asyncio.gather(*(run_check(c, timeout_s) for c in named.values()))
         body = {name: r.as_dict() for name, r in zip(named, results, strict=True)}
         ready = all(r.status != "down" for r in results)
-        return JSONResponse({"status": "ok" if ready else "down", "checks": body},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ok" if ready else "down", "checks": body}, status_code=200 if ready else 503
+        )
 
     return router

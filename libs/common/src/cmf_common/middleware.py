@@ -43,14 +43,19 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"],
-                                      (b"x-request-id", request_id.encode("latin-1"))]
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
             await send(message)
 
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=request_id), \
-                self.tracer.start_as_current_span(
-                    f"{method} {scope.get('path', '')}", kind=SpanKind.SERVER) as span:
+        with (
+            structlog.contextvars.bound_contextvars(request_id=request_id),
+            self.tracer.start_as_current_span(
+                f"{method} {scope.get('path', '')}", kind=SpanKind.SERVER
+            ) as span,
+        ):
             try:
                 await self.app(scope, receive, send_with_request_id)
             finally:
@@ -64,5 +69,11 @@ class ObservabilityMiddleware:
                     span.set_status(Status(StatusCode.ERROR))
                 HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
                 HTTP_LATENCY.labels(self.service, route, method).observe(elapsed)
-                log.info("http.request", method=method, path=scope.get("path"), route=route,
-                         status=status, duration_ms=round(elapsed * 1000, 2))
+                log.info(
+                    "http.request",
+                    method=method,
+                    path=scope.get("path"),
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )

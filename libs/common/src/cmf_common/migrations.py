@@ -1,10 +1,10 @@
 """A small versioned-SQL migration runner.
 
-Each service ships ``NNNN_name.sql`` files in a ``migrations`` package; shared tables (the outbox)
-ship theirs in ``cmf_common``. Each package is a track of its own, applied in order, each file in
-its own transaction, and recorded in ``<schema>.schema_migrations`` by track and version. A transaction-scoped
-advisory lock makes concurrent starts of several replicas safe: one migrates, the others wait and
-then find nothing to do.
+Each service ships ``NNNN_name.sql`` files in a ``migrations`` package; shared tables (the
+outbox) ship theirs in ``cmf_common``. Each package is a track of its own, applied in order, each
+file in its own transaction, and recorded in ``<schema>.schema_migrations`` by track and version.
+A transaction-scoped advisory lock makes concurrent starts of several replicas safe: one
+migrates, the others wait and then find nothing to do.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ async def migrate(pool: asyncpg.Pool, schema: str, packages: list[str]) -> list[
         for package in packages:
             for migration in load_migrations(package):
                 async with conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                                       f"cmf.migrate.{schema}")
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                        f"cmf.migrate.{schema}",
+                    )
                     await conn.execute(
                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
                         " track text NOT NULL, version integer NOT NULL, name text NOT NULL,"
@@ -58,14 +60,24 @@ async def migrate(pool: asyncpg.Pool, schema: str, packages: list[str]) -> list[
                     )
                     done = await conn.fetchval(
                         "SELECT true FROM schema_migrations WHERE track = $1 AND version = $2",
-                        package, migration.version)
+                        package,
+                        migration.version,
+                    )
                     if done:
                         continue
                     await conn.execute(migration.sql)
                     await conn.execute(
                         "INSERT INTO schema_migrations (track, version, name) VALUES ($1, $2, $3)",
-                        package, migration.version, migration.name)
+                        package,
+                        migration.version,
+                        migration.name,
+                    )
                     applied.append(f"{package}:{migration.version:04d}")
-                    log.info("db.migrated", schema=schema, track=package,
-                             version=migration.version, name=migration.name)
+                    log.info(
+                        "db.migrated",
+                        schema=schema,
+                        track=package,
+                        version=migration.version,
+                        name=migration.name,
+                    )
     return applied

@@ -39,7 +39,7 @@ class ServiceSettings(BaseSettings):
         return values
 
     @property
-    def schema(self) -> str:
+    def db_schema(self) -> str:
         """The PostgreSQL schema this service owns."""
         return self.service_name
 

@@ -56,7 +56,8 @@ def _health_router(services: Mapping[str, FastAPI], timeout_s: float) -> APIRout
         status = "ok" if not down else ("down" if set(down) & set(REQUIRED_PARTS) else "degraded")
         return JSONResponse(
             {"status": status, "checks": {n: r.as_dict() for n, r in results.items()}},
-            status_code=200 if not down else 503)
+            status_code=200 if not down else 503,
+        )
 
     @router.get("/health/{part}")
     async def health_part(part: str) -> JSONResponse:
@@ -68,8 +69,9 @@ def _health_router(services: Mapping[str, FastAPI], timeout_s: float) -> APIRout
     return router
 
 
-def create_gateway(settings: GatewaySettings, services: Mapping[str, FastAPI],
-                   table: RouteTable | None = None) -> Gateway:
+def create_gateway(
+    settings: GatewaySettings, services: Mapping[str, FastAPI], table: RouteTable | None = None
+) -> Gateway:
     """The gateway over in-process ``services``; their lifespans run inside the gateway's."""
 
     @asynccontextmanager
@@ -85,8 +87,7 @@ def create_gateway(settings: GatewaySettings, services: Mapping[str, FastAPI],
             merged.update(app.state.readiness_checks())
         return merged
 
-    own = service_app(settings=settings, title="CMF Server", lifespan=lifespan,
-                      checks=checks)  # type: ignore[arg-type]
+    own = service_app(settings=settings, title="CMF Server", lifespan=lifespan, checks=checks)  # type: ignore[arg-type]
     own.include_router(_health_router(services, settings.readiness_timeout_s))
     own.include_router(_health_router(services, settings.readiness_timeout_s), prefix="/api")
     return Gateway(own, services, table or default_table())

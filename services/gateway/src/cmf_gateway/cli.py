@@ -20,9 +20,13 @@ def _parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run the embedded server (everything in one process)")
     up.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     up.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
-    up.add_argument("--data-dir", type=Path, default=None,
-                    help="where data lives (default /var/lib/cmf-server as root, else "
-                         "~/.local/share/cmf-server)")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where data lives (default /var/lib/cmf-server as root, else "
+        "~/.local/share/cmf-server)",
+    )
     up.add_argument("--log-format", choices=("json", "console"), default=None)
     return parser
 
@@ -36,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     import uvicorn
+    from pydantic import SecretStr
 
     from cmf_common.logging import configure_logging
     from cmf_gateway.app import create_gateway
@@ -43,8 +48,11 @@ def _up(args: argparse.Namespace) -> int:
     from cmf_metadata.app import create_app as create_metadata
     from cmf_metadata.settings import MetadataSettings
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port,
-                                   "data_dir": args.data_dir}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"host": args.host, "port": args.port, "data_dir": args.data_dir}.items()
+        if v is not None
+    }
     settings = GatewaySettings(**overrides)
     if args.log_format:
         settings = settings.model_copy(update={"log_json": args.log_format == "json"})
@@ -56,17 +64,27 @@ def _up(args: argparse.Namespace) -> int:
         from cmf_gateway import embedded_postgres
 
         uri, _server = embedded_postgres.start(settings.data_dir.resolve())
-        metadata_settings = MetadataSettings(database_url=uri)
+        metadata_settings = MetadataSettings(database_url=SecretStr(uri))
         where = str(settings.data_dir.resolve() / "postgres")
 
     gateway = create_gateway(settings, {METADATA: create_metadata(metadata_settings)})
     print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)
     print(f"  data: {where}", file=sys.stderr)
-    print(f"  point the cmf client at it: cmf init ... --cmf-server-url "
-          f"http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
-    uvicorn.run(gateway, host=settings.host, port=settings.port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=30,
-                limit_concurrency=int(os.environ.get("CMF_LIMIT_CONCURRENCY", "1000")))
+    print(
+        f"  point the cmf client at it: cmf init ... --cmf-server-url "
+        f"http://{settings.host}:{settings.port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        gateway,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        limit_concurrency=int(os.environ.get("CMF_LIMIT_CONCURRENCY", "1000")),
+    )
     return 0
 
 

@@ -57,7 +57,7 @@ def start(data_dir: Path) -> tuple[str, Any]:
     pgdata = data_dir / "postgres"
     if pgdata.exists():
         _drop_dead_handles(pgdata)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     uri = server.get_uri()
     log.info("embedded_postgres.ready", pgdata=str(pgdata))
     return str(uri), server

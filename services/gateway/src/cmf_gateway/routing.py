@@ -14,7 +14,7 @@ METADATA = "metadata"
 @dataclass(frozen=True)
 class RouteTable:
     cmf_routes: dict[str, str] = field(default_factory=dict)  # first segment -> service
-    v1_routes: dict[str, str] = field(default_factory=dict)   # /api/v1/<resource> -> service
+    v1_routes: dict[str, str] = field(default_factory=dict)  # /api/v1/<resource> -> service
 
     def resolve(self, path: str) -> str | None:
         """The service for ``path``, or ``None`` when the gateway answers it itself."""

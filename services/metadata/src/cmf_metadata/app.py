@@ -24,12 +24,15 @@ def create_app(settings: MetadataSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(
-            settings.require_database_url(), settings.schema,
-            min_size=settings.database_pool_min, max_size=settings.database_pool_max,
+            settings.require_database_url(),
+            settings.db_schema,
+            min_size=settings.database_pool_min,
+            max_size=settings.database_pool_max,
             statement_timeout_ms=settings.database_statement_timeout_ms,
-            application_name="cmf-metadata")
+            application_name="cmf-metadata",
+        )
         try:
-            await migrate(pool, settings.schema, MIGRATIONS)
+            await migrate(pool, settings.db_schema, MIGRATIONS)
             app.state.pool = pool
             yield
         finally:
@@ -39,8 +42,13 @@ def create_app(settings: MetadataSettings | None = None) -> FastAPI:
         pool = getattr(app.state, "pool", None)
         return {"database": (lambda: ping(pool)) if pool is not None else None}
 
-    app = service_app(settings=settings, title="CMF Server — metadata", lifespan=lifespan,
-                      checks=checks, max_body_bytes=settings.max_body_bytes)
+    app = service_app(
+        settings=settings,
+        title="CMF Server — metadata",
+        lifespan=lifespan,
+        checks=checks,
+        max_body_bytes=settings.max_body_bytes,
+    )
     app.state.settings = settings
     app.include_router(cmf_routes.router)
     app.include_router(cmf_routes.router, prefix="/api")

@@ -61,20 +61,27 @@ def read_payload(json_payload: str, pipeline_name: str) -> PipelineIn | None:
         return None
     for stage in pipeline.stages:
         for execution in stage.executions:
-            if execution.name == "" and not split_uuids(
-                    execution.properties.get("Execution_uuid")):
+            if execution.name == "" and not split_uuids(execution.properties.get("Execution_uuid")):
                 raise PayloadRejected("version_update", "version_update")
     return pipeline
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)][:50]
+    return [
+        {"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ][:50]
 
 
 def payload_uuids(pipeline: PipelineIn) -> list[str]:
-    return sorted({u for stage in pipeline.stages for ex in stage.executions
-                   for u in split_uuids(ex.properties.get("Execution_uuid"))})
+    return sorted(
+        {
+            u
+            for stage in pipeline.stages
+            for ex in stage.executions
+            for u in split_uuids(ex.properties.get("Execution_uuid"))
+        }
+    )
 
 
 @dataclass
@@ -167,26 +174,36 @@ def plan_merge(pipeline: PipelineIn, existing_uuids: set[str], exec_uuid: str | 
             stage_key = str(execution.properties.get("Context_Type") or stage.name)
             if stage.name not in stages:
                 stages[stage.name] = PlannedStage(
-                    stage.name, dict(stage.properties),
-                    stamp_original_time(stage.custom_properties, stage.create_time_since_epoch))
+                    stage.name,
+                    dict(stage.properties),
+                    stamp_original_time(stage.custom_properties, stage.create_time_since_epoch),
+                )
             events: list[PlannedEvent] = []
             for event in execution.events:
                 art = event.artifact
                 events.append(PlannedEvent(art.uri, event.type, art.name))
-                _add_artifact(artifacts, art.uri, art.type, art.name, dict(art.properties),
-                              stamp_original_time(art.custom_properties,
-                                                  art.create_time_since_epoch))
-            plan.executions.append(PlannedExecution(
-                stage=stage.name,
-                type=stage_key,
-                name=execution.name,
-                uuid=",".join(uuids),
-                uuids=uuids,
-                properties=dict(execution.properties),
-                custom_properties=stamp_original_time(execution.custom_properties,
-                                                      execution.create_time_since_epoch),
-                events=events,
-            ))
+                _add_artifact(
+                    artifacts,
+                    art.uri,
+                    art.type,
+                    art.name,
+                    dict(art.properties),
+                    stamp_original_time(art.custom_properties, art.create_time_since_epoch),
+                )
+            plan.executions.append(
+                PlannedExecution(
+                    stage=stage.name,
+                    type=stage_key,
+                    name=execution.name,
+                    uuid=",".join(uuids),
+                    uuids=uuids,
+                    properties=dict(execution.properties),
+                    custom_properties=stamp_original_time(
+                        execution.custom_properties, execution.create_time_since_epoch
+                    ),
+                    events=events,
+                )
+            )
     if plan.executions:
         plan.status = PushStatus.SUCCESS
         plan.stages = list(stages.values())
@@ -194,8 +211,14 @@ def plan_merge(pipeline: PipelineIn, existing_uuids: set[str], exec_uuid: str | 
     return plan
 
 
-def _add_artifact(found: dict[str, PlannedArtifact], uri: str, type_: str, name: str,
-                  properties: dict[str, Any], custom: dict[str, Any]) -> None:
+def _add_artifact(
+    found: dict[str, PlannedArtifact],
+    uri: str,
+    type_: str,
+    name: str,
+    properties: dict[str, Any],
+    custom: dict[str, Any],
+) -> None:
     """One row per uri: the same content seen again in a payload merges into the first sighting."""
     known = found.get(uri)
     if known is None:

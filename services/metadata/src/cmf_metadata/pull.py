@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.db import Connection
 from cmf_common.errors import NotFound
 from cmf_common.tracing import span
 from cmf_metadata.store import repository as repo
@@ -24,52 +25,66 @@ class PullQuery:
 
 
 class ExecutionNotFound(Exception):
-    """The requested ``exec_uuid`` is not in the pipeline (the reference answers ``no_exec_uuid``)."""
+    """The requested ``exec_uuid`` is not in the pipeline: the reference says ``no_exec_uuid``."""
 
 
 async def pull(pool: asyncpg.Pool, query: PullQuery) -> dict[str, Any]:
     with span("metadata.pull", pipeline=query.pipeline_name):
-        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
-                                                            readonly=True):
+        async with (
+            pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             return await _document(conn, query)
 
 
-async def _document(conn: asyncpg.Connection, query: PullQuery) -> dict[str, Any]:
+async def _document(conn: Connection, query: PullQuery) -> dict[str, Any]:
     pipelines = await repo.pipelines(conn, query.pipeline_name)
     if query.pipeline_name is not None and not pipelines:
         raise NotFound(f"Pipeline {query.pipeline_name} not found.")
     pipeline_ids = [p["id"] for p in pipelines]
     stages = await repo.stages_of(conn, pipeline_ids)
-    executions = await repo.executions_of(conn, pipeline_ids, exec_uuid=query.exec_uuid,
-                                          updated_after=query.last_sync_time)
+    executions = await repo.executions_of(
+        conn, pipeline_ids, exec_uuid=query.exec_uuid, updated_after=query.last_sync_time
+    )
     if query.exec_uuid is not None and not executions:
         raise ExecutionNotFound(query.exec_uuid)
     events = await repo.events_of(conn, [e["id"] for e in executions])
-    artifacts = {a["id"]: _artifact(a) for a in
-                 await repo.artifacts_by_id(conn, sorted({ev["artifact_id"] for ev in events}))}
+    artifacts = {
+        a["id"]: _artifact(a)
+        for a in await repo.artifacts_by_id(conn, sorted({ev["artifact_id"] for ev in events}))
+    }
 
     events_by_execution: dict[int, list[dict[str, Any]]] = {}
     for ev in events:
         events_by_execution.setdefault(ev["execution_id"], []).append(
-            {"type": ev["type"], "artifact": artifacts[ev["artifact_id"]]})
+            {"type": ev["type"], "artifact": artifacts[ev["artifact_id"]]}
+        )
     executions_by_stage: dict[int, list[dict[str, Any]]] = {}
     for ex in executions:
         executions_by_stage.setdefault(ex["stage_id"], []).append(
-            _execution(ex, events_by_execution.get(ex["id"], [])))
+            _execution(ex, events_by_execution.get(ex["id"], []))
+        )
     stages_by_pipeline: dict[int, list[dict[str, Any]]] = {}
     for st in stages:
         stage_executions = executions_by_stage.get(st["id"], [])
-        if query.last_sync_time is not None and not stage_executions \
-                and st["last_update_time_since_epoch"] <= query.last_sync_time:
+        if (
+            query.last_sync_time is not None
+            and not stage_executions
+            and st["last_update_time_since_epoch"] <= query.last_sync_time
+        ):
             continue
         stages_by_pipeline.setdefault(st["pipeline_id"], []).append(
-            _context(st, "Pipeline_Stage", executions=stage_executions))
+            _context(st, "Pipeline_Stage", executions=stage_executions)
+        )
 
     document = []
     for p in pipelines:
         pipeline_stages = stages_by_pipeline.get(p["id"], [])
-        if query.last_sync_time is not None and not pipeline_stages \
-                and p["last_update_time_since_epoch"] <= query.last_sync_time:
+        if (
+            query.last_sync_time is not None
+            and not pipeline_stages
+            and p["last_update_time_since_epoch"] <= query.last_sync_time
+        ):
             continue
         document.append(_context(p, "Parent_Context", stages=pipeline_stages))
     return {"Pipeline": document}

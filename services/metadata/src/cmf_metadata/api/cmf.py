@@ -53,16 +53,24 @@ async def mlmd_push(request: Request, pool: Pool) -> Response:
     try:
         parsed = await asyncio.to_thread(_parse_push, body)
     except ValidationError as exc:
-        return _invalid([{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
-                         for e in exc.errors(include_url=False, include_input=False)][:50])
+        return _invalid(
+            [
+                {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ][:50]
+        )
     pipeline_name = parsed.pipeline_name
     if pipeline_name is None and parsed.id is not None:
         pipeline_name = _only_pipeline_name(parsed.json_payload)  # legacy client, no name sent
     if pipeline_name is None or not pipeline_name.strip():
         return _value_error("pipeline_name", "Pipeline name must not be empty or whitespace")
     try:
-        outcome = await push(pool, pipeline_name=pipeline_name,
-                             json_payload=parsed.json_payload, exec_uuid=parsed.exec_uuid)
+        outcome = await push(
+            pool,
+            pipeline_name=pipeline_name,
+            json_payload=parsed.json_payload,
+            exec_uuid=parsed.exec_uuid,
+        )
     except PayloadRejected as rejected:
         return _rejection(rejected)
     headers = {}
@@ -79,8 +87,9 @@ def _rejection(rejected: PayloadRejected) -> JSONResponse:
     if rejected.kind == "invalid_json":
         return _value_error("json_payload", str(rejected.detail))
     if isinstance(rejected.detail, list):
-        return _invalid([{**e, "loc": ["body", "json_payload", *e["loc"]]}
-                         for e in rejected.detail])
+        return _invalid(
+            [{**e, "loc": ["body", "json_payload", *e["loc"]]} for e in rejected.detail]
+        )
     return _value_error("json_payload", str(rejected.detail))
 
 
@@ -109,16 +118,26 @@ async def mlmd_pull(request: Request, pool: Pool) -> Response:
     try:
         parsed = PullRequest.model_validate_json(body) if body.strip() else PullRequest()
     except ValidationError as exc:
-        return _invalid([{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
-                         for e in exc.errors(include_url=False, include_input=False)][:50])
-    return await _pull_response(pool, PullQuery(
-        pipeline_name=parsed.pipeline_name or None, exec_uuid=parsed.exec_uuid or None,
-        last_sync_time=parsed.last_sync_time))
+        return _invalid(
+            [
+                {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ][:50]
+        )
+    return await _pull_response(
+        pool,
+        PullQuery(
+            pipeline_name=parsed.pipeline_name or None,
+            exec_uuid=parsed.exec_uuid or None,
+            last_sync_time=parsed.last_sync_time,
+        ),
+    )
 
 
 @router.get("/mlmd_pull/{pipeline_name}")
-async def mlmd_pull_pipeline(pipeline_name: str, pool: Pool,
-                             exec_uuid: Annotated[str | None, Query(max_length=256)] = None
-                             ) -> Response:
-    return await _pull_response(pool, PullQuery(pipeline_name=pipeline_name,
-                                                exec_uuid=exec_uuid or None))
+async def mlmd_pull_pipeline(
+    pipeline_name: str, pool: Pool, exec_uuid: Annotated[str | None, Query(max_length=256)] = None
+) -> Response:
+    return await _pull_response(
+        pool, PullQuery(pipeline_name=pipeline_name, exec_uuid=exec_uuid or None)
+    )

@@ -11,68 +11,88 @@ from typing import Any
 
 import asyncpg
 
-from cmf_common.db import json_dumps
+from cmf_common.db import Connection, json_dumps
 
 
-@dataclass(frozen=True)
-class StoredIds:
-    pipeline_id: int
-    stage_ids: dict[str, int]
-    type_ids: dict[tuple[int, str], int]
-
-
-async def lock_pipeline(conn: asyncpg.Connection, name: str) -> None:
+async def lock_pipeline(conn: Connection, name: str) -> None:
     """Serialise writers of one pipeline across every process and replica, until commit."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                       f"cmf.metadata.pipeline:{name}")
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"cmf.metadata.pipeline:{name}"
+    )
 
 
-async def pipeline_id(conn: asyncpg.Connection, name: str) -> int | None:
+async def pipeline_id(conn: Connection, name: str) -> int | None:
     value = await conn.fetchval("SELECT id FROM pipelines WHERE name = $1", name)
     return int(value) if value is not None else None
 
 
-async def stored_uuids(conn: asyncpg.Connection, pipeline: int, uuids: Sequence[str]) -> set[str]:
+async def stored_uuids(conn: Connection, pipeline: int, uuids: Sequence[str]) -> set[str]:
     rows = await conn.fetch(
         "SELECT uuid FROM execution_uuids WHERE pipeline_id = $1 AND uuid = ANY($2::text[])",
-        pipeline, list(uuids))
+        pipeline,
+        list(uuids),
+    )
     return {r["uuid"] for r in rows}
 
 
-async def ensure_types(conn: asyncpg.Connection,
-                       wanted: Sequence[tuple[int, str]]) -> dict[tuple[int, str], int]:
+async def ensure_types(
+    conn: Connection, wanted: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], int]:
     kinds = [k for k, _ in wanted]
     names = [n for _, n in wanted]
     await conn.execute(
         "INSERT INTO types (kind, name)"
         " SELECT kind, name FROM unnest($1::smallint[], $2::text[]) AS t(kind, name)"
         " ORDER BY kind, name ON CONFLICT (kind, name) DO NOTHING",
-        kinds, names)
+        kinds,
+        names,
+    )
     rows = await conn.fetch(
         "SELECT t.id, t.kind, t.name FROM types t"
         " JOIN unnest($1::smallint[], $2::text[]) AS w(kind, name)"
         "   ON t.kind = w.kind AND t.name = w.name",
-        kinds, names)
+        kinds,
+        names,
+    )
     return {(r["kind"], r["name"]): r["id"] for r in rows}
 
 
-async def upsert_pipeline(conn: asyncpg.Connection, *, name: str, type_id: int,
-                          properties: dict[str, Any], custom: dict[str, Any], now: int) -> int:
-    return int(await conn.fetchval(
-        "INSERT INTO pipelines AS p (name, type_id, properties, custom_properties,"
-        "   create_time_since_epoch, last_update_time_since_epoch)"
-        " VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $5)"
-        " ON CONFLICT (name) DO UPDATE SET"
-        "   properties = p.properties || excluded.properties,"
-        "   custom_properties = p.custom_properties || excluded.custom_properties,"
-        "   last_update_time_since_epoch = excluded.last_update_time_since_epoch"
-        " RETURNING id",
-        name, type_id, json_dumps(properties), json_dumps(custom), now))
+async def upsert_pipeline(
+    conn: Connection,
+    *,
+    name: str,
+    type_id: int,
+    properties: dict[str, Any],
+    custom: dict[str, Any],
+    now: int,
+) -> int:
+    return int(
+        await conn.fetchval(
+            "INSERT INTO pipelines AS p (name, type_id, properties, custom_properties,"
+            "   create_time_since_epoch, last_update_time_since_epoch)"
+            " VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $5)"
+            " ON CONFLICT (name) DO UPDATE SET"
+            "   properties = p.properties || excluded.properties,"
+            "   custom_properties = p.custom_properties || excluded.custom_properties,"
+            "   last_update_time_since_epoch = excluded.last_update_time_since_epoch"
+            " RETURNING id",
+            name,
+            type_id,
+            json_dumps(properties),
+            json_dumps(custom),
+            now,
+        )
+    )
 
 
-async def upsert_stages(conn: asyncpg.Connection, *, pipeline: int, type_id: int,
-                        stages: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
-                        now: int) -> dict[str, int]:
+async def upsert_stages(
+    conn: Connection,
+    *,
+    pipeline: int,
+    type_id: int,
+    stages: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
+    now: int,
+) -> dict[str, int]:
     """Stages by name; a known stage keeps its first creation time and merges custom properties."""
     ordered = sorted(stages, key=lambda s: s[0])
     rows = await conn.fetch(
@@ -87,14 +107,19 @@ async def upsert_stages(conn: asyncpg.Connection, *, pipeline: int, type_id: int
         "     || (excluded.custom_properties - 'original_create_time_since_epoch'),"
         "   last_update_time_since_epoch = excluded.last_update_time_since_epoch"
         " RETURNING id, name",
-        pipeline, type_id, now,
-        [s[0] for s in ordered], [json_dumps(s[1]) for s in ordered],
-        [json_dumps(s[2]) for s in ordered])
+        pipeline,
+        type_id,
+        now,
+        [s[0] for s in ordered],
+        [json_dumps(s[1]) for s in ordered],
+        [json_dumps(s[2]) for s in ordered],
+    )
     return {r["name"]: r["id"] for r in rows}
 
 
-async def reused_executions(conn: asyncpg.Connection, pipeline: int,
-                            keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+async def reused_executions(
+    conn: Connection, pipeline: int, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
     """Stored executions with a non-empty name, by (type, name): CMF's re-used executions."""
     if not keys:
         return {}
@@ -103,16 +128,21 @@ async def reused_executions(conn: asyncpg.Connection, pipeline: int,
         " JOIN unnest($2::text[], $3::text[]) AS k(type, name)"
         "   ON e.type = k.type AND e.name = k.name"
         " WHERE e.pipeline_id = $1 AND e.name <> ''",
-        pipeline, [k[0] for k in keys], [k[1] for k in keys])
+        pipeline,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
     return {(r["type"], r["name"]): r for r in rows}
 
 
-async def allocate_execution_ids(conn: asyncpg.Connection, count: int) -> list[int]:
+async def allocate_execution_ids(conn: Connection, count: int) -> list[int]:
     if count == 0:
         return []
     rows = await conn.fetch(
         "SELECT nextval(pg_get_serial_sequence('executions', 'id')) AS id"
-        " FROM generate_series(1, $1)", count)
+        " FROM generate_series(1, $1)",
+        count,
+    )
     return [r["id"] for r in rows]
 
 
@@ -128,8 +158,9 @@ class ExecutionRow:
     custom_properties: dict[str, Any]
 
 
-async def insert_executions(conn: asyncpg.Connection, *, pipeline: int,
-                            rows: Sequence[ExecutionRow], now: int) -> None:
+async def insert_executions(
+    conn: Connection, *, pipeline: int, rows: Sequence[ExecutionRow], now: int
+) -> None:
     if not rows:
         return
     await conn.execute(
@@ -139,14 +170,22 @@ async def insert_executions(conn: asyncpg.Connection, *, pipeline: int,
         "   v.props::jsonb, v.custom::jsonb, $2, $2"
         " FROM unnest($3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::text[], $8::text[],"
         "   $9::text[], $10::text[]) AS v(id, stage_id, type_id, type, name, uuid, props, custom)",
-        pipeline, now,
-        [r.id for r in rows], [r.stage_id for r in rows], [r.type_id for r in rows],
-        [r.type for r in rows], [r.name for r in rows], [r.uuid for r in rows],
-        [json_dumps(r.properties) for r in rows], [json_dumps(r.custom_properties) for r in rows])
+        pipeline,
+        now,
+        [r.id for r in rows],
+        [r.stage_id for r in rows],
+        [r.type_id for r in rows],
+        [r.type for r in rows],
+        [r.name for r in rows],
+        [r.uuid for r in rows],
+        [json_dumps(r.properties) for r in rows],
+        [json_dumps(r.custom_properties) for r in rows],
+    )
 
 
-async def update_reused_executions(conn: asyncpg.Connection, *,
-                                   rows: Sequence[ExecutionRow], now: int) -> None:
+async def update_reused_executions(
+    conn: Connection, *, rows: Sequence[ExecutionRow], now: int
+) -> None:
     if not rows:
         return
     await conn.execute(
@@ -155,26 +194,38 @@ async def update_reused_executions(conn: asyncpg.Connection, *,
         "   custom_properties = e.custom_properties"
         "     || (v.custom::jsonb - 'original_create_time_since_epoch'),"
         "   last_update_time_since_epoch = $1"
-        " FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS v(id, uuid, props, custom)"
+        " FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])"
+        "   AS v(id, uuid, props, custom)"
         " WHERE e.id = v.id",
-        now, [r.id for r in rows], [r.uuid for r in rows],
-        [json_dumps(r.properties) for r in rows], [json_dumps(r.custom_properties) for r in rows])
+        now,
+        [r.id for r in rows],
+        [r.uuid for r in rows],
+        [json_dumps(r.properties) for r in rows],
+        [json_dumps(r.custom_properties) for r in rows],
+    )
 
 
-async def insert_execution_uuids(conn: asyncpg.Connection, *, pipeline: int,
-                                 pairs: Sequence[tuple[str, int]]) -> None:
+async def insert_execution_uuids(
+    conn: Connection, *, pipeline: int, pairs: Sequence[tuple[str, int]]
+) -> None:
     ordered = sorted(pairs)
     await conn.execute(
         "INSERT INTO execution_uuids (pipeline_id, uuid, execution_id)"
         " SELECT $1, v.uuid, v.execution_id FROM unnest($2::text[], $3::bigint[])"
         "   AS v(uuid, execution_id)"
         " ON CONFLICT (pipeline_id, uuid) DO NOTHING",
-        pipeline, [p[0] for p in ordered], [p[1] for p in ordered])
+        pipeline,
+        [p[0] for p in ordered],
+        [p[1] for p in ordered],
+    )
 
 
-async def upsert_artifacts(conn: asyncpg.Connection, *,
-                           rows: Sequence[tuple[str, int, str, str, dict[str, Any], dict[str, Any]]],
-                           now: int) -> list[asyncpg.Record]:
+async def upsert_artifacts(
+    conn: Connection,
+    *,
+    rows: Sequence[tuple[str, int, str, str, dict[str, Any], dict[str, Any]]],
+    now: int,
+) -> list[asyncpg.Record]:
     """Artifacts by uri, in uri order so pushes sharing artifacts never deadlock.
 
     A known uri keeps its name and first creation time; its ``url`` list gains this push's
@@ -198,13 +249,18 @@ async def upsert_artifacts(conn: asyncpg.Connection, *,
         " RETURNING id, uri, type, name, properties, custom_properties,"
         "   create_time_since_epoch, last_update_time_since_epoch",
         now,
-        [r[0] for r in ordered], [r[1] for r in ordered], [r[2] for r in ordered],
-        [r[3] for r in ordered], [json_dumps(r[4]) for r in ordered],
-        [json_dumps(r[5]) for r in ordered])
+        [r[0] for r in ordered],
+        [r[1] for r in ordered],
+        [r[2] for r in ordered],
+        [r[3] for r in ordered],
+        [json_dumps(r[4]) for r in ordered],
+        [json_dumps(r[5]) for r in ordered],
+    )
 
 
-async def insert_events(conn: asyncpg.Connection, *,
-                        rows: Sequence[tuple[int, int, int, int, str]], now: int) -> None:
+async def insert_events(
+    conn: Connection, *, rows: Sequence[tuple[int, int, int, int, str]], now: int
+) -> None:
     """(execution_id, artifact_id, type, position, step_key); an event already linked is kept."""
     await conn.execute(
         "INSERT INTO events (execution_id, artifact_id, type, position, step_key,"
@@ -213,61 +269,83 @@ async def insert_events(conn: asyncpg.Connection, *,
         " FROM unnest($2::bigint[], $3::bigint[], $4::smallint[], $5::int[], $6::text[])"
         "   AS v(execution_id, artifact_id, type, position, step_key)"
         " ON CONFLICT (execution_id, artifact_id, type) DO NOTHING",
-        now, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-        [r[3] for r in rows], [r[4] for r in rows])
+        now,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+    )
 
 
-async def insert_attributions(conn: asyncpg.Connection,
-                              pairs: Sequence[tuple[int, int]]) -> None:
+async def insert_attributions(conn: Connection, pairs: Sequence[tuple[int, int]]) -> None:
     ordered = sorted(set(pairs))
     await conn.execute(
         "INSERT INTO attributions (artifact_id, stage_id)"
         " SELECT * FROM unnest($1::bigint[], $2::bigint[])"
         " ON CONFLICT DO NOTHING",
-        [p[0] for p in ordered], [p[1] for p in ordered])
+        [p[0] for p in ordered],
+        [p[1] for p in ordered],
+    )
 
 
 # ---- read side of pull -------------------------------------------------------------------------
 
-async def pipelines(conn: asyncpg.Connection, name: str | None) -> list[asyncpg.Record]:
+
+async def pipelines(conn: Connection, name: str | None) -> list[asyncpg.Record]:
     if name is None:
         return await conn.fetch("SELECT * FROM pipelines ORDER BY id")
     return await conn.fetch("SELECT * FROM pipelines WHERE name = $1", name)
 
 
-async def stages_of(conn: asyncpg.Connection, pipeline_ids: list[int]) -> list[asyncpg.Record]:
+async def stages_of(conn: Connection, pipeline_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT * FROM stages WHERE pipeline_id = ANY($1::bigint[]) ORDER BY id", pipeline_ids)
+        "SELECT * FROM stages WHERE pipeline_id = ANY($1::bigint[]) ORDER BY id", pipeline_ids
+    )
 
 
-async def executions_of(conn: asyncpg.Connection, pipeline_ids: list[int], *,
-                        exec_uuid: str | None, updated_after: int | None) -> list[asyncpg.Record]:
+async def executions_of(
+    conn: Connection,
+    pipeline_ids: list[int],
+    *,
+    exec_uuid: str | None,
+    updated_after: int | None,
+) -> list[asyncpg.Record]:
     if exec_uuid is not None:
         return await conn.fetch(
             "SELECT e.* FROM executions e"
             " WHERE e.id IN (SELECT execution_id FROM execution_uuids"
             "                 WHERE pipeline_id = ANY($1::bigint[]) AND uuid = $2)"
-            " ORDER BY e.id", pipeline_ids, exec_uuid)
+            " ORDER BY e.id",
+            pipeline_ids,
+            exec_uuid,
+        )
     return await conn.fetch(
         "SELECT * FROM executions WHERE pipeline_id = ANY($1::bigint[])"
         " AND ($2::bigint IS NULL OR last_update_time_since_epoch > $2)"
-        " ORDER BY id", pipeline_ids, updated_after)
+        " ORDER BY id",
+        pipeline_ids,
+        updated_after,
+    )
 
 
-async def events_of(conn: asyncpg.Connection, execution_ids: list[int]) -> list[asyncpg.Record]:
+async def events_of(conn: Connection, execution_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT execution_id, artifact_id, type FROM events"
         " WHERE execution_id = ANY($1::bigint[]) ORDER BY execution_id, position",
-        execution_ids)
+        execution_ids,
+    )
 
 
-async def artifacts_by_id(conn: asyncpg.Connection, ids: list[int]) -> list[asyncpg.Record]:
+async def artifacts_by_id(conn: Connection, ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT a.id, a.type_id, a.type, a.uri, a.name, a.properties, a.custom_properties,"
         "   a.create_time_since_epoch, a.last_update_time_since_epoch"
-        " FROM artifacts a WHERE a.id = ANY($1::bigint[])", ids)
+        " FROM artifacts a WHERE a.id = ANY($1::bigint[])",
+        ids,
+    )
 
 
-async def type_id(conn: asyncpg.Connection, kind: int, name: str) -> int | None:
+async def type_id(conn: Connection, kind: int, name: str) -> int | None:
     value = await conn.fetchval("SELECT id FROM types WHERE kind = $1 AND name = $2", kind, name)
     return int(value) if value is not None else None
