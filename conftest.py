@@ -14,6 +14,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from cmf_common.db import create_pool
+from cmf_common.migrations import migrate
+from cmf_metadata.app import MIGRATIONS
+
 SHARED = Path(__file__).resolve().parent.parent / "shared"
 FIXTURES = SHARED / "fixtures" / "cmf"
 DEFAULT_DATABASE_URL = "postgresql://cmf:cmf@127.0.0.1:55432/cmf"
@@ -89,3 +93,51 @@ def make_database_url() -> Iterator[object]:
 
     if created:
         asyncio.run(drop_all())
+
+
+class _Borrowed:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        return self.conn
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+class OneConnectionPool:
+    """Hands the same connection to every caller, so the whole test runs in one transaction
+    that is rolled back at its end; the code's own transactions become savepoints."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    def acquire(self) -> _Borrowed:
+        return _Borrowed(self.conn)
+
+
+@pytest.fixture(scope="session")
+async def migrated_pool(fresh_database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(fresh_database_url, "metadata", min_size=1, max_size=4)
+    await migrate(pool, "metadata", MIGRATIONS)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def conn(migrated_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    async with migrated_pool.acquire() as connection:
+        # Repeatable read, so code that asks for it (pull) may nest its savepoint inside.
+        transaction = connection.transaction(isolation="repeatable_read")
+        await transaction.start()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+def single_connection_pool(conn: asyncpg.Connection) -> OneConnectionPool:
+    """Stands in for an app's pool so its every query runs in the test's transaction."""
+    return OneConnectionPool(conn)
