@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import asyncpg
 import asyncpg.pool
 import orjson
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import Histogram
 
 # A connection from a pool or a bare one: repositories accept either.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -21,11 +25,40 @@ def json_dumps(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+QUERY_SECONDS = Histogram(
+    "cmf_db_query_duration_seconds",
+    "Time PostgreSQL took to answer one statement, by statement verb.",
+    ["verb", "outcome"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def _trace_query(record: Any) -> None:
+    """asyncpg reports each statement after it ran (in the caller's context): record it as a
+    span with its real start and end, and in the query-time histogram. Arguments are never
+    recorded; they carry user data."""
+    statement = " ".join(str(record.query).split())
+    verb = statement.split(" ", 1)[0].upper() if statement else "?"
+    outcome = "error" if record.exception is not None else "ok"
+    QUERY_SECONDS.labels(verb, outcome).observe(record.elapsed)
+    end = time.time_ns()
+    span = trace.get_tracer("cmf.db").start_span(
+        f"db {verb}",
+        kind=SpanKind.CLIENT,
+        start_time=end - int(record.elapsed * 1e9),
+        attributes={"db.system": "postgresql", "db.statement": statement[:2000]},
+    )
+    if record.exception is not None:
+        span.set_status(Status(StatusCode.ERROR, type(record.exception).__name__))
+    span.end(end_time=end)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
         await conn.set_type_codec(
             name, encoder=json_dumps, decoder=orjson.loads, schema="pg_catalog"
         )
+    conn.add_query_logger(_trace_query)
 
 
 def _quote_ident(name: str) -> str:
