@@ -1,0 +1,149 @@
+"""Helpers for tests that run the real stack: our ``cmf-server`` as a subprocess.
+
+``start_server`` is a plain function so a test can run several servers (for example two servers
+sharing one ``DATABASE_URL``); ``running_server`` is the one-server fixture built on it. The
+ambient ``DATABASE_URL`` (and any ``<SERVICE>_DATABASE_URL``) of the shell running the tests never
+reaches a server: without an explicit one in ``env`` it runs its embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+CMF_SERVER = Path(sys.executable).parent / "cmf-server"
+START_DEADLINE_S = 60.0
+STOP_GRACE_S = 30.0
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.1) -> T:
+    """Call ``check`` until it stops raising ``AssertionError``; return its result.
+
+    After ``timeout`` seconds the last ``AssertionError`` propagates. Other exceptions propagate
+    at once: they mean the thing being waited for can no longer happen.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(interval)
+
+
+class ServerExited(RuntimeError):
+    """The server process ended while we waited for it."""
+
+
+@dataclass
+class ServerProcess:
+    """A running ``cmf-server up``; its stderr goes to ``log_path``."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    port: int
+    data_dir: Path
+    log_path: Path
+
+    def stderr(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> int:
+        """SIGINT, then wait up to 30 s for a clean exit before killing it; returns its code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=STOP_GRACE_S)
+        return self.process.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _server_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The test runner's environment without any database URL, then ``env`` on top."""
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "DATABASE_URL" and not key.endswith("_DATABASE_URL")
+    }
+    base.update(env or {})
+    return base
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself holds a listening socket on ``port``."""
+    import psutil  # the embedded PostgreSQL's dependency; imported late like the server does
+
+    try:
+        sockets = psutil.Process(pid).net_connections(kind="inet")
+    except psutil.NoSuchProcess:
+        return False
+    return any(s.status == psutil.CONN_LISTEN and s.laddr and s.laddr.port == port for s in sockets)
+
+
+def start_server(tmp_path: Path, port: int, env: Mapping[str, str] | None = None) -> ServerProcess:
+    """Start ``cmf-server up`` on ``port`` with its data under ``tmp_path``; wait for ``/livez``.
+
+    ``env`` is added to the environment (pass ``DATABASE_URL`` there to use a shared
+    PostgreSQL). Raises ``RuntimeError`` with the server's stderr when it is not live within
+    60 s or exits first.
+    """
+    data_dir = tmp_path / f"server-{port}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = tmp_path / f"server-{port}.stderr.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(CMF_SERVER), "up", "--port", str(port), "--data-dir", str(data_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_server_env(env),
+        )
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", port, data_dir, log_path)
+
+    def live() -> None:
+        if process.poll() is not None:
+            raise ServerExited(f"exited with code {process.returncode}")
+        # Else a server already on the port would answer /livez for this one.
+        assert _listens(process.pid, port), f"process {process.pid} is not listening yet"
+        try:
+            response = httpx.get(f"{server.base_url}/livez", timeout=2.0)
+        except httpx.TransportError as exc:
+            raise AssertionError(f"not answering yet: {exc!r}") from exc
+        assert response.status_code == 200, f"/livez answered {response.status_code}"
+
+    try:
+        eventually(live, timeout=START_DEADLINE_S, interval=0.2)
+    except (AssertionError, ServerExited) as exc:
+        server.stop()
+        raise RuntimeError(
+            f"cmf-server on port {port} did not become live ({exc}); its output:\n{server.stderr()}"
+        ) from exc
+    return server

@@ -1,0 +1,61 @@
+"""`cmf-server up` on its private PostgreSQL: start, stop, restart and a kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import psutil
+from support import free_port, start_server
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "cmf"
+
+
+def _push_fixture(base_url: str) -> httpx.Response:
+    body = json.loads((FIXTURES / "push_example.json").read_text())
+    return httpx.post(f"{base_url}/api/mlmd_push", json=body, timeout=60)
+
+
+def _postgres_pids(pgdata: Path) -> set[int]:
+    found = set()
+    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(proc.info["cmdline"] or []):
+            found.add(proc.pid)
+    return found
+
+
+def test_data_survives_a_clean_restart_and_postgres_stops_with_the_server(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    server = start_server(tmp_path, port)
+    pgdata = server.data_dir / "postgres"
+    try:
+        assert _push_fixture(server.base_url).json() == {"status": "success"}
+        assert f"http://127.0.0.1:{port}" in server.stderr()
+        assert str(pgdata) in server.stderr()
+    finally:
+        assert server.stop() == 0
+    assert not _postgres_pids(pgdata)
+
+    with start_server(tmp_path, port) as again:
+        assert _push_fixture(again.base_url).json() == {"status": "exists"}
+
+
+def test_a_killed_server_leaves_postgres_that_the_next_start_reuses(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server(tmp_path, port)
+    pgdata = server.data_dir / "postgres"
+    assert _push_fixture(server.base_url).json() == {"status": "success"}
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=30)
+    left_running = _postgres_pids(pgdata)
+    assert left_running, "PostgreSQL outlives a kill -9 of its server"
+
+    with start_server(tmp_path, port) as again:
+        assert _push_fixture(again.base_url).json() == {"status": "exists"}
+        assert _postgres_pids(pgdata) == left_running
+    assert not _postgres_pids(pgdata), "the restarted server stops the reused PostgreSQL"
