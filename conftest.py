@@ -5,9 +5,11 @@ A test that needs PostgreSQL fails (it never skips) when the server is not there
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,54 +47,52 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
-@pytest.fixture(scope="session")
-async def fresh_database_url() -> AsyncIterator[str]:
-    """A database of its own for this test session, dropped at the end."""
-    name = f"cmf_test_{uuid.uuid4().hex[:12]}"
+async def _admin(statement: str) -> None:
     admin = await _connect_admin()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(statement)
     finally:
         await admin.close()
+
+
+def _admin_blocking(statement: str) -> None:
+    """Runs an admin statement from sync or async code alike (a thread has its own loop)."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, _admin(statement)).result()
+
+
+def _new_database() -> str:
+    name = f"cmf_test_{uuid.uuid4().hex[:12]}"
+    _admin_blocking(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def _drop_database(name: str) -> None:
+    _admin_blocking(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def fresh_database_url() -> Iterator[str]:
+    """A database of its own for this test session, dropped at the end."""
+    name = _new_database()
     try:
         yield _with_database(admin_database_url(), name)
     finally:
-        admin = await _connect_admin()
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        _drop_database(name)
 
 
 @pytest.fixture
-def make_database_url() -> Iterator[object]:
+def make_database_url() -> Iterator[Callable[[], str]]:
     """A factory of empty databases (for tests that run whole servers), dropped afterwards."""
-    import asyncio
-
     created: list[str] = []
 
-    async def create() -> str:
-        name = f"cmf_test_{uuid.uuid4().hex[:12]}"
-        admin = await _connect_admin()
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        created.append(name)
-        return _with_database(admin_database_url(), name)
+    def create() -> str:
+        created.append(_new_database())
+        return _with_database(admin_database_url(), created[-1])
 
     yield create
-
-    async def drop_all() -> None:
-        admin = await _connect_admin()
-        try:
-            for name in created:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-    if created:
-        asyncio.run(drop_all())
+    for name in created:
+        _drop_database(name)
 
 
 class _Borrowed:

@@ -3,10 +3,9 @@ would, and pushes of pipelines that share artifacts never deadlock."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -130,19 +129,15 @@ def _post_all(targets: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]
         return list(pool.map(post, targets))
 
 
-def _database(make_database_url: Callable[[], Awaitable[str]]) -> str:
-    return asyncio.run(make_database_url())  # type: ignore[arg-type]
-
-
 def test_concurrent_overlapping_pushes_equal_one_serial_merge(
-    tmp_path: Path, make_database_url: Callable[[], Awaitable[str]]
+    tmp_path: Path, make_database_url: Callable[[], str]
 ) -> None:
     pipeline = "Concurrent"
     shared = ["a1b2c3", "d4e5f6"]
     rng = random.Random(7)
     bodies = [push_body(pipeline, sorted(rng.sample(range(40), 12)), shared) for _ in range(20)]
 
-    concurrent_db, serial_db = _database(make_database_url), _database(make_database_url)
+    concurrent_db, serial_db = make_database_url(), make_database_url()
     with (
         start_server(tmp_path / "a", free_port(), {"DATABASE_URL": concurrent_db}) as first,
         start_server(tmp_path / "b", free_port(), {"DATABASE_URL": concurrent_db}) as second,
@@ -165,9 +160,9 @@ def test_concurrent_overlapping_pushes_equal_one_serial_merge(
 
 
 def test_concurrent_pushes_of_pipelines_sharing_datasets_do_not_deadlock(
-    tmp_path: Path, make_database_url: Callable[[], Awaitable[str]]
+    tmp_path: Path, make_database_url: Callable[[], str]
 ) -> None:
-    database = _database(make_database_url)
+    database = make_database_url()
     shared = [f"{n:02d}shared{n:026d}" for n in range(30)]
     rng = random.Random(11)
     targets: list[tuple[str, dict[str, Any]]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 import httpx
@@ -48,8 +49,8 @@ async def test_outbox_sequences_are_gap_free_per_subject(conn: asyncpg.Connectio
     assert rows[0]["data"] == {"n": 0}
 
 
-async def test_concurrent_starts_migrate_once(make_database_url: object) -> None:
-    url = await make_database_url()  # type: ignore[operator]
+async def test_concurrent_starts_migrate_once(make_database_url: Callable[[], str]) -> None:
+    url = make_database_url()
     pools = [await create_pool(url, "metadata") for _ in range(3)]
     try:
         applied = await asyncio.gather(

@@ -67,11 +67,7 @@ async def _document(conn: Connection, query: PullQuery) -> dict[str, Any]:
     stages_by_pipeline: dict[int, list[dict[str, Any]]] = {}
     for st in stages:
         stage_executions = executions_by_stage.get(st["id"], [])
-        if (
-            query.last_sync_time is not None
-            and not stage_executions
-            and st["last_update_time_since_epoch"] <= query.last_sync_time
-        ):
+        if not _kept(st, stage_executions, query.last_sync_time):
             continue
         stages_by_pipeline.setdefault(st["pipeline_id"], []).append(
             _context(st, "Pipeline_Stage", executions=stage_executions)
@@ -80,14 +76,15 @@ async def _document(conn: Connection, query: PullQuery) -> dict[str, Any]:
     document = []
     for p in pipelines:
         pipeline_stages = stages_by_pipeline.get(p["id"], [])
-        if (
-            query.last_sync_time is not None
-            and not pipeline_stages
-            and p["last_update_time_since_epoch"] <= query.last_sync_time
-        ):
+        if not _kept(p, pipeline_stages, query.last_sync_time):
             continue
         document.append(_context(p, "Parent_Context", stages=pipeline_stages))
     return {"Pipeline": document}
+
+
+def _kept(row: asyncpg.Record, children: list[Any], since: int | None) -> bool:
+    """Since a sync time, a context stays if it changed or holds something that did."""
+    return since is None or bool(children) or row["last_update_time_since_epoch"] > since
 
 
 def _context(row: asyncpg.Record, type_name: str, **children: Any) -> dict[str, Any]:
