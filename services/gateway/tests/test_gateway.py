@@ -44,6 +44,8 @@ async def gateway_client(metadata_app: FastAPI) -> AsyncIterator[httpx.AsyncClie
         ("/api/health/database", None),
         ("/livez", None),
         ("/api/v1/unknown", None),
+        ("/api/v1/executions", METADATA),
+        ("/executions-by-stage/p", METADATA),
     ],
 )
 def test_route_table_resolves_paths_to_services(path: str, service: str | None) -> None:

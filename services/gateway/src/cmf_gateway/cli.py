@@ -58,14 +58,15 @@ def _up(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"log_json": args.log_format == "json"})
     configure_logging(settings.log_level, json=settings.log_json)
 
-    metadata_settings = MetadataSettings()
+    data_dir = settings.data_dir.resolve()
+    metadata_settings = MetadataSettings(files_dir=data_dir / "files")
     where = "DATABASE_URL"
     if metadata_settings.database_url is None:
         from cmf_gateway import embedded_postgres
 
-        uri, _server = embedded_postgres.start(settings.data_dir.resolve())
-        metadata_settings = MetadataSettings(database_url=SecretStr(uri))
-        where = str(settings.data_dir.resolve() / "postgres")
+        uri, _server = embedded_postgres.start(data_dir)
+        metadata_settings = metadata_settings.model_copy(update={"database_url": SecretStr(uri)})
+        where = str(data_dir / "postgres")
 
     gateway = create_gateway(settings, {METADATA: create_metadata(metadata_settings)})
     print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)

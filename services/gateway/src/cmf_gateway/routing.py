@@ -28,12 +28,33 @@ class RouteTable:
         return self.cmf_routes.get(segments[0])
 
 
+# The metadata service's CMF routes, by first path segment (contract §1.2-§1.9, seed-api.md).
+METADATA_CMF_ROUTES = (
+    "",
+    "mlmd_push",
+    "mlmd_pull",
+    "python-env",
+    "label",
+    "label-data",
+    "tensorboard",
+    "tensorboard-logs",
+    "download-python-env",
+    "pipelines",
+    "artifact_types",
+    "pipeline-stages",
+    "artifact-types-by-stage",
+    "executions-by-stage",
+    "artifacts-by-stage",
+    "model-card",
+    "list-of-executions",
+    "artifacts",
+    "executions",
+)
+METADATA_V1_RESOURCES = ("pipelines", "executions", "artifacts", "export")
+
+
 def default_table() -> RouteTable:
     return RouteTable(
-        cmf_routes={
-            "": METADATA,
-            "mlmd_push": METADATA,
-            "mlmd_pull": METADATA,
-        },
-        v1_routes={},
+        cmf_routes=dict.fromkeys(METADATA_CMF_ROUTES, METADATA),
+        v1_routes=dict.fromkeys(METADATA_V1_RESOURCES, METADATA),
     )

@@ -13,6 +13,9 @@ from cmf_common.health import Check
 from cmf_common.migrations import migrate
 from cmf_common.service import service_app
 from cmf_metadata.api import cmf as cmf_routes
+from cmf_metadata.api import files as file_routes
+from cmf_metadata.api import listings as listing_routes
+from cmf_metadata.api import v1 as v1_routes
 from cmf_metadata.settings import MetadataSettings
 
 MIGRATIONS = [OUTBOX_MIGRATIONS, "cmf_metadata.migrations"]
@@ -50,6 +53,9 @@ def create_app(settings: MetadataSettings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
     )
     app.state.settings = settings
-    app.include_router(cmf_routes.router)
-    app.include_router(cmf_routes.router, prefix="/api")
+    # Every CMF route answers at /x and /api/x, as the reference server does.
+    for cmf_router in (cmf_routes.router, file_routes.router, listing_routes.router):
+        app.include_router(cmf_router)
+        app.include_router(cmf_router, prefix="/api")
+    app.include_router(v1_routes.router, prefix="/api/v1")
     return app

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -12,3 +13,6 @@ class MetadataSettings(ServiceSettings):
 
     # Pushes of large pipelines are large: the reference's proxy once refused them with 413.
     max_body_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+
+    # Where uploaded python-env, label and tensorboard files live (the FileStore's folder).
+    files_dir: Path = Field(default=Path("/var/lib/cmf-server/files"))
