@@ -1,4 +1,4 @@
-"""The event envelope (CloudEvents field names) and the transactional outbox writer."""
+"""The event envelope (CloudEvents field names) and event ids."""
 
 from __future__ import annotations
 
@@ -6,15 +6,9 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-
-from cmf_common.db import Connection, json_dumps
-from cmf_common.tracing import current_traceparent
-
-OUTBOX_MIGRATIONS = "cmf_common.outbox_migrations"
 
 
 def uuid7() -> uuid.UUID:
@@ -35,7 +29,7 @@ def event_type(entity: str, verb: str, version: int = 1) -> str:
 
 @dataclass(frozen=True)
 class NewEvent:
-    """An event about to be written; the envelope fields are filled in by :func:`add_events`."""
+    """An event about to be written; :func:`cmf_common.outbox.add_events` fills in the rest."""
 
     type: str
     data: dict[str, Any]
@@ -60,43 +54,3 @@ class Envelope:
     def from_json(cls, raw: bytes | str) -> Envelope:
         body = orjson.loads(raw)
         return cls(**{k: body[k] for k in cls.__dataclass_fields__ if k in body})
-
-
-async def add_events(conn: Connection, *, subject: str, source: str, events: list[NewEvent]) -> int:
-    """Write ``events`` to the outbox in the caller's transaction; returns the last sequence.
-
-    The caller must hold the subject's lock, so sequences of one subject are gap-free and in
-    commit order. One statement for the whole batch.
-    """
-    if not events:
-        last = await conn.fetchval(
-            "SELECT last_seq FROM outbox_sequences WHERE subject = $1", subject
-        )
-        return int(last or 0)
-    last_seq = int(
-        await conn.fetchval(
-            "INSERT INTO outbox_sequences (subject, last_seq) VALUES ($1, $2)"
-            " ON CONFLICT (subject) DO UPDATE SET last_seq = outbox_sequences.last_seq + $2"
-            " RETURNING last_seq",
-            subject,
-            len(events),
-        )
-    )
-    first_seq = last_seq - len(events) + 1
-    now = datetime.now(UTC)
-    await conn.execute(
-        "INSERT INTO outbox (id, subject, seq, type, source, time, data, traceparent)"
-        " SELECT e.id, $1, e.seq, e.type, $2, $3, e.data::jsonb, $4"
-        " FROM unnest($5::uuid[], $6::bigint[], $7::text[], $8::text[])"
-        "   AS e(id, seq, type, data)",
-        subject,
-        source,
-        now,
-        current_traceparent(),
-        [uuid7() for _ in events],
-        list(range(first_seq, last_seq + 1)),
-        [e.type for e in events],
-        [json_dumps(e.data) for e in events],
-    )
-    await conn.execute("SELECT pg_notify('cmf_outbox', $1)", subject)
-    return last_seq

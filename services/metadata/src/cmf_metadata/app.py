@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from cmf_common.db import create_pool, ping
-from cmf_common.events import OUTBOX_MIGRATIONS
 from cmf_common.health import Check
 from cmf_common.migrations import migrate
+from cmf_common.outbox import OUTBOX_MIGRATIONS
 from cmf_common.service import service_app
 from cmf_metadata.api import cmf as cmf_routes
 from cmf_metadata.api import files as file_routes

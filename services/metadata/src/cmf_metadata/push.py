@@ -18,7 +18,8 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from cmf_common.db import Connection
-from cmf_common.events import NewEvent, add_events, event_type
+from cmf_common.events import NewEvent, event_type
+from cmf_common.outbox import add_events
 from cmf_common.tracing import span
 from cmf_metadata.merge import (
     MergePlan,

@@ -1,0 +1,134 @@
+"""Hands events to the handlers registered for their type, with bounded retries.
+
+Used alike by the Kafka consumer runner and the embedded in-process delivery, so a handler
+behaves the same in both ways of running. Handlers are plain async functions taking a list of
+envelopes of one type (consecutive events of one type arrive together, in order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from prometheus_client import Counter
+
+from cmf_common.events import Envelope
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[list[Envelope]], Awaitable[None]]
+
+HANDLED = Counter(
+    "cmf_events_handled_total", "Events handled, by consumer and type.", ["consumer", "type"]
+)
+RETRIES = Counter(
+    "cmf_event_handler_retries_total", "Handler retries after a failure.", ["consumer", "type"]
+)
+DEAD = Counter(
+    "cmf_events_dead_lettered_total",
+    "Events given up on after bounded retries.",
+    ["consumer", "type"],
+)
+SKIPPED = Counter(
+    "cmf_events_skipped_total",
+    "Events of a type no handler is registered for.",
+    ["consumer", "type"],
+)
+
+
+class PermanentError(Exception):
+    """A handler's verdict that retrying cannot help (malformed data): dead-letter at once."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    envelope: Envelope
+    error: str
+    attempts: int
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        consumer: str,
+        handlers: dict[str, Handler],
+        *,
+        max_attempts: int = 5,
+        backoff_s: float = 0.2,
+        backoff_max_s: float = 5.0,
+    ) -> None:
+        self.consumer = consumer
+        self.handlers = handlers
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+
+    async def dispatch(self, envelopes: list[Envelope]) -> list[Failure]:
+        """Handle ``envelopes`` in order; returns the ones given up on (for the dead letter)."""
+        failures: list[Failure] = []
+        for run in _runs_by_type(envelopes):
+            handler = self.handlers.get(run[0].type)
+            if handler is None:
+                SKIPPED.labels(self.consumer, run[0].type).inc(len(run))
+                continue
+            failure = await self._with_retries(handler, run)
+            if failure is None:
+                HANDLED.labels(self.consumer, run[0].type).inc(len(run))
+                continue
+            if len(run) == 1:
+                failures.append(failure)
+                continue
+            # One bad event must not sink its neighbours: retry them one by one.
+            for envelope in run:
+                single = await self._with_retries(handler, [envelope])
+                if single is None:
+                    HANDLED.labels(self.consumer, envelope.type).inc()
+                else:
+                    failures.append(single)
+        for failure in failures:
+            DEAD.labels(self.consumer, failure.envelope.type).inc()
+            log.error(
+                "event.dead_lettered",
+                consumer=self.consumer,
+                event_id=failure.envelope.id,
+                type=failure.envelope.type,
+                subject=failure.envelope.subject,
+                error=failure.error,
+                attempts=failure.attempts,
+            )
+        return failures
+
+    async def _with_retries(self, handler: Handler, run: list[Envelope]) -> Failure | None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await handler(run)
+                return None
+            except PermanentError as exc:
+                return Failure(run[0], f"{type(exc).__name__}: {exc}", attempt)
+            except Exception as exc:
+                if attempt == self.max_attempts:
+                    return Failure(run[0], f"{type(exc).__name__}: {exc}", attempt)
+                RETRIES.labels(self.consumer, run[0].type).inc()
+                delay = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
+                log.warning(
+                    "event.retry",
+                    consumer=self.consumer,
+                    type=run[0].type,
+                    attempt=attempt,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+        return None  # unreachable: the loop returns on its last attempt
+
+
+def _runs_by_type(envelopes: list[Envelope]) -> list[list[Envelope]]:
+    runs: list[list[Envelope]] = []
+    for envelope in envelopes:
+        if runs and runs[-1][0].type == envelope.type:
+            runs[-1].append(envelope)
+        else:
+            runs.append([envelope])
+    return runs

@@ -1,0 +1,128 @@
+"""The outbox relay: publishes committed outbox rows to the event bus, at least once, in order
+per subject (pipeline), and marks a row published only after the bus acknowledged it.
+
+Several relays may run against one database: a relay holds each subject it is sending with a
+transaction-scoped advisory lock, so rows of one pipeline are never in flight twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from cmf_common import outbox
+from cmf_common.events import Envelope
+from cmf_common.ports import Message, Publisher
+from cmf_common.workers import Heartbeat, notifications, wait_for
+
+log = structlog.get_logger(__name__)
+
+PUBLISHED = Counter("cmf_relay_published_total", "Outbox rows published to the bus.")
+PUBLISH_FAILURES = Counter(
+    "cmf_relay_publish_failures_total", "Relay rounds that failed and were rolled back."
+)
+BACKLOG = Gauge("cmf_outbox_backlog", "Outbox rows not yet handed on.", ["state"])
+COMMIT_TO_PUBLISH = Histogram(
+    "cmf_relay_commit_to_publish_seconds",
+    "From an event's outbox time to its publication.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publisher: Publisher,
+        *,
+        topic: str,
+        batch_rows: int = 2000,
+        subjects_per_round: int = 100,
+        retention: timedelta = timedelta(days=7),
+        idle_poll_s: float = 5.0,
+        maintenance_every_s: float = 30.0,
+    ) -> None:
+        self.pool = pool
+        self.publisher = publisher
+        self.topic = topic
+        self.batch_rows = batch_rows
+        self.subjects_per_round = subjects_per_round
+        self.retention = retention
+        self.idle_poll_s = idle_poll_s
+        self.maintenance_every_s = maintenance_every_s
+        self.heartbeat = Heartbeat("relay")
+
+    async def relay_once(self) -> int:
+        """Publish one round of rows; returns how many. A failure leaves them unpublished."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await outbox.claim_unpublished(
+                conn, subjects=self.subjects_per_round, rows=self.batch_rows
+            )
+            if not rows:
+                return 0
+            envelopes = [outbox.envelope_of(r) for r in rows]
+            await self.publisher.publish(
+                [
+                    Message(self.topic, e.subject.encode(), e.to_json(), _headers(e))
+                    for e in envelopes
+                ]
+            )
+            await outbox.mark_published(conn, [r["position"] for r in rows])
+        now = time.time()
+        for row in rows:
+            COMMIT_TO_PUBLISH.observe(max(0.0, now - row["time"].timestamp()))
+        PUBLISHED.inc(len(rows))
+        return len(rows)
+
+    async def maintain(self) -> None:
+        async with self.pool.acquire() as conn:
+            deleted = await outbox.delete_older_than(conn, self.retention)
+            counts = await outbox.backlog(conn)
+        BACKLOG.labels("unpublished").set(counts["unpublished"])
+        if deleted:
+            log.info("outbox.pruned", deleted=deleted)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        last_maintenance = 0.0
+        async with notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
+            while not stop.is_set():
+                self.heartbeat.beat()
+                if time.monotonic() - last_maintenance > self.maintenance_every_s:
+                    last_maintenance = time.monotonic()
+                    try:
+                        await self.maintain()
+                    except (OSError, asyncpg.PostgresError) as exc:
+                        log.warning("relay.maintenance_failed", error=str(exc))
+                try:
+                    sent = await self.relay_once()
+                    failures = 0
+                except Exception as exc:  # the bus or the database is down: back off, retry
+                    failures += 1
+                    PUBLISH_FAILURES.inc()
+                    delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                    log.warning(
+                        "relay.publish_failed",
+                        error=f"{type(exc).__name__}: {exc}",
+                        retry_in_s=delay,
+                    )
+                    await wait_for(asyncio.Event(), stop, delay)
+                    continue
+                if sent == 0:
+                    await wait_for(wake, stop, self.idle_poll_s)
+
+
+def _headers(envelope: Envelope) -> list[tuple[str, bytes]]:
+    headers = [
+        ("ce_id", envelope.id.encode()),
+        ("ce_type", envelope.type.encode()),
+        ("ce_seq", str(envelope.seq).encode()),
+    ]
+    if envelope.traceparent:
+        headers.append(("traceparent", envelope.traceparent.encode()))
+    return headers

@@ -1,0 +1,253 @@
+"""The outbox relay, the dispatcher and the embedded delivery, on real PostgreSQL with a fake
+bus at the Publisher port (the Kafka adapter has its own tests against the real broker)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import orjson
+import pytest
+
+from cmf_common.db import create_pool
+from cmf_common.delivery import OutboxDelivery
+from cmf_common.dispatch import Dispatcher, PermanentError
+from cmf_common.events import Envelope, NewEvent
+from cmf_common.inbox import INBOX_MIGRATIONS, applied_seq, claim_new, record_progress
+from cmf_common.migrations import migrate
+from cmf_common.outbox import OUTBOX_MIGRATIONS, add_events
+from cmf_common.ports import Message
+from cmf_common.relay import OutboxRelay
+
+
+class FakeBus:
+    """Records what was published; ``down`` makes every publish fail, as a dead broker would."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.down = False
+
+    async def publish(self, messages: list[Message]) -> None:
+        if self.down:
+            raise ConnectionError("bus is down")
+        self.messages.extend(messages)
+
+    def envelopes(self) -> list[Envelope]:
+        return [Envelope.from_json(m.value) for m in self.messages]
+
+
+@pytest.fixture
+async def pool(make_database_url: Callable[[], str]) -> AsyncIterator[asyncpg.Pool]:
+    created = await create_pool(make_database_url(), "events", max_size=6)
+    await migrate(created, "events", [OUTBOX_MIGRATIONS, INBOX_MIGRATIONS])
+    yield created
+    await created.close()
+
+
+async def write(pool: asyncpg.Pool, subject: str, count: int) -> int:
+    async with pool.acquire() as conn, conn.transaction():
+        return await add_events(
+            conn,
+            subject=subject,
+            source="test",
+            events=[NewEvent("cmf.metadata.test.written.v1", {"n": i}) for i in range(count)],
+        )
+
+
+def envelope(seq: int, type_: str = "t.v1", subject: str = "p") -> Envelope:
+    return Envelope(
+        id=f"00000000-0000-7000-8000-{seq:012d}",
+        type=type_,
+        source="test",
+        subject=subject,
+        time="2026-11-26T00:00:00+00:00",
+        seq=seq,
+        data={},
+    )
+
+
+# ---- dispatcher ---------------------------------------------------------------------------------
+
+
+async def test_transient_failures_are_retried_until_the_handler_succeeds() -> None:
+    calls: list[int] = []
+
+    async def flaky(events: list[Envelope]) -> None:
+        calls.append(len(events))
+        if len(calls) < 3:
+            raise ConnectionError("graph store restarting")
+
+    dispatcher = Dispatcher("test", {"t.v1": flaky}, backoff_s=0.001)
+    assert await dispatcher.dispatch([envelope(1), envelope(2)]) == []
+    assert calls == [2, 2, 2]
+
+
+async def test_a_poison_event_is_set_aside_and_its_neighbours_are_handled() -> None:
+    handled: list[int] = []
+
+    async def picky(events: list[Envelope]) -> None:
+        if any(e.seq == 2 for e in events):
+            raise PermanentError("malformed")
+        handled.extend(e.seq for e in events)
+
+    dispatcher = Dispatcher("test", {"t.v1": picky}, backoff_s=0.001)
+    failures = await dispatcher.dispatch([envelope(1), envelope(2), envelope(3)])
+    assert [f.envelope.seq for f in failures] == [2]
+    assert failures[0].attempts == 1 and "malformed" in failures[0].error
+    assert handled == [1, 3]
+
+
+async def test_retries_are_bounded() -> None:
+    async def broken(_: list[Envelope]) -> None:
+        raise RuntimeError("always")
+
+    failures = await Dispatcher("test", {"t.v1": broken}, max_attempts=3, backoff_s=0.001).dispatch(
+        [envelope(1)]
+    )
+    assert [f.attempts for f in failures] == [3]
+
+
+async def test_runs_of_one_type_reach_their_handler_in_order() -> None:
+    seen: list[tuple[str, list[int]]] = []
+
+    def recorder(name: str) -> Callable[[list[Envelope]], asyncio.Future[None]]:
+        async def handle(events: list[Envelope]) -> None:
+            seen.append((name, [e.seq for e in events]))
+
+        return handle  # type: ignore[return-value]
+
+    dispatcher = Dispatcher("test", {"a.v1": recorder("a"), "b.v1": recorder("b")})
+    await dispatcher.dispatch(
+        [
+            envelope(1, "a.v1"),
+            envelope(2, "a.v1"),
+            envelope(3, "b.v1"),
+            envelope(4, "unknown.v1"),
+            envelope(5, "a.v1"),
+        ]
+    )
+    assert seen == [("a", [1, 2]), ("b", [3]), ("a", [5])]
+
+
+# ---- relay --------------------------------------------------------------------------------------
+
+
+async def test_relay_publishes_every_committed_row_once_in_order_per_subject(
+    pool: asyncpg.Pool,
+) -> None:
+    for subject in ("p1", "p2", "p1", "p3", "p2"):
+        await write(pool, subject, 3)
+    bus = FakeBus()
+    relay = OutboxRelay(pool, bus, topic="cmf.metadata.v1", batch_rows=4)
+    while await relay.relay_once():
+        pass
+    envelopes = bus.envelopes()
+    assert len(envelopes) == 15 and len({e.id for e in envelopes}) == 15
+    for subject, count in (("p1", 6), ("p2", 6), ("p3", 3)):
+        assert [e.seq for e in envelopes if e.subject == subject] == list(range(1, count + 1))
+    assert {m.key for m in bus.messages} == {b"p1", b"p2", b"p3"}
+    assert all(m.topic == "cmf.metadata.v1" for m in bus.messages)
+
+
+async def test_a_rolled_back_change_publishes_nothing(pool: asyncpg.Pool) -> None:
+    with pytest.raises(RuntimeError):
+        async with pool.acquire() as conn, conn.transaction():
+            await add_events(conn, subject="p", source="t", events=[NewEvent("t.v1", {})])
+            raise RuntimeError("the push failed after writing its events")
+    bus = FakeBus()
+    assert await OutboxRelay(pool, bus, topic="t").relay_once() == 0
+    assert bus.messages == []
+
+
+async def test_rows_stay_unpublished_while_the_bus_is_down_and_drain_after(
+    pool: asyncpg.Pool,
+) -> None:
+    await write(pool, "p", 5)
+    bus = FakeBus()
+    bus.down = True
+    relay = OutboxRelay(pool, bus, topic="t")
+    with pytest.raises(ConnectionError):
+        await relay.relay_once()
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 5
+    bus.down = False
+    assert await relay.relay_once() == 5
+    assert [e.seq for e in bus.envelopes()] == [1, 2, 3, 4, 5]
+
+
+async def test_concurrent_relays_never_reorder_a_subject(pool: asyncpg.Pool) -> None:
+    for round_ in range(10):
+        for subject in ("a", "b", "c", "d"):
+            await write(pool, subject, 1 + round_ % 3)
+    bus = FakeBus()
+    relays = [
+        OutboxRelay(pool, bus, topic="t", batch_rows=3, subjects_per_round=2) for _ in range(3)
+    ]
+
+    async def drain(relay: OutboxRelay) -> None:
+        for _ in range(100):  # bounded: each round publishes at least one row or none are left
+            if not await relay.relay_once():
+                return
+
+    await asyncio.gather(*(drain(r) for r in relays))
+    while await relays[0].relay_once():
+        pass
+    for subject in ("a", "b", "c", "d"):
+        seqs = [e.seq for e in bus.envelopes() if e.subject == subject]
+        assert seqs == sorted(seqs) and seqs == list(range(1, len(seqs) + 1))
+
+
+# ---- inbox and embedded delivery ----------------------------------------------------------------
+
+
+async def test_inbox_skips_redelivered_events_and_keeps_the_highest_sequence(
+    pool: asyncpg.Pool,
+) -> None:
+    batch = [envelope(1), envelope(2), envelope(3, subject="q")]
+    async with pool.acquire() as conn, conn.transaction():
+        assert await claim_new(conn, "projector", batch) == batch
+        await record_progress(conn, "projector", batch)
+    async with pool.acquire() as conn, conn.transaction():
+        assert await claim_new(conn, "projector", [envelope(2), envelope(4)]) == [envelope(4)]
+        await record_progress(conn, "projector", [envelope(4), envelope(2)])
+        assert await applied_seq(conn, "projector", "p") == 4
+        assert await applied_seq(conn, "projector", "q") == 3
+        assert await applied_seq(conn, "other", "p") == 0
+
+
+async def test_embedded_delivery_hands_every_row_to_the_handlers_once(
+    pool: asyncpg.Pool,
+) -> None:
+    await write(pool, "p", 7)
+    seen: list[int] = []
+
+    async def handle(events: list[Envelope]) -> None:
+        seen.extend(e.data["n"] for e in events)
+
+    delivery = OutboxDelivery(
+        pool, Dispatcher("embedded", {"cmf.metadata.test.written.v1": handle}), batch_rows=3
+    )
+    await delivery.drain()
+    assert seen == list(range(7))
+    await delivery.drain()
+    assert seen == list(range(7))
+
+
+async def test_embedded_dead_letter_keeps_the_error_and_moves_on(pool: asyncpg.Pool) -> None:
+    await write(pool, "p", 3)
+
+    async def refuse_second(events: list[Envelope]) -> None:
+        if any(e.data["n"] == 1 for e in events):
+            raise PermanentError("cannot project this")
+
+    await OutboxDelivery(
+        pool, Dispatcher("embedded", {"cmf.metadata.test.written.v1": refuse_second})
+    ).drain()
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT data, processed_at, delivery_error FROM outbox ORDER BY position"
+        )
+    assert all(r["processed_at"] is not None for r in rows)
+    assert [r["delivery_error"] is not None for r in rows] == [False, True, False]
+    assert orjson.loads(orjson.dumps(rows[1]["data"])) == {"n": 1}
