@@ -38,13 +38,25 @@ async def run_check(check: Check | None, timeout_s: float) -> CheckResult:
     return CheckResult("ok", round((time.perf_counter() - started) * 1000, 2), None)
 
 
-def health_router(checks: Callable[[], dict[str, Check | None]], timeout_s: float) -> APIRouter:
-    """``checks`` is called per request so the lifespan can fill in clients after start-up."""
+def health_router(
+    checks: Callable[[], dict[str, Check | None]],
+    timeout_s: float,
+    liveness: Callable[[], Check | None] | None = None,
+) -> APIRouter:
+    """``checks`` is called per request so the lifespan can fill in clients after start-up.
+
+    Liveness touches no dependency: a worker's only liveness check is its own loop's heartbeat.
+    """
     router = APIRouter()
 
     @router.get("/livez", include_in_schema=False)
-    async def livez() -> dict[str, str]:
-        return {"status": "ok"}
+    async def livez() -> JSONResponse:
+        check = liveness() if liveness is not None else None
+        if check is not None:
+            result = await run_check(check, timeout_s)
+            if result.status == "down":
+                return JSONResponse({"status": "down", "detail": result.detail}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @router.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:

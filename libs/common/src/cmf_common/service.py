@@ -25,13 +25,20 @@ def service_app(
     lifespan: Lifespan | Callable[[FastAPI], AsyncIterator[None]],
     checks: Callable[[FastAPI], dict[str, Check | None]],
     max_body_bytes: int | None = None,
+    liveness: Callable[[FastAPI], Check | None] | None = None,
 ) -> FastAPI:
     configure_tracing(f"cmf-{settings.service_name}", settings.otel_service_namespace)
     app = FastAPI(title=title, lifespan=lifespan)  # type: ignore[arg-type]
     install_problem_handlers(app)
     # The gateway's /health aggregates these without going through HTTP in the embedded server.
     app.state.readiness_checks = lambda: checks(app)
-    app.include_router(health_router(lambda: checks(app), settings.readiness_timeout_s))
+    app.include_router(
+        health_router(
+            lambda: checks(app),
+            settings.readiness_timeout_s,
+            (lambda: liveness(app)) if liveness is not None else None,
+        )
+    )
     app.include_router(metrics_router())
     if max_body_bytes is not None:
         app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)

@@ -28,14 +28,58 @@ def _parser() -> argparse.ArgumentParser:
         "~/.local/share/cmf-server)",
     )
     up.add_argument("--log-format", choices=("json", "console"), default=None)
+
+    worker = commands.add_parser("worker", help="run one long-running worker of a service")
+    worker.add_argument("name", choices=sorted(WORKERS), help="which worker")
+    worker.add_argument("--host", default="127.0.0.1", help="address of its health and metrics")
+    worker.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port of its /livez, /readyz and /metrics (default per worker)",
+    )
     return parser
+
+
+# name -> (factory of its ASGI app, default port of its health and metrics routes)
+WORKERS: dict[str, tuple[str, int]] = {
+    "relay": ("cmf_metadata.worker:create_relay_app", 9101),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "up":
         return _up(args)
+    if args.command == "worker":
+        return _worker(args)
     return 2
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """A worker serves only its health and metrics over HTTP; its loop runs in the lifespan,
+    so SIGTERM stops taking work, finishes what is in flight and closes its clients."""
+    import importlib
+
+    import uvicorn
+
+    from cmf_common.logging import configure_logging
+    from cmf_common.settings import ServiceSettings
+
+    factory_path, default_port = WORKERS[args.name]
+    module, factory = factory_path.split(":")
+    common = ServiceSettings()
+    configure_logging(common.log_level, json=common.log_json)
+    app = getattr(importlib.import_module(module), factory)()
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port or default_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:

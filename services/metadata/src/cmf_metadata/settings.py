@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,3 +17,8 @@ class MetadataSettings(ServiceSettings):
 
     # Where uploaded python-env, label and tensorboard files live (the FileStore's folder).
     files_dir: Path = Field(default=Path("/var/lib/cmf-server/files"))
+    # The largest python-env, label or tensorboard file one upload may carry (413 beyond).
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+
+    # Published outbox rows are kept this long (ISO 8601 duration or seconds), then deleted.
+    outbox_retention: timedelta = Field(default=timedelta(days=7))

@@ -1,0 +1,169 @@
+"""The Kafka adapters: the relay's Publisher and the consumer runner every consumer uses.
+
+The runner consumes in a group with manual commits: a partition's offset is committed only
+after the dispatcher returned for its batch, i.e. after the handlers' effects committed. A
+message its handler keeps refusing (or that is not an envelope at all) goes to the dead-letter
+topic ``<topic>.dlq`` with the original key and value and the error, attempts and origin in its
+headers; then the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from cmf_common.dispatch import Dispatcher, Failure
+from cmf_common.events import Envelope
+from cmf_common.ports import Message
+from cmf_common.workers import Heartbeat
+
+log = structlog.get_logger(__name__)
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+CONSUMER_LAG = Gauge(
+    "cmf_consumer_lag", "Messages not yet consumed, per partition.", ["group", "topic", "partition"]
+)
+CONSUMED = Counter(
+    "cmf_consumer_messages_total", "Messages consumed and committed.", ["group", "topic"]
+)
+DLQ_PUBLISHED = Counter(
+    "cmf_consumer_dlq_total", "Messages sent to the dead-letter topic.", ["group", "topic"]
+)
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+class KafkaPublisher:
+    """An idempotent, ``acks=all`` producer: ``publish`` returns once every message is in the
+    log of all in-sync replicas; per-key order holds across retries."""
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str = "cmf-relay") -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=1024 * 1024,
+            max_request_size=MAX_MESSAGE_BYTES,
+            request_timeout_ms=30_000,
+        )
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def publish(self, messages: list[Message]) -> None:
+        pending = [
+            await self.producer.send(m.topic, value=m.value, key=m.key, headers=m.headers)
+            for m in messages
+        ]
+        await asyncio.gather(*pending)
+
+
+def _header(record: ConsumerRecord[Any, Any], name: str) -> bytes | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class KafkaConsumerRunner:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        dispatcher: Dispatcher,
+        dead_letters: KafkaPublisher,
+        max_records: int = 500,
+        poll_timeout_ms: int = 500,
+    ) -> None:
+        self.topic = topic
+        self.group_id = group_id
+        self.dispatcher = dispatcher
+        self.dead_letters = dead_letters
+        self.max_records = max_records
+        self.poll_timeout_ms = poll_timeout_ms
+        self.heartbeat = Heartbeat(f"consumer:{group_id}")
+        self.positions: dict[TopicPartition, int] = {}
+        self.consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        )
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; the batch in hand is finished and committed first."""
+        while not stop.is_set():
+            self.heartbeat.beat()
+            batches = await self.consumer.getmany(
+                timeout_ms=self.poll_timeout_ms, max_records=self.max_records
+            )
+            for partition, records in batches.items():
+                await self.handle_batch(partition, records)
+            self._record_lag(batches.keys() or self.consumer.assignment())
+
+    async def handle_batch(
+        self, partition: TopicPartition, records: list[ConsumerRecord[Any, Any]]
+    ) -> None:
+        envelopes: list[tuple[Envelope, ConsumerRecord[Any, Any]]] = []
+        failures: list[tuple[ConsumerRecord[Any, Any], str, int]] = []
+        for record in records:
+            try:
+                envelopes.append((Envelope.from_json(record.value), record))
+            except Exception as exc:  # not an envelope: nothing could ever handle it
+                failures.append((record, f"undecodable: {type(exc).__name__}: {exc}", 1))
+        by_id = {e.id: r for e, r in envelopes}
+        dead: list[Failure] = await self.dispatcher.dispatch([e for e, _ in envelopes])
+        failures.extend((by_id[f.envelope.id], f.error, f.attempts) for f in dead)
+        if failures:
+            await self.dead_letters.publish(
+                [self._dead_letter(r, error, attempts) for r, error, attempts in failures]
+            )
+            DLQ_PUBLISHED.labels(self.group_id, self.topic).inc(len(failures))
+        await self.consumer.commit({partition: records[-1].offset + 1})
+        self.positions[partition] = records[-1].offset + 1
+        CONSUMED.labels(self.group_id, self.topic).inc(len(records))
+
+    def _dead_letter(self, record: ConsumerRecord[Any, Any], error: str, attempts: int) -> Message:
+        headers = [(k, bytes(v)) for k, v in record.headers or ()]
+        headers += [
+            ("dlq_error", error.encode()[:4096]),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_origin", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ("dlq_group", self.group_id.encode()),
+            ("dlq_time", str(time.time()).encode()),
+        ]
+        return Message(dlq_topic(self.topic), record.key or b"", record.value or b"", headers)
+
+    def _record_lag(self, partitions: Iterable[TopicPartition]) -> None:
+        for partition in partitions:
+            highwater = self.consumer.highwater(partition)
+            position = self.positions.get(partition)
+            if highwater is not None and position is not None:
+                CONSUMER_LAG.labels(self.group_id, partition.topic, str(partition.partition)).set(
+                    max(0, highwater - position)
+                )
