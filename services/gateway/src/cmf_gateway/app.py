@@ -4,8 +4,8 @@ answers the health routes itself. In the embedded server the services are mounte
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
@@ -70,15 +70,21 @@ def _health_router(services: Mapping[str, FastAPI], timeout_s: float) -> APIRout
 
 
 def create_gateway(
-    settings: GatewaySettings, services: Mapping[str, FastAPI], table: RouteTable | None = None
+    settings: GatewaySettings,
+    services: Mapping[str, FastAPI],
+    table: RouteTable | None = None,
+    background: Sequence[Callable[[], AbstractAsyncContextManager[None]]] = (),
 ) -> Gateway:
-    """The gateway over in-process ``services``; their lifespans run inside the gateway's."""
+    """The gateway over in-process ``services``; their lifespans run inside the gateway's, then
+    the ``background`` tasks (which may use the services' clients) until shutdown."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             for app in services.values():
                 await stack.enter_async_context(app.router.lifespan_context(app))
+            for task in background:
+                await stack.enter_async_context(task())
             yield
 
     def checks(_: FastAPI) -> dict[str, object]:

@@ -88,7 +88,10 @@ def _up(args: argparse.Namespace) -> int:
 
     from cmf_common.logging import configure_logging
     from cmf_gateway.app import create_gateway
-    from cmf_gateway.routing import METADATA
+    from cmf_gateway.embedded import embedded_delivery
+    from cmf_gateway.routing import LINEAGE, METADATA
+    from cmf_lineage.app import create_app as create_lineage
+    from cmf_lineage.settings import LineageSettings
     from cmf_metadata.app import create_app as create_metadata
     from cmf_metadata.settings import MetadataSettings
 
@@ -103,16 +106,28 @@ def _up(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, json=settings.log_json)
 
     data_dir = settings.data_dir.resolve()
-    metadata_settings = MetadataSettings(files_dir=data_dir / "files")
+    database_url: SecretStr | None = None
     where = "DATABASE_URL"
-    if metadata_settings.database_url is None:
+    if MetadataSettings().database_url is None:
         from cmf_gateway import embedded_postgres
 
         uri, _server = embedded_postgres.start(data_dir)
-        metadata_settings = metadata_settings.model_copy(update={"database_url": SecretStr(uri)})
+        database_url = SecretStr(uri)
         where = str(data_dir / "postgres")
+    # One PostgreSQL, one schema per service; an explicit URL of a service's own still wins.
+    metadata_settings = MetadataSettings(files_dir=data_dir / "files")
+    lineage_settings = LineageSettings()
+    if database_url is not None:
+        metadata_settings = metadata_settings.model_copy(update={"database_url": database_url})
+        lineage_settings = lineage_settings.model_copy(update={"database_url": database_url})
 
-    gateway = create_gateway(settings, {METADATA: create_metadata(metadata_settings)})
+    metadata = create_metadata(metadata_settings)
+    lineage = create_lineage(lineage_settings)
+    gateway = create_gateway(
+        settings,
+        {METADATA: metadata, LINEAGE: lineage},
+        background=[lambda: embedded_delivery(metadata, lineage)],
+    )
     print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)
     print(f"  data: {where}", file=sys.stderr)
     print(

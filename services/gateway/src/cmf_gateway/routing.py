@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 METADATA = "metadata"
+LINEAGE = "lineage"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,192 @@
+"""What metadata events mean for the lineage graph, independent of where the graph is stored.
+
+Node keys are the client's stable keys (DESIGN §5): pipeline name, stage name, execution uuid
+(the first of its comma list, which never changes when a re-used execution gains uuids) and
+artifact uri. Each node carries ``version``, the metadata row's own last-update time, so a
+replayed or late update never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cmf_common.dispatch import PermanentError
+from cmf_common.events import Envelope, event_type
+from cmf_lineage.display import artifact_display_name, execution_display_name
+
+INPUT, OUTPUT = 3, 4
+EDGE_KINDS = {INPUT: "INPUT", OUTPUT: "OUTPUT"}
+
+PIPELINE_UPSERTED = event_type("pipeline", "upserted")
+STAGE_UPSERTED = event_type("stage", "upserted")
+ARTIFACT_UPSERTED = event_type("artifact", "upserted")
+EXECUTION_MERGED = event_type("execution", "merged")
+PROJECTED_TYPES = (PIPELINE_UPSERTED, STAGE_UPSERTED, ARTIFACT_UPSERTED, EXECUTION_MERGED)
+
+
+@dataclass(frozen=True)
+class PipelineNode:
+    name: str
+    properties: dict[str, Any]
+    version: int
+
+
+@dataclass(frozen=True)
+class StageNode:
+    pipeline: str
+    name: str
+    properties: dict[str, Any]
+    version: int
+
+
+@dataclass(frozen=True)
+class ArtifactNode:
+    uri: str
+    type: str
+    name: str
+    display_name: str
+    metadata_id: int
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
+    create_time: int
+    version: int
+
+
+@dataclass(frozen=True)
+class ExecutionNode:
+    uuid: str
+    uuids: list[str]
+    pipeline: str
+    stage: str
+    type: str
+    name: str
+    display_name: str
+    metadata_id: int
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
+    version: int
+
+
+@dataclass(frozen=True)
+class Edge:
+    """artifact -INPUT-> execution, or execution -OUTPUT-> artifact, within a pipeline."""
+
+    execution: str
+    artifact: str
+    kind: int
+    pipeline: str
+
+
+@dataclass
+class GraphBatch:
+    pipelines: list[PipelineNode] = field(default_factory=list)
+    stages: list[StageNode] = field(default_factory=list)
+    artifacts: list[ArtifactNode] = field(default_factory=list)
+    memberships: set[tuple[str, str]] = field(default_factory=set)  # (uri, pipeline)
+    executions: list[ExecutionNode] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+
+    def writes(self) -> int:
+        """Nodes and edges merged: the unit the projection's throughput is counted in."""
+        return (
+            len(self.pipelines)
+            + len(self.stages)
+            + len(self.artifacts)
+            + len(self.executions)
+            + len(self.edges)
+            + len(self.memberships)
+        )
+
+
+class GraphStore(Protocol):
+    """Where the projected graph lives: PostgreSQL (schema ``lineage``) or Neo4j."""
+
+    async def apply(self, consumer: str, envelopes: list[Envelope]) -> GraphBatch | None:
+        """Apply the events not applied before, in one transaction, and record each pipeline's
+        highest applied sequence; ``None`` when every event had been applied already."""
+        ...
+
+    async def applied_seq(self, consumer: str, pipeline: str) -> int: ...
+
+
+def to_batch(envelopes: list[Envelope]) -> GraphBatch:
+    """The graph writes ``envelopes`` ask for; later duplicates of a key win only if newer."""
+    batch = GraphBatch()
+    try:
+        for envelope in envelopes:
+            _add(batch, envelope)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PermanentError(f"malformed {envelopes[0].type} event: {exc!r}") from exc
+    batch.pipelines = _newest(batch.pipelines, lambda n: n.name)
+    batch.stages = _newest(batch.stages, lambda n: (n.pipeline, n.name))
+    batch.artifacts = _newest(batch.artifacts, lambda n: n.uri)
+    batch.executions = _newest(batch.executions, lambda n: n.uuid)
+    batch.edges = list({(e.execution, e.artifact, e.kind): e for e in batch.edges}.values())
+    return batch
+
+
+def _newest(nodes: list[Any], key: Any) -> list[Any]:
+    chosen: dict[Any, Any] = {}
+    for node in nodes:
+        known = chosen.get(key(node))
+        if known is None or node.version >= known.version:
+            chosen[key(node)] = node
+    return [chosen[k] for k in sorted(chosen)]  # sorted: writers lock rows in one order
+
+
+def _add(batch: GraphBatch, envelope: Envelope) -> None:
+    data = envelope.data
+    if envelope.type == PIPELINE_UPSERTED:
+        p = data["pipeline"]
+        batch.pipelines.append(
+            PipelineNode(p["name"], dict(p.get("properties") or {}), envelope.seq)
+        )
+    elif envelope.type == STAGE_UPSERTED:
+        for s in data["stages"]:
+            batch.stages.append(
+                StageNode(
+                    data["pipeline"], s["name"], dict(s.get("properties") or {}), envelope.seq
+                )
+            )
+    elif envelope.type == ARTIFACT_UPSERTED:
+        for a in data["artifacts"]:
+            batch.artifacts.append(
+                ArtifactNode(
+                    uri=a["uri"],
+                    type=a["type"],
+                    name=a["name"],
+                    display_name=artifact_display_name(a["type"], a["name"], a["uri"]),
+                    metadata_id=int(a["id"]),
+                    properties=dict(a.get("properties") or {}),
+                    custom_properties=dict(a.get("custom_properties") or {}),
+                    create_time=int(a["create_time_since_epoch"]),
+                    version=int(a["last_update_time_since_epoch"]),
+                )
+            )
+            batch.memberships.add((a["uri"], data["pipeline"]))
+    elif envelope.type == EXECUTION_MERGED:
+        pipeline = data["pipeline"]
+        for x in data["executions"]:
+            uuids = [str(u) for u in x["uuids"]]
+            key = uuids[0]
+            batch.executions.append(
+                ExecutionNode(
+                    uuid=key,
+                    uuids=uuids,
+                    pipeline=pipeline,
+                    stage=x["stage"],
+                    type=x["type"],
+                    name=x["name"],
+                    display_name=execution_display_name(x["type"], key),
+                    metadata_id=int(x["id"]),
+                    properties=dict(x.get("properties") or {}),
+                    custom_properties=dict(x.get("custom_properties") or {}),
+                    version=int(x["last_update_time_since_epoch"]),
+                )
+            )
+            for event in x["events"]:
+                kind = int(event["type"])
+                if kind in EDGE_KINDS:
+                    batch.edges.append(Edge(key, event["artifact_uri"], kind, pipeline))
+                    batch.memberships.add((event["artifact_uri"], pipeline))
