@@ -1,0 +1,394 @@
+"""The files the CMF client uploads (contract §1.3): python envs, label CSVs, tensorboard logs.
+
+They live behind the :class:`FileStore` port under three folders: ``env/<basename>``,
+``labels/<label md5>`` and ``tensorboard-logs/<pipeline>/<relative path>``. The embedded server
+uses :class:`LocalFileStore` (a folder in its data dir); another adapter can serve the same keys
+from the artifact store in distributed mode.
+
+Every name that reaches a key is checked here first: a ``..`` segment, an absolute path, a NUL
+byte or (where one plain name is expected) a separator is a 400 and nothing is written. Uploads
+are streamed to a temporary file beside their destination, fsynced and renamed into place, so a
+reader never sees a torn file; one over ``max_bytes`` is a 413 and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cmf_common.errors import DomainError, NotFound, PayloadTooLarge
+
+ENV = "env"
+LABELS = "labels"
+TENSORBOARD = "tensorboard-logs"
+MAX_SEGMENT_BYTES = 255  # the longest file name Linux file systems take
+MAX_SEGMENTS = 32
+CHUNK_BYTES = 1024 * 1024
+TEMP_PREFIX, TEMP_SUFFIX = ".upload-", ".part"
+
+Chunks = AsyncIterator[bytes]
+
+
+class BadFileName(DomainError):
+    """A name that would leave its folder, or that no file system takes."""
+
+    status = 400
+    code = "invalid_file_name"
+    title = "Invalid file name"
+
+
+class UploadTooLarge(PayloadTooLarge):
+    code = "upload_too_large"
+
+
+class ArchiveUnavailable(Exception):
+    """The python-env archive cannot be built; the reference answers 200 ``{"error": ...}``."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str  # "/"-separated, relative to the store's root
+    size: int
+
+
+class FileStore(Protocol):
+    """Where uploaded files live. Keys are "/"-separated relative paths, already checked."""
+
+    async def save(self, key: str, chunks: Chunks, *, max_bytes: int, replace: bool = True) -> bool:
+        """Store the bytes of ``chunks`` under ``key``, all or nothing. With ``replace=False`` an
+        existing file is kept and ``False`` returned. Raises :class:`UploadTooLarge` past
+        ``max_bytes`` (nothing is stored) and ``OSError`` when the storage fails."""
+        ...
+
+    async def open(self, key: str) -> Chunks:
+        """The bytes under ``key``, in chunks; raises ``FileNotFoundError`` when there are none."""
+        ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def list(self, prefix: str) -> list[StoredFile]:
+        """Every file whose key starts with the folder ``prefix``, sorted by key."""
+        ...
+
+    def location(self, prefix: str) -> str:
+        """Where the folder ``prefix`` is, in words a user can follow (for messages)."""
+        ...
+
+
+# ---- names -------------------------------------------------------------------------------------
+
+
+def _check_segment(segment: str, original: str) -> str:
+    if segment in ("", ".", ".."):
+        raise BadFileName(f"invalid file name '{original}': empty, '.' or '..' path segment")
+    if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+        raise BadFileName(f"invalid file name '{original}': a segment is over 255 bytes")
+    return segment
+
+
+def _check_text(name: str) -> None:
+    if "\x00" in name:
+        raise BadFileName("invalid file name: it contains a NUL byte")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in name):
+        raise BadFileName("invalid file name: it is not valid UTF-8")
+
+
+def plain_name(name: str) -> str:
+    """A single file name, as a query parameter names a file: no separator, no ``..``."""
+    _check_text(name)
+    if "/" in name or "\\" in name:
+        raise BadFileName(f"invalid file name '{name}': it must not contain '/' or '\\'")
+    return _check_segment(name, name)
+
+
+def upload_basename(filename: str) -> str:
+    """The name an uploaded python env or label is kept under: the last segment of the
+    client's path (the reference keeps the basename), refusing paths that try to climb or
+    start at the root."""
+    _check_text(filename)
+    if filename.startswith("/") or "\\" in filename:
+        raise BadFileName(f"invalid file name '{filename}': absolute path or '\\' separator")
+    segments = filename.split("/")
+    if ".." in segments:
+        raise BadFileName(f"invalid file name '{filename}': it contains a '..' segment")
+    return _check_segment(segments[-1], filename)
+
+
+def relative_path(filename: str) -> str:
+    """A relative path kept as sent (tensorboard logs keep their folders), inside its folder."""
+    _check_text(filename)
+    if filename.startswith("/") or "\\" in filename:
+        raise BadFileName(f"invalid file name '{filename}': absolute path or '\\' separator")
+    segments = filename.split("/")
+    if len(segments) > MAX_SEGMENTS:
+        raise BadFileName(f"invalid file name '{filename}': more than {MAX_SEGMENTS} segments")
+    return "/".join(_check_segment(s, filename) for s in segments)
+
+
+# ---- the domain --------------------------------------------------------------------------------
+
+
+def _failed(exc: OSError) -> dict[str, str]:
+    return {"error": f"Failed to up load file: {exc.strerror or type(exc).__name__}"}
+
+
+async def save_python_env(
+    store: FileStore, filename: str, chunks: Chunks, *, max_bytes: int
+) -> dict[str, str]:
+    """``POST /python-env``: kept under its basename, replacing an older upload."""
+    key = f"{ENV}/{upload_basename(filename)}"
+    try:
+        await store.save(key, chunks, max_bytes=max_bytes)
+    except OSError as exc:
+        return _failed(exc)
+    return {"message": f"File '{filename}' uploaded successfully"}
+
+
+async def save_label(
+    store: FileStore, filename: str, chunks: Chunks, *, max_bytes: int
+) -> dict[str, str]:
+    """``POST /label``: the file name is the label's md5, so a label already there is kept."""
+    key = f"{LABELS}/{upload_basename(filename)}"
+    where = store.location(LABELS)
+    try:
+        if await store.exists(key) or not await store.save(
+            key, chunks, max_bytes=max_bytes, replace=False
+        ):
+            return {"message": f"File '{filename}' already exists at {where}. Skipping upload."}
+    except OSError as exc:
+        return _failed(exc)
+    return {"message": f"File '{filename}' uploaded successfully to {where}."}
+
+
+async def save_tensorboard_log(
+    store: FileStore, pipeline_name: str, filename: str, chunks: Chunks, *, max_bytes: int
+) -> dict[str, str]:
+    """``POST /tensorboard``: kept at its relative path inside the pipeline's folder."""
+    key = f"{TENSORBOARD}/{plain_name(pipeline_name)}/{relative_path(filename)}"
+    try:
+        await store.save(key, chunks, max_bytes=max_bytes)
+    except OSError as exc:
+        return _failed(exc)
+    return {"message": f"File '{filename}' uploaded successfully"}
+
+
+async def tensorboard_logs(store: FileStore, pipeline_name: str) -> dict[str, object]:
+    """``GET /tensorboard-logs``: what was uploaded for a pipeline (our own route)."""
+    folder = f"{TENSORBOARD}/{plain_name(pipeline_name)}/"
+    found = await store.list(folder)
+    return {
+        "pipeline_name": pipeline_name,
+        "files": [{"path": f.key[len(folder) :], "size": f.size} for f in found],
+    }
+
+
+async def _opened(store: FileStore, key: str) -> Chunks:
+    try:
+        return await store.open(key)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        raise NotFound("File not found") from exc
+
+
+async def open_python_env(store: FileStore, file_name: str) -> Chunks:
+    """``GET /python-env``: only ``.txt`` and ``.yaml`` files, as the reference allows."""
+    if not (file_name.endswith(".txt") or file_name.endswith(".yaml")):
+        raise BadFileName("Unsupported file extension. Use .txt or .yaml")
+    return await _opened(store, f"{ENV}/{plain_name(file_name)}")
+
+
+async def open_label(store: FileStore, file_name: str) -> Chunks:
+    """``GET /label-data``: the label CSV stored under its md5."""
+    return await _opened(store, f"{LABELS}/{plain_name(file_name)}")
+
+
+@dataclass(frozen=True)
+class Archive:
+    filename: str
+    chunks: Chunks
+
+
+async def python_env_archive(store: FileStore, list_of_files: list[str] | None) -> Archive:
+    """``GET /download-python-env``: a zip of the named env files, or of all of them."""
+    if list_of_files:
+        entries = [(f"{ENV}/{plain_name(name)}", name) for name in list_of_files]
+        for key, name in entries:
+            if not await store.exists(key):
+                raise ArchiveUnavailable(f"File {name} does not exist")
+        filename = "python_env_files.zip"
+    else:
+        found = await store.list(f"{ENV}/")
+        if not found:
+            raise ArchiveUnavailable("Directory does not exist")
+        entries = [(f.key, f.key[len(ENV) + 1 :]) for f in found]
+        filename = "python_env_folder.zip"
+    return Archive(filename, _zip(store, entries))
+
+
+class _Sink(io.RawIOBase):
+    """A write-only, non-seekable stream: zipfile writes into it, the response drains it."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        chunk = bytes(data)  # type: ignore[call-overload]
+        self._parts.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+async def _zip(store: FileStore, entries: Iterable[tuple[str, str]]) -> Chunks:
+    sink = _Sink()
+    archive = zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED)
+    for key, arcname in entries:
+        with archive.open(arcname, "w", force_zip64=True) as entry:
+            async for chunk in await store.open(key):
+                await asyncio.to_thread(entry.write, chunk)  # deflate off the event loop
+                if data := sink.take():
+                    yield data
+        if data := sink.take():
+            yield data
+    archive.close()
+    yield sink.take()
+
+
+# ---- the local-folder adapter ------------------------------------------------------------------
+
+
+class LocalFileStore:
+    """Files in a folder (the embedded server's ``<data-dir>/files``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def location(self, prefix: str) -> str:
+        return str(self.root / prefix)
+
+    def _path(self, key: str) -> Path:
+        segments = key.split("/")
+        if "\x00" in key or key.startswith("/") or any(s in ("", ".", "..") for s in segments):
+            raise ValueError(f"unsafe key {key!r}")  # the domain never builds one
+        return self.root.joinpath(*segments)
+
+    def _inside(self, path: Path) -> None:
+        """Refuse a folder that resolves outside the root (a symlink planted in the tree)."""
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise PermissionError(13, "Permission denied", str(path))
+
+    async def save(self, key: str, chunks: Chunks, *, max_bytes: int, replace: bool = True) -> bool:
+        path = self._path(key)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self._inside, path.parent)
+        fd, temp = await asyncio.to_thread(
+            tempfile.mkstemp, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent
+        )
+        try:
+            size = 0
+            pending = bytearray()
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UploadTooLarge(f"the file exceeds the upload limit of {max_bytes} bytes")
+                pending += chunk
+                if len(pending) >= CHUNK_BYTES:
+                    await asyncio.to_thread(_write_all, fd, bytes(pending))
+                    pending.clear()
+            await asyncio.to_thread(_finish, fd, bytes(pending))
+            os.close(fd)
+            fd = -1
+            stored = await asyncio.to_thread(_publish, temp, path, replace)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        return stored
+
+    async def open(self, key: str) -> Chunks:
+        path = self._path(key)
+        handle = await asyncio.to_thread(path.open, "rb")
+        return _read(handle)
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
+
+    async def list(self, prefix: str) -> list[StoredFile]:
+        folder = self._path(prefix.rstrip("/"))
+        return await asyncio.to_thread(_walk, folder, prefix.rstrip("/"))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _finish(fd: int, data: bytes) -> None:
+    _write_all(fd, data)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; readers such as TensorBoard run as others
+    os.fsync(fd)
+
+
+def _publish(temp: str, path: Path, replace: bool) -> bool:
+    """Move the finished temporary file into place; ``False`` if kept out by an existing one."""
+    stored = True
+    if replace:
+        os.replace(temp, path)
+    else:
+        try:
+            os.link(temp, path)  # fails, atomically, when the name is taken
+        except FileExistsError:
+            stored = False
+        finally:
+            os.unlink(temp)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return stored
+
+
+async def _read(handle: io.BufferedReader) -> Chunks:
+    try:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
+            yield chunk
+    finally:
+        handle.close()
+
+
+def _walk(folder: Path, prefix: str) -> list[StoredFile]:
+    if not folder.is_dir():
+        return []
+    found = []
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                continue  # an upload still in flight
+            path = Path(directory, name)
+            with contextlib.suppress(FileNotFoundError):
+                relative = path.relative_to(folder).as_posix()
+                found.append(StoredFile(f"{prefix}/{relative}", path.stat().st_size))
+    return sorted(found, key=lambda f: f.key)
