@@ -1,13 +1,15 @@
 """What metadata events mean for the lineage graph, independent of where the graph is stored.
 
 Node keys are the client's stable keys (DESIGN §5): pipeline name, stage name, execution uuid
-(the first of its comma list, which never changes when a re-used execution gains uuids) and
-artifact uri. Each node carries ``version``, the metadata row's own last-update time, so a
+(the first of its comma list, which never changes when a re-used execution gains uuids) within
+its pipeline (the merge deduplicates uuids per pipeline, as the reference does) and artifact
+uri. Each node carries ``version``, the metadata row's own last-update time, so a
 replayed or late update never overwrites a newer one.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -99,6 +101,41 @@ class GraphBatch:
         )
 
 
+@dataclass(frozen=True)
+class GraphSnapshot:
+    """A store-independent picture of a graph: node keys with their content (as canonical
+    JSON), and edges. Two stores, or a rebuilt and an incremental graph, compare equal when
+    their snapshots do."""
+
+    nodes: dict[str, dict[str, str]]
+    edges: frozenset[tuple[str, str, str, int]]  # (pipeline, execution, artifact, kind)
+
+    @classmethod
+    def of(cls, *, edges: set[tuple[str, str, str, int]], **kinds: dict[str, Any]) -> GraphSnapshot:
+        return cls(
+            nodes={
+                kind: {
+                    key: json.dumps(value, sort_keys=True, default=str)
+                    for key, value in nodes.items()
+                }
+                for kind, nodes in kinds.items()
+            },
+            edges=frozenset(edges),
+        )
+
+    def differences(self, other: GraphSnapshot, limit: int = 20) -> list[str]:
+        found: list[str] = []
+        for kind in sorted(set(self.nodes) | set(other.nodes)):
+            mine, theirs = self.nodes.get(kind, {}), other.nodes.get(kind, {})
+            for key in sorted(set(mine) | set(theirs)):
+                if mine.get(key) != theirs.get(key):
+                    found.append(f"{kind} {key}: {mine.get(key)} != {theirs.get(key)}")
+        for edge in sorted(self.edges ^ other.edges):
+            side = "only in first" if edge in self.edges else "only in second"
+            found.append(f"edge {edge} {side}")
+        return found[:limit]
+
+
 class GraphStore(Protocol):
     """Where the projected graph lives: PostgreSQL (schema ``lineage``) or Neo4j."""
 
@@ -108,6 +145,8 @@ class GraphStore(Protocol):
         ...
 
     async def applied_seq(self, consumer: str, pipeline: str) -> int: ...
+
+    async def snapshot(self) -> GraphSnapshot: ...
 
 
 def to_batch(envelopes: list[Envelope]) -> GraphBatch:
@@ -121,8 +160,8 @@ def to_batch(envelopes: list[Envelope]) -> GraphBatch:
     batch.pipelines = _newest(batch.pipelines, lambda n: n.name)
     batch.stages = _newest(batch.stages, lambda n: (n.pipeline, n.name))
     batch.artifacts = _newest(batch.artifacts, lambda n: n.uri)
-    batch.executions = _newest(batch.executions, lambda n: n.uuid)
-    batch.edges = list({(e.execution, e.artifact, e.kind): e for e in batch.edges}.values())
+    batch.executions = _newest(batch.executions, lambda n: (n.pipeline, n.uuid))
+    batch.edges = list(set(batch.edges))
     return batch
 
 

@@ -15,10 +15,12 @@ CREATE TABLE stages (
     PRIMARY KEY (pipeline, name)
 );
 
+-- An execution is keyed within its pipeline: the reference deduplicates uuids per pipeline,
+-- so the same uuid pushed under two pipeline names is two executions.
 CREATE TABLE executions (
-    uuid               text    PRIMARY KEY,    -- the first of its Execution_uuid list
-    uuids              text[]  NOT NULL,
     pipeline           text    NOT NULL,
+    uuid               text    NOT NULL,       -- the first of its Execution_uuid list
+    uuids              text[]  NOT NULL,
     stage              text    NOT NULL,
     type               text    NOT NULL,
     name               text    NOT NULL,
@@ -26,9 +28,10 @@ CREATE TABLE executions (
     metadata_id        bigint  NOT NULL,
     properties         jsonb   NOT NULL DEFAULT '{}',
     custom_properties  jsonb   NOT NULL DEFAULT '{}',
-    version            bigint  NOT NULL
+    version            bigint  NOT NULL,
+    PRIMARY KEY (pipeline, uuid)
 );
-CREATE INDEX executions_pipeline ON executions (pipeline);
+CREATE INDEX executions_uuid ON executions (uuid);
 CREATE INDEX executions_uuid_prefix ON executions (pipeline, left(uuid, 4));
 
 CREATE TABLE artifacts (
@@ -54,11 +57,10 @@ CREATE INDEX artifact_pipelines_pipeline ON artifact_pipelines (pipeline);
 
 -- kind 3: artifact -INPUT-> execution; kind 4: execution -OUTPUT-> artifact.
 CREATE TABLE edges (
+    pipeline   text     NOT NULL,
     execution  text     NOT NULL,
     artifact   text     NOT NULL,
     kind       smallint NOT NULL CHECK (kind IN (3, 4)),
-    pipeline   text     NOT NULL,
-    PRIMARY KEY (execution, artifact, kind)
+    PRIMARY KEY (pipeline, execution, artifact, kind)
 );
 CREATE INDEX edges_artifact ON edges (artifact, kind);
-CREATE INDEX edges_pipeline ON edges (pipeline);

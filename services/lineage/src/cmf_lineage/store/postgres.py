@@ -8,7 +8,7 @@ import asyncpg
 from cmf_common.db import Connection, json_dumps
 from cmf_common.events import Envelope
 from cmf_common.inbox import applied_seq, claim_new, record_progress
-from cmf_lineage.graph import GraphBatch, to_batch
+from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
 
 
 class PostgresGraphStore:
@@ -28,6 +28,51 @@ class PostgresGraphStore:
     async def applied_seq(self, consumer: str, pipeline: str) -> int:
         async with self.pool.acquire() as conn:
             return await applied_seq(conn, consumer, pipeline)
+
+    async def snapshot(self) -> GraphSnapshot:
+        """Every node key with its properties and every edge, for comparing two graphs."""
+        async with self.pool.acquire() as conn:
+            pipelines = await conn.fetch("SELECT name, properties FROM pipelines")
+            stages = await conn.fetch("SELECT pipeline, name, properties FROM stages")
+            executions = await conn.fetch(
+                "SELECT uuid, uuids, pipeline, stage, type, name, display_name, properties,"
+                " custom_properties FROM executions"
+            )
+            artifacts = await conn.fetch(
+                "SELECT a.uri, a.type, a.name, a.display_name, a.properties,"
+                "   a.custom_properties, array_agg(m.pipeline ORDER BY m.pipeline) AS pipelines"
+                " FROM artifacts a LEFT JOIN artifact_pipelines m ON m.uri = a.uri"
+                " GROUP BY a.uri"
+            )
+            edges = await conn.fetch("SELECT pipeline, execution, artifact, kind FROM edges")
+        return GraphSnapshot.of(
+            pipelines={r["name"]: [r["properties"]] for r in pipelines},
+            stages={f"{r['pipeline']}/{r['name']}": [r["properties"]] for r in stages},
+            executions={
+                f"{r['pipeline']}/{r['uuid']}": [
+                    list(r["uuids"]),
+                    r["stage"],
+                    r["type"],
+                    r["name"],
+                    r["display_name"],
+                    r["properties"],
+                    r["custom_properties"],
+                ]
+                for r in executions
+            },
+            artifacts={
+                r["uri"]: [
+                    r["type"],
+                    r["name"],
+                    r["display_name"],
+                    r["properties"],
+                    r["custom_properties"],
+                    [p for p in r["pipelines"] if p is not None],
+                ]
+                for r in artifacts
+            },
+            edges={(r["pipeline"], r["execution"], r["artifact"], r["kind"]) for r in edges},
+        )
 
 
 async def write_batch(conn: Connection, batch: GraphBatch) -> None:
@@ -87,8 +132,8 @@ async def write_batch(conn: Connection, batch: GraphBatch) -> None:
             " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
             "   $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bigint[])"
             "   AS r(u, us, l, s, ty, n, d, m, p, c, v)"
-            " ON CONFLICT (uuid) DO UPDATE SET uuids = excluded.uuids,"
-            "   pipeline = excluded.pipeline, stage = excluded.stage, type = excluded.type,"
+            " ON CONFLICT (pipeline, uuid) DO UPDATE SET uuids = excluded.uuids,"
+            "   stage = excluded.stage, type = excluded.type,"
             "   name = excluded.name, display_name = excluded.display_name,"
             "   metadata_id = excluded.metadata_id, properties = excluded.properties,"
             "   custom_properties = excluded.custom_properties, version = excluded.version"
