@@ -1,3 +1,132 @@
-from fastapi import APIRouter
+"""The CMF listing routes the UI and the MCP server read (contract §1.4, §1.9), at /x and /api/x.
 
-router = APIRouter()
+Query parameters are validated (a bad one is the app's 422 ``invalid_request``); pages are
+bounded so one request cannot ask for the whole store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from cmf_metadata import listings
+from cmf_metadata.api.cmf import Pool
+
+router = APIRouter(tags=["listings"])
+
+MAX_PAGE = 1_000_000_000
+MAX_RECORDS_PER_PAGE = 1000
+MAX_TEXT = 1024
+SORT_ORDER = r"^(?i:asc|desc)$"
+
+StageName = Annotated[str, Query(min_length=1, max_length=MAX_TEXT)]
+ActivePage = Annotated[int, Query(gt=0, le=MAX_PAGE)]
+RecordsPerPage = Annotated[int, Query(gt=0, le=MAX_RECORDS_PER_PAGE)]
+SortOrder = Annotated[str, Query(pattern=SORT_ORDER)]
+FilterValue = Annotated[str, Query(max_length=MAX_TEXT)]
+LegacyArtifactSort = Literal[
+    "name", "artifact_id", "uri", "create_time_since_epoch", "last_update_time_since_epoch"
+]
+
+
+@router.get("/pipelines")
+async def pipelines(pool: Pool) -> JSONResponse:
+    return JSONResponse(await listings.pipelines(pool))
+
+
+@router.get("/artifact_types")
+async def artifact_types(pool: Pool) -> JSONResponse:
+    return JSONResponse(await listings.artifact_types(pool))
+
+
+@router.get("/pipeline-stages/{pipeline_name}")
+async def pipeline_stages(pipeline_name: str, pool: Pool) -> JSONResponse:
+    return JSONResponse(await listings.pipeline_stages(pool, pipeline_name))
+
+
+@router.get("/artifact-types-by-stage/{pipeline_name}")
+async def artifact_types_by_stage(
+    pipeline_name: str, stage_name: StageName, pool: Pool
+) -> JSONResponse:
+    return JSONResponse(await listings.artifact_types_by_stage(pool, pipeline_name, stage_name))
+
+
+@router.get("/executions-by-stage/{pipeline_name}")
+async def executions_by_stage(
+    pipeline_name: str,
+    stage_name: StageName,
+    pool: Pool,
+    active_page: ActivePage = 1,
+    record_per_page: RecordsPerPage = 5,
+    sort_order: SortOrder = "DESC",
+    filter_value: FilterValue = "",
+) -> JSONResponse:
+    query = listings.PageQuery(active_page, record_per_page, sort_order, filter_value)
+    return JSONResponse(await listings.executions_by_stage(pool, pipeline_name, stage_name, query))
+
+
+@router.get("/artifacts-by-stage/{pipeline_name}")
+async def artifacts_by_stage(
+    pipeline_name: str,
+    stage_name: StageName,
+    artifact_type: StageName,
+    pool: Pool,
+    active_page: ActivePage = 1,
+    record_per_page: RecordsPerPage = 5,
+    sort_field: Annotated[str, Query(max_length=MAX_TEXT)] = "name",
+    sort_order: SortOrder = "asc",
+    filter_value: FilterValue = "",
+) -> JSONResponse:
+    query = listings.PageQuery(active_page, record_per_page, sort_order, filter_value)
+    return JSONResponse(
+        await listings.artifacts_by_stage(
+            pool, pipeline_name, stage_name, artifact_type, sort_field, query
+        )
+    )
+
+
+@router.get("/model-card")
+async def model_card(
+    modelId: Annotated[int, Query(ge=-(2**63), lt=2**63)],  # the reference's parameter name
+    pool: Pool,
+) -> JSONResponse:
+    return JSONResponse(await listings.model_card(pool, modelId))
+
+
+@router.get("/list-of-executions/{pipeline_name}")
+async def list_of_executions(pipeline_name: str, pool: Pool) -> JSONResponse:
+    return JSONResponse(await listings.list_of_executions(pool, pipeline_name))
+
+
+@router.get("/artifacts/{pipeline_name}/{artifact_type}")
+async def pipeline_artifacts(
+    pipeline_name: str,
+    artifact_type: str,
+    pool: Pool,
+    active_page: ActivePage = 1,
+    record_per_page: RecordsPerPage = 5,
+    sort_field: LegacyArtifactSort = "name",
+    sort_order: SortOrder = "asc",
+    filter_value: FilterValue = "",
+) -> JSONResponse:
+    query = listings.PageQuery(active_page, record_per_page, sort_order, filter_value)
+    return JSONResponse(
+        await listings.pipeline_artifacts(pool, pipeline_name, artifact_type, sort_field, query)
+    )
+
+
+@router.get("/executions/{pipeline_name}")
+async def pipeline_executions(
+    pipeline_name: str,
+    pool: Pool,
+    active_page: ActivePage = 1,
+    record_per_page: RecordsPerPage = 5,
+    sort_field: Annotated[str, Query(max_length=MAX_TEXT)] = "Context_Type",
+    sort_order: SortOrder = "asc",
+    filter_value: FilterValue = "",
+) -> JSONResponse:
+    """``sort_field`` is accepted as the 0.1.0 server accepted it; the order is by stage."""
+    query = listings.PageQuery(active_page, record_per_page, sort_order, filter_value)
+    return JSONResponse(await listings.pipeline_executions(pool, pipeline_name, query))

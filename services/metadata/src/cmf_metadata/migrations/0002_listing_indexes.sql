@@ -1,0 +1,76 @@
+-- What the CMF listing routes (contract §1.4, §1.9) search and sort executions by.
+--
+-- executions-by-stage filters with ILIKE '%v%' over an execution's id, all its properties and
+-- renderings of its creation time, and sorts by original_create_time_since_epoch as a number.
+-- Computing that text per row per request costs ~6 µs (jsonb to text, to_char, lower) and
+-- ILIKE over it is slower than LIKE over stored lower-case text, so each execution's search
+-- text and sort key are kept in execution_search, written by statement-level triggers in the
+-- push's own transaction (one set-based INSERT per statement, never a row-by-row round trip).
+-- Its trigram index answers selective filters from the index; broad ones scan one stage.
+
+-- An epoch-milliseconds value stored as text, as a number; NULL when absent or not a plain
+-- number (the reference's cast would fail the request instead).
+CREATE FUNCTION cmf_epoch_ms(value text) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN value ~ '^\s*-?[0-9]{1,15}(\.[0-9]{0,9})?\s*$'
+                THEN value::double precision END
+$$;
+
+-- The UTC renderings of an epoch-ms time the reference's filter matches, run together as it
+-- concatenates them: 'YYYY-MM-DD HH24:MI:SS', 'M/D/YYYY', 'YYYY', 'M', 'D'; '' without a time.
+CREATE FUNCTION cmf_time_text(ms double precision) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(
+        to_char(timezone('UTC', to_timestamp(ms / 1000.0)),
+                'YYYY-MM-DD HH24:MI:SS"|"FMMM/FMDD/YYYY"|"YYYY"|"FMMM"|"FMDD'),
+        '')
+$$;
+
+CREATE TABLE execution_search (
+    execution_id  bigint PRIMARY KEY REFERENCES executions (id) ON DELETE CASCADE,
+    pipeline_id   bigint NOT NULL,
+    stage         text   NOT NULL,            -- the execution's Context_Type
+    sort_time     double precision,           -- original_create_time_since_epoch, a number
+    search_text   text   NOT NULL             -- lower(id, properties, custom, time renderings)
+);
+CREATE INDEX execution_search_page ON execution_search (pipeline_id, stage, sort_time, execution_id);
+CREATE INDEX execution_search_text ON execution_search USING gin (search_text public.gin_trgm_ops);
+
+CREATE FUNCTION cmf_execution_search_rows() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO execution_search AS s (execution_id, pipeline_id, stage, sort_time, search_text)
+    SELECT n.id, n.pipeline_id, n.type, t.ms,
+           lower(n.id::text || n.properties::text || n.custom_properties::text
+                 || cmf_time_text(t.ms))
+    FROM changed_rows n
+    CROSS JOIN LATERAL (
+        SELECT cmf_epoch_ms(coalesce(n.custom_properties ->> 'original_create_time_since_epoch',
+                                     n.properties ->> 'original_create_time_since_epoch')) AS ms
+    ) t
+    ORDER BY n.id
+    ON CONFLICT (execution_id) DO UPDATE SET
+        pipeline_id = excluded.pipeline_id,
+        stage = excluded.stage,
+        sort_time = excluded.sort_time,
+        search_text = excluded.search_text;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER executions_search_on_insert AFTER INSERT ON executions
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cmf_execution_search_rows();
+CREATE TRIGGER executions_search_on_update AFTER UPDATE ON executions
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cmf_execution_search_rows();
+
+-- Executions already stored when this migration runs.
+INSERT INTO execution_search (execution_id, pipeline_id, stage, sort_time, search_text)
+SELECT e.id, e.pipeline_id, e.type, t.ms,
+       lower(e.id::text || e.properties::text || e.custom_properties::text || cmf_time_text(t.ms))
+FROM executions e
+CROSS JOIN LATERAL (
+    SELECT cmf_epoch_ms(coalesce(e.custom_properties ->> 'original_create_time_since_epoch',
+                                 e.properties ->> 'original_create_time_since_epoch')) AS ms
+) t;
