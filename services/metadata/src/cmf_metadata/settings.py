@@ -22,3 +22,5 @@ class MetadataSettings(ServiceSettings):
 
     # Published outbox rows are kept this long (ISO 8601 duration or seconds), then deleted.
     outbox_retention: timedelta = Field(default=timedelta(days=7))
+    # Outbox rows the relay publishes per round (one transaction, one batch of acks).
+    relay_batch_rows: int = Field(default=2000, ge=1)

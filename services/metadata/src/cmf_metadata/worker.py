@@ -37,7 +37,11 @@ def create_relay_app(settings: MetadataSettings | None = None) -> FastAPI:
         try:
             await publisher.start()
             relay = OutboxRelay(
-                pool, publisher, topic=settings.events_topic, retention=settings.outbox_retention
+                pool,
+                publisher,
+                topic=settings.events_topic,
+                retention=settings.outbox_retention,
+                batch_rows=settings.relay_batch_rows,
             )
             app.state.pool, app.state.relay = pool, relay
             task = asyncio.create_task(relay.run(stop), name="outbox-relay")

@@ -1,0 +1,280 @@
+"""The lineage graph in Neo4j: ``UNWIND`` batches that ``MERGE`` on the stable keys inside one
+managed write transaction per batch, newer versions only.
+
+Neo4j properties cannot hold maps, so property maps are kept as canonical JSON strings. The
+consumer's memory (applied event ids, highest sequence per pipeline) lives in the same graph and
+is written in the same transaction as the events' effects.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from neo4j import AsyncDriver, AsyncManagedTransaction
+
+from cmf_common.db import json_dumps
+from cmf_common.events import Envelope
+from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
+
+SCHEMA = (
+    "CREATE CONSTRAINT cmf_pipeline IF NOT EXISTS FOR (n:Pipeline) REQUIRE n.name IS UNIQUE",
+    "CREATE CONSTRAINT cmf_stage IF NOT EXISTS"
+    " FOR (n:Stage) REQUIRE (n.pipeline, n.name) IS UNIQUE",
+    "CREATE CONSTRAINT cmf_execution IF NOT EXISTS"
+    " FOR (n:Execution) REQUIRE (n.pipeline, n.uuid) IS UNIQUE",
+    "CREATE CONSTRAINT cmf_artifact IF NOT EXISTS FOR (n:Artifact) REQUIRE n.uri IS UNIQUE",
+    "CREATE CONSTRAINT cmf_applied IF NOT EXISTS"
+    " FOR (n:AppliedEvent) REQUIRE (n.consumer, n.id) IS UNIQUE",
+    "CREATE CONSTRAINT cmf_progress IF NOT EXISTS"
+    " FOR (n:Progress) REQUIRE (n.consumer, n.subject) IS UNIQUE",
+    "CREATE INDEX cmf_artifact_metadata_id IF NOT EXISTS FOR (n:Artifact) ON (n.metadata_id)",
+    "CREATE INDEX cmf_execution_uuid IF NOT EXISTS FOR (n:Execution) ON (n.uuid)",
+)
+
+# A node's content is replaced only by a version at least as new as the one it holds.
+_NEWER = "WHERE n.version IS NULL OR row.version >= n.version"
+
+WRITE_PIPELINES = (
+    "UNWIND $rows AS row MERGE (n:Pipeline {name: row.name}) WITH n, row "
+    + _NEWER
+    + " SET n.properties = row.properties, n.version = row.version"
+)
+WRITE_STAGES = (
+    "UNWIND $rows AS row MERGE (n:Stage {pipeline: row.pipeline, name: row.name})"
+    " WITH n, row " + _NEWER + " SET n.properties = row.properties, n.version = row.version"
+)
+WRITE_ARTIFACTS = (
+    "UNWIND $rows AS row MERGE (n:Artifact {uri: row.uri}) WITH n, row "
+    + _NEWER
+    + " SET n.type = row.type, n.name = row.name, n.display_name = row.display_name,"
+    " n.metadata_id = row.metadata_id, n.properties = row.properties,"
+    " n.custom_properties = row.custom_properties, n.create_time = row.create_time,"
+    " n.version = row.version"
+)
+WRITE_MEMBERSHIPS = (
+    "UNWIND $rows AS row MERGE (n:Artifact {uri: row.uri})"
+    " SET n.pipelines = CASE WHEN row.pipeline IN coalesce(n.pipelines, [])"
+    "   THEN n.pipelines ELSE coalesce(n.pipelines, []) + row.pipeline END"
+)
+WRITE_EXECUTIONS = (
+    "UNWIND $rows AS row MERGE (n:Execution {pipeline: row.pipeline, uuid: row.uuid})"
+    " WITH n, row "
+    + _NEWER
+    + " SET n.uuids = row.uuids, n.stage = row.stage, n.type = row.type, n.name = row.name,"
+    " n.display_name = row.display_name, n.metadata_id = row.metadata_id,"
+    " n.properties = row.properties, n.custom_properties = row.custom_properties,"
+    " n.version = row.version"
+)
+WRITE_INPUTS = (
+    "UNWIND $rows AS row MERGE (a:Artifact {uri: row.artifact})"
+    " MERGE (x:Execution {pipeline: row.pipeline, uuid: row.execution})"
+    " MERGE (a)-[:INPUT {pipeline: row.pipeline}]->(x)"
+)
+WRITE_OUTPUTS = (
+    "UNWIND $rows AS row MERGE (a:Artifact {uri: row.artifact})"
+    " MERGE (x:Execution {pipeline: row.pipeline, uuid: row.execution})"
+    " MERGE (x)-[:OUTPUT {pipeline: row.pipeline}]->(a)"
+)
+CLAIM_EVENTS = (
+    "UNWIND $ids AS id OPTIONAL MATCH (seen:AppliedEvent {consumer: $consumer, id: id})"
+    " WITH id, seen WHERE seen IS NULL"
+    " CREATE (:AppliedEvent {consumer: $consumer, id: id, applied_at: timestamp()})"
+    " RETURN collect(id) AS fresh"
+)
+RECORD_PROGRESS = (
+    "UNWIND $rows AS row MERGE (p:Progress {consumer: $consumer, subject: row.subject})"
+    " SET p.seq = CASE WHEN p.seq IS NULL OR row.seq > p.seq THEN row.seq ELSE p.seq END"
+)
+
+
+class Neo4jGraphStore:
+    def __init__(self, driver: AsyncDriver, database: str | None = None) -> None:
+        self.driver = driver
+        self.database = database
+
+    async def setup(self) -> None:
+        """Constraints and indexes, created on start (each statement is idempotent)."""
+        async with self.driver.session(database=self.database) as session:
+            for statement in SCHEMA:
+                await session.run(statement)
+
+    async def apply(self, consumer: str, envelopes: list[Envelope]) -> GraphBatch | None:
+        async with self.driver.session(database=self.database) as session:
+            result: GraphBatch | None = await session.execute_write(_apply, consumer, envelopes)
+            return result
+
+    async def applied_seq(self, consumer: str, pipeline: str) -> int:
+        async with self.driver.session(database=self.database) as session:
+            record = await (
+                await session.run(
+                    "MATCH (p:Progress {consumer: $consumer, subject: $subject})"
+                    " RETURN p.seq AS seq",
+                    consumer=consumer,
+                    subject=pipeline,
+                )
+            ).single()
+            return int(record["seq"]) if record is not None else 0
+
+    async def snapshot(self) -> GraphSnapshot:
+        async with self.driver.session(database=self.database) as session:
+            pipelines = await _rows(
+                session,
+                "MATCH (n:Pipeline) WHERE n.version IS NOT NULL"
+                " RETURN n.name AS name, n.properties AS p",
+            )
+            stages = await _rows(
+                session,
+                "MATCH (n:Stage) WHERE n.version IS NOT NULL"
+                " RETURN n.pipeline AS l, n.name AS name,"
+                " n.properties AS p",
+            )
+            executions = await _rows(
+                session, "MATCH (n:Execution) WHERE n.version IS NOT NULL RETURN n AS n"
+            )
+            artifacts = await _rows(
+                session, "MATCH (n:Artifact) WHERE n.version IS NOT NULL RETURN n AS n"
+            )
+            edges = await _rows(
+                session,
+                "MATCH (a:Artifact)-[r:INPUT]->(x:Execution)"
+                " RETURN r.pipeline AS l, x.uuid AS x, a.uri AS a, 3 AS k"
+                " UNION ALL MATCH (x:Execution)-[r:OUTPUT]->(a:Artifact)"
+                " RETURN r.pipeline AS l, x.uuid AS x, a.uri AS a, 4 AS k",
+            )
+        return GraphSnapshot.of(
+            pipelines={r["name"]: [json.loads(r["p"])] for r in pipelines},
+            stages={f"{r['l']}/{r['name']}": [json.loads(r["p"])] for r in stages},
+            executions={
+                f"{n['pipeline']}/{n['uuid']}": [
+                    list(n["uuids"]),
+                    n["stage"],
+                    n["type"],
+                    n["name"],
+                    n["display_name"],
+                    json.loads(n["properties"]),
+                    json.loads(n["custom_properties"]),
+                ]
+                for n in (r["n"] for r in executions)
+            },
+            artifacts={
+                n["uri"]: [
+                    n["type"],
+                    n["name"],
+                    n["display_name"],
+                    json.loads(n["properties"]),
+                    json.loads(n["custom_properties"]),
+                    sorted(n.get("pipelines") or []),
+                ]
+                for n in (r["n"] for r in artifacts)
+            },
+            edges={(r["l"], r["x"], r["a"], r["k"]) for r in edges},
+        )
+
+
+async def _rows(session: Any, query: str) -> list[Any]:
+    result = await session.run(query)
+    return [record async for record in result]
+
+
+async def _apply(
+    tx: AsyncManagedTransaction, consumer: str, envelopes: list[Envelope]
+) -> GraphBatch | None:
+    claimed = await (
+        await tx.run(CLAIM_EVENTS, consumer=consumer, ids=[e.id for e in envelopes])
+    ).single()
+    fresh_ids = set(claimed["fresh"]) if claimed is not None else set()
+    fresh = [e for e in envelopes if e.id in fresh_ids]
+    if not fresh:
+        return None
+    batch = to_batch(fresh)
+    await write_batch(tx, batch)
+    highest: dict[str, int] = {}
+    for envelope in fresh:
+        highest[envelope.subject] = max(highest.get(envelope.subject, 0), envelope.seq)
+    await tx.run(
+        RECORD_PROGRESS,
+        consumer=consumer,
+        rows=[{"subject": s, "seq": q} for s, q in sorted(highest.items())],
+    )
+    return batch
+
+
+async def write_batch(tx: AsyncManagedTransaction, batch: GraphBatch) -> None:
+    async def run(query: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await (await tx.run(query, rows=rows)).consume()
+
+    await run(
+        WRITE_PIPELINES,
+        [
+            {"name": p.name, "properties": json_dumps(p.properties), "version": p.version}
+            for p in batch.pipelines
+        ],
+    )
+    await run(
+        WRITE_STAGES,
+        [
+            {
+                "pipeline": s.pipeline,
+                "name": s.name,
+                "properties": json_dumps(s.properties),
+                "version": s.version,
+            }
+            for s in batch.stages
+        ],
+    )
+    await run(
+        WRITE_ARTIFACTS,
+        [
+            {
+                "uri": a.uri,
+                "type": a.type,
+                "name": a.name,
+                "display_name": a.display_name,
+                "metadata_id": a.metadata_id,
+                "properties": json_dumps(a.properties),
+                "custom_properties": json_dumps(a.custom_properties),
+                "create_time": a.create_time,
+                "version": a.version,
+            }
+            for a in batch.artifacts
+        ],
+    )
+    await run(WRITE_MEMBERSHIPS, [{"uri": u, "pipeline": p} for u, p in sorted(batch.memberships)])
+    await run(
+        WRITE_EXECUTIONS,
+        [
+            {
+                "pipeline": x.pipeline,
+                "uuid": x.uuid,
+                "uuids": x.uuids,
+                "stage": x.stage,
+                "type": x.type,
+                "name": x.name,
+                "display_name": x.display_name,
+                "metadata_id": x.metadata_id,
+                "properties": json_dumps(x.properties),
+                "custom_properties": json_dumps(x.custom_properties),
+                "version": x.version,
+            }
+            for x in batch.executions
+        ],
+    )
+    edges = sorted(batch.edges, key=lambda e: (e.pipeline, e.execution, e.artifact, e.kind))
+    await run(
+        WRITE_INPUTS,
+        [
+            {"pipeline": e.pipeline, "execution": e.execution, "artifact": e.artifact}
+            for e in edges
+            if e.kind == 3
+        ],
+    )
+    await run(
+        WRITE_OUTPUTS,
+        [
+            {"pipeline": e.pipeline, "execution": e.execution, "artifact": e.artifact}
+            for e in edges
+            if e.kind == 4
+        ],
+    )

@@ -1,0 +1,373 @@
+"""The event backbone on the real broker: the relay publishes every committed push once, in
+order per pipeline; the consumer runner commits only what it handled and dead-letters poison;
+stopping Kafka or killing a relay loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from bench.generator import push_body
+from support import free_port
+
+from cmf_common.db import create_pool
+from cmf_common.dispatch import Dispatcher, PermanentError
+from cmf_common.events import Envelope
+from cmf_common.kafka import KafkaConsumerRunner, KafkaPublisher, dlq_topic
+from cmf_common.migrations import migrate
+from cmf_common.ports import Message
+from cmf_common.relay import OutboxRelay
+from cmf_metadata.app import MIGRATIONS
+from cmf_metadata.push import push
+
+BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def _new_topic(partitions: int = 3) -> str:
+    name = f"test.{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        await admin.start()
+    except Exception as exc:
+        pytest.fail(f"Kafka is not reachable at {BOOTSTRAP} ({exc}); run `make services-up`")
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1), NewTopic(dlq_topic(name), 1, 1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def read_topic(topic: str, expected: int, timeout_s: float = 60) -> list[Any]:
+    """Every record of ``topic`` from the beginning, until ``expected`` arrived or time ran out."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=BOOTSTRAP,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"reader-{uuid.uuid4().hex}",
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+@pytest.fixture
+def metadata_url(make_database_url: Callable[[], str]) -> str:
+    return make_database_url()
+
+
+@pytest.fixture
+async def metadata_pool(metadata_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(metadata_url, "metadata", max_size=6)
+    await migrate(pool, "metadata", MIGRATIONS)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def publisher() -> AsyncIterator[KafkaPublisher]:
+    kafka = KafkaPublisher(BOOTSTRAP)
+    try:
+        await kafka.start()
+    except Exception as exc:
+        pytest.fail(f"Kafka is not reachable at {BOOTSTRAP} ({exc}); run `make services-up`")
+    yield kafka
+    await kafka.stop()
+
+
+async def push_pipelines(pool: asyncpg.Pool, names: list[str], executions: int = 5) -> None:
+    for i, name in enumerate(names):
+        body = push_body(name, executions, seed=i)
+        await push(pool, pipeline_name=name, json_payload=body["json_payload"], exec_uuid=None)
+
+
+async def outbox_ids(pool: asyncpg.Pool) -> list[str]:
+    async with pool.acquire() as conn:
+        return [str(r["id"]) for r in await conn.fetch("SELECT id FROM outbox ORDER BY position")]
+
+
+def by_pipeline(records: list[Any]) -> dict[str, list[Envelope]]:
+    grouped: dict[str, list[Envelope]] = {}
+    for record in records:
+        envelope = Envelope.from_json(record.value)
+        assert record.key == envelope.subject.encode()
+        grouped.setdefault(envelope.subject, []).append(envelope)
+    return grouped
+
+
+async def test_every_committed_push_is_published_once_in_order_per_pipeline(
+    metadata_pool: asyncpg.Pool, publisher: KafkaPublisher
+) -> None:
+    topic = await _new_topic()
+    names = [f"relay-{i}" for i in range(6)]
+    await push_pipelines(metadata_pool, names)
+    with pytest.raises(RuntimeError):  # a push that fails after writing its events
+        async with metadata_pool.acquire() as conn, conn.transaction():
+            await conn.execute("INSERT INTO outbox_sequences VALUES ('ghost', 0)")
+            raise RuntimeError("rolled back")
+    relay = OutboxRelay(metadata_pool, publisher, topic=topic, batch_rows=7)
+    while await relay.relay_once():
+        pass
+    ids = await outbox_ids(metadata_pool)
+    records = await read_topic(topic, len(ids))
+    assert sorted(json.loads(r.value)["id"] for r in records) == sorted(ids)
+    for name, envelopes in by_pipeline(records).items():
+        assert name in names
+        assert [e.seq for e in envelopes] == list(range(1, len(envelopes) + 1))
+        assert envelopes[0].type == "cmf.metadata.pipeline.upserted.v1"
+        assert all(e.source == "cmf-server/metadata" and e.id and e.time for e in envelopes)
+    headers = dict(records[0].headers)
+    assert headers["ce_id"].decode() == json.loads(records[0].value)["id"]
+
+
+async def test_pushes_succeed_while_kafka_is_down_and_the_backlog_drains_after(
+    metadata_pool: asyncpg.Pool,
+) -> None:
+    topic = await _new_topic()
+    kafka_pid = _kafka_pid()
+    os.kill(kafka_pid, signal.SIGTERM)
+    try:
+        await _wait_until(lambda: not _pid_alive(kafka_pid), 60)
+        await push_pipelines(metadata_pool, [f"down-{i}" for i in range(4)])
+        dead = KafkaPublisher(BOOTSTRAP)
+        try:
+            with pytest.raises(Exception):  # noqa: B017 - any connection error will do
+                await asyncio.wait_for(dead.start(), timeout=5)
+        finally:
+            await dead.stop()
+    finally:
+        subprocess.run(
+            [str(REPO / "scripts" / "services.sh"), "up"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    publisher = KafkaPublisher(BOOTSTRAP)
+    await publisher.start()
+    try:
+        relay = OutboxRelay(metadata_pool, publisher, topic=topic)
+        while await relay.relay_once():
+            pass
+    finally:
+        await publisher.stop()
+    ids = await outbox_ids(metadata_pool)
+    records = await read_topic(topic, len(ids))
+    assert sorted(json.loads(r.value)["id"] for r in records) == sorted(ids)
+
+
+async def test_a_relay_killed_mid_batch_loses_nothing(
+    metadata_pool: asyncpg.Pool, metadata_url: str, tmp_path: Path
+) -> None:
+    topic = await _new_topic()
+    url = metadata_url
+    await push_pipelines(metadata_pool, [f"kill-{i}" for i in range(40)], executions=20)
+    ids = await outbox_ids(metadata_pool)
+    env = {
+        **os.environ,
+        "METADATA_DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "EVENTS_TOPIC": topic,
+        "RELAY_BATCH_ROWS": "5",
+    }
+    command = [str(Path(sys.executable).parent / "cmf-server"), "worker", "relay"]
+    first = subprocess.Popen(
+        [*command, "--port", str(free_port())],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await _wait_until(lambda: _published(metadata_pool_url=url) > 0, 60)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    assert _published(metadata_pool_url=url) < len(ids), "the kill landed mid-stream"
+    log_path = tmp_path / "relay.log"
+    with log_path.open("wb") as log:
+        second = subprocess.Popen(
+            [*command, "--port", str(free_port())],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        await _wait_until(lambda: _published(metadata_pool_url=url) == len(ids), 120)
+        await _wait_until(lambda: b"startup complete" in log_path.read_bytes(), 60)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal once its graceful shutdown is done
+        assert second.wait(timeout=60) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in log_path.read_text()
+    records = await read_topic(topic, len(ids))
+    assert set(json.loads(r.value)["id"] for r in records) == set(ids)  # at least once
+    for envelopes in by_pipeline(records).values():
+        seqs = [e.seq for e in envelopes]
+        assert sorted(set(seqs)) == list(range(1, max(seqs) + 1))
+        first_seen = list(dict.fromkeys(seqs))
+        assert first_seen == sorted(first_seen)
+
+
+async def test_poison_goes_to_the_dead_letter_topic_and_later_events_are_handled(
+    publisher: KafkaPublisher,
+) -> None:
+    topic = await _new_topic(partitions=1)
+    good = [
+        Envelope(
+            id=str(uuid.uuid4()),
+            type="t.v1",
+            source="test",
+            subject="p",
+            time="2026-11-26T00:00:00+00:00",
+            seq=i,
+            data={"ok": i != 2},
+        )
+        for i in range(1, 5)
+    ]
+    await publisher.publish(
+        [Message(topic, b"p", e.to_json()) for e in good[:2]]
+        + [Message(topic, b"p", b"{not an envelope")]
+        + [Message(topic, b"p", e.to_json()) for e in good[2:]]
+    )
+    handled: list[int] = []
+
+    async def handle(events: list[Envelope]) -> None:
+        if any(not e.data["ok"] for e in events):
+            raise PermanentError("refused")
+        handled.extend(e.seq for e in events)
+
+    runner = KafkaConsumerRunner(
+        bootstrap_servers=BOOTSTRAP,
+        topic=topic,
+        group_id=f"g-{uuid.uuid4().hex}",
+        dispatcher=Dispatcher("test", {"t.v1": handle}),
+        dead_letters=publisher,
+    )
+    await runner.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        await _wait_until(lambda: handled == [1, 3, 4], 60)
+    finally:
+        stop.set()
+        await task
+        await runner.stop()
+    dead = await read_topic(dlq_topic(topic), 2)
+    assert len(dead) == 2
+    errors = sorted(dict(r.headers)["dlq_error"].decode() for r in dead)
+    assert errors[0].startswith("PermanentError") and errors[1].startswith("undecodable")
+    assert all(dict(r.headers)["dlq_origin"].decode().startswith(f"{topic}/0/") for r in dead)
+
+
+async def test_a_restarted_consumer_resumes_after_its_committed_offset(
+    publisher: KafkaPublisher,
+) -> None:
+    topic = await _new_topic(partitions=1)
+    group = f"g-{uuid.uuid4().hex}"
+    seen: list[int] = []
+
+    async def handle(events: list[Envelope]) -> None:
+        seen.extend(e.seq for e in events)
+
+    async def consume_until(count: int) -> None:
+        runner = KafkaConsumerRunner(
+            bootstrap_servers=BOOTSTRAP,
+            topic=topic,
+            group_id=group,
+            dispatcher=Dispatcher("test", {"t.v1": handle}),
+            dead_letters=publisher,
+        )
+        await runner.start()
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+        try:
+            await _wait_until(lambda: len(seen) >= count, 60)
+        finally:
+            stop.set()
+            await task
+            await runner.stop()
+
+    def batch(seqs: range) -> list[Message]:
+        return [
+            Message(
+                topic,
+                b"p",
+                Envelope(
+                    id=str(uuid.uuid4()),
+                    type="t.v1",
+                    source="test",
+                    subject="p",
+                    time="2026-11-26T00:00:00+00:00",
+                    seq=s,
+                    data={},
+                ).to_json(),
+            )
+            for s in seqs
+        ]
+
+    await publisher.publish(batch(range(1, 4)))
+    await consume_until(3)
+    await publisher.publish(batch(range(4, 6)))
+    await consume_until(5)
+    assert seen == [1, 2, 3, 4, 5]
+
+
+def _published(*, metadata_pool_url: str) -> int:
+    async def count() -> int:
+        conn = await asyncpg.connect(metadata_pool_url)
+        try:
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM metadata.outbox WHERE published_at IS NOT NULL"
+                )
+            )
+        finally:
+            await conn.close()
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, count()).result()
+
+
+def _kafka_pid() -> int:
+    import psutil
+
+    for proc in psutil.process_iter(attrs=["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "kafka.Kafka" in cmdline:
+            return int(proc.pid)
+    pytest.fail("no Kafka broker is running; run `make services-up`")
+
+
+def _pid_alive(pid: int) -> bool:
+    import psutil
+
+    return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+
+
+async def _wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(0.1)
