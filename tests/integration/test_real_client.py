@@ -333,7 +333,6 @@ def test_push_of_one_execution_merges_only_that_execution(
     eventually(only_train)
 
 
-@pytest.mark.xfail(strict=True, reason="the server has no /label and /label-data routes yet")
 def test_push_uploads_label_csv(
     module_server: str, workspace: Workspace, local_summary: dict[str, Any], first_push: str
 ) -> None:
@@ -346,7 +345,6 @@ def test_push_uploads_label_csv(
     assert response.text == csv
 
 
-@pytest.mark.xfail(strict=True, reason="the server has no /python-env routes yet")
 def test_push_uploads_python_env(
     module_server: str, workspace: Workspace, local_summary: dict[str, Any], first_push: str
 ) -> None:
@@ -362,3 +360,25 @@ def test_push_uploads_python_env(
     )
     assert response.status_code == 200, (first_push, response.text)
     assert response.text == (workspace.folder / env_name).read_text()
+
+
+def test_pushed_executions_are_listed_by_stage(
+    module_server: str, workspace: Workspace, first_push: str
+) -> None:
+    stages = httpx.get(f"{module_server}/api/pipeline-stages/{workspace.pipeline}", timeout=10)
+    assert stages.json() == {
+        "stages": [f"{workspace.pipeline}/Prepare", f"{workspace.pipeline}/Train"],
+        "total_stages": 2,
+    }, (first_push, stages.text)
+    listed = httpx.get(
+        f"{module_server}/api/executions-by-stage/{workspace.pipeline}",
+        params={"stage_name": f"{workspace.pipeline}/Train"},
+        timeout=10,
+    ).json()
+    uuids = [
+        p["value"]
+        for item in listed["items"]
+        for p in item["execution_properties"]
+        if p["name"] == "Execution_uuid"
+    ]
+    assert (listed["total_items"], uuids) == (1, [workspace.executions["Train"]]), listed

@@ -1,0 +1,471 @@
+"""The listing benchmark: CMF listing routes and the model card on 100,000 executions.
+
+    python -m bench.listings [--requests 300] [--only debian|embedded] [--no-write]
+
+For each PostgreSQL — Debian's (``make services-up``; a fresh database made for the run and
+dropped after) and the embedded server's own (a fresh data dir) — it starts ``cmf-server up``
+(``bench.run.Server``), seeds one pipeline with ten 10,000-execution pushes from the generator
+(``bench.seed``: one stage, 100,000 executions) plus the captured example push (which holds a
+Model), waits until the server is idle (the in-process lineage projection has caught up), then
+times requests one at a time over loopback: executions-by-stage pages with a selective filter (a
+different execution's uuid prefix each time), a broad one, none, an artifacts-by-stage page and
+the model card. It reports p50/p95/p99 beside the reference's figures and the targets, prints a
+markdown section and writes it into ``bench/RESULTS.md`` between the ``listings`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import psutil
+
+from bench.run import OUT_DIR, REPO_DIR, RESULTS, Server, machine
+from bench.seed import seed
+
+START, END = "<!-- listings:start -->", "<!-- listings:end -->"
+DEBIAN_URL = os.environ.get("CMF_BENCH_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
+PIPELINE = "bench-listing"
+STAGE = f"{PIPELINE}/Prepare"
+PUSHES, EXECUTIONS = 10, 10_000
+EXAMPLE = REPO_DIR.parent / "shared" / "fixtures" / "cmf" / "push_example.json"
+SERVICES = ("METADATA", "LINEAGE", "ARTIFACTS", "GATEWAY")  # <SERVICE>_DATABASE_URL
+WARMUP = 20
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    label: str
+    request: Callable[[int], tuple[str, dict[str, Any]]]  # i -> (path, params)
+    reference: str = "—"
+    target_ms: float | None = None
+    share: float = 1.0  # of --requests
+
+
+@dataclass
+class Timing:
+    scenario: str
+    samples: list[float] = field(default_factory=list)  # seconds
+    errors: list[str] = field(default_factory=list)
+
+    def quantile(self, q: float) -> float | None:
+        if len(self.samples) < 2:
+            return self.samples[0] if self.samples else None
+        return statistics.quantiles(self.samples, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+@dataclass
+class Run:
+    database: str
+    pg_version: str
+    pushes_s: list[float]
+    timings: dict[str, Timing]
+    load_before: float
+    executions_per_push: int
+
+
+def _progress(message: str) -> None:
+    print(f"[listings] {message}", file=sys.stderr, flush=True)
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def _admin(statement: str) -> None:
+    conn = await asyncpg.connect(DEBIAN_URL, timeout=10)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _server_version(url: str) -> str:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return str(await conn.fetchval("SHOW server_version")).split(" ")[0]
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def debian_database() -> Iterator[str]:
+    name = f"cmf_bench_listings_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(DEBIAN_URL, name)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def server_on(database_url: str | None, data_root: str) -> Iterator[Server]:
+    """``cmf-server up`` on ``database_url`` (every service's schema in it), or embedded."""
+    data_dir = Path(tempfile.mkdtemp(prefix="cmf-bench-listings-", dir=data_root))
+    data_dir.chmod(0o755)
+    OUT_DIR.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC)
+    log = OUT_DIR / f"listings-{'debian' if database_url else 'embedded'}-{stamp:%H%M%S}.log"
+    saved = {f"{s}_DATABASE_URL": os.environ.get(f"{s}_DATABASE_URL") for s in SERVICES}
+    for key in saved:
+        if database_url is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = database_url
+    server = Server(data_dir, log)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def wait_until_idle(server: Server, quiet_s: float = 3.0, timeout_s: float = 900.0) -> None:
+    """Until the server's processes (and an embedded postmaster's) stay under 3% CPU."""
+    roots = [server.pid] + ([server.postmaster_pid()] if server.postmaster_pid() else [])
+    deadline = time.monotonic() + timeout_s
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        procs: list[psutil.Process] = []
+        for pid in roots:
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(pid)
+                procs += [root, *root.children(recursive=True)]
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.cpu_percent(None)
+        time.sleep(1.0)
+        busy = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                busy += p.cpu_percent(None)
+        if busy < 3.0:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= quiet_s:
+                return
+        else:
+            quiet_since = None
+    _progress(f"the server was still busy after {timeout_s:.0f} s; measuring anyway")
+
+
+def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> Any:
+    response = client.get(path, params=params)
+    response.raise_for_status()
+    return response.json()
+
+
+def uuid_prefixes(client: httpx.Client, count: int) -> list[str]:
+    """The first uuid segment of ``count`` executions spread over the stage."""
+    found: list[str] = []
+    for page in (1, 25, 50, 75, 100):
+        body = _get(
+            client,
+            f"/api/executions-by-stage/{PIPELINE}",
+            {"stage_name": STAGE, "record_per_page": 1000, "active_page": page},
+        )
+        for item in body["items"]:
+            for prop in item["execution_properties"]:
+                if prop["name"] == "Execution_uuid":
+                    found.append(prop["value"].split("-")[0])
+    step = max(1, len(found) // count)
+    return found[::step][:count]
+
+
+def scenarios(prefixes: list[str], model_id: int | None) -> list[Scenario]:
+    stage_page = f"/api/executions-by-stage/{PIPELINE}"
+    found = [
+        Scenario(
+            "exec_selective",
+            "`executions-by-stage` page, `filter_value` = an execution's uuid prefix (1 match)",
+            lambda i: (
+                stage_page,
+                {
+                    "stage_name": STAGE,
+                    "record_per_page": 6,
+                    "filter_value": prefixes[i % len(prefixes)],
+                },
+            ),
+            "92 ms (1,000 executions)",
+            50.0,
+        ),
+        Scenario(
+            "exec_broad",
+            "`executions-by-stage` page, `filter_value` = `learning_rate` (all 100,000 match)",
+            lambda i: (
+                stage_page,
+                {
+                    "stage_name": STAGE,
+                    "record_per_page": 6,
+                    "active_page": 1 + i % 50,
+                    "filter_value": "learning_rate",
+                },
+            ),
+            "92 ms (1,000 executions)",
+            None,
+            0.5,
+        ),
+        Scenario(
+            "exec_page",
+            "`executions-by-stage` page, no filter (the UI's first view: 6, newest first)",
+            lambda i: (
+                stage_page,
+                {"stage_name": STAGE, "record_per_page": 6, "active_page": 1 + i % 50},
+            ),
+            "92 ms (1,000 executions)",
+            None,
+            0.5,
+        ),
+        Scenario(
+            "artifacts_page",
+            "`artifacts-by-stage` page of Datasets, by name (200,000 in the stage)",
+            lambda i: (
+                f"/api/artifacts-by-stage/{PIPELINE}",
+                {
+                    "stage_name": STAGE,
+                    "artifact_type": "Dataset",
+                    "record_per_page": 6,
+                    "active_page": 1 + i % 50,
+                },
+            ),
+            "39 ms (1,000 executions)",
+            None,
+            0.2,
+        ),
+    ]
+    if model_id is not None:
+        found.append(
+            Scenario(
+                "model_card",
+                "`/model-card` of the example's Model (in the 100,000-execution store)",
+                lambda i: ("/api/model-card", {"modelId": model_id}),
+                "503 ms (1,000 executions)",
+                50.0,
+            )
+        )
+    return found
+
+
+def measure(client: httpx.Client, scenario: Scenario, count: int) -> Timing:
+    timing = Timing(scenario.key)
+    for i in range(WARMUP):
+        path, params = scenario.request(i)
+        client.get(path, params=params)
+    for i in range(count):
+        path, params = scenario.request(i)
+        started = time.perf_counter()
+        response = client.get(path, params=params)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            timing.errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
+            continue
+        timing.samples.append(elapsed)
+    return timing
+
+
+def bench_one(
+    database: str,
+    database_url: str | None,
+    requests: int,
+    data_root: str,
+    pushes: int = PUSHES,
+    executions: int = EXECUTIONS,
+) -> Run:
+    """Seed a fresh server on one PostgreSQL and time every scenario on it."""
+    with server_on(database_url, data_root) as server:
+        pg_version = "?"
+        if database_url is None:
+            with contextlib.suppress(OSError):
+                pg_version = (server.data_dir / "postgres" / "PG_VERSION").read_text().strip()
+        _progress(f"{database}: server on {server.url}; seeding {pushes} x {executions:,}")
+        seeded = seed(server.url, pushes=pushes, executions=executions, pipeline=PIPELINE)
+        model_id = None
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            if EXAMPLE.exists():
+                client.post(
+                    "/api/mlmd_push",
+                    content=EXAMPLE.read_bytes(),
+                    headers={"Content-Type": "application/json"},
+                ).raise_for_status()
+                models = _get(
+                    client,
+                    "/api/artifacts-by-stage/Test-env",
+                    {"stage_name": "Test-env/Train", "artifact_type": "Model"},
+                )
+                model_id = models["items"][0]["artifact_id"] if models["items"] else None
+            if database_url is not None:
+                pg_version = asyncio.run(_server_version(database_url))
+            _progress(f"{database}: waiting until the server is idle")
+            wait_until_idle(server)
+            load_before = os.getloadavg()[0]
+            prefixes = uuid_prefixes(client, 200)
+            timings = {}
+            for scenario in scenarios(prefixes, model_id):
+                count = max(20, int(requests * scenario.share))
+                timings[scenario.key] = measure(client, scenario, count)
+                t = timings[scenario.key]
+                _progress(
+                    f"{database}: {scenario.key}: n={len(t.samples)}"
+                    f" p50 {_ms(t.quantile(0.5))} p95 {_ms(t.quantile(0.95))}"
+                    + (f" errors {t.errors[:2]}" if t.errors else "")
+                )
+    return Run(database, pg_version, [p.seconds for p in seeded], timings, load_before, executions)
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
+
+
+def render(info: dict[str, Any], runs: list[Run], requests: int) -> str:
+    names = {"debian": "Debian", "embedded": "embedded"}
+    pushes, executions = len(runs[0].pushes_s), runs[0].executions_per_push
+    lines = [
+        f"Measured {info['date']} on {info['cpu']}, {info['nproc']} CPUs (nproc), "
+        f"{info['ram_bytes'] / 1024**3:.1f} GiB RAM, Linux {info['kernel']}; Python "
+        f"{info['python']}; commit {info['commit']}. "
+        + "; ".join(
+            f"{names[r.database]} PostgreSQL {r.pg_version} (1-min load average "
+            f"{r.load_before:.2f} when measuring began)"
+            for r in runs
+        )
+        + ".",
+        "",
+        f"Data: one pipeline, one stage, {pushes * executions:,} executions from {pushes} "
+        f"pushes of {executions:,} (`bench/seed.py`: `bench/generator.py` seeds 0–{pushes - 1}; "
+        "each execution reads the shared Environment and two Datasets and writes two), plus the "
+        "captured example push (its Model is the one the model card is asked for). The server is "
+        "`cmf-server up` on each PostgreSQL, the client httpx over loopback, one request at a "
+        f"time, after {WARMUP} warm-up requests; up to {requests} requests per figure (fewer for "
+        "the figures without a target), p50/p95/p99 of the whole request as the client saw it.",
+        "",
+        "| request | PostgreSQL | n | p50 | p95 | p99 | reference | target (p95) | within target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for scenario in scenarios(["x"], 0):
+        for run in runs:
+            t = run.timings.get(scenario.key)
+            if t is None:
+                continue
+            p95 = t.quantile(0.95)
+            if scenario.target_ms is None:
+                verdict = "—"
+            elif p95 is None or t.errors:
+                verdict = "**no** (errors)"
+            else:
+                verdict = "yes" if p95 * 1000 <= scenario.target_ms else "**no**"
+            target = f"≤ {scenario.target_ms:g} ms" if scenario.target_ms else "—"
+            lines.append(
+                f"| {scenario.label} | {names[run.database]} | {len(t.samples)} "
+                f"| {_ms(t.quantile(0.5))} | {_ms(p95)} | {_ms(t.quantile(0.99))} "
+                f"| {scenario.reference} | {target} | {verdict} |"
+            )
+    lines += [
+        "",
+        "Seeding, the same run: "
+        + "; ".join(
+            f"{names[r.database]}: median {statistics.median(r.pushes_s):.1f} s per "
+            f"{executions:,}-execution push (slowest {max(r.pushes_s):.1f} s)"
+            for r in runs
+            if r.pushes_s
+        )
+        + ". Each push now also writes `execution_search` (the search text and sort key) and "
+        "its trigram index, in the push's transaction.",
+    ]
+    return "\n".join(lines)
+
+
+def update_results(section: str) -> None:
+    block = f"{START}\n{section}\n{END}"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## Listings\n\n" + block + "\n"
+    RESULTS.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.listings", description=__doc__)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--only", choices=("debian", "embedded"), default=None)
+    parser.add_argument(
+        "--data-root", default=os.environ.get("CMF_BENCH_TMP", "/var/tmp"), help="data dirs"
+    )
+    parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
+    parser.add_argument("--pushes", type=int, default=PUSHES, help="(smaller for a trial run)")
+    parser.add_argument("--executions", type=int, default=EXECUTIONS, help="per push")
+    args = parser.parse_args(argv)
+    stamp = datetime.now(UTC)
+    runs = []
+    if args.only in (None, "debian"):
+        with debian_database() as url:
+            runs.append(
+                bench_one(
+                    "debian", url, args.requests, args.data_root, args.pushes, args.executions
+                )
+            )
+    if args.only in (None, "embedded"):
+        runs.append(
+            bench_one("embedded", None, args.requests, args.data_root, args.pushes, args.executions)
+        )
+    info = machine()
+    info["date"] = f"{stamp:%Y-%m-%d %H:%M} UTC"
+    section = render(info, runs, args.requests)
+    print(section)
+    OUT_DIR.mkdir(exist_ok=True)
+    (OUT_DIR / "listings.json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "runs": [
+                    {
+                        "database": r.database,
+                        "pg_version": r.pg_version,
+                        "pushes_s": r.pushes_s,
+                        "load_before": r.load_before,
+                        "timings": {
+                            k: {"samples": t.samples, "errors": t.errors}
+                            for k, t in r.timings.items()
+                        },
+                    }
+                    for r in runs
+                ],
+            },
+            indent=1,
+        )
+    )
+    if not args.no_write:
+        update_results(section)
+        _progress(f"updated {RESULTS.relative_to(REPO_DIR)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
