@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from lineage_support import GraphUnderTest, Pusher
+from neo4j import AsyncGraphDatabase
 
 from cmf_common.db import create_pool
 from cmf_common.events import Envelope
 from cmf_common.migrations import migrate
 from cmf_common.outbox import envelope_of
 from cmf_lineage.app import MIGRATIONS as LINEAGE_MIGRATIONS
+from cmf_lineage.graph import GraphStore
+from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_lineage.store.postgres import PostgresGraphStore
 from cmf_metadata.app import MIGRATIONS as METADATA_MIGRATIONS
 from cmf_metadata.push import push
-
-Pusher = Callable[..., Awaitable[list[Envelope]]]
 
 
 @pytest.fixture
@@ -39,20 +41,64 @@ async def graph_pool(make_database_url: Callable[[], str]) -> AsyncIterator[asyn
     await pool.close()
 
 
+NEO4J_URI = os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
+NEO4J_AUTH = (
+    os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
+    os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf"),
+)
+
+
+@pytest.fixture(params=["postgres", "neo4j"])
+async def graph(
+    request: pytest.FixtureRequest, graph_pool: asyncpg.Pool
+) -> AsyncIterator[GraphUnderTest]:
+    """Every contract test runs once on each store."""
+    if request.param == "postgres":
+
+        async def truncate() -> None:
+            async with graph_pool.acquire() as conn:
+                await conn.execute(
+                    "TRUNCATE pipelines, stages, executions, artifacts,"
+                    " artifact_pipelines, edges, consumer_inbox,"
+                    " consumer_progress"
+                )
+
+        yield GraphUnderTest(PostgresGraphStore(graph_pool), truncate)
+        return
+    driver = AsyncGraphDatabase.driver(NEO4J_URI, auth=NEO4J_AUTH)
+    try:
+        await driver.verify_connectivity()
+    except Exception as exc:
+        await driver.close()
+        pytest.fail(f"Neo4j is not reachable at {NEO4J_URI} ({exc}); run `make services-up`")
+
+    async def delete_all() -> None:
+        async with driver.session() as session:
+            await (
+                await session.run(
+                    "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                )
+            ).consume()
+
+    await delete_all()
+    store = Neo4jGraphStore(driver)
+    await store.setup()
+    try:
+        yield GraphUnderTest(store, delete_all)
+        await delete_all()
+    finally:
+        await driver.close()
+
+
 @pytest.fixture
-def store(graph_pool: asyncpg.Pool) -> PostgresGraphStore:
-    return PostgresGraphStore(graph_pool)
+def store(graph: GraphUnderTest) -> GraphStore:
+    return graph.store
 
 
 @pytest.fixture
 def payload(fixtures_dir: Path) -> dict[str, Any]:
     decoded: dict[str, Any] = json.loads((fixtures_dir / "push_example_decoded.json").read_text())
     return decoded
-
-
-def as_pipeline(payload: dict[str, Any], name: str) -> dict[str, Any]:
-    text = json.dumps(payload).replace('"Test-env', f'"{name}').replace("Test-env:", f"{name}:")
-    return dict(json.loads(text))
 
 
 @pytest.fixture
@@ -72,7 +118,3 @@ def push_events(metadata_pool: asyncpg.Pool) -> Pusher:
         return [envelope_of(r) for r in rows]
 
     return run
-
-
-def renamed_copy(payload: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(payload)

@@ -9,12 +9,12 @@ import random
 from typing import Any
 
 import pytest
-from conftest import Pusher, as_pipeline  # type: ignore[attr-defined]
+from lineage_support import GraphUnderTest, Pusher, as_pipeline
 
 from cmf_common.dispatch import PermanentError
 from cmf_common.events import Envelope
+from cmf_lineage.graph import GraphStore
 from cmf_lineage.projector import Projector
-from cmf_lineage.store.postgres import PostgresGraphStore
 
 CONSUMER = "cmf-lineage"
 
@@ -24,7 +24,7 @@ def _executions(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def test_projection_holds_every_execution_artifact_and_edge(
-    store: PostgresGraphStore, push_events: Pusher, payload: dict[str, Any]
+    store: GraphStore, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     await Projector(store).apply(await push_events(payload))
     graph = await store.snapshot()
@@ -42,7 +42,7 @@ async def test_projection_holds_every_execution_artifact_and_edge(
 
 
 async def test_applied_sequence_is_recorded_per_pipeline(
-    store: PostgresGraphStore, push_events: Pusher, payload: dict[str, Any]
+    store: GraphStore, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     events = await push_events(payload)
     await Projector(store).apply(events)
@@ -51,7 +51,7 @@ async def test_applied_sequence_is_recorded_per_pipeline(
 
 
 async def test_redelivered_events_are_skipped(
-    store: PostgresGraphStore, push_events: Pusher, payload: dict[str, Any]
+    store: GraphStore, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     events = await push_events(payload)
     assert await store.apply(CONSUMER, events) is not None
@@ -61,17 +61,14 @@ async def test_redelivered_events_are_skipped(
 
 
 async def test_any_order_and_any_replay_gives_the_same_graph(
-    store: PostgresGraphStore, graph_pool: Any, push_events: Pusher, payload: dict[str, Any]
+    graph: GraphUnderTest, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
+    store = graph.store
     events = await push_events(payload)
     events += await push_events(as_pipeline(payload, "Other-env"), "Other-env")
     await Projector(store).apply(events)
     in_order = await store.snapshot()
-    async with graph_pool.acquire() as conn:
-        await conn.execute(
-            "TRUNCATE pipelines, stages, executions, artifacts,"
-            " artifact_pipelines, edges, consumer_inbox, consumer_progress"
-        )
+    await graph.reset()
     shuffled = events[:]
     random.Random(5).shuffle(shuffled)
     for half in (shuffled[: len(shuffled) // 2], shuffled, events):
@@ -80,7 +77,7 @@ async def test_any_order_and_any_replay_gives_the_same_graph(
 
 
 async def test_an_older_update_never_overwrites_a_newer_one(
-    store: PostgresGraphStore, push_events: Pusher, payload: dict[str, Any]
+    store: GraphStore, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     events = await push_events(payload)
     await store.apply(CONSUMER, events)
@@ -98,7 +95,7 @@ async def test_an_older_update_never_overwrites_a_newer_one(
 
 
 async def test_a_shared_artifact_belongs_to_both_pipelines_and_edges_stay_apart(
-    store: PostgresGraphStore, push_events: Pusher, payload: dict[str, Any]
+    store: GraphStore, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     events = await push_events(payload)
     events += await push_events(as_pipeline(payload, "Other-env"), "Other-env")
@@ -115,7 +112,7 @@ async def test_a_shared_artifact_belongs_to_both_pipelines_and_edges_stay_apart(
         }
 
 
-async def test_a_malformed_event_is_refused_as_permanent(store: PostgresGraphStore) -> None:
+async def test_a_malformed_event_is_refused_as_permanent(store: GraphStore) -> None:
     broken = Envelope(
         id="00000000-0000-7000-8000-0000000000aa",
         type="cmf.metadata.execution.merged.v1",

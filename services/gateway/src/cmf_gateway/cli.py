@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 # name -> (factory of its ASGI app, default port of its health and metrics routes)
 WORKERS: dict[str, tuple[str, int]] = {
     "relay": ("cmf_metadata.worker:create_relay_app", 9101),
+    "lineage": ("cmf_lineage.worker:create_projector_app", 9102),
 }
 
 

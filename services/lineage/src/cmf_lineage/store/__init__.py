@@ -1,0 +1,58 @@
+"""Graph store selection: Neo4j when ``NEO4J_URI`` is set, else PostgreSQL (schema lineage)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from cmf_common.db import create_pool, ping
+from cmf_common.health import Check
+from cmf_common.inbox import INBOX_MIGRATIONS
+from cmf_common.migrations import migrate
+from cmf_lineage.graph import GraphStore
+from cmf_lineage.settings import LineageSettings
+
+MIGRATIONS = [INBOX_MIGRATIONS, "cmf_lineage.migrations"]
+
+
+@dataclass(frozen=True)
+class OpenStore:
+    store: GraphStore
+    kind: str  # "neo4j" or "postgres"
+    check: Check
+
+
+@asynccontextmanager
+async def open_graph_store(settings: LineageSettings) -> AsyncIterator[OpenStore]:
+    """The configured store, ready (schema, constraints), closed on exit."""
+    if settings.neo4j_uri:
+        from neo4j import AsyncGraphDatabase
+
+        from cmf_lineage.store.neo4j import Neo4jGraphStore
+
+        password = settings.neo4j_password
+        auth = (settings.neo4j_user, password.get_secret_value()) if password else None
+        driver = AsyncGraphDatabase.driver(settings.neo4j_uri, auth=auth, connection_timeout=10)
+        try:
+            neo4j_store = Neo4jGraphStore(driver)
+            await neo4j_store.setup()
+            yield OpenStore(neo4j_store, "neo4j", driver.verify_connectivity)
+        finally:
+            await driver.close()
+        return
+    from cmf_lineage.store.postgres import PostgresGraphStore
+
+    pool = await create_pool(
+        settings.require_database_url(),
+        settings.db_schema,
+        min_size=settings.database_pool_min,
+        max_size=settings.database_pool_max,
+        statement_timeout_ms=settings.database_statement_timeout_ms,
+        application_name="cmf-lineage",
+    )
+    try:
+        await migrate(pool, settings.db_schema, MIGRATIONS)
+        yield OpenStore(PostgresGraphStore(pool), "postgres", lambda: ping(pool))
+    finally:
+        await pool.close()

@@ -1,0 +1,70 @@
+"""``cmf-server worker lineage``: the projector as a Kafka consumer (group ``cmf-lineage``),
+with /livez (its loop's heartbeat), /readyz (graph store) and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from cmf_common.dispatch import Dispatcher
+from cmf_common.health import Check
+from cmf_common.kafka import KafkaConsumerRunner, KafkaPublisher
+from cmf_common.service import service_app
+from cmf_lineage.projector import CONSUMER, Projector
+from cmf_lineage.settings import LineageSettings
+from cmf_lineage.store import open_graph_store
+
+
+def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
+    settings = settings or LineageSettings()
+    if not settings.kafka_bootstrap_servers:
+        raise RuntimeError("the lineage worker needs KAFKA_BOOTSTRAP_SERVERS")
+    bootstrap = settings.kafka_bootstrap_servers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_graph_store(settings) as opened:
+            projector = Projector(opened.store)
+            dead_letters = KafkaPublisher(bootstrap, client_id="cmf-lineage-dlq")
+            await dead_letters.start()
+            runner = KafkaConsumerRunner(
+                bootstrap_servers=bootstrap,
+                topic=settings.events_topic,
+                group_id=CONSUMER,
+                dispatcher=Dispatcher(CONSUMER, projector.handlers()),
+                dead_letters=dead_letters,
+            )
+            stop = asyncio.Event()
+            try:
+                await runner.start()
+                app.state.graph, app.state.runner = opened, runner
+                task = asyncio.create_task(runner.run(stop), name="lineage-projector")
+                try:
+                    yield
+                finally:
+                    # SIGTERM: finish and commit the batch in hand, then close.
+                    stop.set()
+                    with suppress(asyncio.CancelledError, TimeoutError):
+                        await asyncio.wait_for(task, timeout=60)
+            finally:
+                await runner.stop()
+                await dead_letters.stop()
+
+    def checks(app: FastAPI) -> dict[str, Check | None]:
+        opened = getattr(app.state, "graph", None)
+        return {"graph": opened.check if opened is not None else None}
+
+    def liveness(app: FastAPI) -> Check | None:
+        runner = getattr(app.state, "runner", None)
+        return runner.heartbeat.check if runner is not None else None
+
+    return service_app(
+        settings=settings,
+        title="CMF Server — lineage projector",
+        lifespan=lifespan,
+        checks=checks,
+        liveness=liveness,
+    )

@@ -1,0 +1,26 @@
+"""Helpers the lineage tests share (a module, not conftest, so imports are unambiguous)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cmf_common.events import Envelope
+from cmf_lineage.graph import GraphStore
+
+Pusher = Callable[..., Awaitable[list[Envelope]]]
+
+
+@dataclass
+class GraphUnderTest:
+    """One store of the contract suite, and how to empty it between phases of a test."""
+
+    store: GraphStore
+    reset: Callable[[], Awaitable[None]]
+
+
+def as_pipeline(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    text = json.dumps(payload).replace('"Test-env', f'"{name}').replace("Test-env:", f"{name}:")
+    return dict(json.loads(text))
