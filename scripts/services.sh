@@ -20,7 +20,7 @@ REDIS_URL="redis://127.0.0.1:${REDIS_PORT}/0"
 KAFKA_PORT="${CMF_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${CMF_KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT}"
-# topic:partitions, created when the broker starts
+# topic:partitions, created once per Kafka data dir
 KAFKA_TOPICS=("cmf.metadata.v1:6" "cmf.metadata.v1.dlq:1")
 NEO4J_PORT="${CMF_NEO4J_PORT:-7687}"
 NEO4J_URI="bolt://127.0.0.1:${NEO4J_PORT}"
