@@ -87,9 +87,21 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# The seed's own routes (spec/seed-api.md) answer problem+json too, at /x and /api/x. Only the
+# exact paths: /executions/{pipeline} and /artifacts/{pipeline}/{type} are the reference's
+# legacy routes and keep its shapes.
+_SEED_ROUTES = frozenset(
+    {"executions", "artifacts", "artifact_push", "artifact_pull", "display_lineage"}
+)
+
+
 def is_new_api(path: str) -> bool:
-    """Our own API lives under ``/api/v1/``; every other route keeps the reference shapes."""
-    return path.startswith("/api/v1/") or path == "/api/v1"
+    """Our own API (``/api/v1/``) and the seed's routes answer problem+json; every other route
+    keeps the reference shapes."""
+    if path.startswith("/api/v1/") or path == "/api/v1":
+        return True
+    route = path.removeprefix("/api/") if path.startswith("/api/") else path.removeprefix("/")
+    return route.rstrip("/") in _SEED_ROUTES or route.startswith("lineage/")
 
 
 def reference_error(http_status: int, detail: Any, *, status: str | None = None) -> JSONResponse:

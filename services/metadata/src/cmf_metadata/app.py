@@ -15,6 +15,7 @@ from cmf_common.service import service_app
 from cmf_metadata.api import cmf as cmf_routes
 from cmf_metadata.api import files as file_routes
 from cmf_metadata.api import listings as listing_routes
+from cmf_metadata.api import seed as seed_routes
 from cmf_metadata.api import v1 as v1_routes
 from cmf_metadata.settings import MetadataSettings
 
@@ -54,7 +55,12 @@ def create_app(settings: MetadataSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     # Every CMF route answers at /x and /api/x, as the reference server does.
-    for cmf_router in (cmf_routes.router, file_routes.router, listing_routes.router):
+    for cmf_router in (
+        cmf_routes.router,
+        file_routes.router,
+        listing_routes.router,
+        seed_routes.router,
+    ):
         app.include_router(cmf_router)
         app.include_router(cmf_router, prefix="/api")
     app.include_router(v1_routes.router, prefix="/api/v1")

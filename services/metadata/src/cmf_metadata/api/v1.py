@@ -1,3 +1,161 @@
-from fastapi import APIRouter
+"""``/api/v1/``: our own query API over the metadata store, and what other services call.
 
-router = APIRouter()
+Every error is ``application/problem+json`` with a stable ``code`` and the ``trace_id``. Lists
+answer ``{"items", "total", "next_cursor"}``; pass ``next_cursor`` back as ``cursor`` with the
+same filters for the next page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response, StreamingResponse
+
+from cmf_common.db import json_dumps
+from cmf_metadata import queries
+from cmf_metadata.api.cmf import Pool
+
+router = APIRouter(tags=["v1"])
+
+BIGINT_MAX = 2**63 - 1
+Id = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+Name = Annotated[str | None, Query(max_length=4096)]
+Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=queries.MAX_CURSOR_CHARS)]
+EpochMs = Annotated[int | None, Query(ge=-BIGINT_MAX - 1, le=BIGINT_MAX)]
+Properties = Annotated[
+    list[str] | None,
+    Query(
+        max_length=queries.MAX_PROPERTY_FILTERS,
+        description="key:value, repeatable; the key ends at the first colon",
+    ),
+]
+Text = Annotated[str | None, Query(max_length=1024, description="free text, matched literally")]
+Sort = Annotated[str, Query(max_length=64, description="a field; a leading '-' sorts descending")]
+
+
+def json_response(body: Any) -> Response:
+    return Response(json_dumps(body), media_type="application/json")
+
+
+@router.get("/pipelines")
+async def pipelines(
+    pool: Pool, limit: Limit = queries.DEFAULT_LIMIT, cursor: Cursor = None
+) -> Response:
+    """Pipelines by name, with counts of stages, executions and artifacts and the last push."""
+    return json_response(await queries.list_pipelines(pool, limit=limit, cursor=cursor))
+
+
+@router.get("/pipelines/{pipeline:path}/stages")
+async def pipeline_stages(pipeline: str, pool: Pool) -> Response:
+    return json_response(await queries.pipeline_stages(pool, pipeline))
+
+
+@router.get("/executions")
+async def executions(
+    pool: Pool,
+    pipeline: Name = None,
+    stage: Name = None,
+    type: Name = None,
+    property: Properties = None,
+    created_after: EpochMs = None,
+    created_before: EpochMs = None,
+    q: Text = None,
+    sort: Sort = "id",
+    limit: Limit = queries.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response:
+    """Executions filtered by pipeline, stage (full name), type, property equality, creation
+    time (epoch ms: ``created_after`` inclusive, ``created_before`` exclusive) and free text
+    ``q`` over the uuid, name, type and property values; sorted by ``sort``."""
+    query = queries.ExecutionQuery(
+        pipeline=pipeline,
+        stage=stage,
+        type=type,
+        properties=tuple(property or ()),
+        created_after=created_after,
+        created_before=created_before,
+        q=q,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return json_response(await queries.list_executions(pool, query))
+
+
+@router.get("/executions/{execution_id}")
+async def execution(execution_id: Id, pool: Pool) -> Response:
+    """One execution with its events and the artifact of each."""
+    return json_response(await queries.get_execution(pool, execution_id))
+
+
+@router.get("/artifacts")
+async def artifacts(
+    pool: Pool,
+    pipeline: Name = None,
+    stage: Name = None,
+    type: Name = None,
+    uri: Name = None,
+    name: Name = None,
+    property: Properties = None,
+    created_after: EpochMs = None,
+    created_before: EpochMs = None,
+    q: Text = None,
+    sort: Sort = "id",
+    limit: Limit = queries.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response:
+    """Artifacts, with the filters of ``/executions`` plus the exact lookups the artifact
+    service makes: ``uri`` (the content hash), and ``pipeline`` with ``name``."""
+    query = queries.ArtifactQuery(
+        pipeline=pipeline,
+        stage=stage,
+        type=type,
+        uri=uri,
+        name=name,
+        properties=tuple(property or ()),
+        created_after=created_after,
+        created_before=created_before,
+        q=q,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return json_response(await queries.list_artifacts(pool, query))
+
+
+@router.get("/artifacts/{artifact_id}")
+async def artifact(
+    artifact_id: Id,
+    pool: Pool,
+    events: Annotated[int, Query(ge=0, le=queries.MAX_EVENTS)] = queries.DEFAULT_EVENTS,
+) -> Response:
+    """One artifact with its first ``events`` events and the execution of each."""
+    return json_response(await queries.get_artifact(pool, artifact_id, event_limit=events))
+
+
+@router.get("/export")
+async def export(
+    pool: Pool,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_EXPORT_LINES)] = queries.DEFAULT_EXPORT_LINES,
+) -> StreamingResponse:
+    """Every entity, pipeline by pipeline, as NDJSON event envelopes (see
+    :func:`cmf_metadata.queries.export_lines`); resume with a line's ``export_cursor``."""
+    lines = queries.export_lines(pool, cursor=cursor, limit=limit)
+    # Read the first line before answering, so a failure to read is an error status rather
+    # than a 200 with a cut body.
+    first = await anext(lines, None)
+
+    async def body() -> AsyncIterator[bytes]:
+        if first is None:
+            return
+        yield first
+        async for line in lines:
+            yield line
+
+    return StreamingResponse(
+        body(), media_type="application/x-ndjson", headers={"Cache-Control": "no-store"}
+    )

@@ -1,0 +1,53 @@
+"""The seed's listing routes (``spec/seed-api.md``), at ``/x`` and ``/api/x``.
+
+``GET /executions`` and ``GET /artifacts`` page by an opaque ``next_cursor``. Their errors are
+``application/problem+json``; ``/executions/{pipeline}`` and ``/artifacts/{pipeline}/{type}``
+are other routes, the reference server's legacy ones, with the reference's shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from cmf_metadata import queries
+from cmf_metadata.api.cmf import Pool
+from cmf_metadata.api.v1 import json_response
+
+router = APIRouter(tags=["seed"])
+
+Name = Annotated[str | None, Query(max_length=4096)]
+Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=queries.MAX_CURSOR_CHARS)]
+
+
+@router.get("/executions")
+async def executions(
+    pool: Pool,
+    pipeline_name: Name = None,
+    limit: Limit = queries.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response:
+    """Executions in id order: ``{"items": [...], "next_cursor": null | str}``."""
+    return json_response(
+        await queries.seed_executions(pool, pipeline_name=pipeline_name, limit=limit, cursor=cursor)
+    )
+
+
+@router.get("/artifacts")
+async def artifacts(
+    pool: Pool,
+    pipeline_name: Name = None,
+    type: Name = None,
+    limit: Limit = queries.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response:
+    """Artifacts in id order. ``stored`` is false for every artifact until the artifact
+    service, which keeps the bytes, exists (a later issue)."""
+    return json_response(
+        await queries.seed_artifacts(
+            pool, pipeline_name=pipeline_name, type_name=type, limit=limit, cursor=cursor
+        )
+    )
