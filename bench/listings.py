@@ -8,9 +8,9 @@ dropped after) and the embedded server's own (a fresh data dir) — it starts ``
 (``bench.seed``: one stage, 100,000 executions) plus the captured example push (which holds a
 Model), waits until the server is idle (the in-process lineage projection has caught up), then
 times requests one at a time over loopback: executions-by-stage pages with a selective filter (a
-different execution's uuid prefix each time), a broad one, none, an artifacts-by-stage page and
-the model card. It reports p50/p95/p99 beside the reference's figures and the targets, prints a
-markdown section and writes it into ``bench/RESULTS.md`` between the ``listings`` markers.
+different execution's uuid prefix each time), a broad one, none, and the model card. It reports
+p50/p95/p99 beside the reference's figures and the targets, prints a markdown section and
+writes it into ``bench/RESULTS.md`` between the ``listings`` markers.
 """
 
 from __future__ import annotations
@@ -238,22 +238,6 @@ def scenarios(prefixes: list[str], model_id: int | None) -> list[Scenario]:
             "92 ms (1,000 executions)",
             None,
             0.5,
-        ),
-        Scenario(
-            "artifacts_page",
-            "`artifacts-by-stage` page of Datasets, by name (200,000 in the stage)",
-            lambda i: (
-                f"/api/artifacts-by-stage/{PIPELINE}",
-                {
-                    "stage_name": STAGE,
-                    "artifact_type": "Dataset",
-                    "record_per_page": 6,
-                    "active_page": 1 + i % 50,
-                },
-            ),
-            "39 ms (1,000 executions)",
-            None,
-            0.2,
         ),
     ]
     if model_id is not None:

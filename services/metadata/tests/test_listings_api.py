@@ -230,6 +230,16 @@ async def test_executions_by_stage_ascending_pages_follow_creation_time(
     assert third["total_items"] == 10
 
 
+async def test_executions_by_stage_total_counts_every_push_into_the_stage(
+    client: httpx.AsyncClient, push_body: dict[str, Any], ten_trains: list[str]
+) -> None:
+    await push(client, push_body)
+    again = await client.post("/api/mlmd_push", json=push_body)
+    assert again.json() == {"status": "exists"}
+    assert (await executions_page(client))["total_items"] == 11
+    assert (await executions_page(client, filter_value="train.py"))["total_items"] == 11
+
+
 async def test_executions_by_stage_past_the_end_has_total_zero(
     client: httpx.AsyncClient, ten_trains: list[str]
 ) -> None:

@@ -7,6 +7,8 @@
 -- text and sort key are kept in execution_search, written by statement-level triggers in the
 -- push's own transaction (one set-based INSERT per statement, never a row-by-row round trip).
 -- Its trigram index answers selective filters from the index; broad ones scan one stage.
+-- An unfiltered page walks one of the two sort indexes (nulls last in either direction) and
+-- takes its total from execution_stage_counts, kept by the same trigger: no count of the stage.
 
 -- An epoch-milliseconds value stored as text, as a number; NULL when absent or not a plain
 -- number (the reference's cast would fail the request instead).
@@ -34,7 +36,17 @@ CREATE TABLE execution_search (
     search_text   text   NOT NULL             -- lower(id, properties, custom, time renderings)
 );
 CREATE INDEX execution_search_page ON execution_search (pipeline_id, stage, sort_time, execution_id);
+CREATE INDEX execution_search_page_desc
+    ON execution_search (pipeline_id, stage, sort_time DESC NULLS LAST, execution_id DESC);
 CREATE INDEX execution_search_text ON execution_search USING gin (search_text public.gin_trgm_ops);
+
+-- How many executions each stage of a pipeline holds (executions are never deleted).
+CREATE TABLE execution_stage_counts (
+    pipeline_id  bigint NOT NULL,
+    stage        text   NOT NULL,
+    executions   bigint NOT NULL,
+    PRIMARY KEY (pipeline_id, stage)
+);
 
 CREATE FUNCTION cmf_execution_search_rows() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -54,6 +66,13 @@ BEGIN
         stage = excluded.stage,
         sort_time = excluded.sort_time,
         search_text = excluded.search_text;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO execution_stage_counts AS c (pipeline_id, stage, executions)
+        SELECT n.pipeline_id, n.type, count(*) FROM changed_rows n
+        GROUP BY n.pipeline_id, n.type
+        ORDER BY n.pipeline_id, n.type
+        ON CONFLICT (pipeline_id, stage) DO UPDATE SET executions = c.executions + excluded.executions;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -74,3 +93,5 @@ CROSS JOIN LATERAL (
     SELECT cmf_epoch_ms(coalesce(e.custom_properties ->> 'original_create_time_since_epoch',
                                  e.properties ->> 'original_create_time_since_epoch')) AS ms
 ) t;
+INSERT INTO execution_stage_counts (pipeline_id, stage, executions)
+SELECT pipeline_id, type, count(*) FROM executions GROUP BY pipeline_id, type;

@@ -53,16 +53,10 @@ async def artifact_type_names(conn: Connection) -> list[str]:
 
 
 async def stage_names(conn: Connection, pipeline: int) -> list[str]:
-    """Distinct stages of the pipeline's executions, sorted: a loose index scan that touches one
-    index entry per stage, however many executions each holds."""
+    """Distinct stages of the pipeline's executions, sorted."""
     rows = await conn.fetch(
-        "WITH RECURSIVE found AS ("
-        "  (SELECT stage FROM execution_search WHERE pipeline_id = $1 ORDER BY stage LIMIT 1)"
-        "  UNION ALL"
-        "  SELECT (SELECT s.stage FROM execution_search s"
-        "          WHERE s.pipeline_id = $1 AND s.stage > found.stage ORDER BY s.stage LIMIT 1)"
-        "  FROM found WHERE found.stage IS NOT NULL"
-        ") SELECT stage FROM found WHERE stage IS NOT NULL",
+        "SELECT stage FROM execution_stage_counts WHERE pipeline_id = $1 AND executions > 0"
+        " ORDER BY stage",
         pipeline,
     )
     return [r["stage"] for r in rows]
@@ -81,44 +75,35 @@ async def artifact_types_in_stage(conn: Connection, pipeline: int, stage: str) -
     return [r["type"] for r in rows]
 
 
-_EXECUTIONS_MATCHED = (
+# A filtered page: the matches are collected once (the trigram index finds selective ones),
+# counted, and the page sorted from them.
+_FILTERED_PAGE = (
     "WITH matched AS MATERIALIZED ("
     "  SELECT execution_id, sort_time FROM execution_search"
     "  WHERE pipeline_id = $1 AND stage = $2 AND search_text LIKE lower($3)"
     "), page AS ("
     "  SELECT execution_id, sort_time FROM matched"
-)
-_EXECUTIONS_ALL = (
-    "WITH matched AS MATERIALIZED ("
-    "  SELECT execution_id, sort_time FROM execution_search"
-    "  WHERE pipeline_id = $1 AND stage = $2 AND $3::text IS NULL"
-    "), page AS ("
-    "  SELECT execution_id, sort_time FROM matched"
-)
-_EXECUTIONS_ORDER = {
-    False: " ORDER BY sort_time ASC NULLS LAST, execution_id ASC",
-    True: " ORDER BY sort_time DESC NULLS LAST, execution_id DESC",
-}
-_EXECUTIONS_TAIL = (
+    "  ORDER BY sort_time {direction} NULLS LAST, execution_id {direction}"
     "  LIMIT $4 OFFSET $5"
     ") SELECT (SELECT count(*) FROM matched) AS total,"
     "   e.id, e.properties, e.custom_properties"
     " FROM page JOIN executions e ON e.id = page.execution_id"
+    " ORDER BY page.sort_time {direction} NULLS LAST, page.execution_id {direction}"
 )
-_EXECUTIONS_PAGE_ORDER = {
-    False: " ORDER BY page.sort_time ASC NULLS LAST, page.execution_id ASC",
-    True: " ORDER BY page.sort_time DESC NULLS LAST, page.execution_id DESC",
-}
-_EXECUTIONS_PAGE = {
-    (filtered, descending): (
-        (_EXECUTIONS_MATCHED if filtered else _EXECUTIONS_ALL)
-        + _EXECUTIONS_ORDER[descending]
-        + _EXECUTIONS_TAIL
-        + _EXECUTIONS_PAGE_ORDER[descending]
-    )
-    for filtered in (False, True)
-    for descending in (False, True)
-}
+# An unfiltered page walks the sort index; its total is the stage's kept count.
+_WHOLE_PAGE = (
+    "SELECT c.executions AS total, e.id, e.properties, e.custom_properties"
+    " FROM (SELECT execution_id, sort_time FROM execution_search"
+    "       WHERE pipeline_id = $1 AND stage = $2"
+    "       ORDER BY sort_time {direction} NULLS LAST, execution_id {direction}"
+    "       LIMIT $3 OFFSET $4) AS page"
+    " JOIN executions e ON e.id = page.execution_id"
+    " JOIN execution_stage_counts c ON c.pipeline_id = $1 AND c.stage = $2"
+    " ORDER BY page.sort_time {direction} NULLS LAST, page.execution_id {direction}"
+)
+_DIRECTIONS = {False: "ASC", True: "DESC"}
+_FILTERED_PAGES = {d: _FILTERED_PAGE.replace("{direction}", w) for d, w in _DIRECTIONS.items()}
+_WHOLE_PAGES = {d: _WHOLE_PAGE.replace("{direction}", w) for d, w in _DIRECTIONS.items()}
 
 
 async def executions_page(
@@ -133,14 +118,12 @@ async def executions_page(
 ) -> Page:
     """A stage's executions sorted by their client creation time; ``pattern`` is a LIKE
     pattern over the lower-case search text (``None``: every execution)."""
-    rows = await conn.fetch(
-        _EXECUTIONS_PAGE[(pattern is not None, descending)],
-        pipeline,
-        stage,
-        pattern,
-        limit,
-        offset,
-    )
+    if pattern is None:
+        rows = await conn.fetch(_WHOLE_PAGES[descending], pipeline, stage, limit, offset)
+    else:
+        rows = await conn.fetch(
+            _FILTERED_PAGES[descending], pipeline, stage, pattern, limit, offset
+        )
     return _page(rows)
 
 
