@@ -13,7 +13,7 @@ import pytest
 from bench.generator import payload_text
 
 V1 = "/api/v1"
-NOTES = ["a%b", "a_b", "a'b", "a\\b", "axb"]
+NOTES = ["a%b", "a_b", "a'b", "a\\b", 'a"b', "axb"]
 
 
 def body_of(payload: dict[str, Any], pipeline: str) -> dict[str, Any]:
@@ -219,11 +219,24 @@ async def test_free_text_matches_property_values(
     assert [e["stage"] for e in body["items"]] == ["Test-env/Train"]
 
 
-@pytest.mark.parametrize("note", NOTES[:4])
+async def test_free_text_does_not_match_property_keys(client: httpx.AsyncClient) -> None:
+    await push(client, generated("gen", 3))
+    assert (await get(client, "/executions", q="learning_rate"))["total"] == 0
+
+
+async def test_free_text_matches_an_execution_uuid(
+    client: httpx.AsyncClient, push_body: dict[str, Any]
+) -> None:
+    await push(client, push_body)
+    body = await get(client, "/executions", q="72D025DA-E9D5")
+    assert [e["stage"] for e in body["items"]] == ["Test-env/Train"]
+
+
+@pytest.mark.parametrize("note", NOTES[:5])
 async def test_free_text_treats_like_metacharacters_and_quotes_as_text(
     client: httpx.AsyncClient, note: str
 ) -> None:
-    await push(client, generated("notes", 5, edit=with_notes))
+    await push(client, generated("notes", 6, edit=with_notes))
     body = await get(client, "/executions", q=note)
     assert [e["custom_properties"]["note"] for e in body["items"]] == [note]
 
@@ -232,7 +245,7 @@ async def test_free_text_treats_like_metacharacters_and_quotes_as_text(
 async def test_property_filter_treats_metacharacters_as_text(
     client: httpx.AsyncClient, note: str
 ) -> None:
-    await push(client, generated("notes", 5, edit=with_notes))
+    await push(client, generated("notes", 6, edit=with_notes))
     body = await get(client, "/executions", property=f"note:{note}")
     assert [e["custom_properties"]["note"] for e in body["items"]] == [note]
 

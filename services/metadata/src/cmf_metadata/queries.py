@@ -167,6 +167,12 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def json_like_pattern(text: str) -> str:
+    """``like_pattern`` of ``text`` as it appears inside a JSON string (``\\`` and ``"``
+    escaped), to find it in properties rendered as JSON text."""
+    return like_pattern(orjson.dumps(text).decode()[1:-1])
+
+
 def parse_sort(sort: str, allowed: Sequence[str]) -> tuple[str, bool]:
     """``field`` or ``-field`` (descending), the field one of ``allowed``."""
     descending = sort.startswith("-")
@@ -465,6 +471,7 @@ async def list_executions(pool: asyncpg.Pool, query: ExecutionQuery) -> dict[str
     sort, descending = parse_sort(query.sort, list(store.EXECUTION_SORTS))
     properties = _properties(query.properties)
     text = like_pattern(query.q) if query.q else None
+    text_in_json = json_like_pattern(query.q) if query.q else None
     scope = _scope_of("v1.executions", query)
     kind = store.EXECUTION_SORTS[sort].kind
     after = decode_cursor(query.cursor, scope, (kind, int)) if query.cursor else None
@@ -478,6 +485,7 @@ async def list_executions(pool: asyncpg.Pool, query: ExecutionQuery) -> dict[str
                 created_after=query.created_after,
                 created_before=query.created_before,
                 text=text,
+                text_in_json=text_in_json,
             )
             total, rows = await store.page_executions(
                 conn, filters, _page(sort, descending, query.limit, after)

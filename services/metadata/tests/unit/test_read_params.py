@@ -7,6 +7,7 @@ import pytest
 from cmf_common.errors import Invalid
 from cmf_metadata.queries import (
     check_text,
+    json_like_pattern,
     like_pattern,
     original_time,
     parse_sort,
@@ -65,6 +66,19 @@ def test_property_with_nul_is_refused() -> None:
 )
 def test_like_pattern_escapes_every_metacharacter(text: str, pattern: str) -> None:
     assert like_pattern(text) == pattern
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ('say "hi"', '%say \\\\"hi\\\\"%'),
+        ("C:\\data", "%C:\\\\\\\\data%"),
+        ("tab\there", "%tab\\\\there%"),
+        ("naïve", "%naïve%"),
+    ],
+)
+def test_json_like_pattern_finds_text_as_json_renders_it(text: str, pattern: str) -> None:
+    assert json_like_pattern(text) == pattern
 
 
 def test_sort_ascending_and_descending() -> None:

@@ -69,7 +69,8 @@ async def executions(
 ) -> Response:
     """Executions filtered by pipeline, stage (full name), type, property equality, creation
     time (epoch ms: ``created_after`` inclusive, ``created_before`` exclusive) and free text
-    ``q`` over the uuid, name, type and property values; sorted by ``sort``."""
+    ``q`` (case-insensitive, in any property value: the uuid and the stage are among them);
+    sorted by ``sort``."""
     query = queries.ExecutionQuery(
         pipeline=pipeline,
         stage=stage,
