@@ -8,132 +8,25 @@ came back. The client's exit code is always 0, so every check reads its printed 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cmf_client import CmfClient, Workspace, make_cmf_client
 
 pytestmark = pytest.mark.client
 
-REPO = Path(__file__).resolve().parents[2]
-CLIENT_SCRIPTS = REPO / "tests" / "client"
 PIPELINE = "Client-Test"
-COMMAND_TIMEOUT_S = 180
 
 Eventually = Callable[..., Any]  # support.eventually, handed out as a fixture
 
 
-@dataclass(frozen=True)
-class CmfClient:
-    """Runs the cmflib venv's ``cmf`` and scripts with a private HOME and a git identity."""
-
-    venv: Path
-    env: dict[str, str]
-    scratch: Path
-
-    def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-        """Run a command; fail the test (showing its output) on a non-zero exit."""
-        done = subprocess.run(
-            args,
-            cwd=cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT_S,
-            check=False,
-        )
-        assert done.returncode == 0, f"{args} exited {done.returncode}:\n{_output(done)}"
-        return done
-
-    def cmf(self, *args: str, cwd: Path) -> str:
-        """``cmf <args>``; returns everything it printed."""
-        return _output(self.run([str(self.venv / "bin" / "cmf"), *args], cwd))
-
-    def script(self, name: str, *args: str, cwd: Path) -> Any:
-        """A script of tests/client run with the cmflib python; returns its last stdout line
-        parsed as JSON."""
-        done = self.run([str(self.venv / "bin" / "python"), str(CLIENT_SCRIPTS / name), *args], cwd)
-        lines = done.stdout.strip().splitlines()
-        assert lines, f"{name} printed nothing:\n{_output(done)}"
-        return json.loads(lines[-1])
-
-    def init(self, folder: Path, server_url: str) -> None:
-        """``cmf init local`` in ``folder``: a local DVC remote and a bare git remote."""
-        folder.mkdir(parents=True, exist_ok=True)
-        output = self.cmf(
-            "init",
-            "local",
-            "--path",
-            str(self.scratch / "storage"),
-            "--git-remote-url",
-            str(self.scratch / "remote.git"),
-            "--cmf-server-url",
-            server_url,
-            cwd=folder,
-        )
-        assert "SUCCESS: cmf init complete." in output, output
-
-    def summary(self, folder: Path) -> dict[str, Any]:
-        """What ``CmfQuery`` sees in ``folder/mlmd``."""
-        summary: dict[str, Any] = self.script("query.py", str(folder / "mlmd"), cwd=folder)
-        return summary
-
-
-def _output(done: subprocess.CompletedProcess[str]) -> str:
-    return f"{done.stdout}\n{done.stderr}"
-
-
-@dataclass(frozen=True)
-class Workspace:
-    folder: Path
-    pipeline: str
-    executions: dict[str, str]  # stage -> Execution_uuid
-
-
-def _client_env(venv: Path, home: Path) -> dict[str, str]:
-    dropped = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "CONFIG_FILE"}
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(
-        {
-            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-            "VIRTUAL_ENV": str(venv),
-            "HOME": str(home),
-            "GIT_AUTHOR_NAME": "cmf tests",
-            "GIT_AUTHOR_EMAIL": "cmf-tests@example.invalid",
-            "GIT_COMMITTER_NAME": "cmf tests",
-            "GIT_COMMITTER_EMAIL": "cmf-tests@example.invalid",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "DVC_NO_ANALYTICS": "1",
-        }
-    )
-    return env
-
-
 @pytest.fixture(scope="module")
 def cmf_client(tmp_path_factory: pytest.TempPathFactory) -> CmfClient:
-    done = subprocess.run(
-        [str(REPO / "scripts" / "cmflib-venv.sh")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    assert done.returncode == 0, f"scripts/cmflib-venv.sh failed:\n{done.stdout}\n{done.stderr}"
-    venv = Path(done.stdout.strip().splitlines()[-1])
-    scratch = tmp_path_factory.mktemp("cmf-client")
-    home = scratch / "home"
-    home.mkdir()
-    client = CmfClient(venv, _client_env(venv, home), scratch)
-    client.run(["git", "init", "--quiet", "--bare", str(scratch / "remote.git")], cwd=scratch)
-    return client
+    return make_cmf_client(tmp_path_factory.mktemp("cmf-client"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from cmf_common.db import create_pool
 from cmf_common.delivery import OutboxDelivery
-from cmf_common.dispatch import Dispatcher, PermanentError
+from cmf_common.dispatch import Dispatcher, PermanentError, StoreUnavailable
 from cmf_common.events import Envelope, NewEvent
 from cmf_common.inbox import INBOX_MIGRATIONS, applied_seq, claim_new, record_progress
 from cmf_common.migrations import migrate
@@ -96,6 +96,20 @@ async def test_a_poison_event_is_set_aside_and_its_neighbours_are_handled() -> N
     assert [f.envelope.seq for f in failures] == [2]
     assert failures[0].attempts == 1 and "malformed" in failures[0].error
     assert handled == [1, 3]
+
+
+async def test_an_unavailable_store_is_waited_out_not_dead_lettered() -> None:
+    outages = 4
+
+    async def recovering(_: list[Envelope]) -> None:
+        nonlocal outages
+        if outages:
+            outages -= 1
+            raise StoreUnavailable("graph store restarting")
+
+    dispatcher = Dispatcher("test", {"t.v1": recovering}, max_attempts=2, backoff_max_s=0.001)
+    assert await dispatcher.dispatch([envelope(1)]) == []
+    assert outages == 0
 
 
 async def test_retries_are_bounded() -> None:

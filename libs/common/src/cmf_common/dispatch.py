@@ -32,6 +32,11 @@ DEAD = Counter(
     "Events given up on after bounded retries.",
     ["consumer", "type"],
 )
+OUTAGE_RETRIES = Counter(
+    "cmf_event_handler_outage_retries_total",
+    "Retries while a handler's store was unavailable.",
+    ["consumer"],
+)
 SKIPPED = Counter(
     "cmf_events_skipped_total",
     "Events of a type no handler is registered for.",
@@ -41,6 +46,12 @@ SKIPPED = Counter(
 
 class PermanentError(Exception):
     """A handler's verdict that retrying cannot help (malformed data): dead-letter at once."""
+
+
+class StoreUnavailable(Exception):
+    """The handler's store cannot be reached (restarting, network down). Nothing is wrong with
+    the events: they are retried until the store is back, never dead-lettered, and the offset
+    is not committed meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -102,12 +113,24 @@ class Dispatcher:
         return failures
 
     async def _with_retries(self, handler: Handler, run: list[Envelope]) -> Failure | None:
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while attempt < self.max_attempts:
+            attempt += 1
             try:
                 await handler(run)
                 return None
             except PermanentError as exc:
                 return Failure(run[0], f"{type(exc).__name__}: {exc}", attempt)
+            except StoreUnavailable as exc:
+                attempt -= 1  # an outage is not the events' fault: wait it out
+                OUTAGE_RETRIES.labels(self.consumer).inc()
+                log.warning(
+                    "event.store_unavailable",
+                    consumer=self.consumer,
+                    error=str(exc),
+                    retry_in_s=self.backoff_max_s,
+                )
+                await asyncio.sleep(self.backoff_max_s)
             except Exception as exc:
                 if attempt == self.max_attempts:
                     return Failure(run[0], f"{type(exc).__name__}: {exc}", attempt)

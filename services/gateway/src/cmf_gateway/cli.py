@@ -29,6 +29,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--log-format", choices=("json", "console"), default=None)
 
+    lineage = commands.add_parser("lineage", help="rebuild or verify the lineage graph")
+    lineage.add_argument("action", choices=("rebuild", "verify"))
+    lineage.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the embedded server's data dir (when no DATABASE_URL is set)",
+    )
+    lineage.add_argument(
+        "--metadata-url",
+        default=None,
+        help="read the export over HTTP from this metadata service or gateway",
+    )
+
     worker = commands.add_parser("worker", help="run one long-running worker of a service")
     worker.add_argument("name", choices=sorted(WORKERS), help="which worker")
     worker.add_argument("--host", default="127.0.0.1", help="address of its health and metrics")
@@ -54,7 +68,20 @@ def main(argv: list[str] | None = None) -> int:
         return _up(args)
     if args.command == "worker":
         return _worker(args)
+    if args.command == "lineage":
+        return _lineage(args)
     return 2
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from cmf_common.logging import configure_logging
+    from cmf_gateway import lineage_admin
+
+    settings = GatewaySettings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    configure_logging("WARNING", json=settings.log_json)
+    return asyncio.run(lineage_admin.run(args.action, settings.data_dir, args.metadata_url))
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -124,10 +151,13 @@ def _up(args: argparse.Namespace) -> int:
 
     metadata = create_metadata(metadata_settings)
     lineage = create_lineage(lineage_settings)
+    # With a Kafka configured, events travel through it (cmf-server worker relay and worker
+    # lineage); without one, this process hands them to the projector itself.
+    background = (
+        [] if settings.kafka_bootstrap_servers else [lambda: embedded_delivery(metadata, lineage)]
+    )
     gateway = create_gateway(
-        settings,
-        {METADATA: metadata, LINEAGE: lineage},
-        background=[lambda: embedded_delivery(metadata, lineage)],
+        settings, {METADATA: metadata, LINEAGE: lineage}, background=background
     )
     print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)
     print(f"  data: {where}", file=sys.stderr)

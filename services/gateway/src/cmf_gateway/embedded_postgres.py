@@ -25,6 +25,7 @@ def _prepare_runtime_dir(data_dir: Path) -> None:
     if not os.environ.get("XDG_RUNTIME_DIR"):
         runtime = data_dir / "run"
         runtime.mkdir(parents=True, exist_ok=True)
+        runtime.chmod(0o700)  # a runtime dir open to others is refused (XDG base dir spec)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 

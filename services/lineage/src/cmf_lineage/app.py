@@ -24,7 +24,7 @@ def create_app(settings: LineageSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_graph_store(settings) as opened:
             app.state.graph = opened
-            app.state.projector = Projector(opened.store)
+            app.state.projector = Projector(opened.store, consumer=settings.lineage_consumer_group)
             yield
 
     def checks(app: FastAPI) -> dict[str, Check | None]:

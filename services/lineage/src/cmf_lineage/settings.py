@@ -14,3 +14,6 @@ class LineageSettings(ServiceSettings):
     neo4j_uri: str | None = None
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr | None = None
+    # The Kafka consumer group and the name the graph records applied events under; a second
+    # projection of the same topic (another store, a rebuild) takes a name of its own.
+    lineage_consumer_group: str = "cmf-lineage"

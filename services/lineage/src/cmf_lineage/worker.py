@@ -13,7 +13,7 @@ from cmf_common.dispatch import Dispatcher
 from cmf_common.health import Check
 from cmf_common.kafka import KafkaConsumerRunner, KafkaPublisher
 from cmf_common.service import service_app
-from cmf_lineage.projector import CONSUMER, Projector
+from cmf_lineage.projector import Projector
 from cmf_lineage.settings import LineageSettings
 from cmf_lineage.store import open_graph_store
 
@@ -27,14 +27,15 @@ def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_graph_store(settings) as opened:
-            projector = Projector(opened.store)
+            group = settings.lineage_consumer_group
+            projector = Projector(opened.store, consumer=group)
             dead_letters = KafkaPublisher(bootstrap, client_id="cmf-lineage-dlq")
             await dead_letters.start()
             runner = KafkaConsumerRunner(
                 bootstrap_servers=bootstrap,
                 topic=settings.events_topic,
-                group_id=CONSUMER,
-                dispatcher=Dispatcher(CONSUMER, projector.handlers()),
+                group_id=group,
+                dispatcher=Dispatcher(group, projector.handlers()),
                 dead_letters=dead_letters,
             )
             stop = asyncio.Event()

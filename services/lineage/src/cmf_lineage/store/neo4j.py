@@ -12,8 +12,10 @@ import json
 from typing import Any
 
 from neo4j import AsyncDriver, AsyncManagedTransaction
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
 from cmf_common.db import json_dumps
+from cmf_common.dispatch import StoreUnavailable
 from cmf_common.events import Envelope
 from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
 
@@ -99,10 +101,22 @@ class Neo4jGraphStore:
             for statement in SCHEMA:
                 await session.run(statement)
 
-    async def apply(self, consumer: str, envelopes: list[Envelope]) -> GraphBatch | None:
+    async def delete_everything(self) -> None:
+        """Empty the graph in batches (a rebuild starts from nothing)."""
         async with self.driver.session(database=self.database) as session:
-            result: GraphBatch | None = await session.execute_write(_apply, consumer, envelopes)
-            return result
+            await (
+                await session.run(
+                    "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                )
+            ).consume()
+
+    async def apply(self, consumer: str, envelopes: list[Envelope]) -> GraphBatch | None:
+        try:
+            async with self.driver.session(database=self.database) as session:
+                result: GraphBatch | None = await session.execute_write(_apply, consumer, envelopes)
+                return result
+        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+            raise StoreUnavailable(f"Neo4j: {type(exc).__name__}: {exc}") from exc
 
     async def applied_seq(self, consumer: str, pipeline: str) -> int:
         async with self.driver.session(database=self.database) as session:

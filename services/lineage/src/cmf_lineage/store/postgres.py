@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from cmf_common.db import Connection, json_dumps
+from cmf_common.dispatch import StoreUnavailable
 from cmf_common.events import Envelope
 from cmf_common.inbox import applied_seq, claim_new, record_progress
 from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
@@ -16,14 +17,22 @@ class PostgresGraphStore:
         self.pool = pool
 
     async def apply(self, consumer: str, envelopes: list[Envelope]) -> GraphBatch | None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            fresh = await claim_new(conn, consumer, envelopes)
-            if not fresh:
-                return None
-            batch = to_batch(fresh)
-            await write_batch(conn, batch)
-            await record_progress(conn, consumer, fresh)
-            return batch
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                fresh = await claim_new(conn, consumer, envelopes)
+                if not fresh:
+                    return None
+                batch = to_batch(fresh)
+                await write_batch(conn, batch)
+                await record_progress(conn, consumer, fresh)
+                return batch
+        except (
+            OSError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.AdminShutdownError,
+        ) as exc:
+            raise StoreUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
 
     async def applied_seq(self, consumer: str, pipeline: str) -> int:
         async with self.pool.acquire() as conn:
