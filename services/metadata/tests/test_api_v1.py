@@ -500,6 +500,20 @@ async def test_artifacts_sort_by_name_descending(
     assert names == sorted(names, reverse=True) and len(names) == 7
 
 
+@pytest.mark.parametrize("sort", ["id", "-name", "type", "-create_time_since_epoch"])
+@pytest.mark.parametrize("prop", [None, "git_repo:/srv/repo/cmf_git_remote.git"])
+async def test_artifact_pages_walk_every_match_once_in_order(
+    client: httpx.AsyncClient, sort: str, prop: str | None
+) -> None:
+    await push(client, generated("gen", 4))
+    params = {"sort": sort, "limit": 3, **({"property": prop} if prop else {})}
+    items = await walk(client, "/artifacts", **params)
+    field = sort.lstrip("-")
+    keys = [(a[field], a["id"]) for a in items]
+    assert len(keys) == 11 and len({k[1] for k in keys}) == 11
+    assert keys == sorted(keys, reverse=sort.startswith("-"))
+
+
 async def test_artifact_lists_its_events_with_their_executions(
     client: httpx.AsyncClient, push_body: dict[str, Any]
 ) -> None:

@@ -526,8 +526,7 @@ async def list_artifacts(pool: asyncpg.Pool, query: ArtifactQuery) -> dict[str, 
                 created_before=query.created_before,
                 text=text,
             )
-            total = await store.count_artifacts(conn, filters)
-            rows = await store.list_artifacts(
+            total, rows = await store.page_artifacts(
                 conn, filters, _page(sort, descending, query.limit, after)
             )
     rows, next_cursor = _next_cursor(rows, query.limit, scope)
