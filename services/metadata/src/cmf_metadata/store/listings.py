@@ -75,20 +75,21 @@ async def artifact_types_in_stage(conn: Connection, pipeline: int, stage: str) -
     return [r["type"] for r in rows]
 
 
-# A filtered page: the matches are collected once (the trigram index finds selective ones),
-# counted, and the page sorted from them.
+# A filtered page and its count are two statements in one snapshot: the page walks the sort
+# index and stops at its last row when the filter is broad (or sorts the few matches the
+# trigram index finds when it is selective); the count may scan the stage in parallel.
 _FILTERED_PAGE = (
-    "WITH matched AS MATERIALIZED ("
-    "  SELECT execution_id, sort_time FROM execution_search"
-    "  WHERE pipeline_id = $1 AND stage = $2 AND search_text LIKE lower($3)"
-    "), page AS ("
-    "  SELECT execution_id, sort_time FROM matched"
-    "  ORDER BY sort_time {direction} NULLS LAST, execution_id {direction}"
-    "  LIMIT $4 OFFSET $5"
-    ") SELECT (SELECT count(*) FROM matched) AS total,"
-    "   e.id, e.properties, e.custom_properties"
-    " FROM page JOIN executions e ON e.id = page.execution_id"
+    "SELECT e.id, e.properties, e.custom_properties"
+    " FROM (SELECT execution_id, sort_time FROM execution_search"
+    "       WHERE pipeline_id = $1 AND stage = $2 AND search_text LIKE lower($3)"
+    "       ORDER BY sort_time {direction} NULLS LAST, execution_id {direction}"
+    "       LIMIT $4 OFFSET $5) AS page"
+    " JOIN executions e ON e.id = page.execution_id"
     " ORDER BY page.sort_time {direction} NULLS LAST, page.execution_id {direction}"
+)
+_FILTERED_COUNT = (
+    "SELECT count(*) FROM execution_search"
+    " WHERE pipeline_id = $1 AND stage = $2 AND search_text LIKE lower($3)"
 )
 # An unfiltered page walks the sort index; its total is the stage's kept count.
 _WHOLE_PAGE = (
@@ -119,12 +120,11 @@ async def executions_page(
     """A stage's executions sorted by their client creation time; ``pattern`` is a LIKE
     pattern over the lower-case search text (``None``: every execution)."""
     if pattern is None:
-        rows = await conn.fetch(_WHOLE_PAGES[descending], pipeline, stage, limit, offset)
-    else:
-        rows = await conn.fetch(
-            _FILTERED_PAGES[descending], pipeline, stage, pattern, limit, offset
-        )
-    return _page(rows)
+        return _page(await conn.fetch(_WHOLE_PAGES[descending], pipeline, stage, limit, offset))
+    rows = await conn.fetch(_FILTERED_PAGES[descending], pipeline, stage, pattern, limit, offset)
+    if not rows:
+        return Page(0, [])  # past the end the reference's count(*) over () gives 0
+    return Page(await conn.fetchval(_FILTERED_COUNT, pipeline, stage, pattern), rows)
 
 
 async def pipeline_executions_page(
