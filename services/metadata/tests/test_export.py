@@ -225,6 +225,19 @@ async def test_a_cursor_inside_a_pipeline_continues_inside_it(
     assert [line["data"] for line in rest] == [line["data"] for line in lines[middle + 1 :]]
 
 
+async def test_an_artifact_of_several_stages_appears_once_per_pipeline(
+    client: httpx.AsyncClient, three_pipelines: None
+) -> None:
+    lines = await export_page(client, limit=1000)
+    listed = [
+        (line["subject"], a["uri"])
+        for line in lines
+        if line["type"] == event_type("artifact", "upserted")
+        for a in line["data"]["artifacts"]
+    ]
+    assert len(listed) == len(set(listed)) == 7 + 7 + 13
+
+
 async def test_export_of_an_empty_store_is_empty(client: httpx.AsyncClient) -> None:
     assert await export_page(client) == []
 
