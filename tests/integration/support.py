@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -117,10 +117,24 @@ def start_server(tmp_path: Path, port: int, env: Mapping[str, str] | None = None
     """
     data_dir = tmp_path / f"server-{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = tmp_path / f"server-{port}.stderr.log"
+    return start_cmf_process(
+        ["up", "--port", str(port), "--data-dir", str(data_dir)], tmp_path, port, data_dir, env
+    )
+
+
+def start_worker(name: str, tmp_path: Path, env: Mapping[str, str]) -> ServerProcess:
+    """Start ``cmf-server worker <name>`` with its health routes on a free port; wait for them."""
+    port = free_port()
+    return start_cmf_process(["worker", name, "--port", str(port)], tmp_path, port, tmp_path, env)
+
+
+def start_cmf_process(
+    args: list[str], tmp_path: Path, port: int, data_dir: Path, env: Mapping[str, str] | None
+) -> ServerProcess:
+    log_path = tmp_path / f"{args[0]}-{port}.stderr.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(CMF_SERVER), "up", "--port", str(port), "--data-dir", str(data_dir)],
+            [str(CMF_SERVER), *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -144,6 +158,89 @@ def start_server(tmp_path: Path, port: int, env: Mapping[str, str] | None = None
     except (AssertionError, ServerExited) as exc:
         server.stop()
         raise RuntimeError(
-            f"cmf-server on port {port} did not become live ({exc}); its output:\n{server.stderr()}"
+            f"cmf-server {' '.join(args)} did not become live ({exc}); its output:\n"
+            f"{server.stderr()}"
         ) from exc
     return server
+
+
+ADMIN_DATABASE_URL = os.environ.get(
+    "CMF_TEST_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf"
+)
+KAFKA_BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+NEO4J_ENV = {
+    "NEO4J_URI": os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687"),
+    "NEO4J_USER": os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
+    "NEO4J_PASSWORD": os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf"),
+}
+
+
+def _run(coroutine: Any) -> Any:
+    """Run a coroutine from sync or async code alike (a thread has its own loop)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
+
+def new_database() -> str:
+    """An empty database on the test PostgreSQL; its URL."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    name = f"cmf_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(ADMIN_DATABASE_URL)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    _run(create())
+    return urlunsplit(urlsplit(ADMIN_DATABASE_URL)._replace(path=f"/{name}"))
+
+
+def drop_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(ADMIN_DATABASE_URL)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    _run(drop())
+
+
+def new_topic(partitions: int = 3) -> str:
+    """A fresh Kafka topic (and its dead-letter topic); fails, naming Kafka, if unreachable."""
+    import uuid
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    name = f"test.{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
+        try:
+            await admin.start()
+        except Exception as exc:
+            raise AssertionError(
+                f"Kafka is not reachable at {KAFKA_BOOTSTRAP} ({exc}); run `make services-up`"
+            ) from exc
+        try:
+            await admin.create_topics(
+                [NewTopic(name, partitions, 1), NewTopic(f"{name}.dlq", 1, 1)]
+            )
+        finally:
+            await admin.close()
+
+    _run(create())
+    return name

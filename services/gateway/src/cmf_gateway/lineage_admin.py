@@ -26,16 +26,22 @@ from cmf_lineage.store import open_graph_store
 from cmf_metadata.settings import MetadataSettings
 
 
-def _settings(data_dir: Path) -> tuple[MetadataSettings, LineageSettings]:
+def _settings(
+    data_dir: Path, *, export_over_http: bool
+) -> tuple[MetadataSettings, LineageSettings]:
+    """Databases as ``cmf-server up`` finds them: explicit URLs, else the data dir's embedded
+    PostgreSQL (started or reused only when something still needs it)."""
     metadata, lineage = MetadataSettings(), LineageSettings()
-    if metadata.database_url is None or (lineage.database_url is None and not lineage.neo4j_uri):
+    needs_metadata = not export_over_http and metadata.database_url is None
+    needs_graph = not lineage.neo4j_uri and lineage.database_url is None
+    if needs_metadata or needs_graph:
         from cmf_gateway import embedded_postgres
 
         uri, _server = embedded_postgres.start(data_dir.resolve())
         url = SecretStr(uri)
-        if metadata.database_url is None:
+        if needs_metadata:
             metadata = metadata.model_copy(update={"database_url": url})
-        if lineage.database_url is None:
+        if needs_graph:
             lineage = lineage.model_copy(update={"database_url": url})
     return metadata, lineage
 
@@ -67,7 +73,7 @@ def _in_process_export(metadata: MetadataSettings) -> ExportSource:
 
 
 async def run(action: str, data_dir: Path, metadata_url: str | None) -> int:
-    metadata, lineage = _settings(data_dir)
+    metadata, lineage = _settings(data_dir, export_over_http=metadata_url is not None)
     source = http_export(metadata_url) if metadata_url else _in_process_export(metadata)
     consumer = lineage.lineage_consumer_group
     if action == "verify":
