@@ -319,6 +319,77 @@ def bench_one(
     return Run(database, pg_version, [p.seconds for p in seeded], timings, load_before, executions)
 
 
+# What execution_search costs a push: the same 10,000-execution pushes, interleaved, into three
+# fresh Debian databases: one as migrated, one without the trigram index, one without the
+# triggers (the store as it was before the listings).
+COST_VARIANTS = {
+    "as migrated (search table, sort indexes, trigram index)": (),
+    "without the trigram index": ("DROP INDEX execution_search_text",),
+    "without execution_search (triggers dropped)": (
+        "DROP TRIGGER executions_search_on_insert ON executions",
+        "DROP TRIGGER executions_search_on_update ON executions",
+    ),
+}
+
+
+async def _push_cost(rounds: int, executions: int) -> dict[str, list[float]]:
+    from pydantic import SecretStr
+
+    from bench.generator import push_body_bytes
+    from cmf_metadata.app import create_app
+    from cmf_metadata.settings import MetadataSettings
+
+    names = {label: f"cmf_bench_cost_{uuid.uuid4().hex[:8]}" for label in COST_VARIANTS}
+    for name in names.values():
+        await _admin(f'CREATE DATABASE "{name}"')
+    stack = contextlib.AsyncExitStack()
+    clients = {}
+    try:
+        for label, name in names.items():
+            url = _with_database(DEBIAN_URL, name)
+            app = create_app(MetadataSettings(database_url=SecretStr(url), log_level="WARNING"))
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            async with app.state.pool.acquire() as conn:
+                for statement in COST_VARIANTS[label]:
+                    await conn.execute(statement)
+            transport = httpx.ASGITransport(app=app)
+            clients[label] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://metadata", timeout=900)
+            )
+        seconds: dict[str, list[float]] = {label: [] for label in COST_VARIANTS}
+        for r in range(rounds):
+            body = push_body_bytes(f"push-cost-{r}", executions, seed=r)
+            for label, client in clients.items():
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/mlmd_push", content=body, headers={"Content-Type": "application/json"}
+                )
+                seconds[label].append(time.perf_counter() - started)
+                assert response.json() == {"status": "success"}, response.text
+                _progress(f"push cost: {label}: {seconds[label][-1]:.1f} s")
+        return seconds
+    finally:
+        await stack.aclose()
+        for name in names.values():
+            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def render_push_cost(costs: dict[str, list[float]], executions: int) -> list[str]:
+    lines = [
+        "",
+        f"What the search table costs a push: {len(next(iter(costs.values())))} rounds of a "
+        f"new {executions:,}-execution push into three fresh Debian databases, interleaved "
+        "(the metadata app in-process, no HTTP server), median seconds per push:",
+        "",
+        "| store | median push | pushes |",
+        "|---|---:|---|",
+    ]
+    for label, values in costs.items():
+        shown = ", ".join(f"{v:.1f}" for v in values)
+        lines.append(f"| {label} | {statistics.median(values):.1f} s | {shown} |")
+    return lines
+
+
 def _ms(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -326,7 +397,13 @@ def _ms(seconds: float | None) -> str:
     return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
 
 
-def render(info: dict[str, Any], runs: list[Run], requests: int) -> str:
+def render(
+    info: dict[str, Any],
+    runs: list[Run],
+    requests: int,
+    costs: dict[str, list[float]] | None = None,
+    cost_executions: int = EXECUTIONS,
+) -> str:
     names = {"debian": "Debian", "embedded": "embedded"}
     pushes, executions = len(runs[0].pushes_s), runs[0].executions_per_push
     lines = [
@@ -380,7 +457,14 @@ def render(info: dict[str, Any], runs: list[Run], requests: int) -> str:
         )
         + ". Each push now also writes `execution_search` (the search text and sort key) and "
         "its trigram index, in the push's transaction.",
+        "",
+        "A broad filter has to test every execution of the stage (LIKE over the stored "
+        "lower-case search text, a few µs each), so its page grows with the stage; a selective "
+        "one is answered from the trigram index whatever the stage holds, and an unfiltered "
+        "page walks the sort index and reads the stage's kept count.",
     ]
+    if costs:
+        lines += render_push_cost(costs, cost_executions)
     return "\n".join(lines)
 
 
@@ -405,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
     parser.add_argument("--pushes", type=int, default=PUSHES, help="(smaller for a trial run)")
     parser.add_argument("--executions", type=int, default=EXECUTIONS, help="per push")
+    parser.add_argument(
+        "--push-cost", type=int, default=0, help="rounds of the push-cost comparison (0: none)"
+    )
     args = parser.parse_args(argv)
     stamp = datetime.now(UTC)
     runs = []
@@ -421,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     info = machine()
     info["date"] = f"{stamp:%Y-%m-%d %H:%M} UTC"
-    section = render(info, runs, args.requests)
+    costs = asyncio.run(_push_cost(args.push_cost, args.executions)) if args.push_cost else None
+    section = render(info, runs, args.requests, costs, args.executions)
     print(section)
     OUT_DIR.mkdir(exist_ok=True)
     (OUT_DIR / "listings.json").write_text(
