@@ -103,7 +103,7 @@ def _clear_neo4j() -> None:
             async with driver.session() as session:
                 await (
                     await session.run(
-                        "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                        "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
                     )
                 ).consume()
         except Exception as exc:

@@ -76,7 +76,7 @@ async def graph(
         async with driver.session() as session:
             await (
                 await session.run(
-                    "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
                 )
             ).consume()
 

@@ -46,19 +46,22 @@ WRITE_STAGES = (
     "UNWIND $rows AS row MERGE (n:Stage {pipeline: row.pipeline, name: row.name})"
     " WITH n, row " + _NEWER + " SET n.properties = row.properties, n.version = row.version"
 )
+# Membership is added whatever the version: an artifact belongs to every pipeline that used it.
+_JOIN_PIPELINES = (
+    " SET n.pipelines = reduce(acc = coalesce(n.pipelines, []), p IN row.pipelines |"
+    "   CASE WHEN p IN acc THEN acc ELSE acc + p END)"
+)
 WRITE_ARTIFACTS = (
-    "UNWIND $rows AS row MERGE (n:Artifact {uri: row.uri}) WITH n, row "
+    "UNWIND $rows AS row MERGE (n:Artifact {uri: row.uri})"
+    + _JOIN_PIPELINES
+    + " WITH n, row "
     + _NEWER
     + " SET n.type = row.type, n.name = row.name, n.display_name = row.display_name,"
     " n.metadata_id = row.metadata_id, n.properties = row.properties,"
     " n.custom_properties = row.custom_properties, n.create_time = row.create_time,"
     " n.version = row.version"
 )
-WRITE_MEMBERSHIPS = (
-    "UNWIND $rows AS row MERGE (n:Artifact {uri: row.uri})"
-    " SET n.pipelines = CASE WHEN row.pipeline IN coalesce(n.pipelines, [])"
-    "   THEN n.pipelines ELSE coalesce(n.pipelines, []) + row.pipeline END"
-)
+WRITE_MEMBERSHIPS = "UNWIND $rows AS row MERGE (n:Artifact {uri: row.uri})" + _JOIN_PIPELINES
 WRITE_EXECUTIONS = (
     "UNWIND $rows AS row MERGE (n:Execution {pipeline: row.pipeline, uuid: row.uuid})"
     " WITH n, row "
@@ -106,7 +109,7 @@ class Neo4jGraphStore:
         async with self.driver.session(database=self.database) as session:
             await (
                 await session.run(
-                    "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
                 )
             ).consume()
 
@@ -238,6 +241,10 @@ async def write_batch(tx: AsyncManagedTransaction, batch: GraphBatch) -> None:
             for s in batch.stages
         ],
     )
+    pipelines_of: dict[str, list[str]] = {}
+    for uri, pipeline in sorted(batch.memberships):
+        pipelines_of.setdefault(uri, []).append(pipeline)
+    written = {a.uri for a in batch.artifacts}
     await run(
         WRITE_ARTIFACTS,
         [
@@ -251,11 +258,15 @@ async def write_batch(tx: AsyncManagedTransaction, batch: GraphBatch) -> None:
                 "custom_properties": json_dumps(a.custom_properties),
                 "create_time": a.create_time,
                 "version": a.version,
+                "pipelines": pipelines_of.get(a.uri, []),
             }
             for a in batch.artifacts
         ],
     )
-    await run(WRITE_MEMBERSHIPS, [{"uri": u, "pipeline": p} for u, p in sorted(batch.memberships)])
+    await run(
+        WRITE_MEMBERSHIPS,
+        [{"uri": u, "pipelines": p} for u, p in pipelines_of.items() if u not in written],
+    )
     await run(
         WRITE_EXECUTIONS,
         [
