@@ -478,6 +478,28 @@ async def test_artifacts_by_stage_past_the_end_has_total_zero(client: httpx.Asyn
     assert body == {"total_items": 0, "items": []}
 
 
+async def test_artifacts_by_stage_lists_an_artifact_shared_by_executions_once(
+    client: httpx.AsyncClient, push_body: dict[str, Any], ten_trains: list[str]
+) -> None:
+    await push(client, push_body)
+    body = await artifacts_page(client, stage_name=TRAIN, artifact_type="Dataset")
+    assert body["total_items"] == 1
+    assert [i["name"].split(":")[0] for i in body["items"]] == ["artifacts/parsed/train.tsv"]
+
+
+@pytest.mark.usefixtures("pushed")
+async def test_artifacts_by_stage_filtered_and_by_time_pages_agree_on_the_total(
+    client: httpx.AsyncClient,
+) -> None:
+    by_time = await artifacts_page(
+        client, stage_name=PREPARE, artifact_type="Dataset", sort_field="create_time_since_epoch"
+    )
+    filtered = await artifacts_page(
+        client, stage_name=PREPARE, artifact_type="Dataset", filter_value="artifacts/"
+    )
+    assert by_time["total_items"] == filtered["total_items"] == 2
+
+
 async def test_artifacts_by_stage_of_an_unknown_pipeline_is_empty(
     client: httpx.AsyncClient,
 ) -> None:

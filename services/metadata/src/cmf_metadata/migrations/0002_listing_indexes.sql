@@ -95,3 +95,60 @@ CROSS JOIN LATERAL (
 ) t;
 INSERT INTO execution_stage_counts (pipeline_id, stage, executions)
 SELECT pipeline_id, type, count(*) FROM executions GROUP BY pipeline_id, type;
+
+-- Which artifacts each stage of a pipeline used or produced (an event on one of its
+-- executions), by type and lower-case name, and how many of each type: artifact-types-by-stage
+-- reads the counts, and an artifacts-by-stage page by name walks the index. Kept by a
+-- statement-level trigger on events (artifacts keep their type and name once stored).
+CREATE TABLE stage_artifacts (
+    pipeline_id    bigint NOT NULL,
+    stage          text   NOT NULL,
+    artifact_type  text   NOT NULL,
+    sort_name      text   NOT NULL,   -- lower(name)
+    artifact_id    bigint NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+    PRIMARY KEY (pipeline_id, stage, artifact_type, sort_name, artifact_id)
+);
+
+CREATE TABLE stage_artifact_counts (
+    pipeline_id    bigint NOT NULL,
+    stage          text   NOT NULL,
+    artifact_type  text   NOT NULL,
+    artifacts      bigint NOT NULL,
+    PRIMARY KEY (pipeline_id, stage, artifact_type)
+);
+
+CREATE FUNCTION cmf_stage_artifact_rows() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    WITH added AS (
+        INSERT INTO stage_artifacts (pipeline_id, stage, artifact_type, sort_name, artifact_id)
+        SELECT DISTINCT e.pipeline_id, e.type, a.type, lower(a.name), a.id
+        FROM new_events n
+        JOIN executions e ON e.id = n.execution_id
+        JOIN artifacts a ON a.id = n.artifact_id
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT DO NOTHING
+        RETURNING pipeline_id, stage, artifact_type
+    )
+    INSERT INTO stage_artifact_counts AS c (pipeline_id, stage, artifact_type, artifacts)
+    SELECT pipeline_id, stage, artifact_type, count(*) FROM added
+    GROUP BY pipeline_id, stage, artifact_type
+    ORDER BY pipeline_id, stage, artifact_type
+    ON CONFLICT (pipeline_id, stage, artifact_type)
+        DO UPDATE SET artifacts = c.artifacts + excluded.artifacts;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER events_stage_artifacts_on_insert AFTER INSERT ON events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION cmf_stage_artifact_rows();
+
+INSERT INTO stage_artifacts (pipeline_id, stage, artifact_type, sort_name, artifact_id)
+SELECT DISTINCT e.pipeline_id, e.type, a.type, lower(a.name), a.id
+FROM events ev
+JOIN executions e ON e.id = ev.execution_id
+JOIN artifacts a ON a.id = ev.artifact_id;
+INSERT INTO stage_artifact_counts (pipeline_id, stage, artifact_type, artifacts)
+SELECT pipeline_id, stage, artifact_type, count(*) FROM stage_artifacts
+GROUP BY pipeline_id, stage, artifact_type;

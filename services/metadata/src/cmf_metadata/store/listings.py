@@ -64,15 +64,14 @@ async def stage_names(conn: Connection, pipeline: int) -> list[str]:
 
 async def artifact_types_in_stage(conn: Connection, pipeline: int, stage: str) -> list[str]:
     rows = await conn.fetch(
-        "SELECT DISTINCT a.type FROM execution_search s"
-        " JOIN events ev ON ev.execution_id = s.execution_id"
-        " JOIN artifacts a ON a.id = ev.artifact_id"
-        " WHERE s.pipeline_id = $1 AND s.stage = $2 AND a.type <> 'Environment'"
-        " ORDER BY a.type",
+        "SELECT artifact_type FROM stage_artifact_counts"
+        " WHERE pipeline_id = $1 AND stage = $2 AND artifact_type <> 'Environment'"
+        "   AND artifacts > 0"
+        " ORDER BY artifact_type",
         pipeline,
         stage,
     )
-    return [r["type"] for r in rows]
+    return [r["artifact_type"] for r in rows]
 
 
 # A filtered page and its count are two statements in one snapshot: the page walks the sort
@@ -164,6 +163,23 @@ async def pipeline_executions_page(
     return _page(rows)
 
 
+# The UI's first artifacts view (by name, no filter) walks the stage's name index and reads
+# the kept count; other sorts and filters go through every artifact of the type in the stage.
+_NAMED_PAGE = (
+    "SELECT c.artifacts AS total, a.id, a.name, a.create_time_since_epoch,"
+    "   a.properties, a.custom_properties"
+    " FROM (SELECT artifact_id, sort_name FROM stage_artifacts"
+    "       WHERE pipeline_id = $1 AND stage = $2 AND artifact_type = $3"
+    "       ORDER BY sort_name {direction}, artifact_id {direction}"
+    "       LIMIT $4 OFFSET $5) AS page"
+    " JOIN artifacts a ON a.id = page.artifact_id"
+    " JOIN stage_artifact_counts c"
+    "   ON c.pipeline_id = $1 AND c.stage = $2 AND c.artifact_type = $3"
+    " ORDER BY page.sort_name {direction}, page.artifact_id {direction}"
+)
+_NAMED_PAGES = {d: _NAMED_PAGE.replace("{direction}", w) for d, w in _DIRECTIONS.items()}
+
+
 async def artifacts_page(
     conn: Connection,
     *,
@@ -179,15 +195,18 @@ async def artifacts_page(
     """Artifacts of one type with an event on an execution of the stage; sorted by
     ``lower(name)`` or by the server's creation time, then id. The filter runs over the
     reference's text: id, name, the creation-time renderings, every property."""
+    if pattern is None and by_name:
+        return _page(
+            await conn.fetch(
+                _NAMED_PAGES[descending], pipeline, stage, artifact_type, limit, offset
+            )
+        )
     rows = await conn.fetch(
-        "WITH linked AS ("
-        "  SELECT DISTINCT ev.artifact_id FROM execution_search s"
-        "  JOIN events ev ON ev.execution_id = s.execution_id"
-        "  WHERE s.pipeline_id = $1 AND s.stage = $2"
-        "), matched AS MATERIALIZED ("
-        "  SELECT a.id, lower(a.name) AS sort_name, a.create_time_since_epoch AS sort_time"
-        "  FROM artifacts a JOIN linked ON linked.artifact_id = a.id"
-        "  WHERE a.type = $3 AND ($4::text IS NULL OR lower(a.id::text || a.name"
+        "WITH matched AS MATERIALIZED ("
+        "  SELECT a.id, s.sort_name, a.create_time_since_epoch AS sort_time"
+        "  FROM stage_artifacts s JOIN artifacts a ON a.id = s.artifact_id"
+        "  WHERE s.pipeline_id = $1 AND s.stage = $2 AND s.artifact_type = $3"
+        "    AND ($4::text IS NULL OR lower(a.id::text || a.name"
         "    || cmf_time_text(a.create_time_since_epoch::double precision)"
         "    || a.properties::text || a.custom_properties::text) LIKE lower($4))"
         "), page AS ("
@@ -196,7 +215,8 @@ async def artifacts_page(
         "           CASE WHEN $5 AND $6 THEN sort_name END DESC,"
         "           CASE WHEN NOT $5 AND NOT $6 THEN sort_time END ASC,"
         "           CASE WHEN NOT $5 AND $6 THEN sort_time END DESC,"
-        "           id"
+        "           CASE WHEN $6 THEN NULL ELSE id END ASC,"
+        "           CASE WHEN $6 THEN id END DESC"
         "  LIMIT $7 OFFSET $8"
         ") SELECT (SELECT count(*) FROM matched) AS total, a.id, a.name,"
         "   a.create_time_since_epoch, a.properties, a.custom_properties"
@@ -205,7 +225,8 @@ async def artifacts_page(
         "          CASE WHEN $5 AND $6 THEN page.sort_name END DESC,"
         "          CASE WHEN NOT $5 AND NOT $6 THEN page.sort_time END ASC,"
         "          CASE WHEN NOT $5 AND $6 THEN page.sort_time END DESC,"
-        "          page.id",
+        "          CASE WHEN $6 THEN NULL ELSE page.id END ASC,"
+        "          CASE WHEN $6 THEN page.id END DESC",
         pipeline,
         stage,
         artifact_type,
