@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from cmf_gateway.app import create_gateway
-from cmf_gateway.routing import METADATA, default_table
+from cmf_gateway.routing import LINEAGE, METADATA, default_table
 from cmf_gateway.settings import GatewaySettings
 from cmf_metadata.app import create_app as create_metadata
 from cmf_metadata.settings import MetadataSettings
@@ -46,6 +46,13 @@ async def gateway_client(metadata_app: FastAPI) -> AsyncIterator[httpx.AsyncClie
         ("/api/v1/unknown", None),
         ("/api/v1/executions", METADATA),
         ("/executions-by-stage/p", METADATA),
+        ("/artifact-lineage/tangled-tree/p", LINEAGE),
+        ("/api/artifact-execution-lineage/tangled-tree/p", LINEAGE),
+        ("/api/execution-lineage/tangled-tree/6e89/p", LINEAGE),
+        ("/lineage/12", LINEAGE),
+        ("/api/display_lineage", LINEAGE),
+        ("/api/v1/lineage/artifacts/12", LINEAGE),
+        ("/api/v1/lineage/executions/u", LINEAGE),
     ],
 )
 def test_route_table_resolves_paths_to_services(path: str, service: str | None) -> None:

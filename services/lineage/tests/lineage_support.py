@@ -24,3 +24,7 @@ class GraphUnderTest:
 def as_pipeline(payload: dict[str, Any], name: str) -> dict[str, Any]:
     text = json.dumps(payload).replace('"Test-env', f'"{name}').replace("Test-env:", f"{name}:")
     return dict(json.loads(text))
+
+
+def executions_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for s in payload["Pipeline"][0]["stages"] for e in s["executions"]]

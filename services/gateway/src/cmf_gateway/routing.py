@@ -52,10 +52,25 @@ METADATA_CMF_ROUTES = (
     "executions",
 )
 METADATA_V1_RESOURCES = ("pipelines", "executions", "artifacts", "export")
+# The lineage service's: the reference's tangled trees (contract §1.5) and the seed's lineage.
+LINEAGE_CMF_ROUTES = (
+    "artifact-lineage",
+    "artifact-execution-lineage",
+    "execution-lineage",
+    "lineage",
+    "display_lineage",
+)
+LINEAGE_V1_RESOURCES = ("lineage",)
 
 
 def default_table() -> RouteTable:
     return RouteTable(
-        cmf_routes=dict.fromkeys(METADATA_CMF_ROUTES, METADATA),
-        v1_routes=dict.fromkeys(METADATA_V1_RESOURCES, METADATA),
+        cmf_routes={
+            **dict.fromkeys(METADATA_CMF_ROUTES, METADATA),
+            **dict.fromkeys(LINEAGE_CMF_ROUTES, LINEAGE),
+        },
+        v1_routes={
+            **dict.fromkeys(METADATA_V1_RESOURCES, METADATA),
+            **dict.fromkeys(LINEAGE_V1_RESOURCES, LINEAGE),
+        },
     )

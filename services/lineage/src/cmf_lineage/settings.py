@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from cmf_common.settings import ServiceSettings
 
@@ -17,3 +17,9 @@ class LineageSettings(ServiceSettings):
     # The Kafka consumer group and the name the graph records applied events under; a second
     # projection of the same topic (another store, a rebuild) takes a name of its own.
     lineage_consumer_group: str = "cmf-lineage"
+    # Lineage answers are cached in Redis when set, else in an in-process LRU.
+    redis_url: str | None = None
+    lineage_cache_ttl_s: int = Field(default=300, ge=1)
+    lineage_cache_max_entries: int = Field(default=2048, ge=1)
+    # How long a read with X-CMF-Consistency-Token waits for the projection before a 503.
+    lineage_consistency_wait_s: float = Field(default=5.0, gt=0)

@@ -1,0 +1,175 @@
+"""The lineage routes: the reference's tangled trees (at /x and /api/x), the seed's
+/lineage/{artifact_id} and /display_lineage, and ours under /api/v1/lineage. Thin: parse, wait
+for a consistency token, call the domain through the cache, return."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from cmf_common.errors import NotFound
+from cmf_lineage import queries as q
+from cmf_lineage.reads import LineageReader, parse_token
+
+TOKEN_HEADER = "X-CMF-Consistency-Token"
+
+
+async def reader(
+    request: Request,
+    token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None,
+) -> LineageReader:
+    """The app's reader, once the projection has reached the caller's token (if sent)."""
+    found: LineageReader = request.app.state.reader
+    if token is not None and not await found.reached(parse_token(token)):
+        raise HTTPException(
+            status_code=503,
+            detail=f"the lineage graph has not yet reached {token}; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    return found
+
+
+Reader = Annotated[LineageReader, Depends(reader)]
+
+
+def _json(body: bytes) -> Response:
+    return Response(content=body, media_type="application/json")
+
+
+async def _pipeline(reader: LineageReader, pipeline: str) -> q.PipelineGraph:
+    graph = await reader.queries.pipeline_graph(pipeline)
+    if graph is None:
+        raise NotFound(f"Pipeline {pipeline} not found.", code="pipeline_not_found")
+    return graph
+
+
+# The reference's routes (contract §1.5), mounted at / and /api.
+cmf = APIRouter(tags=["lineage"])
+
+
+@cmf.get("/artifact-lineage/tangled-tree/{pipeline_name}")
+async def artifact_lineage(pipeline_name: str, reader: Reader) -> Response:
+    async def compute() -> Any:
+        return q.artifact_tree(await _pipeline(reader, pipeline_name))
+
+    return _json(await reader.answer("artifact-tree", {"p": pipeline_name}, compute))
+
+
+@cmf.get("/artifact-execution-lineage/tangled-tree/{pipeline_name}")
+async def artifact_execution_lineage(pipeline_name: str, reader: Reader) -> Response:
+    async def compute() -> Any:
+        return q.artifact_execution_tree(await _pipeline(reader, pipeline_name))
+
+    return _json(await reader.answer("artifact-execution-tree", {"p": pipeline_name}, compute))
+
+
+@cmf.get("/execution-lineage/tangled-tree/{uuid}/{pipeline_name}")
+async def execution_lineage(uuid: str, pipeline_name: str, reader: Reader) -> Response:
+    async def compute() -> Any:
+        return q.execution_tree(await _pipeline(reader, pipeline_name), uuid)
+
+    return _json(await reader.answer("execution-tree", {"p": pipeline_name, "u": uuid}, compute))
+
+
+Depth = Annotated[int, Query(ge=1, le=q.MAX_DEPTH, description="executions crossed, 1..100")]
+MaxNodes = Annotated[int, Query(ge=1, le=q.MAX_MAX_NODES)]
+Types = Annotated[str | None, Query(description="artifact types to show, comma-separated")]
+
+
+def _request(
+    direction: q.Direction, depth: int, max_nodes: int, types: str | None, cursor: str | None
+) -> q.LineageRequest:
+    return q.LineageRequest(direction, depth, max_nodes, q.parse_types(types), cursor)
+
+
+async def _artifact_lineage(
+    reader: LineageReader, request: q.LineageRequest, *, metadata_id: int | None, uri: str | None
+) -> Response:
+    request.check()
+
+    async def compute() -> Any:
+        root = await q.artifact_root(reader.queries, metadata_id=metadata_id, uri=uri)
+        return await q.lineage(reader.queries, root, request)
+
+    params = {"id": metadata_id, "uri": uri, "r": repr(request)}
+    return _json(await reader.answer("artifact-lineage", params, compute))
+
+
+@cmf.get("/lineage/{artifact_id}")
+async def seed_lineage(
+    artifact_id: int,
+    reader: Reader,
+    direction: q.Direction = q.Direction.both,
+    depth: Depth = q.DEFAULT_DEPTH,
+    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
+    types: Types = None,
+    cursor: str | None = None,
+) -> Response:
+    request = _request(direction, depth, max_nodes, types, cursor)
+    return await _artifact_lineage(reader, request, metadata_id=artifact_id, uri=None)
+
+
+@cmf.get("/display_lineage")
+async def display_lineage(
+    pipeline_name: str, reader: Reader, level: q.Level = q.Level.artifact
+) -> Response:
+    async def compute() -> Any:
+        return q.display_lineage(await _pipeline(reader, pipeline_name), level)
+
+    return _json(await reader.answer("display", {"p": pipeline_name, "l": level.value}, compute))
+
+
+# Ours, under /api/v1.
+v1 = APIRouter(prefix="/lineage", tags=["lineage"])
+
+
+@v1.get("/artifacts/{artifact_id}")
+async def v1_artifact_lineage(
+    artifact_id: int,
+    reader: Reader,
+    direction: q.Direction = q.Direction.both,
+    depth: Depth = q.DEFAULT_DEPTH,
+    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
+    types: Types = None,
+    cursor: str | None = None,
+) -> Response:
+    request = _request(direction, depth, max_nodes, types, cursor)
+    return await _artifact_lineage(reader, request, metadata_id=artifact_id, uri=None)
+
+
+@v1.get("/artifacts")
+async def v1_artifact_lineage_by_uri(
+    uri: Annotated[str, Query(min_length=1)],
+    reader: Reader,
+    direction: q.Direction = q.Direction.both,
+    depth: Depth = q.DEFAULT_DEPTH,
+    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
+    types: Types = None,
+    cursor: str | None = None,
+) -> Response:
+    request = _request(direction, depth, max_nodes, types, cursor)
+    return await _artifact_lineage(reader, request, metadata_id=None, uri=uri)
+
+
+@v1.get("/executions/{uuid}")
+async def v1_execution_lineage(
+    uuid: str,
+    reader: Reader,
+    pipeline: str | None = None,
+    direction: q.Direction = q.Direction.both,
+    depth: Depth = q.DEFAULT_DEPTH,
+    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
+    types: Types = None,
+    cursor: str | None = None,
+) -> Response:
+    request = _request(direction, depth, max_nodes, types, cursor)
+    request.check()
+
+    async def compute() -> Any:
+        root = await q.execution_root(reader.queries, uuid, pipeline)
+        return await q.lineage(reader.queries, root, request)
+
+    params = {"u": uuid, "p": pipeline, "r": repr(request)}
+    return _json(await reader.answer("execution-lineage", params, compute))

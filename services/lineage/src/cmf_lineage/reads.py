@@ -1,0 +1,87 @@
+"""Serving lineage reads: waiting for a consistency token, and answers cached under the graph's
+version. FastAPI-free; the routes call these."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from cmf_common.errors import Invalid
+from cmf_lineage.cache import CACHE_LOOKUPS, QUERY_SECONDS, Cache
+from cmf_lineage.graph import GraphStore
+from cmf_lineage.queries import LineageQueries
+
+
+@dataclass(frozen=True)
+class Token:
+    pipeline: str
+    seq: int
+
+
+def parse_token(raw: str) -> Token:
+    """``<percent-encoded pipeline>:<seq>``, as the push answers it."""
+    pipeline, sep, seq = raw.strip().rpartition(":")
+    if not sep or not pipeline or not seq.isdigit():
+        raise Invalid(
+            "X-CMF-Consistency-Token must be <percent-encoded pipeline>:<seq>",
+            code="invalid_consistency_token",
+        )
+    return Token(unquote(pipeline), int(seq))
+
+
+class LineageReader:
+    def __init__(
+        self,
+        queries: LineageQueries,
+        store: GraphStore,
+        cache: Cache,
+        consumer: str,
+        wait_s: float = 5.0,
+    ) -> None:
+        self.queries = queries
+        self.store = store
+        self.cache = cache
+        self.consumer = consumer
+        self.wait_s = wait_s
+
+    async def reached(self, token: Token) -> bool:
+        """Whether the projection has applied the token's write, waiting up to ``wait_s``."""
+        deadline = time.monotonic() + self.wait_s
+        pause = 0.005
+        while True:
+            if await self.store.applied_seq(self.consumer, token.pipeline) >= token.seq:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.1)
+
+    async def answer(
+        self, query: str, params: dict[str, Any], compute: Callable[[], Awaitable[Any]]
+    ) -> bytes:
+        """The JSON answer to ``query`` with ``params``: from the cache when the graph has not
+        changed since it was computed, else computed and cached. The version is read before the
+        graph, so an entry never holds a graph older than its key says."""
+        started = time.perf_counter()
+        version = await self.queries.graph_version(self.consumer)
+        digest = hashlib.sha256(
+            json.dumps([query, params], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        key = f"v{version}:{query}:{digest}"
+        cached = await self.cache.get(key)
+        if cached is not None:
+            CACHE_LOOKUPS.labels("hit").inc()
+            QUERY_SECONDS.labels(query, "cache").observe(time.perf_counter() - started)
+            return cached
+        CACHE_LOOKUPS.labels("miss").inc()
+        body = json.dumps(await compute(), separators=(",", ":")).encode()
+        await self.cache.set(key, body)
+        QUERY_SECONDS.labels(query, "store").observe(time.perf_counter() - started)
+        return body

@@ -1,0 +1,128 @@
+"""Lineage reads from the PostgreSQL graph: one set-based statement per question or hop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from cmf_lineage.queries import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
+
+_ARTIFACT = (
+    "a.metadata_id, a.uri, a.type, a.name, a.display_name,"
+    " ARRAY(SELECT m.pipeline FROM artifact_pipelines m WHERE m.uri = a.uri"
+    "   ORDER BY m.pipeline) AS pipelines"
+)
+_EXECUTION = "x.metadata_id, x.pipeline, x.uuid, x.stage, x.type, x.name, x.display_name"
+
+
+def _artifact(r: Any) -> ArtifactInfo:
+    return ArtifactInfo(
+        r["metadata_id"], r["uri"], r["type"], r["name"], r["display_name"], tuple(r["pipelines"])
+    )
+
+
+def _execution(r: Any) -> ExecutionInfo:
+    return ExecutionInfo(
+        r["metadata_id"],
+        r["pipeline"],
+        r["uuid"],
+        r["stage"],
+        r["type"],
+        r["name"],
+        r["display_name"],
+    )
+
+
+class PostgresLineageQueries:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def graph_version(self, consumer: str) -> int:
+        async with self.pool.acquire() as conn:
+            value = await conn.fetchval(
+                "SELECT coalesce(sum(seq), 0) FROM consumer_progress WHERE consumer = $1",
+                consumer,
+            )
+        return int(value)
+
+    async def pipeline_graph(self, pipeline: str) -> PipelineGraph | None:
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            if await conn.fetchval("SELECT 1 FROM pipelines WHERE name = $1", pipeline) is None:
+                return None
+            stages = await conn.fetch(
+                "SELECT name FROM stages WHERE pipeline = $1 ORDER BY name", pipeline
+            )
+            executions = await conn.fetch(
+                f"SELECT {_EXECUTION} FROM executions x WHERE x.pipeline = $1",  # noqa: S608
+                pipeline,
+            )
+            edges = await conn.fetch(
+                "SELECT execution, artifact, kind FROM edges WHERE pipeline = $1", pipeline
+            )
+            artifacts = await conn.fetch(
+                f"SELECT {_ARTIFACT} FROM artifacts a"  # noqa: S608 (constant column lists)
+                " WHERE a.uri IN (SELECT artifact FROM edges WHERE pipeline = $1)",
+                pipeline,
+            )
+        return PipelineGraph(
+            name=pipeline,
+            stages=[r["name"] for r in stages],
+            executions=[_execution(r) for r in executions],
+            artifacts=[_artifact(r) for r in artifacts],
+            edges=[(r["execution"], r["artifact"], r["kind"]) for r in edges],
+        )
+
+    async def artifact_by_id(self, metadata_id: int) -> ArtifactInfo | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_ARTIFACT} FROM artifacts a WHERE a.metadata_id = $1"  # noqa: S608 (constant column lists)
+                " ORDER BY a.uri LIMIT 1",
+                metadata_id,
+            )
+        return _artifact(row) if row is not None else None
+
+    async def artifact_by_uri(self, uri: str) -> ArtifactInfo | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(f"SELECT {_ARTIFACT} FROM artifacts a WHERE a.uri = $1", uri)  # noqa: S608 (constant column lists)
+        return _artifact(row) if row is not None else None
+
+    async def executions_by_uuid(self, uuid: str) -> list[ExecutionInfo]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_EXECUTION} FROM executions x WHERE x.uuid = $1 ORDER BY x.pipeline",  # noqa: S608 (constant column lists)
+                uuid,
+            )
+        return [_execution(r) for r in rows]
+
+    async def executions_of_artifacts(
+        self, uris: Sequence[str], kind: int
+    ) -> list[tuple[str, ExecutionInfo]]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT e.artifact, {_EXECUTION} FROM edges e"  # noqa: S608 (constant column lists)
+                " JOIN executions x ON x.pipeline = e.pipeline AND x.uuid = e.execution"
+                " WHERE e.artifact = ANY($1::text[]) AND e.kind = $2",
+                list(uris),
+                kind,
+            )
+        return [(r["artifact"], _execution(r)) for r in rows]
+
+    async def artifacts_of_executions(
+        self, keys: Sequence[ExecutionKey], kind: int
+    ) -> list[tuple[ExecutionKey, ArtifactInfo]]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT e.pipeline AS edge_pipeline, e.execution, {_ARTIFACT}"  # noqa: S608 (constant column lists)
+                " FROM unnest($1::text[], $2::text[]) AS k(p, u)"
+                " JOIN edges e ON e.pipeline = k.p AND e.execution = k.u AND e.kind = $3"
+                " JOIN artifacts a ON a.uri = e.artifact",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                kind,
+            )
+        return [((r["edge_pipeline"], r["execution"]), _artifact(r)) for r in rows]
