@@ -74,7 +74,7 @@ class LineageReader:
         digest = hashlib.sha256(
             json.dumps([query, params], sort_keys=True, default=str).encode()
         ).hexdigest()
-        key = f"v{version}:{query}:{digest}"
+        key = f"{self.consumer}:v{version}:{query}:{digest}"
         cached = await self.cache.get(key)
         if cached is not None:
             CACHE_LOOKUPS.labels("hit").inc()

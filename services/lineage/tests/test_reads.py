@@ -1,0 +1,218 @@
+"""Read-your-writes and the answer cache, on both stores: a read with a consistency token waits
+for the projection (or is told to retry), and no read after an applied event sees the answer
+from before it, whether the cache is the in-process LRU or the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from lineage_support import GraphUnderTest, Pusher, as_pipeline, executions_of
+
+from cmf_lineage.app import create_app
+from cmf_lineage.cache import Cache, LruCache, RedisCache
+from cmf_lineage.graph import GraphStore
+from cmf_lineage.projector import Projector
+from cmf_lineage.queries import LineageQueries
+from cmf_lineage.reads import LineageReader, Token, parse_token
+from cmf_lineage.settings import LineageSettings
+from cmf_lineage.store.neo4j import Neo4jGraphStore
+from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
+from cmf_lineage.store.postgres import PostgresGraphStore
+from cmf_lineage.store.postgres_queries import PostgresLineageQueries
+
+REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TOKEN = "X-CMF-Consistency-Token"
+TREE = "/artifact-lineage/tangled-tree/Test-env"
+
+
+class WatchedStore:
+    """The graph store, telling the test when a reader first asks how far it has applied."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+        self.asked = asyncio.Event()
+
+    async def applied_seq(self, consumer: str, pipeline: str) -> int:
+        self.asked.set()
+        return await self.store.applied_seq(consumer, pipeline)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@pytest.fixture
+async def queries(graph: GraphUnderTest) -> LineageQueries:
+    if isinstance(graph.store, PostgresGraphStore):
+        return PostgresLineageQueries(graph.store.pool)
+    assert isinstance(graph.store, Neo4jGraphStore)
+    neo4j = Neo4jLineageQueries(graph.store.driver)
+    await neo4j.setup()
+    return neo4j
+
+
+@pytest.fixture(params=["lru", "redis"])
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    if request.param == "lru":
+        yield LruCache()
+        return
+    redis = RedisCache(REDIS_URL, ttl_s=60, prefix=f"cmf-test:{uuid.uuid4().hex}:")
+    try:
+        await redis.ping()
+    except Exception as exc:
+        await redis.close()
+        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({exc}); run `make services-up`")
+    yield redis
+    await redis.close()
+
+
+def _client(reader: LineageReader) -> httpx.AsyncClient:
+    app = create_app(LineageSettings())
+    app.state.reader = reader
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
+
+
+async def test_a_token_already_reached_is_answered_at_once(
+    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+) -> None:
+    events = await push_events(payload)
+    await Projector(graph.store).apply(events)
+    reader = LineageReader(queries, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
+    async with _client(reader) as client:
+        answer = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
+    assert answer.status_code == 200 and len(answer.json()) == 3
+
+
+async def test_a_read_waits_for_the_projection_to_reach_its_token(
+    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+) -> None:
+    events = await push_events(payload)
+    watched = WatchedStore(graph.store)
+    reader = LineageReader(queries, watched, LruCache(), "cmf-lineage", wait_s=30)  # type: ignore[arg-type]
+    async with _client(reader) as client:
+        read = asyncio.create_task(client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"}))
+        await asyncio.wait_for(watched.asked.wait(), timeout=10)
+        assert not read.done()
+        await Projector(graph.store).apply(events)
+        answer = await asyncio.wait_for(read, timeout=10)
+    assert answer.status_code == 200 and len(answer.json()) == 3
+
+
+async def test_a_token_not_reached_in_time_is_a_503_with_retry_after(
+    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+) -> None:
+    events = await push_events(payload)
+    await Projector(graph.store).apply(events)
+    reader = LineageReader(queries, graph.store, LruCache(), "cmf-lineage", wait_s=0.2)
+    ahead = f"Test-env:{events[-1].seq + 1}"
+    async with _client(reader) as client:
+        cmf = await client.get(TREE, headers={TOKEN: ahead})
+        ours = await client.get("/api/v1/lineage/artifacts/1", headers={TOKEN: ahead})
+    assert cmf.status_code == 503 and cmf.headers["retry-after"] == "1"
+    assert "detail" in cmf.json()
+    assert ours.status_code == 503 and ours.headers["retry-after"] == "1"
+    assert ours.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("raw", ["Test-env", "Test-env:", ":5", "Test-env:five", "Test-env:-1"])
+async def test_a_malformed_token_is_a_422(
+    graph: GraphUnderTest, queries: LineageQueries, raw: str
+) -> None:
+    reader = LineageReader(queries, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
+    async with _client(reader) as client:
+        answer = await client.get(TREE, headers={TOKEN: raw})
+    assert answer.status_code == 422
+
+
+def test_a_token_names_its_pipeline_percent_encoded() -> None:
+    assert parse_token("my%20pipe%3Av2:17") == Token("my pipe:v2", 17)
+
+
+async def test_a_cached_tree_is_not_served_once_a_later_push_is_applied(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    cache: Cache,
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    first = dict(payload)
+    first["Pipeline"] = [dict(payload["Pipeline"][0], stages=payload["Pipeline"][0]["stages"][:1])]
+    reader = LineageReader(queries, graph.store, cache, "cmf-lineage")
+    async with _client(reader) as client:
+        await Projector(graph.store).apply(await push_events(first))
+        before = (await client.get(TREE)).json()
+        assert (await client.get(TREE)).json() == before  # now from the cache
+        assert len(before) == 2
+        events = await push_events(payload)
+        await Projector(graph.store).apply(events)
+        after = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
+    assert len(after.json()) == 3
+
+
+async def test_a_read_after_another_pipelines_push_sees_its_use_of_a_shared_artifact(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    cache: Cache,
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    """The artifact lineage crosses pipelines; a push elsewhere changes it, and reads racing
+    with that push's projection never outlive it."""
+    await Projector(graph.store).apply(await push_events(payload))
+    reader = LineageReader(queries, graph.store, cache, "cmf-lineage")
+    async with _client(reader) as client:
+        full = (await client.get("/display_lineage", params={"pipeline_name": "Test-env"})).json()
+        data = next(n for n in full["nodes"] if n.get("display_name") == "data.xml:18b9")
+        path = f"/lineage/{data['id'].split(':')[1]}"
+        before = (await client.get(path, params={"direction": "downstream"})).json()
+        assert {p for n in before["nodes"] for p in n["pipelines"]} == {"Test-env"}
+        other = await push_events(as_pipeline(payload, "Other-env"), "Other-env")
+
+        async def reads() -> None:
+            for _ in range(5):
+                answer = await client.get(path, params={"direction": "downstream"})
+                assert answer.status_code == 200
+
+        await asyncio.gather(reads(), Projector(graph.store).apply(other), reads())
+        after = (await client.get(path, params={"direction": "downstream"})).json()
+    executions = [n for n in after["nodes"] if n["kind"] == "execution"]
+    assert {n["pipelines"][0] for n in executions} == {"Test-env", "Other-env"}
+    assert len(executions) == 2 * len(executions_of(payload))
+
+
+async def test_the_lru_drops_the_least_recently_used_entry() -> None:
+    lru = LruCache(max_entries=2)
+    await lru.set("a", b"1")
+    await lru.set("b", b"2")
+    assert await lru.get("a") == b"1"
+    await lru.set("c", b"3")
+    assert await lru.get("b") is None
+    assert await lru.get("a") == b"1" and await lru.get("c") == b"3"
+
+
+async def test_redis_keeps_entries_under_its_prefix() -> None:
+    prefix = f"cmf-test:{uuid.uuid4().hex}:"
+    redis = RedisCache(REDIS_URL, ttl_s=60, prefix=prefix)
+    try:
+        await redis.set("k", b"answer")
+        assert await redis.get("k") == b"answer"
+        assert await redis.client.get(prefix + "k") == b"answer"
+        assert 0 < await redis.client.ttl(prefix + "k") <= 60
+        assert await redis.get("other") is None
+        await redis.client.delete(prefix + "k")
+    finally:
+        await redis.close()
+
+
+async def test_an_unreachable_redis_is_a_miss_not_a_failure() -> None:
+    redis = RedisCache("redis://127.0.0.1:9/0", ttl_s=60)
+    try:
+        assert await redis.get("k") is None
+        await redis.set("k", b"lost")
+    finally:
+        await redis.close()
