@@ -388,6 +388,12 @@ async def test_garbled_or_forged_cursor_is_422_problem(
     )
 
 
+async def test_empty_cursor_is_422_problem_not_the_first_page(client: httpx.AsyncClient) -> None:
+    """A client that sent ``next_cursor: null`` back as an empty string must not loop forever."""
+    answer = await client.get(f"{V1}/executions", params={"cursor": ""})
+    assert_problem(answer, 422, "invalid_cursor")
+
+
 async def test_unknown_sort_field_is_422_problem(client: httpx.AsyncClient) -> None:
     answer = await client.get(f"{V1}/executions", params={"sort": "properties"})
     assert_problem(answer, 422, "invalid_sort")

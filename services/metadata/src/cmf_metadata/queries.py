@@ -474,7 +474,7 @@ async def list_executions(pool: asyncpg.Pool, query: ExecutionQuery) -> dict[str
     text_in_json = json_like_pattern(query.q) if query.q else None
     scope = _scope_of("v1.executions", query)
     kind = store.EXECUTION_SORTS[sort].kind
-    after = decode_cursor(query.cursor, scope, (kind, int)) if query.cursor else None
+    after = None if query.cursor is None else decode_cursor(query.cursor, scope, (kind, int))
     with span("metadata.query.executions"):
         async with _read(pool) as conn:
             filters = store.ExecutionFilters(
@@ -512,7 +512,7 @@ async def list_artifacts(pool: asyncpg.Pool, query: ArtifactQuery) -> dict[str, 
     text = like_pattern(query.q) if query.q else None
     scope = _scope_of("v1.artifacts", query)
     kind = store.ARTIFACT_SORTS[sort].kind
-    after = decode_cursor(query.cursor, scope, (kind, int)) if query.cursor else None
+    after = None if query.cursor is None else decode_cursor(query.cursor, scope, (kind, int))
     with span("metadata.query.artifacts"):
         async with _read(pool) as conn:
             filters = store.ArtifactFilters(
