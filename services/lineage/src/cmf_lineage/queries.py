@@ -27,6 +27,8 @@ MAX_DEPTH = 100
 DEFAULT_DEPTH = 20
 DEFAULT_MAX_NODES = 1_000
 MAX_MAX_NODES = 10_000
+# An upstream neighbourhood larger than this is walked hop by hop instead of fetched at once.
+UPSTREAM_FETCH_LIMIT = 20_000
 
 ExecutionKey = tuple[str, str]  # (pipeline, uuid)
 
@@ -80,6 +82,13 @@ class LineageQueries(Protocol):
         """``None`` when the pipeline is not in the graph."""
         ...
 
+    async def execution_dag(
+        self, pipeline: str
+    ) -> tuple[list[ExecutionInfo], list[tuple[str, str]]] | None:
+        """The pipeline's executions and (child, parent) uuid pairs, a parent being an execution
+        of this pipeline that wrote something the child read; ``None`` for an unknown pipeline."""
+        ...
+
     async def artifact_by_id(self, metadata_id: int) -> ArtifactInfo | None: ...
 
     async def artifact_by_uri(self, uri: str) -> ArtifactInfo | None: ...
@@ -99,6 +108,46 @@ class LineageQueries(Protocol):
         """(execution key, artifact) for each edge of ``kind``: INPUT gives what the
         executions read, OUTPUT what they wrote."""
         ...
+
+    async def upstream_edges(
+        self, root: ArtifactInfo | ExecutionInfo, hops: int, limit: int
+    ) -> list[tuple[ExecutionInfo, ArtifactInfo, int]] | None:
+        """In one query, every edge an upstream walk of ``hops`` hops from ``root`` crosses
+        (those into the nodes fewer than ``hops`` hops away); ``None`` beyond ``limit`` nodes."""
+        ...
+
+
+class Hops(Protocol):
+    """One traversal hop for a frontier: the store itself, or edges it fetched at once."""
+
+    async def executions_of_artifacts(
+        self, uris: Sequence[str], kind: int
+    ) -> list[tuple[str, ExecutionInfo]]: ...
+
+    async def artifacts_of_executions(
+        self, keys: Sequence[ExecutionKey], kind: int
+    ) -> list[tuple[ExecutionKey, ArtifactInfo]]: ...
+
+
+class FetchedHops:
+    """Hops answered from edges fetched in one query (``LineageQueries.upstream_edges``)."""
+
+    def __init__(self, edges: list[tuple[ExecutionInfo, ArtifactInfo, int]]) -> None:
+        self.by_artifact: dict[tuple[str, int], list[ExecutionInfo]] = defaultdict(list)
+        self.by_execution: dict[tuple[ExecutionKey, int], list[ArtifactInfo]] = defaultdict(list)
+        for x, a, kind in set(edges):
+            self.by_artifact[(a.uri, kind)].append(x)
+            self.by_execution[(x.key, kind)].append(a)
+
+    async def executions_of_artifacts(
+        self, uris: Sequence[str], kind: int
+    ) -> list[tuple[str, ExecutionInfo]]:
+        return [(u, x) for u in uris for x in self.by_artifact.get((u, kind), [])]
+
+    async def artifacts_of_executions(
+        self, keys: Sequence[ExecutionKey], kind: int
+    ) -> list[tuple[ExecutionKey, ArtifactInfo]]:
+        return [(k, a) for k in keys for a in self.by_execution.get((k, kind), [])]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,6 +241,7 @@ def artifact_execution_tree(graph: PipelineGraph) -> TangledTree:
     visible = _visible_artifacts(graph)
     executions = {x.uuid: x for x in graph.executions}
     order_of = {x.uuid: (x.metadata_id, x.uuid) for x in graph.executions}
+    position = {a.uri: i for i, a in enumerate(visible)}
     parents: dict[Hashable, list[Hashable]] = {}
     names: dict[Hashable, str] = {}
 
@@ -200,8 +250,10 @@ def artifact_execution_tree(graph: PipelineGraph) -> TangledTree:
         if key not in parents:
             x = executions[uuid]
             names[key] = f"execution_name_{x.type}:{x.uuid[:4]}"
-            ups = [a for a in visible if a.uri in set(inputs.get(uuid, []))]
-            parents[key] = [("a", a.uri) for a in ups]
+            ups = sorted(
+                (u for u in inputs.get(uuid, []) if u in position), key=position.__getitem__
+            )
+            parents[key] = [("a", u) for u in ups]
 
     for artifact in visible:
         for uuid in sorted(readers.get(artifact.uri, []), key=order_of.__getitem__):
@@ -228,25 +280,33 @@ def execution_parents(graph: PipelineGraph) -> dict[str, list[str]]:
     }
 
 
-def execution_tree(graph: PipelineGraph, uuid4: str) -> TangledTree | dict[str, str]:
+def execution_tree(
+    pipeline: str,
+    executions: list[ExecutionInfo],
+    pairs: list[tuple[str, str]],
+    uuid4: str,
+) -> TangledTree | dict[str, str]:
     """``/execution-lineage/tangled-tree/{uuid4}/{p}``: the ancestry of the first execution
     (by server id) whose uuid starts with ``uuid4``, or the reference's 200 error body."""
-    matches = sorted(
-        (x for x in graph.executions if x.uuid[:4] == uuid4), key=lambda x: x.metadata_id
-    )
+    matches = sorted((x for x in executions if x.uuid[:4] == uuid4), key=lambda x: x.metadata_id)
     if not matches:
-        return {"error": f"uuid '{uuid4}' does not match any execution in pipeline '{graph.name}'"}
-    all_parents = execution_parents(graph)
-    names: dict[Hashable, str] = {x.uuid: x.display_name for x in graph.executions}
+        return {"error": f"uuid '{uuid4}' does not match any execution in pipeline '{pipeline}'"}
+    order_of = {x.uuid: (x.metadata_id, x.uuid) for x in executions}
+    ups: dict[str, set[str]] = defaultdict(set)
+    for child, parent in pairs:
+        if child in order_of and parent in order_of:
+            ups[child].add(parent)
+    all_parents = {u: sorted(ps, key=order_of.__getitem__) for u, ps in ups.items()}
+    names: dict[Hashable, str] = {x.uuid: x.display_name for x in executions}
     root = matches[0].uuid
-    parents: dict[Hashable, list[Hashable]] = {root: list(all_parents[root])}
-    queue = deque(all_parents[root])
+    parents: dict[Hashable, list[Hashable]] = {root: list(all_parents.get(root, []))}
+    queue = deque(all_parents.get(root, []))
     while queue:
         uuid = queue.popleft()
         if uuid in parents:
             continue
-        parents[uuid] = list(all_parents[uuid])
-        queue.extend(p for p in all_parents[uuid] if p not in parents)
+        parents[uuid] = list(all_parents.get(uuid, []))
+        queue.extend(p for p in all_parents.get(uuid, []) if p not in parents)
     return layered(parents, names)
 
 
@@ -458,7 +518,7 @@ def decode_cursor(root: str, request: LineageRequest) -> int:
 
 
 async def _walk(
-    store: LineageQueries,
+    store: Hops,
     walk: _Walk,
     root: ArtifactInfo | ExecutionInfo,
     upstream: bool,
@@ -532,7 +592,15 @@ async def lineage(
         Direction.both: (True, False),
     }[request.direction]
     for upstream in directions:
-        complete = await _walk(store, walk, root, upstream, request.depth, enough) and complete
+        hops: Hops = store
+        if upstream:
+            # Upstream lineage is small (what produced a thing), so one query fetches it all;
+            # downstream may fan out to everything that read a shared input, so it goes hop by
+            # hop and stops at the cap.
+            fetched = await store.upstream_edges(root, 2 * request.depth, UPSTREAM_FETCH_LIMIT)
+            if fetched is not None:
+                hops = FetchedHops(fetched)
+        complete = await _walk(hops, walk, root, upstream, request.depth, enough) and complete
     shown = [
         n
         for n in walk.order

@@ -68,7 +68,10 @@ async def artifact_execution_lineage(pipeline_name: str, reader: Reader) -> Resp
 @cmf.get("/execution-lineage/tangled-tree/{uuid}/{pipeline_name}")
 async def execution_lineage(uuid: str, pipeline_name: str, reader: Reader) -> Response:
     async def compute() -> Any:
-        return q.execution_tree(await _pipeline(reader, pipeline_name), uuid)
+        dag = await reader.queries.execution_dag(pipeline_name)
+        if dag is None:
+            raise NotFound(f"Pipeline {pipeline_name} not found.", code="pipeline_not_found")
+        return q.execution_tree(pipeline_name, *dag, uuid)
 
     return _json(await reader.answer("execution-tree", {"p": pipeline_name, "u": uuid}, compute))
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_lineage.graph import INPUT, OUTPUT
 from cmf_lineage.queries import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
 
 _ARTIFACT = (
@@ -77,6 +78,32 @@ class PostgresLineageQueries:
             edges=[(r["execution"], r["artifact"], r["kind"]) for r in edges],
         )
 
+    async def execution_dag(
+        self, pipeline: str
+    ) -> tuple[list[ExecutionInfo], list[tuple[str, str]]] | None:
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            if await conn.fetchval("SELECT 1 FROM pipelines WHERE name = $1", pipeline) is None:
+                return None
+            executions = await conn.fetch(
+                f"SELECT {_EXECUTION} FROM executions x WHERE x.pipeline = $1",  # noqa: S608
+                pipeline,
+            )
+            pairs = await conn.fetch(
+                "SELECT DISTINCT i.execution AS child, o.execution AS parent"
+                " FROM edges i"
+                " JOIN edges o ON o.artifact = i.artifact AND o.kind = 4"
+                "   AND o.pipeline = i.pipeline"
+                " JOIN artifacts a ON a.uri = i.artifact"
+                " JOIN executions xi ON xi.pipeline = i.pipeline AND xi.uuid = i.execution"
+                " JOIN executions xo ON xo.pipeline = o.pipeline AND xo.uuid = o.execution"
+                " WHERE i.pipeline = $1 AND i.kind = 3",
+                pipeline,
+            )
+        return [_execution(r) for r in executions], [(r["child"], r["parent"]) for r in pairs]
+
     async def artifact_by_id(self, metadata_id: int) -> ArtifactInfo | None:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
@@ -126,3 +153,64 @@ class PostgresLineageQueries:
                 kind,
             )
         return [((r["edge_pipeline"], r["execution"]), _artifact(r)) for r in rows]
+
+    async def upstream_edges(
+        self, root: ArtifactInfo | ExecutionInfo, hops: int, limit: int
+    ) -> list[tuple[ExecutionInfo, ArtifactInfo, int]] | None:
+        is_artifact = isinstance(root, ArtifactInfo)
+        key = root.uri if isinstance(root, ArtifactInfo) else root.uuid
+        pipeline = "" if isinstance(root, ArtifactInfo) else root.pipeline
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                # Walk the nodes (an artifact to what wrote it, an execution to what it read),
+                # then take the edges into each node the walk expanded (fewer than $4 hops away).
+                "WITH RECURSIVE walk(is_artifact, pipeline, key, hop) AS ("  # noqa: S608
+                "   SELECT $1::bool, $2::text, $3::text, 0"
+                " UNION"
+                "   SELECT NOT w.is_artifact, CASE WHEN w.is_artifact THEN e.pipeline ELSE '' END,"
+                "     CASE WHEN w.is_artifact THEN e.execution ELSE e.artifact END, w.hop + 1"
+                "   FROM walk w JOIN edges e"
+                f"    ON (w.is_artifact AND e.artifact = w.key AND e.kind = {OUTPUT})"
+                "     OR (NOT w.is_artifact AND e.pipeline = w.pipeline AND e.execution = w.key"
+                f"        AND e.kind = {INPUT})"
+                "   WHERE w.hop < $4 - 1"
+                "), expanded AS (SELECT DISTINCT is_artifact, pipeline, key FROM walk),"
+                " crossed AS ("
+                "   SELECT e.pipeline, e.execution, e.artifact, e.kind FROM expanded w JOIN edges e"
+                f"    ON (w.is_artifact AND e.artifact = w.key AND e.kind = {OUTPUT})"
+                "     OR (NOT w.is_artifact AND e.pipeline = w.pipeline AND e.execution = w.key"
+                f"        AND e.kind = {INPUT})"
+                "   WHERE (SELECT count(*) FROM expanded) <= $5"
+                " )"
+                " SELECT c.kind, x.metadata_id AS x_id, x.pipeline, x.uuid, x.stage,"
+                "   x.type AS x_type, x.name AS x_name, x.display_name AS x_display,"
+                f"  {_ARTIFACT}"
+                " FROM crossed c"
+                " JOIN executions x ON x.pipeline = c.pipeline AND x.uuid = c.execution"
+                " JOIN artifacts a ON a.uri = c.artifact"
+                " UNION ALL SELECT -1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+                "   NULL, NULL, NULL FROM expanded HAVING count(*) > $5",
+                is_artifact,
+                pipeline,
+                key,
+                hops,
+                limit,
+            )
+        if any(r["kind"] == -1 for r in rows):
+            return None
+        return [
+            (
+                ExecutionInfo(
+                    r["x_id"],
+                    r["pipeline"],
+                    r["uuid"],
+                    r["stage"],
+                    r["x_type"],
+                    r["x_name"],
+                    r["x_display"],
+                ),
+                _artifact(r),
+                int(r["kind"]),
+            )
+            for r in rows
+        ]
