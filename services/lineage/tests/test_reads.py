@@ -216,3 +216,17 @@ async def test_an_unreachable_redis_is_a_miss_not_a_failure() -> None:
         await redis.set("k", b"lost")
     finally:
         await redis.close()
+
+
+async def test_cache_hits_misses_and_latency_are_metrics(
+    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+) -> None:
+    await Projector(graph.store).apply(await push_events(payload))
+    reader = LineageReader(queries, graph.store, LruCache(), "cmf-lineage")
+    async with _client(reader) as client:
+        await client.get(TREE)
+        await client.get(TREE)
+        metrics = (await client.get("/metrics")).text
+    assert 'cmf_lineage_cache_lookups_total{result="hit"}' in metrics
+    assert 'cmf_lineage_cache_lookups_total{result="miss"}' in metrics
+    assert 'cmf_lineage_query_seconds_count{query="artifact-tree",source="cache"}' in metrics

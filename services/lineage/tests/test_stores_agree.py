@@ -1,0 +1,112 @@
+"""The same pushes projected into PostgreSQL and into Neo4j give byte-identical answers on every
+lineage route."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from bench.generator import payload_text
+from conftest import NEO4J_AUTH, NEO4J_URI
+from lineage_support import Pusher, as_pipeline, executions_of
+from neo4j import AsyncDriver, AsyncGraphDatabase
+
+from cmf_common.events import Envelope
+from cmf_lineage.app import create_app
+from cmf_lineage.cache import LruCache
+from cmf_lineage.projector import Projector
+from cmf_lineage.queries import LineageQueries
+from cmf_lineage.reads import LineageReader
+from cmf_lineage.settings import LineageSettings
+from cmf_lineage.store.neo4j import Neo4jGraphStore
+from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
+from cmf_lineage.store.postgres import PostgresGraphStore
+from cmf_lineage.store.postgres_queries import PostgresLineageQueries
+
+
+async def _delete_all(driver: AsyncDriver) -> None:
+    async with driver.session() as session:
+        await (
+            await session.run(
+                "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+            )
+        ).consume()
+
+
+@pytest.fixture
+async def neo4j_driver() -> AsyncIterator[AsyncDriver]:
+    driver = AsyncGraphDatabase.driver(NEO4J_URI, auth=NEO4J_AUTH)
+    try:
+        await driver.verify_connectivity()
+    except Exception as exc:
+        await driver.close()
+        pytest.fail(f"Neo4j is not reachable at {NEO4J_URI} ({exc}); run `make services-up`")
+    await _delete_all(driver)
+    try:
+        yield driver
+        await _delete_all(driver)
+    finally:
+        await driver.close()
+
+
+def _client(queries: LineageQueries, store: Any) -> httpx.AsyncClient:
+    app = create_app(LineageSettings())
+    app.state.reader = LineageReader(queries, store, LruCache(), "cmf-lineage")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
+
+
+async def test_postgres_and_neo4j_answer_every_route_alike(
+    graph_pool: asyncpg.Pool,
+    neo4j_driver: AsyncDriver,
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    events: list[Envelope] = await push_events(payload)
+    events += await push_events(as_pipeline(payload, "Other-env"), "Other-env")
+    events += await push_events(json.loads(payload_text("Chain", 25)), "Chain")
+    postgres = PostgresGraphStore(graph_pool)
+    neo4j = Neo4jGraphStore(neo4j_driver)
+    await neo4j.setup()
+    neo4j_queries = Neo4jLineageQueries(neo4j_driver)
+    await neo4j_queries.setup()
+    for store in (postgres, neo4j):
+        await Projector(store).apply(events)
+    async with (
+        _client(PostgresLineageQueries(graph_pool), postgres) as pg,
+        _client(neo4j_queries, neo4j) as n4,
+    ):
+        full = (await pg.get("/display_lineage", params={"pipeline_name": "Chain"})).json()
+        ids = [n["id"].split(":")[1] for n in full["nodes"] if n["kind"] == "artifact"]
+        uuid = executions_of(payload)[1]["properties"]["Execution_uuid"]
+        paths: list[tuple[str, dict[str, Any]]] = [
+            (f"/{tree}/tangled-tree/{p}", {})
+            for tree in ("artifact-lineage", "artifact-execution-lineage")
+            for p in ("Test-env", "Other-env", "Chain", "NoSuch")
+        ]
+        paths += [
+            (f"/execution-lineage/tangled-tree/{u}/{p}", {})
+            for u in ("72d0", "6e89", "zzzz")
+            for p in ("Test-env", "Other-env")
+        ]
+        paths += [
+            ("/display_lineage", {"pipeline_name": p, "level": level})
+            for p in ("Test-env", "Chain")
+            for level in ("pipeline", "stage", "execution", "artifact")
+        ]
+        paths += [
+            (f"/lineage/{i}", {"direction": d, "depth": depth, "max_nodes": cap})
+            for i in ids[::7]
+            for d in ("upstream", "downstream", "both")
+            for depth, cap in ((3, 1000), (100, 7))
+        ]
+        paths += [
+            (f"/api/v1/lineage/executions/{uuid}", {"pipeline": p})
+            for p in ("Test-env", "Other-env")
+        ]
+        for path, params in paths:
+            mine, theirs = await pg.get(path, params=params), await n4.get(path, params=params)
+            assert (mine.status_code, mine.content) == (theirs.status_code, theirs.content), path
