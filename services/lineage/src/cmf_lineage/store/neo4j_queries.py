@@ -74,21 +74,18 @@ class Neo4jLineageQueries:
                 "MATCH (x:Execution {pipeline: $p}) WHERE x.version IS NOT NULL"
                 f" RETURN collect({_EXECUTION}) AS rows"
             )
-            edges = await one(
+            linked = await one(
                 "MATCH (x:Execution {pipeline: $p})-[r:INPUT|OUTPUT]-(a:Artifact)"
-                " RETURN collect([x.uuid, a.uri, type(r)]) AS rows"
-            )
-            artifacts = await one(
-                "MATCH (x:Execution {pipeline: $p})-[:INPUT|OUTPUT]-(a:Artifact)"
-                " WHERE a.version IS NOT NULL WITH DISTINCT a"
-                f" RETURN collect({_ARTIFACT}) AS rows"
+                " WITH collect([x.uuid, a.uri, type(r)]) AS edges,"
+                "   collect(DISTINCT CASE WHEN a.version IS NOT NULL THEN a END) AS known"
+                f" RETURN edges, [a IN known | {_ARTIFACT}] AS artifacts"
             )
         return PipelineGraph(
             name=pipeline,
             stages=sorted(stages["rows"]),
             executions=[_execution(r) for r in executions["rows"]],
-            artifacts=[_artifact(r) for r in artifacts["rows"]],
-            edges=[(r[0], r[1], _KIND[r[2]]) for r in edges["rows"]],
+            artifacts=[_artifact(r) for r in linked["artifacts"]],
+            edges=[(r[0], r[1], _KIND[r[2]]) for r in linked["edges"]],
         )
 
     async def execution_dag(
