@@ -303,17 +303,21 @@ async def test_downstream_lineage_follows_readers(client: httpx.AsyncClient, loa
     assert {n["id"] for n in both["nodes"]} == {n["id"] for n in answer["nodes"]}
 
 
+@pytest.mark.parametrize("types", [None, "Dataset"])
 async def test_a_capped_answer_is_partial_and_its_pages_add_up_to_the_whole(
-    client: httpx.AsyncClient, load: Any
+    client: httpx.AsyncClient, load: Any, types: str | None
 ) -> None:
     await load(chain("Chain", 12), "Chain")
     tail = _node_number(await _chain_tail(client))
-    whole = await get_json(client, f"/lineage/{tail}", direction="upstream", depth=5)
+    query: dict[str, Any] = {"direction": "upstream", "depth": 5}
+    if types is not None:
+        query["types"] = types
+    whole = await get_json(client, f"/lineage/{tail}", **query)
     assert whole["partial"] is False
     pages: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        params: dict[str, Any] = {"direction": "upstream", "depth": 5, "max_nodes": 4}
+        params: dict[str, Any] = {**query, "max_nodes": 4}
         if cursor is not None:
             params["cursor"] = cursor
         page = await get_json(client, f"/lineage/{tail}", **params)
@@ -323,6 +327,7 @@ async def test_a_capped_answer_is_partial_and_its_pages_add_up_to_the_whole(
         if cursor is None:
             break
         assert page["partial"] is True and "max_nodes" in page["reason"]
+        assert len(page["nodes"]) == 4
     assert [n["id"] for p in pages for n in p["nodes"]] == [n["id"] for n in whole["nodes"]]
     assert {tuple(e.values()) for p in pages for e in p["edges"]} == {
         tuple(e.values()) for e in whole["edges"]

@@ -462,15 +462,19 @@ def parse_types(raw: str | None) -> frozenset[str] | None:
 class _Walk:
     """The nodes found so far in breadth-first order, and the edges between them."""
 
+    types: frozenset[str] | None = None
     order: list[str] = field(default_factory=list)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: set[tuple[str, str, str]] = field(default_factory=set)
+    shown: list[str] = field(default_factory=list)  # ``order`` without filtered-out artifacts
 
-    def add(self, node: dict[str, Any]) -> bool:
+    def add(self, node: dict[str, Any], *, root: bool = False) -> bool:
         if node["id"] in self.nodes:
             return False
         self.nodes[node["id"]] = node
         self.order.append(node["id"])
+        if root or self.types is None or node["kind"] != "artifact" or node["type"] in self.types:
+            self.shown.append(node["id"])
         return True
 
 
@@ -534,7 +538,7 @@ async def _walk(
     }
     hops = 2 * depth
     for _ in range(hops):
-        if len(walk.order) > enough:
+        if len(walk.shown) > enough:
             return False
         found_x: dict[str, ExecutionInfo] = {}
         found_a: dict[str, ArtifactInfo] = {}
@@ -583,8 +587,8 @@ async def lineage(
     root_node = artifact_node(root) if isinstance(root, ArtifactInfo) else execution_node(root)
     offset = decode_cursor(root_node["id"], request)
     enough = offset + request.max_nodes
-    walk = _Walk()
-    walk.add(root_node)
+    walk = _Walk(types=request.types)
+    walk.add(root_node, root=True)
     complete = True
     directions = {
         Direction.upstream: (True,),
@@ -601,14 +605,7 @@ async def lineage(
             if fetched is not None:
                 hops = FetchedHops(fetched)
         complete = await _walk(hops, walk, root, upstream, request.depth, enough) and complete
-    shown = [
-        n
-        for n in walk.order
-        if request.types is None
-        or walk.nodes[n]["kind"] != "artifact"
-        or walk.nodes[n]["type"] in request.types
-        or n == root_node["id"]
-    ]
+    shown = walk.shown
     capped = len(shown) > enough or not complete
     page = shown[offset:enough]
     upto = set(shown[:enough])
