@@ -201,15 +201,16 @@ def _edge_maps(
     graph: PipelineGraph,
 ) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
     """inputs (execution -> uris), producers (uri -> executions), readers (uri -> executions),
-    each over this pipeline's edges between nodes the graph holds."""
-    executions = {x.uuid for x in graph.executions}
-    artifacts = {a.uri for a in graph.artifacts}
+    each over this pipeline's edges between nodes the graph holds, each list in server id
+    order of what it holds."""
+    executions = {x.uuid: x.metadata_id for x in graph.executions}
+    artifacts = {a.uri: a.metadata_id for a in graph.artifacts}
     inputs: dict[str, list[str]] = defaultdict(list)
     producers: dict[str, list[str]] = defaultdict(list)
     readers: dict[str, list[str]] = defaultdict(list)
-    for execution, uri, kind in sorted(set(graph.edges)):
-        if execution not in executions or uri not in artifacts:
-            continue
+    known = [e for e in set(graph.edges) if e[0] in executions and e[1] in artifacts]
+    known.sort(key=lambda e: (executions[e[0]], e[0], artifacts[e[1]], e[1], e[2]))
+    for execution, uri, kind in known:
         if kind == INPUT:
             inputs[execution].append(uri)
             readers[uri].append(execution)
@@ -240,28 +241,26 @@ def artifact_execution_tree(graph: PipelineGraph) -> TangledTree:
     inputs, producers, readers = _edge_maps(graph)
     visible = _visible_artifacts(graph)
     executions = {x.uuid: x for x in graph.executions}
-    order_of = {x.uuid: (x.metadata_id, x.uuid) for x in graph.executions}
     position = {a.uri: i for i, a in enumerate(visible)}
+    # Keys are strings ("e" or "a", a NUL, the key): hashed once, unlike tuples.
     parents: dict[Hashable, list[Hashable]] = {}
     names: dict[Hashable, str] = {}
 
     def add_execution(uuid: str) -> None:
-        key = ("e", uuid)
+        key = "e\0" + uuid
         if key not in parents:
             x = executions[uuid]
             names[key] = f"execution_name_{x.type}:{x.uuid[:4]}"
             ups = sorted(
                 (u for u in inputs.get(uuid, []) if u in position), key=position.__getitem__
             )
-            parents[key] = [("a", u) for u in ups]
+            parents[key] = ["a\0" + u for u in ups]
 
     for artifact in visible:
-        for uuid in sorted(readers.get(artifact.uri, []), key=order_of.__getitem__):
+        for uuid in readers.get(artifact.uri, []):
             add_execution(uuid)
-        names[("a", artifact.uri)] = f"artifact_name_{artifact.display_name}"
-        parents[("a", artifact.uri)] = [
-            ("e", x) for x in sorted(producers.get(artifact.uri, []), key=order_of.__getitem__)
-        ]
+        names["a\0" + artifact.uri] = f"artifact_name_{artifact.display_name}"
+        parents["a\0" + artifact.uri] = ["e\0" + x for x in producers.get(artifact.uri, [])]
     for x in sorted(graph.executions, key=lambda x: x.metadata_id):
         add_execution(x.uuid)
     return layered(parents, names)
