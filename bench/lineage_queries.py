@@ -547,7 +547,7 @@ def render(figures: list[Figure], plan: Plan, args: argparse.Namespace, load: st
     lines += [
         "",
         "How the answers are read: a tree reads the pipeline's nodes and edges (PostgreSQL: four"
-        " indexed selects in one read-only snapshot; Neo4j: three statements, each answering in"
+        " indexed selects in one read-only snapshot; Neo4j: four statements, each answering in"
         " one record of collected lists, as the Python driver's cost is per record) and layers"
         " them in Python; the ancestry tree reads only the execution DAG (executions and"
         " parent pairs). Upstream lineage fetches the whole neighbourhood within the depth in"
