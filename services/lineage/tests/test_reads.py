@@ -230,3 +230,36 @@ async def test_cache_hits_misses_and_latency_are_metrics(
     assert 'cmf_lineage_cache_lookups_total{result="hit"}' in metrics
     assert 'cmf_lineage_cache_lookups_total{result="miss"}' in metrics
     assert 'cmf_lineage_query_seconds_count{query="artifact-tree",source="cache"}' in metrics
+
+
+async def test_concurrent_pushes_each_read_their_own_write_through_one_cache(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    cache: Cache,
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    """Pipelines sharing artifacts are pushed, projected and read at once; every read with its
+    push's token sees its pipeline whole, and the shared artifact's lineage, read after all
+    were applied, holds every pipeline."""
+    reader = LineageReader(queries, graph.store, cache, "cmf-lineage")
+    names = [f"Shared-{i}" for i in range(4)]
+
+    async def one(client: httpx.AsyncClient, name: str) -> None:
+        events = await push_events(as_pipeline(payload, name), name)
+        tree = f"/artifact-lineage/tangled-tree/{name}"
+        before = await client.get(tree)  # may be cached, may be a 404: not applied yet
+        assert before.status_code in (200, 404)
+        await Projector(graph.store).apply(events)
+        after = await client.get(tree, headers={TOKEN: f"{name}:{events[-1].seq}"})
+        assert after.status_code == 200 and len(after.json()) == 3
+
+    async with _client(reader) as client:
+        await asyncio.gather(*(one(client, name) for name in names))
+        full = (await client.get("/display_lineage", params={"pipeline_name": names[0]})).json()
+        data = next(n for n in full["nodes"] if n.get("display_name") == "data.xml:18b9")
+        lineage = await client.get(
+            f"/lineage/{data['id'].split(':')[1]}", params={"direction": "downstream"}
+        )
+    executions = [n for n in lineage.json()["nodes"] if n["kind"] == "execution"]
+    assert {n["pipelines"][0] for n in executions} == set(names)
