@@ -1,7 +1,8 @@
 """Lineage questions answered from the graph, whatever store holds it.
 
-The stores fetch (``LineageQueries``: a pipeline's nodes and edges, one traversal hop for a
-frontier of nodes); this module decides what an answer is: the reference's tangled trees
+The stores fetch (``LineageQueries``: a pipeline's nodes and edges or its execution DAG, one
+traversal hop for a frontier of nodes, an upstream neighbourhood in one statement); this module
+decides what an answer is: the reference's tangled trees
 (contract §1.5), an artifact's or an execution's lineage within a depth and a node cap, and the
 UI's pipeline graph at a level. Both stores feed the same code, so they answer alike.
 """
