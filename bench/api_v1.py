@@ -1,0 +1,463 @@
+"""The /api/v1 query benchmark: executions pages with property filters on 100,000 executions.
+
+    python -m bench.api_v1 [--requests 300] [--only debian|embedded] [--no-write]
+
+For each PostgreSQL — Debian's (``make services-up``; a fresh database made for the run and
+dropped after) and the embedded server's own (a fresh data dir) — it starts ``cmf-server up``
+(``bench.run.Server``), seeds ten pipelines with one 10,000-execution push each from the
+generator (``bench.seed --distinct``, four stages of 2,500), waits until the server is idle,
+then times requests one at a time over loopback. The figure with a target is a page of 100
+executions filtered by a property (``Context_Type``: one stage of one pipeline, 2,500 matches
+among 100,000), each request another pipeline and another page depth (its keyset cursor); the
+others show what broader or other queries cost. It reports p50/p95/p99, prints a markdown
+section and writes it into ``bench/RESULTS.md`` between the ``api-v1`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.listings import Timing, debian_database, server_on, wait_until_idle
+from bench.run import OUT_DIR, REPO_DIR, RESULTS, machine
+from bench.seed import seed
+
+START, END = "<!-- api-v1:start -->", "<!-- api-v1:end -->"
+PIPELINE = "bench-v1"
+PUSHES, EXECUTIONS, STAGES = 10, 10_000, 4
+TARGET_MS = 20.0
+PAGE = 100
+DEPTHS = 10  # pages of each pipeline's stage the target figure visits (cursors collected first)
+WARMUP = 20
+
+Request = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    label: str
+    matches: str
+    request: Callable[[int], Request]  # i -> (path, params)
+    target_ms: float | None = None
+    share: float = 1.0  # of --requests
+
+
+@dataclass
+class Run:
+    database: str
+    pg_version: str
+    pushes_s: list[float]
+    timings: dict[str, Timing]
+    load_before: float
+    export: dict[str, float]
+
+
+def _progress(message: str) -> None:
+    print(f"[api-v1] {message}", file=sys.stderr, flush=True)
+
+
+def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> Any:
+    response = client.get(path, params=params)
+    response.raise_for_status()
+    return response.json()
+
+
+def pipelines(pushes: int) -> list[str]:
+    return [f"{PIPELINE}-{k:02d}" for k in range(pushes)]
+
+
+@dataclass(frozen=True)
+class Samples:
+    """What the scenarios ask for, found by walking the seeded data first."""
+
+    stage_pages: list[tuple[str, str | None]]  # (pipeline, cursor of a page of its Train stage)
+    newest_pages: list[str | None]  # cursors of pages newest first
+    execution_ids: list[int]
+    uuid_prefixes: list[tuple[str, str]]  # (pipeline, first uuid segment)
+    artifact_uris: list[str]
+
+
+def collect(client: httpx.Client, names: list[str]) -> Samples:
+    stage_pages: list[tuple[str, str | None]] = []
+    execution_ids: list[int] = []
+    prefixes: list[tuple[str, str]] = []
+    uris: list[str] = []
+    for name in names:
+        cursor = None
+        for _ in range(DEPTHS):
+            stage_pages.append((name, cursor))
+            params: dict[str, Any] = {"property": f"Context_Type:{name}/Train", "limit": PAGE}
+            body = _get(client, "/api/v1/executions", {**params, **_cursor(cursor)})
+            execution_ids += [e["id"] for e in body["items"][::25]]
+            prefixes += [(name, e["uuid"].split("-")[0]) for e in body["items"][::50]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        body = _get(client, "/api/v1/artifacts", {"pipeline": name, "type": "Dataset"})
+        uris += [a["uri"] for a in body["items"][::10]]
+    newest: list[str | None] = [None]
+    for _ in range(DEPTHS * 2):
+        body = _get(
+            client,
+            "/api/v1/executions",
+            {"sort": "-original_create_time_since_epoch", "limit": PAGE, **_cursor(newest[-1])},
+        )
+        newest.append(body["next_cursor"])
+    return Samples(stage_pages, newest[:-1], execution_ids, prefixes, uris)
+
+
+def _cursor(cursor: str | None) -> dict[str, str]:
+    return {"cursor": cursor} if cursor else {}
+
+
+def scenarios(samples: Samples, pushes: int, executions: int) -> list[Scenario]:
+    total = pushes * executions
+    per_stage = executions // STAGES
+
+    def stage_page(i: int) -> Request:
+        name, cursor = samples.stage_pages[i % len(samples.stage_pages)]
+        params = {"property": f"Context_Type:{name}/Train", "limit": PAGE, **_cursor(cursor)}
+        return "/api/v1/executions", params
+
+    def newest(i: int) -> Request:
+        cursor = samples.newest_pages[i % len(samples.newest_pages)]
+        params = {"sort": "-original_create_time_since_epoch", "limit": PAGE, **_cursor(cursor)}
+        return "/api/v1/executions", params
+
+    def text(i: int) -> Request:
+        name, prefix = samples.uuid_prefixes[i % len(samples.uuid_prefixes)]
+        return "/api/v1/executions", {"pipeline": name, "q": prefix, "limit": PAGE}
+
+    names = pipelines(pushes)
+    return [
+        Scenario(
+            "property_stage",
+            "`/api/v1/executions`, `property=Context_Type:<pipeline>/Train`, 100 a page, "
+            f"pages 1–{DEPTHS} by cursor, total counted",
+            f"{per_stage:,} of {total:,}",
+            stage_page,
+            TARGET_MS,
+        ),
+        Scenario(
+            "property_selective",
+            "`/api/v1/executions`, `property=step:<n>` (an integer), total counted",
+            f"{pushes} of {total:,}",
+            lambda i: ("/api/v1/executions", {"property": f"step:{i % executions}"}),
+            share=0.5,
+        ),
+        Scenario(
+            "property_and_pipeline",
+            "`/api/v1/executions`, `pipeline=<p>`, `property=Context_Type:<p>/Train`"
+            " and `property=split:0.2`",
+            f"{per_stage:,} of {total:,}",
+            lambda i: (
+                "/api/v1/executions",
+                {
+                    "pipeline": names[i % len(names)],
+                    "property": [f"Context_Type:{names[i % len(names)]}/Train", "split:0.2"],
+                },
+            ),
+            share=0.5,
+        ),
+        Scenario(
+            "property_broad",
+            "`/api/v1/executions`, `property=split:0.2` (every execution), total counted",
+            f"{total:,} of {total:,}",
+            lambda i: ("/api/v1/executions", {"property": "split:0.2"}),
+            share=0.2,
+        ),
+        Scenario(
+            "newest",
+            "`/api/v1/executions`, no filter, newest first (the client's time), pages by cursor",
+            f"{total:,} of {total:,}",
+            newest,
+            share=0.5,
+        ),
+        Scenario(
+            "text_in_pipeline",
+            "`/api/v1/executions`, `pipeline=<p>&q=<uuid prefix>` (free text)",
+            f"1 of {executions:,} in the pipeline",
+            text,
+            share=0.1,
+        ),
+        Scenario(
+            "execution",
+            "`/api/v1/executions/{id}` (its 5 events with their artifacts)",
+            "1",
+            lambda i: (
+                f"/api/v1/executions/{samples.execution_ids[i % len(samples.execution_ids)]}",
+                {},
+            ),
+            share=0.5,
+        ),
+        Scenario(
+            "artifacts_pipeline",
+            "`/api/v1/artifacts`, `pipeline=<p>&type=Dataset`, 100 a page, total counted",
+            f"{2 * (executions + 1):,} of {pushes * (2 * executions + 3):,}",
+            lambda i: ("/api/v1/artifacts", {"pipeline": names[i % len(names)], "type": "Dataset"}),
+            share=0.5,
+        ),
+        Scenario(
+            "artifact_uri",
+            "`/api/v1/artifacts?uri=<md5>` (the artifact service's lookup)",
+            "1",
+            lambda i: (
+                "/api/v1/artifacts",
+                {"uri": samples.artifact_uris[i % len(samples.artifact_uris)]},
+            ),
+            share=0.5,
+        ),
+    ]
+
+
+def measure(client: httpx.Client, scenario: Scenario, count: int) -> Timing:
+    timing = Timing(scenario.key)
+    for i in range(WARMUP):
+        path, params = scenario.request(i)
+        client.get(path, params=params)
+    for i in range(count):
+        path, params = scenario.request(i)
+        started = time.perf_counter()
+        response = client.get(path, params=params)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            timing.errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
+            continue
+        timing.samples.append(elapsed)
+    return timing
+
+
+def time_export(client: httpx.Client) -> dict[str, float]:
+    """The whole store through GET /api/v1/export, 1,000 lines a page."""
+    lines = pages = 0
+    size = 0
+    cursor = None
+    started = time.perf_counter()
+    while True:
+        with client.stream("GET", "/api/v1/export", params={"limit": 1000, **_cursor(cursor)}) as r:
+            r.raise_for_status()
+            page = 0
+            last = ""
+            for line in r.iter_lines():
+                page += 1
+                size += len(line.encode()) + 1
+                last = line
+        pages += 1
+        lines += page
+        if page < 1000:
+            break
+        cursor = json.loads(last)["export_cursor"]
+    return {"seconds": time.perf_counter() - started, "lines": lines, "bytes": size, "pages": pages}
+
+
+async def _server_version(url: str) -> str:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return str(await conn.fetchval("SHOW server_version")).split(" ")[0]
+    finally:
+        await conn.close()
+
+
+def bench_one(
+    database: str,
+    database_url: str | None,
+    requests: int,
+    data_root: str,
+    pushes: int = PUSHES,
+    executions: int = EXECUTIONS,
+) -> Run:
+    """Seed a fresh server on one PostgreSQL and time every scenario on it."""
+    with server_on(database_url, data_root) as server:
+        pg_version = "?"
+        if database_url is None:
+            with contextlib.suppress(OSError):
+                pg_version = (server.data_dir / "postgres" / "PG_VERSION").read_text().strip()
+        else:
+            pg_version = asyncio.run(_server_version(database_url))
+        _progress(f"{database}: server on {server.url}; seeding {pushes} x {executions:,}")
+        seeded = seed(
+            server.url,
+            pushes=pushes,
+            executions=executions,
+            pipeline=PIPELINE,
+            distinct=True,
+            stages=STAGES,
+        )
+        _progress(f"{database}: waiting until the server is idle")
+        wait_until_idle(server)
+        with httpx.Client(base_url=server.url, timeout=300) as client:
+            samples = collect(client, pipelines(pushes))
+            load_before = os.getloadavg()[0]
+            timings = {}
+            for scenario in scenarios(samples, pushes, executions):
+                count = max(20, int(requests * scenario.share))
+                timings[scenario.key] = t = measure(client, scenario, count)
+                _progress(
+                    f"{database}: {scenario.key}: n={len(t.samples)}"
+                    f" p50 {_ms(t.quantile(0.5))} p95 {_ms(t.quantile(0.95))}"
+                    + (f" errors {t.errors[:2]}" if t.errors else "")
+                )
+            export = time_export(client)
+            _progress(f"{database}: export {export}")
+    return Run(database, pg_version, [p.seconds for p in seeded], timings, load_before, export)
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
+
+
+def render(
+    info: dict[str, Any], runs: list[Run], requests: int, pushes: int, executions: int
+) -> str:
+    names = {"debian": "Debian", "embedded": "embedded"}
+    dummy = Samples([("p", None)], [None], [1], [("p", "x")], ["u"])
+    lines = [
+        f"Measured {info['date']} on {info['cpu']}, {info['nproc']} CPUs (nproc), "
+        f"{info['ram_bytes'] / 1024**3:.1f} GiB RAM, Linux {info['kernel']}; Python "
+        f"{info['python']}; commit {info['commit']}. "
+        + "; ".join(
+            f"{names[r.database]} PostgreSQL {r.pg_version} (1-min load average "
+            f"{r.load_before:.2f} when measuring began)"
+            for r in runs
+        )
+        + ".",
+        "",
+        f"Data: {pushes} pipelines, each one push of {executions:,} executions in {STAGES} stages "
+        f"(`bench/seed.py --distinct --stages {STAGES}`, `bench/generator.py`): "
+        f"{pushes * executions:,} executions, {pushes * (2 * executions + 3):,} artifacts. "
+        "The server is `cmf-server up` on each PostgreSQL, the client httpx over loopback, one "
+        f"request at a time after {WARMUP} warm-up requests; {requests} requests for the figure "
+        "with a target (fewer for the others), p50/p95/p99 of the whole request as the client "
+        "saw it. Every `/api/v1` list answer includes the total count of its matches.",
+        "",
+        "| request | matches | PostgreSQL | n | p50 | p95 | p99 | target (p95) | within target |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for scenario in scenarios(dummy, pushes, executions):
+        for run in runs:
+            t = run.timings.get(scenario.key)
+            if t is None:
+                continue
+            p95 = t.quantile(0.95)
+            if scenario.target_ms is None:
+                verdict = "—"
+            elif p95 is None or t.errors:
+                verdict = "**no** (errors)"
+            else:
+                verdict = "yes" if p95 * 1000 <= scenario.target_ms else "**no**"
+            target = f"≤ {scenario.target_ms:g} ms" if scenario.target_ms else "—"
+            lines.append(
+                f"| {scenario.label} | {scenario.matches} | {names[run.database]} "
+                f"| {len(t.samples)} | {_ms(t.quantile(0.5))} | {_ms(p95)} "
+                f"| {_ms(t.quantile(0.99))} | {target} | {verdict} |"
+            )
+    lines += [
+        "",
+        "The whole store through `GET /api/v1/export` (1,000 lines a page, read by the client): "
+        + "; ".join(
+            f"{names[r.database]}: {r.export['lines']:,.0f} lines, "
+            f"{r.export['bytes'] / 1e6:,.0f} MB in {r.export['seconds']:.1f} s "
+            f"({r.export['bytes'] / 1e6 / r.export['seconds']:.0f} MB/s)"
+            for r in runs
+        )
+        + ".",
+        "",
+        "Seeding, the same run: "
+        + "; ".join(
+            f"{names[r.database]}: median {statistics.median(r.pushes_s):.1f} s per "
+            f"{executions:,}-execution push (slowest {max(r.pushes_s):.1f} s)"
+            for r in runs
+            if r.pushes_s
+        )
+        + ".",
+    ]
+    return "\n".join(lines)
+
+
+def update_results(section: str) -> None:
+    block = f"{START}\n{section}\n{END}"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## /api/v1 queries\n\n" + block + "\n"
+    RESULTS.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.api_v1", description=__doc__)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--only", choices=("debian", "embedded"), default=None)
+    parser.add_argument(
+        "--data-root", default=os.environ.get("CMF_BENCH_TMP", "/var/tmp"), help="data dirs"
+    )
+    parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
+    parser.add_argument("--pushes", type=int, default=PUSHES, help="(smaller for a trial run)")
+    parser.add_argument("--executions", type=int, default=EXECUTIONS, help="per push")
+    args = parser.parse_args(argv)
+    stamp = datetime.now(UTC)
+    runs = []
+    if args.only in (None, "debian"):
+        with debian_database() as url:
+            runs.append(
+                bench_one(
+                    "debian", url, args.requests, args.data_root, args.pushes, args.executions
+                )
+            )
+    if args.only in (None, "embedded"):
+        runs.append(
+            bench_one("embedded", None, args.requests, args.data_root, args.pushes, args.executions)
+        )
+    info = machine()
+    info["date"] = f"{stamp:%Y-%m-%d %H:%M} UTC"
+    section = render(info, runs, args.requests, args.pushes, args.executions)
+    print(section)
+    OUT_DIR.mkdir(exist_ok=True)
+    (OUT_DIR / "api_v1.json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "runs": [
+                    {
+                        "database": r.database,
+                        "pg_version": r.pg_version,
+                        "pushes_s": r.pushes_s,
+                        "load_before": r.load_before,
+                        "export": r.export,
+                        "timings": {
+                            k: {"samples": t.samples, "errors": t.errors}
+                            for k, t in r.timings.items()
+                        },
+                    }
+                    for r in runs
+                ],
+            },
+            indent=1,
+        )
+    )
+    if not args.no_write:
+        update_results(section)
+        _progress(f"updated {RESULTS.relative_to(REPO_DIR)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
