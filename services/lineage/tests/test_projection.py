@@ -15,6 +15,7 @@ from cmf_common.dispatch import PermanentError
 from cmf_common.events import Envelope
 from cmf_lineage.graph import GraphStore
 from cmf_lineage.projector import Projector
+from cmf_lineage.store import neo4j as neo4j_store
 
 CONSUMER = "cmf-lineage"
 
@@ -124,3 +125,18 @@ async def test_a_malformed_event_is_refused_as_permanent(store: GraphStore) -> N
     )
     with pytest.raises(PermanentError):
         await store.apply(CONSUMER, [broken])
+
+
+async def test_a_batch_split_into_small_transactions_gives_the_same_graph(
+    graph: GraphUnderTest,
+    push_events: Pusher,
+    payload: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = await push_events(payload)
+    await Projector(graph.store).apply(events)
+    whole = await graph.store.snapshot()
+    await graph.reset()
+    monkeypatch.setattr(neo4j_store, "MAX_TRANSACTION_ENTITIES", 2)
+    await Projector(graph.store).apply(events)
+    assert (await graph.store.snapshot()).differences(whole) == []

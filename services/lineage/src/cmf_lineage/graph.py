@@ -89,6 +89,17 @@ class GraphBatch:
     executions: list[ExecutionNode] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
 
+    def merged(self, other: GraphBatch) -> GraphBatch:
+        """Both batches' writes, for reporting what several transactions did together."""
+        return GraphBatch(
+            pipelines=self.pipelines + other.pipelines,
+            stages=self.stages + other.stages,
+            artifacts=self.artifacts + other.artifacts,
+            memberships=self.memberships | other.memberships,
+            executions=self.executions + other.executions,
+            edges=self.edges + other.edges,
+        )
+
     def writes(self) -> int:
         """Nodes and edges merged: the unit the projection's throughput is counted in."""
         return (

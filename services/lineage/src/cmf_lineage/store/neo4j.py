@@ -114,12 +114,19 @@ class Neo4jGraphStore:
             ).consume()
 
     async def apply(self, consumer: str, envelopes: list[Envelope]) -> GraphBatch | None:
+        """Applies ``envelopes`` in transactions of at most ``MAX_TRANSACTION_ENTITIES``: Neo4j
+        bounds a transaction's memory, and each part is complete on its own (its events'
+        ids and progress are recorded with their effects)."""
+        applied: GraphBatch | None = None
         try:
             async with self.driver.session(database=self.database) as session:
-                result: GraphBatch | None = await session.execute_write(_apply, consumer, envelopes)
-                return result
+                for part in _parts(envelopes):
+                    result: GraphBatch | None = await session.execute_write(_apply, consumer, part)
+                    if result is not None:
+                        applied = result if applied is None else applied.merged(result)
         except (ServiceUnavailable, SessionExpired, OSError) as exc:
             raise StoreUnavailable(f"Neo4j: {type(exc).__name__}: {exc}") from exc
+        return applied
 
     async def applied_seq(self, consumer: str, pipeline: str) -> int:
         async with self.driver.session(database=self.database) as session:
@@ -187,6 +194,35 @@ class Neo4jGraphStore:
             },
             edges={(r["l"], r["x"], r["a"], r["k"]) for r in edges},
         )
+
+
+MAX_TRANSACTION_ENTITIES = 20_000
+
+
+def _weight(envelope: Envelope) -> int:
+    """About how many nodes and edges an event writes."""
+    data = envelope.data
+    executions = data.get("executions")
+    if isinstance(executions, list):
+        return sum(1 + len(x.get("events") or []) if isinstance(x, dict) else 1 for x in executions)
+    for key in ("artifacts", "stages"):
+        items = data.get(key)
+        if isinstance(items, list):
+            return len(items)
+    return 1
+
+
+def _parts(envelopes: list[Envelope]) -> list[list[Envelope]]:
+    parts: list[list[Envelope]] = [[]]
+    weight = 0
+    for envelope in envelopes:
+        w = _weight(envelope)
+        if parts[-1] and weight + w > MAX_TRANSACTION_ENTITIES:
+            parts.append([])
+            weight = 0
+        parts[-1].append(envelope)
+        weight += w
+    return parts
 
 
 async def _rows(session: Any, query: str) -> list[Any]:
