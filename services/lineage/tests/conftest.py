@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from lineage_support import GraphUnderTest, Pusher
+from lineage_support import NEO4J_AUTH, NEO4J_URI, GraphUnderTest, Pusher
 from neo4j import AsyncGraphDatabase
 
 from cmf_common.db import create_pool
@@ -39,13 +38,6 @@ async def graph_pool(make_database_url: Callable[[], str]) -> AsyncIterator[asyn
     await migrate(pool, "lineage", LINEAGE_MIGRATIONS)
     yield pool
     await pool.close()
-
-
-NEO4J_URI = os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
-NEO4J_AUTH = (
-    os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
-    os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf"),
-)
 
 
 @pytest.fixture(params=["postgres", "neo4j"])

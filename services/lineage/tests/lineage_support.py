@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,12 @@ from cmf_common.events import Envelope
 from cmf_lineage.graph import GraphStore
 
 Pusher = Callable[..., Awaitable[list[Envelope]]]
+
+NEO4J_URI = os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
+NEO4J_AUTH = (
+    os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
+    os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf"),
+)
 
 
 @dataclass

@@ -11,8 +11,7 @@ import asyncpg
 import httpx
 import pytest
 from bench.generator import payload_text
-from conftest import NEO4J_AUTH, NEO4J_URI
-from lineage_support import Pusher, as_pipeline, executions_of
+from lineage_support import NEO4J_AUTH, NEO4J_URI, Pusher, as_pipeline, executions_of
 from neo4j import AsyncDriver, AsyncGraphDatabase
 
 from cmf_common.events import Envelope
