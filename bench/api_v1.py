@@ -5,12 +5,13 @@
 For each PostgreSQL — Debian's (``make services-up``; a fresh database made for the run and
 dropped after) and the embedded server's own (a fresh data dir) — it starts ``cmf-server up``
 (``bench.run.Server``), seeds ten pipelines with one 10,000-execution push each from the
-generator (``bench.seed --distinct``, four stages of 2,500), waits until the server is idle,
-then times requests one at a time over loopback. The figure with a target is a page of 100
-executions filtered by a property (``Context_Type``: one stage of one pipeline, 2,500 matches
-among 100,000), each request another pipeline and another page depth (its keyset cursor); the
-others show what broader or other queries cost. It reports p50/p95/p99, prints a markdown
-section and writes it into ``bench/RESULTS.md`` between the ``api-v1`` markers.
+generator (``bench.seed --distinct``, four stages of 2,500), waits until the server is idle and
+the machine's 1-minute load average is under 1 (up to 15 minutes), then times requests one at
+a time over loopback. The figure with a target is a page of 100 executions filtered by a
+property (``Context_Type``: one stage of one pipeline, 2,500 matches among 100,000), each
+request another pipeline and another page depth (its keyset cursor); the others show what
+broader or other queries cost. It reports p50/p95/p99, prints a markdown section and writes it
+into ``bench/RESULTS.md`` between the ``api-v1`` markers.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ TARGET_MS = 20.0
 PAGE = 100
 DEPTHS = 10  # pages of each pipeline's stage the target figure visits (cursors collected first)
 WARMUP = 20
+QUIET_LOAD, QUIET_TIMEOUT_S = 1.0, 900.0
 
 Request = tuple[str, dict[str, Any]]
 
@@ -301,7 +303,7 @@ def bench_one(
         wait_until_idle(server)
         with httpx.Client(base_url=server.url, timeout=300) as client:
             samples = collect(client, pipelines(pushes))
-            load_before = os.getloadavg()[0]
+            load_before = wait_for_quiet_machine(database)
             timings = {}
             for scenario in scenarios(samples, pushes, executions):
                 count = max(20, int(requests * scenario.share))
@@ -314,6 +316,20 @@ def bench_one(
             export = time_export(client)
             _progress(f"{database}: export {export}")
     return Run(database, pg_version, [p.seconds for p in seeded], timings, load_before, export)
+
+
+def wait_for_quiet_machine(database: str, timeout_s: float = QUIET_TIMEOUT_S) -> float:
+    """Until the 1-minute load average (which seeding itself raised) is under 1; returns it."""
+    deadline = time.monotonic() + timeout_s
+    load = os.getloadavg()[0]
+    if load >= QUIET_LOAD:
+        _progress(f"{database}: waiting for a 1-minute load average under {QUIET_LOAD:g}")
+    while load >= QUIET_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+        load = os.getloadavg()[0]
+    if load >= QUIET_LOAD:
+        _progress(f"{database}: the load average is still {load:.2f}; measuring anyway")
+    return load
 
 
 def _ms(seconds: float | None) -> str:
