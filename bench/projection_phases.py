@@ -53,7 +53,7 @@ def _label(query: str) -> str:
     words = [w for w in query.split() if w.startswith(("(", "-["))]
     label = " ".join(words)[:80] or query[:60]
     if "n.pipelines" in query:
-        label += " (memberships)"
+        label += " (with memberships)" if "n.type" in query else " (memberships only)"
     return label
 
 
