@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import random
 import sys
@@ -91,7 +92,12 @@ EVENTS_PER_CALL = 25  # one add_events call: the events of one push of one pipel
 CALLS_PER_TRANSACTION = 2000
 LATENCY_PIPELINES = 20
 LATENCY_EXECUTIONS = 10
-DEFAULT_KNOBS = (2000, 100)  # OutboxRelay's batch_rows, subjects_per_round
+# OutboxRelay's own defaults for batch_rows and subjects_per_round, what a deployment runs.
+_RELAY_DEFAULTS = inspect.signature(OutboxRelay).parameters
+DEFAULT_KNOBS = (
+    int(_RELAY_DEFAULTS["batch_rows"].default),
+    int(_RELAY_DEFAULTS["subjects_per_round"].default),
+)
 
 
 def _say(message: str) -> None:
@@ -222,7 +228,7 @@ def _sample(name: str, labels: dict[str, str] | None = None) -> float:
 def _sql_seconds() -> dict[str, float]:
     return {
         verb: _sample("cmf_db_query_duration_seconds_sum", {"verb": verb, "outcome": "ok"})
-        for verb in ("BEGIN", "SELECT", "UPDATE", "DELETE", "COMMIT")
+        for verb in ("BEGIN", "SELECT", "INSERT", "UPDATE", "DELETE", "COMMIT")
     }
 
 
@@ -536,12 +542,14 @@ def render(
         sql = mid.sql_s
         lines += [
             "",
-            f"Where the median run's {mid.seconds:.1f} s go: `publish` (the producer's `send` "
-            f"of each of the {mid.events:,} records, then awaiting the broker's acks) "
-            f"{mid.publish_s:.1f} s; claiming (`SELECT`: the subjects' advisory locks, then "
-            f"their rows) {sql.get('SELECT', 0):.1f} s; marking published (`UPDATE`) "
-            f"{sql.get('UPDATE', 0):.1f} s; the rest (BEGIN/COMMIT, decoding the rows, building "
-            "envelopes and their JSON, the loop) "
+            f"Where the median run's {mid.seconds:.1f} s go: `publish` (the {mid.events:,} "
+            "records handed to the producer as whole record batches, one run of batches per "
+            f"partition, then awaiting the broker's acks) {mid.publish_s:.1f} s; claiming "
+            "(`SELECT`: the waiting subjects and their advisory locks, their bounds, then their "
+            f"rows by `seq` range) {sql.get('SELECT', 0):.1f} s; marking published (`INSERT … "
+            f"ON CONFLICT`, one mark per subject) {sql.get('INSERT', 0):.2f} s; the rest "
+            "(BEGIN/COMMIT, reading the rows, building the envelopes' JSON around the stored "
+            "payload, the loop) "
             f"{mid.seconds - mid.publish_s - sum(sql.values()):.1f} s. CPU used meanwhile: "
             f"the relay's process {mid.cpu_s.get('bench', 0):.1f} s "
             f"({mid.cpu_s.get('bench', 0) / mid.events * 1e6:.0f} µs an event), its "
@@ -555,7 +563,8 @@ def render(
         lines += [
             "",
             f"Latency: `cmf-server up` (metadata on a fresh database, Kafka configured) and "
-            f"`cmf-server worker relay` (defaults: `batch_rows=2000`, woken by NOTIFY) as "
+            f"`cmf-server worker relay` (defaults: `batch_rows={DEFAULT_KNOBS[0]}`, "
+            f"`subjects_per_round={DEFAULT_KNOBS[1]}`, woken by NOTIFY) as "
             f"processes; {lat.pushes} pushes of {LATENCY_EXECUTIONS} executions at "
             f"{args.rate:g}/min for {args.duration:g} s ({LATENCY_PIPELINES} pipelines in turn; "
             f"{lat.push_failures} failed; push p50 {ms(push_p50)}); {lat.events:,} events "
@@ -602,8 +611,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--batch-rows", type=int, default=20_000)
-    parser.add_argument("--subjects-per-round", type=int, default=1000)
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_KNOBS[0])
+    parser.add_argument("--subjects-per-round", type=int, default=DEFAULT_KNOBS[1])
     parser.add_argument("--rate", type=float, default=200.0, help="pushes per minute")
     parser.add_argument("--duration", type=float, default=150.0, help="seconds of pushes")
     parser.add_argument("--only", choices=("throughput", "latency"), default=None)

@@ -305,6 +305,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=24
+# As large as the relay's producer may send (cmf_common.kafka.MAX_MESSAGE_BYTES): an event is
+# one chunk of a push, and its properties are the user's.
+message.max.bytes=8388608
 CONF
   if [ ! -f "$dir/data/meta.properties" ]; then
     local cluster_id

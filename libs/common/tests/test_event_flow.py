@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import asyncpg
 import orjson
@@ -16,7 +17,14 @@ from cmf_common.dispatch import Dispatcher, PermanentError, StoreUnavailable
 from cmf_common.events import Envelope, NewEvent
 from cmf_common.inbox import INBOX_MIGRATIONS, applied_seq, claim_new, record_progress
 from cmf_common.migrations import migrate
-from cmf_common.outbox import OUTBOX_MIGRATIONS, add_events
+from cmf_common.outbox import (
+    OUTBOX_MIGRATIONS,
+    add_events,
+    delete_older_than,
+    envelope_of,
+    mark_published,
+    unpublished_count,
+)
 from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
 
@@ -184,7 +192,7 @@ async def test_rows_stay_unpublished_while_the_bus_is_down_and_drain_after(
     with pytest.raises(ConnectionError):
         await relay.relay_once()
     async with pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 5
+        assert await unpublished_count(conn) == 5
     bus.down = False
     assert await relay.relay_once() == 5
     assert [e.seq for e in bus.envelopes()] == [1, 2, 3, 4, 5]
@@ -210,6 +218,81 @@ async def test_concurrent_relays_never_reorder_a_subject(pool: asyncpg.Pool) -> 
     for subject in ("a", "b", "c", "d"):
         seqs = [e.seq for e in bus.envelopes() if e.subject == subject]
         assert seqs == sorted(seqs) and seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_the_relay_forwards_the_stored_payload_as_the_envelope_says(
+    pool: asyncpg.Pool,
+) -> None:
+    data = {"name": "ünïcode ✓", "nested": {"list": [1, 2.5, None, True]}, "quote": 'a"b\\'}
+    async with pool.acquire() as conn, conn.transaction():
+        await add_events(conn, subject="p", source="test", events=[NewEvent("t.v1", data)])
+    bus = FakeBus()
+    assert await OutboxRelay(pool, bus, topic="t").relay_once() == 1
+    async with pool.acquire() as conn:
+        stored = await conn.fetchrow("SELECT * FROM outbox")
+    assert orjson.loads(bus.messages[0].value) == orjson.loads(envelope_of(stored).to_json())
+    assert dict(bus.messages[0].headers)["ce_seq"] == b"1"
+
+
+async def test_a_round_takes_the_oldest_waiting_subjects_within_its_row_budget(
+    pool: asyncpg.Pool,
+) -> None:
+    await write(pool, "old", 5)
+    await write(pool, "new", 5)
+    bus = FakeBus()
+    relay = OutboxRelay(pool, bus, topic="t", batch_rows=7, subjects_per_round=10)
+    assert await relay.relay_once() == 7
+    assert [(e.subject, e.seq) for e in bus.envelopes()] == [("old", s) for s in range(1, 6)] + [
+        ("new", 1),
+        ("new", 2),
+    ]
+    async with pool.acquire() as conn:
+        assert await unpublished_count(conn) == 3
+    assert await relay.relay_once() == 3
+    assert [e.seq for e in bus.envelopes() if e.subject == "new"] == [1, 2, 3, 4, 5]
+
+
+async def test_a_published_mark_never_moves_back(pool: asyncpg.Pool) -> None:
+    await write(pool, "p", 3)
+    async with pool.acquire() as conn:
+        await mark_published(conn, {"p": 3})
+        await mark_published(conn, {"p": 1})
+        assert await conn.fetchval("SELECT published_seq FROM outbox_published") == 3
+        assert await unpublished_count(conn) == 0
+
+
+async def test_retention_deletes_old_rows_only_once_handed_on(pool: asyncpg.Pool) -> None:
+    await write(pool, "published", 3)
+    await write(pool, "waiting", 2)
+    await write(pool, "processed", 2)
+    await write(pool, "recent", 2)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE outbox SET time = now() - interval '8 days' WHERE subject <> 'recent'"
+        )
+        await mark_published(conn, {"published": 2, "recent": 2})
+        await conn.execute("UPDATE outbox SET processed_at = now() WHERE subject = 'processed'")
+        assert await delete_older_than(conn, timedelta(days=7)) == 4
+        left = await conn.fetch("SELECT subject, seq FROM outbox ORDER BY subject, seq")
+    assert [(r["subject"], r["seq"]) for r in left] == [
+        ("published", 3),
+        ("recent", 1),
+        ("recent", 2),
+        ("waiting", 1),
+        ("waiting", 2),
+    ]
+    bus = FakeBus()
+    relay = OutboxRelay(pool, bus, topic="t")
+    while await relay.relay_once():
+        pass
+    # The processed rows are gone: the relay moves past them instead of waiting for them.
+    assert sorted((e.subject, e.seq) for e in bus.envelopes()) == [
+        ("published", 3),
+        ("waiting", 1),
+        ("waiting", 2),
+    ]
+    async with pool.acquire() as conn:
+        assert await unpublished_count(conn) == 0
 
 
 # ---- inbox and embedded delivery ----------------------------------------------------------------

@@ -23,6 +23,9 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+SPECVERSION = "1.0"
+
+
 def event_type(entity: str, verb: str, version: int = 1) -> str:
     return f"cmf.metadata.{entity}.{verb}.v{version}"
 
@@ -45,7 +48,7 @@ class Envelope:
     seq: int
     data: dict[str, Any]
     traceparent: str | None = None
-    specversion: str = field(default="1.0")
+    specversion: str = field(default=SPECVERSION)
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.__dict__)

@@ -4,11 +4,14 @@ the relay (to Kafka) and the embedded delivery (in-process)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from cmf_common.db import Connection, json_dumps
-from cmf_common.events import Envelope, NewEvent, uuid7
+from cmf_common.events import SPECVERSION, Envelope, NewEvent, uuid7
 from cmf_common.tracing import current_traceparent
 
 OUTBOX_MIGRATIONS = "cmf_common.outbox_migrations"
@@ -69,39 +72,110 @@ def envelope_of(row: Any) -> Envelope:
     )
 
 
-_ROW = "position, id, subject, seq, type, source, time, data, traceparent, delivery_attempts"
+def envelope_json(row: Any) -> bytes:
+    """The envelope of a row read by ``claim_unpublished`` (``data`` as JSON text), serialised:
+    the same document as ``envelope_of(row).to_json()``, the payload spliced in unparsed."""
+    return orjson.dumps(
+        {
+            "id": str(row["id"]),
+            "type": row["type"],
+            "source": row["source"],
+            "subject": row["subject"],
+            "time": row["time"].isoformat(),
+            "seq": row["seq"],
+            "data": orjson.Fragment(row["data"]),
+            "traceparent": row["traceparent"],
+            "specversion": SPECVERSION,
+        }
+    )
 
 
-async def claim_unpublished(conn: Connection, *, subjects: int, rows: int) -> list[Any]:
-    """Unpublished rows of up to ``subjects`` subjects that no other relay holds, in order.
+_COLUMNS = ("position", "id", "subject", "seq", "type", "source", "time", "data", "traceparent")
+_ROW = ", ".join(_COLUMNS)
+# The relay forwards ``data`` as it is stored: read as JSON text, it is never decoded and
+# encoded again (see ``envelope_json``).
+_ROW_OF_O = ", ".join("o.data::text AS data" if c == "data" else f"o.{c}" for c in _COLUMNS)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one relay round took: the rows to publish, in ``seq`` order per subject, and the
+    highest sequence taken per subject, to mark once the bus acknowledged them."""
+
+    rows: list[Any]
+    upto: dict[str, int]
+
+
+async def claim_unpublished(conn: Connection, *, subjects: int, rows: int) -> Claim:
+    """Unpublished rows of up to ``subjects`` subjects that no other relay holds, oldest
+    waiting subject first, at most ``rows`` in all.
 
     A subject is held by a transaction-scoped advisory lock until the caller commits, so two
-    relays never have rows of one pipeline in flight at once. The rows are read by a second
-    statement, after the locks are held: its snapshot then sees what the previous holder
-    marked published before it let go.
+    relays never have rows of one pipeline in flight at once. Each step is its own statement on
+    purpose: the bounds are read after the locks are held, so their snapshot sees the mark the
+    previous holder committed before it let go. Every step is bounded by the round, not by the
+    backlog: the waiting subjects come from the per-subject counters, and the rows are read as
+    ``seq`` ranges through the ``(subject, seq)`` key, in index order, so nothing is sorted.
     """
     held = await conn.fetch(
         "SELECT subject FROM ("
-        "   SELECT subject, min(position) AS first FROM outbox"
-        "   WHERE published_at IS NULL GROUP BY subject ORDER BY first LIMIT $1) AS waiting"
+        "   SELECT s.subject, (SELECT o.position FROM outbox o"
+        "       WHERE o.subject = s.subject AND o.seq = coalesce(p.published_seq, 0) + 1) AS first"
+        "   FROM outbox_sequences s LEFT JOIN outbox_published p USING (subject)"
+        "   WHERE s.last_seq > coalesce(p.published_seq, 0)"
+        "   ORDER BY first LIMIT $1) AS waiting"
         " WHERE pg_try_advisory_xact_lock(hashtextextended('cmf.relay:' || subject, 0))",
         subjects,
     )
     if not held:
-        return []
-    return await conn.fetch(
-        f"SELECT {_ROW} FROM outbox"  # noqa: S608 (_ROW is a constant column list)
-        " WHERE published_at IS NULL AND subject = ANY($1::text[])"
-        " ORDER BY position LIMIT $2",
+        return Claim([], {})
+    bounds = await conn.fetch(
+        "SELECT h.subject, coalesce(p.published_seq, 0) AS published, s.last_seq"
+        " FROM unnest($1::text[]) WITH ORDINALITY AS h(subject, turn)"
+        " JOIN outbox_sequences s USING (subject)"
+        " LEFT JOIN outbox_published p USING (subject)"
+        " ORDER BY h.turn",
         [r["subject"] for r in held],
-        rows,
     )
+    budget, taken = rows, {}
+    for bound in bounds:
+        if budget <= 0:
+            break
+        take = min(bound["last_seq"] - bound["published"], budget)
+        if take > 0:
+            taken[bound["subject"]] = (bound["published"], take)
+            budget -= take
+    if not taken:
+        return Claim([], {})
+    claimed = await conn.fetch(
+        f"SELECT {_ROW_OF_O} FROM unnest($1::text[], $2::bigint[], $3::bigint[])"  # noqa: S608
+        "   AS r(subject, after, upto)"
+        " CROSS JOIN LATERAL (SELECT * FROM outbox o"
+        "   WHERE o.subject = r.subject AND o.seq > r.after AND o.seq <= r.upto) AS o",
+        list(taken),
+        [after for after, _ in taken.values()],
+        [after + take for after, take in taken.values()],
+    )
+    # No ORDER BY in SQL: it would sort the rows, 1 KB payloads and all; they come in order
+    # already (the lateral scans walk the key), and sorting a sorted list here costs O(n).
+    turn = {subject: i for i, subject in enumerate(taken)}
+    ordered = sorted(claimed, key=lambda r: (turn[r["subject"]], r["seq"]))
+    # The mark goes to the end of each planned range even where rows are missing: the bounds
+    # were read after the locks, so every row up to them is committed, and one that is not
+    # there was deleted by retention after the embedded delivery processed it.
+    return Claim(ordered, {subject: after + take for subject, (after, take) in taken.items()})
 
 
-async def mark_published(conn: Connection, positions: Sequence[int]) -> None:
+async def mark_published(conn: Connection, upto: dict[str, int]) -> None:
+    """Raise each subject's mark; never lowers one (a relay that lost its lock mid-round, by a
+    dropped connection, must not undo a later relay's progress)."""
     await conn.execute(
-        "UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])",
-        list(positions),
+        "INSERT INTO outbox_published (subject, published_seq)"
+        " SELECT * FROM unnest($1::text[], $2::bigint[])"
+        " ON CONFLICT (subject) DO UPDATE SET published_seq ="
+        "   greatest(outbox_published.published_seq, EXCLUDED.published_seq)",
+        list(upto),
+        list(upto.values()),
     )
 
 
@@ -137,21 +211,28 @@ async def mark_processed(
     )
 
 
-async def backlog(conn: Connection) -> dict[str, int]:
-    row = await conn.fetchrow(
-        "SELECT count(*) FILTER (WHERE published_at IS NULL) AS unpublished,"
-        "       count(*) FILTER (WHERE processed_at IS NULL) AS unprocessed"
-        " FROM outbox"
+async def unpublished_count(conn: Connection) -> int:
+    """Events the relay has not published yet, from the per-subject counters (no row scan)."""
+    return int(
+        await conn.fetchval(
+            "SELECT coalesce(sum(s.last_seq - coalesce(p.published_seq, 0)), 0)"
+            " FROM outbox_sequences s LEFT JOIN outbox_published p USING (subject)"
+        )
     )
-    assert row is not None
-    return {"unpublished": int(row["unpublished"]), "unprocessed": int(row["unprocessed"])}
+
+
+async def unprocessed_count(conn: Connection) -> int:
+    """Rows the embedded delivery has not processed yet."""
+    return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE processed_at IS NULL"))
 
 
 async def delete_older_than(conn: Connection, retention: timedelta) -> int:
-    """Forget rows handed on (published, or processed in-process) longer ago than
-    ``retention``."""
+    """Forget rows older than ``retention`` that were handed on: published by a relay, or
+    processed by the embedded delivery. Rows still waiting are kept, however old."""
     done = await conn.execute(
-        "DELETE FROM outbox WHERE coalesce(published_at, processed_at) < now() - $1::interval",
+        "DELETE FROM outbox o WHERE o.time < now() - $1::interval"
+        " AND (o.processed_at IS NOT NULL OR o.seq <= ("
+        "   SELECT p.published_seq FROM outbox_published p WHERE p.subject = o.subject))",
         retention,
     )
     return int(done.split()[-1])

@@ -23,4 +23,7 @@ class MetadataSettings(ServiceSettings):
     # Published outbox rows are kept this long (ISO 8601 duration or seconds), then deleted.
     outbox_retention: timedelta = Field(default=timedelta(days=7))
     # Outbox rows the relay publishes per round (one transaction, one batch of acks).
-    relay_batch_rows: int = Field(default=2000, ge=1)
+    relay_batch_rows: int = Field(default=5000, ge=1)
+    # Pipelines one relay round takes rows of, oldest waiting first; each is locked for the
+    # round, so several relays share the backlog without two sending one pipeline's events.
+    relay_subjects_per_round: int = Field(default=500, ge=1)

@@ -42,6 +42,7 @@ def create_relay_app(settings: MetadataSettings | None = None) -> FastAPI:
                 topic=settings.events_topic,
                 retention=settings.outbox_retention,
                 batch_rows=settings.relay_batch_rows,
+                subjects_per_round=settings.relay_subjects_per_round,
             )
             app.state.pool, app.state.relay = pool, relay
             task = asyncio.create_task(relay.run(stop), name="outbox-relay")
