@@ -694,3 +694,32 @@ async def test_legacy_executions_of_an_unknown_pipeline_is_empty(
 ) -> None:
     answer = await client.get("/api/executions/NoSuch")
     assert answer.json() == {"total_items": 0, "items": []}
+
+
+async def test_executions_by_stage_filtered_total_is_counted_once_per_pipeline_version(
+    app: Any, client: httpx.AsyncClient, payload: dict[str, Any]
+) -> None:
+    def tagged(tags: list[str]) -> dict[str, Any]:
+        return body_for(train_stage_of(payload, [{"tag": t} for t in tags]))
+
+    await push(client, tagged(["broad"] * 10))
+    pages = [
+        await executions_page(client, filter_value="broad", record_per_page=3, active_page=n)
+        for n in (1, 2, 3, 4)
+    ]
+    assert [p["total_items"] for p in pages] == [10, 10, 10, 10]
+    assert sum(len(p["items"]) for p in pages) == 10
+    assert len(app.state.match_counts.entries) == 1  # paging did not count again
+
+    # A push makes a new version of the pipeline: the next page is counted afresh.
+    await push(client, tagged(["broad"] * 15))
+    assert (await executions_page(client, filter_value="broad"))["total_items"] == 15
+    await push(client, tagged(["broad"] * 15 + ["narrow"] * 5))
+    assert (await executions_page(client, filter_value="broad"))["total_items"] == 15
+    assert (await executions_page(client, filter_value="narrow"))["total_items"] == 5
+    assert (await executions_page(client, filter_value="tag"))["total_items"] == 20
+    # Past the end is still the reference's empty answer, whatever was remembered.
+    assert await executions_page(client, filter_value="broad", active_page=9) == {
+        "total_items": 0,
+        "items": [],
+    }

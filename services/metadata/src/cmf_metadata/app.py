@@ -17,6 +17,7 @@ from cmf_metadata.api import files as file_routes
 from cmf_metadata.api import listings as listing_routes
 from cmf_metadata.api import seed as seed_routes
 from cmf_metadata.api import v1 as v1_routes
+from cmf_metadata.match_counts import MatchCounts
 from cmf_metadata.settings import MetadataSettings
 
 MIGRATIONS = [OUTBOX_MIGRATIONS, "cmf_metadata.migrations"]
@@ -54,6 +55,7 @@ def create_app(settings: MetadataSettings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
     )
     app.state.settings = settings
+    app.state.match_counts = MatchCounts()
     # Every CMF route answers at /x and /api/x, as the reference server does.
     for cmf_router in (
         cmf_routes.router,

@@ -20,6 +20,7 @@ import asyncpg
 from cmf_common.db import Connection, json_dumps
 from cmf_common.errors import NotFound
 from cmf_common.tracing import span
+from cmf_metadata.match_counts import MatchCounts
 from cmf_metadata.store import listings as store
 
 CUSTOM_PREFIX = "custom_properties_"
@@ -293,13 +294,23 @@ def _listing(page: store.Page | None, item: Any) -> dict[str, Any]:
 
 
 async def executions_by_stage(
-    pool: asyncpg.Pool, pipeline_name: str, stage: str, query: PageQuery
+    pool: asyncpg.Pool,
+    counts: MatchCounts,
+    pipeline_name: str,
+    stage: str,
+    query: PageQuery,
 ) -> dict[str, Any]:
+    """A filtered page's total comes from ``counts`` when this version of the pipeline was
+    counted with this filter before (paging through a broad filter counts it once)."""
     async with reading(pool, "metadata.executions_by_stage", pipeline=pipeline_name) as conn:
         pipeline = await store.pipeline_id(conn, pipeline_name)
         page = None
         if pipeline is not None:
             await store.custom_plans(conn)
+            key = None
+            if query.pattern is not None:
+                version = await store.pipeline_version(conn, pipeline_name)
+                key = ("executions-by-stage", pipeline, version, stage, query.pattern)
             page = await store.executions_page(
                 conn,
                 pipeline=pipeline,
@@ -308,7 +319,10 @@ async def executions_by_stage(
                 descending=query.descending,
                 limit=query.limit,
                 offset=query.offset,
+                known_total=counts.get(key) if key is not None else None,
             )
+            if key is not None and page.rows:
+                counts.put(key, page.total)
     return _listing(page, execution_item)
 
 

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from cmf_metadata import listings
 from cmf_metadata.api.cmf import Pool
+from cmf_metadata.match_counts import MatchCounts
 
 router = APIRouter(tags=["listings"])
+
+
+def get_match_counts(request: Request) -> MatchCounts:
+    counts: MatchCounts = request.app.state.match_counts
+    return counts
+
+
+Counts = Annotated[MatchCounts, Depends(get_match_counts)]
 
 MAX_PAGE = 1_000_000_000
 MAX_RECORDS_PER_PAGE = 1000
@@ -58,13 +67,16 @@ async def executions_by_stage(
     pipeline_name: str,
     stage_name: StageName,
     pool: Pool,
+    counts: Counts,
     active_page: ActivePage = 1,
     record_per_page: RecordsPerPage = 5,
     sort_order: SortOrder = "DESC",
     filter_value: FilterValue = "",
 ) -> JSONResponse:
     query = listings.PageQuery(active_page, record_per_page, sort_order, filter_value)
-    return JSONResponse(await listings.executions_by_stage(pool, pipeline_name, stage_name, query))
+    return JSONResponse(
+        await listings.executions_by_stage(pool, counts, pipeline_name, stage_name, query)
+    )
 
 
 @router.get("/artifacts-by-stage/{pipeline_name}")

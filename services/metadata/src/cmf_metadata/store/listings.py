@@ -40,6 +40,12 @@ async def pipeline_id(conn: Connection, name: str) -> int | None:
     return int(value) if value is not None else None
 
 
+async def pipeline_version(conn: Connection, name: str) -> int:
+    """The pipeline's last outbox sequence: raised by every push that changed it."""
+    value = await conn.fetchval("SELECT last_seq FROM outbox_sequences WHERE subject = $1", name)
+    return int(value) if value is not None else 0
+
+
 async def pipeline_names(conn: Connection) -> list[str]:
     return [r["name"] for r in await conn.fetch("SELECT name FROM pipelines ORDER BY id")]
 
@@ -115,15 +121,19 @@ async def executions_page(
     descending: bool,
     limit: int,
     offset: int,
+    known_total: int | None = None,
 ) -> Page:
     """A stage's executions sorted by their client creation time; ``pattern`` is a LIKE
-    pattern over the lower-case search text (``None``: every execution)."""
+    pattern over the lower-case search text (``None``: every execution). ``known_total`` is
+    the filtered count when the caller already knows it for this snapshot."""
     if pattern is None:
         return _page(await conn.fetch(_WHOLE_PAGES[descending], pipeline, stage, limit, offset))
     rows = await conn.fetch(_FILTERED_PAGES[descending], pipeline, stage, pattern, limit, offset)
     if not rows:
         return Page(0, [])  # past the end the reference's count(*) over () gives 0
-    return Page(await conn.fetchval(_FILTERED_COUNT, pipeline, stage, pattern), rows)
+    if known_total is None:
+        known_total = await conn.fetchval(_FILTERED_COUNT, pipeline, stage, pattern)
+    return Page(known_total, rows)
 
 
 async def pipeline_executions_page(
