@@ -21,7 +21,7 @@ import binascii
 import hashlib
 import math
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -462,40 +462,68 @@ def _scope_of(route: str, query: ExecutionQuery | ArtifactQuery) -> str:
     return query_scope(route, **fields)
 
 
-async def list_executions(pool: asyncpg.Pool, query: ExecutionQuery) -> dict[str, Any]:
-    """Executions matching every filter, one keyset page, with the total count of matches."""
-    for name in ("pipeline", "stage", "type"):
+@dataclass(frozen=True)
+class _Listing:
+    """A validated ``/api/v1`` list request: what both entity listings share."""
+
+    page: store.Page
+    properties: list[list[dict[str, Any]]]
+    text: str | None
+    scope: str
+
+
+def _listing(
+    route: str,
+    query: ExecutionQuery | ArtifactQuery,
+    sorts: Mapping[str, store.SortColumn],
+    text_fields: tuple[str, ...],
+) -> _Listing:
+    for name in text_fields:
         check_text(name, getattr(query, name))
     _check_limit(query.limit)
     _check_range(query.created_after, query.created_before)
-    sort, descending = parse_sort(query.sort, list(store.EXECUTION_SORTS))
-    properties = _properties(query.properties)
-    text = like_pattern(query.q) if query.q else None
-    text_in_json = json_like_pattern(query.q) if query.q else None
-    scope = _scope_of("v1.executions", query)
-    kind = store.EXECUTION_SORTS[sort].kind
-    after = None if query.cursor is None else decode_cursor(query.cursor, scope, (kind, int))
+    sort, descending = parse_sort(query.sort, list(sorts))
+    scope = _scope_of(route, query)
+    after = (
+        None
+        if query.cursor is None
+        else decode_cursor(query.cursor, scope, (sorts[sort].kind, int))
+    )
+    return _Listing(
+        page=_page(sort, descending, query.limit, after),
+        properties=_properties(query.properties),
+        text=like_pattern(query.q) if query.q else None,
+        scope=scope,
+    )
+
+
+def _listed(
+    total: int,
+    rows: list[asyncpg.Record],
+    listing: _Listing,
+    item: Callable[[asyncpg.Record], dict[str, Any]],
+) -> dict[str, Any]:
+    rows, next_cursor = _next_cursor(rows, listing.page.limit, listing.scope)
+    return {"items": [item(r) for r in rows], "total": total, "next_cursor": next_cursor}
+
+
+async def list_executions(pool: asyncpg.Pool, query: ExecutionQuery) -> dict[str, Any]:
+    """Executions matching every filter, one keyset page, with the total count of matches."""
+    listing = _listing("v1.executions", query, store.EXECUTION_SORTS, ("pipeline", "stage", "type"))
     with span("metadata.query.executions"):
         async with _read(pool) as conn:
             filters = store.ExecutionFilters(
                 pipeline_id=await _pipeline(conn, query.pipeline),
                 stage=query.stage,
                 type=query.type,
-                properties=properties,
+                properties=listing.properties,
                 created_after=query.created_after,
                 created_before=query.created_before,
-                text=text,
-                text_in_json=text_in_json,
+                text=listing.text,
+                text_in_json=json_like_pattern(query.q) if query.q else None,
             )
-            total, rows = await store.page_executions(
-                conn, filters, _page(sort, descending, query.limit, after)
-            )
-    rows, next_cursor = _next_cursor(rows, query.limit, scope)
-    return {
-        "items": [_execution_item(r) for r in rows],
-        "total": total,
-        "next_cursor": next_cursor,
-    }
+            total, rows = await store.page_executions(conn, filters, listing.page)
+    return _listed(total, rows, listing, _execution_item)
 
 
 async def list_artifacts(pool: asyncpg.Pool, query: ArtifactQuery) -> dict[str, Any]:
@@ -503,16 +531,9 @@ async def list_artifacts(pool: asyncpg.Pool, query: ArtifactQuery) -> dict[str, 
 
     ``uri`` and ``pipeline`` + ``name`` are the artifact service's exact lookups.
     """
-    for name in ("pipeline", "stage", "type", "uri", "name"):
-        check_text(name, getattr(query, name))
-    _check_limit(query.limit)
-    _check_range(query.created_after, query.created_before)
-    sort, descending = parse_sort(query.sort, list(store.ARTIFACT_SORTS))
-    properties = _properties(query.properties)
-    text = like_pattern(query.q) if query.q else None
-    scope = _scope_of("v1.artifacts", query)
-    kind = store.ARTIFACT_SORTS[sort].kind
-    after = None if query.cursor is None else decode_cursor(query.cursor, scope, (kind, int))
+    listing = _listing(
+        "v1.artifacts", query, store.ARTIFACT_SORTS, ("pipeline", "stage", "type", "uri", "name")
+    )
     with span("metadata.query.artifacts"):
         async with _read(pool) as conn:
             filters = store.ArtifactFilters(
@@ -521,20 +542,13 @@ async def list_artifacts(pool: asyncpg.Pool, query: ArtifactQuery) -> dict[str, 
                 type=query.type,
                 uri=query.uri,
                 name=query.name,
-                properties=properties,
+                properties=listing.properties,
                 created_after=query.created_after,
                 created_before=query.created_before,
-                text=text,
+                text=listing.text,
             )
-            total, rows = await store.page_artifacts(
-                conn, filters, _page(sort, descending, query.limit, after)
-            )
-    rows, next_cursor = _next_cursor(rows, query.limit, scope)
-    return {
-        "items": [_artifact_item(r) for r in rows],
-        "total": total,
-        "next_cursor": next_cursor,
-    }
+            total, rows = await store.page_artifacts(conn, filters, listing.page)
+    return _listed(total, rows, listing, _artifact_item)
 
 
 def _event(row: asyncpg.Record) -> dict[str, Any]:
