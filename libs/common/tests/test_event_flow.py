@@ -348,3 +348,28 @@ async def test_embedded_dead_letter_keeps_the_error_and_moves_on(pool: asyncpg.P
     assert all(r["processed_at"] is not None for r in rows)
     assert [r["delivery_error"] is not None for r in rows] == [False, True, False]
     assert orjson.loads(orjson.dumps(rows[1]["data"])) == {"n": 1}
+
+
+async def test_embedded_delivery_forgets_processed_rows_after_the_retention(
+    pool: asyncpg.Pool,
+) -> None:
+    await write(pool, "p", 4)
+    seen: list[int] = []
+
+    async def handle(events: list[Envelope]) -> None:
+        seen.extend(e.seq for e in events)
+
+    delivery = OutboxDelivery(
+        pool,
+        Dispatcher("embedded", {"cmf.metadata.test.written.v1": handle}),
+        retention=timedelta(days=7),
+    )
+    await delivery.drain()
+    await write(pool, "p", 1)  # not processed yet: kept however old
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE outbox SET time = now() - interval '8 days' WHERE seq <> 2")
+    assert await delivery.forget_old() == 3
+    async with pool.acquire() as conn:
+        assert [r["seq"] for r in await conn.fetch("SELECT seq FROM outbox ORDER BY seq")] == [2, 5]
+    await delivery.drain()
+    assert seen == [1, 2, 3, 4, 5]

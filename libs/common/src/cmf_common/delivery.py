@@ -11,6 +11,8 @@ A row whose handler keeps failing is marked processed with its error: the embedd
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import timedelta
 
 import asyncpg
 import structlog
@@ -33,11 +35,15 @@ class OutboxDelivery:
         *,
         batch_rows: int = 1000,
         idle_poll_s: float = 5.0,
+        retention: timedelta = timedelta(days=7),
+        maintenance_every_s: float = 60.0,
     ) -> None:
         self.pool = pool
         self.dispatcher = dispatcher
         self.batch_rows = batch_rows
         self.idle_poll_s = idle_poll_s
+        self.retention = retention
+        self.maintenance_every_s = maintenance_every_s
         self.heartbeat = Heartbeat("embedded-delivery")
 
     async def deliver_once(self) -> int:
@@ -55,10 +61,25 @@ class OutboxDelivery:
         DELIVERED.inc(len(rows))
         return len(rows)
 
+    async def forget_old(self) -> int:
+        """Delete processed rows older than the retention, as the relay does published ones."""
+        async with self.pool.acquire() as conn:
+            deleted = await outbox.delete_older_than(conn, self.retention)
+        if deleted:
+            log.info("outbox.pruned", deleted=deleted)
+        return deleted
+
     async def run(self, stop: asyncio.Event) -> None:
+        last_maintenance = 0.0
         async with notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
             while not stop.is_set():
                 self.heartbeat.beat()
+                if time.monotonic() - last_maintenance > self.maintenance_every_s:
+                    last_maintenance = time.monotonic()
+                    try:
+                        await self.forget_old()
+                    except (OSError, asyncpg.PostgresError) as exc:
+                        log.warning("delivery.maintenance_failed", error=str(exc))
                 try:
                     delivered = await self.deliver_once()
                 except (OSError, asyncpg.PostgresError) as exc:
