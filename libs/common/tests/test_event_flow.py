@@ -285,7 +285,12 @@ async def test_retention_deletes_old_rows_only_once_handed_on(pool: asyncpg.Pool
     relay = OutboxRelay(pool, bus, topic="t")
     while await relay.relay_once():
         pass
-    # The processed rows are gone: the relay moves past them instead of waiting for them.
+    # The processed rows are gone: the relay moves past them instead of waiting for them,
+    # also in a round that has nothing else to send.
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM outbox_published WHERE subject = 'processed'")
+    assert await relay.relay_once() == 2
+    assert await relay.relay_once() == 0
     assert sorted((e.subject, e.seq) for e in bus.envelopes()) == [
         ("published", 3),
         ("waiting", 1),

@@ -99,11 +99,13 @@ _ROW_OF_O = ", ".join("o.data::text AS data" if c == "data" else f"o.{c}" for c 
 
 @dataclass(frozen=True)
 class Claim:
-    """What one relay round took: the rows to publish, in ``seq`` order per subject, and the
-    highest sequence taken per subject, to mark once the bus acknowledged them."""
+    """What one relay round took: the rows to publish, in ``seq`` order per subject, the
+    highest sequence taken per subject, to mark once the bus acknowledged them, and how many
+    sequence numbers that moves past (the rows, and any deleted before they were published)."""
 
     rows: list[Any]
     upto: dict[str, int]
+    moved: int = 0
 
 
 async def claim_unpublished(conn: Connection, *, subjects: int, rows: int) -> Claim:
@@ -163,7 +165,11 @@ async def claim_unpublished(conn: Connection, *, subjects: int, rows: int) -> Cl
     # The mark goes to the end of each planned range even where rows are missing: the bounds
     # were read after the locks, so every row up to them is committed, and one that is not
     # there was deleted by retention after the embedded delivery processed it.
-    return Claim(ordered, {subject: after + take for subject, (after, take) in taken.items()})
+    return Claim(
+        ordered,
+        {subject: after + take for subject, (after, take) in taken.items()},
+        sum(take for _, take in taken.values()),
+    )
 
 
 async def mark_published(conn: Connection, upto: dict[str, int]) -> None:

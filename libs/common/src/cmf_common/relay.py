@@ -59,25 +59,30 @@ class OutboxRelay:
         self.heartbeat = Heartbeat("relay")
 
     async def relay_once(self) -> int:
-        """Publish one round of rows; returns how many. A failure leaves them unpublished."""
+        """Publish one round of rows. Returns how many sequence numbers the round moved past:
+        the rows published, and any a pipeline lost to retention before a relay ever saw them
+        (0: nothing waits). A failure leaves every row of the round unpublished."""
         async with self.pool.acquire() as conn, conn.transaction():
             claim = await outbox.claim_unpublished(
                 conn, subjects=self.subjects_per_round, rows=self.batch_rows
             )
-            if not claim.rows:
+            if not claim.upto:
                 return 0
-            await self.publisher.publish(
-                [
-                    Message(self.topic, r["subject"].encode(), outbox.envelope_json(r), _headers(r))
-                    for r in claim.rows
-                ]
-            )
+            if claim.rows:
+                await self.publisher.publish(
+                    [
+                        Message(
+                            self.topic, r["subject"].encode(), outbox.envelope_json(r), _headers(r)
+                        )
+                        for r in claim.rows
+                    ]
+                )
             await outbox.mark_published(conn, claim.upto)
         now = time.time()
         for row in claim.rows:
             COMMIT_TO_PUBLISH.observe(max(0.0, now - row["time"].timestamp()))
         PUBLISHED.inc(len(claim.rows))
-        return len(claim.rows)
+        return claim.moved
 
     async def maintain(self) -> None:
         async with self.pool.acquire() as conn:
