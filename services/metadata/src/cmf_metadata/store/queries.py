@@ -177,19 +177,24 @@ class ExecutionFilters:
     text_in_json: str | None = None  # the same text JSON-escaped, as a LIKE pattern
 
 
+def _shared_where(stmt: _Statement, t: str, f: ExecutionFilters | ArtifactFilters) -> None:
+    """The filters executions and artifacts share, on the table aliased ``t``."""
+    if f.type is not None:
+        stmt.where(f"{t}.type = {{}}", f.type)
+    for candidates in f.properties:
+        stmt.where(_PROPERTY_MATCH.format(t=t), list(candidates))
+    if f.created_after is not None:
+        stmt.where(f"{t}.create_time_since_epoch >= {{}}", f.created_after)
+    if f.created_before is not None:
+        stmt.where(f"{t}.create_time_since_epoch < {{}}", f.created_before)
+
+
 def _execution_where(stmt: _Statement, f: ExecutionFilters) -> None:
     if f.pipeline_id is not None:
         stmt.where("e.pipeline_id = {}", f.pipeline_id)
     if f.stage is not None:
         stmt.where("e.stage_id IN (SELECT st.id FROM stages st WHERE st.name = {})", f.stage)
-    if f.type is not None:
-        stmt.where("e.type = {}", f.type)
-    for candidates in f.properties:
-        stmt.where(_PROPERTY_MATCH.format(t="e"), list(candidates))
-    if f.created_after is not None:
-        stmt.where("e.create_time_since_epoch >= {}", f.created_after)
-    if f.created_before is not None:
-        stmt.where("e.create_time_since_epoch < {}", f.created_before)
+    _shared_where(stmt, "e", f)
     if f.text is not None:
         # A first cut through the search text the CMF listing keeps per execution (migration
         # 0002: its properties as JSON, lower-cased, under a trigram index), which holds every
@@ -356,18 +361,11 @@ def _artifact_where(stmt: _Statement, f: ArtifactFilters) -> None:
             " WHERE at.stage_id IN (SELECT st.id FROM stages st WHERE st.name = {})))",
             f.stage,
         )
-    if f.type is not None:
-        stmt.where("a.type = {}", f.type)
     if f.uri is not None:
         stmt.where("a.uri = {}", f.uri)
     if f.name is not None:
         stmt.where("a.name = {}", f.name)
-    for candidates in f.properties:
-        stmt.where(_PROPERTY_MATCH.format(t="a"), list(candidates))
-    if f.created_after is not None:
-        stmt.where("a.create_time_since_epoch >= {}", f.created_after)
-    if f.created_before is not None:
-        stmt.where("a.create_time_since_epoch < {}", f.created_before)
+    _shared_where(stmt, "a", f)
     if f.text is not None:
         stmt.where(
             "(a.uri ILIKE {0} OR a.name ILIKE {0} OR a.type ILIKE {0} OR "
