@@ -33,7 +33,8 @@ import asyncpg
 import httpx
 
 from bench.listings import Timing, debian_database, server_on, wait_until_idle
-from bench.run import OUT_DIR, REPO_DIR, RESULTS, machine
+from bench.results import RESULTS, update_results
+from bench.run import OUT_DIR, REPO_DIR, machine
 from bench.seed import seed
 
 START, END = "<!-- api-v1:start -->", "<!-- api-v1:end -->"
@@ -407,17 +408,6 @@ def render(
     return "\n".join(lines)
 
 
-def update_results(section: str) -> None:
-    block = f"{START}\n{section}\n{END}"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## /api/v1 queries\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.api_v1", description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
@@ -470,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     if not args.no_write:
-        update_results(section)
+        update_results(START, END, "/api/v1 queries", section)
         _progress(f"updated {RESULTS.relative_to(REPO_DIR)}")
     return 0
 

@@ -37,7 +37,8 @@ import asyncpg
 import httpx
 import psutil
 
-from bench.run import OUT_DIR, REPO_DIR, RESULTS, Server, machine
+from bench.results import RESULTS, update_results
+from bench.run import OUT_DIR, REPO_DIR, Server, machine
 from bench.seed import seed
 
 START, END = "<!-- listings:start -->", "<!-- listings:end -->"
@@ -563,17 +564,6 @@ def render(
     return "\n".join(lines)
 
 
-def update_results(section: str) -> None:
-    block = f"{START}\n{section}\n{END}"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Listings\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.listings", description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
@@ -629,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     if not args.no_write:
-        update_results(section)
+        update_results(START, END, "Listings", section)
         _progress(f"updated {RESULTS.relative_to(REPO_DIR)}")
     return 0
 

@@ -50,7 +50,8 @@ import neo4j
 from neo4j import AsyncGraphDatabase
 
 from bench.generator import push_body, push_body_bytes
-from bench.run import OUT_DIR, REPO_DIR, RESULTS, machine
+from bench.results import RESULTS, update_results
+from bench.run import OUT_DIR, REPO_DIR, machine
 from bench.stack import (
     ADMIN_URL,
     BOOTSTRAP,
@@ -71,7 +72,6 @@ from bench.stack import (
     server_version,
     topic_size,
     until,
-    update_results,
     wait_for_low_load,
     with_database,
 )

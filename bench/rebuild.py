@@ -19,17 +19,16 @@ import os
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from bench.listings import server_on
+from bench.results import update_results
 from bench.run import machine
 from bench.seed import seed
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- rebuild:start -->", "<!-- rebuild:end -->"
 ADMIN_URL = os.environ.get("CMF_TEST_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
 KAFKA = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -126,17 +125,6 @@ def render(info: dict[str, Any], pipelines: int, executions: int, f: dict[str, A
     )
 
 
-def update_results(section: str) -> None:
-    text = RESULTS.read_text()
-    block = f"{START}\n{section}\n{END}"
-    if START in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Lineage rebuild\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.rebuild", description=__doc__)
     parser.add_argument("--pipelines", type=int, default=20)
@@ -164,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(machine(), args.pipelines, args.executions, figures)
     print(section)
     if not args.no_write:
-        update_results(section)
+        update_results(START, END, "Lineage rebuild", section)
     return 0
 
 

@@ -51,7 +51,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
 from bench.generator import push_body_bytes
-from bench.run import OUT_DIR, REPO_DIR, RESULTS, machine
+from bench.results import RESULTS, update_results
+from bench.run import OUT_DIR, REPO_DIR, machine
 from bench.stack import (
     ADMIN_URL,
     BOOTSTRAP,
@@ -69,7 +70,6 @@ from bench.stack import (
     server_version,
     topic_size,
     until,
-    update_results,
     wait_for_low_load,
     with_database,
 )

@@ -39,10 +39,10 @@ import orjson
 import psutil
 
 from bench.generator import push_body_bytes
+from bench.results import RESULTS, update_results
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-RESULTS = BENCH_DIR / "RESULTS.md"
 OUT_DIR = BENCH_DIR / "out"
 START, END = "<!-- push-pull:start -->", "<!-- push-pull:end -->"
 MIB = 1024 * 1024
@@ -617,17 +617,6 @@ def render(
     return "\n".join(lines)
 
 
-def update_results(section: str) -> None:
-    block = f"{START}\n{section}\n{END}"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Push and pull\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -769,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     if not args.no_write:
-        update_results(section)
+        update_results(START, END, "Push and pull", section)
         _progress(f"updated {RESULTS.relative_to(REPO_DIR)}")
     _progress(f"done in {time.monotonic() - started:.0f} s")
     return 0

@@ -29,7 +29,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.run import OUT_DIR, RESULTS, _cmf_server, _free_port
+from bench.run import OUT_DIR, _cmf_server, _free_port
 
 ADMIN_URL = os.environ.get("CMF_BENCH_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
 BOOTSTRAP = os.environ.get("CMF_BENCH_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -327,15 +327,3 @@ def others_using_neo4j() -> list[str]:
         if proc.info["pid"] not in mine and "python" in cmdline and "lineage" in cmdline:
             found.append(cmdline[:160])
     return found
-
-
-def update_results(start: str, end: str, title: str, section: str) -> None:
-    """Replace what lies between ``start`` and ``end`` in RESULTS.md (or append the section)."""
-    block = f"{start}\n{section}\n{end}"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n## {title}\n\n" + block + "\n"
-    RESULTS.write_text(text)
