@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import random
 from typing import Any
 
@@ -140,3 +141,33 @@ async def test_a_batch_split_into_small_transactions_gives_the_same_graph(
     monkeypatch.setattr(neo4j_store, "MAX_TRANSACTION_ENTITIES", 2)
     await Projector(graph.store).apply(events)
     assert (await graph.store.snapshot()).differences(whole) == []
+
+
+async def test_a_push_applied_event_by_event_counts_each_membership_once(
+    store: GraphStore, push_events: Pusher, payload: dict[str, Any]
+) -> None:
+    """The worker commits one transaction per event; the artifacts event and the executions
+    event both carry an artifact's membership, which is one write."""
+    written = 0
+    for event in await push_events(payload):
+        batch = await store.apply(CONSUMER, [event])
+        written += batch.writes() if batch is not None else 0
+    graph = await store.snapshot()
+    memberships = sum(len(json.loads(a)[-1]) for a in graph.nodes["artifacts"].values())
+    nodes = sum(len(kind) for kind in graph.nodes.values())
+    assert written == nodes + len(graph.edges) + memberships
+
+
+@pytest.mark.parametrize("graph", ["neo4j"], indirect=True)
+async def test_a_progress_without_a_sequence_reads_as_nothing_applied(
+    graph: GraphUnderTest,
+) -> None:
+    store = graph.store
+    assert isinstance(store, neo4j_store.Neo4jGraphStore)
+    async with store.driver.session() as session:
+        await (
+            await session.run(
+                "MERGE (p:Progress {consumer: $c, subject: 'Half-wiped'}) REMOVE p.seq", c=CONSUMER
+            )
+        ).consume()
+    assert await store.applied_seq(CONSUMER, "Half-wiped") == 0

@@ -1,5 +1,6 @@
 """What only the embedded server does: the lineage projector fed straight from the metadata
-outbox, in-process, instead of through Kafka."""
+outbox, in-process, instead of through Kafka; and, without Redis, the graph version posted on a
+board in this process, where the projector posts it after each commit and the reads take it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from fastapi import FastAPI
 
 from cmf_common.delivery import OutboxDelivery
 from cmf_common.dispatch import Dispatcher
+from cmf_lineage.board import LocalBoard
 from cmf_lineage.projector import Projector
+from cmf_lineage.versions import GraphVersions
 
 
 @asynccontextmanager
@@ -23,6 +26,13 @@ async def embedded_delivery(metadata: FastAPI, lineage: FastAPI) -> AsyncIterato
     )
     lineage.state.delivery = delivery
     stop = asyncio.Event()
+    versions: GraphVersions = lineage.state.versions
+    sync: asyncio.Task[None] | None = None
+    if versions.board is None:
+        # The projector is ours, so it posts every commit here. The sync loop covers commits
+        # of another server's projector sharing this database (and heals like Redis's does).
+        versions.board = LocalBoard()
+        sync = asyncio.create_task(versions.keep_synced(stop), name="embedded-version-sync")
     task = asyncio.create_task(delivery.run(stop), name="embedded-delivery")
     try:
         yield
@@ -30,3 +40,5 @@ async def embedded_delivery(metadata: FastAPI, lineage: FastAPI) -> AsyncIterato
         stop.set()
         with suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, timeout=30)
+        if sync is not None:
+            await sync

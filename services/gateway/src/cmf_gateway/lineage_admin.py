@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from cmf_common.db import create_pool
 from cmf_common.events import Envelope
+from cmf_lineage.board import RedisBoard
 from cmf_lineage.rebuild import (
     ExportSource,
     http_export,
@@ -87,8 +88,18 @@ async def run(action: str, data_dir: Path, metadata_url: str | None) -> int:
         )
         return 0 if not differences else 1
     if lineage.neo4j_uri:
-        async with open_graph_store(lineage) as opened:
-            writes = await rebuild_neo4j(opened.store, source, consumer)
+        board = RedisBoard(lineage.redis_url) if lineage.redis_url else None
+
+        async def emptied() -> None:
+            if board is not None:
+                await board.forget(consumer)
+
+        try:
+            async with open_graph_store(lineage) as opened:
+                writes = await rebuild_neo4j(opened.store, source, consumer, emptied)
+        finally:
+            if board is not None:
+                await board.close()
     else:
         writes = await rebuild_postgres(
             lineage.require_database_url(), source, consumer, schema=lineage.db_schema

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,14 +11,15 @@ from fastapi import FastAPI
 from cmf_common.health import Check
 from cmf_common.service import service_app
 from cmf_lineage.api import lineage as lineage_routes
+from cmf_lineage.board import RedisBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
 from cmf_lineage.projector import Projector
-from cmf_lineage.queries import LineageQueries
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
-from cmf_lineage.store import MIGRATIONS, OpenStore, open_graph_store
+from cmf_lineage.store import MIGRATIONS, OpenStore, open_graph_store, open_queries
+from cmf_lineage.versions import GraphVersions
 
-__all__ = ["MIGRATIONS", "create_app"]
+__all__ = ["MIGRATIONS", "create_app", "open_queries"]
 
 
 def open_cache(settings: LineageSettings) -> Cache:
@@ -26,44 +28,48 @@ def open_cache(settings: LineageSettings) -> Cache:
     return LruCache(settings.lineage_cache_max_entries)
 
 
-async def open_queries(opened: OpenStore) -> LineageQueries:
-    """The lineage reads over the store ``opened`` holds (its pool or driver)."""
-    if opened.kind == "neo4j":
-        from cmf_lineage.store.neo4j import Neo4jGraphStore
-        from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
-
-        assert isinstance(opened.store, Neo4jGraphStore)
-        neo4j = Neo4jLineageQueries(opened.store.driver, opened.store.database)
-        await neo4j.setup()
-        return neo4j
-    from cmf_lineage.store.postgres import PostgresGraphStore
-    from cmf_lineage.store.postgres_queries import PostgresLineageQueries
-
-    assert isinstance(opened.store, PostgresGraphStore)
-    return PostgresLineageQueries(opened.store.pool)
-
-
 def create_app(settings: LineageSettings | None = None) -> FastAPI:
     settings = settings or LineageSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_graph_store(settings) as opened:
+            consumer = settings.lineage_consumer_group
             app.state.graph = opened
-            app.state.projector = Projector(opened.store, consumer=settings.lineage_consumer_group)
+            queries = await open_queries(opened)
+            # Without Redis the reads take the store's version, unless the embedded server
+            # (whose projector runs in this process) gives them a board of their own.
+            board = RedisBoard(settings.redis_url) if settings.redis_url else None
+            versions = GraphVersions(
+                queries, consumer, board, sync_every_s=settings.lineage_version_sync_s
+            )
+            app.state.versions = versions
+            app.state.projector = Projector(opened.store, consumer=consumer, versions=versions)
             cache = open_cache(settings)
             app.state.cache = cache
+            stop = asyncio.Event()
+            sync = (
+                asyncio.create_task(versions.keep_synced(stop), name="lineage-version-sync")
+                if board is not None
+                else None
+            )
             try:
                 app.state.reader = LineageReader(
-                    await open_queries(opened),
+                    queries,
                     opened.store,
                     cache,
-                    consumer=settings.lineage_consumer_group,
+                    consumer=consumer,
                     wait_s=settings.lineage_consistency_wait_s,
+                    versions=versions,
                 )
                 yield
             finally:
+                stop.set()
+                if sync is not None:
+                    await sync
                 await cache.close()
+                if board is not None:
+                    await board.close()
 
     def checks(app: FastAPI) -> dict[str, Check | None]:
         opened: OpenStore | None = getattr(app.state, "graph", None)

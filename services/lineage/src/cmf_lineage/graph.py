@@ -101,14 +101,19 @@ class GraphBatch:
         )
 
     def writes(self) -> int:
-        """Nodes and edges merged: the unit the projection's throughput is counted in."""
+        """Nodes, edges and memberships merged: the unit the projection's throughput is counted
+        in. A push's artifacts event records each artifact's membership with the artifact; its
+        executions event repeats the membership for every artifact an edge links, but that is
+        implied by the edge (counted already), so only memberships of artifacts this batch
+        upserts count, and each membership is counted once per push."""
+        upserted = {a.uri for a in self.artifacts}
         return (
             len(self.pipelines)
             + len(self.stages)
             + len(self.artifacts)
             + len(self.executions)
             + len(self.edges)
-            + len(self.memberships)
+            + sum(1 for uri, _ in self.memberships if uri in upserted)
         )
 
 

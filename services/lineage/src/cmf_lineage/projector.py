@@ -15,6 +15,7 @@ from prometheus_client import Counter, Histogram
 from cmf_common.dispatch import Handler
 from cmf_common.events import Envelope
 from cmf_lineage.graph import PROJECTED_TYPES, GraphStore
+from cmf_lineage.versions import GraphVersions
 
 CONSUMER = "cmf-lineage"
 
@@ -27,14 +28,20 @@ PROJECTION_LAG = Histogram(
 
 
 class Projector:
-    def __init__(self, store: GraphStore, consumer: str = CONSUMER) -> None:
+    def __init__(
+        self, store: GraphStore, consumer: str = CONSUMER, versions: GraphVersions | None = None
+    ) -> None:
         self.store = store
         self.consumer = consumer
+        # Where the graph's version is posted for readers, right after each commit.
+        self.versions = versions
 
     async def apply(self, envelopes: list[Envelope]) -> None:
         batch = await self.store.apply(self.consumer, envelopes)
         if batch is None:
             return
+        if self.versions is not None:
+            await self.versions.publish()
         GRAPH_WRITES.inc(batch.writes())
         now = time.time()
         for envelope in envelopes:

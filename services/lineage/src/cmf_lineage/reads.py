@@ -1,9 +1,11 @@
 """Serving lineage reads: waiting for a consistency token, and answers cached under the graph's
-version. FastAPI-free; the routes call these."""
+version (taken from the version board, or from the store for a read with a token; see
+:mod:`cmf_lineage.versions`). FastAPI-free; the routes call these."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import time
@@ -16,6 +18,7 @@ from cmf_common.errors import Invalid
 from cmf_lineage.cache import CACHE_LOOKUPS, QUERY_SECONDS, Cache
 from cmf_lineage.graph import GraphStore
 from cmf_lineage.queries import LineageQueries
+from cmf_lineage.versions import GraphVersions
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,16 @@ class LineageReader:
         cache: Cache,
         consumer: str,
         wait_s: float = 5.0,
+        versions: GraphVersions | None = None,
     ) -> None:
         self.queries = queries
         self.store = store
         self.cache = cache
         self.consumer = consumer
         self.wait_s = wait_s
+        # Without a board, every read takes the store's version.
+        self.versions = versions or GraphVersions(queries, consumer)
+        self.pinned: int | None = None
 
     async def reached(self, token: Token) -> bool:
         """Whether the projection has applied the token's write, waiting up to ``wait_s``."""
@@ -63,6 +70,16 @@ class LineageReader:
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, 0.1)
 
+    async def at_token(self, token: Token) -> LineageReader | None:
+        """A reader pinned to a version that includes the token's write, or ``None`` when the
+        projection did not reach it in time. The version comes from the store, not the board
+        (which may lag the commit a moment), and is posted to the board before any answer."""
+        if not await self.reached(token):
+            return None
+        pinned = copy.copy(self)
+        pinned.pinned = await self.versions.committed()
+        return pinned
+
     async def answer(
         self, query: str, params: dict[str, Any], compute: Callable[[], Awaitable[Any]]
     ) -> bytes:
@@ -70,7 +87,7 @@ class LineageReader:
         changed since it was computed, else computed and cached. The version is read before the
         graph, so an entry never holds a graph older than its key says."""
         started = time.perf_counter()
-        version = await self.queries.graph_version(self.consumer)
+        version = self.pinned if self.pinned is not None else await self.versions.latest()
         digest = hashlib.sha256(
             json.dumps([query, params], sort_keys=True, default=str).encode()
         ).hexdigest()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -173,12 +173,21 @@ async def rebuild_postgres(
     return writes
 
 
-async def rebuild_neo4j(store: object, source: ExportSource, consumer: str) -> int:
+async def rebuild_neo4j(
+    store: object,
+    source: ExportSource,
+    consumer: str,
+    emptied: Callable[[], Awaitable[None]] | None = None,
+) -> int:
     """Neo4j Community has one database, so there is no second graph to switch to: the graph
-    is emptied and re-projected in place (lineage reads are incomplete until it finishes)."""
+    is emptied and re-projected in place (lineage reads are incomplete until it finishes).
+    ``emptied`` runs once the graph is empty: the graph's version went back, so the version
+    board's value must go too (see :mod:`cmf_lineage.versions`)."""
     from cmf_lineage.store.neo4j import Neo4jGraphStore
 
     assert isinstance(store, Neo4jGraphStore)
     await store.delete_everything()
+    if emptied is not None:
+        await emptied()
     await store.setup()
     return await project_export(source, store, consumer, Progress("rebuild"))

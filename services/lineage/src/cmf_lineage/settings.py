@@ -21,5 +21,8 @@ class LineageSettings(ServiceSettings):
     redis_url: str | None = None
     lineage_cache_ttl_s: int = Field(default=300, ge=1)
     lineage_cache_max_entries: int = Field(default=2048, ge=1)
+    # With Redis, the graph version is posted there for reads (the projector posts it after
+    # each commit); every process posts the store's version this often, healing a lost post.
+    lineage_version_sync_s: float = Field(default=1.0, gt=0)
     # How long a read with X-CMF-Consistency-Token waits for the projection before a 503.
     lineage_consistency_wait_s: float = Field(default=5.0, gt=0)

@@ -1,5 +1,7 @@
 """``cmf-server worker lineage``: the projector as a Kafka consumer (group ``cmf-lineage``),
-with /livez (its loop's heartbeat), /readyz (graph store) and /metrics."""
+with /livez (its loop's heartbeat), /readyz (graph store) and /metrics. With ``REDIS_URL`` it
+posts the graph's version to the Redis board after each commit, at start and every
+``LINEAGE_VERSION_SYNC_S`` (see :mod:`cmf_lineage.versions`)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from cmf_common.dispatch import Dispatcher
 from cmf_common.health import Check
 from cmf_common.kafka import KafkaConsumerRunner, KafkaPublisher
 from cmf_common.service import service_app
+from cmf_lineage.board import RedisBoard
 from cmf_lineage.projector import Projector
 from cmf_lineage.settings import LineageSettings
-from cmf_lineage.store import open_graph_store
+from cmf_lineage.store import open_graph_store, open_queries
+from cmf_lineage.versions import GraphVersions
 
 
 def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
@@ -28,7 +32,18 @@ def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_graph_store(settings) as opened:
             group = settings.lineage_consumer_group
-            projector = Projector(opened.store, consumer=group)
+            board = RedisBoard(settings.redis_url) if settings.redis_url else None
+            versions = (
+                GraphVersions(
+                    await open_queries(opened),
+                    group,
+                    board,
+                    sync_every_s=settings.lineage_version_sync_s,
+                )
+                if board is not None
+                else None
+            )
+            projector = Projector(opened.store, consumer=group, versions=versions)
             dead_letters = KafkaPublisher(bootstrap, client_id="cmf-lineage-dlq")
             await dead_letters.start()
             runner = KafkaConsumerRunner(
@@ -43,6 +58,11 @@ def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
                 await runner.start()
                 app.state.graph, app.state.runner = opened, runner
                 task = asyncio.create_task(runner.run(stop), name="lineage-projector")
+                sync = (
+                    asyncio.create_task(versions.keep_synced(stop), name="lineage-version-sync")
+                    if versions is not None
+                    else None
+                )
                 try:
                     yield
                 finally:
@@ -50,9 +70,13 @@ def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
                     stop.set()
                     with suppress(asyncio.CancelledError, TimeoutError):
                         await asyncio.wait_for(task, timeout=60)
+                    if sync is not None:
+                        await sync
             finally:
                 await runner.stop()
                 await dead_letters.stop()
+                if board is not None:
+                    await board.close()
 
     def checks(app: FastAPI) -> dict[str, Check | None]:
         opened = getattr(app.state, "graph", None)

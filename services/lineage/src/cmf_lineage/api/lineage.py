@@ -20,15 +20,19 @@ async def reader(
     request: Request,
     token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None,
 ) -> LineageReader:
-    """The app's reader, once the projection has reached the caller's token (if sent)."""
+    """The app's reader; with a token, pinned to a version that includes the caller's write,
+    once the projection has reached it."""
     found: LineageReader = request.app.state.reader
-    if token is not None and not await found.reached(parse_token(token)):
+    if token is None:
+        return found
+    pinned = await found.at_token(parse_token(token))
+    if pinned is None:
         raise HTTPException(
             status_code=503,
             detail=f"the lineage graph has not yet reached {token}; retry shortly",
             headers={"Retry-After": "1"},
         )
-    return found
+    return pinned
 
 
 Reader = Annotated[LineageReader, Depends(reader)]

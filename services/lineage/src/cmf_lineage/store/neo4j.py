@@ -133,12 +133,14 @@ class Neo4jGraphStore:
             record = await (
                 await session.run(
                     "MATCH (p:Progress {consumer: $consumer, subject: $subject})"
-                    " RETURN p.seq AS seq",
+                    " RETURN coalesce(p.seq, 0) AS seq",
                     consumer=consumer,
                     subject=pipeline,
                 )
             ).single()
-            return int(record["seq"]) if record is not None else 0
+        # No node, or one without a sequence (a graph being emptied): nothing applied yet.
+        seq = record["seq"] if record is not None else None
+        return int(seq) if isinstance(seq, int) else 0
 
     async def snapshot(self) -> GraphSnapshot:
         async with self.driver.session(database=self.database) as session:

@@ -1,0 +1,382 @@
+"""The version board and the reads keyed by it, on both stores, with the real Redis: the board
+only moves forward, a read after an applied event never answers from before it, a read with a
+token posts its version for everyone, and a Redis that fails sends reads to the store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from lineage_support import GraphUnderTest, Pusher, as_pipeline, eventually
+
+from cmf_common.events import Envelope
+from cmf_lineage.app import create_app
+from cmf_lineage.board import BoardUnavailable, LocalBoard, RedisBoard, VersionBoard
+from cmf_lineage.cache import Cache, LruCache, RedisCache
+from cmf_lineage.projector import Projector
+from cmf_lineage.queries import LineageQueries
+from cmf_lineage.reads import LineageReader
+from cmf_lineage.rebuild import rebuild_neo4j
+from cmf_lineage.settings import LineageSettings
+from cmf_lineage.store.neo4j import Neo4jGraphStore
+from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
+from cmf_lineage.store.postgres import PostgresGraphStore
+from cmf_lineage.store.postgres_queries import PostgresLineageQueries
+from cmf_lineage.versions import GraphVersions
+
+REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+UNREACHABLE = "redis://127.0.0.1:9/0"
+TOKEN = "X-CMF-Consistency-Token"
+TREE = "/artifact-lineage/tangled-tree/Test-env"
+CONSUMER = "cmf-lineage"
+
+
+@pytest.fixture
+async def queries(graph: GraphUnderTest) -> LineageQueries:
+    if isinstance(graph.store, PostgresGraphStore):
+        return PostgresLineageQueries(graph.store.pool)
+    assert isinstance(graph.store, Neo4jGraphStore)
+    neo4j = Neo4jLineageQueries(graph.store.driver)
+    await neo4j.setup()
+    return neo4j
+
+
+@pytest.fixture
+async def redis_board() -> AsyncIterator[RedisBoard]:
+    """A board under a prefix of its own on the real Redis."""
+    board = RedisBoard(REDIS_URL, prefix=f"cmf-test:{uuid.uuid4().hex}:version:")
+    try:
+        await board.client.ping()
+    except Exception as exc:
+        await board.close()
+        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({exc}); run `make services-up`")
+    yield board
+    await board.client.delete(board.prefix + CONSUMER)
+    await board.close()
+
+
+@pytest.fixture
+async def redis_cache() -> AsyncIterator[RedisCache]:
+    cache = RedisCache(REDIS_URL, ttl_s=60, prefix=f"cmf-test:{uuid.uuid4().hex}:")
+    yield cache
+    await cache.close()
+
+
+@pytest.fixture(params=["redis", "local"])
+async def board_and_cache(
+    request: pytest.FixtureRequest, redis_board: RedisBoard, redis_cache: RedisCache
+) -> tuple[VersionBoard, Cache]:
+    """What a lineage process with Redis uses, and what the embedded server uses without."""
+    if request.param == "redis":
+        return redis_board, redis_cache
+    return LocalBoard(), LruCache()
+
+
+def _client(reader: LineageReader) -> httpx.AsyncClient:
+    app = create_app(LineageSettings())
+    app.state.reader = reader
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
+
+
+def _first_stage(payload: dict[str, Any]) -> dict[str, Any]:
+    first = dict(payload)
+    first["Pipeline"] = [dict(payload["Pipeline"][0], stages=payload["Pipeline"][0]["stages"][:1])]
+    return first
+
+
+# ------------------------------------------------------------------------------ the boards
+
+
+async def test_the_redis_board_only_moves_forward(redis_board: RedisBoard) -> None:
+    assert await redis_board.get(CONSUMER) is None
+    assert await redis_board.advance(CONSUMER, 5) == 5
+    assert await redis_board.advance(CONSUMER, 3) == 5
+    assert await redis_board.get(CONSUMER) == 5
+    offers = list(range(1, 301))
+    random.Random(3).shuffle(offers)
+    await asyncio.gather(*(redis_board.advance(CONSUMER, v) for v in offers))
+    assert await redis_board.get(CONSUMER) == 300
+    assert await redis_board.get("another-consumer") is None
+
+
+async def test_the_local_board_only_moves_forward() -> None:
+    board = LocalBoard()
+    assert await board.get(CONSUMER) is None
+    assert await board.advance(CONSUMER, 5) == 5
+    assert await board.advance(CONSUMER, 3) == 5
+    assert await board.get(CONSUMER) == 5
+
+
+async def test_a_forgotten_redis_board_value_is_missing(redis_board: RedisBoard) -> None:
+    await redis_board.advance(CONSUMER, 9)
+    await redis_board.forget(CONSUMER)
+    assert await redis_board.get(CONSUMER) is None
+    assert await redis_board.advance(CONSUMER, 2) == 2
+
+
+async def test_an_unreachable_redis_board_says_so() -> None:
+    board = RedisBoard(UNREACHABLE)
+    try:
+        with pytest.raises(BoardUnavailable):
+            await board.get(CONSUMER)
+        with pytest.raises(BoardUnavailable):
+            await board.advance(CONSUMER, 1)
+    finally:
+        await board.close()
+
+
+# ------------------------------------------------------------------------------ reads
+
+
+async def test_the_projector_posts_the_store_version_after_each_commit(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    board_and_cache: tuple[VersionBoard, Cache],
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    board, _ = board_and_cache
+    versions = GraphVersions(queries, CONSUMER, board)
+    await Projector(graph.store, versions=versions).apply(await push_events(payload))
+    assert await board.get(CONSUMER) == await queries.graph_version(CONSUMER) > 0
+
+
+async def test_a_read_after_an_applied_push_never_sees_the_older_answer_through_the_board(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    board_and_cache: tuple[VersionBoard, Cache],
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    board, cache = board_and_cache
+    versions = GraphVersions(queries, CONSUMER, board)
+    projector = Projector(graph.store, versions=versions)
+    reader = LineageReader(queries, graph.store, cache, CONSUMER, versions=versions)
+    async with _client(reader) as client:
+        await projector.apply(await push_events(_first_stage(payload)))
+        before = (await client.get(TREE)).json()
+        assert (await client.get(TREE)).json() == before  # from the cache
+        assert len(before) == 2
+        await projector.apply(await push_events(payload))
+        after = await client.get(TREE)  # no token: the board's version
+    assert len(after.json()) == 3
+
+
+async def test_a_read_with_a_token_posts_its_version_for_the_reads_after_it(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    board_and_cache: tuple[VersionBoard, Cache],
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    """The projector here posts nothing (its post was lost): the token read takes the store's
+    version, and from then on token-less reads do too."""
+    board, cache = board_and_cache
+    versions = GraphVersions(queries, CONSUMER, board)
+    reader = LineageReader(queries, graph.store, cache, CONSUMER, versions=versions)
+    silent = Projector(graph.store)
+    async with _client(reader) as client:
+        await silent.apply(await push_events(_first_stage(payload)))
+        assert len((await client.get(TREE)).json()) == 2
+        events = await push_events(payload)
+        await silent.apply(events)
+        stale = (await client.get(TREE)).json()
+        assert len(stale) == 2  # the board lags: the lost post, not yet healed
+        pinned = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
+        assert len(pinned.json()) == 3
+        assert await board.get(CONSUMER) == await queries.graph_version(CONSUMER)
+        assert len((await client.get(TREE)).json()) == 3
+
+
+async def test_the_sync_loop_heals_a_lost_post(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    board_and_cache: tuple[VersionBoard, Cache],
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    board, _ = board_and_cache
+    versions = GraphVersions(queries, CONSUMER, board, sync_every_s=0.05)
+    await Projector(graph.store).apply(await push_events(payload))  # posts nothing
+    stop = asyncio.Event()
+    sync = asyncio.create_task(versions.keep_synced(stop))
+    expected = await queries.graph_version(CONSUMER)
+
+    async def synced() -> None:
+        assert await board.get(CONSUMER) == expected
+
+    try:
+        await eventually(synced)
+    finally:
+        stop.set()
+        await sync
+
+
+async def test_reads_are_right_when_redis_is_unreachable(
+    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+) -> None:
+    board = RedisBoard(UNREACHABLE)
+    cache = RedisCache(UNREACHABLE, ttl_s=60)
+    versions = GraphVersions(queries, CONSUMER, board)
+    projector = Projector(graph.store, versions=versions)
+    reader = LineageReader(queries, graph.store, cache, CONSUMER, versions=versions)
+    try:
+        async with _client(reader) as client:
+            await projector.apply(await push_events(_first_stage(payload)))
+            assert len((await client.get(TREE)).json()) == 2
+            events = await push_events(payload)
+            await projector.apply(events)
+            assert len((await client.get(TREE)).json()) == 3
+            pinned = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
+            assert len(pinned.json()) == 3
+            metrics = (await client.get("/metrics")).text
+    finally:
+        await cache.close()
+        await board.close()
+    assert 'cmf_lineage_version_board_fallbacks_total{reason="suspended"}' in metrics
+    assert 'cmf_lineage_version_board_errors_total{operation="advance"}' in metrics
+
+
+class FailingBoard:
+    """The real Redis board, failing on demand (as a Redis that drops connections would)."""
+
+    def __init__(self, board: RedisBoard) -> None:
+        self.board = board
+        self.failing = False
+
+    async def get(self, consumer: str) -> int | None:
+        if self.failing:
+            raise BoardUnavailable("failing on purpose")
+        return await self.board.get(consumer)
+
+    async def advance(self, consumer: str, version: int) -> int:
+        if self.failing:
+            raise BoardUnavailable("failing on purpose")
+        return await self.board.advance(consumer, version)
+
+    async def close(self) -> None:
+        await self.board.close()
+
+
+async def test_after_a_board_failure_reads_never_go_back_to_its_older_version(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    redis_board: RedisBoard,
+    redis_cache: RedisCache,
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    """The post of a push is lost while Redis fails; Redis comes back still holding the version
+    before it. Reads served the push meanwhile (from the store), so they keep taking the store's
+    version until a post succeeds, and then the board holds the push's version."""
+    flaky = FailingBoard(redis_board)
+    versions = GraphVersions(queries, CONSUMER, flaky, retry_s=3600)
+    projector = Projector(graph.store, versions=versions)
+    reader = LineageReader(queries, graph.store, redis_cache, CONSUMER, versions=versions)
+    async with _client(reader) as client:
+        await projector.apply(await push_events(_first_stage(payload)))
+        assert len((await client.get(TREE)).json()) == 2
+        flaky.failing = True
+        assert len((await client.get(TREE)).json()) == 2  # the board's get fails: the store
+        await projector.apply(await push_events(payload))
+        assert len((await client.get(TREE)).json()) == 3  # from the store
+        flaky.failing = False
+        assert await redis_board.get(CONSUMER) < await queries.graph_version(CONSUMER)
+        assert len((await client.get(TREE)).json()) == 3  # still the store's version
+        await versions.sync()
+        assert await redis_board.get(CONSUMER) == await queries.graph_version(CONSUMER)
+        assert len((await client.get(TREE)).json()) == 3  # the board's again
+
+
+async def test_a_missing_board_value_is_taken_from_the_store_and_posted(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    redis_board: RedisBoard,
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    """Redis evicted the key, or nothing has posted yet."""
+    await Projector(graph.store).apply(await push_events(payload))
+    versions = GraphVersions(queries, CONSUMER, redis_board)
+    assert await versions.latest() == await queries.graph_version(CONSUMER)
+    assert await redis_board.get(CONSUMER) == await queries.graph_version(CONSUMER)
+
+
+async def test_concurrent_pushes_read_their_writes_through_the_board_of_each_process(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    redis_board: RedisBoard,
+    redis_cache: RedisCache,
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    """Two lineage processes (two readers, two projectors) share the Redis board and cache;
+    pipelines sharing artifacts are pushed, projected and read at once. After its projection,
+    each push is read whole without a token on the other process, and the shared artifact's
+    lineage, read after all were applied, holds every pipeline."""
+    processes = []
+    for _ in range(2):
+        versions = GraphVersions(queries, CONSUMER, redis_board)
+        reader = LineageReader(queries, graph.store, redis_cache, CONSUMER, versions=versions)
+        processes.append((Projector(graph.store, versions=versions), _client(reader)))
+    names = [f"Shared-{i}" for i in range(4)]
+
+    async def one(i: int, name: str) -> None:
+        projector, _ = processes[i % 2]
+        _, other = processes[(i + 1) % 2]
+        events = await push_events(as_pipeline(payload, name), name)
+        tree = f"/artifact-lineage/tangled-tree/{name}"
+        before = await other.get(tree)  # may be cached, may be a 404: not applied yet
+        assert before.status_code in (200, 404)
+        await projector.apply(events)
+        after = await other.get(tree)
+        assert after.status_code == 200 and len(after.json()) == 3
+
+    try:
+        await asyncio.gather(*(one(i, name) for i, name in enumerate(names)))
+        client = processes[0][1]
+        full = (await client.get("/display_lineage", params={"pipeline_name": names[0]})).json()
+        data = next(n for n in full["nodes"] if n.get("display_name") == "data.xml:18b9")
+        lineage = await processes[1][1].get(
+            f"/lineage/{data['id'].split(':')[1]}", params={"direction": "downstream"}
+        )
+    finally:
+        for _, client in processes:
+            await client.aclose()
+    executions = [n for n in lineage.json()["nodes"] if n["kind"] == "execution"]
+    assert {n["pipelines"][0] for n in executions} == set(names)
+
+
+@pytest.mark.parametrize("graph", ["neo4j"], indirect=True)
+async def test_a_neo4j_rebuild_removes_the_board_value_once_the_graph_is_empty(
+    graph: GraphUnderTest,
+    queries: LineageQueries,
+    redis_board: RedisBoard,
+    push_events: Pusher,
+    payload: dict[str, Any],
+) -> None:
+    """The emptied graph's version went back; the board's must not stay ahead of it."""
+    events = await push_events(payload)
+    versions = GraphVersions(queries, CONSUMER, redis_board)
+    await Projector(graph.store, versions=versions).apply(events)
+    before = await redis_board.get(CONSUMER)
+    seen_when_emptied: list[int | None] = []
+
+    async def export() -> AsyncIterator[Envelope]:
+        for event in events:
+            yield event
+
+    async def emptied() -> None:
+        await redis_board.forget(CONSUMER)
+        seen_when_emptied.append(await redis_board.get(CONSUMER))
+        assert await queries.graph_version(CONSUMER) == 0
+
+    await rebuild_neo4j(graph.store, export, CONSUMER, emptied)
+    assert before is not None and seen_when_emptied == [None]
+    assert await versions.latest() == await queries.graph_version(CONSUMER) == before

@@ -1,0 +1,201 @@
+"""Lineage reads through the gateway of `cmf-server up`: every lineage route the route table sends
+to the lineage service answers the pushed graph, with a consistency token at once and without one
+once projected; a read after a token read never answers from before it. Once on the embedded
+server (projector in-process, its version board in-process), once on the distributed stack (the
+relay and a lineage worker over Kafka, the graph in Neo4j, the version board and cache in Redis).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from bench.generator import push_body
+from support import (
+    KAFKA_BOOTSTRAP,
+    NEO4J_ENV,
+    ServerProcess,
+    drop_database,
+    eventually,
+    free_port,
+    new_database,
+    new_topic,
+    start_server,
+    start_worker,
+)
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "cmf"
+REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TOKEN = "X-CMF-Consistency-Token"
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """`cmf-server up` without Kafka or Redis; a client of its gateway."""
+    env = {"LINEAGE_CONSISTENCY_WAIT_S": "1"}
+    with (
+        start_server(tmp_path_factory.mktemp("embedded"), free_port(), env) as server,
+        httpx.Client(base_url=server.base_url, timeout=60) as client,
+    ):
+        yield client
+
+
+def _push(client: httpx.Client, body: dict[str, Any]) -> str:
+    """Push ``body``; the consistency token of its write."""
+    answer = client.post("/api/mlmd_push", json=body)
+    assert answer.status_code == 200 and answer.json() == {"status": "success"}, answer.text
+    return answer.headers[TOKEN]
+
+
+def _get(client: httpx.Client, path: str, token: str | None = None, **params: Any) -> Any:
+    answer = client.get(path, params=params, headers={TOKEN: token} if token else {})
+    assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text[:300]}"
+    return answer.json()
+
+
+def test_every_lineage_route_answers_a_push_at_once_with_its_token(
+    embedded: httpx.Client,
+) -> None:
+    token = _push(embedded, json.loads((FIXTURES / "push_example.json").read_text()))
+    tree = _get(embedded, "/artifact-lineage/tangled-tree/Test-env", token)
+    assert len(tree) == 3
+    assert _get(embedded, "/api/artifact-lineage/tangled-tree/Test-env", token) == tree
+    mixed = _get(embedded, "/api/artifact-execution-lineage/tangled-tree/Test-env", token)
+    assert len(mixed) > len(tree)  # executions between the artifacts' layers
+    display = _get(embedded, "/display_lineage", token, pipeline_name="Test-env")
+    data = next(n for n in display["nodes"] if n.get("display_name") == "data.xml:18b9")
+    artifact_id = data["id"].split(":")[1]
+    seed = _get(embedded, f"/lineage/{artifact_id}", token, direction="downstream")
+    assert [n for n in seed["nodes"] if n["kind"] == "execution"]
+    assert _get(embedded, f"/api/lineage/{artifact_id}", token, direction="downstream") == seed
+    ours = _get(embedded, f"/api/v1/lineage/artifacts/{artifact_id}", token, direction="downstream")
+    assert ours == seed
+    ancestry = _get(embedded, "/execution-lineage/tangled-tree/72d0/Test-env", token)
+    assert ancestry == [
+        [{"id": "Prepare_6e89", "parents": []}],
+        [{"id": "Train_72d0", "parents": ["Prepare_6e89"]}],
+    ]
+    assert _get(embedded, "/api/execution-lineage/tangled-tree/72d0/Test-env", token) == ancestry
+
+
+def test_reads_without_a_token_see_a_push_once_projected(embedded: httpx.Client) -> None:
+    name = f"gw-{uuid.uuid4().hex[:8]}"
+    _push(embedded, push_body(name, 4))
+    path = f"/artifact-lineage/tangled-tree/{name}"
+
+    def projected() -> Any:
+        answer = embedded.get(path)
+        assert answer.status_code == 200, answer.status_code
+        # Four steps: a layer for the Datasets each wrote and one for the first's inputs.
+        assert len(answer.json()) == 5, answer.json()
+        return answer.json()
+
+    tree = eventually(projected, timeout=30)
+    assert _get(embedded, path) == tree
+
+
+def test_a_read_after_a_token_read_never_answers_from_before_it(embedded: httpx.Client) -> None:
+    name = f"gw-{uuid.uuid4().hex[:8]}"
+    first = _push(embedded, push_body(name, 2))
+    path = f"/artifact-lineage/tangled-tree/{name}"
+    before = _get(embedded, path, first)
+    assert _get(embedded, path) == before  # now cached under the board's version
+    again = _push(embedded, push_body(name, 3, seed=1))  # more executions in the same pipeline
+    after = _get(embedded, path, again)
+    assert after != before
+    assert _get(embedded, path) == after
+
+
+def test_a_token_not_reached_is_a_503_through_the_gateway(embedded: httpx.Client) -> None:
+    name = f"gw-{uuid.uuid4().hex[:8]}"
+    pipeline, _, seq = _push(embedded, push_body(name, 1)).rpartition(":")
+    ahead = {TOKEN: f"{pipeline}:{int(seq) + 100}"}
+    cmf = embedded.get(f"/artifact-lineage/tangled-tree/{name}", headers=ahead)
+    assert cmf.status_code == 503 and cmf.headers["retry-after"] == "1"
+    ours = embedded.get("/api/v1/lineage/artifacts/1", headers=ahead)
+    assert ours.status_code == 503
+    assert ours.headers["content-type"] == "application/problem+json"
+
+
+def _an_artifact_id(client: httpx.Client, pipeline: str, token: str | None) -> str:
+    """The metadata id of one of the pipeline's artifacts, from /display_lineage."""
+    display = _get(client, "/api/display_lineage", token, pipeline_name=pipeline)
+    return str(next(n for n in display["nodes"] if n["kind"] == "artifact")["id"].split(":")[1])
+
+
+# ------------------------------------------------------------------------------ distributed
+
+
+@pytest.fixture(scope="module")
+def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, str]]:
+    """`cmf-server up` with Kafka, Neo4j and Redis; `worker relay`; `worker lineage` (Neo4j,
+    Redis). Yields a client of the gateway and the lineage consumer group."""
+    tmp = tmp_path_factory.mktemp("distributed")
+    topic = new_topic(partitions=3)
+    metadata_db = new_database()
+    group = f"gw-{uuid.uuid4().hex[:8]}"
+    common = {
+        "KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP,
+        "EVENTS_TOPIC": topic,
+        "REDIS_URL": REDIS_URL,
+        "LINEAGE_CONSUMER_GROUP": group,
+        "LINEAGE_CONSISTENCY_WAIT_S": "30",
+        **NEO4J_ENV,
+    }
+    processes: list[ServerProcess] = []
+    try:
+        processes.append(start_server(tmp, free_port(), {**common, "DATABASE_URL": metadata_db}))
+        for kind in ("relay", "lineage"):
+            folder = tmp / kind
+            folder.mkdir()
+            processes.append(
+                start_worker(kind, folder, {**common, "METADATA_DATABASE_URL": metadata_db})
+            )
+        with httpx.Client(base_url=processes[0].base_url, timeout=60) as client:
+            yield client, group
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        drop_database(metadata_db)
+
+
+def test_reads_through_the_gateway_follow_the_workers_projection_via_redis(
+    distributed: tuple[httpx.Client, str],
+) -> None:
+    client, group = distributed
+    name = f"gw-{uuid.uuid4().hex[:8]}"
+    _push(client, push_body(name, 3))
+    path = f"/artifact-lineage/tangled-tree/{name}"
+
+    def projected() -> Any:
+        answer = client.get(path)
+        assert answer.status_code == 200, answer.status_code
+        assert len(answer.json()) == 4, answer.json()  # every event of the push is applied
+        return answer.json()
+
+    first = eventually(projected, timeout=60)
+    token = _push(client, push_body(name, 5, seed=1))
+    pinned = _get(client, path, token)
+    assert pinned != first
+    assert _get(client, path) == pinned  # the token read posted its version to Redis
+    artifact_id = _an_artifact_id(client, name, token)
+    lineage = _get(client, f"/api/v1/lineage/artifacts/{artifact_id}", token)
+    assert _get(client, f"/lineage/{artifact_id}") == lineage
+    _forget_board(group)
+
+
+def _forget_board(group: str) -> None:
+    """The version board's key has no expiry; drop the one this test's consumer group made."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert client.delete(f"cmf:lineage:version:{group}") == 1
+    finally:
+        client.close()
