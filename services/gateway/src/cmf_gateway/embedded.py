@@ -22,7 +22,9 @@ async def embedded_delivery(metadata: FastAPI, lineage: FastAPI) -> AsyncIterato
     """Runs while the server runs; both apps' lifespans must have started."""
     projector: Projector = lineage.state.projector
     delivery = OutboxDelivery(
-        metadata.state.pool, Dispatcher(projector.consumer, projector.handlers())
+        metadata.state.pool,
+        Dispatcher(projector.consumer, projector.handlers()),
+        retention=metadata.state.settings.outbox_retention,
     )
     lineage.state.delivery = delivery
     stop = asyncio.Event()
