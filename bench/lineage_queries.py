@@ -49,7 +49,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from bench.run import REPO_DIR, RESULTS, machine
+from bench.results import RESULTS, update_results
+from bench.run import REPO_DIR, machine
 from cmf_common.db import create_pool
 from cmf_common.logging import configure_logging
 from cmf_common.migrations import migrate
@@ -600,17 +601,6 @@ def render(figures: list[Figure], plan: Plan, args: argparse.Namespace, load: st
     return "\n".join(lines)
 
 
-def update_results(section: str) -> None:
-    block = f"{START}\n{section}\n{END}"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Lineage queries\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 async def run(args: argparse.Namespace) -> list[Figure]:
     started = time.perf_counter()
     plan, groups = batches(args)
@@ -650,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(figures, *_plan_only(args), load)
     print(section)
     if not args.no_write:
-        update_results(section)
+        update_results(START, END, "Lineage queries", section)
         _say(f"updated {RESULTS.relative_to(REPO_DIR)}")
     return 0
 
