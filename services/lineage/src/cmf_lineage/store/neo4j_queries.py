@@ -8,6 +8,7 @@ no ``version``; they are not in the graph yet, as in PostgreSQL, where such rows
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,13 @@ SCHEMA = ("CREATE INDEX cmf_execution_pipeline IF NOT EXISTS FOR (n:Execution) O
 _ARTIFACT = "[a.metadata_id, a.uri, a.type, a.name, a.display_name, coalesce(a.pipelines, [])]"
 _EXECUTION = "[x.metadata_id, x.pipeline, x.uuid, x.stage, x.type, x.name, x.display_name]"
 _KIND = {"INPUT": INPUT, "OUTPUT": OUTPUT}
+
+
+_PIPELINE_FOUND = "MATCH (n:Pipeline {name: $p}) WHERE n.version IS NOT NULL RETURN count(n) AS n"
+_PIPELINE_EXECUTIONS = (
+    "MATCH (x:Execution {pipeline: $p}) WHERE x.version IS NOT NULL"
+    f" RETURN collect({_EXECUTION}) AS rows"
+)
 
 
 def _artifact(r: list[Any]) -> ArtifactInfo:
@@ -48,6 +56,12 @@ class Neo4jLineageQueries:
             result = await session.run(query, **params)
             return await result.single()
 
+    async def _together(self, queries: list[str], **params: Any) -> list[Any]:
+        """The single records of ``queries``, run at once, each in a session of its own: the
+        server answers them on as many cores as it has, where one session would queue them.
+        They are separate auto-commit reads either way (no shared snapshot was lost)."""
+        return list(await asyncio.gather(*(self._one(q, **params) for q in queries)))
+
     async def graph_version(self, consumer: str) -> int:
         record = await self._one(
             "MATCH (p:Progress {consumer: $consumer}) RETURN coalesce(sum(p.seq), 0) AS v",
@@ -56,30 +70,21 @@ class Neo4jLineageQueries:
         return int(record["v"]) if record is not None else 0
 
     async def pipeline_graph(self, pipeline: str) -> PipelineGraph | None:
-        async with self.driver.session(database=self.database) as session:
-
-            async def one(query: str) -> Any:
-                return await (await session.run(query, p=pipeline)).single()
-
-            found = await one(
-                "MATCH (n:Pipeline {name: $p}) WHERE n.version IS NOT NULL RETURN count(n) AS n"
-            )
-            if found is None or not found["n"]:
-                return None
-            stages = await one(
+        found, stages, executions, linked = await self._together(
+            [
+                _PIPELINE_FOUND,
                 "MATCH (s:Stage {pipeline: $p}) WHERE s.version IS NOT NULL"
-                " RETURN collect(s.name) AS rows"
-            )
-            executions = await one(
-                "MATCH (x:Execution {pipeline: $p}) WHERE x.version IS NOT NULL"
-                f" RETURN collect({_EXECUTION}) AS rows"
-            )
-            linked = await one(
+                " RETURN collect(s.name) AS rows",
+                _PIPELINE_EXECUTIONS,
                 "MATCH (x:Execution {pipeline: $p})-[r:INPUT|OUTPUT]-(a:Artifact)"
                 " WITH collect([x.uuid, a.uri, type(r)]) AS edges,"
                 "   collect(DISTINCT CASE WHEN a.version IS NOT NULL THEN a END) AS known"
-                f" RETURN edges, [a IN known | {_ARTIFACT}] AS artifacts"
-            )
+                f" RETURN edges, [a IN known | {_ARTIFACT}] AS artifacts",
+            ],
+            p=pipeline,
+        )
+        if found is None or not found["n"]:
+            return None
         return PipelineGraph(
             name=pipeline,
             stages=sorted(stages["rows"]),
@@ -91,27 +96,20 @@ class Neo4jLineageQueries:
     async def execution_dag(
         self, pipeline: str
     ) -> tuple[list[ExecutionInfo], list[tuple[str, str]]] | None:
-        async with self.driver.session(database=self.database) as session:
-
-            async def one(query: str) -> Any:
-                return await (await session.run(query, p=pipeline)).single()
-
-            found = await one(
-                "MATCH (n:Pipeline {name: $p}) WHERE n.version IS NOT NULL RETURN count(n) AS n"
-            )
-            if found is None or not found["n"]:
-                return None
-            executions = await one(
-                "MATCH (x:Execution {pipeline: $p}) WHERE x.version IS NOT NULL"
-                f" RETURN collect({_EXECUTION}) AS rows"
-            )
-            pairs = await one(
+        found, executions, pairs = await self._together(
+            [
+                _PIPELINE_FOUND,
+                _PIPELINE_EXECUTIONS,
                 "MATCH (y:Execution {pipeline: $p})-[:OUTPUT]->(a:Artifact)"
                 "   -[:INPUT]->(x:Execution {pipeline: $p})"
                 " WHERE x.version IS NOT NULL AND y.version IS NOT NULL"
                 "   AND a.version IS NOT NULL"
-                " RETURN collect(DISTINCT [x.uuid, y.uuid]) AS rows"
-            )
+                " RETURN collect(DISTINCT [x.uuid, y.uuid]) AS rows",
+            ],
+            p=pipeline,
+        )
+        if found is None or not found["n"]:
+            return None
         return (
             [_execution(r) for r in executions["rows"]],
             [(r[0], r[1]) for r in pairs["rows"]],
