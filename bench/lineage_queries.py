@@ -576,8 +576,9 @@ def render(figures: list[Figure], plan: Plan, args: argparse.Namespace, load: st
     lines += [
         "",
         "How the answers are read: a tree reads the pipeline's nodes and edges (PostgreSQL: four"
-        " indexed selects in one read-only snapshot; Neo4j: four statements, each answering in"
-        " one record of collected lists, as the Python driver's cost is per record) and layers"
+        " indexed selects in one read-only snapshot; Neo4j: four statements run at once, each in"
+        " a session of its own and answering in one record of collected lists, as the Python"
+        " driver's cost is per record) and layers"
         " them in Python; the ancestry tree reads only the execution DAG (executions and"
         " parent pairs). Upstream lineage fetches the whole neighbourhood within the depth in"
         " one statement (a recursive CTE; a DISTINCT variable-length pattern, which Neo4j expands"
