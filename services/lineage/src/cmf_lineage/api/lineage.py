@@ -85,10 +85,18 @@ MaxNodes = Annotated[int, Query(ge=1, le=q.MAX_MAX_NODES)]
 Types = Annotated[str | None, Query(description="artifact types to show, comma-separated")]
 
 
-def _request(
-    direction: q.Direction, depth: int, max_nodes: int, types: str | None, cursor: str | None
+def traversal(
+    direction: q.Direction = q.Direction.both,
+    depth: Depth = q.DEFAULT_DEPTH,
+    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
+    types: Types = None,
+    cursor: str | None = None,
 ) -> q.LineageRequest:
+    """The traversal's query parameters, which every lineage route takes alike."""
     return q.LineageRequest(direction, depth, max_nodes, q.parse_types(types), cursor)
+
+
+Traversal = Annotated[q.LineageRequest, Depends(traversal)]
 
 
 async def _artifact_lineage(
@@ -108,13 +116,8 @@ async def _artifact_lineage(
 async def seed_lineage(
     artifact_id: int,
     reader: Reader,
-    direction: q.Direction = q.Direction.both,
-    depth: Depth = q.DEFAULT_DEPTH,
-    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
-    types: Types = None,
-    cursor: str | None = None,
+    request: Traversal,
 ) -> Response:
-    request = _request(direction, depth, max_nodes, types, cursor)
     return await _artifact_lineage(reader, request, metadata_id=artifact_id, uri=None)
 
 
@@ -136,13 +139,8 @@ v1 = APIRouter(prefix="/lineage", tags=["lineage"])
 async def v1_artifact_lineage(
     artifact_id: int,
     reader: Reader,
-    direction: q.Direction = q.Direction.both,
-    depth: Depth = q.DEFAULT_DEPTH,
-    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
-    types: Types = None,
-    cursor: str | None = None,
+    request: Traversal,
 ) -> Response:
-    request = _request(direction, depth, max_nodes, types, cursor)
     return await _artifact_lineage(reader, request, metadata_id=artifact_id, uri=None)
 
 
@@ -150,13 +148,8 @@ async def v1_artifact_lineage(
 async def v1_artifact_lineage_by_uri(
     uri: Annotated[str, Query(min_length=1)],
     reader: Reader,
-    direction: q.Direction = q.Direction.both,
-    depth: Depth = q.DEFAULT_DEPTH,
-    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
-    types: Types = None,
-    cursor: str | None = None,
+    request: Traversal,
 ) -> Response:
-    request = _request(direction, depth, max_nodes, types, cursor)
     return await _artifact_lineage(reader, request, metadata_id=None, uri=uri)
 
 
@@ -164,14 +157,9 @@ async def v1_artifact_lineage_by_uri(
 async def v1_execution_lineage(
     uuid: str,
     reader: Reader,
+    request: Traversal,
     pipeline: str | None = None,
-    direction: q.Direction = q.Direction.both,
-    depth: Depth = q.DEFAULT_DEPTH,
-    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
-    types: Types = None,
-    cursor: str | None = None,
 ) -> Response:
-    request = _request(direction, depth, max_nodes, types, cursor)
     request.check()
 
     async def compute() -> Any:
