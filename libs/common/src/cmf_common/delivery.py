@@ -11,7 +11,6 @@ A row whose handler keeps failing is marked processed with its error: the embedd
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 
 import asyncpg
@@ -20,7 +19,7 @@ from prometheus_client import Counter
 
 from cmf_common import outbox
 from cmf_common.dispatch import Dispatcher
-from cmf_common.workers import Heartbeat, notifications, wait_for
+from cmf_common.workers import Heartbeat, Housekeeping, notifications, wait_for
 
 log = structlog.get_logger(__name__)
 
@@ -70,16 +69,11 @@ class OutboxDelivery:
         return deleted
 
     async def run(self, stop: asyncio.Event) -> None:
-        last_maintenance = 0.0
+        housekeeping = Housekeeping("delivery", self.forget_old, self.maintenance_every_s)
         async with notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
             while not stop.is_set():
                 self.heartbeat.beat()
-                if time.monotonic() - last_maintenance > self.maintenance_every_s:
-                    last_maintenance = time.monotonic()
-                    try:
-                        await self.forget_old()
-                    except (OSError, asyncpg.PostgresError) as exc:
-                        log.warning("delivery.maintenance_failed", error=str(exc))
+                await housekeeping.run_if_due()
                 try:
                     delivered = await self.deliver_once()
                 except (OSError, asyncpg.PostgresError) as exc:

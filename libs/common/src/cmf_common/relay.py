@@ -19,7 +19,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from cmf_common import outbox
 from cmf_common.ports import Message, Publisher
-from cmf_common.workers import Heartbeat, notifications, wait_for
+from cmf_common.workers import Heartbeat, Housekeeping, notifications, wait_for
 
 log = structlog.get_logger(__name__)
 
@@ -94,16 +94,11 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
-        last_maintenance = 0.0
+        housekeeping = Housekeeping("relay", self.maintain, self.maintenance_every_s)
         async with notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
             while not stop.is_set():
                 self.heartbeat.beat()
-                if time.monotonic() - last_maintenance > self.maintenance_every_s:
-                    last_maintenance = time.monotonic()
-                    try:
-                        await self.maintain()
-                    except (OSError, asyncpg.PostgresError) as exc:
-                        log.warning("relay.maintenance_failed", error=str(exc))
+                await housekeeping.run_if_due()
                 try:
                     sent = await self.relay_once()
                     failures = 0

@@ -1,16 +1,19 @@
 """What every long-running loop shares: waking on PostgreSQL NOTIFY, a liveness heartbeat,
-and a stop signal."""
+a stop signal, and housekeeping now and then."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import structlog
 from prometheus_client import Gauge
+
+log = structlog.get_logger(__name__)
 
 HEARTBEAT = Gauge(
     "cmf_worker_heartbeat_timestamp_seconds", "When each worker loop last went round.", ["worker"]
@@ -33,6 +36,28 @@ class Heartbeat:
         age = time.monotonic() - self.last
         if age > self.stale_after_s:
             raise RuntimeError(f"{self.worker} loop has not gone round for {age:.0f} s")
+
+
+class Housekeeping:
+    """Work a loop does at most once per ``every_s`` (pruning, gauges), first on its first
+    round. A database error is logged and left to the next turn: housekeeping must never stop
+    the loop that carries it."""
+
+    def __init__(self, name: str, work: Callable[[], Awaitable[Any]], every_s: float) -> None:
+        self.name = name
+        self.work = work
+        self.every_s = every_s
+        self.last: float | None = None
+
+    async def run_if_due(self) -> None:
+        now = time.monotonic()
+        if self.last is not None and now - self.last < self.every_s:
+            return
+        self.last = now
+        try:
+            await self.work()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning(f"{self.name}.maintenance_failed", error=str(exc))
 
 
 @asynccontextmanager
