@@ -21,6 +21,7 @@ from cmf_common.db import Connection
 from cmf_common.events import NewEvent, event_type
 from cmf_common.outbox import add_events
 from cmf_common.tracing import span
+from cmf_metadata.event_data import artifact_data
 from cmf_metadata.merge import (
     MergePlan,
     PushStatus,
@@ -298,19 +299,7 @@ def _outbox(
             },
         )
     )
-    artifacts = [
-        {
-            "id": r["id"],
-            "uri": r["uri"],
-            "type": r["type"],
-            "name": r["name"],
-            "properties": r["properties"],
-            "custom_properties": r["custom_properties"],
-            "create_time_since_epoch": r["create_time_since_epoch"],
-            "last_update_time_since_epoch": r["last_update_time_since_epoch"],
-        }
-        for r in artifact_rows
-    ]
+    artifacts = [artifact_data(r) for r in artifact_rows]
     for chunk in _chunks(artifacts):
         events.append(
             NewEvent(

@@ -34,6 +34,7 @@ from cmf_common.db import Connection, json_dumps
 from cmf_common.errors import Invalid, NotFound
 from cmf_common.events import event_type, uuid7
 from cmf_common.tracing import span
+from cmf_metadata.event_data import artifact_data
 from cmf_metadata.merge import ORIGINAL_CREATE_TIME
 from cmf_metadata.store import queries as store
 
@@ -740,7 +741,7 @@ async def _export_chunk(
         return rows, "stage", "upserted", {"stages": [_context_data(r) for r in rows]}
     if phase == "artifacts":
         rows = await store.export_artifacts(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
-        return rows, "artifact", "upserted", {"artifacts": [_artifact_data(r) for r in rows]}
+        return rows, "artifact", "upserted", {"artifacts": [artifact_data(r) for r in rows]}
     rows = await store.export_executions(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
     return rows, "execution", "merged", {"executions": [_execution_data(r) for r in rows]}
 
@@ -772,19 +773,6 @@ def _line(
 def _context_data(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": row["id"],
-        "name": row["name"],
-        "properties": row["properties"],
-        "custom_properties": row["custom_properties"],
-        "create_time_since_epoch": row["create_time_since_epoch"],
-        "last_update_time_since_epoch": row["last_update_time_since_epoch"],
-    }
-
-
-def _artifact_data(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "uri": row["uri"],
-        "type": row["type"],
         "name": row["name"],
         "properties": row["properties"],
         "custom_properties": row["custom_properties"],
