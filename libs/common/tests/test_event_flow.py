@@ -378,3 +378,49 @@ async def test_embedded_delivery_forgets_processed_rows_after_the_retention(
         assert [r["seq"] for r in await conn.fetch("SELECT seq FROM outbox ORDER BY seq")] == [2, 5]
     await delivery.drain()
     assert seen == [1, 2, 3, 4, 5]
+
+
+class LockCountingBus(FakeBus):
+    """Notes, at each publish (inside the relay's round), how many advisory locks are held."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__()
+        self.pool = pool
+        self.locks: list[int] = []
+
+    async def publish(self, messages: list[Message]) -> None:
+        async with self.pool.acquire() as conn:
+            self.locks.append(
+                await conn.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND database = (SELECT oid FROM pg_database"
+                    "                 WHERE datname = current_database())"
+                )
+            )
+        await super().publish(messages)
+
+
+async def test_a_relay_passes_over_pipelines_another_relay_holds(pool: asyncpg.Pool) -> None:
+    await write(pool, "held", 2)
+    await write(pool, "free", 2)
+    await write(pool, "later", 2)
+    bus = LockCountingBus(pool)
+    relay = OutboxRelay(pool, bus, topic="t", subjects_per_round=1)
+    async with pool.acquire() as other, other.transaction():
+        # Another relay's round, holding the oldest waiting pipeline.
+        await other.execute("SELECT pg_advisory_xact_lock(hashtextextended('cmf.relay:held', 0))")
+        assert await relay.relay_once() == 2
+    assert {e.subject for e in bus.envelopes()} == {"free"}
+    # The other relay's lock and the one this round took: one pipeline a round, not a lock on
+    # every pipeline it looked at.
+    assert bus.locks == [2]
+    while await relay.relay_once():
+        pass
+    assert sorted((e.subject, e.seq) for e in bus.envelopes()) == [
+        ("free", 1),
+        ("free", 2),
+        ("held", 1),
+        ("held", 2),
+        ("later", 1),
+        ("later", 2),
+    ]

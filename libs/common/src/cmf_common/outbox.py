@@ -119,14 +119,20 @@ async def claim_unpublished(conn: Connection, *, subjects: int, rows: int) -> Cl
     backlog: the waiting subjects come from the per-subject counters, and the rows are read as
     ``seq`` ranges through the ``(subject, seq)`` key, in index order, so nothing is sorted.
     """
+    # The lock is tried on the waiting subjects in order and the LIMIT stops at ``subjects``
+    # held: a subject another relay holds is passed over, not counted, so relays side by side
+    # share the backlog. ``OFFSET 0`` fences the ordered subquery: without it the planner
+    # pushes the lock call down to the scan and locks every waiting subject; with it the
+    # executor pulls rows through the lock call only until the limit is reached.
     held = await conn.fetch(
         "SELECT subject FROM ("
         "   SELECT s.subject, (SELECT o.position FROM outbox o"
         "       WHERE o.subject = s.subject AND o.seq = coalesce(p.published_seq, 0) + 1) AS first"
         "   FROM outbox_sequences s LEFT JOIN outbox_published p USING (subject)"
         "   WHERE s.last_seq > coalesce(p.published_seq, 0)"
-        "   ORDER BY first LIMIT $1) AS waiting"
-        " WHERE pg_try_advisory_xact_lock(hashtextextended('cmf.relay:' || subject, 0))",
+        "   ORDER BY first OFFSET 0) AS waiting"
+        " WHERE pg_try_advisory_xact_lock(hashtextextended('cmf.relay:' || subject, 0))"
+        " LIMIT $1",
         subjects,
     )
     if not held:
