@@ -21,10 +21,6 @@ from cmf_lineage.projector import Projector
 from cmf_lineage.queries import LineageQueries
 from cmf_lineage.reads import LineageReader, Token, parse_token
 from cmf_lineage.settings import LineageSettings
-from cmf_lineage.store.neo4j import Neo4jGraphStore
-from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
-from cmf_lineage.store.postgres import PostgresGraphStore
-from cmf_lineage.store.postgres_queries import PostgresLineageQueries
 
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOKEN = "X-CMF-Consistency-Token"
@@ -44,16 +40,6 @@ class WatchedStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
-
-
-@pytest.fixture
-async def queries(graph: GraphUnderTest) -> LineageQueries:
-    if isinstance(graph.store, PostgresGraphStore):
-        return PostgresLineageQueries(graph.store.pool)
-    assert isinstance(graph.store, Neo4jGraphStore)
-    neo4j = Neo4jLineageQueries(graph.store.driver)
-    await neo4j.setup()
-    return neo4j
 
 
 @pytest.fixture(params=["lru", "redis"])

@@ -24,10 +24,6 @@ from cmf_lineage.queries import LineageQueries
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.rebuild import rebuild_neo4j
 from cmf_lineage.settings import LineageSettings
-from cmf_lineage.store.neo4j import Neo4jGraphStore
-from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
-from cmf_lineage.store.postgres import PostgresGraphStore
-from cmf_lineage.store.postgres_queries import PostgresLineageQueries
 from cmf_lineage.versions import GraphVersions
 
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -35,16 +31,6 @@ UNREACHABLE = "redis://127.0.0.1:9/0"
 TOKEN = "X-CMF-Consistency-Token"
 TREE = "/artifact-lineage/tangled-tree/Test-env"
 CONSUMER = "cmf-lineage"
-
-
-@pytest.fixture
-async def queries(graph: GraphUnderTest) -> LineageQueries:
-    if isinstance(graph.store, PostgresGraphStore):
-        return PostgresLineageQueries(graph.store.pool)
-    assert isinstance(graph.store, Neo4jGraphStore)
-    neo4j = Neo4jLineageQueries(graph.store.driver)
-    await neo4j.setup()
-    return neo4j
 
 
 @pytest.fixture
