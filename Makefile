@@ -9,14 +9,19 @@ CACHE ?= $(HOME)/.cache/cmf-server
 UV_VERSION := 0.13.9
 UV := $(CACHE)/uv-$(UV_VERSION)/bin/uv
 LOCK_HASH := $(shell sha256sum uv.lock | cut -c1-12)
-VENV := $(CACHE)/venv-$(LOCK_HASH)
+# The checkout's own path is in the key too: the venv holds editable installs of this tree, and
+# a second clone syncing the same venv would point them at itself (tests here would then run
+# that clone's code). A clone's venv is quick to make: uv links it from its cache.
+CHECKOUT_HASH := $(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-8)
+VENV := $(CACHE)/venv-$(LOCK_HASH)-$(CHECKOUT_HASH)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := python3.11
 PY := $(VENV)/bin/python
 
-.PHONY: help install run lint format test test-only services-up services-down bench clean-cache
+.PHONY: venv-path help install run lint format test test-only services-up services-down bench clean-cache
 
 help:
+	@echo "make venv-path      print the path of this checkout's venv (its bin/ has pytest, cmf-server)"
 	@echo "make run            start the embedded server on http://127.0.0.1:$(PORT) (PORT=, DATA_DIR=)"
 	@echo "make test           install what is missing, start the real services, lint, run every test"
 	@echo "make lint           ruff + mypy"
@@ -27,8 +32,11 @@ $(UV):
 	python3 -m venv $(CACHE)/uv-$(UV_VERSION)
 	$(CACHE)/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION)
 
-# Re-run every time: cheap when nothing changed, and it re-points the workspace packages at
-# this checkout (CI clones into a new folder each run).
+venv-path:
+	@echo $(VENV)
+
+# Re-run every time: cheap when nothing changed, and it makes sure the workspace packages point
+# at this checkout.
 install: $(UV)
 	@$(UV) sync --frozen --all-packages --quiet
 
