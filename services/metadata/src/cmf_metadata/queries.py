@@ -422,7 +422,9 @@ async def pipeline_stages(pool: asyncpg.Pool, pipeline_name: str) -> dict[str, A
 
 
 @dataclass(frozen=True)
-class ExecutionQuery:
+class ListQuery:
+    """The filters, sort and page of an ``/api/v1`` list; executions take exactly these."""
+
     pipeline: str | None = None
     stage: str | None = None
     type: str | None = None
@@ -436,19 +438,11 @@ class ExecutionQuery:
 
 
 @dataclass(frozen=True)
-class ArtifactQuery:
-    pipeline: str | None = None
-    stage: str | None = None
-    type: str | None = None
+class ArtifactQuery(ListQuery):
+    """Artifacts take the same, and the artifact service's exact lookups."""
+
     uri: str | None = None
     name: str | None = None
-    properties: tuple[str, ...] = ()
-    created_after: int | None = None
-    created_before: int | None = None
-    q: str | None = None
-    sort: str = "id"
-    limit: int = DEFAULT_LIMIT
-    cursor: str | None = None
 
 
 def _properties(raw: Sequence[str]) -> list[list[dict[str, Any]]]:
@@ -457,7 +451,7 @@ def _properties(raw: Sequence[str]) -> list[list[dict[str, Any]]]:
     return [property_candidates(p) for p in raw]
 
 
-def _scope_of(route: str, query: ExecutionQuery | ArtifactQuery) -> str:
+def _scope_of(route: str, query: ListQuery) -> str:
     fields = asdict(query)
     del fields["limit"], fields["cursor"]  # a page size may change between pages
     return query_scope(route, **fields)
@@ -475,7 +469,7 @@ class _Listing:
 
 def _listing(
     route: str,
-    query: ExecutionQuery | ArtifactQuery,
+    query: ListQuery,
     sorts: Mapping[str, store.SortColumn],
     text_fields: tuple[str, ...],
 ) -> _Listing:
@@ -508,7 +502,7 @@ def _listed(
     return {"items": [item(r) for r in rows], "total": total, "next_cursor": next_cursor}
 
 
-async def list_executions(pool: asyncpg.Pool, query: ExecutionQuery) -> dict[str, Any]:
+async def list_executions(pool: asyncpg.Pool, query: ListQuery) -> dict[str, Any]:
     """Executions matching every filter, one keyset page, with the total count of matches."""
     listing = _listing("v1.executions", query, store.EXECUTION_SORTS, ("pipeline", "stage", "type"))
     with span("metadata.query.executions"):

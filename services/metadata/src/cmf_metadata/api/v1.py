@@ -8,9 +8,10 @@ same filters for the next page.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from cmf_common.db import json_dumps
@@ -53,9 +54,7 @@ async def pipeline_stages(pipeline: str, pool: Pool) -> Response:
     return json_response(await queries.pipeline_stages(pool, pipeline))
 
 
-@router.get("/executions")
-async def executions(
-    pool: Pool,
+def list_query(
     pipeline: Name = None,
     stage: Name = None,
     type: Name = None,
@@ -66,12 +65,9 @@ async def executions(
     sort: Sort = "id",
     limit: Limit = queries.DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Response:
-    """Executions filtered by pipeline, stage (full name), type, property equality, creation
-    time (epoch ms: ``created_after`` inclusive, ``created_before`` exclusive) and free text
-    ``q`` (case-insensitive, in any property value: the uuid and the stage are among them);
-    sorted by ``sort``."""
-    query = queries.ExecutionQuery(
+) -> queries.ListQuery:
+    """The query parameters both lists take."""
+    return queries.ListQuery(
         pipeline=pipeline,
         stage=stage,
         type=type,
@@ -83,6 +79,17 @@ async def executions(
         limit=limit,
         cursor=cursor,
     )
+
+
+ListParameters = Annotated[queries.ListQuery, Depends(list_query)]
+
+
+@router.get("/executions")
+async def executions(pool: Pool, query: ListParameters) -> Response:
+    """Executions filtered by pipeline, stage (full name), type, property equality, creation
+    time (epoch ms: ``created_after`` inclusive, ``created_before`` exclusive) and free text
+    ``q`` (case-insensitive, in any property value: the uuid and the stage are among them);
+    sorted by ``sort``."""
     return json_response(await queries.list_executions(pool, query))
 
 
@@ -94,36 +101,11 @@ async def execution(execution_id: Id, pool: Pool) -> Response:
 
 @router.get("/artifacts")
 async def artifacts(
-    pool: Pool,
-    pipeline: Name = None,
-    stage: Name = None,
-    type: Name = None,
-    uri: Name = None,
-    name: Name = None,
-    property: Properties = None,
-    created_after: EpochMs = None,
-    created_before: EpochMs = None,
-    q: Text = None,
-    sort: Sort = "id",
-    limit: Limit = queries.DEFAULT_LIMIT,
-    cursor: Cursor = None,
+    pool: Pool, common: ListParameters, uri: Name = None, name: Name = None
 ) -> Response:
     """Artifacts, with the filters of ``/executions`` plus the exact lookups the artifact
     service makes: ``uri`` (the content hash), and ``pipeline`` with ``name``."""
-    query = queries.ArtifactQuery(
-        pipeline=pipeline,
-        stage=stage,
-        type=type,
-        uri=uri,
-        name=name,
-        properties=tuple(property or ()),
-        created_after=created_after,
-        created_before=created_before,
-        q=q,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-    )
+    query = queries.ArtifactQuery(**asdict(common), uri=uri, name=name)
     return json_response(await queries.list_artifacts(pool, query))
 
 
