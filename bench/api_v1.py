@@ -32,9 +32,16 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.listings import Timing, debian_database, server_on, wait_until_idle
+from bench.listings import (
+    Timing,
+    add_store_arguments,
+    on_each_store,
+    server_on,
+    wait_until_idle,
+    write_raw,
+)
 from bench.results import RESULTS, update_results
-from bench.run import OUT_DIR, REPO_DIR, machine
+from bench.run import REPO_DIR, machine
 from bench.seed import seed
 
 START, END = "<!-- api-v1:start -->", "<!-- api-v1:end -->"
@@ -410,55 +417,15 @@ def render(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.api_v1", description=__doc__)
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--only", choices=("debian", "embedded"), default=None)
-    parser.add_argument(
-        "--data-root", default=os.environ.get("CMF_BENCH_TMP", "/var/tmp"), help="data dirs"
-    )
-    parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
-    parser.add_argument("--pushes", type=int, default=PUSHES, help="(smaller for a trial run)")
-    parser.add_argument("--executions", type=int, default=EXECUTIONS, help="per push")
+    add_store_arguments(parser, PUSHES, EXECUTIONS)
     args = parser.parse_args(argv)
     stamp = datetime.now(UTC)
-    runs = []
-    if args.only in (None, "debian"):
-        with debian_database() as url:
-            runs.append(
-                bench_one(
-                    "debian", url, args.requests, args.data_root, args.pushes, args.executions
-                )
-            )
-    if args.only in (None, "embedded"):
-        runs.append(
-            bench_one("embedded", None, args.requests, args.data_root, args.pushes, args.executions)
-        )
+    runs = on_each_store(args, bench_one)
     info = machine()
     info["date"] = f"{stamp:%Y-%m-%d %H:%M} UTC"
     section = render(info, runs, args.requests, args.pushes, args.executions)
     print(section)
-    OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / "api_v1.json").write_text(
-        json.dumps(
-            {
-                "machine": info,
-                "runs": [
-                    {
-                        "database": r.database,
-                        "pg_version": r.pg_version,
-                        "pushes_s": r.pushes_s,
-                        "load_before": r.load_before,
-                        "export": r.export,
-                        "timings": {
-                            k: {"samples": t.samples, "errors": t.errors}
-                            for k, t in r.timings.items()
-                        },
-                    }
-                    for r in runs
-                ],
-            },
-            indent=1,
-        )
-    )
+    write_raw("api_v1", info, runs)
     if not args.no_write:
         update_results(START, END, "/api/v1 queries", section)
         _progress(f"updated {RESULTS.relative_to(REPO_DIR)}")

@@ -26,11 +26,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -564,60 +564,61 @@ def render(
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.listings", description=__doc__)
+def add_store_arguments(parser: argparse.ArgumentParser, pushes: int, executions: int) -> None:
+    """The options every benchmark over the two PostgreSQLs takes."""
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--only", choices=("debian", "embedded"), default=None)
     parser.add_argument(
         "--data-root", default=os.environ.get("CMF_BENCH_TMP", "/var/tmp"), help="data dirs"
     )
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
-    parser.add_argument("--pushes", type=int, default=PUSHES, help="(smaller for a trial run)")
-    parser.add_argument("--executions", type=int, default=EXECUTIONS, help="per push")
+    parser.add_argument("--pushes", type=int, default=pushes, help="(smaller for a trial run)")
+    parser.add_argument("--executions", type=int, default=executions, help="per push")
+
+
+R = TypeVar("R")
+
+
+def on_each_store(
+    args: argparse.Namespace, bench: Callable[[str, str | None, int, str, int, int], R]
+) -> list[R]:
+    """``bench`` on Debian's PostgreSQL (a fresh database), then on the embedded one."""
+    runs = []
+    if args.only in (None, "debian"):
+        with debian_database() as url:
+            runs.append(
+                bench("debian", url, args.requests, args.data_root, args.pushes, args.executions)
+            )
+    if args.only in (None, "embedded"):
+        runs.append(
+            bench("embedded", None, args.requests, args.data_root, args.pushes, args.executions)
+        )
+    return runs
+
+
+def write_raw(name: str, info: dict[str, Any], runs: Sequence[Any]) -> None:
+    """Every sample of ``runs`` (dataclasses), beside the machine, in ``bench/out/<name>.json``."""
+    OUT_DIR.mkdir(exist_ok=True)
+    (OUT_DIR / f"{name}.json").write_text(
+        json.dumps({"machine": info, "runs": [asdict(r) for r in runs]}, indent=1)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.listings", description=__doc__)
+    add_store_arguments(parser, PUSHES, EXECUTIONS)
     parser.add_argument(
         "--push-cost", type=int, default=0, help="rounds of the push-cost comparison (0: none)"
     )
     args = parser.parse_args(argv)
     stamp = datetime.now(UTC)
-    runs = []
-    if args.only in (None, "debian"):
-        with debian_database() as url:
-            runs.append(
-                bench_one(
-                    "debian", url, args.requests, args.data_root, args.pushes, args.executions
-                )
-            )
-    if args.only in (None, "embedded"):
-        runs.append(
-            bench_one("embedded", None, args.requests, args.data_root, args.pushes, args.executions)
-        )
+    runs = on_each_store(args, bench_one)
     info = machine()
     info["date"] = f"{stamp:%Y-%m-%d %H:%M} UTC"
     costs = asyncio.run(_push_cost(args.push_cost, args.executions)) if args.push_cost else None
     section = render(info, runs, args.requests, costs, args.executions)
     print(section)
-    OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / "listings.json").write_text(
-        json.dumps(
-            {
-                "machine": info,
-                "runs": [
-                    {
-                        "database": r.database,
-                        "pg_version": r.pg_version,
-                        "pushes_s": r.pushes_s,
-                        "load_before": r.load_before,
-                        "timings": {
-                            k: {"samples": t.samples, "errors": t.errors}
-                            for k, t in r.timings.items()
-                        },
-                    }
-                    for r in runs
-                ],
-            },
-            indent=1,
-        )
-    )
+    write_raw("listings", info, runs)
     if not args.no_write:
         update_results(START, END, "Listings", section)
         _progress(f"updated {RESULTS.relative_to(REPO_DIR)}")
