@@ -33,8 +33,12 @@ import asyncpg
 import httpx
 
 from bench.listings import (
+    WARMUP,
     Timing,
     add_store_arguments,
+    against_target,
+    measure,
+    ms,
     on_each_store,
     server_on,
     wait_until_idle,
@@ -50,7 +54,6 @@ PUSHES, EXECUTIONS, STAGES = 10, 10_000, 4
 TARGET_MS = 20.0
 PAGE = 100
 DEPTHS = 10  # pages of each pipeline's stage the target figure visits (cursors collected first)
-WARMUP = 20
 QUIET_LOAD, QUIET_TIMEOUT_S = 1.0, 900.0
 
 Request = tuple[str, dict[str, Any]]
@@ -234,23 +237,6 @@ def scenarios(samples: Samples, pushes: int, executions: int) -> list[Scenario]:
     ]
 
 
-def measure(client: httpx.Client, scenario: Scenario, count: int) -> Timing:
-    timing = Timing(scenario.key)
-    for i in range(WARMUP):
-        path, params = scenario.request(i)
-        client.get(path, params=params)
-    for i in range(count):
-        path, params = scenario.request(i)
-        started = time.perf_counter()
-        response = client.get(path, params=params)
-        elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            timing.errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
-            continue
-        timing.samples.append(elapsed)
-    return timing
-
-
 def time_export(client: httpx.Client) -> dict[str, float]:
     """The whole store through GET /api/v1/export, 1,000 lines a page."""
     lines = pages = 0
@@ -318,7 +304,7 @@ def bench_one(
                 timings[scenario.key] = t = measure(client, scenario, count)
                 _progress(
                     f"{database}: {scenario.key}: n={len(t.samples)}"
-                    f" p50 {_ms(t.quantile(0.5))} p95 {_ms(t.quantile(0.95))}"
+                    f" p50 {ms(t.quantile(0.5))} p95 {ms(t.quantile(0.95))}"
                     + (f" errors {t.errors[:2]}" if t.errors else "")
                 )
             export = time_export(client)
@@ -338,13 +324,6 @@ def wait_for_quiet_machine(database: str, timeout_s: float = QUIET_TIMEOUT_S) ->
     if load >= QUIET_LOAD:
         _progress(f"{database}: the load average is still {load:.2f}; measuring anyway")
     return load
-
-
-def _ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    ms = seconds * 1000
-    return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
 
 
 def render(
@@ -379,18 +358,11 @@ def render(
             t = run.timings.get(scenario.key)
             if t is None:
                 continue
-            p95 = t.quantile(0.95)
-            if scenario.target_ms is None:
-                verdict = "—"
-            elif p95 is None or t.errors:
-                verdict = "**no** (errors)"
-            else:
-                verdict = "yes" if p95 * 1000 <= scenario.target_ms else "**no**"
-            target = f"≤ {scenario.target_ms:g} ms" if scenario.target_ms else "—"
+            target, verdict = against_target(t, scenario.target_ms)
             lines.append(
                 f"| {scenario.label} | {scenario.matches} | {names[run.database]} "
-                f"| {len(t.samples)} | {_ms(t.quantile(0.5))} | {_ms(p95)} "
-                f"| {_ms(t.quantile(0.99))} | {target} | {verdict} |"
+                f"| {len(t.samples)} | {ms(t.quantile(0.5))} | {ms(t.quantile(0.95))} "
+                f"| {ms(t.quantile(0.99))} | {target} | {verdict} |"
             )
     lines += [
         "",

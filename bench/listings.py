@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -338,7 +338,16 @@ def scenarios(prefixes: list[str], model_id: int | None) -> list[Scenario]:
     return found
 
 
-def measure(client: httpx.Client, scenario: Scenario, count: int) -> Timing:
+class Timed(Protocol):
+    """A scenario as ``measure`` needs it: a name and the i-th request."""
+
+    key: str
+
+    def request(self, i: int) -> tuple[str, dict[str, Any]]: ...
+
+
+def measure(client: httpx.Client, scenario: Timed, count: int) -> Timing:
+    """``WARMUP`` requests, then ``count`` timed ones, one at a time."""
     timing = Timing(scenario.key)
     for i in range(WARMUP):
         path, params = scenario.request(i)
@@ -400,7 +409,7 @@ def bench_one(
                 t = timings[scenario.key]
                 _progress(
                     f"{database}: {scenario.key}: n={len(t.samples)}"
-                    f" p50 {_ms(t.quantile(0.5))} p95 {_ms(t.quantile(0.95))}"
+                    f" p50 {ms(t.quantile(0.5))} p95 {ms(t.quantile(0.95))}"
                     + (f" errors {t.errors[:2]}" if t.errors else "")
                 )
     return Run(database, pg_version, [p.seconds for p in seeded], timings, load_before, executions)
@@ -477,11 +486,21 @@ def render_push_cost(costs: dict[str, list[float]], executions: int) -> list[str
     return lines
 
 
-def _ms(seconds: float | None) -> str:
+def ms(seconds: float | None) -> str:
     if seconds is None:
         return "—"
-    ms = seconds * 1000
-    return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
+    millis = seconds * 1000
+    return f"{millis:.1f} ms" if millis < 100 else f"{millis:.0f} ms"
+
+
+def against_target(timing: Timing, target_ms: float | None) -> tuple[str, str]:
+    """The table's "target (p95)" and "within target" cells for ``timing``."""
+    if target_ms is None:
+        return "—", "—"
+    p95 = timing.quantile(0.95)
+    if p95 is None or timing.errors:
+        return f"≤ {target_ms:g} ms", "**no** (errors)"
+    return f"≤ {target_ms:g} ms", "yes" if p95 * 1000 <= target_ms else "**no**"
 
 
 def render(
@@ -524,17 +543,10 @@ def render(
             t = run.timings.get(scenario.key)
             if t is None:
                 continue
-            p95 = t.quantile(0.95)
-            if scenario.target_ms is None:
-                verdict = "—"
-            elif p95 is None or t.errors:
-                verdict = "**no** (errors)"
-            else:
-                verdict = "yes" if p95 * 1000 <= scenario.target_ms else "**no**"
-            target = f"≤ {scenario.target_ms:g} ms" if scenario.target_ms else "—"
+            target, verdict = against_target(t, scenario.target_ms)
             lines.append(
                 f"| {scenario.label} | {names[run.database]} | {len(t.samples)} "
-                f"| {_ms(t.quantile(0.5))} | {_ms(p95)} | {_ms(t.quantile(0.99))} "
+                f"| {ms(t.quantile(0.5))} | {ms(t.quantile(0.95))} | {ms(t.quantile(0.99))} "
                 f"| {scenario.reference} | {target} | {verdict} |"
             )
     lines += [
