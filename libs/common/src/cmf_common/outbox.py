@@ -59,17 +59,21 @@ async def add_events(
     return last_seq
 
 
+def _envelope_fields(row: Any) -> dict[str, Any]:
+    """An outbox row's envelope fields, all but ``data``."""
+    return {
+        "id": str(row["id"]),
+        "type": row["type"],
+        "source": row["source"],
+        "subject": row["subject"],
+        "time": row["time"].isoformat(),
+        "seq": row["seq"],
+        "traceparent": row["traceparent"],
+    }
+
+
 def envelope_of(row: Any) -> Envelope:
-    return Envelope(
-        id=str(row["id"]),
-        type=row["type"],
-        source=row["source"],
-        subject=row["subject"],
-        time=row["time"].isoformat(),
-        seq=row["seq"],
-        data=row["data"],
-        traceparent=row["traceparent"],
-    )
+    return Envelope(data=row["data"], **_envelope_fields(row))
 
 
 def envelope_json(row: Any) -> bytes:
@@ -77,14 +81,8 @@ def envelope_json(row: Any) -> bytes:
     the same document as ``envelope_of(row).to_json()``, the payload spliced in unparsed."""
     return orjson.dumps(
         {
-            "id": str(row["id"]),
-            "type": row["type"],
-            "source": row["source"],
-            "subject": row["subject"],
-            "time": row["time"].isoformat(),
-            "seq": row["seq"],
+            **_envelope_fields(row),
             "data": orjson.Fragment(row["data"]),
-            "traceparent": row["traceparent"],
             "specversion": SPECVERSION,
         }
     )
