@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from prometheus_client import Counter, Gauge
 
@@ -28,6 +28,7 @@ from cmf_common.workers import Heartbeat
 log = structlog.get_logger(__name__)
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+_PARTITIONER = DefaultPartitioner()
 
 CONSUMER_LAG = Gauge(
     "cmf_consumer_lag", "Messages not yet consumed, per partition.", ["group", "topic", "partition"]
@@ -59,7 +60,6 @@ class KafkaPublisher:
             max_request_size=MAX_MESSAGE_BYTES,
             request_timeout_ms=30_000,
         )
-        self._partitions: dict[tuple[str, bytes, int], int] = {}
 
     async def start(self) -> None:
         await self.producer.start()
@@ -72,30 +72,26 @@ class KafkaPublisher:
         whole record batches: one ``send`` per record spent most of the relay's CPU in the
         producer's per-record path (partitioning, accumulator lookups, a future each)."""
         groups: dict[tuple[str, int], list[Message]] = {}
+        # Each key's partition, as the producer's own partitioner would pick it, once per key
+        # and publish (keys are pipelines: few, and each repeats across the messages).
+        partitions: dict[str, list[int]] = {}
         partition_of: dict[tuple[str, bytes], int] = {}
         for message in messages:
             route = (message.topic, message.key)
             partition = partition_of.get(route)
             if partition is None:
-                partition = partition_of[route] = await self._partition_of(*route)
+                if message.topic not in partitions:
+                    found = await self.producer.partitions_for(message.topic)
+                    partitions[message.topic] = sorted(found)
+                topic_partitions = partitions[message.topic]
+                partition = partition_of[route] = _PARTITIONER(
+                    message.key, topic_partitions, topic_partitions
+                )
             groups.setdefault((message.topic, partition), []).append(message)
         acks = await asyncio.gather(
             *(self._send_partition(topic, p, group) for (topic, p), group in groups.items())
         )
         await asyncio.gather(*(ack for partition_acks in acks for ack in partition_acks))
-
-    async def _partition_of(self, topic: str, key: bytes) -> int:
-        """The partition the producer's own partitioner would choose for ``key``; computed once
-        per key and partition count (keys are pipelines: few, and each repeats)."""
-        partitions = sorted(await self.producer.partitions_for(topic))
-        cache_key = (topic, key, len(partitions))
-        partition = self._partitions.get(cache_key)
-        if partition is None:
-            partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
-            if len(self._partitions) > 100_000:
-                self._partitions.clear()
-            self._partitions[cache_key] = partition
-        return partition
 
     async def _send_partition(
         self, topic: str, partition: int, messages: list[Message]
