@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 
 from fastapi import FastAPI
 
@@ -29,18 +29,17 @@ async def embedded_delivery(metadata: FastAPI, lineage: FastAPI) -> AsyncIterato
     lineage.state.delivery = delivery
     stop = asyncio.Event()
     versions: GraphVersions = lineage.state.versions
-    sync: asyncio.Task[None] | None = None
+    synced: AbstractAsyncContextManager[None] = nullcontext()  # Redis's: the lineage app's
     if versions.board is None:
         # The projector is ours, so it posts every commit here. The sync loop covers commits
         # of another server's projector sharing this database (and heals like Redis's does).
         versions.board = LocalBoard()
-        sync = asyncio.create_task(versions.keep_synced(stop), name="embedded-version-sync")
+        synced = versions.kept_synced()
     task = asyncio.create_task(delivery.run(stop), name="embedded-delivery")
     try:
-        yield
+        async with synced:
+            yield
     finally:
         stop.set()
         with suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, timeout=30)
-        if sync is not None:
-            await sync

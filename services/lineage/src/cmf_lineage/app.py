@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -47,12 +46,6 @@ def create_app(settings: LineageSettings | None = None) -> FastAPI:
             app.state.projector = Projector(opened.store, consumer=consumer, versions=versions)
             cache = open_cache(settings)
             app.state.cache = cache
-            stop = asyncio.Event()
-            sync = (
-                asyncio.create_task(versions.keep_synced(stop), name="lineage-version-sync")
-                if board is not None
-                else None
-            )
             try:
                 app.state.reader = LineageReader(
                     queries,
@@ -62,11 +55,9 @@ def create_app(settings: LineageSettings | None = None) -> FastAPI:
                     wait_s=settings.lineage_consistency_wait_s,
                     versions=versions,
                 )
-                yield
+                async with versions.kept_synced():
+                    yield
             finally:
-                stop.set()
-                if sync is not None:
-                    await sync
                 await cache.close()
                 if board is not None:
                     await board.close()

@@ -54,12 +54,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 import structlog
 from prometheus_client import Counter
 
+from cmf_common.workers import wait_for
 from cmf_lineage.board import BoardUnavailable, VersionBoard
 
 log = structlog.get_logger(__name__)
@@ -161,8 +163,22 @@ class GraphVersions:
         """Post the store's version at once and then every ``sync_every_s`` until ``stop``."""
         while not stop.is_set():
             await self.sync()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.sync_every_s)
+            await wait_for(asyncio.Event(), stop, self.sync_every_s)
+
+    @asynccontextmanager
+    async def kept_synced(self) -> AsyncIterator[None]:
+        """While open, :meth:`keep_synced` runs in the background; without a board, nothing
+        does (there is nothing to heal)."""
+        if self.board is None:
+            yield
+            return
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.keep_synced(stop), name="lineage-version-sync")
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
 
     def _failed(self, operation: str, exc: BoardUnavailable) -> None:
         BOARD_ERRORS.labels(operation).inc()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
 
 from fastapi import FastAPI
 
@@ -58,20 +58,14 @@ def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
                 await runner.start()
                 app.state.graph, app.state.runner = opened, runner
                 task = asyncio.create_task(runner.run(stop), name="lineage-projector")
-                sync = (
-                    asyncio.create_task(versions.keep_synced(stop), name="lineage-version-sync")
-                    if versions is not None
-                    else None
-                )
                 try:
-                    yield
+                    async with versions.kept_synced() if versions is not None else nullcontext():
+                        yield
                 finally:
                     # SIGTERM: finish and commit the batch in hand, then close.
                     stop.set()
                     with suppress(asyncio.CancelledError, TimeoutError):
                         await asyncio.wait_for(task, timeout=60)
-                    if sync is not None:
-                        await sync
             finally:
                 await runner.stop()
                 await dead_letters.stop()
