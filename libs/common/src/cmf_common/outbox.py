@@ -231,11 +231,6 @@ async def unpublished_count(conn: Connection) -> int:
     )
 
 
-async def unprocessed_count(conn: Connection) -> int:
-    """Rows the embedded delivery has not processed yet."""
-    return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE processed_at IS NULL"))
-
-
 async def delete_older_than(conn: Connection, retention: timedelta) -> int:
     """Forget rows older than ``retention`` that were handed on: published by a relay, or
     processed by the embedded delivery. Rows still waiting are kept, however old."""
