@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -104,3 +106,11 @@ async def create_pool(
 async def ping(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         await conn.fetchval("SELECT 1")
+
+
+@asynccontextmanager
+async def read_snapshot(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+    """A connection in a read-only, repeatable-read transaction: every statement of one answer
+    (a page and its total, a pull's entities) sees the same snapshot."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        yield conn

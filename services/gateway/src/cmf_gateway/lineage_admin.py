@@ -48,7 +48,7 @@ def _settings(
 
 
 def _in_process_export(metadata: MetadataSettings) -> ExportSource:
-    from cmf_metadata import queries
+    from cmf_metadata import export as metadata_export
 
     async def lines() -> AsyncIterator[Envelope]:
         pool = await create_pool(
@@ -61,7 +61,7 @@ def _in_process_export(metadata: MetadataSettings) -> ExportSource:
             cursor: str | None = None
             while True:
                 count = 0
-                async for raw in queries.export_lines(pool, cursor=cursor, limit=1000):
+                async for raw in metadata_export.export_lines(pool, cursor=cursor, limit=1000):
                     count += 1
                     cursor = orjson.loads(raw).get("export_cursor")
                     yield Envelope.from_json(raw)

@@ -2,7 +2,7 @@
 against it.
 
 The export is the metadata tables written as the very events the outbox carries, so the same
-projector code builds the graph; see ``cmf_metadata.queries.export_lines``. Its lines are
+projector code builds the graph; see ``cmf_metadata.export.export_lines``. Its lines are
 applied in batches; their ids are fresh, so nothing from the live stream is mistaken for them.
 """
 

@@ -1,4 +1,4 @@
-"""The metadata service's read side: the seed's listings, ``/api/v1/`` and the export.
+"""The metadata service's read side: the seed's listings and ``/api/v1/``.
 
 Listings page by keyset: a page ends with an opaque cursor that holds the last row's sort key and
 id, so a page costs the same at any depth and rows pushed meanwhile never shift it. A cursor is
@@ -7,34 +7,25 @@ a checksum; anything else (garbled, truncated, edited, or from another query) is
 are not signed: forging one only moves the start of a page of a query the caller may run anyway,
 and every field is re-validated (types, ranges) before it reaches SQL as a bind parameter.
 
-The export streams the current tables, pipeline by pipeline, as the events the outbox carries
-(see :func:`export_lines` for why a snapshot and not the outbox itself).
-
 No FastAPI here: errors are :class:`~cmf_common.errors.Invalid` and
 :class:`~cmf_common.errors.NotFound`; the HTTP boundary renders them as problem+json.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import math
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import orjson
 
-from cmf_common.db import Connection, json_dumps
+from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import Invalid, NotFound
-from cmf_common.events import event_type, uuid7
+from cmf_common.paging import decode_cursor, encode_cursor, query_scope
 from cmf_common.tracing import span
-from cmf_metadata.event_data import artifact_data
 from cmf_metadata.merge import ORIGINAL_CREATE_TIME
 from cmf_metadata.store import queries as store
 
@@ -43,7 +34,6 @@ MAX_LIMIT = 1000
 MAX_PROPERTY_FILTERS = 20
 MAX_EVENTS = 10_000
 DEFAULT_EVENTS = 1000
-BIGINT_MAX = 2**63 - 1
 
 # MLMD's Event.Type; CMF writes INPUT (3) and OUTPUT (4).
 EVENT_KINDS = {
@@ -56,72 +46,6 @@ EVENT_KINDS = {
     6: "INTERNAL_OUTPUT",
     7: "PENDING_OUTPUT",
 }
-
-
-# --- cursors -------------------------------------------------------------------------------------
-
-_CURSOR_VERSION = 1
-_CHECKSUM_BYTES = 8
-MAX_CURSOR_CHARS = 4096
-
-
-def _checksum(payload: bytes) -> bytes:
-    return hashlib.blake2b(payload, digest_size=_CHECKSUM_BYTES, person=b"cmf-cursor").digest()
-
-
-def query_scope(route: str, **query: Any) -> str:
-    """A short digest of a query's route, filters and sort: what a cursor is bound to."""
-    canonical = orjson.dumps([route, query], option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(canonical, digest_size=8).hexdigest()
-
-
-def _spell(payload: bytes) -> str:
-    return base64.urlsafe_b64encode(payload + _checksum(payload)).rstrip(b"=").decode("ascii")
-
-
-def encode_cursor(scope: str, values: Sequence[int | str]) -> str:
-    """An opaque token: the values, bound to ``scope``, with a checksum, in base64url."""
-    return _spell(orjson.dumps([_CURSOR_VERSION, scope, *values]))
-
-
-def decode_cursor(token: str, scope: str, kinds: Sequence[type[int] | type[str]]) -> list[Any]:
-    """The values ``encode_cursor`` put in ``token``, checked against ``scope`` and ``kinds``.
-
-    Raises :class:`Invalid` (code ``invalid_cursor``) for anything else.
-    """
-    bad = Invalid(
-        "the cursor is not one this query handed out; start again without it",
-        code="invalid_cursor",
-    )
-    if not token or len(token) > MAX_CURSOR_CHARS or not token.isascii():
-        raise bad
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raise bad from None
-    if len(raw) <= _CHECKSUM_BYTES:
-        raise bad
-    payload, checksum = raw[:-_CHECKSUM_BYTES], raw[-_CHECKSUM_BYTES:]
-    if _checksum(payload) != checksum:
-        raise bad
-    if _spell(payload) != token:  # one spelling per cursor: no padding, no slack
-        raise bad
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        raise bad from None
-    if not isinstance(body, list) or len(body) != 2 + len(kinds):
-        raise bad
-    if body[0] != _CURSOR_VERSION or body[1] != scope:
-        raise bad
-    values = body[2:]
-    for value, kind in zip(values, kinds, strict=True):
-        if kind is int:
-            if type(value) is not int or not -BIGINT_MAX - 1 <= value <= BIGINT_MAX:
-                raise bad
-        elif type(value) is not str or "\x00" in value:
-            raise bad
-    return list(values)
 
 
 # --- parsing query parameters --------------------------------------------------------------------
@@ -239,13 +163,6 @@ def _artifact_item(row: asyncpg.Record) -> dict[str, Any]:
 # --- shared plumbing -----------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _read(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
-    """A read-only, repeatable-read transaction: a page and its total see one snapshot."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        yield conn
-
-
 async def _pipeline(conn: Connection, name: str | None) -> int | None:
     if name is None:
         return None
@@ -289,7 +206,7 @@ async def seed_executions(
     _check_limit(limit)
     scope = query_scope("seed.executions", pipeline=pipeline_name)
     after = decode_cursor(cursor, scope, (int, int)) if cursor is not None else None
-    async with _read(pool) as conn:
+    async with read_snapshot(pool) as conn:
         filters = store.ExecutionFilters(pipeline_id=await _pipeline(conn, pipeline_name))
         rows = await store.list_executions(conn, filters, _page("id", False, limit, after))
     rows, next_cursor = _next_cursor(rows, limit, scope)
@@ -330,7 +247,7 @@ async def seed_artifacts(
     _check_limit(limit)
     scope = query_scope("seed.artifacts", pipeline=pipeline_name, type=type_name)
     after = decode_cursor(cursor, scope, (int, int)) if cursor is not None else None
-    async with _read(pool) as conn:
+    async with read_snapshot(pool) as conn:
         filters = store.ArtifactFilters(
             pipeline_id=await _pipeline(conn, pipeline_name), type=type_name
         )
@@ -364,7 +281,7 @@ async def list_pipelines(
     _check_limit(limit)
     scope = query_scope("v1.pipelines")
     after = decode_cursor(cursor, scope, (str, int)) if cursor is not None else None
-    async with _read(pool) as conn:
+    async with read_snapshot(pool) as conn:
         total = await store.count_pipelines(conn)
         rows = await store.list_pipelines(
             conn, after=(after[0], after[1]) if after else None, limit=limit
@@ -399,7 +316,7 @@ async def list_pipelines(
 
 async def pipeline_stages(pool: asyncpg.Pool, pipeline_name: str) -> dict[str, Any]:
     check_text("pipeline", pipeline_name)
-    async with _read(pool) as conn:
+    async with read_snapshot(pool) as conn:
         pipeline = await _pipeline(conn, pipeline_name)
         assert pipeline is not None
         rows = await store.stages_of(conn, pipeline)
@@ -506,7 +423,7 @@ async def list_executions(pool: asyncpg.Pool, query: ListQuery) -> dict[str, Any
     """Executions matching every filter, one keyset page, with the total count of matches."""
     listing = _listing("v1.executions", query, store.EXECUTION_SORTS, ("pipeline", "stage", "type"))
     with span("metadata.query.executions"):
-        async with _read(pool) as conn:
+        async with read_snapshot(pool) as conn:
             filters = store.ExecutionFilters(
                 pipeline_id=await _pipeline(conn, query.pipeline),
                 stage=query.stage,
@@ -530,7 +447,7 @@ async def list_artifacts(pool: asyncpg.Pool, query: ArtifactQuery) -> dict[str, 
         "v1.artifacts", query, store.ARTIFACT_SORTS, ("pipeline", "stage", "type", "uri", "name")
     )
     with span("metadata.query.artifacts"):
-        async with _read(pool) as conn:
+        async with read_snapshot(pool) as conn:
             filters = store.ArtifactFilters(
                 pipeline_id=await _pipeline(conn, query.pipeline),
                 stage=query.stage,
@@ -558,7 +475,7 @@ def _event(row: asyncpg.Record) -> dict[str, Any]:
 
 async def get_execution(pool: asyncpg.Pool, execution_id: int) -> dict[str, Any]:
     """One execution with its events, each naming the artifact on the other side."""
-    async with _read(pool) as conn:
+    async with read_snapshot(pool) as conn:
         row = await store.execution(conn, execution_id)
         if row is None:
             raise NotFound(f"execution {execution_id} not found", code="execution_not_found")
@@ -583,7 +500,7 @@ async def get_artifact(
     has an event for every execution."""
     if not 0 <= event_limit <= MAX_EVENTS:
         raise Invalid(f"events must be between 0 and {MAX_EVENTS}", code="invalid_parameter")
-    async with _read(pool) as conn:
+    async with read_snapshot(pool) as conn:
         row = await store.artifact(conn, artifact_id)
         if row is None:
             raise NotFound(f"artifact {artifact_id} not found", code="artifact_not_found")
@@ -606,186 +523,4 @@ async def get_artifact(
             for e in events
         ],
         "events_total": total,
-    }
-
-
-# --- the export ----------------------------------------------------------------------------------
-
-EXPORT_SOURCE = "cmf-server/metadata"
-EXPORT_CHUNK = 500  # entities per line, as the push writes them to the outbox
-DEFAULT_EXPORT_LINES = 100
-MAX_EXPORT_LINES = 1000
-_PHASES = ("pipeline", "stages", "artifacts", "executions")
-_EXPORT_SCOPE = query_scope("v1.export")
-
-
-@dataclass(frozen=True)
-class ExportPosition:
-    """Where a page of the export resumes: a pipeline, a phase of it, the last id done."""
-
-    pipeline_id: int = 0
-    phase: int = 0
-    after_id: int = 0
-
-    def encode(self) -> str:
-        return encode_cursor(_EXPORT_SCOPE, [self.pipeline_id, self.phase, self.after_id])
-
-    @classmethod
-    def decode(cls, token: str) -> ExportPosition:
-        pipeline_id, phase, after_id = decode_cursor(token, _EXPORT_SCOPE, (int, int, int))
-        if pipeline_id < 0 or after_id < 0 or not 0 <= phase < len(_PHASES):
-            raise Invalid("the cursor is not one the export handed out", code="invalid_cursor")
-        return cls(pipeline_id, phase, after_id)
-
-
-def check_export_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_EXPORT_LINES:
-        raise Invalid(
-            f"limit must be between 1 and {MAX_EXPORT_LINES} lines", code="invalid_parameter"
-        )
-
-
-def export_lines(
-    pool: asyncpg.Pool, *, cursor: str | None, limit: int = DEFAULT_EXPORT_LINES
-) -> AsyncIterator[bytes]:
-    """One page of the export: at most ``limit`` NDJSON lines, each an event envelope.
-
-    Why a snapshot of the tables and not the outbox rows: the relay deletes published outbox
-    rows after its retention, so the outbox alone cannot rebuild a graph older than that; the
-    tables always can. The snapshot is written as the very events the outbox carries (same
-    ``type`` and ``data``, with the creation times added), so a consumer rebuilds with the code
-    that consumes the live stream. Per pipeline, in id order: ``pipeline.upserted``, then
-    ``stage.upserted``, ``artifact.upserted`` (every artifact linked in the pipeline; a shared
-    one appears under each of its pipelines) and ``execution.merged`` (each with its events as
-    ``[{"artifact_uri", "type"}]``), at most 500 entities a line.
-
-    Each line carries the envelope's fields (``cmf_common.events.Envelope``): a fresh ``id``,
-    ``subject`` = the pipeline, ``seq`` = the pipeline's outbox sequence in the snapshot the
-    page was read in, so a line reflects every event up to that ``seq``. It adds
-    ``export_cursor``, where the next page starts after that line; a page shorter than
-    ``limit`` is the last. Pages are separate snapshots: to be current, a consumer applies
-    each pipeline's live events whose ``seq`` is greater than the smallest ``seq`` it exported
-    for that pipeline (every event is an idempotent upsert, so overlap is harmless).
-
-    Memory stays constant: one page is read in one repeatable-read transaction, 500 entities
-    at a time, each batch written out before the next is read. The cursor and the limit are
-    checked here, before anything is streamed.
-    """
-    check_export_limit(limit)
-    position = ExportPosition.decode(cursor) if cursor is not None else ExportPosition()
-    return _export_page(pool, position, limit)
-
-
-async def _export_page(
-    pool: asyncpg.Pool, position: ExportPosition, limit: int
-) -> AsyncIterator[bytes]:
-    produced = 0
-    async with _read(pool) as conn:
-        snapshot_time = datetime.now(UTC).isoformat()
-        # The first pipeline is the cursor's own (part of it may be left) and those after it.
-        after_pipeline = max(position.pipeline_id - 1, 0)
-        while True:
-            pipelines = await store.export_pipelines(conn, after_id=after_pipeline, limit=16)
-            if not pipelines:
-                return
-            for pipeline in pipelines:
-                after_pipeline = pipeline["id"]
-                start = position if pipeline["id"] == position.pipeline_id else None
-                lines = _export_pipeline(conn, pipeline, start, snapshot_time)
-                async with aclosing(lines):
-                    async for line in lines:
-                        yield line
-                        produced += 1
-                        if produced >= limit:
-                            return
-
-
-async def _export_pipeline(
-    conn: Connection,
-    pipeline: asyncpg.Record,
-    start: ExportPosition | None,
-    snapshot_time: str,
-) -> AsyncGenerator[bytes, None]:
-    pid, name, seq = pipeline["id"], pipeline["name"], pipeline["seq"]
-    first_phase = start.phase if start is not None else 0
-    for phase in range(first_phase, len(_PHASES)):
-        after_id = start.after_id if start is not None and phase == start.phase else 0
-        if _PHASES[phase] == "pipeline":
-            if after_id == 0:
-                data = {"pipeline": _context_data(pipeline)}
-                cursor = ExportPosition(pid, phase, pid).encode()
-                yield _line("pipeline", "upserted", name, seq, snapshot_time, data, cursor)
-            continue
-        while True:
-            rows, entity, verb, data = await _export_chunk(conn, _PHASES[phase], pid, after_id)
-            if not rows:
-                break
-            after_id = rows[-1]["id"]
-            cursor = ExportPosition(pid, phase, after_id).encode()
-            yield _line(entity, verb, name, seq, snapshot_time, {"pipeline": name, **data}, cursor)
-            if len(rows) < EXPORT_CHUNK:
-                break
-
-
-async def _export_chunk(
-    conn: Connection, phase: str, pipeline: int, after_id: int
-) -> tuple[list[asyncpg.Record], str, str, dict[str, Any]]:
-    if phase == "stages":
-        rows = await store.export_stages(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
-        return rows, "stage", "upserted", {"stages": [_context_data(r) for r in rows]}
-    if phase == "artifacts":
-        rows = await store.export_artifacts(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
-        return rows, "artifact", "upserted", {"artifacts": [artifact_data(r) for r in rows]}
-    rows = await store.export_executions(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
-    return rows, "execution", "merged", {"executions": [_execution_data(r) for r in rows]}
-
-
-def _line(
-    entity: str,
-    verb: str,
-    subject: str,
-    seq: int,
-    time: str,
-    data: dict[str, Any],
-    cursor: str,
-) -> bytes:
-    envelope = {
-        "id": str(uuid7()),
-        "type": event_type(entity, verb),
-        "source": EXPORT_SOURCE,
-        "subject": subject,
-        "time": time,
-        "seq": seq,
-        "data": data,
-        "traceparent": None,
-        "specversion": "1.0",
-        "export_cursor": cursor,
-    }
-    return json_dumps(envelope).encode() + b"\n"
-
-
-def _context_data(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "properties": row["properties"],
-        "custom_properties": row["custom_properties"],
-        "create_time_since_epoch": row["create_time_since_epoch"],
-        "last_update_time_since_epoch": row["last_update_time_since_epoch"],
-    }
-
-
-def _execution_data(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "uuid": row["uuid"],
-        "uuids": row["uuid"].split(","),
-        "stage": row["stage"],
-        "type": row["type"],
-        "name": row["name"],
-        "properties": row["properties"],
-        "custom_properties": row["custom_properties"],
-        "create_time_since_epoch": row["create_time_since_epoch"],
-        "last_update_time_since_epoch": row["last_update_time_since_epoch"],
-        "events": row["events"],
     }

@@ -8,14 +8,9 @@ import orjson
 import pytest
 
 from cmf_common.errors import Invalid
-from cmf_metadata.queries import (
-    BIGINT_MAX,
-    ExportPosition,
-    decode_cursor,
-    encode_cursor,
-    query_scope,
-)
-from cmf_metadata.queries import _spell as _spell_cursor
+from cmf_common.paging import BIGINT_MAX, decode_cursor, encode_cursor, query_scope
+from cmf_common.paging import _spell as _spell_cursor
+from cmf_metadata.export import ExportPosition
 
 SCOPE = query_scope("v1.executions", pipeline="Test-env", sort="id")
 

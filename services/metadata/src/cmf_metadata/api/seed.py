@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from cmf_common.paging import MAX_CURSOR_CHARS
 from cmf_metadata import queries
 from cmf_metadata.api.cmf import Pool
 from cmf_metadata.api.v1 import json_response
@@ -20,7 +21,7 @@ router = APIRouter(tags=["seed"])
 
 Name = Annotated[str | None, Query(max_length=4096)]
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)]
-Cursor = Annotated[str | None, Query(max_length=queries.MAX_CURSOR_CHARS)]
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)]
 
 
 @router.get("/executions")

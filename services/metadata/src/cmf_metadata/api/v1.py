@@ -15,16 +15,17 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from cmf_common.db import json_dumps
+from cmf_common.paging import BIGINT_MAX, MAX_CURSOR_CHARS
+from cmf_metadata import export as metadata_export
 from cmf_metadata import queries
 from cmf_metadata.api.cmf import Pool
 
 router = APIRouter(tags=["v1"])
 
-BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 Name = Annotated[str | None, Query(max_length=4096)]
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)]
-Cursor = Annotated[str | None, Query(max_length=queries.MAX_CURSOR_CHARS)]
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)]
 EpochMs = Annotated[int | None, Query(ge=-BIGINT_MAX - 1, le=BIGINT_MAX)]
 Properties = Annotated[
     list[str] | None,
@@ -123,11 +124,13 @@ async def artifact(
 async def export(
     pool: Pool,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=queries.MAX_EXPORT_LINES)] = queries.DEFAULT_EXPORT_LINES,
+    limit: Annotated[
+        int, Query(ge=1, le=metadata_export.MAX_EXPORT_LINES)
+    ] = metadata_export.DEFAULT_EXPORT_LINES,
 ) -> StreamingResponse:
     """Every entity, pipeline by pipeline, as NDJSON event envelopes (see
-    :func:`cmf_metadata.queries.export_lines`); resume with a line's ``export_cursor``."""
-    lines = queries.export_lines(pool, cursor=cursor, limit=limit)
+    :func:`cmf_metadata.export.export_lines`); resume with a line's ``export_cursor``."""
+    lines = metadata_export.export_lines(pool, cursor=cursor, limit=limit)
     # Read the first line before answering, so a failure to read is an error status rather
     # than a 200 with a cut body.
     first = await anext(lines, None)
