@@ -72,13 +72,13 @@ async def _count(url: str) -> dict[str, int]:
 async def rebuild_both(metadata_url: str, lineage_url: str) -> dict[str, Any]:
     from pydantic import SecretStr
 
-    from cmf_gateway.lineage_admin import _in_process_export
     from cmf_lineage.rebuild import rebuild_neo4j, rebuild_postgres
     from cmf_lineage.settings import LineageSettings
     from cmf_lineage.store import open_graph_store
     from cmf_metadata.settings import MetadataSettings
+    from cmf_server.lineage_admin import in_process_export
 
-    source = _in_process_export(MetadataSettings(database_url=SecretStr(metadata_url)))
+    source = in_process_export(MetadataSettings(database_url=SecretStr(metadata_url)))
     figures: dict[str, Any] = {}
     started = time.perf_counter()
     figures["postgres_writes"] = await rebuild_postgres(lineage_url, source, "cmf-lineage")

@@ -1,26 +1,13 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
-
-from pydantic import Field
 
 from cmf_common.settings import ServiceSettings
 
 
-def default_data_dir() -> Path:
-    """Root's data lives under /var/lib: the embedded PostgreSQL runs as a system user that
-    must be able to open every parent folder, and /root is closed to it."""
-    import os
-
-    if os.geteuid() == 0:
-        return Path("/var/lib/cmf-server")
-    return Path.home() / ".local" / "share" / "cmf-server"
-
-
 class GatewaySettings(ServiceSettings):
-    service_name: ClassVar[str] = "gateway"
+    """The gateway's own: what every service has (logs, tracing, readiness timeout). Where it
+    listens and where the embedded server keeps its data are the process's
+    (``cmf_server.settings.ServerSettings``)."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    data_dir: Path = Field(default_factory=default_data_dir)
+    service_name: ClassVar[str] = "gateway"

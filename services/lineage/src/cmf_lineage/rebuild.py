@@ -25,14 +25,26 @@ APPLY_BATCH = 200  # export lines per graph transaction (each line holds up to 5
 PAGE_LINES = 1000
 
 
-def http_export(metadata_url: str, *, timeout_s: float = 120) -> ExportSource:
-    """Pages of ``GET {metadata_url}/api/v1/export`` until a short page."""
+def http_export(
+    metadata_url: str,
+    *,
+    timeout_s: float = 120,
+    transport: httpx.AsyncBaseTransport | None = None,
+    page_lines: int = PAGE_LINES,
+) -> ExportSource:
+    """Pages of ``GET {metadata_url}/api/v1/export`` until a short page.
+
+    ``transport`` reaches the metadata service another way than the network (the process's
+    in-process ``httpx.ASGITransport``, which holds a whole page in memory: give it a smaller
+    ``page_lines``)."""
 
     async def lines() -> AsyncIterator[Envelope]:
         cursor: str | None = None
-        async with httpx.AsyncClient(base_url=metadata_url, timeout=timeout_s) as client:
+        async with httpx.AsyncClient(
+            base_url=metadata_url, timeout=timeout_s, transport=transport
+        ) as client:
             while True:
-                params: dict[str, str | int] = {"limit": PAGE_LINES}
+                params: dict[str, str | int] = {"limit": page_lines}
                 if cursor is not None:
                     params["cursor"] = cursor
                 count = 0
@@ -45,7 +57,7 @@ def http_export(metadata_url: str, *, timeout_s: float = 120) -> ExportSource:
                         cursor = body.get("export_cursor")
                         count += 1
                         yield Envelope.from_json(raw)
-                if count < PAGE_LINES or cursor is None:
+                if count < page_lines or cursor is None:
                     return
 
     return lines

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from cmf_gateway.settings import GatewaySettings
+from cmf_server.settings import ServerSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,9 +77,9 @@ def _lineage(args: argparse.Namespace) -> int:
     import asyncio
 
     from cmf_common.logging import configure_logging
-    from cmf_gateway import lineage_admin
+    from cmf_server import lineage_admin
 
-    settings = GatewaySettings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    settings = ServerSettings(**({"data_dir": args.data_dir} if args.data_dir else {}))
     configure_logging("WARNING", json=settings.log_json)
     return asyncio.run(lineage_admin.run(args.action, settings.data_dir, args.metadata_url))
 
@@ -116,19 +116,19 @@ def _up(args: argparse.Namespace) -> int:
 
     from cmf_common.logging import configure_logging
     from cmf_gateway.app import create_gateway
-    from cmf_gateway.embedded import embedded_delivery
     from cmf_gateway.routing import LINEAGE, METADATA
     from cmf_lineage.app import create_app as create_lineage
     from cmf_lineage.settings import LineageSettings
     from cmf_metadata.app import create_app as create_metadata
     from cmf_metadata.settings import MetadataSettings
+    from cmf_server.embedded import embedded_delivery
 
     overrides = {
         k: v
         for k, v in {"host": args.host, "port": args.port, "data_dir": args.data_dir}.items()
         if v is not None
     }
-    settings = GatewaySettings(**overrides)
+    settings = ServerSettings(**overrides)
     if args.log_format:
         settings = settings.model_copy(update={"log_json": args.log_format == "json"})
     configure_logging(settings.log_level, json=settings.log_json)
@@ -137,7 +137,7 @@ def _up(args: argparse.Namespace) -> int:
     database_url: SecretStr | None = None
     where = "DATABASE_URL"
     if MetadataSettings().database_url is None:
-        from cmf_gateway import embedded_postgres
+        from cmf_server import embedded_postgres
 
         uri, _server = embedded_postgres.start(data_dir)
         database_url = SecretStr(uri)

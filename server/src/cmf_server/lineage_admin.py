@@ -1,7 +1,8 @@
 """``cmf-server lineage rebuild|verify``: find the databases as ``cmf-server up`` does (the data
-dir's embedded PostgreSQL, or DATABASE_URL; NEO4J_URI for the graph), read the metadata export
-(in-process, or over HTTP with --metadata-url) and rebuild or check the lineage graph. Both may
-run beside a running server."""
+dir's embedded PostgreSQL, or DATABASE_URL; NEO4J_URI for the graph), read the metadata service's
+export API (``GET /api/v1/export``: in-process on the data dir's database, or over HTTP with
+--metadata-url) and rebuild or check the lineage graph. Both may run beside a running
+server."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import orjson
+import httpx
 from pydantic import SecretStr
 
-from cmf_common.db import create_pool
 from cmf_common.events import Envelope
 from cmf_lineage.board import RedisBoard
 from cmf_lineage.rebuild import (
@@ -24,7 +24,12 @@ from cmf_lineage.rebuild import (
 )
 from cmf_lineage.settings import LineageSettings
 from cmf_lineage.store import open_graph_store
+from cmf_metadata.app import create_app as create_metadata
 from cmf_metadata.settings import MetadataSettings
+
+# ASGITransport holds a whole answer in memory: pages of 100 lines (each up to 500 entities).
+IN_PROCESS_PAGE_LINES = 100
+_SMALL_POOL = {"database_pool_min": 1, "database_pool_max": 2}
 
 
 def _settings(
@@ -36,7 +41,7 @@ def _settings(
     needs_metadata = not export_over_http and metadata.database_url is None
     needs_graph = not lineage.neo4j_uri and lineage.database_url is None
     if needs_metadata or needs_graph:
-        from cmf_gateway import embedded_postgres
+        from cmf_server import embedded_postgres
 
         uri, _server = embedded_postgres.start(data_dir.resolve())
         url = SecretStr(uri)
@@ -47,35 +52,27 @@ def _settings(
     return metadata, lineage
 
 
-def _in_process_export(metadata: MetadataSettings) -> ExportSource:
-    from cmf_metadata import export as metadata_export
+def in_process_export(metadata: MetadataSettings) -> ExportSource:
+    """The metadata service's export API, called in this process: its app runs (its own pool,
+    migrations) and is read through ``httpx.ASGITransport``, as the HTTP source reads a remote
+    one. Never its tables."""
 
     async def lines() -> AsyncIterator[Envelope]:
-        pool = await create_pool(
-            metadata.require_database_url(),
-            metadata.db_schema,
-            max_size=2,
-            application_name="cmf-lineage-rebuild",
-        )
-        try:
-            cursor: str | None = None
-            while True:
-                count = 0
-                async for raw in metadata_export.export_lines(pool, cursor=cursor, limit=1000):
-                    count += 1
-                    cursor = orjson.loads(raw).get("export_cursor")
-                    yield Envelope.from_json(raw)
-                if count < 1000 or cursor is None:
-                    return
-        finally:
-            await pool.close()
+        app = create_metadata(metadata.model_copy(update=_SMALL_POOL))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            source = http_export(
+                "http://metadata", transport=transport, page_lines=IN_PROCESS_PAGE_LINES
+            )
+            async for envelope in source():
+                yield envelope
 
     return lines
 
 
 async def run(action: str, data_dir: Path, metadata_url: str | None) -> int:
     metadata, lineage = _settings(data_dir, export_over_http=metadata_url is not None)
-    source = http_export(metadata_url) if metadata_url else _in_process_export(metadata)
+    source = http_export(metadata_url) if metadata_url else in_process_export(metadata)
     consumer = lineage.lineage_consumer_group
     if action == "verify":
         async with open_graph_store(lineage) as opened:
