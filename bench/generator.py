@@ -28,13 +28,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from cmf_common.metadata_events import INPUT, OUTPUT
+
 GIT_REPO = "/srv/repo/cmf_git_remote.git"
 STORAGE = "/srv/cmf_local_storage/files/md5"
 BASE_MS = 1_795_723_831_678  # the time of the real example push (fixtures/cmf)
 STAGE_NAMES = ("Prepare", "Featurize", "Train", "Evaluate")
 # The client's local ids and type ids; the server re-creates everything with its own.
 PARENT_TYPE_ID, STAGE_TYPE_ID, ENV_TYPE_ID, DATASET_TYPE_ID, FIRST_EXEC_TYPE_ID = 10, 11, 12, 13, 14
-INPUT, OUTPUT = 3, 4  # MLMD Event.Type
 EXECUTION_MS = 1_000  # one execution a second
 GREGORIAN_OFFSET = 0x01B21DD213814000  # 100 ns intervals from 1582-10-15 to 1970-01-01
 

@@ -53,14 +53,13 @@ from bench.results import RESULTS, update_results
 from bench.run import REPO_DIR, machine
 from cmf_common.db import create_pool
 from cmf_common.logging import configure_logging
+from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_common.migrations import migrate
 from cmf_lineage.app import MIGRATIONS, create_app
 from cmf_lineage.board import LocalBoard, RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
 from cmf_lineage.display import artifact_display_name, execution_display_name
 from cmf_lineage.graph import (
-    INPUT,
-    OUTPUT,
     ArtifactNode,
     Edge,
     ExecutionNode,

@@ -76,6 +76,7 @@ from bench.stack import (
 from cmf_common.db import create_pool
 from cmf_common.events import Envelope, NewEvent, event_type, uuid7
 from cmf_common.kafka import KafkaPublisher
+from cmf_common.metadata_events import SOURCE
 from cmf_common.migrations import migrate
 from cmf_common.outbox import add_events
 from cmf_common.ports import Message
@@ -135,7 +136,7 @@ def _envelope_bytes(subject: str, pad: int) -> int:
     sample = Envelope(
         id=str(uuid7()),
         type=event_type("artifact", "upserted"),
-        source="cmf-server/metadata",
+        source=SOURCE,
         subject=subject,
         time=datetime.now(UTC).isoformat(),
         seq=123_456,
@@ -170,9 +171,7 @@ async def fill_template(url: str, events: int) -> int:
                         )
                         for j in range(count)
                     ]
-                    await add_events(
-                        conn, subject=subject, source="cmf-server/metadata", events=batch
-                    )
+                    await add_events(conn, subject=subject, source=SOURCE, events=batch)
                     written += count
                     k += 1
             _say(f"filled {written:,} of {events:,} ({time.perf_counter() - started:.0f} s)")

@@ -14,17 +14,23 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cmf_common.dispatch import PermanentError
-from cmf_common.events import Envelope, event_type
+from cmf_common.events import Envelope
+from cmf_common.metadata_events import (
+    EVENT_TYPES,
+    INPUT,
+    OUTPUT,
+    ArtifactUpserted,
+    ExecutionMerged,
+    MalformedEvent,
+    PipelineUpserted,
+    StageUpserted,
+    parse_envelope,
+)
 from cmf_lineage.display import artifact_display_name, execution_display_name
 
-INPUT, OUTPUT = 3, 4
 EDGE_KINDS = {INPUT: "INPUT", OUTPUT: "OUTPUT"}
-
-PIPELINE_UPSERTED = event_type("pipeline", "upserted")
-STAGE_UPSERTED = event_type("stage", "upserted")
-ARTIFACT_UPSERTED = event_type("artifact", "upserted")
-EXECUTION_MERGED = event_type("execution", "merged")
-PROJECTED_TYPES = (PIPELINE_UPSERTED, STAGE_UPSERTED, ARTIFACT_UPSERTED, EXECUTION_MERGED)
+# The projector handles every metadata event type.
+PROJECTED_TYPES = EVENT_TYPES
 
 
 @dataclass(frozen=True)
@@ -171,8 +177,8 @@ def to_batch(envelopes: list[Envelope]) -> GraphBatch:
     try:
         for envelope in envelopes:
             _add(batch, envelope)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise PermanentError(f"malformed {envelopes[0].type} event: {exc!r}") from exc
+    except MalformedEvent as exc:
+        raise PermanentError(str(exc)) from exc
     batch.pipelines = _newest(batch.pipelines, lambda n: n.name)
     batch.stages = _newest(batch.stages, lambda n: (n.pipeline, n.name))
     batch.artifacts = _newest(batch.artifacts, lambda n: n.uri)
@@ -191,57 +197,51 @@ def _newest(nodes: list[Any], key: Any) -> list[Any]:
 
 
 def _add(batch: GraphBatch, envelope: Envelope) -> None:
-    data = envelope.data
-    if envelope.type == PIPELINE_UPSERTED:
-        p = data["pipeline"]
-        batch.pipelines.append(
-            PipelineNode(p["name"], dict(p.get("properties") or {}), envelope.seq)
-        )
-    elif envelope.type == STAGE_UPSERTED:
-        for s in data["stages"]:
-            batch.stages.append(
-                StageNode(
-                    data["pipeline"], s["name"], dict(s.get("properties") or {}), envelope.seq
-                )
-            )
-    elif envelope.type == ARTIFACT_UPSERTED:
-        for a in data["artifacts"]:
+    if envelope.type not in PROJECTED_TYPES:
+        return  # not a metadata event: nothing to draw
+    event = parse_envelope(envelope)
+    if isinstance(event, PipelineUpserted):
+        p = event.pipeline
+        batch.pipelines.append(PipelineNode(p.name, p.properties, envelope.seq))
+    elif isinstance(event, StageUpserted):
+        for s in event.stages:
+            batch.stages.append(StageNode(event.pipeline, s.name, s.properties, envelope.seq))
+    elif isinstance(event, ArtifactUpserted):
+        for a in event.artifacts:
             batch.artifacts.append(
                 ArtifactNode(
-                    uri=a["uri"],
-                    type=a["type"],
-                    name=a["name"],
-                    display_name=artifact_display_name(a["type"], a["name"], a["uri"]),
-                    metadata_id=int(a["id"]),
-                    properties=dict(a.get("properties") or {}),
-                    custom_properties=dict(a.get("custom_properties") or {}),
-                    create_time=int(a["create_time_since_epoch"]),
-                    version=int(a["last_update_time_since_epoch"]),
+                    uri=a.uri,
+                    type=a.type,
+                    name=a.name,
+                    display_name=artifact_display_name(a.type, a.name, a.uri),
+                    metadata_id=a.id,
+                    properties=a.properties,
+                    custom_properties=a.custom_properties,
+                    create_time=a.create_time_since_epoch,
+                    version=a.last_update_time_since_epoch,
                 )
             )
-            batch.memberships.add((a["uri"], data["pipeline"]))
-    elif envelope.type == EXECUTION_MERGED:
-        pipeline = data["pipeline"]
-        for x in data["executions"]:
-            uuids = [str(u) for u in x["uuids"]]
-            key = uuids[0]
+            batch.memberships.add((a.uri, event.pipeline))
+    elif isinstance(event, ExecutionMerged):
+        pipeline = event.pipeline
+        for x in event.executions:
+            key = x.uuids[0]
             batch.executions.append(
                 ExecutionNode(
                     uuid=key,
-                    uuids=uuids,
+                    uuids=x.uuids,
                     pipeline=pipeline,
-                    stage=x["stage"],
-                    type=x["type"],
-                    name=x["name"],
-                    display_name=execution_display_name(x["type"], key),
-                    metadata_id=int(x["id"]),
-                    properties=dict(x.get("properties") or {}),
-                    custom_properties=dict(x.get("custom_properties") or {}),
-                    version=int(x["last_update_time_since_epoch"]),
+                    stage=x.stage,
+                    type=x.type,
+                    name=x.name,
+                    display_name=execution_display_name(x.type, key),
+                    metadata_id=x.id,
+                    properties=x.properties,
+                    custom_properties=x.custom_properties,
+                    version=x.last_update_time_since_epoch,
                 )
             )
-            for event in x["events"]:
-                kind = int(event["type"])
-                if kind in EDGE_KINDS:
-                    batch.edges.append(Edge(key, event["artifact_uri"], kind, pipeline))
-                    batch.memberships.add((event["artifact_uri"], pipeline))
+            for link in x.events:
+                if link.type in EDGE_KINDS:
+                    batch.edges.append(Edge(key, link.artifact_uri, link.type, pipeline))
+                    batch.memberships.add((link.artifact_uri, pipeline))

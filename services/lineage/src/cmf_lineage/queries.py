@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from cmf_common.errors import Conflict, Invalid, NotFound
-from cmf_lineage.graph import INPUT, OUTPUT
+from cmf_common.metadata_events import INPUT, OUTPUT
 
 # The reference hides these from its trees (its fixes #265/#275: "labels should not be visible").
 HIDDEN_TYPES = frozenset({"Environment", "Label"})

@@ -19,6 +19,7 @@ import asyncpg
 
 from cmf_common.db import Connection, json_dumps
 from cmf_common.errors import NotFound
+from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_common.tracing import span
 from cmf_metadata.match_counts import MatchCounts
 from cmf_metadata.store import listings as store
@@ -412,8 +413,8 @@ async def model_card(pool: asyncpg.Pool, model_id: int) -> list[Any]:
             return ["", "", "", ""]
         executions = await store.executions_of_artifact(conn, model_id)
         ids = [e["id"] for e in executions]
-        inputs = await store.artifacts_of_executions(conn, ids, store.INPUT, model_id)
-        outputs = await store.artifacts_of_executions(conn, ids, store.OUTPUT, model_id)
+        inputs = await store.artifacts_of_executions(conn, ids, INPUT, model_id)
+        outputs = await store.artifacts_of_executions(conn, ids, OUTPUT, model_id)
     return [
         frame_records([model_artifact_row(model)]),
         frame_records(model_execution_row(e) for e in executions),

@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from cmf_metadata.schemas import ExecutionIn, PayloadIn, PipelineIn
 
 ORIGINAL_CREATE_TIME = "original_create_time_since_epoch"
-INPUT, OUTPUT = 3, 4
 
 
 class PushStatus(StrEnum):

@@ -14,7 +14,7 @@ from typing import Any
 
 from neo4j import AsyncDriver
 
-from cmf_lineage.graph import INPUT, OUTPUT
+from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_lineage.queries import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
 
 # Pipeline-wide reads look executions up by pipeline alone.

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from cmf_lineage.graph import INPUT, OUTPUT
+from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_lineage.queries import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
 
 _ARTIFACT = (

@@ -14,8 +14,6 @@ import asyncpg
 
 from cmf_common.db import Connection
 
-INPUT, OUTPUT = 3, 4
-
 
 @dataclass(frozen=True)
 class Page:
