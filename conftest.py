@@ -19,9 +19,8 @@ import pytest
 from cmf_common.db import create_pool
 from cmf_common.migrations import migrate
 from cmf_metadata.app import MIGRATIONS
+from cmf_testing.fixtures import CMF_FIXTURES
 
-SHARED = Path(__file__).resolve().parent.parent / "shared"
-FIXTURES = SHARED / "fixtures" / "cmf"
 DEFAULT_DATABASE_URL = "postgresql://cmf:cmf@127.0.0.1:55432/cmf"
 
 
@@ -44,7 +43,8 @@ async def _connect_admin() -> asyncpg.Connection:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    return FIXTURES
+    """The captured client bodies (``cmf_testing.fixtures``)."""
+    return CMF_FIXTURES
 
 
 async def _admin(statement: str) -> None:

@@ -343,7 +343,7 @@ def render(
         + ".",
         "",
         f"Data: {pushes} pipelines, each one push of {executions:,} executions in {STAGES} stages "
-        f"(`bench/seed.py --distinct --stages {STAGES}`, `bench/generator.py`): "
+        f"(`bench/seed.py --distinct --stages {STAGES}`, `cmf_testing/generator.py`): "
         f"{pushes * executions:,} executions, {pushes * (2 * executions + 3):,} artifacts. "
         "The server is `cmf-server up` on each PostgreSQL, the client httpx over loopback, one "
         f"request at a time after {WARMUP} warm-up requests; {requests} requests for the figure "

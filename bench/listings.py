@@ -40,13 +40,14 @@ import psutil
 from bench.results import RESULTS, update_results
 from bench.run import OUT_DIR, REPO_DIR, Server, machine
 from bench.seed import seed
+from cmf_testing.fixtures import CMF_FIXTURES
 
 START, END = "<!-- listings:start -->", "<!-- listings:end -->"
 DEBIAN_URL = os.environ.get("CMF_BENCH_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
 PIPELINE = "bench-listing"
 STAGE = f"{PIPELINE}/Prepare"
 PUSHES, EXECUTIONS = 10, 10_000
-EXAMPLE = REPO_DIR.parent / "shared" / "fixtures" / "cmf" / "push_example.json"
+EXAMPLE = CMF_FIXTURES / "push_example.json"
 SERVICES = ("METADATA", "LINEAGE", "ARTIFACTS", "GATEWAY")  # <SERVICE>_DATABASE_URL
 WARMUP = 20
 # Filters every generated execution matches, all different: parts (5 characters or more) of
@@ -380,20 +381,18 @@ def bench_one(
                 pg_version = (server.data_dir / "postgres" / "PG_VERSION").read_text().strip()
         _progress(f"{database}: server on {server.url}; seeding {pushes} x {executions:,}")
         seeded = seed(server.url, pushes=pushes, executions=executions, pipeline=PIPELINE)
-        model_id = None
         with httpx.Client(base_url=server.url, timeout=120) as client:
-            if EXAMPLE.exists():
-                client.post(
-                    "/api/mlmd_push",
-                    content=EXAMPLE.read_bytes(),
-                    headers={"Content-Type": "application/json"},
-                ).raise_for_status()
-                models = _get(
-                    client,
-                    "/api/artifacts-by-stage/Test-env",
-                    {"stage_name": "Test-env/Train", "artifact_type": "Model"},
-                )
-                model_id = models["items"][0]["artifact_id"] if models["items"] else None
+            client.post(
+                "/api/mlmd_push",
+                content=EXAMPLE.read_bytes(),
+                headers={"Content-Type": "application/json"},
+            ).raise_for_status()
+            models = _get(
+                client,
+                "/api/artifacts-by-stage/Test-env",
+                {"stage_name": "Test-env/Train", "artifact_type": "Model"},
+            )
+            model_id = models["items"][0]["artifact_id"] if models["items"] else None
             if database_url is not None:
                 pg_version = asyncio.run(_server_version(database_url))
             _progress(f"{database}: waiting until the server is idle")
@@ -431,9 +430,9 @@ COST_VARIANTS = {
 async def _push_cost(rounds: int, executions: int) -> dict[str, list[float]]:
     from pydantic import SecretStr
 
-    from bench.generator import push_body_bytes
     from cmf_metadata.app import create_app
     from cmf_metadata.settings import MetadataSettings
+    from cmf_testing.generator import push_body_bytes
 
     names = {label: f"cmf_bench_cost_{uuid.uuid4().hex[:8]}" for label in COST_VARIANTS}
     for name in names.values():
@@ -524,7 +523,8 @@ def render(
         + ".",
         "",
         f"Data: one pipeline, one stage, {pushes * executions:,} executions from {pushes} "
-        f"pushes of {executions:,} (`bench/seed.py`: `bench/generator.py` seeds 0–{pushes - 1}; "
+        f"pushes of {executions:,} (`bench/seed.py`: `cmf_testing/generator.py` seeds "
+        f"0–{pushes - 1}; "
         "each execution reads the shared Environment and two Datasets and writes two), plus the "
         "captured example push (its Model is the one the model card is asked for). The server is "
         "`cmf-server up` on each PostgreSQL, the client httpx over loopback, one request at a "

@@ -13,7 +13,7 @@ import resource
 import sys
 import time
 
-from bench.generator import push_body_bytes
+from cmf_testing.generator import push_body_bytes
 
 
 def _max_rss_mib() -> int:

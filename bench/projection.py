@@ -6,7 +6,7 @@ PostgreSQL, and push-to-projected lag.
                                [--only throughput|lag] [--stores neo4j,postgres] [--no-write]
 
 Throughput: the real push (``cmf_metadata.push.push``, in this process) merges ``--pipelines`` x
-``--pushes`` generator pushes of ``--executions`` executions each (``bench.generator``, 4
+``--pushes`` generator pushes of ``--executions`` executions each (``cmf_testing.generator``, 4
 stages, a new seed per push) into a fresh metadata database; ``OutboxRelay`` publishes their
 events to a fresh topic (6 partitions, as ``cmf.metadata.v1``). Then, for each store, on a clean
 graph (Neo4j: every node deleted; PostgreSQL: a fresh database as ``LINEAGE_DATABASE_URL``),
@@ -49,7 +49,6 @@ import httpx
 import neo4j
 from neo4j import AsyncGraphDatabase
 
-from bench.generator import push_body, push_body_bytes
 from bench.results import RESULTS, update_results
 from bench.run import OUT_DIR, REPO_DIR, machine
 from bench.stack import (
@@ -85,6 +84,7 @@ from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_lineage.store.postgres import PostgresGraphStore
 from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.push import push
+from cmf_testing.generator import push_body, push_body_bytes
 
 START, END = "<!-- projection:start -->", "<!-- projection:end -->"
 NAME = "projection"

@@ -26,7 +26,6 @@ from typing import Any
 import neo4j
 from neo4j import AsyncGraphDatabase
 
-from bench.generator import push_body
 from bench.projection import clean_neo4j
 from bench.stack import (
     ADMIN_URL,
@@ -43,6 +42,7 @@ from cmf_common.outbox import envelope_of
 from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.push import push
+from cmf_testing.generator import push_body
 
 STATEMENT_SECONDS: dict[str, float] = collections.defaultdict(float)
 STATEMENT_COUNT: collections.Counter[str] = collections.Counter()

@@ -20,7 +20,7 @@ and the CPU seconds of the relay, its PostgreSQL backends and the broker.
 
 Latency: ``cmf-server up`` (metadata on a fresh database, ``KAFKA_BOOTSTRAP_SERVERS`` set, so no
 in-process delivery) and ``cmf-server worker relay`` (``EVENTS_TOPIC`` a fresh topic) run as
-their own processes; this process pushes 10-execution pipelines (``bench.generator``, 20
+their own processes; this process pushes 10-execution pipelines (``cmf_testing.generator``, 20
 pipelines in turn, a new seed each push, so every push adds executions) at ``--rate`` pushes per
 minute for ``--duration`` seconds, and a consumer of the topic (no group, every partition from
 the start) stamps each record when it arrives. Per event: arrival minus the envelope's ``time``
@@ -50,7 +50,6 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
-from bench.generator import push_body_bytes
 from bench.results import RESULTS, update_results
 from bench.run import OUT_DIR, REPO_DIR, machine
 from bench.stack import (
@@ -82,6 +81,7 @@ from cmf_common.outbox import add_events
 from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
 from cmf_metadata.app import MIGRATIONS
+from cmf_testing.generator import push_body_bytes
 
 START, END = "<!-- relay:start -->", "<!-- relay:end -->"
 NAME = "relay"

@@ -4,12 +4,13 @@
 
 It starts ``cmf-server up`` (the embedded server, on a private PostgreSQL in a fresh data dir;
 ``DATABASE_URL`` is removed from its environment) on a free loopback port and, for each size and
-each repeat, on a fresh pipeline: pushes a new client-shaped pipeline (``bench.generator``), pushes
-the identical body again (``{"status":"exists"}``) and pulls it (``POST /api/mlmd_pull``). The big
-push runs once. Memory is sampled with psutil: the server's process tree, and its PostgreSQL
-(the postmaster and its backends) apart. Figures are medians over the repeats; nothing is
-asserted, only reported: a markdown table on stdout and the ``push-pull`` section of
-``bench/RESULTS.md``. The server's log and the raw figures go to ``bench/out/``.
+each repeat, on a fresh pipeline: pushes a new client-shaped pipeline
+(``cmf_testing.generator``), pushes the identical body again (``{"status":"exists"}``) and pulls
+it (``POST /api/mlmd_pull``). The big push runs once. Memory is sampled with psutil: the
+server's process tree, and its PostgreSQL (the postmaster and its backends) apart. Figures are
+medians over the repeats; nothing is asserted, only reported: a markdown table on stdout and the
+``push-pull`` section of ``bench/RESULTS.md``. The server's log and the raw figures go to
+``bench/out/``.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ import httpx
 import orjson
 import psutil
 
-from bench.generator import push_body_bytes
 from bench.results import RESULTS, update_results
+from cmf_testing.generator import push_body_bytes
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -48,7 +49,7 @@ START, END = "<!-- push-pull:start -->", "<!-- push-pull:end -->"
 MIB = 1024 * 1024
 EVENTS_PER_EXECUTION = 5  # Environment + 2 inputs + 2 outputs, as the generator sends them
 
-# reference-baseline.md: HewlettPackard/cmf a2149225, ml-metadata 1.15 on PostgreSQL 15, one
+# docs/reference-baseline.md: HewlettPackard/cmf a2149225, ml-metadata 1.15 on PostgreSQL 15, one
 # uvicorn process, a 2-core machine, client-shaped chains of 2 inputs + 2 outputs, median of 3.
 REF_PUSH = {10: 0.68, 100: 6.2, 1000: 116.0}
 REF_REPUSH = {10: 0.062, 100: 0.534, 1000: 12.1}
@@ -500,7 +501,7 @@ def render(
         f"PostgreSQL {info['pg_version']} from pgserver, in a fresh data dir) and the client "
         "(httpx) on one machine, over loopback. Payload: one stage, a chain of N executions, "
         "each with the shared Environment + 2 Datasets in and 2 Datasets out "
-        "(`bench/generator.py`).",
+        "(`cmf_testing/generator.py`).",
         "",
         f"Median of {repeat} runs, each on a fresh pipeline"
         + (f"; the {_n(big['size'])}-execution pipeline was measured once." if big else "."),
@@ -531,7 +532,7 @@ def render(
 
     lines += [
         "",
-        "Against the reference server (`reference-baseline.md`: HewlettPackard/cmf "
+        "Against the reference server (`docs/reference-baseline.md`: HewlettPackard/cmf "
         "a2149225 on PostgreSQL 15, a 2-core machine, median of 3) and our targets:",
         "",
         "| figure | ours | reference | target | within target |",

@@ -3,7 +3,7 @@
     python -m bench.seed http://127.0.0.1:8080 [--pushes 10] [--executions 10000]
                                                [--pipeline bench-listing] [--distinct]
 
-Each push is ``bench.generator``'s client-shaped body of ``executions`` executions, sent to
+Each push is ``cmf_testing.generator``'s client-shaped body of ``executions`` executions, sent to
 ``POST /api/mlmd_push`` as the real client sends it. By default every push goes to the same
 pipeline with its own generator seed (0, 1, …), so one pipeline (and, with one stage, one stage)
 ends up with ``pushes × executions`` executions; ``--distinct`` pushes ``<pipeline>-00``,
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from bench.generator import push_body_bytes
+from cmf_testing.generator import push_body_bytes
 
 PUSH_TIMEOUT_S = 1800.0
 

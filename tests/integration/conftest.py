@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support import eventually, free_port, start_server
+from support import free_port, start_server
 
 
 @pytest.fixture
@@ -22,9 +21,3 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One fresh server shared by every test of a module; yields its base URL."""
     with start_server(tmp_path_factory.mktemp("server"), free_port()) as server:
         yield server.base_url
-
-
-@pytest.fixture(name="eventually")
-def eventually_fixture() -> Callable[..., Any]:
-    """``eventually`` as a fixture, for tests that prefer fixtures to imports."""
-    return eventually

@@ -13,19 +13,18 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
+
+from cmf_testing.waiting import eventually
 
 CMF_SERVER = Path(sys.executable).parent / "cmf-server"
 START_DEADLINE_S = 60.0
 STOP_GRACE_S = 30.0
-
-T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -33,22 +32,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.1) -> T:
-    """Call ``check`` until it stops raising ``AssertionError``; return its result.
-
-    After ``timeout`` seconds the last ``AssertionError`` propagates. Other exceptions propagate
-    at once: they mean the thing being waited for can no longer happen.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(interval)
 
 
 class ServerExited(RuntimeError):

@@ -13,8 +13,10 @@ from typing import Any
 
 import asyncpg
 import httpx
-from bench.generator import push_body
-from support import eventually, free_port, start_server
+from support import free_port, start_server
+
+from cmf_testing.generator import push_body
+from cmf_testing.waiting import eventually
 
 
 def _socket_dir(data_dir: Path) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -11,11 +10,11 @@ import httpx
 import psutil
 from support import free_port, start_server
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "cmf"
+from cmf_testing.fixtures import cmf_fixture
 
 
 def _push_fixture(base_url: str) -> httpx.Response:
-    body = json.loads((FIXTURES / "push_example.json").read_text())
+    body = cmf_fixture("push_example.json")
     return httpx.post(f"{base_url}/api/mlmd_push", json=body, timeout=60)
 
 

@@ -20,7 +20,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
-from bench.generator import push_body
 from support import free_port
 
 from cmf_common.db import create_pool
@@ -32,6 +31,7 @@ from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
 from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.push import push
+from cmf_testing.generator import push_body
 
 BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]

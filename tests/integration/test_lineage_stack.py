@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from bench.generator import push_body
 from cmf_client import make_cmf_client
 from support import (
     KAFKA_BOOTSTRAP,
@@ -28,7 +27,6 @@ from support import (
     ServerProcess,
     _run,
     drop_database,
-    eventually,
     free_port,
     new_database,
     new_topic,
@@ -38,6 +36,8 @@ from support import (
 
 from cmf_common.kafka import KafkaPublisher
 from cmf_common.ports import Message
+from cmf_testing.generator import push_body
+from cmf_testing.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 CMF_SERVER = Path(sys.executable).parent / "cmf-server"

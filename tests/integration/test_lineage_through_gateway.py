@@ -7,22 +7,18 @@ relay and a lineage worker over Kafka, the graph in Neo4j, the version board and
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from bench.generator import push_body
 from support import (
     KAFKA_BOOTSTRAP,
     NEO4J_ENV,
     ServerProcess,
     drop_database,
-    eventually,
     free_port,
     new_database,
     new_topic,
@@ -30,7 +26,10 @@ from support import (
     start_worker,
 )
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "cmf"
+from cmf_testing.fixtures import cmf_fixture
+from cmf_testing.generator import push_body
+from cmf_testing.waiting import eventually
+
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOKEN = "X-CMF-Consistency-Token"
 
@@ -62,7 +61,7 @@ def _get(client: httpx.Client, path: str, token: str | None = None, **params: An
 def test_every_lineage_route_answers_a_push_at_once_with_its_token(
     embedded: httpx.Client,
 ) -> None:
-    token = _push(embedded, json.loads((FIXTURES / "push_example.json").read_text()))
+    token = _push(embedded, cmf_fixture("push_example.json"))
     tree = _get(embedded, "/artifact-lineage/tangled-tree/Test-env", token)
     assert len(tree) == 3
     assert _get(embedded, "/api/artifact-lineage/tangled-tree/Test-env", token) == tree

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,11 @@ import httpx
 import pytest
 from cmf_client import CmfClient, Workspace, make_cmf_client
 
+from cmf_testing.waiting import eventually
+
 pytestmark = pytest.mark.client
 
 PIPELINE = "Client-Test"
-
-Eventually = Callable[..., Any]  # support.eventually, handed out as a fixture
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +128,6 @@ def test_server_holds_every_pushed_execution_and_artifact(
     workspace: Workspace,
     local_summary: dict[str, Any],
     first_push: str,
-    eventually: Eventually,
 ) -> None:
     def held() -> None:
         response = _pull(module_server, workspace.pipeline)
@@ -208,7 +206,6 @@ def test_push_of_one_execution_merges_only_that_execution(
     running_server: str,
     workspace: Workspace,
     tmp_path: Path,
-    eventually: Eventually,
 ) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(workspace.folder, copy, symlinks=True)

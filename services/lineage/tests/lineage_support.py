@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -36,18 +35,3 @@ def as_pipeline(payload: dict[str, Any], name: str) -> dict[str, Any]:
 
 def executions_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for s in payload["Pipeline"][0]["stages"] for e in s["executions"]]
-
-
-async def eventually(check: Callable[[], Awaitable[None]], within_s: float = 10.0) -> None:
-    """Await ``check`` until it stops raising ``AssertionError``; after ``within_s`` seconds the
-    last one propagates."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while True:
-        try:
-            await check()
-            return
-        except AssertionError:
-            if loop.time() >= deadline:
-                raise
-        await asyncio.sleep(0.02)

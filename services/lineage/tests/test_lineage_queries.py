@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.generator import payload_text
 from lineage_support import GraphUnderTest, Pusher, as_pipeline, executions_of
 
 from cmf_lineage.app import create_app
@@ -20,6 +19,7 @@ from cmf_lineage.projector import Projector
 from cmf_lineage.queries import LineageQueries
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
+from cmf_testing.generator import payload_text
 
 PROBLEM = "application/problem+json"
 

@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from bench.generator import payload_text
 from lineage_support import NEO4J_AUTH, NEO4J_URI, Pusher, as_pipeline, executions_of
 from neo4j import AsyncDriver, AsyncGraphDatabase
 
@@ -25,6 +24,7 @@ from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
 from cmf_lineage.store.postgres import PostgresGraphStore
 from cmf_lineage.store.postgres_queries import PostgresLineageQueries
+from cmf_testing.generator import payload_text
 
 
 async def _delete_all(driver: AsyncDriver) -> None:

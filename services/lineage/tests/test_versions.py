@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from lineage_support import GraphUnderTest, Pusher, as_pipeline, eventually
+from lineage_support import GraphUnderTest, Pusher, as_pipeline
 
 from cmf_common.events import Envelope
 from cmf_lineage.app import create_app
@@ -25,6 +25,7 @@ from cmf_lineage.reads import LineageReader
 from cmf_lineage.rebuild import rebuild_neo4j
 from cmf_lineage.settings import LineageSettings
 from cmf_lineage.versions import GraphVersions
+from cmf_testing.waiting import eventually_async
 
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 UNREACHABLE = "redis://127.0.0.1:9/0"
@@ -198,7 +199,7 @@ async def test_the_sync_loop_heals_a_lost_post(
         assert await board.get(CONSUMER) == expected
 
     try:
-        await eventually(synced)
+        await eventually_async(synced)
     finally:
         stop.set()
         await sync

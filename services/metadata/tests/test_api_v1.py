@@ -10,7 +10,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from bench.generator import payload_text
+
+from cmf_testing.generator import payload_text
+from cmf_testing.problems import assert_problem
 
 V1 = "/api/v1"
 NOTES = ["a%b", "a_b", "a'b", "a\\b", 'a"b', "axb"]
@@ -55,14 +57,6 @@ async def get(client: httpx.AsyncClient, path: str, **params: Any) -> Any:
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/json"
     return answer.json()
-
-
-def assert_problem(answer: httpx.Response, status: int, code: str) -> None:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json"
-    body = answer.json()
-    assert body["status"] == status and body["code"] == code
-    assert body["trace_id"] and body["detail"] and body["title"]
 
 
 async def walk(

@@ -10,11 +10,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from bench.generator import payload_text
-from bench.generator import push_body as generated_push
 
 from cmf_common.events import Envelope, event_type
 from cmf_metadata.push import push as merge
+from cmf_testing.generator import payload_text
+from cmf_testing.generator import push_body as generated_push
 
 EXPORT = "/api/v1/export"
 

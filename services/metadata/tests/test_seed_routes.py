@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.generator import push_body as generated_push
+
+from cmf_testing.generator import push_body as generated_push
+from cmf_testing.problems import assert_problem
 
 PREFIXES = ["", "/api"]
 EXECUTION_KEYS = {
@@ -37,14 +39,6 @@ ARTIFACT_KEYS = {
 async def push(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
     answer = await client.post("/api/mlmd_push", json=body)
     assert answer.json() == {"status": "success"}
-
-
-def assert_problem(answer: httpx.Response, status: int, code: str) -> None:
-    assert answer.status_code == status
-    assert answer.headers["content-type"] == "application/problem+json"
-    body = answer.json()
-    assert body["status"] == status and body["code"] == code
-    assert body["trace_id"] and body["detail"] and body["type"].endswith(code)
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)

@@ -1,8 +1,9 @@
-"""Client-shaped CMF push payloads for the benchmarks.
+"""Client-shaped CMF push payloads of any size, for the tests and the benchmarks.
 
-A payload is what ``cmf metadata push`` sends (contract §2.3): the client's ``dumptojson`` text
-(``json.dumps`` with its default ``", "`` / ``": "`` separators, keys in the client's order),
-double-encoded in the body ``{"exec_uuid": null, "json_payload": "<text>", "pipeline_name": …}``.
+A payload is what ``cmf metadata push`` sends (``docs/wire-contract.md`` §2.3): the client's
+``dumptojson`` text (``json.dumps`` with its default ``", "`` / ``": "`` separators, keys in the
+client's order), double-encoded in the body
+``{"exec_uuid": null, "json_payload": "<text>", "pipeline_name": …}``.
 
 The shape: one pipeline, ``stages`` stages, a chain of N executions. Execution i reads the shared
 Environment artifact (the client links it to every execution) and two Datasets, and writes two
@@ -13,8 +14,8 @@ same arguments always give the same bytes, and two pipeline names share no artif
 The text is built piece by piece, never as one nested document: each artifact is serialised once
 (it appears under its producer and its consumer), so 100,000 executions (~360 MB) are cheap.
 
-    python -m bench.generator 1000 > push.json                 # the HTTP body
-    python -m bench.generator 1000 --decoded > payload.json    # the json_payload, decoded
+    python -m cmf_testing.generator 1000 > push.json                 # the HTTP body
+    python -m cmf_testing.generator 1000 --decoded > payload.json    # the json_payload, decoded
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from cmf_common.metadata_events import INPUT, OUTPUT
 
 GIT_REPO = "/srv/repo/cmf_git_remote.git"
 STORAGE = "/srv/cmf_local_storage/files/md5"
-BASE_MS = 1_795_723_831_678  # the time of the real example push (fixtures/cmf)
+BASE_MS = 1_795_723_831_678  # the time of the captured example push (data/cmf)
 STAGE_NAMES = ("Prepare", "Featurize", "Train", "Evaluate")
 # The client's local ids and type ids; the server re-creates everything with its own.
 PARENT_TYPE_ID, STAGE_TYPE_ID, ENV_TYPE_ID, DATASET_TYPE_ID, FIRST_EXEC_TYPE_ID = 10, 11, 12, 13, 14
@@ -268,7 +269,7 @@ def push_body_bytes(pipeline_name: str, n_executions: int, stages: int = 1, seed
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.generator",
+        prog="python -m cmf_testing.generator",
         description="Write a client-shaped CMF push body (a chain of N executions) to stdout.",
     )
     parser.add_argument("n_executions", type=int)
