@@ -26,7 +26,7 @@ help:
 	@echo "make test           install what is missing, start the real services, lint, run every test"
 	@echo "make lint           ruff + mypy"
 	@echo "make services-up    start the real servers the tests use (services-down stops them)"
-	@echo "make bench          run the benchmarks in bench/"
+	@echo "make bench          run every benchmark in bench/ (BENCH=listings runs one)"
 
 $(UV):
 	python3 -m venv $(CACHE)/uv-$(UV_VERSION)
@@ -65,8 +65,12 @@ test:
 test-only: install
 	$(VENV)/bin/pytest $(ARGS)
 
+# Every benchmark that records its figures in bench/RESULTS.md, one after the other (hours on a
+# 2-core machine); BENCH= picks some: make bench BENCH=listings ARGS="--requests 100 --no-write"
+BENCHES := run listings api_v1 lineage_queries projection relay rebuild
+BENCH ?= $(BENCHES)
 bench: install services-up
-	$(PY) -m bench.run $(ARGS)
+	@set -e; for b in $(BENCH); do echo "== python -m bench.$$b $(ARGS)"; $(PY) -m bench.$$b $(ARGS); done
 
 clean-cache:
 	rm -rf $(CACHE)
