@@ -50,6 +50,16 @@ METADATA_CMF_ROUTES = (
     "list-of-executions",
     "artifacts",
     "executions",
+    # Upstream's v1 generation at its server path (cmf-v1-contract.md §1), and the 0.1.0
+    # Metahub routes, which answer 501 for now (contract §1.6).
+    "v1",
+    "register-server",
+    "acknowledge",
+    "sync",
+    "server-list",
+    "schedule-sync",
+    "schedules",
+    "server",
 )
 METADATA_V1_RESOURCES = ("pipelines", "executions", "artifacts", "export")
 # The lineage service's: the reference's tangled trees (contract §1.5) and the seed's lineage.

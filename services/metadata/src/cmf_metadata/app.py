@@ -16,6 +16,7 @@ from cmf_metadata.api import cmf as cmf_routes
 from cmf_metadata.api import files as file_routes
 from cmf_metadata.api import listings as listing_routes
 from cmf_metadata.api import seed as seed_routes
+from cmf_metadata.api import upstream
 from cmf_metadata.api import v1 as v1_routes
 from cmf_metadata.match_counts import MatchCounts
 from cmf_metadata.settings import MetadataSettings
@@ -62,8 +63,10 @@ def create_app(settings: MetadataSettings | None = None) -> FastAPI:
         file_routes.router,
         listing_routes.router,
         seed_routes.router,
+        upstream.reference_metahub_router,
     ):
         app.include_router(cmf_router)
         app.include_router(cmf_router, prefix="/api")
     app.include_router(v1_routes.router, prefix="/api/v1")
+    upstream.include_upstream_v1(app, prefixes=("/v1",))
     return app

@@ -1,0 +1,50 @@
+"""Upstream's v1 artifact types and model cards (cmf-v1-contract.md §5 first table, §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from cmf_common.errors import DomainError, NotFound
+from cmf_metadata import listings, queries
+from cmf_metadata.api.cmf import Pool
+from cmf_metadata.api.upstream import envelope
+
+router = APIRouter(tags=["upstream v1: artifacts"])
+
+ModelId = Annotated[int, Query(ge=-(2**63), lt=2**63)]
+MODEL_CARD = "Model card retrieved successfully"
+
+
+class NotAModel(DomainError):
+    status = 400
+    code = "not_a_model"
+    title = "Not a Model artifact"
+
+
+@router.get("/artifacts/types")
+async def artifact_types(pool: Pool) -> JSONResponse:
+    return envelope.success(
+        await listings.artifact_types(pool), "Artifact types retrieved successfully"
+    )
+
+
+@router.get("/artifacts/models/{model_id}/card")
+async def model_card_by_id(model_id: int, pool: Pool) -> JSONResponse:
+    """Unlike ``/v1/model-card``, an id that is no Model artifact is an error here."""
+    if not -(2**63) <= model_id < 2**63:
+        raise NotFound(f"Model artifact with id {model_id} not found")
+    try:
+        artifact = await queries.get_artifact(pool, model_id, event_limit=0)
+    except NotFound as missing:
+        raise NotFound(f"Model artifact with id {model_id} not found") from missing
+    if artifact["type"] != listings.MODEL:
+        raise NotAModel(f"Artifact id {model_id} is not a Model artifact")
+    return envelope.success(await listings.model_card(pool, model_id), MODEL_CARD)
+
+
+@router.get("/model-card")
+async def model_card(modelId: ModelId, pool: Pool) -> JSONResponse:  # upstream's name
+    return envelope.success(await listings.model_card(pool, modelId), MODEL_CARD)

@@ -1,0 +1,96 @@
+"""Upstream CMF's v1 response envelope (cmf-v1-contract.md §2), as plain functions.
+
+Every v1 body is ``{status, code, data, message, errors, meta: {timestamp, pagination}}``. A
+success is HTTP 200 whatever its body ``code`` says (upstream never sets a route's status code,
+so an upload answers 200 with ``"code": 201``); an error's HTTP status is its ``code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi.responses import JSONResponse
+
+VALIDATION_FAILED = "Request validation failed"
+INTERNAL_ERROR = "Internal server error"
+
+Status = Literal["success", "error", "partial"]
+
+
+def timestamp() -> str:
+    """Now in UTC as upstream writes it: ISO 8601 with microseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def error_detail(message: str, field: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """One entry of ``errors`` (upstream's ``ErrorDetail``): all three keys, always."""
+    return {"field": field, "message": message, "code": code}
+
+
+def envelope(
+    status: Status,
+    code: int,
+    *,
+    data: Any = None,
+    message: str = "",
+    errors: Sequence[Mapping[str, Any]] = (),
+    pagination: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "code": code,
+        "data": data,
+        "message": message,
+        "errors": [dict(e) for e in errors],
+        "meta": {"timestamp": timestamp(), "pagination": dict(pagination) if pagination else None},
+    }
+
+
+def success(
+    data: Any = None,
+    message: str = "Success",
+    code: int = 200,
+    pagination: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """``success_response``: HTTP 200 even when ``code`` is 201."""
+    return JSONResponse(
+        envelope("success", code, data=data, message=message, pagination=pagination),
+        headers=dict(headers) if headers else None,
+    )
+
+
+def error(
+    message: str = "Error",
+    code: int = 400,
+    errors: Sequence[Mapping[str, Any]] = (),
+    data: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """``error_response``, sent with HTTP status ``code`` (upstream's exception handlers)."""
+    return JSONResponse(
+        envelope("error", code, data=data, message=message, errors=errors),
+        status_code=code,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def field_of(loc: Sequence[Any]) -> str:
+    """Upstream's field name: the location without its first part (``body``, ``query``),
+    dotted; the first part alone when there is nothing else."""
+    rest = ".".join(str(part) for part in loc[1:])
+    return rest or (str(loc[0]) if loc else "")
+
+
+def validation_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        error_detail(str(e.get("msg", "")), field_of(tuple(e.get("loc", ()))), e.get("type"))
+        for e in errors
+    ]
+
+
+def validation_error(errors: Iterable[Mapping[str, Any]]) -> JSONResponse:
+    """A 422 as upstream's ``RequestValidationError`` handler answers it."""
+    return error(VALIDATION_FAILED, 422, validation_errors(errors))

@@ -1,0 +1,101 @@
+"""Upstream's v1 file routes (cmf-v1-contract.md §7): python env, labels, tensorboard, over the
+same file domain as the 0.1.0 routes. A file read answers its text in the envelope's ``data``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from cmf_metadata import files
+from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName, Store, UploadLimit
+from cmf_metadata.api.files import read_upload as _read_upload
+from cmf_metadata.api.upstream import envelope
+
+router = APIRouter(tags=["upstream v1: files"])
+
+UPLOAD_FAILED = "Failed to upload file: "
+
+
+async def _text(chunks: files.Chunks) -> str:
+    return b"".join([chunk async for chunk in chunks]).decode("utf-8", errors="replace")
+
+
+async def python_env_text(store: files.FileStore, file_name: str) -> str:
+    """A python env file's text. The name may carry the folder cmflib records it under
+    (``cmf_artifacts/python_env_<md5>.txt``): upstream reads the base name."""
+    return await _text(await files.open_python_env(store, files.upload_basename(file_name)))
+
+
+def _uploaded(result: dict[str, str], message: str, code: int) -> JSONResponse:
+    if "error" in result:  # the store failed: upstream's 500 "Failed to upload file: ..."
+        reason = result["error"].removeprefix("Failed to up load file: ")
+        return envelope.error(UPLOAD_FAILED + reason, 500)
+    return envelope.success(result, message, code)
+
+
+@router.post("/python-env")
+async def upload_python_env(request: Request, store: Store, limit: UploadLimit) -> JSONResponse:
+    upload = await _read_upload(request)
+    result = await files.save_python_env(store, upload.filename, upload.chunks, max_bytes=limit)
+    return _uploaded(result, "Python environment uploaded successfully", 201)
+
+
+@router.get("/python-env")
+async def python_env(file_name: FileName, store: Store) -> JSONResponse:
+    return envelope.success(
+        await python_env_text(store, file_name), "Python environment retrieved successfully"
+    )
+
+
+@router.get("/python-env/download")
+async def download_python_env(
+    store: Store,
+    list_of_files: Annotated[list[str] | None, Query(max_length=10_000)] = None,
+) -> Response:
+    """The zip, raw; what cannot be zipped is an enveloped 404, as upstream answers it."""
+    try:
+        archive = await files.python_env_archive(store, list_of_files)
+    except files.ArchiveUnavailable as unavailable:
+        return envelope.error(str(unavailable), 404)
+    return StreamingResponse(
+        archive.chunks,
+        media_type="application/zip",
+        headers={"Content-Disposition": f"attachment; filename={archive.filename}"},
+    )
+
+
+@router.get("/python-env/{file_name}")
+async def python_env_by_path(
+    file_name: Annotated[str, Path(min_length=1, max_length=NAME_LIMIT)], store: Store
+) -> JSONResponse:
+    """[CONFLICT] resolved: upstream's docs and UI client name the file in the path, its env.py
+    in the query; both are served."""
+    return envelope.success(
+        await python_env_text(store, file_name), "Python environment retrieved successfully"
+    )
+
+
+@router.post("/label")
+async def upload_label(request: Request, store: Store, limit: UploadLimit) -> JSONResponse:
+    upload = await _read_upload(request)
+    result = await files.save_label(store, upload.filename, upload.chunks, max_bytes=limit)
+    return _uploaded(result, "Label uploaded successfully", 201)
+
+
+@router.get("/label-data")
+async def label_data(file_name: FileName, store: Store) -> JSONResponse:
+    text = await _text(await files.open_label(store, file_name))
+    return envelope.success(text, "Label data retrieved successfully")
+
+
+@router.post("/tensorboard")
+async def upload_tensorboard(
+    request: Request, pipeline_name: PipelineName, store: Store, limit: UploadLimit
+) -> JSONResponse:
+    upload = await _read_upload(request)
+    result = await files.save_tensorboard_log(
+        store, pipeline_name, upload.filename, upload.chunks, max_bytes=limit
+    )
+    return _uploaded(result, "TensorBoard file uploaded successfully", 200)

@@ -1,0 +1,104 @@
+"""``/v1/mlmd/push`` and ``/v1/mlmd/pull`` (cmf-v1-contract.md §3): the 0.1.0 push and pull,
+answered in the envelope (the pull, as upstream's, in the raw MLMD JSON)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
+
+from cmf_metadata.api.cmf import CONSISTENCY_HEADER, Pool
+from cmf_metadata.api.upstream import envelope
+from cmf_metadata.api.upstream.requests import MLMDPullRequest, MLMDPushRequest
+from cmf_metadata.merge import PayloadRejected
+from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
+from cmf_metadata.push import push
+
+router = APIRouter(tags=["upstream v1: metadata"])
+
+NO_PIPELINE = "Invalid JSON payload. The pipeline name is missing."
+VERSION_UPDATE = "version_update"
+
+
+def _parse_push(body: bytes) -> MLMDPushRequest:
+    return MLMDPushRequest.model_validate_json(body or b"null")
+
+
+def _invalid(exc: ValidationError) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {**e, "loc": ("body", *e["loc"])}
+            for e in exc.errors(include_url=False, include_input=False)
+        ][:50]
+    )
+
+
+@router.post(
+    "/mlmd/push",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": MLMDPushRequest.model_json_schema()}},
+        }
+    },
+)
+async def metadata_push(request: Request, pool: Pool) -> JSONResponse:
+    """The body is parsed in a thread, as ``/mlmd_push`` parses it: a push may be large."""
+    try:
+        parsed = await asyncio.to_thread(_parse_push, await request.body())
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    try:
+        outcome = await push(
+            pool,
+            pipeline_name=parsed.pipeline_name,
+            json_payload=parsed.json_payload,
+            exec_uuid=parsed.exec_uuid,
+        )
+    except PayloadRejected as rejected:
+        return _rejection(rejected)
+    token = outcome.consistency_token
+    return envelope.success(
+        {"status": outcome.status.value},
+        "MLMD pushed successfully",
+        headers={CONSISTENCY_HEADER: token} if token is not None else None,
+    )
+
+
+def _rejection(rejected: PayloadRejected) -> JSONResponse:
+    if rejected.kind == "no_pipeline":
+        return envelope.error(NO_PIPELINE, 400)
+    if rejected.kind == "version_update":
+        return envelope.error(VERSION_UPDATE, 422)
+    if isinstance(rejected.detail, list):
+        details: list[dict[str, Any]] = [
+            {**e, "loc": ["body", "json_payload", *e["loc"]]} for e in rejected.detail
+        ]
+    else:
+        details = [
+            {"type": "value_error", "loc": ["body", "json_payload"], "msg": str(rejected.detail)}
+        ]
+    return envelope.validation_error(details)
+
+
+@router.post("/mlmd/pull", response_class=HTMLResponse)
+async def metadata_pull(info: MLMDPullRequest, pool: Pool) -> Response:
+    """The MLMD JSON in a ``text/html`` body, ``no_exec_uuid`` for an unknown execution, as
+    ``/mlmd_pull``; an unknown pipeline is an enveloped 404."""
+    try:
+        document = await pull(
+            pool,
+            PullQuery(
+                pipeline_name=info.pipeline_name or None,
+                exec_uuid=info.exec_uuid or None,
+                last_sync_time=info.last_sync_time,
+            ),
+        )
+    except ExecutionNotFound:
+        return HTMLResponse("no_exec_uuid")
+    return HTMLResponse(await asyncio.to_thread(orjson.dumps, document))
