@@ -43,10 +43,15 @@ install: $(UV)
 run: install
 	$(VENV)/bin/cmf-server up --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
+# mypy checks the packages ([tool.mypy] in pyproject.toml), then the tests and the benchmarks in
+# runs of their own: pytest imports a test folder's conftest.py and helpers as top-level modules,
+# so two folders with a conftest.py cannot share one mypy run. Each word is one run.
+MYPY_RUNS := conftest.py,bench
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	@set -e; for run in $(MYPY_RUNS); do echo "$(VENV)/bin/mypy $${run//,/ }"; $(VENV)/bin/mypy $${run//,/ }; done
 
 format: install
 	$(VENV)/bin/ruff format .

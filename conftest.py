@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from cmf_common.db import create_pool
+from cmf_common.db import Connection, create_pool
 from cmf_common.migrations import migrate
 from cmf_metadata.app import MIGRATIONS
 from cmf_testing.fixtures import CMF_FIXTURES
@@ -96,10 +96,10 @@ def make_database_url() -> Iterator[Callable[[], str]]:
 
 
 class _Borrowed:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def __aenter__(self) -> asyncpg.Connection:
+    async def __aenter__(self) -> Connection:
         return self.conn
 
     async def __aexit__(self, *_: object) -> None:
@@ -110,7 +110,7 @@ class OneConnectionPool:
     """Hands the same connection to every caller, so the whole test runs in one transaction
     that is rolled back at its end; the code's own transactions become savepoints."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def acquire(self) -> _Borrowed:
@@ -126,7 +126,7 @@ async def migrated_pool(fresh_database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def conn(migrated_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def conn(migrated_pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     async with migrated_pool.acquire() as connection:
         # Repeatable read, so code that asks for it (pull) may nest its savepoint inside.
         transaction = connection.transaction(isolation="repeatable_read")
@@ -138,6 +138,6 @@ async def conn(migrated_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]
 
 
 @pytest.fixture
-def single_connection_pool(conn: asyncpg.Connection) -> OneConnectionPool:
+def single_connection_pool(conn: Connection) -> OneConnectionPool:
     """Stands in for an app's pool so its every query runs in the test's transaction."""
     return OneConnectionPool(conn)

@@ -378,7 +378,7 @@ async def neo4j_store(
                 }
                 for statement in NEO4J_LOAD:
                     key = statement.split("$", 1)[1].split()[0]
-                    await (await session.run(statement, **{key: params[key]})).consume()
+                    await (await session.run(statement, {key: params[key]})).consume()
             await (
                 await session.run(
                     "UNWIND $subjects AS s CREATE (:Progress {consumer: $c, subject: s, seq: 1})",

@@ -342,9 +342,11 @@ def scenarios(prefixes: list[str], model_id: int | None) -> list[Scenario]:
 class Timed(Protocol):
     """A scenario as ``measure`` needs it: a name and the i-th request."""
 
-    key: str
+    @property
+    def key(self) -> str: ...
 
-    def request(self, i: int) -> tuple[str, dict[str, Any]]: ...
+    @property
+    def request(self) -> Callable[[int], tuple[str, dict[str, Any]]]: ...
 
 
 def measure(client: httpx.Client, scenario: Timed, count: int) -> Timing:

@@ -522,9 +522,9 @@ def render(
     for s in rows:
         events = (s["size"] * EVENTS_PER_EXECUTION / s["push_s"]) if s["push_s"] else None
         merge = s["push_server_ms"] / 1000 if s["push_server_ms"] is not None else None
-        failed = f" ({s['failed']} of {s['runs']} failed)" if s["failed"] else ""
+        failed_runs = f" ({s['failed']} of {s['runs']} failed)" if s["failed"] else ""
         lines.append(
-            f"| {_n(s['size'])}{failed} | {_size(s['payload_bytes'])} | {_secs(s['push_s'])} "
+            f"| {_n(s['size'])}{failed_runs} | {_size(s['payload_bytes'])} | {_secs(s['push_s'])} "
             f"| {_secs(merge)} | {f'{events:,.0f}' if events else '—'} "
             f"| {_secs(s['repush_s'])} | {_secs(s['pull_s'])} | {_size(s['pull_bytes'])} "
             f"| {_mib(s['server_rss'])} | {_mib(s['pg_rss'])} ({_mib(s['pg_pss'])}) |"
