@@ -1,0 +1,68 @@
+"""The v1 paths as a whole: unknown paths and methods enveloped, Metahub's 501 in both
+generations, and the gateway handing /v1/ to the metadata service."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from upstream_support import failed
+
+from cmf_gateway.app import create_gateway
+from cmf_gateway.routing import METADATA
+from cmf_gateway.settings import GatewaySettings
+from cmf_metadata.api.upstream.metahub import NOT_AVAILABLE, REFERENCE_ROUTES, V1_ROUTES
+
+
+async def test_an_unknown_v1_path_is_an_enveloped_404(client: httpx.AsyncClient) -> None:
+    failed(await client.get("/v1/no-such-route"), 404, "Not Found")
+    failed(await client.get("/v1/pipelines/p/no/such"), 404, "Not Found")
+
+
+async def test_a_wrong_method_on_a_v1_path_is_an_enveloped_405(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/v1/mlmd/push")
+    failed(answer, 405, "Method Not Allowed")
+    assert answer.headers["allow"] == "POST"
+
+
+async def test_the_lineage_routes_are_not_served_here(client: httpx.AsyncClient) -> None:
+    failed(await client.get("/v1/pipelines/p/artifacts/lineage"), 404)
+    failed(await client.get("/v1/pipelines/p/hierarchical-lineage"), 404)
+
+
+async def test_errors_outside_v1_keep_their_own_shapes(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/no-such-route")).json() == {"detail": "Not Found"}
+    answer = await client.get("/api/v1/executions", params={"limit": 0})
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def _concrete(template: str) -> str:
+    return template.replace("{server_id}", "1").replace("{schedule_id}", "1")
+
+
+@pytest.mark.parametrize(("method", "path"), V1_ROUTES)
+async def test_v1_metahub_routes_are_501_envelopes(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    answer = await client.request(method, f"/v1{_concrete(path)}", json={})
+    failed(answer, 501, NOT_AVAILABLE)
+
+
+@pytest.mark.parametrize(("method", "path"), REFERENCE_ROUTES)
+@pytest.mark.parametrize("prefix", ["", "/api"])
+async def test_reference_metahub_routes_are_501_in_the_reference_shape(
+    client: httpx.AsyncClient, method: str, path: str, prefix: str
+) -> None:
+    answer = await client.request(method, f"{prefix}{_concrete(path)}", json={})
+    assert answer.status_code == 501
+    assert answer.json() == {"detail": NOT_AVAILABLE}
+
+
+async def test_the_gateway_hands_v1_paths_to_the_metadata_service(app: FastAPI) -> None:
+    gateway = create_gateway(GatewaySettings(), {METADATA: app})
+    transport = httpx.ASGITransport(app=gateway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        answer = await http.get("/v1/pipelines")
+        assert answer.status_code == 200 and answer.json()["status"] == "success"
+        failed(await http.get("/v1/no-such-route"), 404)
+        assert (await http.post("/api/acknowledge", json={})).status_code == 501
