@@ -11,6 +11,7 @@ from upstream_support import failed
 from cmf_gateway.app import create_gateway
 from cmf_gateway.routing import METADATA
 from cmf_gateway.settings import GatewaySettings
+from cmf_metadata.api.upstream import include_upstream_v1
 from cmf_metadata.api.upstream.metahub import NOT_AVAILABLE, REFERENCE_ROUTES, V1_ROUTES
 
 
@@ -66,3 +67,27 @@ async def test_the_gateway_hands_v1_paths_to_the_metadata_service(app: FastAPI) 
         assert answer.status_code == 200 and answer.json()["status"] == "success"
         failed(await http.get("/v1/no-such-route"), 404)
         assert (await http.post("/api/acknowledge", json={})).status_code == 501
+
+
+async def test_the_routers_mount_at_another_prefix_with_one_call(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """As /api/v1 will take them once our own API has left it: one more prefix, same answers."""
+    include_upstream_v1(app, prefixes=("/probe/v1",))
+    ours = await client.get("/probe/v1/pipelines")
+    assert ours.json()["data"] == (await client.get("/v1/pipelines")).json()["data"]
+    failed(await client.get("/probe/v1/no-such-route"), 404, "Not Found")
+    failed(await client.get("/v1/no-such-route"), 404, "Not Found")
+
+
+def test_openapi_documents_the_envelope_on_every_v1_route(app: FastAPI) -> None:
+    raw = {("/v1/mlmd/pull", "post", "200"), ("/v1/python-env/download", "get", "200")}
+    paths = {p: ops for p, ops in app.openapi()["paths"].items() if p.startswith("/v1/")}
+    assert len(paths) >= 25
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if (path, method, status) in raw:
+                    continue
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Envelope"}, (path, method, status)

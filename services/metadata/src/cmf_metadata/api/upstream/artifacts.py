@@ -12,7 +12,7 @@ from cmf_metadata import listings, queries
 from cmf_metadata.api.cmf import Pool
 from cmf_metadata.api.upstream import envelope
 
-router = APIRouter(tags=["upstream v1: artifacts"])
+router = APIRouter(tags=["upstream v1: artifacts"], responses=envelope.RESPONSES)
 
 ModelId = Annotated[int, Query(ge=-(2**63), lt=2**63)]
 MODEL_CARD = "Model card retrieved successfully"
@@ -33,16 +33,18 @@ async def artifact_types(pool: Pool) -> JSONResponse:
 
 @router.get("/artifacts/models/{model_id}/card")
 async def model_card_by_id(model_id: int, pool: Pool) -> JSONResponse:
-    """Unlike ``/v1/model-card``, an id that is no Model artifact is an error here."""
+    """Unlike ``/v1/model-card``, an id that is no Model artifact is an error here. The card of
+    a Model has its row first, so only an empty card costs a second read (which of the two)."""
     if not -(2**63) <= model_id < 2**63:
         raise NotFound(f"Model artifact with id {model_id} not found")
-    try:
-        artifact = await queries.get_artifact(pool, model_id, event_limit=0)
-    except NotFound as missing:
-        raise NotFound(f"Model artifact with id {model_id} not found") from missing
-    if artifact["type"] != listings.MODEL:
+    card = await listings.model_card(pool, model_id)
+    if card[0] == "":
+        try:
+            await queries.get_artifact(pool, model_id, event_limit=0)
+        except NotFound as missing:
+            raise NotFound(f"Model artifact with id {model_id} not found") from missing
         raise NotAModel(f"Artifact id {model_id} is not a Model artifact")
-    return envelope.success(await listings.model_card(pool, model_id), MODEL_CARD)
+    return envelope.success(card, MODEL_CARD)
 
 
 @router.get("/model-card")

@@ -12,11 +12,51 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 VALIDATION_FAILED = "Request validation failed"
 INTERNAL_ERROR = "Internal server error"
 
 Status = Literal["success", "error", "partial"]
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    message: str
+    code: str | None = None
+
+
+class PaginationMeta(BaseModel):
+    page: int = 1
+    per_page: int = 10
+    total: int = 0
+    has_next: bool = False
+    has_prev: bool = False
+
+
+class ResponseMeta(BaseModel):
+    timestamp: str
+    pagination: PaginationMeta | None = None
+
+
+class Envelope(BaseModel):
+    """The body every v1 route answers (for ``/openapi.json``; the builders below write it)."""
+
+    status: Status
+    code: int
+    data: Any = None
+    message: str = ""
+    errors: list[ErrorDetail] = []
+    meta: ResponseMeta
+
+
+ENVELOPE_SCHEMA = {"$ref": "#/components/schemas/Envelope"}
+# Declared on every v1 router, so the documented answers are the ones sent.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Envelope, "description": "Success (HTTP 200 whatever the body's code)"},
+    422: {"model": Envelope, "description": VALIDATION_FAILED},
+    "4XX": {"model": Envelope, "description": "The request cannot be answered"},
+}
 
 
 def timestamp() -> str:

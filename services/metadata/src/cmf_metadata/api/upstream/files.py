@@ -13,7 +13,7 @@ from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName, Store, Up
 from cmf_metadata.api.files import read_upload as _read_upload
 from cmf_metadata.api.upstream import envelope
 
-router = APIRouter(tags=["upstream v1: files"])
+router = APIRouter(tags=["upstream v1: files"], responses=envelope.RESPONSES)
 
 UPLOAD_FAILED = "Failed to upload file: "
 
@@ -49,7 +49,15 @@ async def python_env(file_name: FileName, store: Store) -> JSONResponse:
     )
 
 
-@router.get("/python-env/download")
+@router.get(
+    "/python-env/download",
+    responses={
+        200: {
+            "description": "A zip of the python env files",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def download_python_env(
     store: Store,
     list_of_files: Annotated[list[str] | None, Query(max_length=10_000)] = None,

@@ -19,7 +19,7 @@ from cmf_metadata.merge import PayloadRejected
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
 from cmf_metadata.push import push
 
-router = APIRouter(tags=["upstream v1: metadata"])
+router = APIRouter(tags=["upstream v1: metadata"], responses=envelope.RESPONSES)
 
 NO_PIPELINE = "Invalid JSON payload. The pipeline name is missing."
 VERSION_UPDATE = "version_update"
@@ -86,7 +86,23 @@ def _rejection(rejected: PayloadRejected) -> JSONResponse:
     return envelope.validation_error(details)
 
 
-@router.post("/mlmd/pull", response_class=HTMLResponse)
+@router.post(
+    "/mlmd/pull",
+    response_class=HTMLResponse,
+    responses={
+        200: {
+            "description": "The MLMD JSON document in a text/html body, or `no_exec_uuid`",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **{
+            status: {
+                "description": envelope.RESPONSES[status]["description"],
+                "content": {"application/json": {"schema": envelope.ENVELOPE_SCHEMA}},
+            }
+            for status in (422, "4XX")
+        },
+    },
+)
 async def metadata_pull(info: MLMDPullRequest, pool: Pool) -> Response:
     """The MLMD JSON in a ``text/html`` body, ``no_exec_uuid`` for an unknown execution, as
     ``/mlmd_pull``; an unknown pipeline is an enveloped 404."""

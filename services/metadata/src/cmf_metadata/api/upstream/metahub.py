@@ -8,6 +8,8 @@ app to mount at ``/x`` and ``/api/x`` beside the other CMF routes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -52,13 +54,17 @@ async def not_available() -> JSONResponse:
     return reference_error(NOT_IMPLEMENTED, NOT_AVAILABLE)
 
 
-_RESPONSES: dict[int | str, dict[str, str]] = {NOT_IMPLEMENTED: {"description": NOT_AVAILABLE}}
+_RESPONSES: dict[int | str, dict[str, Any]] = {NOT_IMPLEMENTED: {"description": NOT_AVAILABLE}}
+_V1_RESPONSES: dict[int | str, dict[str, Any]] = {
+    NOT_IMPLEMENTED: {"model": envelope.Envelope, "description": NOT_AVAILABLE}
+}
 for _method, _path in V1_ROUTES:
     router.add_api_route(
         _path,
         not_available_v1,
         methods=[_method],
-        responses=_RESPONSES,
+        status_code=NOT_IMPLEMENTED,
+        responses=_V1_RESPONSES,
         name=f"metahub_v1:{_method}:{_path}",
     )
 for _method, _path in REFERENCE_ROUTES:
@@ -66,6 +72,7 @@ for _method, _path in REFERENCE_ROUTES:
         _path,
         not_available,
         methods=[_method],
+        status_code=NOT_IMPLEMENTED,
         responses=_RESPONSES,
         name=f"metahub:{_method}:{_path}",
     )

@@ -15,7 +15,7 @@ from cmf_metadata.api.upstream import envelope, records
 from cmf_metadata.api.upstream.files import python_env_text
 from cmf_metadata.api.upstream.requests import ArtifactByStageRequest, ExecutionByStageRequest
 
-router = APIRouter(tags=["upstream v1: pipelines"])
+router = APIRouter(tags=["upstream v1: pipelines"], responses=envelope.RESPONSES)
 
 
 def _check_stage(body_stage: str | None, stage: str) -> None:
