@@ -5,13 +5,8 @@ A test that needs PostgreSQL fails (it never skips) when the server is not there
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -19,26 +14,15 @@ import pytest
 from cmf_common.db import Connection, create_pool
 from cmf_common.migrations import migrate
 from cmf_metadata.app import MIGRATIONS
+from cmf_testing.databases import (
+    ADMIN_URL,
+    DatabaseUnreachable,
+    create_database,
+    drop_database,
+    run_blocking,
+    with_database,
+)
 from cmf_testing.fixtures import CMF_FIXTURES
-
-DEFAULT_DATABASE_URL = "postgresql://cmf:cmf@127.0.0.1:55432/cmf"
-
-
-def admin_database_url() -> str:
-    return os.environ.get("CMF_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-async def _connect_admin() -> asyncpg.Connection:
-    url = admin_database_url()
-    try:
-        return await asyncpg.connect(url, timeout=10)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {url} ({exc}); run `make services-up`")
 
 
 @pytest.fixture(scope="session")
@@ -47,28 +31,15 @@ def fixtures_dir() -> Path:
     return CMF_FIXTURES
 
 
-async def _admin(statement: str) -> None:
-    admin = await _connect_admin()
-    try:
-        await admin.execute(statement)
-    finally:
-        await admin.close()
-
-
-def _admin_blocking(statement: str) -> None:
-    """Runs an admin statement from sync or async code alike (a thread has its own loop)."""
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        thread.submit(asyncio.run, _admin(statement)).result()
-
-
 def _new_database() -> str:
-    name = f"cmf_test_{uuid.uuid4().hex[:12]}"
-    _admin_blocking(f'CREATE DATABASE "{name}"')
-    return name
+    try:
+        return run_blocking(create_database("cmf_test"))
+    except DatabaseUnreachable as exc:
+        pytest.fail(str(exc))
 
 
 def _drop_database(name: str) -> None:
-    _admin_blocking(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    run_blocking(drop_database(name))
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +47,7 @@ def fresh_database_url() -> Iterator[str]:
     """A database of its own for this test session, dropped at the end."""
     name = _new_database()
     try:
-        yield _with_database(admin_database_url(), name)
+        yield with_database(ADMIN_URL, name)
     finally:
         _drop_database(name)
 
@@ -88,7 +59,7 @@ def make_database_url() -> Iterator[Callable[[], str]]:
 
     def create() -> str:
         created.append(_new_database())
-        return _with_database(admin_database_url(), created[-1])
+        return with_database(ADMIN_URL, created[-1])
 
     yield create
     for name in created:

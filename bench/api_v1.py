@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 
 from bench.listings import (
@@ -47,6 +46,7 @@ from bench.listings import (
 from bench.results import RESULTS, update_results
 from bench.run import REPO_DIR, machine
 from bench.seed import seed
+from cmf_testing.databases import server_version
 
 START, END = "<!-- api-v1:start -->", "<!-- api-v1:end -->"
 PIPELINE = "bench-v1"
@@ -260,14 +260,6 @@ def time_export(client: httpx.Client) -> dict[str, float]:
     return {"seconds": time.perf_counter() - started, "lines": lines, "bytes": size, "pages": pages}
 
 
-async def _server_version(url: str) -> str:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        return str(await conn.fetchval("SHOW server_version")).split(" ")[0]
-    finally:
-        await conn.close()
-
-
 def bench_one(
     database: str,
     database_url: str | None,
@@ -283,7 +275,7 @@ def bench_one(
             with contextlib.suppress(OSError):
                 pg_version = (server.data_dir / "postgres" / "PG_VERSION").read_text().strip()
         else:
-            pg_version = asyncio.run(_server_version(database_url))
+            pg_version = asyncio.run(server_version(database_url))
         _progress(f"{database}: server on {server.url}; seeding {pushes} x {executions:,}")
         seeded = seed(
             server.url,

@@ -44,9 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 
 from bench.results import RESULTS, update_results
@@ -71,6 +69,7 @@ from cmf_lineage.queries import LineageQueries
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
 from cmf_lineage.versions import GraphVersions
+from cmf_testing.databases import create_database, drop_database, with_database
 
 START, END = "<!-- lineage-queries:start -->", "<!-- lineage-queries:end -->"
 PG_URL = os.environ.get("CMF_BENCH_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
@@ -207,11 +206,8 @@ async def postgres_store(plan: Plan, groups: list[GraphBatch]) -> AsyncIterator[
     from cmf_lineage.store.postgres import write_batch
     from cmf_lineage.store.postgres_queries import PostgresLineageQueries
 
-    name = f"cmf_bench_lineage_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(PG_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
-    pool = await create_pool(url, "lineage", min_size=1, max_size=4)
+    name = await create_database("cmf_bench_lineage", admin_url=PG_URL)
+    pool = await create_pool(with_database(PG_URL, name), "lineage", min_size=1, max_size=4)
     try:
         await migrate(pool, "lineage", MIGRATIONS)
         started = time.perf_counter()
@@ -230,8 +226,7 @@ async def postgres_store(plan: Plan, groups: list[GraphBatch]) -> AsyncIterator[
         yield PostgresLineageQueries(pool)
     finally:
         await pool.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(name, PG_URL)
 
 
 def _free_port() -> int:

@@ -25,13 +25,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -40,6 +38,7 @@ import psutil
 from bench.results import RESULTS, update_results
 from bench.run import OUT_DIR, REPO_DIR, Server, machine
 from bench.seed import seed
+from cmf_testing.databases import create_database, drop_database, server_version, with_database
 from cmf_testing.fixtures import CMF_FIXTURES
 
 START, END = "<!-- listings:start -->", "<!-- listings:end -->"
@@ -99,34 +98,13 @@ def _progress(message: str) -> None:
     print(f"[listings] {message}", file=sys.stderr, flush=True)
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def _admin(statement: str) -> None:
-    conn = await asyncpg.connect(DEBIAN_URL, timeout=10)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-async def _server_version(url: str) -> str:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        return str(await conn.fetchval("SHOW server_version")).split(" ")[0]
-    finally:
-        await conn.close()
-
-
 @contextlib.contextmanager
 def debian_database() -> Iterator[str]:
-    name = f"cmf_bench_listings_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    name = asyncio.run(create_database("cmf_bench_listings", admin_url=DEBIAN_URL))
     try:
-        yield _with_database(DEBIAN_URL, name)
+        yield with_database(DEBIAN_URL, name)
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(name, DEBIAN_URL))
 
 
 @contextlib.contextmanager
@@ -396,7 +374,7 @@ def bench_one(
             )
             model_id = models["items"][0]["artifact_id"] if models["items"] else None
             if database_url is not None:
-                pg_version = asyncio.run(_server_version(database_url))
+                pg_version = asyncio.run(server_version(database_url))
             _progress(f"{database}: waiting until the server is idle")
             wait_until_idle(server)
             waited = wait_until_analyzed(database_url or embedded_url(server))
@@ -436,14 +414,15 @@ async def _push_cost(rounds: int, executions: int) -> dict[str, list[float]]:
     from cmf_metadata.settings import MetadataSettings
     from cmf_testing.generator import push_body_bytes
 
-    names = {label: f"cmf_bench_cost_{uuid.uuid4().hex[:8]}" for label in COST_VARIANTS}
-    for name in names.values():
-        await _admin(f'CREATE DATABASE "{name}"')
+    names = {
+        label: await create_database("cmf_bench_cost", admin_url=DEBIAN_URL)
+        for label in COST_VARIANTS
+    }
     stack = contextlib.AsyncExitStack()
     clients = {}
     try:
         for label, name in names.items():
-            url = _with_database(DEBIAN_URL, name)
+            url = with_database(DEBIAN_URL, name)
             app = create_app(MetadataSettings(database_url=SecretStr(url), log_level="WARNING"))
             await stack.enter_async_context(app.router.lifespan_context(app))
             async with app.state.pool.acquire() as conn:
@@ -468,7 +447,7 @@ async def _push_cost(rounds: int, executions: int) -> dict[str, list[float]]:
     finally:
         await stack.aclose()
         for name in names.values():
-            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await drop_database(name, DEBIAN_URL)
 
 
 def render_push_cost(costs: dict[str, list[float]], executions: int) -> list[str]:

@@ -72,7 +72,6 @@ from bench.stack import (
     topic_size,
     until,
     wait_for_low_load,
-    with_database,
 )
 from cmf_common.db import create_pool
 from cmf_common.kafka import KafkaPublisher
@@ -84,6 +83,7 @@ from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_lineage.store.postgres import PostgresGraphStore
 from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.push import push
+from cmf_testing.databases import with_database
 from cmf_testing.generator import push_body, push_body_bytes
 
 START, END = "<!-- projection:start -->", "<!-- projection:end -->"

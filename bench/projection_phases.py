@@ -33,7 +33,6 @@ from bench.stack import (
     NEO4J_URI,
     NEO4J_USER,
     fresh_database,
-    with_database,
 )
 from cmf_common.db import create_pool
 from cmf_common.events import Envelope
@@ -42,6 +41,7 @@ from cmf_common.outbox import envelope_of
 from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.push import push
+from cmf_testing.databases import with_database
 from cmf_testing.generator import push_body
 
 STATEMENT_SECONDS: dict[str, float] = collections.defaultdict(float)

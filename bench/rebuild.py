@@ -18,9 +18,7 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -28,9 +26,9 @@ from bench.listings import server_on
 from bench.results import update_results
 from bench.run import machine
 from bench.seed import seed
+from cmf_testing.databases import ADMIN_URL, create_database, drop_database, with_database
 
 START, END = "<!-- rebuild:start -->", "<!-- rebuild:end -->"
-ADMIN_URL = os.environ.get("CMF_TEST_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
 KAFKA = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 NEO4J = {
     "neo4j_uri": os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687"),
@@ -44,18 +42,9 @@ def _progress(message: str) -> None:
     print(f"[rebuild] {message}", file=sys.stderr, flush=True)
 
 
-async def _admin(statement: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def new_database() -> tuple[str, str]:
-    name = f"cmf_bench_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    return name, urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
+    name = asyncio.run(create_database("cmf_bench"))
+    return name, with_database(ADMIN_URL, name)
 
 
 async def _count(url: str) -> dict[str, int]:
@@ -148,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = asyncio.run(rebuild_both(metadata_url, lineage_url))
     finally:
         for name in (metadata_name, lineage_name):
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(drop_database(name))
     section = render(machine(), args.pipelines, args.executions, figures)
     print(section)
     if not args.no_write:

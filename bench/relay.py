@@ -70,7 +70,6 @@ from bench.stack import (
     topic_size,
     until,
     wait_for_low_load,
-    with_database,
 )
 from cmf_common.db import create_pool
 from cmf_common.events import Envelope, NewEvent, event_type, uuid7
@@ -81,6 +80,7 @@ from cmf_common.outbox import add_events
 from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
 from cmf_metadata.app import MIGRATIONS
+from cmf_testing.databases import with_database
 from cmf_testing.generator import push_body_bytes
 
 START, END = "<!-- relay:start -->", "<!-- relay:end -->"

@@ -21,15 +21,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.run import OUT_DIR, _cmf_server, _free_port
+from cmf_testing import databases
 
 ADMIN_URL = os.environ.get("CMF_BENCH_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
 BOOTSTRAP = os.environ.get("CMF_BENCH_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -46,36 +45,17 @@ def progress(name: str, message: str) -> None:
     print(f"[{name}] {message}", file=sys.stderr, flush=True)
 
 
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def admin(statement: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL, timeout=10)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @contextlib.asynccontextmanager
 async def fresh_database(prefix: str, template: str | None = None) -> AsyncIterator[str]:
     """A new database on the shared PostgreSQL (a copy of ``template`` if given), dropped after."""
-    name = f"cmf_bench_{prefix}_{uuid.uuid4().hex[:8]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
-    await admin(f'CREATE DATABASE "{name}"{copy}')
-    try:
+    async with databases.fresh_database(
+        f"cmf_bench_{prefix}", template=template, admin_url=ADMIN_URL
+    ) as name:
         yield name
-    finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def server_version() -> str:
-    conn = await asyncpg.connect(ADMIN_URL, timeout=10)
-    try:
-        return str(await conn.fetchval("SHOW server_version")).split(" ")[0]
-    finally:
-        await conn.close()
+    return await databases.server_version(ADMIN_URL)
 
 
 @contextlib.asynccontextmanager

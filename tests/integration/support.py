@@ -16,10 +16,11 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from cmf_testing import databases
+from cmf_testing.databases import ADMIN_URL, create_database, run_blocking, with_database
 from cmf_testing.waiting import eventually
 
 CMF_SERVER = Path(sys.executable).parent / "cmf-server"
@@ -147,9 +148,6 @@ def start_cmf_process(
     return server
 
 
-ADMIN_DATABASE_URL = os.environ.get(
-    "CMF_TEST_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf"
-)
 KAFKA_BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 NEO4J_ENV = {
     "NEO4J_URI": os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687"),
@@ -158,48 +156,13 @@ NEO4J_ENV = {
 }
 
 
-def _run(coroutine: Any) -> Any:
-    """Run a coroutine from sync or async code alike (a thread has its own loop)."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        return thread.submit(asyncio.run, coroutine).result()
-
-
 def new_database() -> str:
     """An empty database on the test PostgreSQL; its URL."""
-    import uuid
-    from urllib.parse import urlsplit, urlunsplit
-
-    import asyncpg
-
-    name = f"cmf_test_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(ADMIN_DATABASE_URL)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    _run(create())
-    return urlunsplit(urlsplit(ADMIN_DATABASE_URL)._replace(path=f"/{name}"))
+    return with_database(ADMIN_URL, run_blocking(create_database("cmf_test")))
 
 
 def drop_database(url: str) -> None:
-    import asyncpg
-
-    name = url.rsplit("/", 1)[1]
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(ADMIN_DATABASE_URL)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    _run(drop())
+    run_blocking(databases.drop_database(url.rsplit("/", 1)[1]))
 
 
 def new_topic(partitions: int = 3) -> str:
@@ -225,5 +188,5 @@ def new_topic(partitions: int = 3) -> str:
         finally:
             await admin.close()
 
-    _run(create())
+    run_blocking(create())
     return name

@@ -25,7 +25,6 @@ from support import (
     KAFKA_BOOTSTRAP,
     NEO4J_ENV,
     ServerProcess,
-    _run,
     drop_database,
     free_port,
     new_database,
@@ -36,6 +35,7 @@ from support import (
 
 from cmf_common.kafka import KafkaPublisher
 from cmf_common.ports import Message
+from cmf_testing.databases import run_blocking
 from cmf_testing.generator import push_body
 from cmf_testing.waiting import eventually
 
@@ -111,7 +111,7 @@ def _clear_neo4j() -> None:
         finally:
             await driver.close()
 
-    _run(clear())
+    run_blocking(clear())
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +231,7 @@ def test_a_malformed_event_is_dead_lettered_and_later_ones_still_apply(stack: St
         finally:
             await kafka.stop()
 
-    _run(publish())
+    run_blocking(publish())
     stack.push("Stack-After-Poison", 10)
     stack.verify_both()
     dead = _dead_letters(stack.topic)
@@ -255,7 +255,7 @@ def _query(url: str, sql: str, *args: Any) -> Any:
         finally:
             await conn.close()
 
-    return _run(run())
+    return run_blocking(run())
 
 
 def _postgres_graph(url: str) -> dict[str, set[str]]:
@@ -309,4 +309,4 @@ def _dead_letters(topic: str) -> list[Any]:
         finally:
             await consumer.stop()
 
-    return _run(read())
+    return run_blocking(read())
