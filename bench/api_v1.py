@@ -17,8 +17,6 @@ into ``bench/RESULTS.md`` between the ``api-v1`` markers.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -36,17 +34,17 @@ from bench.listings import (
     Timing,
     add_store_arguments,
     against_target,
-    measure,
     ms,
     on_each_store,
+    postgres_version,
     server_on,
+    time_scenarios,
     wait_until_idle,
     write_raw,
 )
 from bench.results import RESULTS, update_results
 from bench.run import REPO_DIR, machine
 from bench.seed import seed
-from cmf_testing.databases import server_version
 
 START, END = "<!-- api-v1:start -->", "<!-- api-v1:end -->"
 PIPELINE = "bench-v1"
@@ -270,12 +268,7 @@ def bench_one(
 ) -> Run:
     """Seed a fresh server on one PostgreSQL and time every scenario on it."""
     with server_on(database_url, data_root) as server:
-        pg_version = "?"
-        if database_url is None:
-            with contextlib.suppress(OSError):
-                pg_version = (server.data_dir / "postgres" / "PG_VERSION").read_text().strip()
-        else:
-            pg_version = asyncio.run(server_version(database_url))
+        pg_version = postgres_version(server, database_url)
         _progress(f"{database}: server on {server.url}; seeding {pushes} x {executions:,}")
         seeded = seed(
             server.url,
@@ -290,15 +283,12 @@ def bench_one(
         with httpx.Client(base_url=server.url, timeout=300) as client:
             samples = collect(client, pipelines(pushes))
             load_before = wait_for_quiet_machine(database)
-            timings = {}
-            for scenario in scenarios(samples, pushes, executions):
-                count = max(20, int(requests * scenario.share))
-                timings[scenario.key] = t = measure(client, scenario, count)
-                _progress(
-                    f"{database}: {scenario.key}: n={len(t.samples)}"
-                    f" p50 {ms(t.quantile(0.5))} p95 {ms(t.quantile(0.95))}"
-                    + (f" errors {t.errors[:2]}" if t.errors else "")
-                )
+            timings = time_scenarios(
+                client,
+                scenarios(samples, pushes, executions),
+                requests,
+                lambda message: _progress(f"{database}: {message}"),
+            )
             export = time_export(client)
             _progress(f"{database}: export {export}")
     return Run(database, pg_version, [p.seconds for p in seeded], timings, load_before, export)

@@ -318,10 +318,14 @@ def scenarios(prefixes: list[str], model_id: int | None) -> list[Scenario]:
 
 
 class Timed(Protocol):
-    """A scenario as ``measure`` needs it: a name and the i-th request."""
+    """A scenario as ``measure`` needs it: a name, its share of the requests (for
+    ``time_scenarios``) and the i-th request."""
 
     @property
     def key(self) -> str: ...
+
+    @property
+    def share(self) -> float: ...
 
     @property
     def request(self) -> Callable[[int], tuple[str, dict[str, Any]]]: ...
@@ -345,6 +349,31 @@ def measure(client: httpx.Client, scenario: Timed, count: int) -> Timing:
     return timing
 
 
+def time_scenarios(
+    client: httpx.Client, scenarios: Sequence[Timed], requests: int, say: Callable[[str], None]
+) -> dict[str, Timing]:
+    """Each scenario's share of ``requests`` (20 at least), timed by ``measure``."""
+    timings = {}
+    for scenario in scenarios:
+        count = max(20, int(requests * scenario.share))
+        timings[scenario.key] = t = measure(client, scenario, count)
+        say(
+            f"{scenario.key}: n={len(t.samples)} p50 {ms(t.quantile(0.5))}"
+            f" p95 {ms(t.quantile(0.95))}" + (f" errors {t.errors[:2]}" if t.errors else "")
+        )
+    return timings
+
+
+def postgres_version(server: Server, database_url: str | None) -> str:
+    """The version of the PostgreSQL the server runs on: asked of Debian's, read from the
+    embedded one's data dir."""
+    if database_url is not None:
+        return asyncio.run(server_version(database_url))
+    with contextlib.suppress(OSError):
+        return (server.data_dir / "postgres" / "PG_VERSION").read_text().strip()
+    return "?"
+
+
 def bench_one(
     database: str,
     database_url: str | None,
@@ -355,10 +384,6 @@ def bench_one(
 ) -> Run:
     """Seed a fresh server on one PostgreSQL and time every scenario on it."""
     with server_on(database_url, data_root) as server:
-        pg_version = "?"
-        if database_url is None:
-            with contextlib.suppress(OSError):
-                pg_version = (server.data_dir / "postgres" / "PG_VERSION").read_text().strip()
         _progress(f"{database}: server on {server.url}; seeding {pushes} x {executions:,}")
         seeded = seed(server.url, pushes=pushes, executions=executions, pipeline=PIPELINE)
         with httpx.Client(base_url=server.url, timeout=120) as client:
@@ -373,24 +398,19 @@ def bench_one(
                 {"stage_name": "Test-env/Train", "artifact_type": "Model"},
             )
             model_id = models["items"][0]["artifact_id"] if models["items"] else None
-            if database_url is not None:
-                pg_version = asyncio.run(server_version(database_url))
+            pg_version = postgres_version(server, database_url)
             _progress(f"{database}: waiting until the server is idle")
             wait_until_idle(server)
             waited = wait_until_analyzed(database_url or embedded_url(server))
             _progress(f"{database}: autovacuum analyzed the new rows ({waited:.0f} s waited)")
             load_before = os.getloadavg()[0]
             prefixes = uuid_prefixes(client, 200)
-            timings = {}
-            for scenario in scenarios(prefixes, model_id):
-                count = max(20, int(requests * scenario.share))
-                timings[scenario.key] = measure(client, scenario, count)
-                t = timings[scenario.key]
-                _progress(
-                    f"{database}: {scenario.key}: n={len(t.samples)}"
-                    f" p50 {ms(t.quantile(0.5))} p95 {ms(t.quantile(0.95))}"
-                    + (f" errors {t.errors[:2]}" if t.errors else "")
-                )
+            timings = time_scenarios(
+                client,
+                scenarios(prefixes, model_id),
+                requests,
+                lambda message: _progress(f"{database}: {message}"),
+            )
     return Run(database, pg_version, [p.seconds for p in seeded], timings, load_before, executions)
 
 
