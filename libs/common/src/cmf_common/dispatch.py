@@ -77,15 +77,19 @@ class Dispatcher:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
 
-    async def dispatch(self, envelopes: list[Envelope]) -> list[Failure]:
-        """Handle ``envelopes`` in order; returns the ones given up on (for the dead letter)."""
+    async def dispatch(
+        self, envelopes: list[Envelope], *, alive: Callable[[], None] | None = None
+    ) -> list[Failure]:
+        """Handle ``envelopes`` in order; returns the ones given up on (for the dead letter).
+        ``alive`` is called at each wait for an unavailable store: the loop carrying the
+        dispatcher is waiting out an outage, not stuck (its heartbeat beats)."""
         failures: list[Failure] = []
         for run in _runs_by_type(envelopes):
             handler = self.handlers.get(run[0].type)
             if handler is None:
                 SKIPPED.labels(self.consumer, run[0].type).inc(len(run))
                 continue
-            failure = await self._with_retries(handler, run)
+            failure = await self._with_retries(handler, run, alive)
             if failure is None:
                 HANDLED.labels(self.consumer, run[0].type).inc(len(run))
                 continue
@@ -94,7 +98,7 @@ class Dispatcher:
                 continue
             # One bad event must not sink its neighbours: retry them one by one.
             for envelope in run:
-                single = await self._with_retries(handler, [envelope])
+                single = await self._with_retries(handler, [envelope], alive)
                 if single is None:
                     HANDLED.labels(self.consumer, envelope.type).inc()
                 else:
@@ -112,7 +116,9 @@ class Dispatcher:
             )
         return failures
 
-    async def _with_retries(self, handler: Handler, run: list[Envelope]) -> Failure | None:
+    async def _with_retries(
+        self, handler: Handler, run: list[Envelope], alive: Callable[[], None] | None
+    ) -> Failure | None:
         attempt = 0
         while attempt < self.max_attempts:
             attempt += 1
@@ -131,6 +137,8 @@ class Dispatcher:
                     retry_in_s=self.backoff_max_s,
                 )
                 await asyncio.sleep(self.backoff_max_s)
+                if alive is not None:
+                    alive()
             except Exception as exc:
                 if attempt == self.max_attempts:
                     return Failure(run[0], f"{type(exc).__name__}: {exc}", attempt)

@@ -19,7 +19,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from cmf_common import outbox
 from cmf_common.ports import Message, Publisher
-from cmf_common.workers import Heartbeat, Housekeeping, notifications, wait_for
+from cmf_common.workers import Housekeeping, LoopSupervisor, notifications, wait_for
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +56,7 @@ class OutboxRelay:
         self.retention = retention
         self.idle_poll_s = idle_poll_s
         self.maintenance_every_s = maintenance_every_s
-        self.heartbeat = Heartbeat("relay")
+        self.loop = LoopSupervisor("relay")
 
     async def relay_once(self) -> int:
         """Publish one round of rows. Returns how many sequence numbers the round moved past:
@@ -93,28 +93,23 @@ class OutboxRelay:
             log.info("outbox.pruned", deleted=deleted)
 
     async def run(self, stop: asyncio.Event) -> None:
-        failures = 0
-        housekeeping = Housekeeping("relay", self.maintain, self.maintenance_every_s)
-        async with notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
+        """Relay until ``stop`` is set, under the loops' failure policy (``workers``): a failed
+        round is rolled back, so retrying it later publishes its rows then."""
+        housekeeping = Housekeeping(self.loop, self.maintain, self.maintenance_every_s)
+        async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
             while not stop.is_set():
-                self.heartbeat.beat()
+                self.loop.beat()
                 await housekeeping.run_if_due()
-                try:
-                    sent = await self.relay_once()
-                    failures = 0
-                except Exception as exc:  # the bus or the database is down: back off, retry
-                    failures += 1
-                    PUBLISH_FAILURES.inc()
-                    delay = min(30.0, 0.5 * 2 ** min(failures, 6))
-                    log.warning(
-                        "relay.publish_failed",
-                        error=f"{type(exc).__name__}: {exc}",
-                        retry_in_s=delay,
-                    )
-                    await wait_for(asyncio.Event(), stop, delay)
-                    continue
+                sent = await self.loop.round(self._counted_round, stop)
                 if sent == 0:
                     await wait_for(wake, stop, self.idle_poll_s)
+
+    async def _counted_round(self) -> int:
+        try:
+            return await self.relay_once()
+        except Exception:
+            PUBLISH_FAILURES.inc()
+            raise
 
 
 def _headers(row: Any) -> list[tuple[str, bytes]]:

@@ -1,5 +1,18 @@
-"""What every long-running loop shares: waking on PostgreSQL NOTIFY, a liveness heartbeat,
-a stop signal, and housekeeping now and then."""
+"""What every long-running loop shares: waking on PostgreSQL NOTIFY, a stop signal,
+housekeeping now and then, and one failure policy with the liveness it feeds.
+
+The policy (:class:`LoopSupervisor`), the same for the relay, the embedded delivery and the
+Kafka consumer runner:
+
+- a round that fails with a *transient* error (:func:`is_transient`: a dependency is down or
+  the connection to it was lost) is logged as a warning, counted, and retried after a capped
+  exponential backoff; liveness stays ok (``/readyz`` is where a dependency shows as down);
+- a round that fails with anything else (a bug, a schema the code does not expect) is logged
+  with its traceback, counted, and retried after the same backoff, and ``/livez`` fails until
+  a round of that loop succeeds again;
+- a loop that has not gone round for ``stale_after_s`` (a round that hangs) fails ``/livez``
+  too. Waiting out a transient error is going round: the loop beats while it waits.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +20,56 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
-from prometheus_client import Gauge
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Gauge
+
+from cmf_common.dispatch import StoreUnavailable
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 HEARTBEAT = Gauge(
     "cmf_worker_heartbeat_timestamp_seconds", "When each worker loop last went round.", ["worker"]
 )
+LOOP_FAILURES = Counter(
+    "cmf_loop_failures_total",
+    "Failed rounds of a background loop: kind transient (a dependency; retried) or fault"
+    " (anything else; /livez fails until a round succeeds).",
+    ["loop", "kind"],
+)
+
+# PostgreSQL errors that say the server or the connection is (for now) not there, or that the
+# transaction lost a race retrying resolves (serialization failure, deadlock).
+POSTGRES_TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable; TimeoutError (a pool acquire or a query) is one
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError among them
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,  # the client side of a lost connection
+    asyncpg.TransactionRollbackError,
+)
+# Every error a loop retries without failing liveness. A store whose driver raises other
+# errors for an outage translates them to ``StoreUnavailable`` at its boundary (the Neo4j
+# store does for ``ServiceUnavailable`` and ``SessionExpired``), so this library needs no
+# driver of its own.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    *POSTGRES_TRANSIENT,
+    KafkaError,  # the broker or the network to it (aiokafka's own errors)
+    StoreUnavailable,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` says a dependency is unavailable (retry) rather than that the code is
+    wrong (fault)."""
+    return isinstance(exc, TRANSIENT_ERRORS)
 
 
 class Heartbeat:
@@ -38,13 +90,101 @@ class Heartbeat:
             raise RuntimeError(f"{self.worker} loop has not gone round for {age:.0f} s")
 
 
+class LoopFault(Exception):
+    """What a faulted loop's liveness check raises."""
+
+
+class LoopSupervisor:
+    """One loop's failure policy (see the module's docstring) and its liveness check.
+
+    A loop runs its body inside :meth:`running` and each round through :meth:`round`; other
+    work it carries (housekeeping) reports through :meth:`failed` and :meth:`succeeded` under
+    a part name of its own, so its fault clears only when that work succeeds again.
+    """
+
+    def __init__(
+        self,
+        loop: str,
+        *,
+        stale_after_s: float = 60.0,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        self.loop = loop
+        self.heartbeat = Heartbeat(loop, stale_after_s)
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.failures = 0  # consecutive failed rounds
+        self.faults: dict[str, str] = {}  # part -> the error that faulted it
+
+    def beat(self) -> None:
+        self.heartbeat.beat()
+
+    async def check(self) -> None:
+        """Liveness: fails while a part of the loop is faulted or the heartbeat is stale."""
+        if self.faults:
+            part, error = next(iter(self.faults.items()))
+            raise LoopFault(f"{self.loop} {part} failed: {error}")
+        await self.heartbeat.check()
+
+    def failed(self, exc: BaseException, part: str = "round") -> None:
+        """Log and count a failure of ``part``; a fault also fails liveness. Call it from the
+        ``except`` block, so the log carries the traceback."""
+        error = f"{type(exc).__name__}: {exc}"
+        if is_transient(exc):
+            LOOP_FAILURES.labels(self.loop, "transient").inc()
+            log.warning("loop.retrying", loop=self.loop, part=part, error=error)
+            return
+        LOOP_FAILURES.labels(self.loop, "fault").inc()
+        self.faults[part] = error[:300]
+        log.exception("loop.failed", loop=self.loop, part=part, error=error)
+
+    def succeeded(self, part: str = "round") -> None:
+        if self.faults.pop(part, None) is not None:
+            log.info("loop.recovered", loop=self.loop, part=part)
+
+    def backoff(self) -> float:
+        """The wait after the ``failures``-th consecutive failure: doubling, capped."""
+        return float(min(self.backoff_max_s, self.backoff_s * 2 ** max(0, self.failures - 1)))
+
+    async def round(self, work: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:
+        """Run one round under the policy: its result, or ``None`` once a failure has been
+        reported and waited out (the caller just goes round again)."""
+        self.beat()
+        try:
+            result = await work()
+        except Exception as exc:
+            self.failures += 1
+            self.failed(exc)
+            await wait_for(asyncio.Event(), stop, self.backoff())
+            self.beat()
+            return None
+        self.failures = 0
+        self.succeeded()
+        return result
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Around a loop's whole body: an error that ends the loop (its setup failed) faults it
+        for good, as nothing will go round again to clear it."""
+        try:
+            yield
+        except Exception as exc:
+            LOOP_FAILURES.labels(self.loop, "fault").inc()
+            self.faults["loop"] = f"ended: {type(exc).__name__}: {exc}"[:300]
+            log.exception("loop.ended", loop=self.loop)
+            raise
+
+
 class Housekeeping:
     """Work a loop does at most once per ``every_s`` (pruning, gauges), first on its first
-    round. A database error is logged and left to the next turn: housekeeping must never stop
-    the loop that carries it."""
+    round. It never stops the loop that carries it: a failure is reported to the loop's
+    supervisor as the part ``housekeeping`` and the work is tried again on its next turn."""
 
-    def __init__(self, name: str, work: Callable[[], Awaitable[Any]], every_s: float) -> None:
-        self.name = name
+    def __init__(
+        self, loop: LoopSupervisor, work: Callable[[], Awaitable[Any]], every_s: float
+    ) -> None:
+        self.loop = loop
         self.work = work
         self.every_s = every_s
         self.last: float | None = None
@@ -56,8 +196,10 @@ class Housekeeping:
         self.last = now
         try:
             await self.work()
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning(f"{self.name}.maintenance_failed", error=str(exc))
+        except Exception as exc:
+            self.loop.failed(exc, part="housekeeping")
+        else:
+            self.loop.succeeded("housekeeping")
 
 
 @asynccontextmanager

@@ -1,5 +1,6 @@
 """``cmf-server worker relay``: the metadata service's outbox relay as a process of its own,
-with /livez (its loop's heartbeat), /readyz (PostgreSQL and Kafka) and /metrics."""
+with /livez (its loop's liveness: failing on a fault or a stale heartbeat, see
+:mod:`cmf_common.workers`), /readyz (PostgreSQL, Kafka and the loop) and /metrics."""
 
 from __future__ import annotations
 
@@ -60,12 +61,16 @@ def create_relay_app(settings: MetadataSettings | None = None) -> FastAPI:
     def checks(app: FastAPI) -> dict[str, Check | None]:
         relay: OutboxRelay | None = getattr(app.state, "relay", None)
         if relay is None:
-            return {"database": None, "kafka": None}
-        return {"database": lambda: ping(app.state.pool), "kafka": lambda: _kafka_ready(relay)}
+            return {"database": None, "kafka": None, "loop": None}
+        return {
+            "database": lambda: ping(app.state.pool),
+            "kafka": lambda: _kafka_ready(relay),
+            "loop": relay.loop.check,
+        }
 
     def liveness(app: FastAPI) -> Check | None:
         relay: OutboxRelay | None = getattr(app.state, "relay", None)
-        return relay.heartbeat.check if relay is not None else None
+        return relay.loop.check if relay is not None else None
 
     return service_app(
         settings=settings,
