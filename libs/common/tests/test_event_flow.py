@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 import pytest
 
+from cmf_common import outbox
 from cmf_common.db import create_pool
 from cmf_common.delivery import OutboxDelivery
 from cmf_common.dispatch import Dispatcher, PermanentError, StoreUnavailable
@@ -27,6 +28,7 @@ from cmf_common.outbox import (
 )
 from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
+from cmf_common.workers import LoopFault
 
 
 class FakeBus:
@@ -196,6 +198,46 @@ async def test_rows_stay_unpublished_while_the_bus_is_down_and_drain_after(
     bus.down = False
     assert await relay.relay_once() == 5
     assert [e.seq for e in bus.envelopes()] == [1, 2, 3, 4, 5]
+
+
+async def test_a_relay_round_that_hits_a_bug_faults_the_loop_until_one_succeeds(
+    pool: asyncpg.Pool,
+) -> None:
+    await write(pool, "p", 3)
+    bus = FakeBus()
+    relay = OutboxRelay(pool, bus, topic="t")
+    relay.loop.backoff_s = relay.loop.backoff_max_s = 0.001
+    stop = asyncio.Event()
+
+    async def broken(messages: list[Message]) -> None:
+        raise TypeError("'NoneType' object is not subscriptable")
+
+    bus.publish = broken  # type: ignore[method-assign]
+    assert await relay.loop.round(relay._counted_round, stop) is None
+    with pytest.raises(LoopFault, match="TypeError"):
+        await relay.loop.check()
+    async with pool.acquire() as conn:
+        assert await unpublished_count(conn) == 3
+    del bus.publish  # the fault is fixed
+    assert await relay.loop.round(relay._counted_round, stop) == 3
+    await relay.loop.check()
+    assert [e.seq for e in bus.envelopes()] == [1, 2, 3]
+
+
+async def test_a_relay_round_that_finds_the_bus_down_is_retried_and_stays_live(
+    pool: asyncpg.Pool,
+) -> None:
+    await write(pool, "p", 2)
+    bus = FakeBus()
+    bus.down = True
+    relay = OutboxRelay(pool, bus, topic="t")
+    relay.loop.backoff_s = relay.loop.backoff_max_s = 0.001
+    stop = asyncio.Event()
+    assert await relay.loop.round(relay._counted_round, stop) is None
+    await relay.loop.check()
+    bus.down = False
+    assert await relay.loop.round(relay._counted_round, stop) == 2
+    assert relay.loop.failures == 0
 
 
 async def test_concurrent_relays_never_reorder_a_subject(pool: asyncpg.Pool) -> None:
@@ -378,6 +420,49 @@ async def test_embedded_delivery_forgets_processed_rows_after_the_retention(
         assert [r["seq"] for r in await conn.fetch("SELECT seq FROM outbox ORDER BY seq")] == [2, 5]
     await delivery.drain()
     assert seen == [1, 2, 3, 4, 5]
+
+
+async def test_an_embedded_round_that_hits_a_bug_faults_the_loop_and_delivers_after_the_fix(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await write(pool, "p", 2)
+    seen: list[int] = []
+
+    async def handle(events: list[Envelope]) -> None:
+        seen.extend(e.seq for e in events)
+
+    async def broken(*_: object) -> None:
+        raise AttributeError("'Record' object has no attribute 'position'")
+
+    delivery = OutboxDelivery(
+        pool, Dispatcher("embedded", {"cmf.metadata.test.written.v1": handle})
+    )
+    delivery.loop.backoff_s = delivery.loop.backoff_max_s = 0.001
+    stop = asyncio.Event()
+    monkeypatch.setattr(outbox, "mark_processed", broken)
+    assert await delivery.loop.round(delivery.deliver_once, stop) is None
+    with pytest.raises(LoopFault, match="AttributeError"):
+        await delivery.loop.check()
+    monkeypatch.undo()
+    # The failed round rolled back: its rows come again (handlers skip what they applied).
+    assert await delivery.loop.round(delivery.deliver_once, stop) == 2
+    await delivery.loop.check()
+    assert seen == [1, 2, 1, 2]
+
+
+async def test_waiting_out_an_unavailable_store_keeps_the_loop_alive() -> None:
+    calls = 0
+    beats: list[int] = []
+
+    async def handle(events: list[Envelope]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise StoreUnavailable("Neo4j: ServiceUnavailable")
+
+    dispatcher = Dispatcher("c", {"t.v1": handle}, backoff_max_s=0.001)
+    assert await dispatcher.dispatch([envelope(1)], alive=lambda: beats.append(calls)) == []
+    assert beats == [1, 2]
 
 
 class LockCountingBus(FakeBus):

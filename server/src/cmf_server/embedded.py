@@ -12,14 +12,16 @@ from fastapi import FastAPI
 
 from cmf_common.delivery import OutboxDelivery
 from cmf_common.dispatch import Dispatcher
+from cmf_common.health import Check
 from cmf_lineage.board import LocalBoard
 from cmf_lineage.projector import Projector
 from cmf_lineage.versions import GraphVersions
 
 
 @asynccontextmanager
-async def embedded_delivery(metadata: FastAPI, lineage: FastAPI) -> AsyncIterator[None]:
-    """Runs while the server runs; both apps' lifespans must have started."""
+async def embedded_delivery(metadata: FastAPI, lineage: FastAPI) -> AsyncIterator[Check]:
+    """Runs while the server runs; both apps' lifespans must have started. Yields the
+    delivery loop's liveness check, for the server's ``/livez``."""
     projector: Projector = lineage.state.projector
     delivery = OutboxDelivery(
         metadata.state.pool,
@@ -38,7 +40,7 @@ async def embedded_delivery(metadata: FastAPI, lineage: FastAPI) -> AsyncIterato
     task = asyncio.create_task(delivery.run(stop), name="embedded-delivery")
     try:
         async with synced:
-            yield
+            yield delivery.loop.check
     finally:
         stop.set()
         with suppress(asyncio.CancelledError, TimeoutError):

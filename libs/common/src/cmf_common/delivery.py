@@ -19,7 +19,7 @@ from prometheus_client import Counter
 
 from cmf_common import outbox
 from cmf_common.dispatch import Dispatcher
-from cmf_common.workers import Heartbeat, Housekeeping, notifications, wait_for
+from cmf_common.workers import Housekeeping, LoopSupervisor, notifications, wait_for
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +43,7 @@ class OutboxDelivery:
         self.idle_poll_s = idle_poll_s
         self.retention = retention
         self.maintenance_every_s = maintenance_every_s
-        self.heartbeat = Heartbeat("embedded-delivery")
+        self.loop = LoopSupervisor("embedded-delivery")
 
     async def deliver_once(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -51,7 +51,9 @@ class OutboxDelivery:
             if not rows:
                 return 0
             by_id = {str(r["id"]): r["position"] for r in rows}
-            failures = await self.dispatcher.dispatch([outbox.envelope_of(r) for r in rows])
+            failures = await self.dispatcher.dispatch(
+                [outbox.envelope_of(r) for r in rows], alive=self.loop.beat
+            )
             await outbox.mark_processed(
                 conn,
                 [r["position"] for r in rows],
@@ -69,17 +71,14 @@ class OutboxDelivery:
         return deleted
 
     async def run(self, stop: asyncio.Event) -> None:
-        housekeeping = Housekeeping("delivery", self.forget_old, self.maintenance_every_s)
-        async with notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
+        """Deliver until ``stop`` is set, under the loops' failure policy (``workers``): a
+        failed round is rolled back, so its rows are delivered again on a later one."""
+        housekeeping = Housekeeping(self.loop, self.forget_old, self.maintenance_every_s)
+        async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
             while not stop.is_set():
-                self.heartbeat.beat()
+                self.loop.beat()
                 await housekeeping.run_if_due()
-                try:
-                    delivered = await self.deliver_once()
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("delivery.failed", error=f"{type(exc).__name__}: {exc}")
-                    await wait_for(asyncio.Event(), stop, 1.0)
-                    continue
+                delivered = await self.loop.round(self.deliver_once, stop)
                 if delivered == 0:
                     await wait_for(wake, stop, self.idle_poll_s)
 

@@ -11,13 +11,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cmf_common.health import CheckResult, run_check
+from cmf_common.health import Check, CheckResult, run_check
 from cmf_common.service import service_app
 from cmf_gateway.routing import RouteTable, default_table
 from cmf_gateway.settings import GatewaySettings
 
-# Each part /health reports; the ones not in this mode are "disabled" (seed-api.md).
-HEALTH_PARTS = ("database", "neo4j", "storage", "kafka", "redis")
+# Each part /health reports; the ones not in this mode are "disabled" (seed-api.md). "loops"
+# is this process's background loops (the embedded delivery), as their liveness sees them.
+HEALTH_PARTS = ("database", "neo4j", "storage", "kafka", "redis", "loops")
 REQUIRED_PARTS = ("database",)
 
 
@@ -38,11 +39,13 @@ class Gateway:
         await self.own(scope, receive, send)
 
 
-def _health_router(services: Mapping[str, FastAPI], timeout_s: float) -> APIRouter:
+def _health_router(
+    services: Mapping[str, FastAPI], timeout_s: float, loops: Callable[[], Check | None]
+) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     async def gather() -> dict[str, CheckResult]:
-        checks = {}
+        checks = {"loops": loops()}
         for app in services.values():
             checks.update(app.state.readiness_checks())
         names = list(HEALTH_PARTS)
@@ -73,10 +76,20 @@ def create_gateway(
     settings: GatewaySettings,
     services: Mapping[str, FastAPI],
     table: RouteTable | None = None,
-    background: Sequence[Callable[[], AbstractAsyncContextManager[None]]] = (),
+    background: Sequence[Callable[[], AbstractAsyncContextManager[Check | None]]] = (),
 ) -> Gateway:
     """The gateway over in-process ``services``; their lifespans run inside the gateway's, then
-    the ``background`` tasks (which may use the services' clients) until shutdown."""
+    the ``background`` tasks (which may use the services' clients) until shutdown. Each task
+    yields its loop's liveness check (or ``None``): the gateway's ``/livez`` fails while one
+    fails, and ``/health`` reports them as ``loops``."""
+    liveness: list[Check] = []
+
+    async def loops_live() -> None:
+        for check in liveness:
+            await check()
+
+    def loops(_: object = None) -> Check | None:
+        return loops_live if liveness else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,16 +97,23 @@ def create_gateway(
             for app in services.values():
                 await stack.enter_async_context(app.router.lifespan_context(app))
             for task in background:
-                await stack.enter_async_context(task())
-            yield
+                check = await stack.enter_async_context(task())
+                if check is not None:
+                    liveness.append(check)
+            try:
+                yield
+            finally:
+                liveness.clear()
 
-    def checks(_: FastAPI) -> dict[str, object]:
-        merged: dict[str, object] = {}
+    def checks(_: FastAPI) -> dict[str, Check | None]:
+        merged: dict[str, Check | None] = {}
         for app in services.values():
             merged.update(app.state.readiness_checks())
         return merged
 
-    own = service_app(settings=settings, title="CMF Server", lifespan=lifespan, checks=checks)  # type: ignore[arg-type]
-    own.include_router(_health_router(services, settings.readiness_timeout_s))
-    own.include_router(_health_router(services, settings.readiness_timeout_s), prefix="/api")
+    own = service_app(
+        settings=settings, title="CMF Server", lifespan=lifespan, checks=checks, liveness=loops
+    )
+    own.include_router(_health_router(services, settings.readiness_timeout_s, loops))
+    own.include_router(_health_router(services, settings.readiness_timeout_s, loops), prefix="/api")
     return Gateway(own, services, table or default_table())
