@@ -5,32 +5,42 @@ stopping Kafka or killing a relay loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
+from fastapi import FastAPI
+from pydantic import SecretStr
 from support import free_port
 
+from cmf_common import outbox
 from cmf_common.db import create_pool
-from cmf_common.dispatch import Dispatcher, PermanentError
+from cmf_common.dispatch import Dispatcher, Failure, PermanentError
 from cmf_common.events import Envelope
 from cmf_common.kafka import MAX_MESSAGE_BYTES, KafkaConsumerRunner, KafkaPublisher, dlq_topic
 from cmf_common.migrations import migrate
 from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
+from cmf_lineage.settings import LineageSettings
+from cmf_lineage.worker import create_projector_app
 from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.push import push
+from cmf_metadata.settings import MetadataSettings
+from cmf_metadata.worker import create_relay_app
 from cmf_testing.generator import push_body
 
 BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -403,9 +413,140 @@ def _pid_alive(pid: int) -> bool:
     return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
 
 
-async def _wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
+async def _wait_until(
+    condition: Callable[[], bool] | Callable[[], Awaitable[bool]], timeout_s: float
+) -> None:
+    async def met() -> bool:
+        answer = condition()
+        return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
+    while not await met():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout_s} s")
         await asyncio.sleep(0.1)
+
+
+# ---- the workers' liveness under the loops' failure policy --------------------------------------
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` started (its lifespan running) with a client on its routes."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client,
+    ):
+        yield client
+
+
+def relay_app(metadata_url: str, topic: str) -> FastAPI:
+    return create_relay_app(
+        MetadataSettings(
+            database_url=SecretStr(metadata_url),
+            kafka_bootstrap_servers=BOOTSTRAP,
+            events_topic=topic,
+        )
+    )
+
+
+async def test_the_relay_worker_is_not_live_while_a_bug_fails_its_rounds(
+    metadata_url: str, metadata_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = await _new_topic()
+    await push_pipelines(metadata_pool, ["faulty-relay"])
+
+    async def broken(*_: object, **__: object) -> None:
+        raise TypeError("claim_unpublished() got an unexpected keyword argument 'rows'")
+
+    monkeypatch.setattr(outbox, "claim_unpublished", broken)
+    app = relay_app(metadata_url, topic)
+    async with running(app) as client:
+        relay: OutboxRelay = app.state.relay
+        relay.loop.backoff_s = relay.loop.backoff_max_s = 0.05
+        await _wait_until(lambda: bool(relay.loop.faults), 30)
+        live = await client.get("/livez")
+        assert live.status_code == 503 and "TypeError" in live.json()["detail"]
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["loop"]["status"] == "down"
+        monkeypatch.undo()
+        await _wait_until(lambda: not relay.loop.faults, 30)
+        assert (await client.get("/livez")).status_code == 200
+        ids = await outbox_ids(metadata_pool)
+        assert len(await read_topic(topic, len(ids))) == len(ids)
+
+
+async def test_the_relay_worker_stays_live_while_it_retries_a_lost_database(
+    metadata_url: str, metadata_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = await _new_topic()
+    await push_pipelines(metadata_pool, ["flaky-relay"])
+    real_claim = outbox.claim_unpublished
+    calls = 0
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "claim_unpublished", flaky)
+    app = relay_app(metadata_url, topic)
+    async with running(app) as client:
+        relay: OutboxRelay = app.state.relay
+        relay.loop.backoff_s = relay.loop.backoff_max_s = 0.05
+        await _wait_until(lambda: calls > 2, 30)
+        assert (await client.get("/livez")).status_code == 200
+        ids = await outbox_ids(metadata_pool)
+        assert len(await read_topic(topic, len(ids))) == len(ids)
+        assert not relay.loop.faults
+
+
+async def test_the_lineage_worker_is_not_live_while_a_bug_fails_its_rounds(
+    metadata_url: str,
+    metadata_pool: asyncpg.Pool,
+    publisher: KafkaPublisher,
+    make_database_url: Callable[[], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topic = await _new_topic(partitions=1)
+    await push_pipelines(metadata_pool, ["faulty-projector"])
+    relay = OutboxRelay(metadata_pool, publisher, topic=topic)
+    while await relay.relay_once():
+        pass
+    async with metadata_pool.acquire() as conn:
+        last_seq = await conn.fetchval("SELECT max(seq) FROM outbox")
+
+    async def broken(*_: object, **__: object) -> list[Failure]:
+        raise TypeError("dispatch() missing 1 required positional argument")
+
+    monkeypatch.setattr(Dispatcher, "dispatch", broken)
+    group = f"g-{uuid.uuid4().hex}"
+    app = create_projector_app(
+        LineageSettings(
+            database_url=SecretStr(make_database_url()),
+            kafka_bootstrap_servers=BOOTSTRAP,
+            events_topic=topic,
+            lineage_consumer_group=group,
+            neo4j_uri=None,
+            redis_url=None,
+        )
+    )
+    async with running(app) as client:
+        runner: KafkaConsumerRunner = app.state.runner
+        runner.loop.backoff_s = runner.loop.backoff_max_s = 0.05
+        await _wait_until(lambda: bool(runner.loop.faults), 60)
+        live = await client.get("/livez")
+        assert live.status_code == 503 and "TypeError" in live.json()["detail"]
+        assert (await client.get("/readyz")).json()["checks"]["loop"]["status"] == "down"
+        monkeypatch.undo()
+        await _wait_until(lambda: not runner.loop.faults, 60)
+        assert (await client.get("/livez")).status_code == 200
+        # The records of the failed rounds were fetched again, not skipped.
+        store = app.state.graph.store
+
+        async def caught_up() -> bool:
+            return bool(await store.applied_seq(group, "faulty-projector") == last_seq)
+
+        await _wait_until(caught_up, 60)

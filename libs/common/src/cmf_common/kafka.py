@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from prometheus_client import Counter, Gauge
@@ -23,7 +25,7 @@ from prometheus_client import Counter, Gauge
 from cmf_common.dispatch import Dispatcher, Failure
 from cmf_common.events import Envelope
 from cmf_common.ports import Message
-from cmf_common.workers import Heartbeat
+from cmf_common.workers import LoopSupervisor
 
 log = structlog.get_logger(__name__)
 
@@ -122,13 +124,6 @@ class KafkaPublisher:
         )
 
 
-def _header(record: ConsumerRecord[Any, Any], name: str) -> bytes | None:
-    for key, value in record.headers or ():
-        if key == name:
-            return bytes(value)
-    return None
-
-
 class KafkaConsumerRunner:
     def __init__(
         self,
@@ -147,7 +142,7 @@ class KafkaConsumerRunner:
         self.dead_letters = dead_letters
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
-        self.heartbeat = Heartbeat(f"consumer:{group_id}")
+        self.loop = LoopSupervisor(f"consumer:{group_id}")
         self.positions: dict[TopicPartition, int] = {}
         self.consumer = AIOKafkaConsumer(
             topic,
@@ -166,15 +161,32 @@ class KafkaConsumerRunner:
         await self.consumer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; the batch in hand is finished and committed first."""
-        while not stop.is_set():
-            self.heartbeat.beat()
-            batches = await self.consumer.getmany(
-                timeout_ms=self.poll_timeout_ms, max_records=self.max_records
-            )
+        """Consume until ``stop`` is set; the batch in hand is finished and committed first.
+        Rounds run under the loops' failure policy (``workers``)."""
+        async with self.loop.running():
+            while not stop.is_set():
+                await self.loop.round(self.consume_once, stop)
+
+    async def consume_once(self) -> None:
+        """Fetch, handle and commit one batch per partition. When a round fails, each partition
+        it had not committed is rewound to its batch's first record, so the next round fetches
+        those records again instead of moving past them (handlers skip what they applied)."""
+        batches = await self.consumer.getmany(
+            timeout_ms=self.poll_timeout_ms, max_records=self.max_records
+        )
+        committed: set[TopicPartition] = set()
+        try:
             for partition, records in batches.items():
                 await self.handle_batch(partition, records)
-            self._record_lag(batches.keys() or self.consumer.assignment())
+                committed.add(partition)
+        except Exception:
+            for partition, records in batches.items():
+                if partition not in committed:
+                    # A partition revoked meanwhile resumes at its committed offset elsewhere.
+                    with suppress(IllegalStateError):
+                        self.consumer.seek(partition, records[0].offset)
+            raise
+        self._record_lag(batches.keys() or self.consumer.assignment())
 
     async def handle_batch(
         self, partition: TopicPartition, records: list[ConsumerRecord[Any, Any]]
@@ -187,7 +199,9 @@ class KafkaConsumerRunner:
             except Exception as exc:  # not an envelope: nothing could ever handle it
                 failures.append((record, f"undecodable: {type(exc).__name__}: {exc}", 1))
         by_id = {e.id: r for e, r in envelopes}
-        dead: list[Failure] = await self.dispatcher.dispatch([e for e, _ in envelopes])
+        dead: list[Failure] = await self.dispatcher.dispatch(
+            [e for e, _ in envelopes], alive=self.loop.beat
+        )
         failures.extend((by_id[f.envelope.id], f.error, f.attempts) for f in dead)
         if failures:
             await self.dead_letters.publish(

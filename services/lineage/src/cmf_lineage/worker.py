@@ -1,7 +1,7 @@
 """``cmf-server worker lineage``: the projector as a Kafka consumer (group ``cmf-lineage``),
-with /livez (its loop's heartbeat), /readyz (graph store) and /metrics. With ``REDIS_URL`` it
-posts the graph's version to the Redis board after each commit, at start and every
-``LINEAGE_VERSION_SYNC_S`` (see :mod:`cmf_lineage.versions`)."""
+with /livez (its loop's liveness, see :mod:`cmf_common.workers`), /readyz (graph store and the
+loop) and /metrics. With ``REDIS_URL`` it posts the graph's version to the Redis board after
+each commit, at start and every ``LINEAGE_VERSION_SYNC_S`` (see :mod:`cmf_lineage.versions`)."""
 
 from __future__ import annotations
 
@@ -74,11 +74,15 @@ def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
 
     def checks(app: FastAPI) -> dict[str, Check | None]:
         opened = getattr(app.state, "graph", None)
-        return {"graph": opened.check if opened is not None else None}
+        runner = getattr(app.state, "runner", None)
+        return {
+            "graph": opened.check if opened is not None else None,
+            "loop": runner.loop.check if runner is not None else None,
+        }
 
     def liveness(app: FastAPI) -> Check | None:
         runner = getattr(app.state, "runner", None)
-        return runner.heartbeat.check if runner is not None else None
+        return runner.loop.check if runner is not None else None
 
     return service_app(
         settings=settings,
