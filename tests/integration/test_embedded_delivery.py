@@ -8,15 +8,27 @@ import json
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
+from pydantic import SecretStr
 from support import free_port, start_server
 
+from cmf_common import outbox
+from cmf_gateway.app import Gateway, create_gateway
+from cmf_gateway.routing import LINEAGE, METADATA
+from cmf_gateway.settings import GatewaySettings
+from cmf_lineage.app import create_app as create_lineage
+from cmf_lineage.settings import LineageSettings
+from cmf_metadata.app import create_app as create_metadata
+from cmf_metadata.settings import MetadataSettings
+from cmf_server.embedded import embedded_delivery
 from cmf_testing.generator import push_body
-from cmf_testing.waiting import eventually
+from cmf_testing.waiting import eventually, eventually_async
 
 
 def _socket_dir(data_dir: Path) -> str:
@@ -91,3 +103,58 @@ def test_a_killed_embedded_server_delivers_everything_after_restart(tmp_path: Pa
 
 def _at_least(items: list[str], count: int) -> None:
     assert len(items) >= count, f"{len(items)} acknowledged so far"
+
+
+def embedded_gateway(database_url: str) -> Gateway:
+    """The embedded server's composition, in this process (as ``cmf-server up`` without Kafka)."""
+    url = SecretStr(database_url)
+    metadata = create_metadata(MetadataSettings(database_url=url))
+    lineage = create_lineage(LineageSettings(database_url=url, neo4j_uri=None, redis_url=None))
+    return create_gateway(
+        GatewaySettings(),
+        {METADATA: metadata, LINEAGE: lineage},
+        background=[lambda: embedded_delivery(metadata, lineage)],
+    )
+
+
+async def test_the_embedded_server_is_not_live_while_a_bug_fails_its_delivery(
+    make_database_url: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object, **__: object) -> None:
+        raise TypeError("mark_processed() takes 2 positional arguments but 3 were given")
+
+    monkeypatch.setattr(outbox, "mark_processed", broken)
+    database_url = make_database_url()
+    gateway = embedded_gateway(database_url)
+    transport = httpx.ASGITransport(app=gateway)
+    async with (
+        gateway.own.router.lifespan_context(gateway.own),
+        httpx.AsyncClient(transport=transport, base_url="http://cmf") as client,
+    ):
+        assert (await client.get("/health/loops")).json()["status"] == "ok"
+        pushed = await client.post("/api/mlmd_push", json=push_body("faulty-delivery", 3))
+        assert pushed.json()["status"] == "success"
+
+        async def not_live() -> None:
+            live = await client.get("/livez")
+            assert live.status_code == 503 and "TypeError" in live.json()["detail"]
+
+        await eventually_async(not_live, timeout=30)
+        health = await client.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "degraded"
+        assert health.json()["checks"]["loops"]["status"] == "down"
+        monkeypatch.undo()
+
+        async def live_and_delivered() -> None:
+            assert (await client.get("/livez")).status_code == 200
+            conn = await asyncpg.connect(database_url)
+            try:
+                waiting = await conn.fetchval(
+                    "SELECT count(*) FROM metadata.outbox WHERE processed_at IS NULL"
+                )
+            finally:
+                await conn.close()
+            assert waiting == 0
+
+        # The delivery backs off 0.5 s, doubling, between the failed rounds.
+        await eventually_async(live_and_delivered, timeout=60)

@@ -28,7 +28,6 @@ async def embedded_delivery(metadata: FastAPI, lineage: FastAPI) -> AsyncIterato
         Dispatcher(projector.consumer, projector.handlers()),
         retention=metadata.state.settings.outbox_retention,
     )
-    lineage.state.delivery = delivery
     stop = asyncio.Event()
     versions: GraphVersions = lineage.state.versions
     synced: AbstractAsyncContextManager[None] = nullcontext()  # Redis's: the lineage app's
