@@ -5,14 +5,13 @@ stopping Kafka or killing a relay loses nothing."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from cmf_metadata.push import push
 from cmf_metadata.settings import MetadataSettings
 from cmf_metadata.worker import create_relay_app
 from cmf_testing.generator import push_body
+from cmf_testing.waiting import eventually_async
 
 BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]
@@ -413,18 +413,11 @@ def _pid_alive(pid: int) -> bool:
     return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
 
 
-async def _wait_until(
-    condition: Callable[[], bool] | Callable[[], Awaitable[bool]], timeout_s: float
-) -> None:
-    async def met() -> bool:
-        answer = condition()
-        return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+async def _wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
+    async def check() -> None:
+        assert condition(), f"condition not met within {timeout_s} s"
 
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await met():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(0.1)
+    await eventually_async(check, timeout=timeout_s, interval=0.1)
 
 
 # ---- the workers' liveness under the loops' failure policy --------------------------------------
@@ -546,7 +539,7 @@ async def test_the_lineage_worker_is_not_live_while_a_bug_fails_its_rounds(
         # The records of the failed rounds were fetched again, not skipped.
         store = app.state.graph.store
 
-        async def caught_up() -> bool:
-            return bool(await store.applied_seq(group, "faulty-projector") == last_seq)
+        async def caught_up() -> None:
+            assert await store.applied_seq(group, "faulty-projector") == last_seq
 
-        await _wait_until(caught_up, 60)
+        await eventually_async(caught_up, timeout=60)
