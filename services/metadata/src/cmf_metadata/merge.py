@@ -8,7 +8,7 @@ The store applies the plan in one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,6 +16,8 @@ from pydantic import ValidationError
 from cmf_metadata.schemas import ExecutionIn, PayloadIn, PipelineIn
 
 ORIGINAL_CREATE_TIME = "original_create_time_since_epoch"
+# The context types CMF gives a pipeline and its stages.
+PIPELINE_TYPE, STAGE_TYPE = "Parent_Context", "Pipeline_Stage"
 
 
 class PushStatus(StrEnum):
@@ -24,12 +26,29 @@ class PushStatus(StrEnum):
     PIPELINE_NOT_EXIST = "pipeline_not_exist"
 
 
+class TypeKind(IntEnum):
+    """MLMD's kinds of type, as the ``types`` table keeps them."""
+
+    EXECUTION = 0
+    ARTIFACT = 1
+    CONTEXT = 2
+
+
+class Rejection(StrEnum):
+    """Why a push is refused; each picks one of the reference server's answers."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_REQUEST = "invalid_request"
+    NO_PIPELINE = "no_pipeline"
+    VERSION_UPDATE = "version_update"  # a client too old to send execution uuids
+
+
 class PayloadRejected(Exception):
     """A push the reference server refuses; ``kind`` picks the reference's answer."""
 
-    def __init__(self, kind: str, detail: Any) -> None:
+    def __init__(self, kind: Rejection, detail: Any) -> None:
         super().__init__(kind)
-        self.kind = kind  # "invalid_json", "invalid_request", "no_pipeline", "version_update"
+        self.kind = kind
         self.detail = detail
 
 
@@ -43,25 +62,29 @@ def split_uuids(value: object) -> list[str]:
 def read_payload(json_payload: str, pipeline_name: str) -> PipelineIn | None:
     """Validate the payload and pick the named pipeline; ``None`` means it is not in the payload."""
     if not json_payload.strip():
-        raise PayloadRejected("invalid_request", "json_payload must not be empty")
+        raise PayloadRejected(Rejection.INVALID_REQUEST, "json_payload must not be empty")
     # PostgreSQL text and jsonb cannot hold NUL; refuse it here rather than fail in the store.
     if "\\u0000" in json_payload or "\x00" in json_payload:
-        raise PayloadRejected("invalid_request", "json_payload must not contain NUL characters")
+        raise PayloadRejected(
+            Rejection.INVALID_REQUEST, "json_payload must not contain NUL characters"
+        )
     try:
         payload = PayloadIn.model_validate_json(json_payload)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise PayloadRejected("invalid_json", "JSON payload is not valid JSON") from exc
-        raise PayloadRejected("invalid_request", _errors(exc)) from exc
+            raise PayloadRejected(Rejection.INVALID_JSON, "JSON payload is not valid JSON") from exc
+        raise PayloadRejected(Rejection.INVALID_REQUEST, _errors(exc)) from exc
     if not payload.Pipeline:
-        raise PayloadRejected("no_pipeline", "Invalid JSON payload. The pipeline name is missing.")
+        raise PayloadRejected(
+            Rejection.NO_PIPELINE, "Invalid JSON payload. The pipeline name is missing."
+        )
     pipeline = next((p for p in payload.Pipeline if p.name == pipeline_name), None)
     if pipeline is None:
         return None
     for stage in pipeline.stages:
         for execution in stage.executions:
             if execution.name == "" and not split_uuids(execution.properties.get("Execution_uuid")):
-                raise PayloadRejected("version_update", "version_update")
+                raise PayloadRejected(Rejection.VERSION_UPDATE, "version_update")
     return pipeline
 
 
@@ -133,9 +156,9 @@ class MergePlan:
     @property
     def types(self) -> list[tuple[int, str]]:
         """Every MLMD type the plan needs, sorted so concurrent pushes lock them in one order."""
-        wanted = {(2, "Parent_Context"), (2, "Pipeline_Stage")}
-        wanted |= {(0, e.type) for e in self.executions}
-        wanted |= {(1, a.type) for a in self.artifacts}
+        wanted = {(TypeKind.CONTEXT, PIPELINE_TYPE), (TypeKind.CONTEXT, STAGE_TYPE)}
+        wanted |= {(TypeKind.EXECUTION, e.type) for e in self.executions}
+        wanted |= {(TypeKind.ARTIFACT, a.type) for a in self.artifacts}
         return sorted(wanted)
 
 

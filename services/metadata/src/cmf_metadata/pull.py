@@ -11,10 +11,11 @@ from typing import Any
 
 import asyncpg
 
-from cmf_common.db import Connection
+from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import NotFound
 from cmf_common.tracing import span
-from cmf_metadata.store import repository as repo
+from cmf_metadata.merge import PIPELINE_TYPE, STAGE_TYPE
+from cmf_metadata.store import pull as store
 
 
 @dataclass(frozen=True)
@@ -30,28 +31,25 @@ class ExecutionNotFound(Exception):
 
 async def pull(pool: asyncpg.Pool, query: PullQuery) -> dict[str, Any]:
     with span("metadata.pull", pipeline=query.pipeline_name):
-        async with (
-            pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
+        async with read_snapshot(pool) as conn:
             return await _document(conn, query)
 
 
 async def _document(conn: Connection, query: PullQuery) -> dict[str, Any]:
-    pipelines = await repo.pipelines(conn, query.pipeline_name)
+    pipelines = await store.pipelines(conn, query.pipeline_name)
     if query.pipeline_name is not None and not pipelines:
         raise NotFound(f"Pipeline {query.pipeline_name} not found.")
     pipeline_ids = [p["id"] for p in pipelines]
-    stages = await repo.stages_of(conn, pipeline_ids)
-    executions = await repo.executions_of(
+    stages = await store.stages_of(conn, pipeline_ids)
+    executions = await store.executions_of(
         conn, pipeline_ids, exec_uuid=query.exec_uuid, updated_after=query.last_sync_time
     )
     if query.exec_uuid is not None and not executions:
         raise ExecutionNotFound(query.exec_uuid)
-    events = await repo.events_of(conn, [e["id"] for e in executions])
+    events = await store.events_of(conn, [e["id"] for e in executions])
     artifacts = {
         a["id"]: _artifact(a)
-        for a in await repo.artifacts_by_id(conn, sorted({ev["artifact_id"] for ev in events}))
+        for a in await store.artifacts_by_id(conn, sorted({ev["artifact_id"] for ev in events}))
     }
 
     events_by_execution: dict[int, list[dict[str, Any]]] = {}
@@ -70,7 +68,7 @@ async def _document(conn: Connection, query: PullQuery) -> dict[str, Any]:
         if not _kept(st, stage_executions, query.last_sync_time):
             continue
         stages_by_pipeline.setdefault(st["pipeline_id"], []).append(
-            _context(st, "Pipeline_Stage", executions=stage_executions)
+            _context(st, STAGE_TYPE, executions=stage_executions)
         )
 
     document = []
@@ -78,7 +76,7 @@ async def _document(conn: Connection, query: PullQuery) -> dict[str, Any]:
         pipeline_stages = stages_by_pipeline.get(p["id"], [])
         if not _kept(p, pipeline_stages, query.last_sync_time):
             continue
-        document.append(_context(p, "Parent_Context", stages=pipeline_stages))
+        document.append(_context(p, PIPELINE_TYPE, stages=pipeline_stages))
     return {"Pipeline": document}
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -23,14 +24,18 @@ from cmf_common.outbox import add_events
 from cmf_common.tracing import span
 from cmf_metadata.event_data import artifact_data
 from cmf_metadata.merge import (
+    PIPELINE_TYPE,
+    STAGE_TYPE,
     MergePlan,
     PushStatus,
+    TypeKind,
     payload_uuids,
     plan_merge,
     read_payload,
 )
 from cmf_metadata.schemas import PipelineIn
-from cmf_metadata.store import repository as repo
+from cmf_metadata.store import pipelines
+from cmf_metadata.store import push as store
 
 log = structlog.get_logger(__name__)
 
@@ -94,11 +99,11 @@ async def push(
 
 async def _merge(pool: asyncpg.Pool, pipeline: PipelineIn, exec_uuid: str | None) -> PushOutcome:
     async with pool.acquire() as conn, conn.transaction():
-        await repo.lock_pipeline(conn, pipeline.name)
-        stored_id = await repo.pipeline_id(conn, pipeline.name)
+        await store.lock_pipeline(conn, pipeline.name)
+        stored_id = await pipelines.pipeline_id(conn, pipeline.name)
         existing: set[str] = set()
         if stored_id is not None:
-            existing = await repo.stored_uuids(conn, stored_id, payload_uuids(pipeline))
+            existing = await store.stored_uuids(conn, stored_id, payload_uuids(pipeline))
         plan = await asyncio.to_thread(plan_merge, pipeline, existing, exec_uuid)
         if plan.status is PushStatus.EXISTS:
             return PushOutcome(PushStatus.EXISTS, pipeline.name)
@@ -108,124 +113,202 @@ async def _merge(pool: asyncpg.Pool, pipeline: PipelineIn, exec_uuid: str | None
         )
 
 
+@dataclass(frozen=True)
+class StoredContexts:
+    """The push's pipeline and stages as stored, and the ids of every type the push needs."""
+
+    types: dict[tuple[int, str], int]
+    pipeline_id: int
+    stage_ids: dict[str, int]
+
+
+@dataclass
+class ExecutionWrites:
+    """The push's executions as written: the new rows, the re-used rows updated (by id), and
+    the server id of each planned execution, in the plan's order."""
+
+    inserts: list[store.ExecutionRow] = field(default_factory=list)
+    updates: dict[int, store.ExecutionRow] = field(default_factory=dict)
+    ids: list[int] = field(default_factory=list)
+
+
 async def _apply(conn: Connection, plan: MergePlan, now: int) -> int:
+    """Write the plan, entity kind by entity kind, and its events to the outbox; returns the
+    pipeline's new outbox sequence."""
+    contexts = await _upsert_contexts(conn, plan, now)
+    executions = await _write_executions(conn, plan, contexts, now)
+    artifact_rows = await _upsert_artifacts(conn, plan, contexts, executions.ids, now)
+    links = await _link(conn, plan, contexts, executions.ids, artifact_rows, now)
+    MERGED.labels("execution").inc(len(plan.executions))
+    MERGED.labels("artifact").inc(len(artifact_rows))
+    MERGED.labels("event").inc(links)
+    return await add_events(
+        conn,
+        subject=plan.pipeline.name,
+        source=EVENT_SOURCE,
+        events=_outbox(
+            plan,
+            contexts.pipeline_id,
+            contexts.stage_ids,
+            executions.ids,
+            executions.inserts,
+            executions.updates,
+            artifact_rows,
+            now,
+        ),
+    )
+
+
+async def _upsert_contexts(conn: Connection, plan: MergePlan, now: int) -> StoredContexts:
+    """The types the plan needs, then the pipeline, then its stages."""
     pipeline = plan.pipeline
-    types = await repo.ensure_types(conn, plan.types)
-    pipeline_id = await repo.upsert_pipeline(
+    types = await store.ensure_types(conn, plan.types)
+    pipeline_id = await store.upsert_pipeline(
         conn,
         name=pipeline.name,
-        type_id=types[(2, "Parent_Context")],
+        type_id=types[(TypeKind.CONTEXT, PIPELINE_TYPE)],
         properties=dict(pipeline.properties),
         custom=dict(pipeline.custom_properties),
         now=now,
     )
-    stage_ids = await repo.upsert_stages(
+    stage_ids = await store.upsert_stages(
         conn,
         pipeline=pipeline_id,
-        type_id=types[(2, "Pipeline_Stage")],
-        stages=[(s.name, s.properties, s.custom_properties) for s in plan.stages],
+        type_id=types[(TypeKind.CONTEXT, STAGE_TYPE)],
+        stages=[store.StageRow(s.name, s.properties, s.custom_properties) for s in plan.stages],
         now=now,
     )
+    return StoredContexts(types, pipeline_id, stage_ids)
 
-    reused = await repo.reused_executions(
-        conn, pipeline_id, sorted({(e.type, e.name) for e in plan.executions if e.reused})
+
+async def _write_executions(
+    conn: Connection, plan: MergePlan, contexts: StoredContexts, now: int
+) -> ExecutionWrites:
+    """Insert the new executions, update the re-used ones, and record every uuid of each."""
+    reused = await store.reused_executions(
+        conn,
+        contexts.pipeline_id,
+        sorted({store.ExecutionKey(e.type, e.name) for e in plan.executions if e.reused}),
     )
     new_count = sum(1 for e in plan.executions if (e.type, e.name) not in reused or not e.reused)
-    fresh_ids = iter(await repo.allocate_execution_ids(conn, new_count))
-
-    inserts: list[repo.ExecutionRow] = []
-    updates: dict[int, repo.ExecutionRow] = {}
-    execution_ids: list[int] = []
-    for planned in plan.executions:
-        stage_id = stage_ids[planned.stage]
-        properties = {
-            **planned.properties,
-            "Context_ID": stage_id,
-            "Pipeline_id": pipeline_id,
-            "Execution_uuid": planned.uuid,
-        }
-        known = reused.get((planned.type, planned.name)) if planned.reused else None
-        if known is not None:
-            uuids = list(dict.fromkeys([*str(known["uuid"]).split(","), *planned.uuids]))
-            properties["Execution_uuid"] = ",".join(u for u in uuids if u)
-            row = repo.ExecutionRow(
-                known["id"],
-                stage_id,
-                types[(0, planned.type)],
-                planned.type,
-                planned.name,
-                properties["Execution_uuid"],
-                properties,
-                planned.custom_properties,
-            )
-            updates[row.id] = row
-        else:
-            row = repo.ExecutionRow(
-                next(fresh_ids),
-                stage_id,
-                types[(0, planned.type)],
-                planned.type,
-                planned.name,
-                planned.uuid,
-                properties,
-                planned.custom_properties,
-            )
-            inserts.append(row)
-            if planned.reused:
-                reused[(planned.type, planned.name)] = {"id": row.id, "uuid": row.uuid}
-        execution_ids.append(row.id)
-
-    await repo.insert_executions(conn, pipeline=pipeline_id, rows=inserts, now=now)
-    await repo.update_reused_executions(conn, rows=list(updates.values()), now=now)
-    await repo.insert_execution_uuids(
+    fresh_ids = iter(await store.allocate_execution_ids(conn, new_count))
+    writes = _execution_rows(plan, contexts, reused, fresh_ids)
+    await store.insert_executions(conn, pipeline=contexts.pipeline_id, rows=writes.inserts, now=now)
+    await store.update_reused_executions(conn, rows=list(writes.updates.values()), now=now)
+    await store.insert_execution_uuids(
         conn,
-        pipeline=pipeline_id,
+        pipeline=contexts.pipeline_id,
         pairs=[
-            (u, ex_id)
-            for planned, ex_id in zip(plan.executions, execution_ids, strict=True)
+            store.ExecutionUuid(u, ex_id)
+            for planned, ex_id in zip(plan.executions, writes.ids, strict=True)
             for u in planned.uuids
         ],
     )
+    return writes
 
+
+def _execution_rows(
+    plan: MergePlan,
+    contexts: StoredContexts,
+    stored: dict[store.ExecutionKey, store.StoredExecution],
+    fresh_ids: Iterator[int],
+) -> ExecutionWrites:
+    """The rows to write for the plan's executions. A re-used execution (one with a name)
+    that is stored is updated, its uuid set unioned; one that is not is inserted, and a later
+    one of the same type and name in this push updates that row."""
+    known_rows = dict(stored)
+    writes = ExecutionWrites()
+    for planned in plan.executions:
+        stage_id = contexts.stage_ids[planned.stage]
+        type_id = contexts.types[(TypeKind.EXECUTION, planned.type)]
+        properties = {
+            **planned.properties,
+            "Context_ID": stage_id,
+            "Pipeline_id": contexts.pipeline_id,
+            "Execution_uuid": planned.uuid,
+        }
+        key = store.ExecutionKey(planned.type, planned.name)
+        known = known_rows.get(key) if planned.reused else None
+        if known is not None:
+            uuids = list(dict.fromkeys([*str(known.uuid).split(","), *planned.uuids]))
+            properties["Execution_uuid"] = ",".join(u for u in uuids if u)
+            row = store.ExecutionRow(
+                id=known.id,
+                stage_id=stage_id,
+                type_id=type_id,
+                type=planned.type,
+                name=planned.name,
+                uuid=properties["Execution_uuid"],
+                properties=properties,
+                custom_properties=planned.custom_properties,
+            )
+            writes.updates[row.id] = row
+        else:
+            row = store.ExecutionRow(
+                id=next(fresh_ids),
+                stage_id=stage_id,
+                type_id=type_id,
+                type=planned.type,
+                name=planned.name,
+                uuid=planned.uuid,
+                properties=properties,
+                custom_properties=planned.custom_properties,
+            )
+            writes.inserts.append(row)
+            if planned.reused:
+                known_rows[key] = store.StoredExecution(row.id, row.uuid)
+        writes.ids.append(row.id)
+    return writes
+
+
+async def _upsert_artifacts(
+    conn: Connection,
+    plan: MergePlan,
+    contexts: StoredContexts,
+    execution_ids: list[int],
+    now: int,
+) -> list[asyncpg.Record]:
+    """The plan's artifacts as stored after the upsert (a known uri keeps its first name)."""
     producer = _first_execution_of(plan, execution_ids)
-    artifact_rows = await repo.upsert_artifacts(
+    return await store.upsert_artifacts(
         conn,
         rows=[
-            (
-                a.uri,
-                types[(1, a.type)],
-                a.type,
-                _server_name(a.type, a.name, a.uri, producer),
-                a.properties,
-                a.custom_properties,
+            store.ArtifactRow(
+                uri=a.uri,
+                type_id=contexts.types[(TypeKind.ARTIFACT, a.type)],
+                type=a.type,
+                name=_server_name(a.type, a.name, a.uri, producer),
+                properties=a.properties,
+                custom_properties=a.custom_properties,
             )
             for a in plan.artifacts
         ],
         now=now,
     )
-    artifact_ids = {r["uri"]: r["id"] for r in artifact_rows}
 
-    event_rows: list[tuple[int, int, int, int, str]] = []
-    attributions: list[tuple[int, int]] = []
+
+async def _link(
+    conn: Connection,
+    plan: MergePlan,
+    contexts: StoredContexts,
+    execution_ids: list[int],
+    artifact_rows: list[asyncpg.Record],
+    now: int,
+) -> int:
+    """Write the events linking executions and artifacts, and the artifacts' attributions to
+    the stages that linked them; returns the number of events the push carried."""
+    artifact_ids = {r["uri"]: r["id"] for r in artifact_rows}
+    events: list[store.EventRow] = []
+    attributions: list[store.Attribution] = []
     for planned, ex_id in zip(plan.executions, execution_ids, strict=True):
+        stage_id = contexts.stage_ids[planned.stage]
         for position, event in enumerate(planned.events):
             artifact_id = artifact_ids[event.uri]
-            event_rows.append((ex_id, artifact_id, event.type, position, event.step_key))
-            attributions.append((artifact_id, stage_ids[planned.stage]))
-    await repo.insert_events(conn, rows=_unique_events(event_rows), now=now)
-    await repo.insert_attributions(conn, attributions)
-
-    MERGED.labels("execution").inc(len(plan.executions))
-    MERGED.labels("artifact").inc(len(artifact_rows))
-    MERGED.labels("event").inc(len(event_rows))
-    return await add_events(
-        conn,
-        subject=pipeline.name,
-        source=EVENT_SOURCE,
-        events=_outbox(
-            plan, pipeline_id, stage_ids, execution_ids, inserts, updates, artifact_rows, now
-        ),
-    )
+            events.append(store.EventRow(ex_id, artifact_id, event.type, position, event.step_key))
+            attributions.append(store.Attribution(artifact_id, stage_id))
+    await store.insert_events(conn, rows=_unique_events(events), now=now)
+    await store.insert_attributions(conn, attributions)
+    return len(events)
 
 
 def _first_execution_of(plan: MergePlan, execution_ids: list[int]) -> dict[str, int]:
@@ -244,12 +327,11 @@ def _server_name(type_: str, name: str, uri: str, producer: dict[str, int]) -> s
     return name
 
 
-def _unique_events(
-    rows: list[tuple[int, int, int, int, str]],
-) -> list[tuple[int, int, int, int, str]]:
-    seen: dict[tuple[int, int, int], tuple[int, int, int, int, str]] = {}
+def _unique_events(rows: list[store.EventRow]) -> list[store.EventRow]:
+    """The first event of each (execution, artifact, type): the store keeps one of each."""
+    seen: dict[tuple[int, int, int], store.EventRow] = {}
     for row in rows:
-        seen.setdefault((row[0], row[1], row[2]), row)
+        seen.setdefault((row.execution_id, row.artifact_id, row.type), row)
     return list(seen.values())
 
 
@@ -262,8 +344,8 @@ def _outbox(
     pipeline_id: int,
     stage_ids: dict[str, int],
     execution_ids: list[int],
-    inserts: list[repo.ExecutionRow],
-    updates: dict[int, repo.ExecutionRow],
+    inserts: list[store.ExecutionRow],
+    updates: dict[int, store.ExecutionRow],
     artifact_rows: list[Any],
     now: int,
 ) -> list[NewEvent]:

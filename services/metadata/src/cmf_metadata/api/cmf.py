@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from cmf_common.errors import NotFound, reference_error
-from cmf_metadata.merge import PayloadRejected
+from cmf_metadata.merge import PayloadRejected, Rejection
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
 from cmf_metadata.push import push
 from cmf_metadata.schemas import PullRequest, PushRequest
@@ -80,11 +80,11 @@ async def mlmd_push(request: Request, pool: Pool) -> Response:
 
 
 def _rejection(rejected: PayloadRejected) -> JSONResponse:
-    if rejected.kind == "no_pipeline":
+    if rejected.kind is Rejection.NO_PIPELINE:
         return reference_error(400, rejected.detail)
-    if rejected.kind == "version_update":
+    if rejected.kind is Rejection.VERSION_UPDATE:
         return reference_error(422, "version_update", status="version_update")
-    if rejected.kind == "invalid_json":
+    if rejected.kind is Rejection.INVALID_JSON:
         return _value_error("json_payload", str(rejected.detail))
     if isinstance(rejected.detail, list):
         return _invalid(

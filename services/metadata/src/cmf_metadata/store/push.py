@@ -1,13 +1,15 @@
-"""All SQL of the metadata service. Every write is one set-based statement per entity batch.
+"""The SQL of the CMF push: every write is one set-based statement per entity batch.
 
-Functions take a connection that the caller's transaction owns; nothing here commits.
+Rows shared between pipelines (types, artifacts, uuids) are written in key order, so pushes that
+share them never deadlock. Functions take a connection that the caller's transaction owns;
+nothing here commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -19,11 +21,6 @@ async def lock_pipeline(conn: Connection, name: str) -> None:
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"cmf.metadata.pipeline:{name}"
     )
-
-
-async def pipeline_id(conn: Connection, name: str) -> int | None:
-    value = await conn.fetchval("SELECT id FROM pipelines WHERE name = $1", name)
-    return int(value) if value is not None else None
 
 
 async def stored_uuids(conn: Connection, pipeline: int, uuids: Sequence[str]) -> set[str]:
@@ -85,16 +82,22 @@ async def upsert_pipeline(
     )
 
 
+class StageRow(NamedTuple):
+    name: str
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
+
+
 async def upsert_stages(
     conn: Connection,
     *,
     pipeline: int,
     type_id: int,
-    stages: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
+    stages: Sequence[StageRow],
     now: int,
 ) -> dict[str, int]:
     """Stages by name; a known stage keeps its first creation time and merges custom properties."""
-    ordered = sorted(stages, key=lambda s: s[0])
+    ordered = sorted(stages, key=lambda s: s.name)
     rows = await conn.fetch(
         "INSERT INTO stages AS s (pipeline_id, name, type_id, properties, custom_properties,"
         "   create_time_since_epoch, last_update_time_since_epoch)"
@@ -110,16 +113,28 @@ async def upsert_stages(
         pipeline,
         type_id,
         now,
-        [s[0] for s in ordered],
-        [json_dumps(s[1]) for s in ordered],
-        [json_dumps(s[2]) for s in ordered],
+        [s.name for s in ordered],
+        [json_dumps(s.properties) for s in ordered],
+        [json_dumps(s.custom_properties) for s in ordered],
     )
     return {r["name"]: r["id"] for r in rows}
 
 
+class ExecutionKey(NamedTuple):
+    """What identifies a re-used execution in its pipeline."""
+
+    type: str
+    name: str
+
+
+class StoredExecution(NamedTuple):
+    id: int
+    uuid: str  # the comma list of its uuids
+
+
 async def reused_executions(
-    conn: Connection, pipeline: int, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], Any]:
+    conn: Connection, pipeline: int, keys: Sequence[ExecutionKey]
+) -> dict[ExecutionKey, StoredExecution]:
     """Stored executions with a non-empty name, by (type, name): CMF's re-used executions."""
     if not keys:
         return {}
@@ -129,10 +144,10 @@ async def reused_executions(
         "   ON e.type = k.type AND e.name = k.name"
         " WHERE e.pipeline_id = $1 AND e.name <> ''",
         pipeline,
-        [k[0] for k in keys],
-        [k[1] for k in keys],
+        [k.type for k in keys],
+        [k.name for k in keys],
     )
-    return {(r["type"], r["name"]): r for r in rows}
+    return {ExecutionKey(r["type"], r["name"]): StoredExecution(r["id"], r["uuid"]) for r in rows}
 
 
 async def allocate_execution_ids(conn: Connection, count: int) -> list[int]:
@@ -205,8 +220,13 @@ async def update_reused_executions(
     )
 
 
+class ExecutionUuid(NamedTuple):
+    uuid: str
+    execution_id: int
+
+
 async def insert_execution_uuids(
-    conn: Connection, *, pipeline: int, pairs: Sequence[tuple[str, int]]
+    conn: Connection, *, pipeline: int, pairs: Sequence[ExecutionUuid]
 ) -> None:
     ordered = sorted(pairs)
     await conn.execute(
@@ -215,23 +235,29 @@ async def insert_execution_uuids(
         "   AS v(uuid, execution_id)"
         " ON CONFLICT (pipeline_id, uuid) DO NOTHING",
         pipeline,
-        [p[0] for p in ordered],
-        [p[1] for p in ordered],
+        [p.uuid for p in ordered],
+        [p.execution_id for p in ordered],
     )
 
 
+class ArtifactRow(NamedTuple):
+    uri: str
+    type_id: int
+    type: str
+    name: str
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
+
+
 async def upsert_artifacts(
-    conn: Connection,
-    *,
-    rows: Sequence[tuple[str, int, str, str, dict[str, Any], dict[str, Any]]],
-    now: int,
+    conn: Connection, *, rows: Sequence[ArtifactRow], now: int
 ) -> list[asyncpg.Record]:
     """Artifacts by uri, in uri order so pushes sharing artifacts never deadlock.
 
     A known uri keeps its name and first creation time; its ``url`` list gains this push's
     entries and its custom properties merge, all under the row lock the upsert takes.
     """
-    ordered = sorted(rows, key=lambda r: r[0])
+    ordered = sorted(rows, key=lambda r: r.uri)
     return await conn.fetch(
         "INSERT INTO artifacts AS a (uri, type_id, type, name, properties, custom_properties,"
         "   create_time_since_epoch, last_update_time_since_epoch)"
@@ -249,19 +275,28 @@ async def upsert_artifacts(
         " RETURNING id, uri, type, name, properties, custom_properties,"
         "   create_time_since_epoch, last_update_time_since_epoch",
         now,
-        [r[0] for r in ordered],
-        [r[1] for r in ordered],
-        [r[2] for r in ordered],
-        [r[3] for r in ordered],
-        [json_dumps(r[4]) for r in ordered],
-        [json_dumps(r[5]) for r in ordered],
+        [r.uri for r in ordered],
+        [r.type_id for r in ordered],
+        [r.type for r in ordered],
+        [r.name for r in ordered],
+        [json_dumps(r.properties) for r in ordered],
+        [json_dumps(r.custom_properties) for r in ordered],
     )
 
 
-async def insert_events(
-    conn: Connection, *, rows: Sequence[tuple[int, int, int, int, str]], now: int
-) -> None:
-    """(execution_id, artifact_id, type, position, step_key); an event already linked is kept."""
+class EventRow(NamedTuple):
+    """An MLMD event: the execution read or wrote the artifact, at ``position`` among its
+    events; one per (execution, artifact, type)."""
+
+    execution_id: int
+    artifact_id: int
+    type: int
+    position: int
+    step_key: str
+
+
+async def insert_events(conn: Connection, *, rows: Sequence[EventRow], now: int) -> None:
+    """An event already linked is kept."""
     await conn.execute(
         "INSERT INTO events (execution_id, artifact_id, type, position, step_key,"
         "   milliseconds_since_epoch)"
@@ -270,82 +305,27 @@ async def insert_events(
         "   AS v(execution_id, artifact_id, type, position, step_key)"
         " ON CONFLICT (execution_id, artifact_id, type) DO NOTHING",
         now,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [r[3] for r in rows],
-        [r[4] for r in rows],
+        [r.execution_id for r in rows],
+        [r.artifact_id for r in rows],
+        [r.type for r in rows],
+        [r.position for r in rows],
+        [r.step_key for r in rows],
     )
 
 
-async def insert_attributions(conn: Connection, pairs: Sequence[tuple[int, int]]) -> None:
+class Attribution(NamedTuple):
+    """The artifact was linked in the stage."""
+
+    artifact_id: int
+    stage_id: int
+
+
+async def insert_attributions(conn: Connection, pairs: Sequence[Attribution]) -> None:
     ordered = sorted(set(pairs))
     await conn.execute(
         "INSERT INTO attributions (artifact_id, stage_id)"
         " SELECT * FROM unnest($1::bigint[], $2::bigint[])"
         " ON CONFLICT DO NOTHING",
-        [p[0] for p in ordered],
-        [p[1] for p in ordered],
+        [p.artifact_id for p in ordered],
+        [p.stage_id for p in ordered],
     )
-
-
-# ---- read side of pull -------------------------------------------------------------------------
-
-
-async def pipelines(conn: Connection, name: str | None) -> list[asyncpg.Record]:
-    if name is None:
-        return await conn.fetch("SELECT * FROM pipelines ORDER BY id")
-    return await conn.fetch("SELECT * FROM pipelines WHERE name = $1", name)
-
-
-async def stages_of(conn: Connection, pipeline_ids: list[int]) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT * FROM stages WHERE pipeline_id = ANY($1::bigint[]) ORDER BY id", pipeline_ids
-    )
-
-
-async def executions_of(
-    conn: Connection,
-    pipeline_ids: list[int],
-    *,
-    exec_uuid: str | None,
-    updated_after: int | None,
-) -> list[asyncpg.Record]:
-    if exec_uuid is not None:
-        return await conn.fetch(
-            "SELECT e.* FROM executions e"
-            " WHERE e.id IN (SELECT execution_id FROM execution_uuids"
-            "                 WHERE pipeline_id = ANY($1::bigint[]) AND uuid = $2)"
-            " ORDER BY e.id",
-            pipeline_ids,
-            exec_uuid,
-        )
-    return await conn.fetch(
-        "SELECT * FROM executions WHERE pipeline_id = ANY($1::bigint[])"
-        " AND ($2::bigint IS NULL OR last_update_time_since_epoch > $2)"
-        " ORDER BY id",
-        pipeline_ids,
-        updated_after,
-    )
-
-
-async def events_of(conn: Connection, execution_ids: list[int]) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT execution_id, artifact_id, type FROM events"
-        " WHERE execution_id = ANY($1::bigint[]) ORDER BY execution_id, position",
-        execution_ids,
-    )
-
-
-async def artifacts_by_id(conn: Connection, ids: list[int]) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT a.id, a.type_id, a.type, a.uri, a.name, a.properties, a.custom_properties,"
-        "   a.create_time_since_epoch, a.last_update_time_since_epoch"
-        " FROM artifacts a WHERE a.id = ANY($1::bigint[])",
-        ids,
-    )
-
-
-async def type_id(conn: Connection, kind: int, name: str) -> int | None:
-    value = await conn.fetchval("SELECT id FROM types WHERE kind = $1 AND name = $2", kind, name)
-    return int(value) if value is not None else None

@@ -1,0 +1,64 @@
+"""The SQL of the CMF pull: a pipeline (or every pipeline) and what hangs off it, in id order.
+
+Functions take a connection inside the caller's read-only snapshot; nothing here commits.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from cmf_common.db import Connection
+
+
+async def pipelines(conn: Connection, name: str | None) -> list[asyncpg.Record]:
+    if name is None:
+        return await conn.fetch("SELECT * FROM pipelines ORDER BY id")
+    return await conn.fetch("SELECT * FROM pipelines WHERE name = $1", name)
+
+
+async def stages_of(conn: Connection, pipeline_ids: list[int]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM stages WHERE pipeline_id = ANY($1::bigint[]) ORDER BY id", pipeline_ids
+    )
+
+
+async def executions_of(
+    conn: Connection,
+    pipeline_ids: list[int],
+    *,
+    exec_uuid: str | None,
+    updated_after: int | None,
+) -> list[asyncpg.Record]:
+    if exec_uuid is not None:
+        return await conn.fetch(
+            "SELECT e.* FROM executions e"
+            " WHERE e.id IN (SELECT execution_id FROM execution_uuids"
+            "                 WHERE pipeline_id = ANY($1::bigint[]) AND uuid = $2)"
+            " ORDER BY e.id",
+            pipeline_ids,
+            exec_uuid,
+        )
+    return await conn.fetch(
+        "SELECT * FROM executions WHERE pipeline_id = ANY($1::bigint[])"
+        " AND ($2::bigint IS NULL OR last_update_time_since_epoch > $2)"
+        " ORDER BY id",
+        pipeline_ids,
+        updated_after,
+    )
+
+
+async def events_of(conn: Connection, execution_ids: list[int]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT execution_id, artifact_id, type FROM events"
+        " WHERE execution_id = ANY($1::bigint[]) ORDER BY execution_id, position",
+        execution_ids,
+    )
+
+
+async def artifacts_by_id(conn: Connection, ids: list[int]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT a.id, a.type_id, a.type, a.uri, a.name, a.properties, a.custom_properties,"
+        "   a.create_time_since_epoch, a.last_update_time_since_epoch"
+        " FROM artifacts a WHERE a.id = ANY($1::bigint[])",
+        ids,
+    )
