@@ -8,6 +8,7 @@ app to mount at ``/x`` and ``/api/x`` beside the other CMF routes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -54,25 +55,32 @@ async def not_available() -> JSONResponse:
     return reference_error(NOT_IMPLEMENTED, NOT_AVAILABLE)
 
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {NOT_IMPLEMENTED: {"description": NOT_AVAILABLE}}
-_V1_RESPONSES: dict[int | str, dict[str, Any]] = {
-    NOT_IMPLEMENTED: {"model": envelope.Envelope, "description": NOT_AVAILABLE}
-}
-for _method, _path in V1_ROUTES:
-    router.add_api_route(
-        _path,
-        not_available_v1,
-        methods=[_method],
-        status_code=NOT_IMPLEMENTED,
-        responses=_V1_RESPONSES,
-        name=f"metahub_v1:{_method}:{_path}",
-    )
-for _method, _path in REFERENCE_ROUTES:
-    reference_router.add_api_route(
-        _path,
-        not_available,
-        methods=[_method],
-        status_code=NOT_IMPLEMENTED,
-        responses=_RESPONSES,
-        name=f"metahub:{_method}:{_path}",
-    )
+def _add(
+    router: APIRouter,
+    routes: tuple[tuple[str, str], ...],
+    endpoint: Callable[[], Awaitable[JSONResponse]],
+    responses: dict[int | str, dict[str, Any]],
+) -> None:
+    for method, path in routes:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            status_code=NOT_IMPLEMENTED,
+            responses=responses,
+            name=f"{endpoint.__name__}:{method}:{path}",
+        )
+
+
+_add(
+    router,
+    V1_ROUTES,
+    not_available_v1,
+    {NOT_IMPLEMENTED: {"model": envelope.Envelope, "description": NOT_AVAILABLE}},
+)
+_add(
+    reference_router,
+    REFERENCE_ROUTES,
+    not_available,
+    {NOT_IMPLEMENTED: {"description": NOT_AVAILABLE}},
+)

@@ -18,6 +18,12 @@ from cmf_metadata.api.upstream.requests import ArtifactByStageRequest, Execution
 router = APIRouter(tags=["upstream v1: pipelines"], responses=envelope.RESPONSES)
 
 
+def _page(body: ArtifactByStageRequest | ExecutionByStageRequest) -> listings.PageQuery:
+    return listings.PageQuery(
+        body.active_page, body.record_per_page, body.sort_order, body.filter_value
+    )
+
+
 def _check_stage(body_stage: str | None, stage: str) -> None:
     if body_stage is not None and body_stage != stage:
         raise RequestValidationError(
@@ -57,12 +63,7 @@ async def artifacts_by_stage(
     query_params: ArtifactByStageRequest, pipeline_name: str, stage: str, pool: Pool
 ) -> JSONResponse:
     _check_stage(query_params.stage_name, stage)
-    page = listings.PageQuery(
-        query_params.active_page,
-        query_params.record_per_page,
-        query_params.sort_order,
-        query_params.filter_value,
-    )
+    page = _page(query_params)
     result = await listings.artifacts_by_stage(
         pool, pipeline_name, stage, query_params.artifact_type, query_params.sort_field, page
     )
@@ -78,12 +79,7 @@ async def executions_by_stage(
     counts: Counts,
 ) -> JSONResponse:
     _check_stage(query_params.stage_name, stage)
-    page = listings.PageQuery(
-        query_params.active_page,
-        query_params.record_per_page,
-        query_params.sort_order,
-        query_params.filter_value,
-    )
+    page = _page(query_params)
     result = await listings.executions_by_stage(pool, counts, pipeline_name, stage, page)
     return envelope.success(result, "Pipeline executions retrieved successfully")
 
