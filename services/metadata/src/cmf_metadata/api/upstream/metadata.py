@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from cmf_metadata.api.cmf import CONSISTENCY_HEADER, Pool
 from cmf_metadata.api.upstream import envelope
 from cmf_metadata.api.upstream.requests import MLMDPullRequest, MLMDPushRequest
-from cmf_metadata.merge import PayloadRejected
+from cmf_metadata.merge import PayloadRejected, Rejection
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
 from cmf_metadata.push import push
 
@@ -71,9 +71,9 @@ async def metadata_push(request: Request, pool: Pool) -> JSONResponse:
 
 
 def _rejection(rejected: PayloadRejected) -> JSONResponse:
-    if rejected.kind == "no_pipeline":
+    if rejected.kind is Rejection.NO_PIPELINE:
         return envelope.error(NO_PIPELINE, 400)
-    if rejected.kind == "version_update":
+    if rejected.kind is Rejection.VERSION_UPDATE:
         return envelope.error(VERSION_UPDATE, 422)
     if isinstance(rejected.detail, list):
         details: list[dict[str, Any]] = [
