@@ -309,7 +309,7 @@ async def test_pages_walk_every_match_once_in_order(
     await push(client, generated("gen2", 4))
     # Ties in the sort key (one push stamps one time) must not lose or repeat rows.
     await conn.execute("UPDATE executions SET create_time_since_epoch = 5 + id % 3")
-    params = {"sort": sort, "limit": 3, **({"property": prop} if prop else {})}
+    params: dict[str, Any] = {"sort": sort, "limit": 3, **({"property": prop} if prop else {})}
     items = await walk(client, "/executions", **params)
     field = sort.lstrip("-")
     keys = [(e[field], e["id"]) for e in items]
@@ -506,7 +506,7 @@ async def test_artifact_pages_walk_every_match_once_in_order(
     client: httpx.AsyncClient, sort: str, prop: str | None
 ) -> None:
     await push(client, generated("gen", 4))
-    params = {"sort": sort, "limit": 3, **({"property": prop} if prop else {})}
+    params: dict[str, Any] = {"sort": sort, "limit": 3, **({"property": prop} if prop else {})}
     items = await walk(client, "/artifacts", **params)
     field = sort.lstrip("-")
     keys = [(a[field], a["id"]) for a in items]

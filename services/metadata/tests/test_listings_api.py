@@ -394,6 +394,7 @@ async def test_artifacts_by_stage_item_has_the_reference_shape(
     (item,) = body["items"]
     assert set(item) == {"artifact_id", "name", "create_time_since_epoch", "artifact_properties"}
     model = await conn.fetchrow("SELECT * FROM artifacts WHERE type = 'Model'")
+    assert model is not None
     assert item["artifact_id"] == model["id"]
     assert item["name"] == model["name"]
     assert item["create_time_since_epoch"] == model["create_time_since_epoch"]
@@ -529,6 +530,7 @@ async def test_model_card_model_row_has_sorted_flattened_columns(
     client: httpx.AsyncClient, conn: asyncpg.Connection
 ) -> None:
     model = await conn.fetchrow("SELECT * FROM artifacts WHERE type = 'Model'")
+    assert model is not None
     card = await model_card(client, model["id"])
     assert len(card) == 4
     (row,) = card[0]

@@ -143,7 +143,7 @@ async def test_unknown_pipeline_is_404_problem(
 @pytest.mark.parametrize("prefix", PREFIXES)
 @pytest.mark.parametrize("limit", [0, 1001, -1, "many"])
 async def test_limit_outside_1_to_1000_is_422_problem(
-    client: httpx.AsyncClient, prefix: str, limit: object
+    client: httpx.AsyncClient, prefix: str, limit: int | str
 ) -> None:
     answer = await client.get(f"{prefix}/executions", params={"limit": limit})
     assert_problem(answer, 422, "invalid")
