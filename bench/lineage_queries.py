@@ -53,6 +53,8 @@ from cmf_common.db import create_pool
 from cmf_common.logging import configure_logging
 from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_common.migrations import migrate
+from cmf_common.service import install_state
+from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import MIGRATIONS, create_app
 from cmf_lineage.board import LocalBoard, RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
@@ -411,13 +413,14 @@ def _client(queries: LineageQueries, cache: Cache, board: VersionBoard | None) -
 
     app = create_app(LineageSettings())
     versions = GraphVersions(queries, CONSUMER, board)
-    app.state.reader = LineageReader(
+    reader = LineageReader(
         queries,
         Progress(),  # type: ignore[arg-type]
         cache,
         CONSUMER,
         versions=versions,
     )
+    install_state(app, LineageState(reader=reader))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
 
 

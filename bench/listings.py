@@ -430,6 +430,8 @@ COST_VARIANTS = {
 async def _push_cost(rounds: int, executions: int) -> dict[str, list[float]]:
     from pydantic import SecretStr
 
+    from cmf_common.service import state_of
+    from cmf_metadata.api.deps import MetadataState
     from cmf_metadata.app import create_app
     from cmf_metadata.settings import MetadataSettings
     from cmf_testing.generator import push_body_bytes
@@ -445,7 +447,7 @@ async def _push_cost(rounds: int, executions: int) -> dict[str, list[float]]:
             url = with_database(DEBIAN_URL, name)
             app = create_app(MetadataSettings(database_url=SecretStr(url), log_level="WARNING"))
             await stack.enter_async_context(app.router.lifespan_context(app))
-            async with app.state.pool.acquire() as conn:
+            async with state_of(app, MetadataState).pool.acquire() as conn:
                 for statement in COST_VARIANTS[label]:
                     await conn.execute(statement)
             transport = httpx.ASGITransport(app=app)

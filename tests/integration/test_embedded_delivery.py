@@ -19,14 +19,11 @@ from pydantic import SecretStr
 from support import free_port, start_server
 
 from cmf_common import outbox
-from cmf_gateway.app import Gateway, create_gateway
-from cmf_gateway.routing import LINEAGE, METADATA
+from cmf_gateway.app import Gateway
 from cmf_gateway.settings import GatewaySettings
-from cmf_lineage.app import create_app as create_lineage
 from cmf_lineage.settings import LineageSettings
-from cmf_metadata.app import create_app as create_metadata
 from cmf_metadata.settings import MetadataSettings
-from cmf_server.embedded import embedded_delivery
+from cmf_server.embedded import embedded_server
 from cmf_testing.generator import push_body
 from cmf_testing.waiting import eventually, eventually_async
 
@@ -108,12 +105,10 @@ def _at_least(items: list[str], count: int) -> None:
 def embedded_gateway(database_url: str) -> Gateway:
     """The embedded server's composition, in this process (as ``cmf-server up`` without Kafka)."""
     url = SecretStr(database_url)
-    metadata = create_metadata(MetadataSettings(database_url=url))
-    lineage = create_lineage(LineageSettings(database_url=url, neo4j_uri=None, redis_url=None))
-    return create_gateway(
-        GatewaySettings(),
-        {METADATA: metadata, LINEAGE: lineage},
-        background=[lambda: embedded_delivery(metadata, lineage)],
+    return embedded_server(
+        GatewaySettings(kafka_bootstrap_servers=None),
+        MetadataSettings(database_url=url),
+        LineageSettings(database_url=url, neo4j_uri=None, redis_url=None),
     )
 
 

@@ -115,13 +115,9 @@ def _up(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
     from cmf_common.logging import configure_logging
-    from cmf_gateway.app import create_gateway
-    from cmf_gateway.routing import LINEAGE, METADATA
-    from cmf_lineage.app import create_app as create_lineage
     from cmf_lineage.settings import LineageSettings
-    from cmf_metadata.app import create_app as create_metadata
     from cmf_metadata.settings import MetadataSettings
-    from cmf_server.embedded import embedded_delivery
+    from cmf_server.embedded import embedded_server
 
     overrides = {
         k: v
@@ -149,16 +145,7 @@ def _up(args: argparse.Namespace) -> int:
         metadata_settings = metadata_settings.model_copy(update={"database_url": database_url})
         lineage_settings = lineage_settings.model_copy(update={"database_url": database_url})
 
-    metadata = create_metadata(metadata_settings)
-    lineage = create_lineage(lineage_settings)
-    # With a Kafka configured, events travel through it (cmf-server worker relay and worker
-    # lineage); without one, this process hands them to the projector itself.
-    background = (
-        [] if settings.kafka_bootstrap_servers else [lambda: embedded_delivery(metadata, lineage)]
-    )
-    gateway = create_gateway(
-        settings, {METADATA: metadata, LINEAGE: lineage}, background=background
-    )
+    gateway = embedded_server(settings, metadata_settings, lineage_settings)
     print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)
     print(f"  data: {where}", file=sys.stderr)
     print(

@@ -1,45 +1,86 @@
-"""What only the embedded server does: the lineage projector fed straight from the metadata
-outbox, in-process, instead of through Kafka; and, without Redis, the graph version posted on a
-board in this process, where the projector posts it after each commit and the reads take it."""
+"""The embedded server: every service behind the gateway in one process.
+
+The composition is explicit: the process builds what the services share before they start
+(without Redis, the in-process board the lineage projector posts its graph version on, handed
+to the lineage factory), starts each service and takes the typed state its ``started()``
+yields, and wires the in-process event delivery from those states (the metadata pool, the
+lineage projector). It never reads another app's state.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from datetime import timedelta
 
-from fastapi import FastAPI
+import asyncpg
 
 from cmf_common.delivery import OutboxDelivery
 from cmf_common.dispatch import Dispatcher
 from cmf_common.health import Check
+from cmf_gateway.app import Gateway, create_gateway
+from cmf_gateway.routing import LINEAGE, METADATA
+from cmf_gateway.settings import GatewaySettings
+from cmf_lineage.app import create_service as create_lineage
 from cmf_lineage.board import LocalBoard
 from cmf_lineage.projector import Projector
-from cmf_lineage.versions import GraphVersions
+from cmf_lineage.settings import LineageSettings
+from cmf_metadata.app import create_service as create_metadata
+from cmf_metadata.settings import MetadataSettings
+
+
+def embedded_server(
+    settings: GatewaySettings,
+    metadata_settings: MetadataSettings,
+    lineage_settings: LineageSettings,
+) -> Gateway:
+    """The gateway with the metadata and lineage services mounted. With a Kafka configured,
+    events travel through it (``cmf-server worker relay`` and ``worker lineage``); without
+    one, this process hands them from the metadata outbox to the lineage projector."""
+    in_process_events = not settings.kafka_bootstrap_servers
+    # The projector is ours, so it posts every commit on this board; the lineage app's sync
+    # loop covers commits of another server's projector sharing the database. With Redis the
+    # lineage app uses Redis's board.
+    board = LocalBoard() if in_process_events and not lineage_settings.redis_url else None
+    metadata = create_metadata(metadata_settings)
+    lineage = create_lineage(lineage_settings, board=board)
+
+    @asynccontextmanager
+    async def run() -> AsyncIterator[list[Check]]:
+        async with AsyncExitStack() as stack:
+            metadata_state = await stack.enter_async_context(metadata.started())
+            lineage_state = await stack.enter_async_context(lineage.started())
+            if not in_process_events:
+                yield []
+                return
+            assert lineage_state.projector is not None  # the lifespan made one
+            delivered = await stack.enter_async_context(
+                embedded_delivery(
+                    metadata_state.pool,
+                    lineage_state.projector,
+                    retention=metadata_settings.outbox_retention,
+                )
+            )
+            yield [delivered]
+
+    return create_gateway(settings, {METADATA: metadata, LINEAGE: lineage}, run=run)
 
 
 @asynccontextmanager
-async def embedded_delivery(metadata: FastAPI, lineage: FastAPI) -> AsyncIterator[Check]:
-    """Runs while the server runs; both apps' lifespans must have started. Yields the
-    delivery loop's liveness check, for the server's ``/livez``."""
-    projector: Projector = lineage.state.projector
+async def embedded_delivery(
+    pool: asyncpg.Pool, projector: Projector, *, retention: timedelta
+) -> AsyncIterator[Check]:
+    """The lineage projector fed straight from the metadata outbox, in-process, instead of
+    through Kafka, while the server runs. Yields the delivery loop's liveness check, for the
+    server's ``/livez``."""
     delivery = OutboxDelivery(
-        metadata.state.pool,
-        Dispatcher(projector.consumer, projector.handlers()),
-        retention=metadata.state.settings.outbox_retention,
+        pool, Dispatcher(projector.consumer, projector.handlers()), retention=retention
     )
     stop = asyncio.Event()
-    versions: GraphVersions = lineage.state.versions
-    synced: AbstractAsyncContextManager[None] = nullcontext()  # Redis's: the lineage app's
-    if versions.board is None:
-        # The projector is ours, so it posts every commit here. The sync loop covers commits
-        # of another server's projector sharing this database (and heals like Redis's does).
-        versions.board = LocalBoard()
-        synced = versions.kept_synced()
     task = asyncio.create_task(delivery.run(stop), name="embedded-delivery")
     try:
-        async with synced:
-            yield delivery.loop.check
+        yield delivery.loop.check
     finally:
         stop.set()
         with suppress(asyncio.CancelledError, TimeoutError):

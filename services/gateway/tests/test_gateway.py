@@ -10,23 +10,31 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from cmf_common.service import Service, install_state
 from cmf_gateway.app import create_gateway
 from cmf_gateway.routing import LINEAGE, METADATA, default_table
 from cmf_gateway.settings import GatewaySettings
-from cmf_metadata.app import create_app as create_metadata
+from cmf_metadata.api.deps import MetadataState
+from cmf_metadata.app import create_service as create_metadata
 from cmf_metadata.settings import MetadataSettings
 
 
 @pytest.fixture
-def metadata_app(single_connection_pool: Any, fresh_database_url: str) -> FastAPI:
-    app = create_metadata(MetadataSettings(database_url=SecretStr(fresh_database_url)))
-    app.state.pool = single_connection_pool
-    return app
+def metadata(single_connection_pool: Any, fresh_database_url: str) -> Service[MetadataState]:
+    settings = MetadataSettings(database_url=SecretStr(fresh_database_url))
+    service = create_metadata(settings)
+    install_state(service.app, MetadataState.on(settings, single_connection_pool))
+    return service
 
 
 @pytest.fixture
-async def gateway_client(metadata_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    gateway = create_gateway(GatewaySettings(), {METADATA: metadata_app})
+def metadata_app(metadata: Service[MetadataState]) -> FastAPI:
+    return metadata.app
+
+
+@pytest.fixture
+async def gateway_client(metadata: Service[MetadataState]) -> AsyncIterator[httpx.AsyncClient]:
+    gateway = create_gateway(GatewaySettings(), {METADATA: metadata})
     transport = httpx.ASGITransport(app=gateway)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client

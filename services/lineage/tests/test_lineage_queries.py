@@ -13,6 +13,8 @@ import httpx
 import pytest
 from lineage_support import GraphUnderTest, Pusher, as_pipeline, executions_of
 
+from cmf_common.service import install_state
+from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import create_app
 from cmf_lineage.cache import LruCache
 from cmf_lineage.projector import Projector
@@ -32,7 +34,7 @@ def reader(graph: GraphUnderTest, queries: LineageQueries) -> LineageReader:
 @pytest.fixture
 async def client(reader: LineageReader) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(LineageSettings())
-    app.state.reader = reader
+    install_state(app, LineageState(reader=reader))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://lineage") as http:
         yield http

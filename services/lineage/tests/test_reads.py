@@ -14,6 +14,8 @@ import httpx
 import pytest
 from lineage_support import GraphUnderTest, Pusher, as_pipeline, executions_of
 
+from cmf_common.service import install_state
+from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import create_app
 from cmf_lineage.cache import Cache, LruCache, RedisCache
 from cmf_lineage.graph import GraphStore
@@ -59,7 +61,7 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
 
 def _client(reader: LineageReader) -> httpx.AsyncClient:
     app = create_app(LineageSettings())
-    app.state.reader = reader
+    install_state(app, LineageState(reader=reader))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
 
 

@@ -14,6 +14,8 @@ from lineage_support import NEO4J_AUTH, NEO4J_URI, Pusher, as_pipeline, executio
 from neo4j import AsyncDriver, AsyncGraphDatabase
 
 from cmf_common.events import Envelope
+from cmf_common.service import install_state
+from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import create_app
 from cmf_lineage.cache import LruCache
 from cmf_lineage.projector import Projector
@@ -54,7 +56,7 @@ async def neo4j_driver() -> AsyncIterator[AsyncDriver]:
 
 def _client(queries: LineageQueries, store: Any) -> httpx.AsyncClient:
     app = create_app(LineageSettings())
-    app.state.reader = LineageReader(queries, store, LruCache(), "cmf-lineage")
+    install_state(app, LineageState(LineageReader(queries, store, LruCache(), "cmf-lineage")))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
 
 

@@ -16,6 +16,8 @@ import pytest
 from lineage_support import GraphUnderTest, Pusher, as_pipeline
 
 from cmf_common.events import Envelope
+from cmf_common.service import install_state
+from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import create_app
 from cmf_lineage.board import BoardUnavailable, LocalBoard, RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
@@ -67,7 +69,7 @@ async def board_and_cache(
 
 def _client(reader: LineageReader) -> httpx.AsyncClient:
     app = create_app(LineageSettings())
-    app.state.reader = reader
+    install_state(app, LineageState(reader=reader))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
 
 

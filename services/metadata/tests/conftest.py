@@ -12,17 +12,26 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from cmf_metadata.app import create_app
+from cmf_common.service import Service, install_state
+from cmf_metadata.api.deps import MetadataState
+from cmf_metadata.app import create_service
 from cmf_metadata.settings import MetadataSettings
 
 
 @pytest.fixture
-def app(single_connection_pool: Any, fresh_database_url: str) -> FastAPI:
-    application = create_app(
-        MetadataSettings(database_url=SecretStr(fresh_database_url), max_body_bytes=2 * 1024**2)
+def service(single_connection_pool: Any, fresh_database_url: str) -> Service[MetadataState]:
+    """The metadata service over the test's connection (its lifespan does not run)."""
+    settings = MetadataSettings(
+        database_url=SecretStr(fresh_database_url), max_body_bytes=2 * 1024**2
     )
-    application.state.pool = single_connection_pool
-    return application
+    metadata = create_service(settings)
+    install_state(metadata.app, MetadataState.on(settings, single_connection_pool))
+    return metadata
+
+
+@pytest.fixture
+def app(service: Service[MetadataState]) -> FastAPI:
+    return service.app
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cmf_metadata.api.files import get_upload_limit
+from cmf_common.service import state_of
+from cmf_metadata.api.deps import MetadataState, get_upload_limit
 from cmf_metadata.files import LocalFileStore
 
 ENV_NAME = "python_env_869c15551fd0f53a7c07e1d2b4ee7ed5.txt"
@@ -27,7 +28,7 @@ def files_root(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def store(app: FastAPI, files_root: Path) -> LocalFileStore:
     local = LocalFileStore(files_root)
-    app.state.file_store = local
+    state_of(app, MetadataState).file_store = local
     return local
 
 

@@ -13,6 +13,9 @@ import asyncpg
 import httpx
 import pytest
 
+from cmf_common.service import state_of
+from cmf_metadata.api.deps import MetadataState
+
 PIPELINE = "Test-env"
 PREPARE, TRAIN = f"{PIPELINE}/Prepare", f"{PIPELINE}/Train"
 PREPARE_UUID = "6e892a4e-e9d5-11f1-ba62-02fc00000001"
@@ -711,7 +714,7 @@ async def test_executions_by_stage_filtered_total_is_counted_once_per_pipeline_v
     ]
     assert [p["total_items"] for p in pages] == [10, 10, 10, 10]
     assert sum(len(p["items"]) for p in pages) == 10
-    assert len(app.state.match_counts.entries) == 1  # paging did not count again
+    assert len(state_of(app, MetadataState).match_counts.entries) == 1  # paging did not count again
 
     # A push makes a new version of the pipeline: the next page is counted afresh.
     await push(client, tagged(["broad"] * 15))

@@ -1,9 +1,18 @@
-"""The frame every service app shares: middleware, problem handlers, health and metrics."""
+"""The frame every service app shares: middleware, problem handlers, health and metrics; and
+the typed handle of a service app (:class:`Service`) with its typed state.
+
+A service's state (its pool, its clients, what its routes read) is one dataclass of its own,
+made by its lifespan once the clients are open. It is put on the app in one place,
+:func:`install_state`, and read back by type with :func:`state_of` (the service's
+``api/deps.py`` does, for its routes). Nothing else is kept in ``app.state``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from fastapi import FastAPI
 
@@ -16,6 +25,83 @@ from cmf_common.settings import ServiceSettings
 from cmf_common.tracing import configure_tracing
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+Checks = dict[str, Check | None]
+S = TypeVar("S")
+
+_STATE = "service"
+
+
+def install_state(app: FastAPI, state: object) -> None:
+    """Put ``state`` on ``app`` for its routes (its lifespan does; a test may, without one)."""
+    setattr(app.state, _STATE, state)
+
+
+def state_of(app: FastAPI, kind: type[S]) -> S:
+    """``app``'s state, which must be a ``kind``: its lifespan has started (or a test set it)."""
+    state = getattr(app.state, _STATE, None)
+    if not isinstance(state, kind):
+        raise RuntimeError(f"{app.title}: no {kind.__name__}; its lifespan has not started")
+    return state
+
+
+def _state_or_none(app: FastAPI, kind: type[S]) -> S | None:
+    state = getattr(app.state, _STATE, None)
+    return state if isinstance(state, kind) else None
+
+
+@dataclass(frozen=True)
+class Service(Generic[S]):
+    """A service app and how to run it.
+
+    ``started()`` opens the service's clients, installs its state on ``app`` and yields that
+    state to whoever runs it: the app's own lifespan when it runs alone, or the process that
+    composes several services (the embedded server), which so gets what it wires together
+    explicitly instead of reading another app's state. ``checks()`` are its readiness checks,
+    which the gateway's ``/health`` aggregates without going through HTTP.
+    """
+
+    app: FastAPI
+    started: Callable[[], AbstractAsyncContextManager[S]]
+    checks: Callable[[], Checks]
+
+
+def build_service(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    kind: type[S],
+    start: Callable[[], AbstractAsyncContextManager[S]],
+    checks: Callable[[S | None], Checks],
+    max_body_bytes: int | None = None,
+) -> Service[S]:
+    """A service app whose lifespan runs ``start`` (which yields the service's state, a
+    ``kind``); ``checks`` map the state (``None`` before it starts) to readiness checks."""
+
+    @asynccontextmanager
+    async def started() -> AsyncIterator[S]:
+        async with start() as state:
+            install_state(app, state)
+            try:
+                yield state
+            finally:
+                install_state(app, None)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with started():
+            yield
+
+    def current_checks() -> Checks:
+        return checks(_state_or_none(app, kind))
+
+    app = service_app(
+        settings=settings,
+        title=title,
+        lifespan=lifespan,
+        checks=lambda _: current_checks(),
+        max_body_bytes=max_body_bytes,
+    )
+    return Service(app=app, started=started, checks=current_checks)
 
 
 def service_app(
@@ -23,15 +109,13 @@ def service_app(
     settings: ServiceSettings,
     title: str,
     lifespan: Lifespan | Callable[[FastAPI], AsyncIterator[None]],
-    checks: Callable[[FastAPI], dict[str, Check | None]],
+    checks: Callable[[FastAPI], Checks],
     max_body_bytes: int | None = None,
     liveness: Callable[[FastAPI], Check | None] | None = None,
 ) -> FastAPI:
     configure_tracing(f"cmf-{settings.service_name}", settings.otel_service_namespace)
     app = FastAPI(title=title, lifespan=lifespan)  # type: ignore[arg-type]
     install_problem_handlers(app)
-    # The gateway's /health aggregates these without going through HTTP in the embedded server.
-    app.state.readiness_checks = lambda: checks(app)
     app.include_router(
         health_router(
             lambda: checks(app),

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cmf_common.health import Check, CheckResult, run_check
-from cmf_common.service import service_app
+from cmf_common.service import Checks, Service, service_app
 from cmf_gateway.routing import RouteTable, default_table
 from cmf_gateway.settings import GatewaySettings
 
@@ -20,6 +21,10 @@ from cmf_gateway.settings import GatewaySettings
 # is this process's background loops (the embedded delivery), as their liveness sees them.
 HEALTH_PARTS = ("database", "neo4j", "storage", "kafka", "redis", "loops")
 REQUIRED_PARTS = ("database",)
+
+# The process's composition: starts the services (and what it wires between them) and
+# yields the liveness checks of the background loops it runs.
+Run = Callable[[], AbstractAsyncContextManager[Sequence[Check]]]
 
 
 class Gateway:
@@ -39,15 +44,20 @@ class Gateway:
         await self.own(scope, receive, send)
 
 
+def _merged_checks(services: Mapping[str, Service[Any]]) -> Checks:
+    merged: Checks = {}
+    for service in services.values():
+        merged.update(service.checks())
+    return merged
+
+
 def _health_router(
-    services: Mapping[str, FastAPI], timeout_s: float, loops: Callable[[], Check | None]
+    services: Mapping[str, Service[Any]], timeout_s: float, loops: Callable[[], Check | None]
 ) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     async def gather() -> dict[str, CheckResult]:
-        checks = {"loops": loops()}
-        for app in services.values():
-            checks.update(app.state.readiness_checks())
+        checks = {"loops": loops(), **_merged_checks(services)}
         names = list(HEALTH_PARTS)
         results = await asyncio.gather(*(run_check(checks.get(n), timeout_s) for n in names))
         return dict(zip(names, results, strict=True))
@@ -74,14 +84,14 @@ def _health_router(
 
 def create_gateway(
     settings: GatewaySettings,
-    services: Mapping[str, FastAPI],
+    services: Mapping[str, Service[Any]],
     table: RouteTable | None = None,
-    background: Sequence[Callable[[], AbstractAsyncContextManager[Check | None]]] = (),
+    run: Run | None = None,
 ) -> Gateway:
-    """The gateway over in-process ``services``; their lifespans run inside the gateway's, then
-    the ``background`` tasks (which may use the services' clients) until shutdown. Each task
-    yields its loop's liveness check (or ``None``): the gateway's ``/livez`` fails while one
-    fails, and ``/health`` reports them as ``loops``."""
+    """The gateway over in-process ``services``. Its lifespan runs ``run``, the process's
+    composition (by default every service's ``started()`` in order, no loops). The loops'
+    checks it yields feed the gateway's ``/livez`` (failing while one fails) and ``/health``
+    (as ``loops``)."""
     liveness: list[Check] = []
 
     async def loops_live() -> None:
@@ -92,28 +102,29 @@ def create_gateway(
         return loops_live if liveness else None
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def every_service() -> AsyncIterator[Sequence[Check]]:
         async with AsyncExitStack() as stack:
-            for app in services.values():
-                await stack.enter_async_context(app.router.lifespan_context(app))
-            for task in background:
-                check = await stack.enter_async_context(task())
-                if check is not None:
-                    liveness.append(check)
+            for service in services.values():
+                await stack.enter_async_context(service.started())
+            yield ()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with (run or every_service)() as checks:
+            liveness.extend(checks)
             try:
                 yield
             finally:
                 liveness.clear()
 
-    def checks(_: FastAPI) -> dict[str, Check | None]:
-        merged: dict[str, Check | None] = {}
-        for app in services.values():
-            merged.update(app.state.readiness_checks())
-        return merged
-
     own = service_app(
-        settings=settings, title="CMF Server", lifespan=lifespan, checks=checks, liveness=loops
+        settings=settings,
+        title="CMF Server",
+        lifespan=lifespan,
+        checks=lambda _: _merged_checks(services),
+        liveness=loops,
     )
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops))
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops), prefix="/api")
-    return Gateway(own, services, table or default_table())
+    apps = {name: service.app for name, service in services.items()}
+    return Gateway(own, apps, table or default_table())

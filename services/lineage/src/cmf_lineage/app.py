@@ -7,18 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from cmf_common.health import Check
-from cmf_common.service import service_app
+from cmf_common.service import Checks, Service, build_service
 from cmf_lineage.api import lineage as lineage_routes
-from cmf_lineage.board import RedisBoard
+from cmf_lineage.api.deps import LineageState
+from cmf_lineage.board import RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
 from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
-from cmf_lineage.store import MIGRATIONS, OpenStore, open_graph_store, open_queries
+from cmf_lineage.store import MIGRATIONS, open_graph_store, open_queries
 from cmf_lineage.versions import GraphVersions
 
-__all__ = ["MIGRATIONS", "create_app", "open_queries"]
+__all__ = ["MIGRATIONS", "create_app", "create_service", "open_queries"]
 
 
 def open_cache(settings: LineageSettings) -> Cache:
@@ -27,27 +27,34 @@ def open_cache(settings: LineageSettings) -> Cache:
     return LruCache(settings.lineage_cache_max_entries)
 
 
-def create_app(settings: LineageSettings | None = None) -> FastAPI:
+def create_service(
+    settings: LineageSettings | None = None, *, board: VersionBoard | None = None
+) -> Service[LineageState]:
+    """The lineage app and its typed handle (see :class:`cmf_common.service.Service`).
+
+    The graph version is posted on ``board`` when one is given: the embedded server, whose
+    projector runs in this process, hands in an in-process board when there is no Redis.
+    Otherwise Redis's board when ``REDIS_URL`` is set, else none (reads take the store's).
+    """
     settings = settings or LineageSettings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def start() -> AsyncIterator[LineageState]:
         async with open_graph_store(settings) as opened:
             consumer = settings.lineage_consumer_group
-            app.state.graph = opened
             queries = await open_queries(opened)
-            # Without Redis the reads take the store's version, unless the embedded server
-            # (whose projector runs in this process) gives them a board of their own.
-            board = RedisBoard(settings.redis_url) if settings.redis_url else None
-            versions = GraphVersions(
-                queries, consumer, board, sync_every_s=settings.lineage_version_sync_s
+            own_board = (
+                RedisBoard(settings.redis_url) if board is None and settings.redis_url else None
             )
-            app.state.versions = versions
-            app.state.projector = Projector(opened.store, consumer=consumer, versions=versions)
+            versions = GraphVersions(
+                queries,
+                consumer,
+                board if board is not None else own_board,
+                sync_every_s=settings.lineage_version_sync_s,
+            )
             cache = open_cache(settings)
-            app.state.cache = cache
             try:
-                app.state.reader = LineageReader(
+                reader = LineageReader(
                     queries,
                     opened.store,
                     cache,
@@ -55,28 +62,36 @@ def create_app(settings: LineageSettings | None = None) -> FastAPI:
                     wait_s=settings.lineage_consistency_wait_s,
                     versions=versions,
                 )
+                projector = Projector(opened.store, consumer=consumer, versions=versions)
                 async with versions.kept_synced():
-                    yield
+                    yield LineageState(reader=reader, opened=opened, projector=projector)
             finally:
                 await cache.close()
-                if board is not None:
-                    await board.close()
+                if own_board is not None:
+                    await own_board.close()
 
-    def checks(app: FastAPI) -> dict[str, Check | None]:
-        opened: OpenStore | None = getattr(app.state, "graph", None)
-        cache = getattr(app.state, "cache", None)
-        redis: dict[str, Check | None] = (
-            {"redis": cache.ping} if isinstance(cache, RedisCache) else {}
-        )
-        if opened is None:
+    def checks(state: LineageState | None) -> Checks:
+        cache = state.reader.cache if state is not None else None
+        redis: Checks = {"redis": cache.ping} if isinstance(cache, RedisCache) else {}
+        if state is None or state.opened is None:
             return {"database": None, "neo4j": None, **redis}
+        opened = state.opened
         return {"neo4j" if opened.kind == "neo4j" else "graph": opened.check, **redis}
 
-    app = service_app(
-        settings=settings, title="CMF Server — lineage", lifespan=lifespan, checks=checks
+    service = build_service(
+        settings=settings,
+        title="CMF Server — lineage",
+        kind=LineageState,
+        start=start,
+        checks=checks,
     )
+    app = service.app
     # Every CMF and seed route answers at /x and /api/x; ours only under /api/v1.
     app.include_router(lineage_routes.cmf)
     app.include_router(lineage_routes.cmf, prefix="/api")
     app.include_router(lineage_routes.v1, prefix="/api/v1")
-    return app
+    return service
+
+
+def create_app(settings: LineageSettings | None = None) -> FastAPI:
+    return create_service(settings).app

@@ -8,27 +8,27 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from cmf_common.db import create_pool, ping
-from cmf_common.health import Check
 from cmf_common.migrations import migrate
 from cmf_common.outbox import OUTBOX_MIGRATIONS
-from cmf_common.service import service_app
+from cmf_common.service import Checks, Service, build_service
 from cmf_metadata.api import cmf as cmf_routes
 from cmf_metadata.api import files as file_routes
 from cmf_metadata.api import listings as listing_routes
 from cmf_metadata.api import seed as seed_routes
 from cmf_metadata.api import upstream
 from cmf_metadata.api import v1 as v1_routes
-from cmf_metadata.match_counts import MatchCounts
+from cmf_metadata.api.deps import MetadataState
 from cmf_metadata.settings import MetadataSettings
 
 MIGRATIONS = [OUTBOX_MIGRATIONS, "cmf_metadata.migrations"]
 
 
-def create_app(settings: MetadataSettings | None = None) -> FastAPI:
+def create_service(settings: MetadataSettings | None = None) -> Service[MetadataState]:
+    """The metadata app and its typed handle (see :class:`cmf_common.service.Service`)."""
     settings = settings or MetadataSettings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def start() -> AsyncIterator[MetadataState]:
         pool = await create_pool(
             settings.require_database_url(),
             settings.db_schema,
@@ -39,24 +39,22 @@ def create_app(settings: MetadataSettings | None = None) -> FastAPI:
         )
         try:
             await migrate(pool, settings.db_schema, MIGRATIONS)
-            app.state.pool = pool
-            yield
+            yield MetadataState.on(settings, pool)
         finally:
             await pool.close()
 
-    def checks(app: FastAPI) -> dict[str, Check | None]:
-        pool = getattr(app.state, "pool", None)
-        return {"database": (lambda: ping(pool)) if pool is not None else None}
+    def checks(state: MetadataState | None) -> Checks:
+        return {"database": (lambda: ping(state.pool)) if state is not None else None}
 
-    app = service_app(
+    service = build_service(
         settings=settings,
         title="CMF Server — metadata",
-        lifespan=lifespan,
+        kind=MetadataState,
+        start=start,
         checks=checks,
         max_body_bytes=settings.max_body_bytes,
     )
-    app.state.settings = settings
-    app.state.match_counts = MatchCounts()
+    app = service.app
     # Every CMF route answers at /x and /api/x, as the reference server does.
     for cmf_router in (
         cmf_routes.router,
@@ -69,4 +67,8 @@ def create_app(settings: MetadataSettings | None = None) -> FastAPI:
         app.include_router(cmf_router, prefix="/api")
     app.include_router(v1_routes.router, prefix="/api/v1")
     upstream.include_upstream_v1(app, prefixes=("/v1",))
-    return app
+    return service
+
+
+def create_app(settings: MetadataSettings | None = None) -> FastAPI:
+    return create_service(settings).app

@@ -13,6 +13,8 @@ import pytest
 from fastapi import FastAPI
 from upstream_support import PIPELINE, enveloped, failed, invalid, push
 
+from cmf_common.service import state_of
+from cmf_metadata.api.deps import MetadataState
 from cmf_metadata.files import LocalFileStore
 
 ENV_NAME = "python_env_869c15551fd0f53a7c07e1d2b4ee7ed5.txt"  # the captured push's Python_Env
@@ -28,7 +30,7 @@ def files_root(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def store(app: FastAPI, files_root: Path) -> LocalFileStore:
     local = LocalFileStore(files_root)
-    app.state.file_store = local
+    state_of(app, MetadataState).file_store = local
     return local
 
 

@@ -8,9 +8,11 @@ import pytest
 from fastapi import FastAPI
 from upstream_support import failed
 
+from cmf_common.service import Service
 from cmf_gateway.app import create_gateway
 from cmf_gateway.routing import METADATA
 from cmf_gateway.settings import GatewaySettings
+from cmf_metadata.api.deps import MetadataState
 from cmf_metadata.api.upstream import include_upstream_v1
 from cmf_metadata.api.upstream.metahub import NOT_AVAILABLE, REFERENCE_ROUTES, V1_ROUTES
 
@@ -59,8 +61,10 @@ async def test_reference_metahub_routes_are_501_in_the_reference_shape(
     assert answer.json() == {"detail": NOT_AVAILABLE}
 
 
-async def test_the_gateway_hands_v1_paths_to_the_metadata_service(app: FastAPI) -> None:
-    gateway = create_gateway(GatewaySettings(), {METADATA: app})
+async def test_the_gateway_hands_v1_paths_to_the_metadata_service(
+    service: Service[MetadataState],
+) -> None:
+    gateway = create_gateway(GatewaySettings(), {METADATA: service})
     transport = httpx.ASGITransport(app=gateway)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         answer = await http.get("/v1/pipelines")

@@ -6,36 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from cmf_common.errors import NotFound
 from cmf_lineage import queries as q
-from cmf_lineage.reads import LineageReader, parse_token
-
-TOKEN_HEADER = "X-CMF-Consistency-Token"
-
-
-async def reader(
-    request: Request,
-    token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None,
-) -> LineageReader:
-    """The app's reader; with a token, pinned to a version that includes the caller's write,
-    once the projection has reached it."""
-    found: LineageReader = request.app.state.reader
-    if token is None:
-        return found
-    pinned = await found.at_token(parse_token(token))
-    if pinned is None:
-        raise HTTPException(
-            status_code=503,
-            detail=f"the lineage graph has not yet reached {token}; retry shortly",
-            headers={"Retry-After": "1"},
-        )
-    return pinned
-
-
-Reader = Annotated[LineageReader, Depends(reader)]
+from cmf_lineage.api.deps import Reader
+from cmf_lineage.reads import LineageReader
 
 
 def _json(body: bytes) -> Response:

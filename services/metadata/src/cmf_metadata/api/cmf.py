@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from cmf_common.errors import NotFound, reference_error
+from cmf_metadata.api.deps import Pool
 from cmf_metadata.merge import PayloadRejected, Rejection
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
 from cmf_metadata.push import push
@@ -20,14 +21,6 @@ from cmf_metadata.schemas import PullRequest, PushRequest
 router = APIRouter(tags=["cmf"])
 
 CONSISTENCY_HEADER = "X-CMF-Consistency-Token"
-
-
-def get_pool(request: Request) -> asyncpg.Pool:
-    pool: asyncpg.Pool = request.app.state.pool
-    return pool
-
-
-Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 
 
 def _invalid(errors: list[dict[str, Any]]) -> JSONResponse:

@@ -12,14 +12,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from cmf_metadata import files
-from cmf_metadata.settings import MetadataSettings
+from cmf_metadata.api.deps import Store, UploadLimit
 
 router = APIRouter(tags=["files"])
 
@@ -28,23 +28,6 @@ NAME_LIMIT = 4096
 TEXT = "text/plain; charset=utf-8"
 
 
-def get_store(request: Request) -> files.FileStore:
-    """The app's file store; a local folder at ``files_dir`` unless one was set on the app."""
-    store: files.FileStore | None = getattr(request.app.state, "file_store", None)
-    if store is None:
-        settings: MetadataSettings = request.app.state.settings
-        store = files.LocalFileStore(settings.files_dir)
-        request.app.state.file_store = store
-    return store
-
-
-def get_upload_limit(request: Request) -> int:
-    settings: MetadataSettings = request.app.state.settings
-    return settings.max_upload_bytes
-
-
-Store = Annotated[files.FileStore, Depends(get_store)]
-UploadLimit = Annotated[int, Depends(get_upload_limit)]
 FileName = Annotated[str, Query(min_length=1, max_length=NAME_LIMIT)]
 PipelineName = Annotated[str, Query(min_length=1, max_length=NAME_LIMIT)]
 

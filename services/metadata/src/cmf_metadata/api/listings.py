@@ -8,22 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from cmf_metadata import listings
-from cmf_metadata.api.cmf import Pool
-from cmf_metadata.match_counts import MatchCounts
+from cmf_metadata.api.deps import Counts, Pool
 
 router = APIRouter(tags=["listings"])
 
-
-def get_match_counts(request: Request) -> MatchCounts:
-    counts: MatchCounts = request.app.state.match_counts
-    return counts
-
-
-Counts = Annotated[MatchCounts, Depends(get_match_counts)]
 
 MAX_PAGE = 1_000_000_000
 MAX_RECORDS_PER_PAGE = 1000

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from cmf_common.paging import MAX_CURSOR_CHARS
 from cmf_metadata import queries
-from cmf_metadata.api.cmf import Pool
+from cmf_metadata.api.deps import Pool
 from cmf_metadata.api.v1 import json_response
 
 router = APIRouter(tags=["seed"])

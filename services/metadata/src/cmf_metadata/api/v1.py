@@ -18,7 +18,7 @@ from cmf_common.db import json_dumps
 from cmf_common.paging import BIGINT_MAX, MAX_CURSOR_CHARS
 from cmf_metadata import export as metadata_export
 from cmf_metadata import queries
-from cmf_metadata.api.cmf import Pool
+from cmf_metadata.api.deps import Pool
 
 router = APIRouter(tags=["v1"])
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from cmf_common.errors import DomainError, NotFound
 from cmf_metadata import listings, queries
-from cmf_metadata.api.cmf import Pool
+from cmf_metadata.api.deps import Pool
 from cmf_metadata.api.upstream import envelope
 
 router = APIRouter(tags=["upstream v1: artifacts"], responses=envelope.RESPONSES)

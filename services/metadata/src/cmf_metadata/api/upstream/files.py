@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from cmf_metadata import files
-from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName, Store, UploadLimit
+from cmf_metadata.api.deps import Store, UploadLimit
+from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName
 from cmf_metadata.api.files import read_upload as _read_upload
 from cmf_metadata.api.upstream import envelope
 

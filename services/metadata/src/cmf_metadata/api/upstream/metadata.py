@@ -12,7 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from cmf_metadata.api.cmf import CONSISTENCY_HEADER, Pool
+from cmf_metadata.api.cmf import CONSISTENCY_HEADER
+from cmf_metadata.api.deps import Pool
 from cmf_metadata.api.upstream import envelope
 from cmf_metadata.api.upstream.requests import MLMDPullRequest, MLMDPushRequest
 from cmf_metadata.merge import PayloadRejected, Rejection

@@ -8,9 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cmf_metadata import listings
-from cmf_metadata.api.cmf import Pool
-from cmf_metadata.api.files import Store
-from cmf_metadata.api.listings import Counts
+from cmf_metadata.api.deps import Counts, Pool, Store
 from cmf_metadata.api.upstream import envelope, records
 from cmf_metadata.api.upstream.files import python_env_text
 from cmf_metadata.api.upstream.requests import ArtifactByStageRequest, ExecutionByStageRequest

@@ -1,0 +1,64 @@
+"""The metadata service's typed state and every ``Annotated`` dependency its routes take.
+
+The lifespan (``cmf_metadata.app``) makes one :class:`MetadataState` once the pool is open;
+routes get its pieces from here, never from ``app.state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+
+from cmf_common.service import state_of
+from cmf_metadata import files
+from cmf_metadata.match_counts import MatchCounts
+from cmf_metadata.settings import MetadataSettings
+
+
+@dataclass
+class MetadataState:
+    """What the metadata routes use while the app runs."""
+
+    settings: MetadataSettings
+    pool: asyncpg.Pool
+    file_store: files.FileStore
+    match_counts: MatchCounts = field(default_factory=MatchCounts)
+
+    @classmethod
+    def on(cls, settings: MetadataSettings, pool: asyncpg.Pool) -> MetadataState:
+        """The state over ``pool``, files in a local folder at ``settings.files_dir``."""
+        return cls(
+            settings=settings, pool=pool, file_store=files.LocalFileStore(settings.files_dir)
+        )
+
+
+def get_state(request: Request) -> MetadataState:
+    return state_of(request.app, MetadataState)
+
+
+State = Annotated[MetadataState, Depends(get_state)]
+
+
+def get_pool(state: State) -> asyncpg.Pool:
+    return state.pool
+
+
+def get_match_counts(state: State) -> MatchCounts:
+    return state.match_counts
+
+
+def get_store(state: State) -> files.FileStore:
+    return state.file_store
+
+
+def get_upload_limit(state: State) -> int:
+    return state.settings.max_upload_bytes
+
+
+Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+Counts = Annotated[MatchCounts, Depends(get_match_counts)]
+Store = Annotated[files.FileStore, Depends(get_store)]
+UploadLimit = Annotated[int, Depends(get_upload_limit)]
