@@ -46,7 +46,7 @@ run: install
 # mypy checks the packages ([tool.mypy] in pyproject.toml), then the tests and the benchmarks in
 # runs of their own: pytest imports a test folder's conftest.py and helpers as top-level modules,
 # so two folders with a conftest.py cannot share one mypy run. Each word is one run.
-MYPY_RUNS := conftest.py,bench services/metadata/tests
+MYPY_RUNS := conftest.py,bench services/metadata/tests services/lineage/tests
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -81,7 +81,7 @@ async def test_a_read_waits_for_the_projection_to_reach_its_token(
 ) -> None:
     events = await push_events(payload)
     watched = WatchedStore(graph.store)
-    reader = LineageReader(queries, watched, LruCache(), "cmf-lineage", wait_s=30)  # type: ignore[arg-type]
+    reader = LineageReader(queries, watched, LruCache(), "cmf-lineage", wait_s=30)
     async with _client(reader) as client:
         read = asyncio.create_task(client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"}))
         await asyncio.wait_for(watched.asked.wait(), timeout=10)
