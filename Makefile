@@ -46,7 +46,8 @@ run: install
 # mypy checks the packages ([tool.mypy] in pyproject.toml), then the tests and the benchmarks in
 # runs of their own: pytest imports a test folder's conftest.py and helpers as top-level modules,
 # so two folders with a conftest.py cannot share one mypy run. Each word is one run.
-MYPY_RUNS := conftest.py,bench services/metadata/tests services/lineage/tests
+MYPY_RUNS := conftest.py,bench,libs/common/tests,services/gateway/tests,server/tests \
+    services/metadata/tests services/lineage/tests tests/integration
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
