@@ -53,6 +53,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	@set -e; for run in $(MYPY_RUNS); do echo "$(VENV)/bin/mypy $${run//,/ }"; $(VENV)/bin/mypy $${run//,/ }; done
+	$(PY) scripts/check_dependencies.py
 
 format: install
 	$(VENV)/bin/ruff format .
