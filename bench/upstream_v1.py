@@ -8,7 +8,7 @@ dropped after) and the embedded server's own — it starts ``cmf-server up`` (``
 pushes one pipeline of ``--executions`` executions in four stages (the generator, through
 ``bench.seed``) and the captured example push (for the model card), uploads a python env and a
 label, waits until the server is idle, then times each v1 route and its 0.1.0 twin (the route
-the v1 one replaces, cmf-v1-contract.md §11) one request at a time over loopback, alternating
+the v1 one replaces, docs/upstream-v1.md §11) one request at a time over loopback, alternating
 the two so that drift in the machine's load falls on both alike. Target: each v1 route's p95
 within 10% of its twin's. Writes the section between the ``upstream-v1`` markers of
 ``bench/RESULTS.md``.

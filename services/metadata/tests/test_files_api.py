@@ -1,4 +1,5 @@
-"""The file routes (contract §1.3) in-process, files kept in a folder of the test's own."""
+"""The file routes (docs/wire-contract.md §1.3) in-process, files kept in a folder of the
+test's own."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The CMF listing routes and the model card (contract §1.4, §1.9) on real PostgreSQL, each
-test rolled back, against the captured push (fixtures/cmf) and variations of it."""
+"""The CMF listing routes and the model card (docs/wire-contract.md §1.4, §1.9) on real
+PostgreSQL, each test rolled back, against the captured push (cmf_testing's data/cmf) and
+variations of it."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ PIPELINE = "Test-env"
 PREPARE, TRAIN = f"{PIPELINE}/Prepare", f"{PIPELINE}/Train"
 PREPARE_UUID = "6e892a4e-e9d5-11f1-ba62-02fc00000001"
 TRAIN_UUID = "72d025da-e9d5-11f1-a002-02fc00000001"
-# The property names of an execution on the reference server (contract §1.4's example).
+# The property names of an execution on the reference server (docs/wire-contract.md §1.4's example).
 EXECUTION_PROPERTY_NAMES = {
     "Context_Type",
     "Context_ID",

@@ -1,4 +1,4 @@
-"""The seed's listing routes, GET /executions and GET /artifacts (seed-api.md), at /x and /api/x:
+"""The seed's listing routes, GET /executions and GET /artifacts (docs/api.md), at /x and /api/x:
 their shapes, paging, and problem+json errors. In-process on real PostgreSQL, rolled back."""
 
 from __future__ import annotations

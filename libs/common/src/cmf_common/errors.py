@@ -87,7 +87,7 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-# The seed's own routes (spec/seed-api.md) answer problem+json too, at /x and /api/x. Only the
+# The seed's own routes (docs/api.md) answer problem+json too, at /x and /api/x. Only the
 # exact paths: /executions/{pipeline} and /artifacts/{pipeline}/{type} are the reference's
 # legacy routes and keep its shapes.
 _SEED_ROUTES = frozenset(
@@ -116,7 +116,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Render errors as problem+json on ``/api/v1/`` and in the reference shapes elsewhere.
 
     A request validation error on a CMF route is ``422 {"status": "invalid_request",
-    "detail": [...]}``: the real client reads ``status`` on every 422 (seed-api.md).
+    "detail": [...]}``: the real client reads ``status`` on every 422 (docs/api.md).
     """
 
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,7 @@ from cmf_common.service import Checks, Service, service_app
 from cmf_gateway.routing import RouteTable, default_table
 from cmf_gateway.settings import GatewaySettings
 
-# Each part /health reports; the ones not in this mode are "disabled" (seed-api.md). "loops"
+# Each part /health reports; the ones not in this mode are "disabled" (docs/api.md). "loops"
 # is this process's background loops (the embedded delivery), as their liveness sees them.
 HEALTH_PARTS = ("database", "neo4j", "storage", "kafka", "redis", "loops")
 REQUIRED_PARTS = ("database",)

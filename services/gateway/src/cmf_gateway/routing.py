@@ -29,7 +29,8 @@ class RouteTable:
         return self.cmf_routes.get(segments[0])
 
 
-# The metadata service's CMF routes, by first path segment (contract §1.2-§1.9, seed-api.md).
+# The metadata service's CMF routes, by first path segment (docs/wire-contract.md §1.2-§1.9,
+# docs/api.md).
 METADATA_CMF_ROUTES = (
     "",
     "mlmd_push",
@@ -50,8 +51,8 @@ METADATA_CMF_ROUTES = (
     "list-of-executions",
     "artifacts",
     "executions",
-    # Upstream's v1 generation at its server path (cmf-v1-contract.md §1), and the 0.1.0
-    # Metahub routes, which answer 501 for now (contract §1.6).
+    # Upstream's v1 generation at its server path (docs/upstream-v1.md §1), and the 0.1.0
+    # Metahub routes, which answer 501 for now (docs/wire-contract.md §1.6).
     "v1",
     "register-server",
     "acknowledge",
@@ -62,7 +63,8 @@ METADATA_CMF_ROUTES = (
     "server",
 )
 METADATA_V1_RESOURCES = ("pipelines", "executions", "artifacts", "export")
-# The lineage service's: the reference's tangled trees (contract §1.5) and the seed's lineage.
+# The lineage service's: the reference's tangled trees (docs/wire-contract.md §1.5) and the
+# seed's lineage.
 LINEAGE_CMF_ROUTES = (
     "artifact-lineage",
     "artifact-execution-lineage",

@@ -1,4 +1,4 @@
-"""The short display names the reference UI's lineage trees show (contract §1.5)."""
+"""The short display names the reference UI's lineage trees show (docs/wire-contract.md §1.5)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """What metadata events mean for the lineage graph, independent of where the graph is stored.
 
-Node keys are the client's stable keys (DESIGN §5): pipeline name, stage name, execution uuid
-(the first of its comma list, which never changes when a re-used execution gains uuids) within
-its pipeline (the merge deduplicates uuids per pipeline, as the reference does) and artifact
-uri. Each node carries ``version``, the metadata row's own last-update time, so a
-replayed or late update never overwrites a newer one.
+Node keys are the client's stable keys (docs/wire-contract.md §2.3): pipeline name, stage
+name, execution uuid (the first of its comma list, which never changes when a re-used
+execution gains uuids) within its pipeline (the merge deduplicates uuids per pipeline, as the
+reference does) and artifact uri. Each node carries ``version``, the metadata row's own
+last-update time, so a replayed or late update never overwrites a newer one.
 """
 
 from __future__ import annotations

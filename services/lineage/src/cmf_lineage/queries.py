@@ -2,9 +2,9 @@
 
 The stores fetch (``LineageQueries``: a pipeline's nodes and edges or its execution DAG, one
 traversal hop for a frontier of nodes, an upstream neighbourhood in one statement); this module
-decides what an answer is: the reference's tangled trees
-(contract §1.5), an artifact's or an execution's lineage within a depth and a node cap, and the
-UI's pipeline graph at a level. Both stores feed the same code, so they answer alike.
+decides what an answer is: the reference's tangled trees (docs/wire-contract.md §1.5), an
+artifact's or an execution's lineage within a depth and a node cap, and the UI's pipeline graph
+at a level. Both stores feed the same code, so they answer alike.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class FetchedHops:
 
 
 # ---------------------------------------------------------------------------------------------
-# The reference's tangled trees: layered lists of {"id", "parents"} (contract §1.5)
+# The reference's tangled trees: layered lists of {"id", "parents"} (docs/wire-contract.md §1.5)
 
 TangledTree = list[list[dict[str, Any]]]
 
@@ -311,7 +311,7 @@ def execution_tree(
 
 
 # ---------------------------------------------------------------------------------------------
-# The UI's graph of a pipeline at a level (seed-api.md /display_lineage)
+# The UI's graph of a pipeline at a level (docs/api.md /display_lineage)
 
 
 class Level(StrEnum):

@@ -1,4 +1,4 @@
-"""The reference UI's display names (contract §1.5) from the captured artifacts."""
+"""The reference UI's display names (docs/wire-contract.md §1.5) from the captured artifacts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The files the CMF client uploads (contract §1.3): python envs, label CSVs, tensorboard logs.
+"""The files the CMF client uploads (docs/wire-contract.md §1.3): python envs, label CSVs,
+tensorboard logs.
 
 They live behind the :class:`FileStore` port under three folders: ``env/<basename>``,
 ``labels/<label md5>`` and ``tensorboard-logs/<pipeline>/<relative path>``. The embedded server

@@ -1,4 +1,5 @@
-"""The CMF listing routes and the model card (contract §1.4, §1.9), in the reference's shapes.
+"""The CMF listing routes and the model card (docs/wire-contract.md §1.4, §1.9), in the
+reference's shapes.
 
 The reference builds these from MLMD's property tables and pandas; here one or two set-based
 reads per request (``store.listings``) and pure functions that shape the rows the way the
@@ -38,7 +39,8 @@ class Row(Protocol):
 
 @dataclass(frozen=True)
 class PageQuery:
-    """The reference's paging, sorting and free-text filter (§1.7), already validated."""
+    """The reference's paging, sorting and free-text filter (docs/wire-contract.md §1.7),
+    already validated."""
 
     active_page: int = 1
     record_per_page: int = 5

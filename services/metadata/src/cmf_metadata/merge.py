@@ -1,4 +1,4 @@
-"""The CMF push merge rules (contract §2.6), as pure functions.
+"""The CMF push merge rules (docs/wire-contract.md §2.6), as pure functions.
 
 ``read_payload`` turns a push body into the pipeline to merge, or one of the reference server's
 answers; ``plan_merge`` decides, given the execution uuids already stored, what a push adds.

@@ -1,4 +1,5 @@
-"""Build the CMF pull document (contract §1.2, §2.3): the push payload's shape, server ids.
+"""Build the CMF pull document (docs/wire-contract.md §1.2, §2.3): the push payload's shape,
+server ids.
 
 A few set-based reads, then one pass in Python that nests them; the output keys, value types and
 nesting match what the reference server answers, so the real client merges it unchanged.

@@ -321,7 +321,8 @@ def _first_execution_of(plan: MergePlan, execution_ids: list[int]) -> dict[str, 
 
 
 def _server_name(type_: str, name: str, uri: str, producer: dict[str, int]) -> str:
-    """Metrics names end in the execution id; the server's id replaces the client's (§2.6)."""
+    """Metrics names end in the execution id; the server's id replaces the client's
+    (docs/wire-contract.md §2.6)."""
     if type_ == "Metrics" and uri in producer:
         return f"{name.split(':', 1)[0]}:{uri}:{producer[uri]}"
     return name

@@ -1,4 +1,4 @@
-"""Pydantic models of the CMF wire format (contract §1.2, §2.3).
+"""Pydantic models of the CMF wire format (docs/wire-contract.md §1.2, §2.3).
 
 The push payload is validated once, in Rust, straight from the ``json_payload`` string. Lengths
 are bounded where a value becomes an index key, so an over-long name is a 422, never a database

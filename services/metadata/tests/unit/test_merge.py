@@ -1,4 +1,4 @@
-"""The push merge rules (contract §2.6) on the captured payload, without a database."""
+"""The push merge rules (docs/wire-contract.md §2.6) on the captured payload, without a database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Upstream v1 file routes (cmf-v1-contract.md §7) over the 0.1.0 file domain, files kept in a
+"""Upstream v1 file routes (docs/upstream-v1.md §7) over the 0.1.0 file domain, files kept in a
 folder of the test's own."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Upstream v1 listings (cmf-v1-contract.md §4, §5 first table, §7's model card) against the
+"""Upstream v1 listings (docs/upstream-v1.md §4, §5) against the
 captured push: each answers in the envelope the data its 0.1.0 twin answers."""
 
 from __future__ import annotations

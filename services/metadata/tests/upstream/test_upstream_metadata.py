@@ -1,4 +1,4 @@
-"""Upstream v1 push and pull (cmf-v1-contract.md §3) against the captured push: the same merge
+"""Upstream v1 push and pull (docs/upstream-v1.md §3) against the captured push: the same merge
 as ``/mlmd_push``, in the envelope; the pull's raw MLMD JSON as ``/mlmd_pull`` answers it."""
 
 from __future__ import annotations

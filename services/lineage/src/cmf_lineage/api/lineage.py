@@ -26,7 +26,7 @@ async def _pipeline(reader: LineageReader, pipeline: str) -> q.PipelineGraph:
     return graph
 
 
-# The reference's routes (contract §1.5), mounted at / and /api.
+# The reference's routes (docs/wire-contract.md §1.5), mounted at / and /api.
 cmf = APIRouter(tags=["lineage"])
 
 

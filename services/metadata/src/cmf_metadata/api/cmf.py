@@ -1,4 +1,5 @@
-"""The CMF client's routes, in the reference server's shapes (contract §1.2), at /x and /api/x."""
+"""The CMF client's routes, in the reference server's shapes (docs/wire-contract.md §1.2), at
+/x and /api/x."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The file routes of the CMF client and UI (contract §1.3), at /x and /api/x.
+"""The file routes of the CMF client and UI (docs/wire-contract.md §1.3), at /x and /api/x.
 
 Uploads are ``multipart/form-data`` with one field ``file``. The body is parsed as it arrives
 (python-multipart's push parser) and the file's bytes go straight to the store: nothing is

@@ -1,4 +1,5 @@
-"""The CMF listing routes the UI and the MCP server read (contract §1.4, §1.9), at /x and /api/x.
+"""The CMF listing routes the UI and the MCP server read (docs/wire-contract.md §1.4, §1.9), at
+/x and /api/x.
 
 Query parameters are validated (a bad one is the app's 422 ``invalid_request``); pages are
 bounded so one request cannot ask for the whole store.

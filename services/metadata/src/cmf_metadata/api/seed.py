@@ -1,4 +1,4 @@
-"""The seed's listing routes (``spec/seed-api.md``), at ``/x`` and ``/api/x``.
+"""The seed's listing routes (``docs/api.md``), at ``/x`` and ``/api/x``.
 
 ``GET /executions`` and ``GET /artifacts`` page by an opaque ``next_cursor``. Their errors are
 ``application/problem+json``; ``/executions/{pipeline}`` and ``/artifacts/{pipeline}/{type}``

@@ -1,5 +1,5 @@
 -- The MLMD-shaped store of the metadata service. Surrogate ids are ours; the stable keys come
--- from the client (DESIGN §5): pipeline name, stage name, execution uuid, artifact uri.
+-- from the client (docs/wire-contract.md §2.3): pipeline name, stage name, execution uuid, artifact uri.
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
 

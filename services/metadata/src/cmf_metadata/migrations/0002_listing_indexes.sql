@@ -1,4 +1,4 @@
--- What the CMF listing routes (contract §1.4, §1.9) search and sort executions by.
+-- What the CMF listing routes (docs/wire-contract.md §1.4, §1.9) search and sort executions by.
 --
 -- executions-by-stage filters with ILIKE '%v%' over an execution's id, all its properties and
 -- renderings of its creation time, and sorts by original_create_time_since_epoch as a number.

@@ -1,4 +1,4 @@
-"""All SQL of the CMF listing routes (contract §1.4, §1.9) and the model card.
+"""All SQL of the CMF listing routes (docs/wire-contract.md §1.4, §1.9) and the model card.
 
 Every statement is a constant; values, filters and sort choices are parameters. Functions take a
 connection inside the caller's (read-only) transaction. A page is one statement: the matching

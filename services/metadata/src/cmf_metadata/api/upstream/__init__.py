@@ -1,4 +1,4 @@
-"""Upstream CMF's v1 API generation (cmf-v1-contract.md), on the metadata service.
+"""Upstream CMF's v1 API generation (docs/upstream-v1.md), on the metadata service.
 
 Thin routers over the domain functions the 0.1.0 routes use, answering in upstream's envelope.
 Registered without a prefix, so one call mounts them wherever upstream's clients look: ``/v1``

@@ -1,4 +1,4 @@
-"""Upstream's v1 artifact types and model cards (cmf-v1-contract.md §5 first table, §7)."""
+"""Upstream's v1 artifact types and model cards (docs/upstream-v1.md §5)."""
 
 from __future__ import annotations
 

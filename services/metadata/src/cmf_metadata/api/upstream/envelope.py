@@ -1,4 +1,4 @@
-"""Upstream CMF's v1 response envelope (cmf-v1-contract.md §2), as plain functions.
+"""Upstream CMF's v1 response envelope (docs/upstream-v1.md §2), as plain functions.
 
 Every v1 body is ``{status, code, data, message, errors, meta: {timestamp, pagination}}``. A
 success is HTTP 200 whatever its body ``code`` says (upstream never sets a route's status code,

@@ -1,4 +1,4 @@
-"""Upstream's v1 file routes (cmf-v1-contract.md §7): python env, labels, tensorboard, over the
+"""Upstream's v1 file routes (docs/upstream-v1.md §7): python env, labels, tensorboard, over the
 same file domain as the 0.1.0 routes. A file read answers its text in the envelope's ``data``."""
 
 from __future__ import annotations

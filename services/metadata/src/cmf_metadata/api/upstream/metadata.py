@@ -1,4 +1,4 @@
-"""``/v1/mlmd/push`` and ``/v1/mlmd/pull`` (cmf-v1-contract.md §3): the 0.1.0 push and pull,
+"""``/v1/mlmd/push`` and ``/v1/mlmd/pull`` (docs/upstream-v1.md §3): the 0.1.0 push and pull,
 answered in the envelope (the pull, as upstream's, in the raw MLMD JSON)."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Metahub (server registry, sync, schedules) is a later issue: until then every one of its
 routes answers 501 with a message that says so, in each generation's shape.
 
-``router`` holds upstream's v1 routes (cmf-v1-contract.md §8), enveloped; ``reference_router``
-the 0.1.0 routes (cmf-wire-contract.md §1.6), in the reference's ``{"detail": ...}``, for the
+``router`` holds upstream's v1 routes (docs/upstream-v1.md §8), enveloped; ``reference_router``
+the 0.1.0 routes (docs/wire-contract.md §1.6), in the reference's ``{"detail": ...}``, for the
 app to mount at ``/x`` and ``/api/x`` beside the other CMF routes.
 """
 

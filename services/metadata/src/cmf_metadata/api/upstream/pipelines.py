@@ -1,4 +1,4 @@
-"""Upstream's v1 pipeline routes (cmf-v1-contract.md §4, the UI / MCP table): thin routers over
+"""Upstream's v1 pipeline routes (docs/upstream-v1.md §4, the UI / MCP table): thin routers over
 the listings the 0.1.0 routes answer from. The lineage routes are the lineage service's."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Upstream's v1 request bodies (cmf-v1-contract.md §10), bounded as our 0.1.0 twins are.
+"""Upstream's v1 request bodies (docs/upstream-v1.md §10), bounded as our 0.1.0 twins are.
 
 [CONFLICT] resolved: upstream's UI-line drafts take the stage from the path only, its CMFQuery
 line also requires ``stage_name`` in the stage bodies. Both are accepted: ``stage_name`` is
