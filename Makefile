@@ -46,7 +46,7 @@ run: install
 # mypy checks the packages ([tool.mypy] in pyproject.toml), then the tests and the benchmarks in
 # runs of their own: pytest imports a test folder's conftest.py and helpers as top-level modules,
 # so two folders with a conftest.py cannot share one mypy run. Each word is one run.
-MYPY_RUNS := conftest.py,bench,libs/common/tests,services/gateway/tests,server/tests \
+MYPY_RUNS := conftest.py,bench,scripts,libs/common/tests,services/gateway/tests,server/tests \
     services/metadata/tests services/lineage/tests tests/integration
 lint: install
 	$(VENV)/bin/ruff check .
@@ -54,6 +54,7 @@ lint: install
 	$(VENV)/bin/mypy
 	@set -e; for run in $(MYPY_RUNS); do echo "$(VENV)/bin/mypy $${run//,/ }"; $(VENV)/bin/mypy $${run//,/ }; done
 	$(PY) scripts/check_dependencies.py
+	$(PY) scripts/check_references.py
 
 format: install
 	$(VENV)/bin/ruff format .
