@@ -119,7 +119,7 @@ def test_the_parser_reads_typed_entities() -> None:
         ],
     )
     assert parse(ARTIFACT_UPSERTED, {"pipeline": "p", "artifacts": [ARTIFACT]}) == (
-        ArtifactUpserted("p", [ArtifactData.of_row(ARTIFACT)])
+        ArtifactUpserted("p", [ArtifactData.from_data(ARTIFACT)])
     )
     assert parse(STAGE_UPSERTED, {"pipeline": "p", "stages": []}) == StageUpserted("p", [])
     assert parse(PIPELINE_UPSERTED, {"pipeline": PUSHED_CONTEXT}) == PipelineUpserted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -50,8 +51,15 @@ class Envelope:
     traceparent: str | None = None
     specversion: str = field(default=SPECVERSION)
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.__dict__)
+    def to_json(self, **extra: Any) -> bytes:
+        """The envelope as JSON, its fields in this order, then ``extra`` (the export adds its
+        ``export_cursor``). What orjson refuses (an integer beyond 64 bits in a property) the
+        standard library writes."""
+        body = {**self.__dict__, **extra} if extra else self.__dict__
+        try:
+            return orjson.dumps(body)
+        except TypeError:
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Envelope:

@@ -97,20 +97,6 @@ class ArtifactData:
     create_time_since_epoch: int
     last_update_time_since_epoch: int
 
-    @classmethod
-    def of_row(cls, row: Any) -> ArtifactData:
-        """From a row of the metadata ``artifacts`` table (the push's and the export's)."""
-        return cls(
-            row["id"],
-            row["uri"],
-            row["type"],
-            row["name"],
-            row["properties"],
-            row["custom_properties"],
-            row["create_time_since_epoch"],
-            row["last_update_time_since_epoch"],
-        )
-
     def to_data(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -9,18 +9,24 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
-from cmf_common.db import Connection, json_dumps, read_snapshot
+from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import Invalid
-from cmf_common.events import event_type, uuid7
+from cmf_common.events import Envelope, uuid7
+from cmf_common.metadata_events import (
+    SOURCE,
+    ArtifactUpserted,
+    ExecutionMerged,
+    MetadataEvent,
+    PipelineUpserted,
+    StageUpserted,
+)
 from cmf_common.paging import decode_cursor, encode_cursor, query_scope
-from cmf_metadata.event_data import artifact_data
+from cmf_metadata.event_data import artifact_of, context_of, execution_of
 from cmf_metadata.store import export as store
 
-EXPORT_SOURCE = "cmf-server/metadata"
 EXPORT_CHUNK = 500  # entities per line, as the push writes them to the outbox
 DEFAULT_EXPORT_LINES = 100
 MAX_EXPORT_LINES = 1000
@@ -121,80 +127,44 @@ async def _export_pipeline(
         after_id = start.after_id if start is not None and phase == start.phase else 0
         if _PHASES[phase] == "pipeline":
             if after_id == 0:
-                data = {"pipeline": _context_data(pipeline)}
                 cursor = ExportPosition(pid, phase, pid).encode()
-                yield _line("pipeline", "upserted", name, seq, snapshot_time, data, cursor)
+                yield _line(
+                    PipelineUpserted(context_of(pipeline)), name, seq, snapshot_time, cursor
+                )
             continue
         while True:
-            rows, entity, verb, data = await _export_chunk(conn, _PHASES[phase], pid, after_id)
+            rows, event = await _export_chunk(conn, _PHASES[phase], pid, name, after_id)
             if not rows:
                 break
             after_id = rows[-1]["id"]
             cursor = ExportPosition(pid, phase, after_id).encode()
-            yield _line(entity, verb, name, seq, snapshot_time, {"pipeline": name, **data}, cursor)
+            yield _line(event, name, seq, snapshot_time, cursor)
             if len(rows) < EXPORT_CHUNK:
                 break
 
 
 async def _export_chunk(
-    conn: Connection, phase: str, pipeline: int, after_id: int
-) -> tuple[list[asyncpg.Record], str, str, dict[str, Any]]:
+    conn: Connection, phase: str, pipeline: int, name: str, after_id: int
+) -> tuple[list[asyncpg.Record], MetadataEvent]:
     if phase == "stages":
         rows = await store.export_stages(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
-        return rows, "stage", "upserted", {"stages": [_context_data(r) for r in rows]}
+        return rows, StageUpserted(name, [context_of(r) for r in rows])
     if phase == "artifacts":
         rows = await store.export_artifacts(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
-        return rows, "artifact", "upserted", {"artifacts": [artifact_data(r) for r in rows]}
+        return rows, ArtifactUpserted(name, [artifact_of(r) for r in rows])
     rows = await store.export_executions(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
-    return rows, "execution", "merged", {"executions": [_execution_data(r) for r in rows]}
+    return rows, ExecutionMerged(name, [execution_of(r) for r in rows])
 
 
-def _line(
-    entity: str,
-    verb: str,
-    subject: str,
-    seq: int,
-    time: str,
-    data: dict[str, Any],
-    cursor: str,
-) -> bytes:
-    envelope = {
-        "id": str(uuid7()),
-        "type": event_type(entity, verb),
-        "source": EXPORT_SOURCE,
-        "subject": subject,
-        "time": time,
-        "seq": seq,
-        "data": data,
-        "traceparent": None,
-        "specversion": "1.0",
-        "export_cursor": cursor,
-    }
-    return json_dumps(envelope).encode() + b"\n"
-
-
-def _context_data(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "properties": row["properties"],
-        "custom_properties": row["custom_properties"],
-        "create_time_since_epoch": row["create_time_since_epoch"],
-        "last_update_time_since_epoch": row["last_update_time_since_epoch"],
-    }
-
-
-def _execution_data(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "uuid": row["uuid"],
-        "uuids": row["uuid"].split(","),
-        "stage": row["stage"],
-        "type": row["type"],
-        "name": row["name"],
-        "properties": row["properties"],
-        "custom_properties": row["custom_properties"],
-        "create_time_since_epoch": row["create_time_since_epoch"],
-        "last_update_time_since_epoch": row["last_update_time_since_epoch"],
-        "events": row["events"],
-    }
+def _line(event: MetadataEvent, subject: str, seq: int, time: str, cursor: str) -> bytes:
+    """One NDJSON line: the event's envelope, and where the page after it starts."""
+    envelope = Envelope(
+        id=str(uuid7()),
+        type=event.TYPE,
+        source=SOURCE,
+        subject=subject,
+        time=time,
+        seq=seq,
+        data=event.to_data(),
+    )
+    return envelope.to_json(export_cursor=cursor) + b"\n"

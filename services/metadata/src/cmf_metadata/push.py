@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import asyncpg
@@ -19,10 +19,22 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from cmf_common.db import Connection
-from cmf_common.events import NewEvent, event_type
+from cmf_common.events import NewEvent
+from cmf_common.metadata_events import (
+    SOURCE,
+    ArtifactUpserted,
+    ContextData,
+    EventLink,
+    ExecutionData,
+    ExecutionMerged,
+    MetadataEvent,
+    PipelineUpserted,
+    StageUpserted,
+    new_event,
+)
 from cmf_common.outbox import add_events
 from cmf_common.tracing import span
-from cmf_metadata.event_data import artifact_data
+from cmf_metadata.event_data import artifact_of
 from cmf_metadata.merge import (
     PIPELINE_TYPE,
     STAGE_TYPE,
@@ -39,8 +51,8 @@ from cmf_metadata.store import push as store
 
 log = structlog.get_logger(__name__)
 
-EVENT_SOURCE = "cmf-server/metadata"
-EVENT_BATCH = 500
+EVENT_BATCH = 500  # entities per event
+T = TypeVar("T")
 
 PUSHES = Counter("cmf_metadata_pushes_total", "CMF pushes answered, by status.", ["status"])
 PUSH_SECONDS = Histogram(
@@ -131,6 +143,11 @@ class ExecutionWrites:
     updates: dict[int, store.ExecutionRow] = field(default_factory=dict)
     ids: list[int] = field(default_factory=list)
 
+    def in_plan_order(self) -> list[store.ExecutionRow]:
+        """The row written for each planned execution, in the plan's order."""
+        rows = {r.id: r for r in self.inserts} | self.updates
+        return [rows[ex_id] for ex_id in self.ids]
+
 
 async def _apply(conn: Connection, plan: MergePlan, now: int) -> int:
     """Write the plan, entity kind by entity kind, and its events to the outbox; returns the
@@ -145,16 +162,14 @@ async def _apply(conn: Connection, plan: MergePlan, now: int) -> int:
     return await add_events(
         conn,
         subject=plan.pipeline.name,
-        source=EVENT_SOURCE,
-        events=_outbox(
+        source=SOURCE,
+        events=_events(
             plan,
-            contexts.pipeline_id,
-            contexts.stage_ids,
-            executions.ids,
-            executions.inserts,
-            executions.updates,
-            artifact_rows,
-            now,
+            pipeline_id=contexts.pipeline_id,
+            stage_ids=contexts.stage_ids,
+            executions=executions.in_plan_order(),
+            artifacts=artifact_rows,
+            now=now,
         ),
     )
 
@@ -336,81 +351,55 @@ def _unique_events(rows: list[store.EventRow]) -> list[store.EventRow]:
     return list(seen.values())
 
 
-def _chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def _chunks(items: list[T]) -> list[list[T]]:
     return [items[i : i + EVENT_BATCH] for i in range(0, len(items), EVENT_BATCH)]
 
 
-def _outbox(
+def _events(
     plan: MergePlan,
+    *,
     pipeline_id: int,
     stage_ids: dict[str, int],
-    execution_ids: list[int],
-    inserts: list[store.ExecutionRow],
-    updates: dict[int, store.ExecutionRow],
-    artifact_rows: list[Any],
+    executions: list[store.ExecutionRow],
+    artifacts: list[Any],
     now: int,
 ) -> list[NewEvent]:
-    """One event per changed entity batch, each carrying the stable keys the graph needs."""
+    """The push's events for the outbox: the pipeline, its stages, then its artifacts and its
+    executions (``executions``: the row written for each of the plan's, in its order) at most
+    ``EVENT_BATCH`` an event, each carrying the stable keys the graph needs."""
     pipeline = plan.pipeline
-    events = [
-        NewEvent(
-            event_type("pipeline", "upserted"),
-            {
-                "pipeline": {
-                    "id": pipeline_id,
-                    "name": pipeline.name,
-                    "properties": dict(pipeline.properties),
-                    "custom_properties": dict(pipeline.custom_properties),
-                }
-            },
-        )
+    name = pipeline.name
+    events: list[MetadataEvent] = [
+        PipelineUpserted(
+            ContextData(
+                pipeline_id, name, dict(pipeline.properties), dict(pipeline.custom_properties)
+            )
+        ),
+        StageUpserted(
+            name,
+            [
+                ContextData(stage_ids[s.name], s.name, s.properties, s.custom_properties)
+                for s in plan.stages
+            ],
+        ),
     ]
-    events.append(
-        NewEvent(
-            event_type("stage", "upserted"),
-            {
-                "pipeline": pipeline.name,
-                "stages": [
-                    {
-                        "id": stage_ids[s.name],
-                        "name": s.name,
-                        "properties": s.properties,
-                        "custom_properties": s.custom_properties,
-                    }
-                    for s in plan.stages
-                ],
-            },
+    events += [
+        ArtifactUpserted(name, chunk) for chunk in _chunks(list(map(artifact_of, artifacts)))
+    ]
+    merged = [
+        ExecutionData(
+            id=row.id,
+            uuid=row.uuid,
+            uuids=row.uuid.split(","),
+            stage=planned.stage,
+            type=row.type,
+            name=row.name,
+            properties=row.properties,
+            custom_properties=row.custom_properties,
+            last_update_time_since_epoch=now,
+            events=[EventLink(e.uri, e.type) for e in planned.events],
         )
-    )
-    artifacts = [artifact_data(r) for r in artifact_rows]
-    for chunk in _chunks(artifacts):
-        events.append(
-            NewEvent(
-                event_type("artifact", "upserted"), {"pipeline": pipeline.name, "artifacts": chunk}
-            )
-        )
-    rows = {r.id: r for r in inserts} | updates
-    executions = []
-    for planned, ex_id in zip(plan.executions, execution_ids, strict=True):
-        row = rows[ex_id]
-        executions.append(
-            {
-                "id": ex_id,
-                "uuid": row.uuid,
-                "uuids": row.uuid.split(","),
-                "stage": planned.stage,
-                "type": row.type,
-                "name": row.name,
-                "properties": row.properties,
-                "custom_properties": row.custom_properties,
-                "last_update_time_since_epoch": now,
-                "events": [{"artifact_uri": e.uri, "type": e.type} for e in planned.events],
-            }
-        )
-    for chunk in _chunks(executions):
-        events.append(
-            NewEvent(
-                event_type("execution", "merged"), {"pipeline": pipeline.name, "executions": chunk}
-            )
-        )
-    return events
+        for planned, row in zip(plan.executions, executions, strict=True)
+    ]
+    events += [ExecutionMerged(name, chunk) for chunk in _chunks(merged)]
+    return [new_event(e) for e in events]
