@@ -40,8 +40,9 @@ from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.push import push
 from cmf_metadata.settings import MetadataSettings
 from cmf_metadata.worker import create_relay_app
+from cmf_testing.databases import run_blocking
 from cmf_testing.generator import push_body
-from cmf_testing.waiting import eventually_async
+from cmf_testing.waiting import Deadline, eventually_async
 
 BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]
@@ -80,8 +81,8 @@ async def read_topic(topic: str, expected: int, timeout_s: float = 60) -> list[A
     await consumer.start()
     records: list[Any] = []
     try:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+        deadline = Deadline(timeout_s)
+        while len(records) < expected and not deadline.passed():
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 records.extend(batch)
     finally:
@@ -391,10 +392,7 @@ def _published(*, metadata_pool_url: str) -> int:
         finally:
             await conn.close()
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, count()).result()
+    return run_blocking(count())
 
 
 def _kafka_pid() -> int:

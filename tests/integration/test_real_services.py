@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +23,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from cmf_testing.waiting import Deadline, eventually_async
 
 KAFKA_BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 NEO4J_URI = os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
@@ -51,15 +52,6 @@ def require_tcp(name: str, host: str, port: int) -> None:
 def _host_port(netloc: str, default_port: int) -> tuple[str, int]:
     parts = urlsplit(f"//{netloc}")
     return parts.hostname or "127.0.0.1", parts.port or default_port
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Awaits ``check`` until it is true; fails after the deadline, saying what was awaited."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not await check():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {DEADLINE_S:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 # ---------------------------------------------------------------- Kafka
@@ -116,9 +108,9 @@ def group_consumer(topic: str, group: str) -> AIOKafkaConsumer:
 async def consume(consumer: AIOKafkaConsumer, count: int) -> list[ConsumerRecord[Any, Any]]:
     """The next ``count`` records, in each partition's order; fails after the deadline."""
     records: list[ConsumerRecord[Any, Any]] = []
-    deadline = time.monotonic() + DEADLINE_S
+    deadline = Deadline(DEADLINE_S)
     while len(records) < count:
-        if time.monotonic() >= deadline:
+        if deadline.passed():
             pytest.fail(f"Kafka gave {len(records)} of {count} records within {DEADLINE_S:.0f}s")
         batches = await consumer.getmany(timeout_ms=200)
         for partition in sorted(batches, key=lambda tp: tp.partition):
@@ -269,10 +261,10 @@ async def test_redis_sets_gets_and_expires_a_key(redis_client: aioredis.Redis) -
         assert await redis_client.get(key) == b"value"
         assert 0 < await redis_client.pttl(key) <= 300
 
-        async def expired() -> bool:
-            return await redis_client.get(key) is None
+        async def expired() -> None:
+            assert await redis_client.get(key) is None, f"Redis did not expire {key}"
 
-        await until(expired, f"Redis to expire {key}")
+        await eventually_async(expired, timeout=DEADLINE_S, interval=0.05)
         assert await redis_client.get(lasting) == b"kept"
     finally:
         await redis_client.delete(key, lasting)
