@@ -380,6 +380,37 @@ async def test_a_restarted_consumer_resumes_after_its_committed_offset(
     assert seen == [1, 2, 3, 4, 5]
 
 
+async def test_the_consumer_runner_runs_its_housekeeping(
+    publisher: KafkaPublisher,
+) -> None:
+    topic = await _new_topic(partitions=1)
+    order: list[str] = []
+
+    async def handle(events: list[Envelope]) -> None:
+        order.extend("handled" for _ in events)
+
+    async def forget_applied() -> None:
+        order.append("pruned")
+
+    runner = KafkaConsumerRunner(
+        bootstrap_servers=BOOTSTRAP,
+        topic=topic,
+        group_id=f"g-{uuid.uuid4().hex}",
+        dispatcher=Dispatcher("test", {"t.v1": handle}),
+        dead_letters=publisher,
+        housekeeping=forget_applied,
+    )
+    await runner.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        await _wait_until(lambda: order == ["pruned"], 60)  # once, on its first round
+    finally:
+        stop.set()
+        await task
+        await runner.stop()
+
+
 def _published(*, metadata_pool_url: str) -> int:
     async def count() -> int:
         conn = await asyncpg.connect(metadata_pool_url)

@@ -16,7 +16,13 @@ from cmf_common.db import create_pool
 from cmf_common.delivery import OutboxDelivery
 from cmf_common.dispatch import Dispatcher, PermanentError, StoreUnavailable
 from cmf_common.events import Envelope, NewEvent
-from cmf_common.inbox import INBOX_MIGRATIONS, applied_seq, claim_new, record_progress
+from cmf_common.inbox import (
+    INBOX_MIGRATIONS,
+    applied_seq,
+    claim_new,
+    forget_older_than,
+    record_progress,
+)
 from cmf_common.migrations import migrate
 from cmf_common.outbox import (
     OUTBOX_MIGRATIONS,
@@ -358,6 +364,36 @@ async def test_inbox_skips_redelivered_events_and_keeps_the_highest_sequence(
         assert await applied_seq(conn, "projector", "p") == 4
         assert await applied_seq(conn, "projector", "q") == 3
         assert await applied_seq(conn, "other", "p") == 0
+
+
+async def test_the_inbox_forgets_a_consumers_old_ids_and_keeps_its_progress(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as conn:
+        await claim_new(conn, "c", [envelope(1), envelope(2)])
+        await claim_new(conn, "other", [envelope(1)])
+        await record_progress(conn, "c", [envelope(1), envelope(2)])
+        await conn.execute("UPDATE consumer_inbox SET applied_at = now() - interval '8 days'")
+        await claim_new(conn, "c", [envelope(3)])
+        assert await forget_older_than(conn, "c", timedelta(days=7)) == 2
+        assert [e.seq for e in await claim_new(conn, "c", [envelope(2), envelope(3)])] == [2]
+        assert await claim_new(conn, "other", [envelope(1)]) == []
+        assert await applied_seq(conn, "c", "p") == 2
+
+
+async def test_embedded_housekeeping_prunes_the_outbox_and_the_consumers_inbox(
+    pool: asyncpg.Pool,
+) -> None:
+    pruned: list[str] = []
+
+    async def forget_applied() -> None:
+        pruned.append("inbox")
+
+    delivery = OutboxDelivery(
+        pool, Dispatcher("embedded", {}), consumer_housekeeping=forget_applied
+    )
+    await delivery.maintain()
+    assert pruned == ["inbox"]
 
 
 async def test_embedded_delivery_hands_every_row_to_the_handlers_once(

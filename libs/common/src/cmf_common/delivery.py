@@ -11,6 +11,7 @@ A row whose handler keeps failing is marked processed with its error: the embedd
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import asyncpg
@@ -36,13 +37,17 @@ class OutboxDelivery:
         idle_poll_s: float = 5.0,
         retention: timedelta = timedelta(days=7),
         maintenance_every_s: float = 60.0,
+        consumer_housekeeping: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        """``consumer_housekeeping`` is the handlers' own (their inbox's retention), run with
+        the outbox's pruning."""
         self.pool = pool
         self.dispatcher = dispatcher
         self.batch_rows = batch_rows
         self.idle_poll_s = idle_poll_s
         self.retention = retention
         self.maintenance_every_s = maintenance_every_s
+        self.consumer_housekeeping = consumer_housekeeping
         self.loop = LoopSupervisor("embedded-delivery")
 
     async def deliver_once(self) -> int:
@@ -62,6 +67,11 @@ class OutboxDelivery:
         DELIVERED.inc(len(rows))
         return len(rows)
 
+    async def maintain(self) -> None:
+        await self.forget_old()
+        if self.consumer_housekeeping is not None:
+            await self.consumer_housekeeping()
+
     async def forget_old(self) -> int:
         """Delete processed rows older than the retention, as the relay does published ones."""
         async with self.pool.acquire() as conn:
@@ -73,12 +83,13 @@ class OutboxDelivery:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, under the loops' failure policy (``workers``): a
         failed round is rolled back, so its rows are delivered again on a later one."""
-        housekeeping = Housekeeping(self.loop, self.forget_old, self.maintenance_every_s)
+        housekeeping = Housekeeping(self.loop, self.maintain, self.maintenance_every_s)
         async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
             while not stop.is_set():
-                self.loop.beat()
-                await housekeeping.run_if_due()
                 delivered = await self.loop.round(self.deliver_once, stop)
+                # After the round: a delivery restarting after a long stop first hands on
+                # (and the handlers skip) what it had in hand, then forgets.
+                await housekeeping.run_if_due()
                 if delivered == 0:
                     await wait_for(wake, stop, self.idle_poll_s)
 

@@ -56,8 +56,23 @@ async def applied_seq(conn: Connection, consumer: str, subject: str) -> int:
     return int(value or 0)
 
 
-async def forget_older_than(conn: Connection, retention: timedelta) -> int:
+async def forget_older_than(conn: Connection, consumer: str, retention: timedelta) -> int:
+    """Forget the ids ``consumer`` applied longer than ``retention`` ago (its progress stays).
+
+    Why this cannot let a redelivered event apply twice while the consumer runs: an event comes
+    again only from an unfinished round. Kafka redelivers the records after a partition's
+    committed offset (the batch a stopped member had in hand; the group hands it to another
+    member within its session timeout), and the relay and the embedded delivery send again the
+    rows of a round that did not commit (on their next round). That is seconds or minutes, the
+    retention days; and the consumers prune only after a round, so one restarting after a long
+    stop first applies (and skips) the batch it had in hand. What is not bounded so is a relay
+    that stays down past the retention with a round published but not marked: those events
+    apply a second time. Handlers must therefore stay idempotent in effect, as the lineage
+    graph's are (upserts that keep the newer version, edges and memberships as sets, progress
+    that only rises); the inbox makes the usual redelivery cheap, it is not the only guard."""
     done = await conn.execute(
-        "DELETE FROM consumer_inbox WHERE applied_at < now() - $1::interval", retention
+        "DELETE FROM consumer_inbox WHERE consumer = $1 AND applied_at < now() - $2::interval",
+        consumer,
+        retention,
     )
     return int(done.split()[-1])

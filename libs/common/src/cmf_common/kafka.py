@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from typing import Any
 
@@ -25,7 +25,7 @@ from prometheus_client import Counter, Gauge
 from cmf_common.dispatch import Dispatcher, Failure
 from cmf_common.events import Envelope
 from cmf_common.ports import Message
-from cmf_common.workers import LoopSupervisor
+from cmf_common.workers import Housekeeping, LoopSupervisor
 
 log = structlog.get_logger(__name__)
 
@@ -135,7 +135,11 @@ class KafkaConsumerRunner:
         dead_letters: KafkaPublisher,
         max_records: int = 500,
         poll_timeout_ms: int = 500,
+        housekeeping: Callable[[], Awaitable[object]] | None = None,
+        housekeeping_every_s: float = 300.0,
     ) -> None:
+        """``housekeeping`` is the consumer's own (its inbox's retention), run after a round at
+        most every ``housekeeping_every_s``."""
         self.topic = topic
         self.group_id = group_id
         self.dispatcher = dispatcher
@@ -143,6 +147,11 @@ class KafkaConsumerRunner:
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
         self.loop = LoopSupervisor(f"consumer:{group_id}")
+        self.housekeeping = (
+            Housekeeping(self.loop, housekeeping, housekeeping_every_s)
+            if housekeeping is not None
+            else None
+        )
         self.positions: dict[TopicPartition, int] = {}
         self.consumer = AIOKafkaConsumer(
             topic,
@@ -166,6 +175,8 @@ class KafkaConsumerRunner:
         async with self.loop.running():
             while not stop.is_set():
                 await self.loop.round(self.consume_once, stop)
+                if self.housekeeping is not None:
+                    await self.housekeeping.run_if_due()
 
     async def consume_once(self) -> None:
         """Fetch, handle and commit one batch per partition. When a round fails, each partition

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 from cmf_common.dispatch import PermanentError
@@ -167,6 +168,11 @@ class GraphStore(Protocol):
         ...
 
     async def applied_seq(self, consumer: str, pipeline: str) -> int: ...
+
+    async def forget_applied(self, consumer: str, retention: timedelta) -> int:
+        """Forget the ids of events ``consumer`` applied longer than ``retention`` ago; returns
+        how many. Its progress stays."""
+        ...
 
     async def snapshot(self) -> GraphSnapshot: ...
 

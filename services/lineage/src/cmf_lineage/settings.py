@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar
 
 from pydantic import Field, SecretStr
@@ -17,6 +18,9 @@ class LineageSettings(ServiceSettings):
     # The Kafka consumer group and the name the graph records applied events under; a second
     # projection of the same topic (another store, a rebuild) takes a name of its own.
     lineage_consumer_group: str = "cmf-lineage"
+    # The projector remembers the ids of the events it applied this long (ISO 8601 duration or
+    # seconds), to skip redeliveries; then forgets them (see cmf_common.inbox.forget_older_than).
+    inbox_retention: timedelta = Field(default=timedelta(days=7))
     # Lineage answers are cached in Redis when set, else in an in-process LRU.
     redis_url: str | None = None
     lineage_cache_ttl_s: int = Field(default=300, ge=1)

@@ -52,6 +52,7 @@ def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
                 group_id=group,
                 dispatcher=Dispatcher(group, projector.handlers()),
                 dead_letters=dead_letters,
+                housekeeping=lambda: opened.store.forget_applied(group, settings.inbox_retention),
             )
             stop = asyncio.Event()
             try:

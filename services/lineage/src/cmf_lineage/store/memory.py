@@ -5,6 +5,7 @@ edges and memberships accumulate, applied ids are skipped)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from cmf_common.events import Envelope
@@ -41,6 +42,10 @@ class MemoryGraphStore:
 
     async def applied_seq(self, consumer: str, pipeline: str) -> int:
         return self.progress.get((consumer, pipeline), 0)
+
+    async def forget_applied(self, consumer: str, retention: timedelta) -> int:
+        """Nothing: this store lives for one verify, and keeps no time an id was applied."""
+        return 0
 
     async def snapshot(self) -> GraphSnapshot:
         members: dict[str, list[str]] = {}

@@ -9,6 +9,7 @@ is written in the same transaction as the events' effects.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from neo4j import AsyncDriver, AsyncManagedTransaction
@@ -32,6 +33,7 @@ SCHEMA = (
     " FOR (n:Progress) REQUIRE (n.consumer, n.subject) IS UNIQUE",
     "CREATE INDEX cmf_artifact_metadata_id IF NOT EXISTS FOR (n:Artifact) ON (n.metadata_id)",
     "CREATE INDEX cmf_execution_uuid IF NOT EXISTS FOR (n:Execution) ON (n.uuid)",
+    "CREATE INDEX cmf_applied_at IF NOT EXISTS FOR (n:AppliedEvent) ON (n.consumer, n.applied_at)",
 )
 
 # A node's content is replaced only by a version at least as new as the one it holds.
@@ -87,6 +89,12 @@ CLAIM_EVENTS = (
     " CREATE (:AppliedEvent {consumer: $consumer, id: id, applied_at: timestamp()})"
     " RETURN collect(id) AS fresh"
 )
+# At most this many ids forgotten per transaction, so a first prune of a long history stays
+# within Neo4j's transaction memory. ``applied_at`` is the server's clock (``timestamp()``).
+FORGET_APPLIED = (
+    "MATCH (n:AppliedEvent {consumer: $consumer}) WHERE n.applied_at < timestamp() - $keep_ms"
+    " WITH n LIMIT 10000 DELETE n RETURN count(*) AS deleted"
+)
 RECORD_PROGRESS = (
     "UNWIND $rows AS row MERGE (p:Progress {consumer: $consumer, subject: row.subject})"
     " SET p.seq = CASE WHEN p.seq IS NULL OR row.seq > p.seq THEN row.seq ELSE p.seq END"
@@ -127,6 +135,21 @@ class Neo4jGraphStore:
         except (ServiceUnavailable, SessionExpired, OSError) as exc:
             raise StoreUnavailable(f"Neo4j: {type(exc).__name__}: {exc}") from exc
         return applied
+
+    async def forget_applied(self, consumer: str, retention: timedelta) -> int:
+        """Delete the ``AppliedEvent`` nodes older than ``retention``, as the PostgreSQL store
+        prunes its inbox (why that is safe: :func:`cmf_common.inbox.forget_older_than`)."""
+        keep_ms = int(retention.total_seconds() * 1000)
+        deleted = 0
+        try:
+            async with self.driver.session(database=self.database) as session:
+                while True:
+                    part: int = await session.execute_write(_forget, consumer, keep_ms)
+                    deleted += part
+                    if part == 0:
+                        return deleted
+        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+            raise StoreUnavailable(f"Neo4j: {type(exc).__name__}: {exc}") from exc
 
     async def applied_seq(self, consumer: str, pipeline: str) -> int:
         async with self.driver.session(database=self.database) as session:
@@ -230,6 +253,11 @@ def _parts(envelopes: list[Envelope]) -> list[list[Envelope]]:
 async def _rows(session: Any, query: str) -> list[Any]:
     result = await session.run(query)
     return [record async for record in result]
+
+
+async def _forget(tx: AsyncManagedTransaction, consumer: str, keep_ms: int) -> int:
+    record = await (await tx.run(FORGET_APPLIED, consumer=consumer, keep_ms=keep_ms)).single()
+    return int(record["deleted"]) if record is not None else 0
 
 
 async def _apply(

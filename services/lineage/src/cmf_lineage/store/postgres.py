@@ -3,12 +3,15 @@ one set-based upsert per kind, newer versions only."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 
 from cmf_common.db import Connection, json_dumps
 from cmf_common.dispatch import StoreUnavailable
 from cmf_common.events import Envelope
-from cmf_common.inbox import applied_seq, claim_new, record_progress
+from cmf_common.inbox import applied_seq, claim_new, forget_older_than, record_progress
+from cmf_common.workers import POSTGRES_TRANSIENT
 from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
 
 
@@ -26,17 +29,17 @@ class PostgresGraphStore:
                 await write_batch(conn, batch)
                 await record_progress(conn, consumer, fresh)
                 return batch
-        except (
-            OSError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.ConnectionDoesNotExistError,
-            asyncpg.AdminShutdownError,
-        ) as exc:
+        except POSTGRES_TRANSIENT as exc:
             raise StoreUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
 
     async def applied_seq(self, consumer: str, pipeline: str) -> int:
         async with self.pool.acquire() as conn:
             return await applied_seq(conn, consumer, pipeline)
+
+    async def forget_applied(self, consumer: str, retention: timedelta) -> int:
+        """The inbox's retention (see :func:`cmf_common.inbox.forget_older_than`)."""
+        async with self.pool.acquire() as conn:
+            return await forget_older_than(conn, consumer, retention)
 
     async def snapshot(self) -> GraphSnapshot:
         """Every node key with its properties and every edge, for comparing two graphs."""
