@@ -60,6 +60,7 @@ def embedded_server(
                     metadata_state.pool,
                     lineage_state.projector,
                     retention=metadata_settings.outbox_retention,
+                    inbox_retention=lineage_settings.inbox_retention,
                 )
             )
             yield [delivered]
@@ -69,13 +70,23 @@ def embedded_server(
 
 @asynccontextmanager
 async def embedded_delivery(
-    pool: asyncpg.Pool, projector: Projector, *, retention: timedelta
+    pool: asyncpg.Pool,
+    projector: Projector,
+    *,
+    retention: timedelta,
+    inbox_retention: timedelta,
 ) -> AsyncIterator[Check]:
     """The lineage projector fed straight from the metadata outbox, in-process, instead of
     through Kafka, while the server runs. Yields the delivery loop's liveness check, for the
-    server's ``/livez``."""
+    server's ``/livez``. It prunes the outbox after ``retention`` and the projector's applied
+    ids after ``inbox_retention``."""
     delivery = OutboxDelivery(
-        pool, Dispatcher(projector.consumer, projector.handlers()), retention=retention
+        pool,
+        Dispatcher(projector.consumer, projector.handlers()),
+        retention=retention,
+        consumer_housekeeping=lambda: projector.store.forget_applied(
+            projector.consumer, inbox_retention
+        ),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(delivery.run(stop), name="embedded-delivery")
