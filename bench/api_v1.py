@@ -30,10 +30,12 @@ from typing import Any
 import httpx
 
 from bench.listings import (
+    STORE_NAMES,
     WARMUP,
     Timing,
     add_store_arguments,
     against_target,
+    measured_on,
     ms,
     on_each_store,
     postgres_version,
@@ -311,18 +313,10 @@ def wait_for_quiet_machine(database: str, timeout_s: float = QUIET_TIMEOUT_S) ->
 def render(
     info: dict[str, Any], runs: list[Run], requests: int, pushes: int, executions: int
 ) -> str:
-    names = {"debian": "Debian", "embedded": "embedded"}
+    names = STORE_NAMES
     dummy = Samples([("p", None)], [None], [1], [("p", "x")], ["u"])
     lines = [
-        f"Measured {info['date']} on {info['cpu']}, {info['nproc']} CPUs (nproc), "
-        f"{info['ram_bytes'] / 1024**3:.1f} GiB RAM, Linux {info['kernel']}; Python "
-        f"{info['python']}; commit {info['commit']}. "
-        + "; ".join(
-            f"{names[r.database]} PostgreSQL {r.pg_version} (1-min load average "
-            f"{r.load_before:.2f} when measuring began)"
-            for r in runs
-        )
-        + ".",
+        measured_on(info, runs),
         "",
         f"Data: {pushes} pipelines, each one push of {executions:,} executions in {STAGES} stages "
         f"(`bench/seed.py --distinct --stages {STAGES}`, `cmf_testing/generator.py`): "

@@ -505,16 +505,26 @@ def against_target(timing: Timing, target_ms: float | None) -> tuple[str, str]:
     return f"≤ {target_ms:g} ms", "yes" if p95 * 1000 <= target_ms else "**no**"
 
 
-def render(
-    info: dict[str, Any],
-    runs: list[Run],
-    requests: int,
-    costs: dict[str, list[float]] | None = None,
-    cost_executions: int = EXECUTIONS,
-) -> str:
-    names = {"debian": "Debian", "embedded": "embedded"}
-    pushes, executions = len(runs[0].pushes_s), runs[0].executions_per_push
-    lines = [
+STORE_NAMES = {"debian": "Debian", "embedded": "embedded"}
+
+
+class MeasuredRun(Protocol):
+    """What the first line of a section says of each store's run."""
+
+    @property
+    def database(self) -> str: ...
+
+    @property
+    def pg_version(self) -> str: ...
+
+    @property
+    def load_before(self) -> float: ...
+
+
+def measured_on(info: dict[str, Any], runs: Sequence[MeasuredRun]) -> str:
+    """The machine, the commit and each store's PostgreSQL and load, as one sentence."""
+    names = STORE_NAMES
+    return (
         f"Measured {info['date']} on {info['cpu']}, {info['nproc']} CPUs (nproc), "
         f"{info['ram_bytes'] / 1024**3:.1f} GiB RAM, Linux {info['kernel']}; Python "
         f"{info['python']}; commit {info['commit']}. "
@@ -523,7 +533,21 @@ def render(
             f"{r.load_before:.2f} when measuring began)"
             for r in runs
         )
-        + ".",
+        + "."
+    )
+
+
+def render(
+    info: dict[str, Any],
+    runs: list[Run],
+    requests: int,
+    costs: dict[str, list[float]] | None = None,
+    cost_executions: int = EXECUTIONS,
+) -> str:
+    names = STORE_NAMES
+    pushes, executions = len(runs[0].pushes_s), runs[0].executions_per_push
+    lines = [
+        measured_on(info, runs),
         "",
         f"Data: one pipeline, one stage, {pushes * executions:,} executions from {pushes} "
         f"pushes of {executions:,} (`bench/seed.py`: `cmf_testing/generator.py` seeds "
