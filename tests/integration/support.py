@@ -23,6 +23,7 @@ from cmf_testing import databases
 from cmf_testing.databases import ADMIN_URL, create_database, run_blocking, with_database
 from cmf_testing.waiting import eventually
 
+REPO = Path(__file__).resolve().parents[2]
 CMF_SERVER = Path(sys.executable).parent / "cmf-server"
 START_DEADLINE_S = 60.0
 STOP_GRACE_S = 30.0
@@ -154,6 +155,13 @@ NEO4J_ENV = {
     "NEO4J_USER": os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
     "NEO4J_PASSWORD": os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf"),
 }
+
+
+def services_up() -> None:
+    """Start again whatever real server a test stopped (``make services-up``, idempotent)."""
+    subprocess.run(
+        [str(REPO / "scripts" / "services.sh"), "up"], check=True, capture_output=True, timeout=300
+    )
 
 
 def new_database() -> str:

@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 from fastapi import FastAPI
 from pydantic import SecretStr
-from support import free_port
+from support import free_port, services_up
 
 from cmf_common import outbox
 from cmf_common.db import create_pool
@@ -45,7 +45,6 @@ from cmf_testing.generator import push_body
 from cmf_testing.waiting import Deadline, eventually_async
 
 BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-REPO = Path(__file__).resolve().parents[2]
 
 
 async def _new_topic(partitions: int = 3) -> str:
@@ -205,12 +204,7 @@ async def test_pushes_succeed_while_kafka_is_down_and_the_backlog_drains_after(
         finally:
             await dead.stop()
     finally:
-        subprocess.run(
-            [str(REPO / "scripts" / "services.sh"), "up"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+        services_up()
     publisher = KafkaPublisher(BOOTSTRAP)
     await publisher.start()
     try:

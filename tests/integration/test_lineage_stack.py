@@ -29,6 +29,7 @@ from support import (
     free_port,
     new_database,
     new_topic,
+    services_up,
     start_server,
     start_worker,
 )
@@ -39,7 +40,6 @@ from cmf_testing.databases import run_blocking
 from cmf_testing.generator import push_body
 from cmf_testing.waiting import eventually
 
-REPO = Path(__file__).resolve().parents[2]
 CMF_SERVER = Path(sys.executable).parent / "cmf-server"
 
 
@@ -181,12 +181,7 @@ def test_neo4j_stopped_while_events_flow_catches_up_when_it_returns(stack: Stack
         for i in range(5):
             stack.push(f"Stack-Outage-{i}", 20, seed=i)
     finally:
-        subprocess.run(
-            [str(REPO / "scripts" / "services.sh"), "up"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+        services_up()
     stack.verify_both(timeout=180)
 
 
