@@ -28,18 +28,20 @@ from support import free_port, services_up
 
 from cmf_common import outbox
 from cmf_common.db import create_pool
-from cmf_common.dispatch import Dispatcher, Failure, PermanentError
+from cmf_common.dispatch import Dispatcher, Failure, Handler, PermanentError
 from cmf_common.events import Envelope
 from cmf_common.kafka import MAX_MESSAGE_BYTES, KafkaConsumerRunner, KafkaPublisher, dlq_topic
 from cmf_common.migrations import migrate
 from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
+from cmf_common.service import state_of
+from cmf_common.workers import LoopSupervisor
 from cmf_lineage.settings import LineageSettings
-from cmf_lineage.worker import create_projector_app
+from cmf_lineage.worker import ProjectorState, create_projector_app
 from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.push import push
 from cmf_metadata.settings import MetadataSettings
-from cmf_metadata.worker import create_relay_app
+from cmf_metadata.worker import RelayState, create_relay_app
 from cmf_testing.databases import run_blocking
 from cmf_testing.generator import push_body
 from cmf_testing.waiting import Deadline, eventually_async
@@ -270,6 +272,31 @@ async def test_a_relay_killed_mid_batch_loses_nothing(
         assert first_seen == sorted(first_seen)
 
 
+@asynccontextmanager
+async def consuming(
+    topic: str, group: str, handle: Handler, dead_letters: KafkaPublisher, **options: Any
+) -> AsyncIterator[KafkaConsumerRunner]:
+    """A consumer runner of ``group`` handing ``t.v1`` events to ``handle``, running while open;
+    on exit it finishes and commits the batch in hand, then stops."""
+    runner = KafkaConsumerRunner(
+        bootstrap_servers=BOOTSTRAP,
+        topic=topic,
+        group_id=group,
+        dispatcher=Dispatcher("test", {"t.v1": handle}),
+        dead_letters=dead_letters,
+        **options,
+    )
+    await runner.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        yield runner
+    finally:
+        stop.set()
+        await task
+        await runner.stop()
+
+
 async def test_poison_goes_to_the_dead_letter_topic_and_later_events_are_handled(
     publisher: KafkaPublisher,
 ) -> None:
@@ -298,22 +325,8 @@ async def test_poison_goes_to_the_dead_letter_topic_and_later_events_are_handled
             raise PermanentError("refused")
         handled.extend(e.seq for e in events)
 
-    runner = KafkaConsumerRunner(
-        bootstrap_servers=BOOTSTRAP,
-        topic=topic,
-        group_id=f"g-{uuid.uuid4().hex}",
-        dispatcher=Dispatcher("test", {"t.v1": handle}),
-        dead_letters=publisher,
-    )
-    await runner.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
+    async with consuming(topic, f"g-{uuid.uuid4().hex}", handle, publisher):
         await _wait_until(lambda: handled == [1, 3, 4], 60)
-    finally:
-        stop.set()
-        await task
-        await runner.stop()
     dead = await read_topic(dlq_topic(topic), 2)
     assert len(dead) == 2
     errors = sorted(dict(r.headers)["dlq_error"].decode() for r in dead)
@@ -332,22 +345,8 @@ async def test_a_restarted_consumer_resumes_after_its_committed_offset(
         seen.extend(e.seq for e in events)
 
     async def consume_until(count: int) -> None:
-        runner = KafkaConsumerRunner(
-            bootstrap_servers=BOOTSTRAP,
-            topic=topic,
-            group_id=group,
-            dispatcher=Dispatcher("test", {"t.v1": handle}),
-            dead_letters=publisher,
-        )
-        await runner.start()
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop))
-        try:
+        async with consuming(topic, group, handle, publisher):
             await _wait_until(lambda: len(seen) >= count, 60)
-        finally:
-            stop.set()
-            await task
-            await runner.stop()
 
     def batch(seqs: range) -> list[Message]:
         return [
@@ -386,23 +385,9 @@ async def test_the_consumer_runner_runs_its_housekeeping(
     async def forget_applied() -> None:
         order.append("pruned")
 
-    runner = KafkaConsumerRunner(
-        bootstrap_servers=BOOTSTRAP,
-        topic=topic,
-        group_id=f"g-{uuid.uuid4().hex}",
-        dispatcher=Dispatcher("test", {"t.v1": handle}),
-        dead_letters=publisher,
-        housekeeping=forget_applied,
-    )
-    await runner.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
+    group = f"g-{uuid.uuid4().hex}"
+    async with consuming(topic, group, handle, publisher, housekeeping=forget_applied):
         await _wait_until(lambda: order == ["pruned"], 60)  # once, on its first round
-    finally:
-        stop.set()
-        await task
-        await runner.stop()
 
 
 def _published(*, metadata_pool_url: str) -> int:
@@ -456,6 +441,16 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def assert_faulted(client: httpx.AsyncClient, loop: LoopSupervisor, timeout_s: float) -> None:
+    """Once ``loop`` (retrying quickly) has faulted, its worker's /livez and /readyz say so."""
+    loop.backoff_s = loop.backoff_max_s = 0.05
+    await _wait_until(lambda: bool(loop.faults), timeout_s)
+    live = await client.get("/livez")
+    assert live.status_code == 503 and "TypeError" in live.json()["detail"]
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["loop"]["status"] == "down"
+
+
 def relay_app(metadata_url: str, topic: str) -> FastAPI:
     return create_relay_app(
         MetadataSettings(
@@ -478,13 +473,8 @@ async def test_the_relay_worker_is_not_live_while_a_bug_fails_its_rounds(
     monkeypatch.setattr(outbox, "claim_unpublished", broken)
     app = relay_app(metadata_url, topic)
     async with running(app) as client:
-        relay: OutboxRelay = app.state.relay
-        relay.loop.backoff_s = relay.loop.backoff_max_s = 0.05
-        await _wait_until(lambda: bool(relay.loop.faults), 30)
-        live = await client.get("/livez")
-        assert live.status_code == 503 and "TypeError" in live.json()["detail"]
-        ready = await client.get("/readyz")
-        assert ready.status_code == 503 and ready.json()["checks"]["loop"]["status"] == "down"
+        relay = state_of(app, RelayState).relay
+        await assert_faulted(client, relay.loop, 30)
         monkeypatch.undo()
         await _wait_until(lambda: not relay.loop.faults, 30)
         assert (await client.get("/livez")).status_code == 200
@@ -510,7 +500,7 @@ async def test_the_relay_worker_stays_live_while_it_retries_a_lost_database(
     monkeypatch.setattr(outbox, "claim_unpublished", flaky)
     app = relay_app(metadata_url, topic)
     async with running(app) as client:
-        relay: OutboxRelay = app.state.relay
+        relay = state_of(app, RelayState).relay
         relay.loop.backoff_s = relay.loop.backoff_max_s = 0.05
         await _wait_until(lambda: calls > 2, 30)
         assert (await client.get("/livez")).status_code == 200
@@ -550,17 +540,14 @@ async def test_the_lineage_worker_is_not_live_while_a_bug_fails_its_rounds(
         )
     )
     async with running(app) as client:
-        runner: KafkaConsumerRunner = app.state.runner
-        runner.loop.backoff_s = runner.loop.backoff_max_s = 0.05
-        await _wait_until(lambda: bool(runner.loop.faults), 60)
-        live = await client.get("/livez")
-        assert live.status_code == 503 and "TypeError" in live.json()["detail"]
-        assert (await client.get("/readyz")).json()["checks"]["loop"]["status"] == "down"
+        projector = state_of(app, ProjectorState)
+        runner = projector.runner
+        await assert_faulted(client, runner.loop, 60)
         monkeypatch.undo()
         await _wait_until(lambda: not runner.loop.faults, 60)
         assert (await client.get("/livez")).status_code == 200
         # The records of the failed rounds were fetched again, not skipped.
-        store = app.state.graph.store
+        store = projector.graph.store
 
         async def caught_up() -> None:
             assert await store.applied_seq(group, "faulty-projector") == last_seq

@@ -73,9 +73,11 @@ def build_service(
     start: Callable[[], AbstractAsyncContextManager[S]],
     checks: Callable[[S | None], Checks],
     max_body_bytes: int | None = None,
+    liveness: Callable[[S], Check] | None = None,
 ) -> Service[S]:
     """A service app whose lifespan runs ``start`` (which yields the service's state, a
-    ``kind``); ``checks`` map the state (``None`` before it starts) to readiness checks."""
+    ``kind``); ``checks`` map the state (``None`` before it starts) to readiness checks, and
+    ``liveness`` the started state to its ``/livez`` check (a worker's loop)."""
 
     @asynccontextmanager
     async def started() -> AsyncIterator[S]:
@@ -94,12 +96,17 @@ def build_service(
     def current_checks() -> Checks:
         return checks(_state_or_none(app, kind))
 
+    def current_liveness(_: FastAPI) -> Check | None:
+        state = _state_or_none(app, kind)
+        return liveness(state) if liveness is not None and state is not None else None
+
     app = service_app(
         settings=settings,
         title=title,
         lifespan=lifespan,
         checks=lambda _: current_checks(),
         max_body_bytes=max_body_bytes,
+        liveness=current_liveness,
     )
     return Service(app=app, started=started, checks=current_checks)
 

@@ -8,28 +8,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext, suppress
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
 from cmf_common.dispatch import Dispatcher
-from cmf_common.health import Check
 from cmf_common.kafka import KafkaConsumerRunner, KafkaPublisher
-from cmf_common.service import service_app
+from cmf_common.service import Checks, Service, build_service
 from cmf_lineage.board import RedisBoard
 from cmf_lineage.projector import Projector
 from cmf_lineage.settings import LineageSettings
-from cmf_lineage.store import open_graph_store, open_queries
+from cmf_lineage.store import OpenStore, open_graph_store, open_queries
 from cmf_lineage.versions import GraphVersions
 
 
-def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
+@dataclass(frozen=True)
+class ProjectorState:
+    graph: OpenStore
+    runner: KafkaConsumerRunner
+
+
+def create_projector_service(settings: LineageSettings | None = None) -> Service[ProjectorState]:
     settings = settings or LineageSettings()
     if not settings.kafka_bootstrap_servers:
         raise RuntimeError("the lineage worker needs KAFKA_BOOTSTRAP_SERVERS")
     bootstrap = settings.kafka_bootstrap_servers
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def start() -> AsyncIterator[ProjectorState]:
         async with open_graph_store(settings) as opened:
             group = settings.lineage_consumer_group
             board = RedisBoard(settings.redis_url) if settings.redis_url else None
@@ -57,11 +63,10 @@ def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
             stop = asyncio.Event()
             try:
                 await runner.start()
-                app.state.graph, app.state.runner = opened, runner
                 task = asyncio.create_task(runner.run(stop), name="lineage-projector")
                 try:
                     async with versions.kept_synced() if versions is not None else nullcontext():
-                        yield
+                        yield ProjectorState(opened, runner)
                 finally:
                     # SIGTERM: finish and commit the batch in hand, then close.
                     stop.set()
@@ -73,22 +78,20 @@ def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
                 if board is not None:
                     await board.close()
 
-    def checks(app: FastAPI) -> dict[str, Check | None]:
-        opened = getattr(app.state, "graph", None)
-        runner = getattr(app.state, "runner", None)
-        return {
-            "graph": opened.check if opened is not None else None,
-            "loop": runner.loop.check if runner is not None else None,
-        }
+    def checks(state: ProjectorState | None) -> Checks:
+        if state is None:
+            return {"graph": None, "loop": None}
+        return {"graph": state.graph.check, "loop": state.runner.loop.check}
 
-    def liveness(app: FastAPI) -> Check | None:
-        runner = getattr(app.state, "runner", None)
-        return runner.loop.check if runner is not None else None
-
-    return service_app(
+    return build_service(
         settings=settings,
         title="CMF Server — lineage projector",
-        lifespan=lifespan,
+        kind=ProjectorState,
+        start=start,
         checks=checks,
-        liveness=liveness,
+        liveness=lambda state: state.runner.loop.check,
     )
+
+
+def create_projector_app(settings: LineageSettings | None = None) -> FastAPI:
+    return create_projector_service(settings).app

@@ -7,25 +7,33 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 
+import asyncpg
 from fastapi import FastAPI
 
 from cmf_common.db import create_pool, ping
-from cmf_common.health import Check
 from cmf_common.kafka import KafkaPublisher
 from cmf_common.relay import OutboxRelay
-from cmf_common.service import service_app
+from cmf_common.service import Checks, Service, build_service
 from cmf_metadata.settings import MetadataSettings
 
 
-def create_relay_app(settings: MetadataSettings | None = None) -> FastAPI:
+@dataclass(frozen=True)
+class RelayState:
+    pool: asyncpg.Pool
+    publisher: KafkaPublisher
+    relay: OutboxRelay
+
+
+def create_relay_service(settings: MetadataSettings | None = None) -> Service[RelayState]:
     settings = settings or MetadataSettings()
     if not settings.kafka_bootstrap_servers:
         raise RuntimeError("the relay needs KAFKA_BOOTSTRAP_SERVERS")
     bootstrap = settings.kafka_bootstrap_servers
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def start() -> AsyncIterator[RelayState]:
         pool = await create_pool(
             settings.require_database_url(),
             settings.db_schema,
@@ -45,10 +53,9 @@ def create_relay_app(settings: MetadataSettings | None = None) -> FastAPI:
                 batch_rows=settings.relay_batch_rows,
                 subjects_per_round=settings.relay_subjects_per_round,
             )
-            app.state.pool, app.state.relay = pool, relay
             task = asyncio.create_task(relay.run(stop), name="outbox-relay")
             try:
-                yield
+                yield RelayState(pool, publisher, relay)
             finally:
                 # SIGTERM: take no new round, let the one in flight publish and commit.
                 stop.set()
@@ -58,30 +65,28 @@ def create_relay_app(settings: MetadataSettings | None = None) -> FastAPI:
             await publisher.stop()
             await pool.close()
 
-    def checks(app: FastAPI) -> dict[str, Check | None]:
-        relay: OutboxRelay | None = getattr(app.state, "relay", None)
-        if relay is None:
+    def checks(state: RelayState | None) -> Checks:
+        if state is None:
             return {"database": None, "kafka": None, "loop": None}
         return {
-            "database": lambda: ping(app.state.pool),
-            "kafka": lambda: _kafka_ready(relay),
-            "loop": relay.loop.check,
+            "database": lambda: ping(state.pool),
+            "kafka": lambda: _kafka_ready(state.publisher, settings.events_topic),
+            "loop": state.relay.loop.check,
         }
 
-    def liveness(app: FastAPI) -> Check | None:
-        relay: OutboxRelay | None = getattr(app.state, "relay", None)
-        return relay.loop.check if relay is not None else None
-
-    return service_app(
+    return build_service(
         settings=settings,
         title="CMF Server — outbox relay",
-        lifespan=lifespan,
+        kind=RelayState,
+        start=start,
         checks=checks,
-        liveness=liveness,
+        liveness=lambda state: state.relay.loop.check,
     )
 
 
-async def _kafka_ready(relay: OutboxRelay) -> None:
-    publisher = relay.publisher
-    assert isinstance(publisher, KafkaPublisher)
-    await publisher.producer.partitions_for(relay.topic)
+def create_relay_app(settings: MetadataSettings | None = None) -> FastAPI:
+    return create_relay_service(settings).app
+
+
+async def _kafka_ready(publisher: KafkaPublisher, topic: str) -> None:
+    await publisher.producer.partitions_for(topic)
