@@ -60,12 +60,6 @@ class PayloadTooLarge(DomainError):
     title = "Payload too large"
 
 
-class Unavailable(DomainError):
-    status = 503
-    code = "unavailable"
-    title = "Service unavailable"
-
-
 def problem(
     status: int,
     title: str,
