@@ -1,4 +1,4 @@
-"""The pure shaping of the listing routes and the model card."""
+"""The pure shaping of the reference listings and the model card."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cmf_metadata import listings
+from cmf_metadata import executions, filters, frames, model_card, properties
 
 # Three one-row frames as cmflib builds them, and what pandas 3.1 answered for
 # pd.concat(..., sort=True).to_json(orient="records") of them (recorded with the cmflib venv).
@@ -50,11 +50,11 @@ PANDAS_RECORDS = json.loads(
     ],
 )
 def test_like_pattern_escapes_metacharacters(value: str, pattern: str) -> None:
-    assert listings.like_pattern(value) == pattern
+    assert filters.like_pattern(value) == pattern
 
 
 def test_like_pattern_of_an_empty_filter_is_none() -> None:
-    assert listings.like_pattern("") is None
+    assert filters.like_pattern("") is None
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_like_pattern_of_an_empty_filter_is_none() -> None:
     ],
 )
 def test_pg_float_text_prints_as_postgresql_does(value: float, text: str) -> None:
-    assert listings.pg_float_text(value) == text
+    assert properties.pg_float_text(value) == text
 
 
 @pytest.mark.parametrize(
@@ -82,11 +82,11 @@ def test_pg_float_text_prints_as_postgresql_does(value: float, text: str) -> Non
     [("s", "s"), (5, "5"), (True, "true"), (0.5, "0.5"), (None, None), ({"a": 1}, '{"a":1}')],
 )
 def test_property_text_renders_each_type_as_a_string(value: Any, text: str | None) -> None:
-    assert listings.property_text(value) == text
+    assert properties.property_text(value) == text
 
 
 def test_merged_properties_lists_properties_then_custom_properties() -> None:
-    merged = listings.merged_properties({"Context_ID": 3}, {"seed": 42, "split": "0.2"})
+    merged = properties.merged_properties({"Context_ID": 3}, {"seed": 42, "split": "0.2"})
     assert merged == [
         {"name": "Context_ID", "value": "3"},
         {"name": "seed", "value": "42"},
@@ -105,19 +105,19 @@ def test_merged_properties_lists_properties_then_custom_properties() -> None:
 def test_execution_list_name_is_short_stage_and_uuid_prefix(
     stage: str, uuid: str, name: str
 ) -> None:
-    assert listings.execution_list_name(stage, uuid) == name
+    assert executions.execution_list_name(stage, uuid) == name
 
 
 def test_frame_records_match_pandas_concat_to_json() -> None:
-    assert listings.frame_records(FRAME_ROWS) == PANDAS_RECORDS
+    assert frames.frame_records(FRAME_ROWS) == PANDAS_RECORDS
 
 
 def test_frame_records_of_no_rows_is_an_empty_string() -> None:
-    assert listings.frame_records([]) == ""
+    assert frames.frame_records([]) == ""
 
 
 def test_frame_records_keep_a_whole_int_column_as_ints() -> None:
-    assert listings.frame_records([{"n": 1}, {"n": 2}]) == [{"n": 1}, {"n": 2}]
+    assert frames.frame_records([{"n": 1}, {"n": 2}]) == [{"n": 1}, {"n": 2}]
 
 
 def test_model_artifact_row_prefixes_custom_properties_and_resolves_clashes() -> None:
@@ -126,7 +126,7 @@ def test_model_artifact_row_prefixes_custom_properties_and_resolves_clashes() ->
         "last_update_time_since_epoch": 3, "properties": {"custom_properties_a": "p"},
         "custom_properties": {"a": "c", "flag": True},
     }  # fmt: skip
-    flat = listings.model_artifact_row(row)
+    flat = frames.artifact_row(row)
     assert flat["custom_properties_a"] == "p"
     assert flat["custom_properties_a_1"] == "c"
     assert flat["custom_properties_flag"] == 1.0  # MLMD keeps no bools: read back as a double
@@ -138,9 +138,9 @@ def test_model_execution_row_drops_git_commits_and_has_no_id() -> None:
         "properties": {"Git_Start_Commit": "a", "Git_End_Commit": "", "Context_Type": "P/T"},
         "custom_properties": {"seed": 1},
     }
-    assert listings.model_execution_row(row) == {"Context_Type": "P/T", "custom_properties_seed": 1}
+    assert model_card.execution_row(row) == {"Context_Type": "P/T", "custom_properties_seed": 1}
 
 
 def test_page_query_offsets_pages_from_one() -> None:
-    query = listings.PageQuery(active_page=3, record_per_page=6, sort_order="DESC")
+    query = filters.PageQuery(active_page=3, record_per_page=6, sort_order="DESC")
     assert (query.offset, query.limit, query.descending) == (12, 6, True)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from cmf_common.errors import Invalid
-from cmf_metadata.queries import (
+from cmf_metadata.filters import (
     check_text,
     json_like_pattern,
     like_pattern,
-    original_time,
     parse_sort,
     property_candidates,
 )
+from cmf_metadata.properties import original_time
 
 
 def test_property_value_is_matched_as_the_string_given() -> None:

@@ -12,8 +12,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from cmf_metadata import listings
+from cmf_metadata import artifacts as artifact_reads
+from cmf_metadata import executions as execution_reads
+from cmf_metadata import model_card as model_card_reads
+from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Counts, Pool
+from cmf_metadata.filters import PageQuery
 
 router = APIRouter(tags=["listings"])
 
@@ -35,24 +39,26 @@ LegacyArtifactSort = Literal[
 
 @router.get("/pipelines")
 async def pipelines(pool: Pool) -> JSONResponse:
-    return JSONResponse(await listings.pipelines(pool))
+    return JSONResponse(await pipeline_reads.pipeline_names(pool))
 
 
 @router.get("/artifact_types")
 async def artifact_types(pool: Pool) -> JSONResponse:
-    return JSONResponse(await listings.artifact_types(pool))
+    return JSONResponse(await artifact_reads.artifact_types(pool))
 
 
 @router.get("/pipeline-stages/{pipeline_name}")
 async def pipeline_stages(pipeline_name: str, pool: Pool) -> JSONResponse:
-    return JSONResponse(await listings.pipeline_stages(pool, pipeline_name))
+    return JSONResponse(await pipeline_reads.stage_names(pool, pipeline_name))
 
 
 @router.get("/artifact-types-by-stage/{pipeline_name}")
 async def artifact_types_by_stage(
     pipeline_name: str, stage_name: StageName, pool: Pool
 ) -> JSONResponse:
-    return JSONResponse(await listings.artifact_types_by_stage(pool, pipeline_name, stage_name))
+    return JSONResponse(
+        await artifact_reads.artifact_types_by_stage(pool, pipeline_name, stage_name)
+    )
 
 
 @router.get("/executions-by-stage/{pipeline_name}")
@@ -66,9 +72,9 @@ async def executions_by_stage(
     sort_order: SortOrder = "DESC",
     filter_value: FilterValue = "",
 ) -> JSONResponse:
-    query = listings.PageQuery(active_page, record_per_page, sort_order, filter_value)
+    query = PageQuery(active_page, record_per_page, sort_order, filter_value)
     return JSONResponse(
-        await listings.executions_by_stage(pool, counts, pipeline_name, stage_name, query)
+        await execution_reads.executions_by_stage(pool, counts, pipeline_name, stage_name, query)
     )
 
 
@@ -84,9 +90,9 @@ async def artifacts_by_stage(
     sort_order: SortOrder = "asc",
     filter_value: FilterValue = "",
 ) -> JSONResponse:
-    query = listings.PageQuery(active_page, record_per_page, sort_order, filter_value)
+    query = PageQuery(active_page, record_per_page, sort_order, filter_value)
     return JSONResponse(
-        await listings.artifacts_by_stage(
+        await artifact_reads.artifacts_by_stage(
             pool, pipeline_name, stage_name, artifact_type, sort_field, query
         )
     )
@@ -97,12 +103,12 @@ async def model_card(
     modelId: Annotated[int, Query(ge=-(2**63), lt=2**63)],  # the reference's parameter name
     pool: Pool,
 ) -> JSONResponse:
-    return JSONResponse(await listings.model_card(pool, modelId))
+    return JSONResponse(await model_card_reads.model_card(pool, modelId))
 
 
 @router.get("/list-of-executions/{pipeline_name}")
 async def list_of_executions(pipeline_name: str, pool: Pool) -> JSONResponse:
-    return JSONResponse(await listings.list_of_executions(pool, pipeline_name))
+    return JSONResponse(await execution_reads.list_of_executions(pool, pipeline_name))
 
 
 @router.get("/artifacts/{pipeline_name}/{artifact_type}")
@@ -116,9 +122,11 @@ async def pipeline_artifacts(
     sort_order: SortOrder = "asc",
     filter_value: FilterValue = "",
 ) -> JSONResponse:
-    query = listings.PageQuery(active_page, record_per_page, sort_order, filter_value)
+    query = PageQuery(active_page, record_per_page, sort_order, filter_value)
     return JSONResponse(
-        await listings.pipeline_artifacts(pool, pipeline_name, artifact_type, sort_field, query)
+        await artifact_reads.pipeline_artifacts(
+            pool, pipeline_name, artifact_type, sort_field, query
+        )
     )
 
 
@@ -133,5 +141,5 @@ async def pipeline_executions(
     filter_value: FilterValue = "",
 ) -> JSONResponse:
     """``sort_field`` is accepted as the 0.1.0 server accepted it; the order is by stage."""
-    query = listings.PageQuery(active_page, record_per_page, sort_order, filter_value)
-    return JSONResponse(await listings.pipeline_executions(pool, pipeline_name, query))
+    query = PageQuery(active_page, record_per_page, sort_order, filter_value)
+    return JSONResponse(await execution_reads.pipeline_executions(pool, pipeline_name, query))

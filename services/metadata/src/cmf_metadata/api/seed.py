@@ -13,14 +13,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from cmf_common.paging import MAX_CURSOR_CHARS
-from cmf_metadata import queries
+from cmf_metadata import artifacts as artifact_reads
+from cmf_metadata import executions as execution_reads
+from cmf_metadata import paging
 from cmf_metadata.api.deps import Pool
 from cmf_metadata.api.v1 import json_response
 
 router = APIRouter(tags=["seed"])
 
 Name = Annotated[str | None, Query(max_length=4096)]
-Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)]
+Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)]
 
 
@@ -28,12 +30,14 @@ Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)]
 async def executions(
     pool: Pool,
     pipeline_name: Name = None,
-    limit: Limit = queries.DEFAULT_LIMIT,
+    limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
     """Executions in id order: ``{"items": [...], "next_cursor": null | str}``."""
     return json_response(
-        await queries.seed_executions(pool, pipeline_name=pipeline_name, limit=limit, cursor=cursor)
+        await execution_reads.seed_executions(
+            pool, pipeline_name=pipeline_name, limit=limit, cursor=cursor
+        )
     )
 
 
@@ -42,13 +46,13 @@ async def artifacts(
     pool: Pool,
     pipeline_name: Name = None,
     type: Name = None,
-    limit: Limit = queries.DEFAULT_LIMIT,
+    limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
     """Artifacts in id order. ``stored`` is false for every artifact until the artifact
     service, which keeps the bytes, exists (a later issue)."""
     return json_response(
-        await queries.seed_artifacts(
+        await artifact_reads.seed_artifacts(
             pool, pipeline_name=pipeline_name, type_name=type, limit=limit, cursor=cursor
         )
     )

@@ -16,21 +16,24 @@ from fastapi.responses import Response, StreamingResponse
 
 from cmf_common.db import json_dumps
 from cmf_common.paging import BIGINT_MAX, MAX_CURSOR_CHARS
+from cmf_metadata import artifacts as artifact_reads
+from cmf_metadata import executions as execution_reads
 from cmf_metadata import export as metadata_export
-from cmf_metadata import queries
+from cmf_metadata import filters, paging
+from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Pool
 
 router = APIRouter(tags=["v1"])
 
 Id = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 Name = Annotated[str | None, Query(max_length=4096)]
-Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)]
+Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)]
 EpochMs = Annotated[int | None, Query(ge=-BIGINT_MAX - 1, le=BIGINT_MAX)]
 Properties = Annotated[
     list[str] | None,
     Query(
-        max_length=queries.MAX_PROPERTY_FILTERS,
+        max_length=filters.MAX_PROPERTY_FILTERS,
         description="key:value, repeatable; the key ends at the first colon",
     ),
 ]
@@ -44,15 +47,15 @@ def json_response(body: Any) -> Response:
 
 @router.get("/pipelines")
 async def pipelines(
-    pool: Pool, limit: Limit = queries.DEFAULT_LIMIT, cursor: Cursor = None
+    pool: Pool, limit: Limit = paging.DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Response:
     """Pipelines by name, with counts of stages, executions and artifacts and the last push."""
-    return json_response(await queries.list_pipelines(pool, limit=limit, cursor=cursor))
+    return json_response(await pipeline_reads.list_pipelines(pool, limit=limit, cursor=cursor))
 
 
 @router.get("/pipelines/{pipeline:path}/stages")
 async def pipeline_stages(pipeline: str, pool: Pool) -> Response:
-    return json_response(await queries.pipeline_stages(pool, pipeline))
+    return json_response(await pipeline_reads.list_stages(pool, pipeline))
 
 
 def list_query(
@@ -64,11 +67,11 @@ def list_query(
     created_before: EpochMs = None,
     q: Text = None,
     sort: Sort = "id",
-    limit: Limit = queries.DEFAULT_LIMIT,
+    limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> queries.ListQuery:
+) -> filters.ListQuery:
     """The query parameters both lists take."""
-    return queries.ListQuery(
+    return filters.ListQuery(
         pipeline=pipeline,
         stage=stage,
         type=type,
@@ -82,7 +85,7 @@ def list_query(
     )
 
 
-ListParameters = Annotated[queries.ListQuery, Depends(list_query)]
+ListParameters = Annotated[filters.ListQuery, Depends(list_query)]
 
 
 @router.get("/executions")
@@ -91,13 +94,13 @@ async def executions(pool: Pool, query: ListParameters) -> Response:
     time (epoch ms: ``created_after`` inclusive, ``created_before`` exclusive) and free text
     ``q`` (case-insensitive, in any property value: the uuid and the stage are among them);
     sorted by ``sort``."""
-    return json_response(await queries.list_executions(pool, query))
+    return json_response(await execution_reads.list_executions(pool, query))
 
 
 @router.get("/executions/{execution_id}")
 async def execution(execution_id: Id, pool: Pool) -> Response:
     """One execution with its events and the artifact of each."""
-    return json_response(await queries.get_execution(pool, execution_id))
+    return json_response(await execution_reads.get_execution(pool, execution_id))
 
 
 @router.get("/artifacts")
@@ -106,18 +109,20 @@ async def artifacts(
 ) -> Response:
     """Artifacts, with the filters of ``/executions`` plus the exact lookups the artifact
     service makes: ``uri`` (the content hash), and ``pipeline`` with ``name``."""
-    query = queries.ArtifactQuery(**asdict(common), uri=uri, name=name)
-    return json_response(await queries.list_artifacts(pool, query))
+    query = filters.ArtifactQuery(**asdict(common), uri=uri, name=name)
+    return json_response(await artifact_reads.list_artifacts(pool, query))
 
 
 @router.get("/artifacts/{artifact_id}")
 async def artifact(
     artifact_id: Id,
     pool: Pool,
-    events: Annotated[int, Query(ge=0, le=queries.MAX_EVENTS)] = queries.DEFAULT_EVENTS,
+    events: Annotated[
+        int, Query(ge=0, le=artifact_reads.MAX_EVENTS)
+    ] = artifact_reads.DEFAULT_EVENTS,
 ) -> Response:
     """One artifact with its first ``events`` events and the execution of each."""
-    return json_response(await queries.get_artifact(pool, artifact_id, event_limit=events))
+    return json_response(await artifact_reads.get_artifact(pool, artifact_id, event_limit=events))
 
 
 @router.get("/export")

@@ -1,9 +1,11 @@
-"""The SQL of pipelines and their stages: looking one up, the lists and their counts.
+"""The SQL of pipelines and their stages: looking one up, its version, the lists and counts.
 
 Functions take a connection the caller's transaction owns; nothing here commits.
 """
 
 from __future__ import annotations
+
+import asyncpg
 
 from cmf_common.db import Connection
 
@@ -11,3 +13,60 @@ from cmf_common.db import Connection
 async def pipeline_id(conn: Connection, name: str) -> int | None:
     value = await conn.fetchval("SELECT id FROM pipelines WHERE name = $1", name)
     return int(value) if value is not None else None
+
+
+async def pipeline_version(conn: Connection, name: str) -> int:
+    """The pipeline's last outbox sequence: raised by every push that changed it."""
+    value = await conn.fetchval("SELECT last_seq FROM outbox_sequences WHERE subject = $1", name)
+    return int(value) if value is not None else 0
+
+
+async def pipeline_names(conn: Connection) -> list[str]:
+    return [r["name"] for r in await conn.fetch("SELECT name FROM pipelines ORDER BY id")]
+
+
+async def count_pipelines(conn: Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM pipelines"))
+
+
+async def list_pipelines(
+    conn: Connection, *, after: tuple[str, int] | None, limit: int
+) -> list[asyncpg.Record]:
+    """Pipelines by name, with their counts, the last push's time and the outbox sequence."""
+    return await conn.fetch(
+        "SELECT p.id, p.name, p.properties, p.custom_properties,"
+        "   p.create_time_since_epoch, p.last_update_time_since_epoch,"
+        "   (SELECT count(*) FROM stages s WHERE s.pipeline_id = p.id) AS stages,"
+        "   (SELECT count(*) FROM executions e WHERE e.pipeline_id = p.id) AS executions,"
+        "   (SELECT count(DISTINCT at.artifact_id) FROM attributions at"
+        "      JOIN stages s ON s.id = at.stage_id WHERE s.pipeline_id = p.id) AS artifacts,"
+        "   coalesce((SELECT q.last_seq FROM outbox_sequences q WHERE q.subject = p.name), 0)"
+        "     AS seq"
+        " FROM pipelines p"
+        " WHERE $1::text IS NULL OR (p.name, p.id) > ($1::text, $2::bigint)"
+        " ORDER BY p.name, p.id LIMIT $3",
+        after[0] if after else None,
+        after[1] if after else None,
+        limit + 1,
+    )
+
+
+async def list_stages(conn: Connection, pipeline: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT s.id, s.name, s.properties, s.custom_properties,"
+        "   s.create_time_since_epoch, s.last_update_time_since_epoch,"
+        "   (SELECT count(*) FROM executions e WHERE e.stage_id = s.id) AS executions,"
+        "   (SELECT count(*) FROM attributions at WHERE at.stage_id = s.id) AS artifacts"
+        " FROM stages s WHERE s.pipeline_id = $1 ORDER BY s.name, s.id",
+        pipeline,
+    )
+
+
+async def stage_names(conn: Connection, pipeline: int) -> list[str]:
+    """Distinct stages of the pipeline's executions, sorted."""
+    rows = await conn.fetch(
+        "SELECT stage FROM execution_stage_counts WHERE pipeline_id = $1 AND executions > 0"
+        " ORDER BY stage",
+        pipeline,
+    )
+    return [r["stage"] for r in rows]

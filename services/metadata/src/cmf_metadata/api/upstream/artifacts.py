@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from cmf_common.errors import DomainError, NotFound
-from cmf_metadata import listings, queries
+from cmf_metadata import artifacts as artifact_reads
+from cmf_metadata import model_card as model_card_reads
 from cmf_metadata.api.deps import Pool
 from cmf_metadata.api.upstream import envelope
 
@@ -27,7 +28,7 @@ class NotAModel(DomainError):
 @router.get("/artifacts/types")
 async def artifact_types(pool: Pool) -> JSONResponse:
     return envelope.success(
-        await listings.artifact_types(pool), "Artifact types retrieved successfully"
+        await artifact_reads.artifact_types(pool), "Artifact types retrieved successfully"
     )
 
 
@@ -37,10 +38,10 @@ async def model_card_by_id(model_id: int, pool: Pool) -> JSONResponse:
     a Model has its row first, so only an empty card costs a second read (which of the two)."""
     if not -(2**63) <= model_id < 2**63:
         raise NotFound(f"Model artifact with id {model_id} not found")
-    card = await listings.model_card(pool, model_id)
+    card = await model_card_reads.model_card(pool, model_id)
     if card[0] == "":
         try:
-            await queries.get_artifact(pool, model_id, event_limit=0)
+            await artifact_reads.get_artifact(pool, model_id, event_limit=0)
         except NotFound as missing:
             raise NotFound(f"Model artifact with id {model_id} not found") from missing
         raise NotAModel(f"Artifact id {model_id} is not a Model artifact")
@@ -49,4 +50,4 @@ async def model_card_by_id(model_id: int, pool: Pool) -> JSONResponse:
 
 @router.get("/model-card")
 async def model_card(modelId: ModelId, pool: Pool) -> JSONResponse:  # upstream's name
-    return envelope.success(await listings.model_card(pool, modelId), MODEL_CARD)
+    return envelope.success(await model_card_reads.model_card(pool, modelId), MODEL_CARD)

@@ -7,19 +7,20 @@ from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from cmf_metadata import listings
+from cmf_metadata import artifacts as artifact_reads
+from cmf_metadata import executions as execution_reads
+from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Counts, Pool, Store
 from cmf_metadata.api.upstream import envelope, records
 from cmf_metadata.api.upstream.files import python_env_text
 from cmf_metadata.api.upstream.requests import ArtifactByStageRequest, ExecutionByStageRequest
+from cmf_metadata.filters import PageQuery
 
 router = APIRouter(tags=["upstream v1: pipelines"], responses=envelope.RESPONSES)
 
 
-def _page(body: ArtifactByStageRequest | ExecutionByStageRequest) -> listings.PageQuery:
-    return listings.PageQuery(
-        body.active_page, body.record_per_page, body.sort_order, body.filter_value
-    )
+def _page(body: ArtifactByStageRequest | ExecutionByStageRequest) -> PageQuery:
+    return PageQuery(body.active_page, body.record_per_page, body.sort_order, body.filter_value)
 
 
 def _check_stage(body_stage: str | None, stage: str) -> None:
@@ -37,14 +38,16 @@ def _check_stage(body_stage: str | None, stage: str) -> None:
 
 @router.get("/pipelines")
 async def list_pipelines(pool: Pool) -> JSONResponse:
-    return envelope.success(await listings.pipelines(pool), "Pipelines retrieved successfully")
+    return envelope.success(
+        await pipeline_reads.pipeline_names(pool), "Pipelines retrieved successfully"
+    )
 
 
 @router.get("/pipelines/{pipeline_name}/stages")
 async def pipeline_stages(pipeline_name: str, pool: Pool) -> JSONResponse:
     """[CONFLICT] resolved: the UI draft's ``{"stages", "total_stages"}`` with the CMFQuery
     draft's ``pipeline_name``; an unknown pipeline has no stages (the UI draft's answer)."""
-    stages = await listings.pipeline_stages(pool, pipeline_name)
+    stages = await pipeline_reads.stage_names(pool, pipeline_name)
     return envelope.success(
         {"pipeline_name": pipeline_name, **stages}, "Pipeline stages retrieved successfully"
     )
@@ -52,7 +55,7 @@ async def pipeline_stages(pipeline_name: str, pool: Pool) -> JSONResponse:
 
 @router.post("/pipelines/{pipeline_name}/stages/{stage:path}/artifacts/types")
 async def artifact_types_by_stage(pipeline_name: str, stage: str, pool: Pool) -> JSONResponse:
-    types = await listings.artifact_types_by_stage(pool, pipeline_name, stage)
+    types = await artifact_reads.artifact_types_by_stage(pool, pipeline_name, stage)
     return envelope.success(types, "Artifact types retrieved successfully")
 
 
@@ -62,7 +65,7 @@ async def artifacts_by_stage(
 ) -> JSONResponse:
     _check_stage(query_params.stage_name, stage)
     page = _page(query_params)
-    result = await listings.artifacts_by_stage(
+    result = await artifact_reads.artifacts_by_stage(
         pool, pipeline_name, stage, query_params.artifact_type, query_params.sort_field, page
     )
     return envelope.success(result, "Artifacts retrieved successfully")
@@ -78,7 +81,7 @@ async def executions_by_stage(
 ) -> JSONResponse:
     _check_stage(query_params.stage_name, stage)
     page = _page(query_params)
-    result = await listings.executions_by_stage(pool, counts, pipeline_name, stage, page)
+    result = await execution_reads.executions_by_stage(pool, counts, pipeline_name, stage, page)
     return envelope.success(result, "Pipeline executions retrieved successfully")
 
 
@@ -98,7 +101,7 @@ async def pipeline_executions(pipeline_name: str, pool: Pool) -> JSONResponse:
 
 @router.get("/pipelines/{pipeline_name}/executions/list")
 async def list_of_executions(pipeline_name: str, pool: Pool) -> JSONResponse:
-    result = await listings.list_of_executions(pool, pipeline_name)
+    result = await execution_reads.list_of_executions(pool, pipeline_name)
     return envelope.success(result, "Executions retrieved successfully")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from cmf_common.errors import NotFound
-from cmf_metadata import listings
+from cmf_metadata.frames import CUSTOM_PREFIX, artifact_row, frame_records
 from cmf_metadata.pull import PullQuery, pull
 
 PYTHON_ENV = "Python_Env"
@@ -32,14 +32,14 @@ def execution_record(execution: dict[str, Any]) -> dict[str, Any]:
     record: dict[str, Any] = {"id": execution["id"], "name": execution["name"]}
     record.update(execution["properties"])
     for name, value in execution["custom_properties"].items():
-        record[listings.CUSTOM_PREFIX + name] = value
+        record[CUSTOM_PREFIX + name] = value
     return record
 
 
 async def pipeline_executions(pool: asyncpg.Pool, pipeline_name: str) -> list[dict[str, Any]]:
     """``GET /v1/pipelines/{p}/executions``; 404 for an unknown pipeline."""
     executions = await _executions(pool, pipeline_name)
-    records = listings.frame_records(execution_record(e) for e in executions)
+    records = frame_records(execution_record(e) for e in executions)
     return records if isinstance(records, list) else []
 
 
@@ -57,7 +57,7 @@ async def pipeline_artifacts(pool: asyncpg.Pool, pipeline_name: str) -> list[dic
     """``GET /v1/pipelines/{p}/artifacts``: each artifact once, in the order the pipeline's
     executions first touch it; 404 for an unknown pipeline."""
     executions = await _executions(pool, pipeline_name)
-    records = listings.frame_records(listings.model_artifact_row(a) for a in _artifacts(executions))
+    records = frame_records(artifact_row(a) for a in _artifacts(executions))
     return records if isinstance(records, list) else []
 
 
