@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from upstream_support import PIPELINE, enveloped, failed, invalid, push
 
 from cmf_common.service import state_of
-from cmf_metadata.api.deps import MetadataState
+from cmf_metadata.api.deps import MetadataState, get_upload_limit
 from cmf_metadata.files import LocalFileStore
 
 ENV_NAME = "python_env_869c15551fd0f53a7c07e1d2b4ee7ed5.txt"  # the captured push's Python_Env
@@ -198,3 +198,20 @@ async def test_tensorboard_without_a_pipeline_is_a_422_envelope(
     answer = await client.post("/v1/tensorboard", files={"file": ("a", b"x")})
     invalid(answer, "pipeline_name")
     assert stored(files_root) == []
+
+
+@pytest.mark.parametrize("route", ["/v1/python-env", "/v1/label"])
+async def test_upload_over_the_limit_is_an_enveloped_413_and_leaves_nothing(
+    app: FastAPI, client: httpx.AsyncClient, files_root: Path, route: str
+) -> None:
+    app.dependency_overrides[get_upload_limit] = lambda: 1024
+    answer = await client.post(route, files={"file": (ENV_NAME, b"x" * 4096)})
+    failed(answer, 413)
+    assert stored(files_root) == []
+
+
+async def test_python_env_download_of_an_unsafe_name_is_an_enveloped_400(
+    client: httpx.AsyncClient,
+) -> None:
+    answer = await client.get("/v1/python-env/download", params={"list_of_files": ["../x"]})
+    failed(answer, 400)

@@ -56,7 +56,8 @@ def include_upstream_v1(app: FastAPI, prefixes: Sequence[str] = ("/v1",)) -> Non
     first route hands each request under a prefix straight to them.
     """
     for prefix in prefixes:
-        dispatch = APIRouter()
+        # The app provides the overrides, as for the routes it includes itself.
+        dispatch = APIRouter(dependency_overrides_provider=app)
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
             dispatch.include_router(router, prefix=prefix)
