@@ -184,3 +184,22 @@ async def test_execution_without_uuid_is_422_version_update_and_stores_nothing(
     body = {"pipeline_name": PIPELINE, "json_payload": _without_uuid(payload)}
     failed(await client.post("/v1/mlmd/push", json=body), 422, "version_update")
     assert await row_counts(conn) == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"pipeline_name": PIPELINE, "exec_uuid": "72d025da-e9d5-11f1-a002-02fc00000001"},
+        {"pipeline_name": PIPELINE, "last_sync_time": 0},
+        {"last_sync_time": 4102444800000},  # after every update: no pipeline left
+        {"pipeline_name": "", "exec_uuid": ""},  # empty means unset, as on /mlmd_pull
+    ],
+)
+async def test_pull_narrowed_answers_as_the_reference_pull(
+    client: httpx.AsyncClient, push_body: dict[str, Any], query: dict[str, Any]
+) -> None:
+    await client.post("/v1/mlmd/push", json=push_body)
+    ours = await client.post("/v1/mlmd/pull", json=query)
+    reference = await client.post("/api/mlmd_pull", json=query)
+    assert ours.status_code == reference.status_code == 200
+    assert ours.content == reference.content
