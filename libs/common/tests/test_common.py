@@ -10,12 +10,13 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka.errors import KafkaConnectionError
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from prometheus_client import REGISTRY
 
 from cmf_common.db import create_pool
+from cmf_common.dialects import ProblemRoute, ReferenceRoute, install_error_handlers
 from cmf_common.dispatch import StoreUnavailable
-from cmf_common.errors import NotFound, install_problem_handlers
+from cmf_common.errors import NotFound
 from cmf_common.events import Envelope, NewEvent, uuid7
 from cmf_common.migrations import load_migrations, migrate
 from cmf_common.outbox import add_events
@@ -74,15 +75,19 @@ async def test_concurrent_starts_apply_each_migration_once(
 
 async def test_domain_errors_are_problem_json_on_the_new_api_only() -> None:
     app = FastAPI()
-    install_problem_handlers(app)
+    install_error_handlers(app)
+    ours, reference = APIRouter(route_class=ProblemRoute), APIRouter(route_class=ReferenceRoute)
 
-    @app.get("/api/v1/thing")
+    @ours.get("/api/v1/thing")
     async def thing() -> None:
         raise NotFound("no such thing", code="thing_not_found")
 
-    @app.get("/thing")
+    @reference.get("/thing")
     async def legacy() -> None:
         raise NotFound("Pipeline X not found.")
+
+    app.include_router(ours)
+    app.include_router(reference)
 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"

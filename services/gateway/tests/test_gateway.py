@@ -1,22 +1,46 @@
-"""The gateway: its route table, both path forms of every CMF route, and /health."""
+"""The gateway: its route table (one, read off the services' routers: every route has exactly
+one owner, every CMF and seed route answers at /x and /api/x, a path no route matches takes its
+prefix owner's error dialect), both path forms of every CMF route, and /health."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
+from cmf_common.dialects import PROBLEM, REFERENCE, Dialect, RouteTable, served_routes
 from cmf_common.service import Service, install_state
 from cmf_gateway.app import create_gateway
-from cmf_gateway.routing import LINEAGE, METADATA, default_table
+from cmf_gateway.routing import LINEAGE, METADATA, route_table
 from cmf_gateway.settings import GatewaySettings
+from cmf_lineage.app import create_app as create_lineage_app
+from cmf_lineage.settings import LineageSettings
 from cmf_metadata.api.deps import MetadataState
+from cmf_metadata.api.upstream.errors import ENVELOPE
+from cmf_metadata.app import create_app as create_metadata_app
 from cmf_metadata.app import create_service as create_metadata
 from cmf_metadata.settings import MetadataSettings
+
+
+@pytest.fixture(scope="session")
+def service_apps() -> dict[str, FastAPI]:
+    """Every service's app, not started: their routes are all the table needs."""
+    return {
+        METADATA: create_metadata_app(MetadataSettings()),
+        LINEAGE: create_lineage_app(LineageSettings()),
+    }
+
+
+@pytest.fixture(scope="session")
+def table(service_apps: dict[str, FastAPI]) -> RouteTable:
+    """The gateway's table, as ``cmf-server up`` builds it."""
+    return route_table(service_apps)
 
 
 @pytest.fixture
@@ -67,8 +91,10 @@ async def gateway_client(metadata: Service[MetadataState]) -> AsyncIterator[http
         ("/schedule-sync/logs/1", METADATA),
     ],
 )
-def test_route_table_resolves_paths_to_services(path: str, service: str | None) -> None:
-    assert default_table().resolve(path) == service
+def test_route_table_resolves_paths_to_services(
+    table: RouteTable, path: str, service: str | None
+) -> None:
+    assert table.resolve(path) == service
 
 
 def _cmf_routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -125,3 +151,111 @@ async def test_liveness_and_metrics_answer_without_dependencies(
     assert (await gateway_client.get("/livez")).json() == {"status": "ok"}
     metrics = await gateway_client.get("/metrics")
     assert metrics.status_code == 200 and "cmf_http_requests_total" in metrics.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "shape"),
+    [
+        ("GET", "/api/v1/nothing", 404, "problem"),
+        ("GET", "/nothing", 404, "reference"),
+        ("GET", "/api/nothing", 404, "reference"),
+        ("GET", "/mlmd_push", 405, "reference"),
+        ("GET", "/executions-by-stage/p", 422, "reference"),
+        ("GET", "/executions?limit=0", 422, "problem"),
+        ("GET", "/api/v1/executions/0", 422, "problem"),
+        ("POST", "/api/v1/executions", 405, "problem"),
+        ("GET", "/v1/nothing", 404, "envelope"),
+    ],
+)
+async def test_errors_answer_in_the_dialect_of_their_route_or_prefix_owner(
+    gateway_client: httpx.AsyncClient, method: str, path: str, status: int, shape: str
+) -> None:
+    answer = await gateway_client.request(method, path)
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    if shape == "problem":
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert body["status"] == status and "code" in body
+    elif shape == "envelope":
+        assert body["status"] == "error" and body["code"] == status and "meta" in body
+    else:
+        assert answer.headers["content-type"] == "application/json"
+        assert "detail" in body and "code" not in body
+        if status == 422:
+            assert body["status"] == "invalid_request"
+
+
+# Each process's own routes, which no dialect owns and the gateway does not route.
+PROCESS_ROUTES = {"/livez", "/readyz", "/metrics"}
+NATIVE = "/api/v1/"  # our own API: only under /api
+
+
+def _sample(template: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", template)
+
+
+def test_every_api_route_declares_a_dialect(service_apps: dict[str, FastAPI]) -> None:
+    for name, app in service_apps.items():
+        undeclared = {
+            e.path
+            for e in served_routes(name, app.routes)
+            if isinstance(e.route, APIRoute) and e.dialect is None
+        }
+        assert undeclared <= PROCESS_ROUTES, undeclared
+
+
+def test_every_route_has_exactly_one_owner(
+    service_apps: dict[str, FastAPI], table: RouteTable
+) -> None:
+    owners: dict[tuple[str, str], set[str]] = {}
+    for entry in table.entries:
+        for method in entry.methods:
+            owners.setdefault((method, entry.path), set()).add(entry.owner)
+    assert owners and all(len(o) == 1 for o in owners.values()), owners
+    for name, app in service_apps.items():
+        for entry in served_routes(name, app.routes):
+            if entry.dialect is not None:
+                assert table.resolve(_sample(entry.path)) == name, entry.path
+
+
+def test_every_cmf_and_seed_route_answers_at_both_path_forms(
+    service_apps: dict[str, FastAPI],
+) -> None:
+    for name, app in service_apps.items():
+        routes = {
+            (method, e.path, e.dialect)
+            for e in served_routes(name, app.routes)
+            if e.dialect in (REFERENCE, PROBLEM)
+            for method in e.methods
+        }
+        plain = {(m, p, d) for m, p, d in routes if not p.startswith("/api/")}
+        prefixed = {(m, p, d) for m, p, d in routes if p.startswith("/api/")}
+        assert plain, name
+        assert {(m, f"/api{p}", d) for m, p, d in plain} == {
+            r for r in prefixed if not r[1].startswith(NATIVE)
+        }
+
+
+@pytest.mark.parametrize(
+    ("path", "owner", "dialect"),
+    [
+        ("/api/v1/nothing", None, PROBLEM),  # every /api/v1 route is problem+json
+        ("/api/v1", None, PROBLEM),
+        ("/api/nothing", None, REFERENCE),  # the /api routes disagree: the default
+        ("/nothing", None, REFERENCE),
+        ("/health/nothing", None, REFERENCE),
+        ("/pipelines/p/more", METADATA, REFERENCE),
+        ("/executions/p/more", METADATA, REFERENCE),  # /executions (seed) and the legacy one
+        ("/api/v1/executions/1/more", METADATA, PROBLEM),
+        ("/lineage/12/more", LINEAGE, PROBLEM),
+        ("/api/v1/lineage/nothing", LINEAGE, PROBLEM),
+        ("/artifact-lineage/nothing", LINEAGE, REFERENCE),
+        ("/v1/nothing", METADATA, ENVELOPE),
+        ("/v1", METADATA, ENVELOPE),
+    ],
+)
+def test_a_path_without_a_route_takes_its_prefix_owner(
+    table: RouteTable, path: str, owner: str | None, dialect: Dialect
+) -> None:
+    assert table.resolve(path) == owner
+    assert table.dialect_of(path) is dialect

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import orjson
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cmf_common.errors import PROBLEM_JSON, is_new_api
+from cmf_common.dialects import Dialect
+from cmf_common.errors import PayloadTooLarge
 
 
 class BodyTooLarge(Exception):
@@ -13,9 +15,12 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, dialect_of: Callable[[str], Dialect]
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.dialect_of = dialect_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -23,7 +28,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+            await self._refuse(scope, receive, send)
             return
         received = 0
         started = False
@@ -47,33 +52,11 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(scope, send)
+                await self._refuse(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """413 in the path's dialect: no route is matched yet (see ``cmf_common.dialects``)."""
         detail = f"request body exceeds the limit of {self.max_bytes} bytes"
-        if is_new_api(scope.get("path", "")):
-            body = orjson.dumps(
-                {
-                    "type": "https://cmf-server.dev/problems/payload_too_large",
-                    "title": "Payload too large",
-                    "status": 413,
-                    "detail": detail,
-                    "code": "payload_too_large",
-                }
-            )
-            content_type = PROBLEM_JSON.encode()
-        else:
-            body = orjson.dumps({"detail": detail})
-            content_type = b"application/json"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        answer = self.dialect_of(scope.get("path", "")).domain_error(PayloadTooLarge(detail))
+        answer.headers["connection"] = "close"
+        await answer(scope, receive, send)

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 from fastapi import FastAPI
 
 from cmf_common.body_limit import BodyLimitMiddleware
-from cmf_common.errors import install_problem_handlers
+from cmf_common.dialects import Dialect, app_dialects, install_error_handlers
 from cmf_common.health import Check, health_router
 from cmf_common.metrics import metrics_router
 from cmf_common.middleware import ObservabilityMiddleware
@@ -119,10 +119,15 @@ def service_app(
     checks: Callable[[FastAPI], Checks],
     max_body_bytes: int | None = None,
     liveness: Callable[[FastAPI], Check | None] | None = None,
+    unmatched_dialect: Callable[[str], Dialect] | None = None,
 ) -> FastAPI:
+    """The app with the shared frame. Errors are answered in each route's dialect; a path
+    that matches no route in ``unmatched_dialect``'s (default: its prefix owner among this
+    app's routes, see ``cmf_common.dialects``)."""
     configure_tracing(f"cmf-{settings.service_name}", settings.otel_service_namespace)
     app = FastAPI(title=title, lifespan=lifespan)  # type: ignore[arg-type]
-    install_problem_handlers(app)
+    dialect_of = unmatched_dialect or app_dialects(app)
+    install_error_handlers(app, dialect_of)
     app.include_router(
         health_router(
             lambda: checks(app),
@@ -132,6 +137,6 @@ def service_app(
     )
     app.include_router(metrics_router())
     if max_body_bytes is not None:
-        app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+        app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, dialect_of=dialect_of)
     app.add_middleware(ObservabilityMiddleware, service=settings.service_name)
     return app

@@ -12,9 +12,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cmf_common.dialects import RouteTable
 from cmf_common.health import Check, CheckResult, run_check
 from cmf_common.service import Checks, Service, service_app
-from cmf_gateway.routing import RouteTable, default_table
+from cmf_gateway.routing import route_table
 from cmf_gateway.settings import GatewaySettings
 
 # Each part /health reports; the ones not in this mode are "disabled" (docs/api.md). "loops"
@@ -85,13 +86,15 @@ def _health_router(
 def create_gateway(
     settings: GatewaySettings,
     services: Mapping[str, Service[Any]],
-    table: RouteTable | None = None,
     run: Run | None = None,
 ) -> Gateway:
-    """The gateway over in-process ``services``. Its lifespan runs ``run``, the process's
+    """The gateway over in-process ``services``, routing by the table read off their routes
+    (``cmf_gateway.routing``). Its lifespan runs ``run``, the process's
     composition (by default every service's ``started()`` in order, no loops). The loops'
     checks it yields feed the gateway's ``/livez`` (failing while one fails) and ``/health``
     (as ``loops``)."""
+    apps = {name: service.app for name, service in services.items()}
+    table = route_table(apps)
     liveness: list[Check] = []
 
     async def loops_live() -> None:
@@ -123,8 +126,8 @@ def create_gateway(
         lifespan=lifespan,
         checks=lambda _: _merged_checks(services),
         liveness=loops,
+        unmatched_dialect=table.dialect_of,
     )
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops))
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops), prefix="/api")
-    apps = {name: service.app for name, service in services.items()}
-    return Gateway(own, apps, table or default_table())
+    return Gateway(own, apps, table)

@@ -87,8 +87,9 @@ def create_service(
     )
     app = service.app
     # Every CMF and seed route answers at /x and /api/x; ours only under /api/v1.
-    app.include_router(lineage_routes.cmf)
-    app.include_router(lineage_routes.cmf, prefix="/api")
+    for cmf_router in (lineage_routes.cmf, lineage_routes.seed):
+        app.include_router(cmf_router)
+        app.include_router(cmf_router, prefix="/api")
     app.include_router(lineage_routes.v1, prefix="/api/v1")
     return service
 

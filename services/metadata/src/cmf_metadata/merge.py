@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cmf_common.errors import error_items
 from cmf_metadata.schemas import ExecutionIn, PayloadIn, PipelineIn
 
 ORIGINAL_CREATE_TIME = "original_create_time_since_epoch"
@@ -89,10 +90,7 @@ def read_payload(json_payload: str, pipeline_name: str) -> PipelineIn | None:
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]}
-        for e in exc.errors(include_url=False, include_input=False)
-    ][:50]
+    return error_items(exc.errors(include_url=False, include_input=False), limit=50)
 
 
 def payload_uuids(pipeline: PipelineIn) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from cmf_common.dialects import ProblemRoute, ReferenceRoute
 from cmf_common.errors import NotFound
 from cmf_lineage import queries as q
 from cmf_lineage.api.deps import Reader
@@ -27,7 +28,9 @@ async def _pipeline(reader: LineageReader, pipeline: str) -> q.PipelineGraph:
 
 
 # The reference's routes (docs/wire-contract.md §1.5), mounted at / and /api.
-cmf = APIRouter(tags=["lineage"])
+cmf = APIRouter(tags=["lineage"], route_class=ReferenceRoute)
+# The seed's (problem+json errors), mounted at / and /api.
+seed = APIRouter(tags=["lineage"], route_class=ProblemRoute)
 
 
 @cmf.get("/artifact-lineage/tangled-tree/{pipeline_name}")
@@ -89,7 +92,7 @@ async def _artifact_lineage(
     return _json(await reader.answer("artifact-lineage", params, compute))
 
 
-@cmf.get("/lineage/{artifact_id}")
+@seed.get("/lineage/{artifact_id}")
 async def seed_lineage(
     artifact_id: int,
     reader: Reader,
@@ -98,7 +101,7 @@ async def seed_lineage(
     return await _artifact_lineage(reader, request, metadata_id=artifact_id, uri=None)
 
 
-@cmf.get("/display_lineage")
+@seed.get("/display_lineage")
 async def display_lineage(
     pipeline_name: str, reader: Reader, level: q.Level = q.Level.artifact
 ) -> Response:
@@ -109,7 +112,7 @@ async def display_lineage(
 
 
 # Ours, under /api/v1.
-v1 = APIRouter(prefix="/lineage", tags=["lineage"])
+v1 = APIRouter(prefix="/lineage", tags=["lineage"], route_class=ProblemRoute)
 
 
 @v1.get("/artifacts/{artifact_id}")

@@ -12,20 +12,29 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from cmf_common.errors import NotFound, reference_error
+from cmf_common.dialects import ReferenceRoute
+from cmf_common.errors import NotFound, error_items, reference_error
 from cmf_metadata.api.deps import Pool
 from cmf_metadata.merge import PayloadRejected, Rejection
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
 from cmf_metadata.push import push
 from cmf_metadata.schemas import PullRequest, PushRequest
 
-router = APIRouter(tags=["cmf"])
+router = APIRouter(tags=["cmf"], route_class=ReferenceRoute)
 
 CONSISTENCY_HEADER = "X-CMF-Consistency-Token"
+MAX_ERRORS = 50  # validation errors reported of one body
 
 
 def _invalid(errors: list[dict[str, Any]]) -> JSONResponse:
     return reference_error(422, errors, status="invalid_request")
+
+
+def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """The body's first 50 errors, located under ``body`` as FastAPI locates them."""
+    return error_items(
+        exc.errors(include_url=False, include_input=False), under=("body",), limit=MAX_ERRORS
+    )
 
 
 def _value_error(field: str, message: str) -> JSONResponse:
@@ -47,12 +56,7 @@ async def mlmd_push(request: Request, pool: Pool) -> Response:
     try:
         parsed = await asyncio.to_thread(_parse_push, body)
     except ValidationError as exc:
-        return _invalid(
-            [
-                {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
-                for e in exc.errors(include_url=False, include_input=False)
-            ][:50]
-        )
+        return _invalid(_body_errors(exc))
     pipeline_name = parsed.pipeline_name
     if pipeline_name is None and parsed.id is not None:
         pipeline_name = _only_pipeline_name(parsed.json_payload)  # legacy client, no name sent
@@ -81,9 +85,7 @@ def _rejection(rejected: PayloadRejected) -> JSONResponse:
     if rejected.kind is Rejection.INVALID_JSON:
         return _value_error("json_payload", str(rejected.detail))
     if isinstance(rejected.detail, list):
-        return _invalid(
-            [{**e, "loc": ["body", "json_payload", *e["loc"]]} for e in rejected.detail]
-        )
+        return _invalid(error_items(rejected.detail, under=("body", "json_payload")))
     return _value_error("json_payload", str(rejected.detail))
 
 
@@ -112,12 +114,7 @@ async def mlmd_pull(request: Request, pool: Pool) -> Response:
     try:
         parsed = PullRequest.model_validate_json(body) if body.strip() else PullRequest()
     except ValidationError as exc:
-        return _invalid(
-            [
-                {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
-                for e in exc.errors(include_url=False, include_input=False)
-            ][:50]
-        )
+        return _invalid(_body_errors(exc))
     return await _pull_response(
         pool,
         PullQuery(

@@ -18,10 +18,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from cmf_common.dialects import ReferenceRoute
 from cmf_metadata import files
 from cmf_metadata.api.deps import Store, UploadLimit
 
-router = APIRouter(tags=["files"])
+router = APIRouter(tags=["files"], route_class=ReferenceRoute)
 
 FIELD = "file"
 NAME_LIMIT = 4096

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from cmf_common.dialects import ReferenceRoute
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
 from cmf_metadata import model_card as model_card_reads
@@ -19,7 +20,7 @@ from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Counts, Pool
 from cmf_metadata.filters import PageQuery
 
-router = APIRouter(tags=["listings"])
+router = APIRouter(tags=["listings"], route_class=ReferenceRoute)
 
 
 MAX_PAGE = 1_000_000_000

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from cmf_common.dialects import ProblemRoute
 from cmf_common.paging import MAX_CURSOR_CHARS
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
@@ -19,7 +20,7 @@ from cmf_metadata import paging
 from cmf_metadata.api.deps import Pool
 from cmf_metadata.api.v1 import json_response
 
-router = APIRouter(tags=["seed"])
+router = APIRouter(tags=["seed"], route_class=ProblemRoute)
 
 Name = Annotated[str | None, Query(max_length=4096)]
 Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)]

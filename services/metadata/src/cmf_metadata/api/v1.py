@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from cmf_common.db import json_dumps
+from cmf_common.dialects import ProblemRoute
 from cmf_common.paging import BIGINT_MAX, MAX_CURSOR_CHARS
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
@@ -23,7 +24,7 @@ from cmf_metadata import filters, paging
 from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Pool
 
-router = APIRouter(tags=["v1"])
+router = APIRouter(tags=["v1"], route_class=ProblemRoute)
 
 Id = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 Name = Annotated[str | None, Query(max_length=4096)]

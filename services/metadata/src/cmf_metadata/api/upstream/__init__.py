@@ -15,7 +15,6 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
 from cmf_metadata.api.upstream import artifacts, files, metadata, metahub, pipelines
-from cmf_metadata.api.upstream.errors import install_envelope_errors
 
 ROUTERS: tuple[APIRouter, ...] = (
     pipelines.router,
@@ -49,8 +48,9 @@ class _PrefixRoute(BaseRoute):
 
 
 def include_upstream_v1(app: FastAPI, prefixes: Sequence[str] = ("/v1",)) -> None:
-    """Mount every v1 router at each of ``prefixes`` and answer errors under them in the
-    envelope (unknown paths and methods included).
+    """Mount every v1 router at each of ``prefixes``. Their routes declare the envelope as
+    their error dialect, so unknown paths and methods under a prefix (whose prefix owner they
+    are) answer in it too.
 
     The routers are included in the app as usual (so ``/openapi.json`` documents them), and a
     first route hands each request under a prefix straight to them.
@@ -62,4 +62,3 @@ def include_upstream_v1(app: FastAPI, prefixes: Sequence[str] = ("/v1",)) -> Non
             app.include_router(router, prefix=prefix)
             dispatch.include_router(router, prefix=prefix)
         app.router.routes.insert(0, _PrefixRoute(prefix, dispatch))
-    install_envelope_errors(app, prefixes)

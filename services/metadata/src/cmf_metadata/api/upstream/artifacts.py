@@ -12,8 +12,11 @@ from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import model_card as model_card_reads
 from cmf_metadata.api.deps import Pool
 from cmf_metadata.api.upstream import envelope
+from cmf_metadata.api.upstream.errors import EnvelopeRoute
 
-router = APIRouter(tags=["upstream v1: artifacts"], responses=envelope.RESPONSES)
+router = APIRouter(
+    tags=["upstream v1: artifacts"], responses=envelope.RESPONSES, route_class=EnvelopeRoute
+)
 
 ModelId = Annotated[int, Query(ge=-(2**63), lt=2**63)]
 MODEL_CARD = "Model card retrieved successfully"

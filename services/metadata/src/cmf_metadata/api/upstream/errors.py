@@ -1,59 +1,41 @@
-"""The envelope as the error dialect of the v1 paths.
-
-HOOK (until cmf_common.errors lets a router declare its dialect): the app's problem handlers
-pick the shape by path and know nothing of the envelope, so :func:`install_envelope_errors`
-wraps each of them: a request under one of the v1 prefixes is answered in the envelope, any
-other goes to the handler that was there. Unknown paths and methods under a prefix reach the
-HTTP-error handler as Starlette's 404/405, so they are enveloped too.
+"""The envelope as an error dialect: the routes of upstream's v1 generation declare it with
+``APIRouter(route_class=EnvelopeRoute)``, and the app's error handlers answer their errors in
+it (``cmf_common.dialects``). Unknown paths and methods under a v1 prefix take it too, as
+their prefix owner's dialect.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from fastapi.responses import JSONResponse
 
+from cmf_common.dialects import Dialect, DialectRoute
 from cmf_common.errors import DomainError
 from cmf_metadata.api.upstream import envelope
 
-log = structlog.get_logger(__name__)
 
-Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
+class EnvelopeDialect(Dialect):
+    """Upstream's ``{status, code, data, message, errors, meta}``, sent with HTTP status
+    ``code`` (upstream's exception handlers)."""
 
+    name = "upstream-v1"
 
-def under(path: str, prefixes: Sequence[str]) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in prefixes)
-
-
-def render(exc: Exception) -> Response:
-    """The envelope for an error raised while answering a v1 request."""
-    if isinstance(exc, RequestValidationError):
-        return envelope.validation_error(exc.errors())
-    if isinstance(exc, DomainError):
+    def domain_error(self, exc: DomainError) -> JSONResponse:
         return envelope.error(exc.detail, exc.status)
-    if isinstance(exc, StarletteHTTPException):
-        return envelope.error(str(exc.detail), exc.status_code, headers=exc.headers)
-    log.exception("request.failed", error=type(exc).__name__)
-    return envelope.error(envelope.INTERNAL_ERROR, 500)
+
+    def invalid_request(self, errors: list[dict[str, Any]]) -> JSONResponse:
+        return envelope.validation_error(errors)
+
+    def http_error(self, status: int, detail: Any, headers: dict[str, str]) -> JSONResponse:
+        return envelope.error(str(detail), status, headers=headers)
+
+    def internal_error(self) -> JSONResponse:
+        return envelope.error(envelope.INTERNAL_ERROR, 500)
 
 
-def install_envelope_errors(app: FastAPI, prefixes: Sequence[str]) -> None:
-    """Answer errors on paths under ``prefixes`` in the envelope (call before the first request)."""
-    chosen = tuple(prefixes)
-    for kind in (DomainError, RequestValidationError, StarletteHTTPException, Exception):
-        previous = app.exception_handlers.get(kind)
+ENVELOPE = EnvelopeDialect()
 
-        async def handler(
-            request: Request, exc: Exception, previous: Handler | None = previous
-        ) -> Response:
-            if under(request.url.path, chosen) or previous is None:
-                return render(exc)
-            answer = previous(request, exc)
-            return await answer if inspect.isawaitable(answer) else answer
 
-        app.add_exception_handler(kind, handler)
+class EnvelopeRoute(DialectRoute):
+    dialect = ENVELOPE

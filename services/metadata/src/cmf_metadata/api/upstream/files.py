@@ -13,8 +13,11 @@ from cmf_metadata.api.deps import Store, UploadLimit
 from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName
 from cmf_metadata.api.files import read_upload as _read_upload
 from cmf_metadata.api.upstream import envelope
+from cmf_metadata.api.upstream.errors import EnvelopeRoute
 
-router = APIRouter(tags=["upstream v1: files"], responses=envelope.RESPONSES)
+router = APIRouter(
+    tags=["upstream v1: files"], responses=envelope.RESPONSES, route_class=EnvelopeRoute
+)
 
 UPLOAD_FAILED = "Failed to upload file: "
 

@@ -15,12 +15,15 @@ from pydantic import BaseModel, ValidationError
 from cmf_metadata.api.cmf import CONSISTENCY_HEADER
 from cmf_metadata.api.deps import Pool
 from cmf_metadata.api.upstream import envelope
+from cmf_metadata.api.upstream.errors import EnvelopeRoute
 from cmf_metadata.api.upstream.requests import MLMDPullRequest, MLMDPushRequest
 from cmf_metadata.merge import PayloadRejected, Rejection
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
 from cmf_metadata.push import push
 
-router = APIRouter(tags=["upstream v1: metadata"], responses=envelope.RESPONSES)
+router = APIRouter(
+    tags=["upstream v1: metadata"], responses=envelope.RESPONSES, route_class=EnvelopeRoute
+)
 
 NO_PIPELINE = "Invalid JSON payload. The pipeline name is missing."
 VERSION_UPDATE = "version_update"

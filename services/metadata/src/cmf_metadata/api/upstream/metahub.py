@@ -14,14 +14,16 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from cmf_common.dialects import ReferenceRoute
 from cmf_common.errors import reference_error
 from cmf_metadata.api.upstream import envelope
+from cmf_metadata.api.upstream.errors import EnvelopeRoute
 
 NOT_AVAILABLE = "Metahub is not available on this server yet"
 NOT_IMPLEMENTED = 501
 
-router = APIRouter(tags=["upstream v1: metahub (not yet)"])
-reference_router = APIRouter(tags=["metahub (not yet)"])
+router = APIRouter(tags=["upstream v1: metahub (not yet)"], route_class=EnvelopeRoute)
+reference_router = APIRouter(tags=["metahub (not yet)"], route_class=ReferenceRoute)
 
 V1_ROUTES = (
     ("POST", "/acknowledge"),

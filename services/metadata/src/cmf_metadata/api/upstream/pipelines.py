@@ -12,11 +12,14 @@ from cmf_metadata import executions as execution_reads
 from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Counts, Pool, Store
 from cmf_metadata.api.upstream import envelope, records
+from cmf_metadata.api.upstream.errors import EnvelopeRoute
 from cmf_metadata.api.upstream.files import python_env_text
 from cmf_metadata.api.upstream.requests import ArtifactByStageRequest, ExecutionByStageRequest
 from cmf_metadata.filters import PageQuery
 
-router = APIRouter(tags=["upstream v1: pipelines"], responses=envelope.RESPONSES)
+router = APIRouter(
+    tags=["upstream v1: pipelines"], responses=envelope.RESPONSES, route_class=EnvelopeRoute
+)
 
 
 def _page(body: ArtifactByStageRequest | ExecutionByStageRequest) -> PageQuery:

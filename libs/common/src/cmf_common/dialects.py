@@ -1,0 +1,258 @@
+"""Error dialects, declared by the routes, and the route table that finds a path's owner.
+
+One server speaks several API dialects (docs/api.md): the CMF reference routes at ``/x`` and
+``/api/x``, the seed's and our own (problem+json), upstream's v1 generation (its envelope).
+Each answers errors in its own shape. A router declares its dialect by its route class
+(``APIRouter(route_class=ProblemRoute)``); the exception handlers read it from the matched
+route (``request.scope["route"]``), so no shared code knows any path.
+
+A path no route matches (a 404), and a request refused before routing (the body limit's
+413), have no route to ask. They take the dialect of the *prefix owner*: the routes whose
+leading literal segments (those before the first ``{parameter}``) share the longest run with
+the path's segments, when those routes agree on one dialect; else, and when no route shares a
+segment, the CMF reference dialect (the reference server's own 404 ``{"detail": "Not
+Found"}``). So ``/api/v1/nothing`` answers problem+json (every ``/api/v1/`` route does), and
+``/api/nothing`` the reference's shape (the ``/api/`` routes disagree). The gateway finds the
+service of a path the same way (:meth:`RouteTable.resolve`).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, compile_path
+
+from cmf_common.errors import DomainError, error_items, problem, reference_error
+
+log = structlog.get_logger(__name__)
+
+
+class Dialect(ABC):
+    """How one API dialect answers errors."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def domain_error(self, exc: DomainError) -> JSONResponse: ...
+
+    @abstractmethod
+    def invalid_request(self, errors: list[dict[str, Any]]) -> JSONResponse:
+        """A request that did not validate (``errors`` as :func:`error_items` makes them)."""
+
+    @abstractmethod
+    def http_error(self, status: int, detail: Any, headers: dict[str, str]) -> JSONResponse: ...
+
+    def internal_error(self) -> JSONResponse:
+        """An unexpected exception (logged by the handler): problem+json unless the dialect
+        has a 500 of its own."""
+        return problem(
+            500, "Internal error", "an unexpected error occurred; it has been logged", "internal"
+        )
+
+
+class ReferenceDialect(Dialect):
+    """The CMF reference server's FastAPI-style bodies: ``{"detail": ...}``. A validation 422
+    is ``{"status": "invalid_request", "detail": [...]}``: the real client reads ``status`` on
+    every 422."""
+
+    name = "cmf"
+
+    def domain_error(self, exc: DomainError) -> JSONResponse:
+        return reference_error(exc.status, exc.detail)
+
+    def invalid_request(self, errors: list[dict[str, Any]]) -> JSONResponse:
+        return reference_error(422, errors, status="invalid_request")
+
+    def http_error(self, status: int, detail: Any, headers: dict[str, str]) -> JSONResponse:
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class ProblemDialect(Dialect):
+    """Ours and the seed's routes: ``application/problem+json`` (RFC 9457)."""
+
+    name = "problem"
+
+    def domain_error(self, exc: DomainError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, exc.code, **exc.extra)
+
+    def invalid_request(self, errors: list[dict[str, Any]]) -> JSONResponse:
+        return problem(
+            422, "Invalid request", "the request did not validate", "invalid", errors=errors
+        )
+
+    def http_error(self, status: int, detail: Any, headers: dict[str, str]) -> JSONResponse:
+        return problem(status, str(detail), str(detail), f"http_{status}", headers=headers)
+
+
+REFERENCE = ReferenceDialect()
+PROBLEM = ProblemDialect()
+DEFAULT_DIALECT: Dialect = REFERENCE
+
+
+class DialectRoute(APIRoute):
+    """A route that declares the dialect its errors are answered in."""
+
+    dialect: ClassVar[Dialect]
+
+
+class ReferenceRoute(DialectRoute):
+    dialect = REFERENCE
+
+
+class ProblemRoute(DialectRoute):
+    dialect = PROBLEM
+
+
+def _segments(path: str) -> tuple[str, ...]:
+    return tuple(s for s in path.split("/") if s)
+
+
+def _literal_prefix(path: str) -> tuple[str, ...]:
+    prefix: list[str] = []
+    for segment in _segments(path):
+        if "{" in segment:
+            break
+        prefix.append(segment)
+    return tuple(prefix)
+
+
+def _shared(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One route as an app serves it: its full path (prefixes included), methods, the route
+    object its router declared (whose class may carry a dialect), and its owner."""
+
+    owner: str
+    path: str
+    methods: frozenset[str]
+    route: BaseRoute
+    regex: re.Pattern[str] = field(compare=False, repr=False)
+
+    @property
+    def dialect(self) -> Dialect | None:
+        return self.route.dialect if isinstance(self.route, DialectRoute) else None
+
+
+def served_routes(owner: str, routes: Sequence[BaseRoute]) -> Iterator[Entry]:
+    """Every route of ``routes`` (an app's, its included routers flattened) with a path."""
+    for context in iter_route_contexts(routes):
+        path = context.path
+        if path is None:
+            continue
+        regex, _, _ = compile_path(path)
+        methods = frozenset(context.methods or ())
+        yield Entry(owner, path, methods, context.original_route, regex)
+
+
+class RouteTable:
+    """Every route that declares a dialect, by owner, read off the owners' own routes."""
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        self.entries = tuple(e for e in entries if e.dialect is not None)
+        self._prefixes = tuple((_literal_prefix(e.path), e) for e in self.entries)
+        self._lookup = lru_cache(maxsize=4096)(self._find)
+
+    @classmethod
+    def of(cls, routes: Mapping[str, Sequence[BaseRoute]]) -> RouteTable:
+        """The table of ``{owner: its app's routes}``; routes without a dialect (health,
+        metrics: each process's own) are not in it."""
+        return cls(e for owner, owned in routes.items() for e in served_routes(owner, owned))
+
+    def matching(self, path: str) -> list[Entry]:
+        """The routes whose path matches ``path`` (any method), with or without its
+        trailing slash."""
+        other = path.rstrip("/") if path.endswith("/") and path != "/" else path + "/"
+        return [e for e in self.entries if e.regex.match(path) or e.regex.match(other)]
+
+    def prefix_owners(self, path: str) -> list[Entry]:
+        """The routes whose literal prefix shares the longest run of segments (one at least)
+        with ``path``'s."""
+        segments = _segments(path)
+        runs = [(_shared(prefix, segments), e) for prefix, e in self._prefixes]
+        longest = max((n for n, _ in runs), default=0)
+        return [e for n, e in runs if n == longest] if longest else []
+
+    def _find(self, path: str) -> tuple[str | None, Dialect]:
+        entries = self.matching(path) or self.prefix_owners(path)
+        owners = {e.owner for e in entries}
+        dialects = {e.dialect for e in entries if e.dialect is not None}
+        return (
+            owners.pop() if len(owners) == 1 else None,
+            dialects.pop() if len(dialects) == 1 else DEFAULT_DIALECT,
+        )
+
+    def resolve(self, path: str) -> str | None:
+        """The owner that answers ``path``: the one whose route matches it, else the prefix
+        owner; ``None`` when no one or more than one owns it."""
+        return self._lookup(path)[0]
+
+    def dialect_of(self, path: str) -> Dialect:
+        """The dialect of ``path`` when no route says (see the module's docstring)."""
+        return self._lookup(path)[1]
+
+
+def app_dialects(app: FastAPI) -> Callable[[str], Dialect]:
+    """``path -> dialect`` over ``app``'s own routes (read when first needed: routes are
+    added after the handlers are installed)."""
+    tables: dict[int, RouteTable] = {}
+
+    def dialect_of(path: str) -> Dialect:
+        key = len(app.routes)
+        if key not in tables:
+            tables.clear()
+            tables[key] = RouteTable.of({app.title: app.routes})
+        return tables[key].dialect_of(path)
+
+    return dialect_of
+
+
+def install_error_handlers(app: FastAPI, unmatched: Callable[[str], Dialect] | None = None) -> None:
+    """Answer each error in its route's dialect; a path without a route in the dialect
+    ``unmatched`` gives it (default: its prefix owner among ``app``'s routes)."""
+    fallback = unmatched or app_dialects(app)
+
+    def dialect(request: Request) -> Dialect:
+        route = request.scope.get("route")
+        if isinstance(route, DialectRoute):
+            return route.dialect
+        return fallback(request.url.path)
+
+    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        return dialect(request).domain_error(exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return dialect(request).invalid_request(error_items(exc.errors()))
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return dialect(request).http_error(exc.status_code, exc.detail, dict(exc.headers or {}))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request.failed", error=type(exc).__name__)
+        return dialect(request).internal_error()
+
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
