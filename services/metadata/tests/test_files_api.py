@@ -259,12 +259,36 @@ async def test_tensorboard_with_an_unsafe_path_is_400_and_writes_nothing(
 
 
 @pytest.mark.parametrize("file_name", ["../x.txt", "a/x.txt", "a\\x.txt", "..", "x\x00.txt"])
-@pytest.mark.parametrize("route", ["/api/python-env", "/api/label-data"])
-async def test_reading_an_unsafe_name_is_400(
-    client: httpx.AsyncClient, route: str, file_name: str
+async def test_reading_an_unsafe_label_name_is_400(
+    client: httpx.AsyncClient, file_name: str
 ) -> None:
-    answer = await client.get(route, params={"file_name": file_name})
+    answer = await client.get("/api/label-data", params={"file_name": file_name})
     assert answer.status_code == 400, answer.text
+
+
+@pytest.mark.parametrize(
+    "file_name",
+    ["../x.txt", "a/../x.txt", "/etc/x.txt", "a\\x.txt", "..\\x.txt", "..", "x\x00.txt", "a/.txt/"],
+)
+async def test_reading_an_unsafe_python_env_name_is_400(
+    client: httpx.AsyncClient, file_name: str
+) -> None:
+    answer = await client.get("/api/python-env", params={"file_name": file_name})
+    assert answer.status_code == 400, answer.text
+
+
+@pytest.mark.parametrize("prefix", ["", "/api"])
+async def test_python_env_read_by_the_recorded_path_answers_the_file(
+    client: httpx.AsyncClient, prefix: str
+) -> None:
+    """The UI sends the ``Python_Env`` property as cmflib records it; the reference reads the
+    base name (server/app/main.py ``get_python_env``)."""
+    await client.post("/api/python-env", files={"file": (f"cmf_artifacts/{ENV_NAME}", b"numpy\n")})
+    answer = await client.get(
+        f"{prefix}/python-env", params={"file_name": f"cmf_artifacts/{ENV_NAME}"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.text == "numpy\n"
 
 
 async def test_download_python_env_of_an_unsafe_name_is_400(client: httpx.AsyncClient) -> None:

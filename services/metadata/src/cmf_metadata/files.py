@@ -199,10 +199,13 @@ async def _opened(store: FileStore, key: str) -> Chunks:
 
 
 async def open_python_env(store: FileStore, file_name: str) -> Chunks:
-    """``GET /python-env``: only ``.txt`` and ``.yaml`` files, as the reference allows."""
+    """``GET /python-env``: only ``.txt`` and ``.yaml`` files, as the reference allows. The name
+    may carry the folder cmflib records it under (``cmf_artifacts/python_env_<md5>.txt``, what
+    the UI sends): the reference reads its base name (``os.path.basename`` in server/app/main.py
+    ``get_python_env``), and so do we, still refusing ``..``, absolute paths, ``\\`` and NUL."""
     if not (file_name.endswith(".txt") or file_name.endswith(".yaml")):
         raise BadFileName("Unsupported file extension. Use .txt or .yaml")
-    return await _opened(store, f"{ENV}/{plain_name(file_name)}")
+    return await _opened(store, f"{ENV}/{upload_basename(file_name)}")
 
 
 async def open_label(store: FileStore, file_name: str) -> Chunks:

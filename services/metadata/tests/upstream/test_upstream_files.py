@@ -74,6 +74,10 @@ async def test_python_env_reads_back_in_the_envelope_by_query_and_by_path(
         ("/v1/python-env/gone.yaml", 404, "File not found"),
         ("/v1/python-env?file_name=../../etc/passwd.txt", 400, None),
         ("/v1/python-env?file_name=/etc/x.txt", 400, None),
+        ("/v1/python-env?file_name=a\\x.txt", 400, None),
+        ("/v1/python-env?file_name=x%00.txt", 400, None),
+        ("/v1/python-env/..%5Cx.txt", 400, None),
+        ("/v1/python-env/x%00.txt", 400, None),
     ],
 )
 async def test_python_env_reads_refused_are_enveloped(

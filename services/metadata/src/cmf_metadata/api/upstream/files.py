@@ -27,9 +27,8 @@ async def _text(chunks: files.Chunks) -> str:
 
 
 async def python_env_text(store: files.FileStore, file_name: str) -> str:
-    """A python env file's text. The name may carry the folder cmflib records it under
-    (``cmf_artifacts/python_env_<md5>.txt``): upstream reads the base name."""
-    return await _text(await files.open_python_env(store, files.upload_basename(file_name)))
+    """A python env file's text, named as ``GET /python-env`` names it (its base name is read)."""
+    return await _text(await files.open_python_env(store, file_name))
 
 
 def _uploaded(result: dict[str, str], message: str, code: int) -> JSONResponse:
