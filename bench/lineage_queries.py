@@ -67,7 +67,7 @@ from cmf_lineage.graph import (
     PipelineNode,
     StageNode,
 )
-from cmf_lineage.queries import LineageQueries
+from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
 from cmf_lineage.versions import GraphVersions
@@ -204,9 +204,9 @@ def batches(args: argparse.Namespace) -> tuple[Plan, list[GraphBatch]]:
 
 
 @contextlib.asynccontextmanager
-async def postgres_store(plan: Plan, groups: list[GraphBatch]) -> AsyncIterator[LineageQueries]:
+async def postgres_store(plan: Plan, groups: list[GraphBatch]) -> AsyncIterator[GraphReader]:
     from cmf_lineage.store.postgres import write_batch
-    from cmf_lineage.store.postgres_queries import PostgresLineageQueries
+    from cmf_lineage.store.postgres_reads import PostgresGraphReader
 
     name = await create_database("cmf_bench_lineage", admin_url=PG_URL)
     pool = await create_pool(with_database(PG_URL, name), "lineage", min_size=1, max_size=4)
@@ -225,7 +225,7 @@ async def postgres_store(plan: Plan, groups: list[GraphBatch]) -> AsyncIterator[
             )
             await conn.execute("ANALYZE")
         _say(f"PostgreSQL graph written in {time.perf_counter() - started:.0f} s")
-        yield PostgresLineageQueries(pool)
+        yield PostgresGraphReader(pool)
     finally:
         await pool.close()
         await drop_database(name, PG_URL)
@@ -318,18 +318,16 @@ NEO4J_LOAD = (
 
 
 @contextlib.asynccontextmanager
-async def neo4j_store(
-    plan: Plan, groups: list[GraphBatch], uri: str
-) -> AsyncIterator[LineageQueries]:
+async def neo4j_store(plan: Plan, groups: list[GraphBatch], uri: str) -> AsyncIterator[GraphReader]:
     from neo4j import AsyncGraphDatabase
 
     from cmf_lineage.store.neo4j import Neo4jGraphStore
-    from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
+    from cmf_lineage.store.neo4j_reads import Neo4jGraphReader
 
     driver = AsyncGraphDatabase.driver(uri, auth=("neo4j", "unused"))
     try:
         await Neo4jGraphStore(driver).setup()
-        queries = Neo4jLineageQueries(driver)
+        queries = Neo4jGraphReader(driver)
         await queries.setup()
         started = time.perf_counter()
         async with driver.session() as session:
@@ -406,7 +404,7 @@ class NoCache:
         return None
 
 
-def _client(queries: LineageQueries, cache: Cache, board: VersionBoard | None) -> httpx.AsyncClient:
+def _client(queries: GraphReader, cache: Cache, board: VersionBoard | None) -> httpx.AsyncClient:
     class Progress:
         async def applied_seq(self, consumer: str, pipeline: str) -> int:
             return 1
@@ -453,7 +451,7 @@ async def _time(
 
 
 async def measure(
-    store: str, queries: LineageQueries, plan: Plan, args: argparse.Namespace
+    store: str, queries: GraphReader, plan: Plan, args: argparse.Namespace
 ) -> list[Figure]:
     figures: list[Figure] = []
     rng = random.Random(7)

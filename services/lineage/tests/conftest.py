@@ -18,11 +18,11 @@ from cmf_common.migrations import migrate
 from cmf_common.outbox import envelope_of
 from cmf_lineage.app import MIGRATIONS as LINEAGE_MIGRATIONS
 from cmf_lineage.graph import GraphStore
-from cmf_lineage.queries import LineageQueries
+from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.store.neo4j import Neo4jGraphStore
-from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
+from cmf_lineage.store.neo4j_reads import Neo4jGraphReader
 from cmf_lineage.store.postgres import PostgresGraphStore
-from cmf_lineage.store.postgres_queries import PostgresLineageQueries
+from cmf_lineage.store.postgres_reads import PostgresGraphReader
 from cmf_metadata.app import MIGRATIONS as METADATA_MIGRATIONS
 from cmf_metadata.push import push
 
@@ -86,12 +86,12 @@ async def graph(
 
 
 @pytest.fixture
-async def queries(graph: GraphUnderTest) -> LineageQueries:
+async def graph_reader(graph: GraphUnderTest) -> GraphReader:
     """The lineage read side over the store under test."""
     if isinstance(graph.store, PostgresGraphStore):
-        return PostgresLineageQueries(graph.store.pool)
+        return PostgresGraphReader(graph.store.pool)
     assert isinstance(graph.store, Neo4jGraphStore)
-    neo4j = Neo4jLineageQueries(graph.store.driver)
+    neo4j = Neo4jGraphReader(graph.store.driver)
     await neo4j.setup()
     return neo4j
 

@@ -19,8 +19,8 @@ from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import create_app
 from cmf_lineage.cache import Cache, LruCache, RedisCache
 from cmf_lineage.graph import GraphStore
+from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
-from cmf_lineage.queries import LineageQueries
 from cmf_lineage.reads import LineageReader, Token, parse_token
 from cmf_lineage.settings import LineageSettings
 
@@ -66,22 +66,22 @@ def _client(reader: LineageReader) -> httpx.AsyncClient:
 
 
 async def test_a_token_already_reached_is_answered_at_once(
-    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     events = await push_events(payload)
     await Projector(graph.store).apply(events)
-    reader = LineageReader(queries, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
+    reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
     async with _client(reader) as client:
         answer = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
     assert answer.status_code == 200 and len(answer.json()) == 3
 
 
 async def test_a_read_waits_for_the_projection_to_reach_its_token(
-    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     events = await push_events(payload)
     watched = WatchedStore(graph.store)
-    reader = LineageReader(queries, watched, LruCache(), "cmf-lineage", wait_s=30)
+    reader = LineageReader(graph_reader, watched, LruCache(), "cmf-lineage", wait_s=30)
     async with _client(reader) as client:
         read = asyncio.create_task(client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"}))
         await asyncio.wait_for(watched.asked.wait(), timeout=10)
@@ -92,11 +92,11 @@ async def test_a_read_waits_for_the_projection_to_reach_its_token(
 
 
 async def test_a_token_not_reached_in_time_is_a_503_with_retry_after(
-    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     events = await push_events(payload)
     await Projector(graph.store).apply(events)
-    reader = LineageReader(queries, graph.store, LruCache(), "cmf-lineage", wait_s=0.2)
+    reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage", wait_s=0.2)
     ahead = f"Test-env:{events[-1].seq + 1}"
     async with _client(reader) as client:
         cmf = await client.get(TREE, headers={TOKEN: ahead})
@@ -109,9 +109,9 @@ async def test_a_token_not_reached_in_time_is_a_503_with_retry_after(
 
 @pytest.mark.parametrize("raw", ["Test-env", "Test-env:", ":5", "Test-env:five", "Test-env:-1"])
 async def test_a_malformed_token_is_a_422(
-    graph: GraphUnderTest, queries: LineageQueries, raw: str
+    graph: GraphUnderTest, graph_reader: GraphReader, raw: str
 ) -> None:
-    reader = LineageReader(queries, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
+    reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
     async with _client(reader) as client:
         answer = await client.get(TREE, headers={TOKEN: raw})
     assert answer.status_code == 422
@@ -123,14 +123,14 @@ def test_a_token_names_its_pipeline_percent_encoded() -> None:
 
 async def test_a_cached_tree_is_not_served_once_a_later_push_is_applied(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     cache: Cache,
     push_events: Pusher,
     payload: dict[str, Any],
 ) -> None:
     first = dict(payload)
     first["Pipeline"] = [dict(payload["Pipeline"][0], stages=payload["Pipeline"][0]["stages"][:1])]
-    reader = LineageReader(queries, graph.store, cache, "cmf-lineage")
+    reader = LineageReader(graph_reader, graph.store, cache, "cmf-lineage")
     async with _client(reader) as client:
         await Projector(graph.store).apply(await push_events(first))
         before = (await client.get(TREE)).json()
@@ -144,7 +144,7 @@ async def test_a_cached_tree_is_not_served_once_a_later_push_is_applied(
 
 async def test_a_read_after_another_pipelines_push_sees_its_use_of_a_shared_artifact(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     cache: Cache,
     push_events: Pusher,
     payload: dict[str, Any],
@@ -152,7 +152,7 @@ async def test_a_read_after_another_pipelines_push_sees_its_use_of_a_shared_arti
     """The artifact lineage crosses pipelines; a push elsewhere changes it, and reads racing
     with that push's projection never outlive it."""
     await Projector(graph.store).apply(await push_events(payload))
-    reader = LineageReader(queries, graph.store, cache, "cmf-lineage")
+    reader = LineageReader(graph_reader, graph.store, cache, "cmf-lineage")
     async with _client(reader) as client:
         full = (await client.get("/display_lineage", params={"pipeline_name": "Test-env"})).json()
         data = next(n for n in full["nodes"] if n.get("display_name") == "data.xml:18b9")
@@ -207,10 +207,10 @@ async def test_an_unreachable_redis_is_a_miss_not_a_failure() -> None:
 
 
 async def test_cache_hits_misses_and_latency_are_metrics(
-    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     await Projector(graph.store).apply(await push_events(payload))
-    reader = LineageReader(queries, graph.store, LruCache(), "cmf-lineage")
+    reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage")
     async with _client(reader) as client:
         await client.get(TREE)
         await client.get(TREE)
@@ -222,7 +222,7 @@ async def test_cache_hits_misses_and_latency_are_metrics(
 
 async def test_concurrent_pushes_each_read_their_own_write_through_one_cache(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     cache: Cache,
     push_events: Pusher,
     payload: dict[str, Any],
@@ -230,7 +230,7 @@ async def test_concurrent_pushes_each_read_their_own_write_through_one_cache(
     """Pipelines sharing artifacts are pushed, projected and read at once; every read with its
     push's token sees its pipeline whole, and the shared artifact's lineage, read after all
     were applied, holds every pipeline."""
-    reader = LineageReader(queries, graph.store, cache, "cmf-lineage")
+    reader = LineageReader(graph_reader, graph.store, cache, "cmf-lineage")
     names = [f"Shared-{i}" for i in range(4)]
 
     async def one(client: httpx.AsyncClient, name: str) -> None:

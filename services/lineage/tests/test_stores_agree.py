@@ -18,14 +18,14 @@ from cmf_common.service import install_state
 from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import create_app
 from cmf_lineage.cache import LruCache
+from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
-from cmf_lineage.queries import LineageQueries
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
 from cmf_lineage.store.neo4j import Neo4jGraphStore
-from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
+from cmf_lineage.store.neo4j_reads import Neo4jGraphReader
 from cmf_lineage.store.postgres import PostgresGraphStore
-from cmf_lineage.store.postgres_queries import PostgresLineageQueries
+from cmf_lineage.store.postgres_reads import PostgresGraphReader
 from cmf_testing.generator import payload_text
 
 
@@ -54,9 +54,9 @@ async def neo4j_driver() -> AsyncIterator[AsyncDriver]:
         await driver.close()
 
 
-def _client(queries: LineageQueries, store: Any) -> httpx.AsyncClient:
+def _client(graph_reader: GraphReader, store: Any) -> httpx.AsyncClient:
     app = create_app(LineageSettings())
-    install_state(app, LineageState(LineageReader(queries, store, LruCache(), "cmf-lineage")))
+    install_state(app, LineageState(LineageReader(graph_reader, store, LruCache(), "cmf-lineage")))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
 
 
@@ -72,13 +72,13 @@ async def test_postgres_and_neo4j_answer_every_route_alike(
     postgres = PostgresGraphStore(graph_pool)
     neo4j = Neo4jGraphStore(neo4j_driver)
     await neo4j.setup()
-    neo4j_queries = Neo4jLineageQueries(neo4j_driver)
-    await neo4j_queries.setup()
+    neo4j_reader = Neo4jGraphReader(neo4j_driver)
+    await neo4j_reader.setup()
     for store in (postgres, neo4j):
         await Projector(store).apply(events)
     async with (
-        _client(PostgresLineageQueries(graph_pool), postgres) as pg,
-        _client(neo4j_queries, neo4j) as n4,
+        _client(PostgresGraphReader(graph_pool), postgres) as pg,
+        _client(neo4j_reader, neo4j) as n4,
     ):
         full = (await pg.get("/display_lineage", params={"pipeline_name": "Chain"})).json()
         ids = [n["id"].split(":")[1] for n in full["nodes"] if n["kind"] == "artifact"]

@@ -21,8 +21,8 @@ from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import create_app
 from cmf_lineage.board import BoardUnavailable, LocalBoard, RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
+from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
-from cmf_lineage.queries import LineageQueries
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.rebuild import rebuild_neo4j
 from cmf_lineage.settings import LineageSettings
@@ -125,28 +125,28 @@ async def test_an_unreachable_redis_board_says_so() -> None:
 
 async def test_the_projector_posts_the_store_version_after_each_commit(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     board_and_cache: tuple[VersionBoard, Cache],
     push_events: Pusher,
     payload: dict[str, Any],
 ) -> None:
     board, _ = board_and_cache
-    versions = GraphVersions(queries, CONSUMER, board)
+    versions = GraphVersions(graph_reader, CONSUMER, board)
     await Projector(graph.store, versions=versions).apply(await push_events(payload))
-    assert await board.get(CONSUMER) == await queries.graph_version(CONSUMER) > 0
+    assert await board.get(CONSUMER) == await graph_reader.graph_version(CONSUMER) > 0
 
 
 async def test_a_read_after_an_applied_push_never_sees_the_older_answer_through_the_board(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     board_and_cache: tuple[VersionBoard, Cache],
     push_events: Pusher,
     payload: dict[str, Any],
 ) -> None:
     board, cache = board_and_cache
-    versions = GraphVersions(queries, CONSUMER, board)
+    versions = GraphVersions(graph_reader, CONSUMER, board)
     projector = Projector(graph.store, versions=versions)
-    reader = LineageReader(queries, graph.store, cache, CONSUMER, versions=versions)
+    reader = LineageReader(graph_reader, graph.store, cache, CONSUMER, versions=versions)
     async with _client(reader) as client:
         await projector.apply(await push_events(_first_stage(payload)))
         before = (await client.get(TREE)).json()
@@ -159,7 +159,7 @@ async def test_a_read_after_an_applied_push_never_sees_the_older_answer_through_
 
 async def test_a_read_with_a_token_posts_its_version_for_the_reads_after_it(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     board_and_cache: tuple[VersionBoard, Cache],
     push_events: Pusher,
     payload: dict[str, Any],
@@ -167,8 +167,8 @@ async def test_a_read_with_a_token_posts_its_version_for_the_reads_after_it(
     """The projector here posts nothing (its post was lost): the token read takes the store's
     version, and from then on token-less reads do too."""
     board, cache = board_and_cache
-    versions = GraphVersions(queries, CONSUMER, board)
-    reader = LineageReader(queries, graph.store, cache, CONSUMER, versions=versions)
+    versions = GraphVersions(graph_reader, CONSUMER, board)
+    reader = LineageReader(graph_reader, graph.store, cache, CONSUMER, versions=versions)
     silent = Projector(graph.store)
     async with _client(reader) as client:
         await silent.apply(await push_events(_first_stage(payload)))
@@ -179,23 +179,23 @@ async def test_a_read_with_a_token_posts_its_version_for_the_reads_after_it(
         assert len(stale) == 2  # the board lags: the lost post, not yet healed
         pinned = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
         assert len(pinned.json()) == 3
-        assert await board.get(CONSUMER) == await queries.graph_version(CONSUMER)
+        assert await board.get(CONSUMER) == await graph_reader.graph_version(CONSUMER)
         assert len((await client.get(TREE)).json()) == 3
 
 
 async def test_the_sync_loop_heals_a_lost_post(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     board_and_cache: tuple[VersionBoard, Cache],
     push_events: Pusher,
     payload: dict[str, Any],
 ) -> None:
     board, _ = board_and_cache
-    versions = GraphVersions(queries, CONSUMER, board, sync_every_s=0.05)
+    versions = GraphVersions(graph_reader, CONSUMER, board, sync_every_s=0.05)
     await Projector(graph.store).apply(await push_events(payload))  # posts nothing
     stop = asyncio.Event()
     sync = asyncio.create_task(versions.keep_synced(stop))
-    expected = await queries.graph_version(CONSUMER)
+    expected = await graph_reader.graph_version(CONSUMER)
 
     async def synced() -> None:
         assert await board.get(CONSUMER) == expected
@@ -208,13 +208,13 @@ async def test_the_sync_loop_heals_a_lost_post(
 
 
 async def test_reads_are_right_when_redis_is_unreachable(
-    graph: GraphUnderTest, queries: LineageQueries, push_events: Pusher, payload: dict[str, Any]
+    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     board = RedisBoard(UNREACHABLE)
     cache = RedisCache(UNREACHABLE, ttl_s=60)
-    versions = GraphVersions(queries, CONSUMER, board)
+    versions = GraphVersions(graph_reader, CONSUMER, board)
     projector = Projector(graph.store, versions=versions)
-    reader = LineageReader(queries, graph.store, cache, CONSUMER, versions=versions)
+    reader = LineageReader(graph_reader, graph.store, cache, CONSUMER, versions=versions)
     try:
         async with _client(reader) as client:
             await projector.apply(await push_events(_first_stage(payload)))
@@ -260,7 +260,7 @@ class FailingBoard:
 
 async def test_after_a_board_failure_reads_never_go_back_to_its_older_version(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     redis_board: RedisBoard,
     redis_cache: RedisCache,
     push_events: Pusher,
@@ -270,9 +270,9 @@ async def test_after_a_board_failure_reads_never_go_back_to_its_older_version(
     before it. Reads served the push meanwhile (from the store), so they keep taking the store's
     version until a post succeeds, and then the board holds the push's version."""
     flaky = FailingBoard(redis_board)
-    versions = GraphVersions(queries, CONSUMER, flaky, retry_s=3600)
+    versions = GraphVersions(graph_reader, CONSUMER, flaky, retry_s=3600)
     projector = Projector(graph.store, versions=versions)
-    reader = LineageReader(queries, graph.store, redis_cache, CONSUMER, versions=versions)
+    reader = LineageReader(graph_reader, graph.store, redis_cache, CONSUMER, versions=versions)
     async with _client(reader) as client:
         await projector.apply(await push_events(_first_stage(payload)))
         assert len((await client.get(TREE)).json()) == 2
@@ -282,30 +282,30 @@ async def test_after_a_board_failure_reads_never_go_back_to_its_older_version(
         assert len((await client.get(TREE)).json()) == 3  # from the store
         flaky.failing = False
         posted = await redis_board.get(CONSUMER)
-        assert posted is not None and posted < await queries.graph_version(CONSUMER)
+        assert posted is not None and posted < await graph_reader.graph_version(CONSUMER)
         assert len((await client.get(TREE)).json()) == 3  # still the store's version
         await versions.sync()
-        assert await redis_board.get(CONSUMER) == await queries.graph_version(CONSUMER)
+        assert await redis_board.get(CONSUMER) == await graph_reader.graph_version(CONSUMER)
         assert len((await client.get(TREE)).json()) == 3  # the board's again
 
 
 async def test_a_missing_board_value_is_taken_from_the_store_and_posted(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     redis_board: RedisBoard,
     push_events: Pusher,
     payload: dict[str, Any],
 ) -> None:
     """Redis evicted the key, or nothing has posted yet."""
     await Projector(graph.store).apply(await push_events(payload))
-    versions = GraphVersions(queries, CONSUMER, redis_board)
-    assert await versions.latest() == await queries.graph_version(CONSUMER)
-    assert await redis_board.get(CONSUMER) == await queries.graph_version(CONSUMER)
+    versions = GraphVersions(graph_reader, CONSUMER, redis_board)
+    assert await versions.latest() == await graph_reader.graph_version(CONSUMER)
+    assert await redis_board.get(CONSUMER) == await graph_reader.graph_version(CONSUMER)
 
 
 async def test_concurrent_pushes_read_their_writes_through_the_board_of_each_process(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     redis_board: RedisBoard,
     redis_cache: RedisCache,
     push_events: Pusher,
@@ -317,8 +317,8 @@ async def test_concurrent_pushes_read_their_writes_through_the_board_of_each_pro
     lineage, read after all were applied, holds every pipeline."""
     processes = []
     for _ in range(2):
-        versions = GraphVersions(queries, CONSUMER, redis_board)
-        reader = LineageReader(queries, graph.store, redis_cache, CONSUMER, versions=versions)
+        versions = GraphVersions(graph_reader, CONSUMER, redis_board)
+        reader = LineageReader(graph_reader, graph.store, redis_cache, CONSUMER, versions=versions)
         processes.append((Projector(graph.store, versions=versions), _client(reader)))
     names = [f"Shared-{i}" for i in range(4)]
 
@@ -351,14 +351,14 @@ async def test_concurrent_pushes_read_their_writes_through_the_board_of_each_pro
 @pytest.mark.parametrize("graph", ["neo4j"], indirect=True)
 async def test_a_neo4j_rebuild_removes_the_board_value_once_the_graph_is_empty(
     graph: GraphUnderTest,
-    queries: LineageQueries,
+    graph_reader: GraphReader,
     redis_board: RedisBoard,
     push_events: Pusher,
     payload: dict[str, Any],
 ) -> None:
     """The emptied graph's version went back; the board's must not stay ahead of it."""
     events = await push_events(payload)
-    versions = GraphVersions(queries, CONSUMER, redis_board)
+    versions = GraphVersions(graph_reader, CONSUMER, redis_board)
     await Projector(graph.store, versions=versions).apply(events)
     before = await redis_board.get(CONSUMER)
     seen_when_emptied: list[int | None] = []
@@ -370,8 +370,8 @@ async def test_a_neo4j_rebuild_removes_the_board_value_once_the_graph_is_empty(
     async def emptied() -> None:
         await redis_board.forget(CONSUMER)
         seen_when_emptied.append(await redis_board.get(CONSUMER))
-        assert await queries.graph_version(CONSUMER) == 0
+        assert await graph_reader.graph_version(CONSUMER) == 0
 
     await rebuild_neo4j(graph.store, export, CONSUMER, emptied)
     assert before is not None and seen_when_emptied == [None]
-    assert await versions.latest() == await queries.graph_version(CONSUMER) == before
+    assert await versions.latest() == await graph_reader.graph_version(CONSUMER) == before

@@ -1,4 +1,4 @@
-"""The lineage service: its graph store, projector, and the lineage queries (cached)."""
+"""The lineage service: its graph store, projector, and the lineage reads (cached)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from cmf_lineage.cache import Cache, LruCache, RedisCache
 from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
-from cmf_lineage.store import MIGRATIONS, open_graph_store, open_queries
+from cmf_lineage.store import MIGRATIONS, open_graph_reader, open_graph_store
 from cmf_lineage.versions import GraphVersions
 
-__all__ = ["MIGRATIONS", "create_app", "create_service", "open_queries"]
+__all__ = ["MIGRATIONS", "create_app", "create_service", "open_graph_reader"]
 
 
 def open_cache(settings: LineageSettings) -> Cache:
@@ -42,12 +42,12 @@ def create_service(
     async def start() -> AsyncIterator[LineageState]:
         async with open_graph_store(settings) as opened:
             consumer = settings.lineage_consumer_group
-            queries = await open_queries(opened)
+            graph_reader = await open_graph_reader(opened)
             own_board = (
                 RedisBoard(settings.redis_url) if board is None and settings.redis_url else None
             )
             versions = GraphVersions(
-                queries,
+                graph_reader,
                 consumer,
                 board if board is not None else own_board,
                 sync_every_s=settings.lineage_version_sync_s,
@@ -55,7 +55,7 @@ def create_service(
             cache = open_cache(settings)
             try:
                 reader = LineageReader(
-                    queries,
+                    graph_reader,
                     opened.store,
                     cache,
                     consumer=consumer,

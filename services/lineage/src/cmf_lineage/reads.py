@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from cmf_common.errors import Invalid
 from cmf_lineage.cache import CACHE_LOOKUPS, QUERY_SECONDS, Cache
 from cmf_lineage.graph import GraphStore
-from cmf_lineage.queries import LineageQueries
+from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.versions import GraphVersions
 
 
@@ -41,20 +41,20 @@ def parse_token(raw: str) -> Token:
 class LineageReader:
     def __init__(
         self,
-        queries: LineageQueries,
+        graph: GraphReader,
         store: GraphStore,
         cache: Cache,
         consumer: str,
         wait_s: float = 5.0,
         versions: GraphVersions | None = None,
     ) -> None:
-        self.queries = queries
+        self.graph = graph
         self.store = store
         self.cache = cache
         self.consumer = consumer
         self.wait_s = wait_s
         # Without a board, every read takes the store's version.
-        self.versions = versions or GraphVersions(queries, consumer)
+        self.versions = versions or GraphVersions(graph, consumer)
         self.pinned: int | None = None
 
     async def reached(self, token: Token) -> bool:

@@ -1,6 +1,6 @@
 """The graph version reads are keyed by, learned from a ``VersionBoard`` instead of the store.
 
-The store's version (``LineageQueries.graph_version``: the sum of the consumer's applied
+The store's version (``GraphReader.graph_version``: the sum of the consumer's applied
 sequence per pipeline) is committed in the same transaction as the graph writes it counts, and
 grows with every applied batch. Reading it costs a store round trip (on Neo4j a sum over one
 Progress node per pipeline), which is most of a cached answer's time; the board holds a copy

@@ -18,7 +18,7 @@ from cmf_common.service import Checks, Service, build_service
 from cmf_lineage.board import RedisBoard
 from cmf_lineage.projector import Projector
 from cmf_lineage.settings import LineageSettings
-from cmf_lineage.store import OpenStore, open_graph_store, open_queries
+from cmf_lineage.store import OpenStore, open_graph_reader, open_graph_store
 from cmf_lineage.versions import GraphVersions
 
 
@@ -41,7 +41,7 @@ def create_projector_service(settings: LineageSettings | None = None) -> Service
             board = RedisBoard(settings.redis_url) if settings.redis_url else None
             versions = (
                 GraphVersions(
-                    await open_queries(opened),
+                    await open_graph_reader(opened),
                     group,
                     board,
                     sync_every_s=settings.lineage_version_sync_s,

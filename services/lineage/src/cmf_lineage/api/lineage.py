@@ -11,8 +11,9 @@ from fastapi.responses import Response
 
 from cmf_common.dialects import ProblemRoute, ReferenceRoute
 from cmf_common.errors import NotFound
-from cmf_lineage import queries as q
+from cmf_lineage import display, trees, walk
 from cmf_lineage.api.deps import Reader
+from cmf_lineage.graph_reader import PipelineGraph
 from cmf_lineage.reads import LineageReader
 
 
@@ -20,8 +21,8 @@ def _json(body: bytes) -> Response:
     return Response(content=body, media_type="application/json")
 
 
-async def _pipeline(reader: LineageReader, pipeline: str) -> q.PipelineGraph:
-    graph = await reader.queries.pipeline_graph(pipeline)
+async def _pipeline(reader: LineageReader, pipeline: str) -> PipelineGraph:
+    graph = await reader.graph.pipeline_graph(pipeline)
     if graph is None:
         raise NotFound(f"Pipeline {pipeline} not found.", code="pipeline_not_found")
     return graph
@@ -36,7 +37,7 @@ seed = APIRouter(tags=["lineage"], route_class=ProblemRoute)
 @cmf.get("/artifact-lineage/tangled-tree/{pipeline_name}")
 async def artifact_lineage(pipeline_name: str, reader: Reader) -> Response:
     async def compute() -> Any:
-        return q.artifact_tree(await _pipeline(reader, pipeline_name))
+        return trees.artifact_tree(await _pipeline(reader, pipeline_name))
 
     return _json(await reader.answer("artifact-tree", {"p": pipeline_name}, compute))
 
@@ -44,7 +45,7 @@ async def artifact_lineage(pipeline_name: str, reader: Reader) -> Response:
 @cmf.get("/artifact-execution-lineage/tangled-tree/{pipeline_name}")
 async def artifact_execution_lineage(pipeline_name: str, reader: Reader) -> Response:
     async def compute() -> Any:
-        return q.artifact_execution_tree(await _pipeline(reader, pipeline_name))
+        return trees.artifact_execution_tree(await _pipeline(reader, pipeline_name))
 
     return _json(await reader.answer("artifact-execution-tree", {"p": pipeline_name}, compute))
 
@@ -52,41 +53,41 @@ async def artifact_execution_lineage(pipeline_name: str, reader: Reader) -> Resp
 @cmf.get("/execution-lineage/tangled-tree/{uuid}/{pipeline_name}")
 async def execution_lineage(uuid: str, pipeline_name: str, reader: Reader) -> Response:
     async def compute() -> Any:
-        dag = await reader.queries.execution_dag(pipeline_name)
+        dag = await reader.graph.execution_dag(pipeline_name)
         if dag is None:
             raise NotFound(f"Pipeline {pipeline_name} not found.", code="pipeline_not_found")
-        return q.execution_tree(pipeline_name, *dag, uuid)
+        return trees.execution_tree(pipeline_name, *dag, uuid)
 
     return _json(await reader.answer("execution-tree", {"p": pipeline_name, "u": uuid}, compute))
 
 
-Depth = Annotated[int, Query(ge=1, le=q.MAX_DEPTH, description="executions crossed, 1..100")]
-MaxNodes = Annotated[int, Query(ge=1, le=q.MAX_MAX_NODES)]
+Depth = Annotated[int, Query(ge=1, le=walk.MAX_DEPTH, description="executions crossed, 1..100")]
+MaxNodes = Annotated[int, Query(ge=1, le=walk.MAX_MAX_NODES)]
 Types = Annotated[str | None, Query(description="artifact types to show, comma-separated")]
 
 
 def traversal(
-    direction: q.Direction = q.Direction.both,
-    depth: Depth = q.DEFAULT_DEPTH,
-    max_nodes: MaxNodes = q.DEFAULT_MAX_NODES,
+    direction: walk.Direction = walk.Direction.both,
+    depth: Depth = walk.DEFAULT_DEPTH,
+    max_nodes: MaxNodes = walk.DEFAULT_MAX_NODES,
     types: Types = None,
     cursor: str | None = None,
-) -> q.LineageRequest:
+) -> walk.LineageRequest:
     """The traversal's query parameters, which every lineage route takes alike."""
-    return q.LineageRequest(direction, depth, max_nodes, q.parse_types(types), cursor)
+    return walk.LineageRequest(direction, depth, max_nodes, walk.parse_types(types), cursor)
 
 
-Traversal = Annotated[q.LineageRequest, Depends(traversal)]
+Traversal = Annotated[walk.LineageRequest, Depends(traversal)]
 
 
 async def _artifact_lineage(
-    reader: LineageReader, request: q.LineageRequest, *, metadata_id: int | None, uri: str | None
+    reader: LineageReader, request: walk.LineageRequest, *, metadata_id: int | None, uri: str | None
 ) -> Response:
     request.check()
 
     async def compute() -> Any:
-        root = await q.artifact_root(reader.queries, metadata_id=metadata_id, uri=uri)
-        return await q.lineage(reader.queries, root, request)
+        root = await walk.artifact_root(reader.graph, metadata_id=metadata_id, uri=uri)
+        return await walk.lineage(reader.graph, root, request)
 
     params = {"id": metadata_id, "uri": uri, "r": repr(request)}
     return _json(await reader.answer("artifact-lineage", params, compute))
@@ -103,10 +104,10 @@ async def seed_lineage(
 
 @seed.get("/display_lineage")
 async def display_lineage(
-    pipeline_name: str, reader: Reader, level: q.Level = q.Level.artifact
+    pipeline_name: str, reader: Reader, level: display.Level = display.Level.artifact
 ) -> Response:
     async def compute() -> Any:
-        return q.display_lineage(await _pipeline(reader, pipeline_name), level)
+        return display.display_lineage(await _pipeline(reader, pipeline_name), level)
 
     return _json(await reader.answer("display", {"p": pipeline_name, "l": level.value}, compute))
 
@@ -143,8 +144,8 @@ async def v1_execution_lineage(
     request.check()
 
     async def compute() -> Any:
-        root = await q.execution_root(reader.queries, uuid, pipeline)
-        return await q.lineage(reader.queries, root, request)
+        root = await walk.execution_root(reader.graph, uuid, pipeline)
+        return await walk.lineage(reader.graph, root, request)
 
     params = {"u": uuid, "p": pipeline, "r": repr(request)}
     return _json(await reader.answer("execution-lineage", params, compute))

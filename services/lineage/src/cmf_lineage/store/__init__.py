@@ -11,7 +11,7 @@ from cmf_common.health import Check
 from cmf_common.inbox import INBOX_MIGRATIONS
 from cmf_common.migrations import migrate
 from cmf_lineage.graph import GraphStore
-from cmf_lineage.queries import LineageQueries
+from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.settings import LineageSettings
 
 MIGRATIONS = [INBOX_MIGRATIONS, "cmf_lineage.migrations"]
@@ -59,18 +59,18 @@ async def open_graph_store(settings: LineageSettings) -> AsyncIterator[OpenStore
         await pool.close()
 
 
-async def open_queries(opened: OpenStore) -> LineageQueries:
+async def open_graph_reader(opened: OpenStore) -> GraphReader:
     """The lineage reads over the store ``opened`` holds (its pool or driver)."""
     if opened.kind == "neo4j":
         from cmf_lineage.store.neo4j import Neo4jGraphStore
-        from cmf_lineage.store.neo4j_queries import Neo4jLineageQueries
+        from cmf_lineage.store.neo4j_reads import Neo4jGraphReader
 
         assert isinstance(opened.store, Neo4jGraphStore)
-        neo4j = Neo4jLineageQueries(opened.store.driver, opened.store.database)
+        neo4j = Neo4jGraphReader(opened.store.driver, opened.store.database)
         await neo4j.setup()
         return neo4j
     from cmf_lineage.store.postgres import PostgresGraphStore
-    from cmf_lineage.store.postgres_queries import PostgresLineageQueries
+    from cmf_lineage.store.postgres_reads import PostgresGraphReader
 
     assert isinstance(opened.store, PostgresGraphStore)
-    return PostgresLineageQueries(opened.store.pool)
+    return PostgresGraphReader(opened.store.pool)

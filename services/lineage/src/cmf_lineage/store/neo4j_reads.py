@@ -15,7 +15,7 @@ from typing import Any
 from neo4j import AsyncDriver
 
 from cmf_common.metadata_events import INPUT, OUTPUT
-from cmf_lineage.queries import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
+from cmf_lineage.graph_reader import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
 
 # Pipeline-wide reads look executions up by pipeline alone.
 SCHEMA = ("CREATE INDEX cmf_execution_pipeline IF NOT EXISTS FOR (n:Execution) ON (n.pipeline)",)
@@ -40,7 +40,7 @@ def _execution(r: list[Any]) -> ExecutionInfo:
     return ExecutionInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6])
 
 
-class Neo4jLineageQueries:
+class Neo4jGraphReader:
     def __init__(self, driver: AsyncDriver, database: str | None = None) -> None:
         self.driver = driver
         self.database = database

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from cmf_common.metadata_events import INPUT, OUTPUT
-from cmf_lineage.queries import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
+from cmf_lineage.graph_reader import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
 
 _ARTIFACT = (
     "a.metadata_id, a.uri, a.type, a.name, a.display_name,"
@@ -36,7 +36,7 @@ def _execution(r: Any) -> ExecutionInfo:
     )
 
 
-class PostgresLineageQueries:
+class PostgresGraphReader:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 

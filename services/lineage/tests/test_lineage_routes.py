@@ -17,8 +17,8 @@ from cmf_common.service import install_state
 from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import create_app
 from cmf_lineage.cache import LruCache
+from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
-from cmf_lineage.queries import LineageQueries
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
 from cmf_testing.generator import payload_text
@@ -27,8 +27,8 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def reader(graph: GraphUnderTest, queries: LineageQueries) -> LineageReader:
-    return LineageReader(queries, graph.store, LruCache(), consumer="cmf-lineage", wait_s=5.0)
+def reader(graph: GraphUnderTest, graph_reader: GraphReader) -> LineageReader:
+    return LineageReader(graph_reader, graph.store, LruCache(), consumer="cmf-lineage", wait_s=5.0)
 
 
 @pytest.fixture

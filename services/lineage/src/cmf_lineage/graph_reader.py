@@ -1,0 +1,124 @@
+"""What the lineage answers read from the graph, whatever store holds it: the read models
+(an artifact, an execution, a pipeline's part of the graph) and the port the stores implement,
+:class:`GraphReader` (``store/postgres_reads.py``, ``store/neo4j_reads.py``): a pipeline's nodes
+and edges or its execution DAG, one traversal hop for a frontier of nodes, an upstream
+neighbourhood in one statement. Both stores feed the same answering code (:mod:`trees`,
+:mod:`display`, :mod:`walk`), so they answer alike.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cmf_common.metadata_events import INPUT, OUTPUT
+
+ExecutionKey = tuple[str, str]  # (pipeline, uuid)
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    metadata_id: int
+    uri: str
+    type: str
+    name: str
+    display_name: str
+    pipelines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExecutionInfo:
+    metadata_id: int
+    pipeline: str
+    uuid: str
+    stage: str
+    type: str
+    name: str
+    display_name: str
+
+    @property
+    def key(self) -> ExecutionKey:
+        return (self.pipeline, self.uuid)
+
+
+@dataclass(frozen=True)
+class PipelineGraph:
+    """One pipeline's part of the graph: its stages, executions, the artifacts they touch and
+    the edges recorded under this pipeline (an artifact shared with another pipeline brings
+    none of that pipeline's edges)."""
+
+    name: str
+    stages: list[str]
+    executions: list[ExecutionInfo]
+    artifacts: list[ArtifactInfo]
+    edges: list[tuple[str, str, int]]  # (execution uuid, artifact uri, kind)
+
+
+class GraphReader(Protocol):
+    """What the lineage answers read from a graph store (PostgreSQL or Neo4j)."""
+
+    async def graph_version(self, consumer: str) -> int:
+        """A number that grows with every batch ``consumer`` applies (the cache key)."""
+        ...
+
+    async def pipeline_graph(self, pipeline: str) -> PipelineGraph | None:
+        """``None`` when the pipeline is not in the graph."""
+        ...
+
+    async def execution_dag(
+        self, pipeline: str
+    ) -> tuple[list[ExecutionInfo], list[tuple[str, str]]] | None:
+        """The pipeline's executions and (child, parent) uuid pairs, a parent being an execution
+        of this pipeline that wrote something the child read; ``None`` for an unknown pipeline."""
+        ...
+
+    async def artifact_by_id(self, metadata_id: int) -> ArtifactInfo | None: ...
+
+    async def artifact_by_uri(self, uri: str) -> ArtifactInfo | None: ...
+
+    async def executions_by_uuid(self, uuid: str) -> list[ExecutionInfo]: ...
+
+    async def executions_of_artifacts(
+        self, uris: Sequence[str], kind: int
+    ) -> list[tuple[str, ExecutionInfo]]:
+        """(uri, execution) for each edge of ``kind`` between the artifacts and an execution:
+        OUTPUT gives the executions that produced them, INPUT those that read them."""
+        ...
+
+    async def artifacts_of_executions(
+        self, keys: Sequence[ExecutionKey], kind: int
+    ) -> list[tuple[ExecutionKey, ArtifactInfo]]:
+        """(execution key, artifact) for each edge of ``kind``: INPUT gives what the
+        executions read, OUTPUT what they wrote."""
+        ...
+
+    async def upstream_edges(
+        self, root: ArtifactInfo | ExecutionInfo, hops: int, limit: int
+    ) -> list[tuple[ExecutionInfo, ArtifactInfo, int]] | None:
+        """In one query, every edge an upstream walk of ``hops`` hops from ``root`` crosses
+        (those into the nodes fewer than ``hops`` hops away); ``None`` beyond ``limit`` nodes."""
+        ...
+
+
+def edge_maps(
+    graph: PipelineGraph,
+) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
+    """inputs (execution -> uris), producers (uri -> executions), readers (uri -> executions),
+    each over this pipeline's edges between nodes the graph holds, each list in server id
+    order of what it holds."""
+    executions = {x.uuid: x.metadata_id for x in graph.executions}
+    artifacts = {a.uri: a.metadata_id for a in graph.artifacts}
+    inputs: dict[str, list[str]] = defaultdict(list)
+    producers: dict[str, list[str]] = defaultdict(list)
+    readers: dict[str, list[str]] = defaultdict(list)
+    known = [e for e in set(graph.edges) if e[0] in executions and e[1] in artifacts]
+    known.sort(key=lambda e: (executions[e[0]], e[0], artifacts[e[1]], e[1], e[2]))
+    for execution, uri, kind in known:
+        if kind == INPUT:
+            inputs[execution].append(uri)
+            readers[uri].append(execution)
+        elif kind == OUTPUT:
+            producers[uri].append(execution)
+    return inputs, producers, readers
