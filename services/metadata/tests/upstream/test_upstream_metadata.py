@@ -203,3 +203,12 @@ async def test_pull_narrowed_answers_as_the_reference_pull(
     reference = await client.post("/api/mlmd_pull", json=query)
     assert ours.status_code == reference.status_code == 200
     assert ours.content == reference.content
+
+
+async def test_push_over_the_body_limit_is_an_enveloped_413_and_stores_nothing(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    before = await row_counts(conn)
+    body = {"pipeline_name": PIPELINE, "json_payload": "x" * (3 * 1024**2)}  # limit: 2 MiB
+    failed(await client.post("/v1/mlmd/push", json=body), 413)
+    assert await row_counts(conn) == before
