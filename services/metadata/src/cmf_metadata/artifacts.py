@@ -12,16 +12,17 @@ from typing import Any
 
 import asyncpg
 
-from cmf_common.db import read_snapshot
+from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import Invalid, NotFound
 from cmf_common.paging import decode_cursor, query_scope
 from cmf_common.tracing import span
 from cmf_metadata.executions import event_item
 from cmf_metadata.filters import ArtifactQuery, PageQuery, check_text, list_request
-from cmf_metadata.paging import check_limit, keyset_page, numbered_listing, split_page
+from cmf_metadata.paging import check_limit, keyset_page, pipeline_listing, split_page
 from cmf_metadata.pipelines import find_pipeline
 from cmf_metadata.properties import Row, merged_properties, original_time
 from cmf_metadata.store import artifacts as store
+from cmf_metadata.store.paging import NumberedPage
 from cmf_metadata.store.pipelines import pipeline_id
 
 MAX_EVENTS = 10_000
@@ -193,42 +194,42 @@ async def artifacts_by_stage(
     query: PageQuery,
 ) -> dict[str, Any]:
     """Sorted by ``lower(name)`` when ``sort_field`` is ``name``, else by creation time."""
-    with span("metadata.artifacts_by_stage", pipeline=pipeline_name):
-        async with read_snapshot(pool) as conn:
-            pipeline = await pipeline_id(conn, pipeline_name)
-            page = None
-            if pipeline is not None:
-                page = await store.artifacts_page(
-                    conn,
-                    pipeline=pipeline,
-                    stage=stage,
-                    artifact_type=artifact_type,
-                    pattern=query.pattern,
-                    by_name=sort_field == "name",
-                    descending=query.descending,
-                    limit=query.limit,
-                    offset=query.offset,
-                )
-    return numbered_listing(page, listing_item)
+
+    async def read(conn: Connection, pipeline: int) -> NumberedPage:
+        return await store.artifacts_page(
+            conn,
+            pipeline=pipeline,
+            stage=stage,
+            artifact_type=artifact_type,
+            pattern=query.pattern,
+            by_name=sort_field == "name",
+            descending=query.descending,
+            limit=query.limit,
+            offset=query.offset,
+        )
+
+    return await pipeline_listing(
+        pool, "metadata.artifacts_by_stage", pipeline_name, read, listing_item
+    )
 
 
 async def pipeline_artifacts(
     pool: asyncpg.Pool, pipeline_name: str, artifact_type: str, sort_field: str, query: PageQuery
 ) -> dict[str, Any]:
     """The 0.1.0 ``/artifacts/{pipeline}/{type}``."""
-    with span("metadata.pipeline_artifacts", pipeline=pipeline_name):
-        async with read_snapshot(pool) as conn:
-            pipeline = await pipeline_id(conn, pipeline_name)
-            page = None
-            if pipeline is not None:
-                page = await store.pipeline_artifacts_page(
-                    conn,
-                    pipeline=pipeline,
-                    artifact_type=artifact_type,
-                    pattern=query.pattern,
-                    sort_field=sort_field,
-                    descending=query.descending,
-                    limit=query.limit,
-                    offset=query.offset,
-                )
-    return numbered_listing(page, legacy_listing_item)
+
+    async def read(conn: Connection, pipeline: int) -> NumberedPage:
+        return await store.pipeline_artifacts_page(
+            conn,
+            pipeline=pipeline,
+            artifact_type=artifact_type,
+            pattern=query.pattern,
+            sort_field=sort_field,
+            descending=query.descending,
+            limit=query.limit,
+            offset=query.offset,
+        )
+
+    return await pipeline_listing(
+        pool, "metadata.pipeline_artifacts", pipeline_name, read, legacy_listing_item
+    )

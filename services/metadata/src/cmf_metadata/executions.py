@@ -12,17 +12,17 @@ from typing import Any
 
 import asyncpg
 
-from cmf_common.db import read_snapshot
+from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import NotFound
 from cmf_common.paging import decode_cursor, query_scope
 from cmf_common.tracing import span
 from cmf_metadata.filters import ListQuery, PageQuery, check_text, json_like_pattern, list_request
 from cmf_metadata.match_counts import MatchCounts
-from cmf_metadata.paging import check_limit, keyset_page, numbered_listing, split_page
+from cmf_metadata.paging import check_limit, keyset_page, pipeline_listing, split_page
 from cmf_metadata.pipelines import find_pipeline
 from cmf_metadata.properties import Row, merged_properties, original_time
 from cmf_metadata.store import executions as store
-from cmf_metadata.store.paging import custom_plans
+from cmf_metadata.store.paging import NumberedPage, custom_plans
 from cmf_metadata.store.pipelines import pipeline_id, pipeline_version
 
 # MLMD's Event.Type; CMF writes INPUT (3) and OUTPUT (4).
@@ -161,50 +161,51 @@ async def executions_by_stage(
 ) -> dict[str, Any]:
     """A filtered page's total comes from ``counts`` when this version of the pipeline was
     counted with this filter before (paging through a broad filter counts it once)."""
-    with span("metadata.executions_by_stage", pipeline=pipeline_name):
-        async with read_snapshot(pool) as conn:
-            pipeline = await pipeline_id(conn, pipeline_name)
-            page = None
-            if pipeline is not None:
-                await custom_plans(conn)
-                key = None
-                if query.pattern is not None:
-                    version = await pipeline_version(conn, pipeline_name)
-                    key = ("executions-by-stage", pipeline, version, stage, query.pattern)
-                page = await store.executions_page(
-                    conn,
-                    pipeline=pipeline,
-                    stage=stage,
-                    pattern=query.pattern,
-                    descending=query.descending,
-                    limit=query.limit,
-                    offset=query.offset,
-                    known_total=counts.get(key) if key is not None else None,
-                )
-                if key is not None and page.rows:
-                    counts.put(key, page.total)
-    return numbered_listing(page, listing_item)
+
+    async def read(conn: Connection, pipeline: int) -> NumberedPage:
+        await custom_plans(conn)
+        key = None
+        if query.pattern is not None:
+            version = await pipeline_version(conn, pipeline_name)
+            key = ("executions-by-stage", pipeline, version, stage, query.pattern)
+        page = await store.executions_page(
+            conn,
+            pipeline=pipeline,
+            stage=stage,
+            pattern=query.pattern,
+            descending=query.descending,
+            limit=query.limit,
+            offset=query.offset,
+            known_total=counts.get(key) if key is not None else None,
+        )
+        if key is not None and page.rows:
+            counts.put(key, page.total)
+        return page
+
+    return await pipeline_listing(
+        pool, "metadata.executions_by_stage", pipeline_name, read, listing_item
+    )
 
 
 async def pipeline_executions(
     pool: asyncpg.Pool, pipeline_name: str, query: PageQuery
 ) -> dict[str, Any]:
     """The 0.1.0 ``/executions/{pipeline}``, sorted by stage then id."""
-    with span("metadata.pipeline_executions", pipeline=pipeline_name):
-        async with read_snapshot(pool) as conn:
-            pipeline = await pipeline_id(conn, pipeline_name)
-            page = None
-            if pipeline is not None:
-                await custom_plans(conn)
-                page = await store.pipeline_executions_page(
-                    conn,
-                    pipeline=pipeline,
-                    pattern=query.pattern,
-                    descending=query.descending,
-                    limit=query.limit,
-                    offset=query.offset,
-                )
-    return numbered_listing(page, listing_item)
+
+    async def read(conn: Connection, pipeline: int) -> NumberedPage:
+        await custom_plans(conn)
+        return await store.pipeline_executions_page(
+            conn,
+            pipeline=pipeline,
+            pattern=query.pattern,
+            descending=query.descending,
+            limit=query.limit,
+            offset=query.offset,
+        )
+
+    return await pipeline_listing(
+        pool, "metadata.pipeline_executions", pipeline_name, read, listing_item
+    )
 
 
 async def list_of_executions(pool: asyncpg.Pool, pipeline_name: str) -> list[str]:

@@ -9,14 +9,17 @@ match.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
+from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import Invalid
 from cmf_common.paging import encode_cursor
+from cmf_common.tracing import span
 from cmf_metadata.store.paging import KeysetPage, NumberedPage
+from cmf_metadata.store.pipelines import pipeline_id
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -48,10 +51,20 @@ def split_page(
     return rows[:limit], encode_cursor(scope, [last[key[0]], last[key[1]]])
 
 
-def numbered_listing(
-    page: NumberedPage | None, item: Callable[[Any], dict[str, Any]]
+async def pipeline_listing(
+    pool: asyncpg.Pool,
+    span_name: str,
+    pipeline_name: str,
+    read: Callable[[Connection, int], Awaitable[NumberedPage]],
+    item: Callable[[Any], dict[str, Any]],
 ) -> dict[str, Any]:
-    """``{"total_items", "items"}``; no page (an unknown pipeline) is an empty one."""
+    """A reference listing of one pipeline, ``{"total_items", "items"}``: ``read`` its page
+    (given the pipeline's id) in one snapshot, inside a span; an unknown pipeline's page is
+    empty."""
+    with span(span_name, pipeline=pipeline_name):
+        async with read_snapshot(pool) as conn:
+            pipeline = await pipeline_id(conn, pipeline_name)
+            page = None if pipeline is None else await read(conn, pipeline)
     if page is None:
         return {"total_items": 0, "items": []}
     return {"total_items": page.total, "items": [item(r) for r in page.rows]}

@@ -28,6 +28,18 @@ async def find_pipeline(conn: Connection, name: str | None) -> int | None:
     return found
 
 
+def _context_item(row: asyncpg.Record) -> dict[str, Any]:
+    """What ``/api/v1`` shows of a pipeline and of a stage alike (MLMD contexts both)."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "properties": row["properties"],
+        "custom_properties": row["custom_properties"],
+        "create_time_since_epoch": row["create_time_since_epoch"],
+        "last_update_time_since_epoch": row["last_update_time_since_epoch"],
+    }
+
+
 async def list_pipelines(
     pool: asyncpg.Pool, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
 ) -> dict[str, Any]:
@@ -44,12 +56,7 @@ async def list_pipelines(
     return {
         "items": [
             {
-                "id": r["id"],
-                "name": r["name"],
-                "properties": r["properties"],
-                "custom_properties": r["custom_properties"],
-                "create_time_since_epoch": r["create_time_since_epoch"],
-                "last_update_time_since_epoch": r["last_update_time_since_epoch"],
+                **_context_item(r),
                 # Every push that changes a pipeline stamps it, so its update time is the last
                 # push's; `seq` is the pipeline's outbox sequence (the consistency token's).
                 "last_push_time_since_epoch": r["last_update_time_since_epoch"],
@@ -76,12 +83,7 @@ async def list_stages(pool: asyncpg.Pool, pipeline_name: str) -> dict[str, Any]:
         "pipeline": pipeline_name,
         "items": [
             {
-                "id": r["id"],
-                "name": r["name"],
-                "properties": r["properties"],
-                "custom_properties": r["custom_properties"],
-                "create_time_since_epoch": r["create_time_since_epoch"],
-                "last_update_time_since_epoch": r["last_update_time_since_epoch"],
+                **_context_item(r),
                 "execution_count": r["executions"],
                 "artifact_count": r["artifacts"],
             }

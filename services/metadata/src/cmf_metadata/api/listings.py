@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from cmf_common.dialects import ReferenceRoute
+from cmf_common.paging import BIGINT_MAX
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
 from cmf_metadata import model_card as model_card_reads
@@ -28,6 +29,8 @@ MAX_RECORDS_PER_PAGE = 1000
 MAX_TEXT = 1024
 SORT_ORDER = r"^(?i:asc|desc)$"
 
+# An artifact id is a bigint: one beyond it is refused here rather than overflow in the query.
+ModelId = Annotated[int, Query(ge=-BIGINT_MAX - 1, lt=BIGINT_MAX + 1)]
 StageName = Annotated[str, Query(min_length=1, max_length=MAX_TEXT)]
 ActivePage = Annotated[int, Query(gt=0, le=MAX_PAGE)]
 RecordsPerPage = Annotated[int, Query(gt=0, le=MAX_RECORDS_PER_PAGE)]
@@ -101,7 +104,7 @@ async def artifacts_by_stage(
 
 @router.get("/model-card")
 async def model_card(
-    modelId: Annotated[int, Query(ge=-(2**63), lt=2**63)],  # the reference's parameter name
+    modelId: ModelId,  # the reference's parameter name
     pool: Pool,
 ) -> JSONResponse:
     return JSONResponse(await model_card_reads.model_card(pool, modelId))

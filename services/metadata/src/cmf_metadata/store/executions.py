@@ -14,29 +14,18 @@ from typing import Any
 import asyncpg
 
 from cmf_common.db import Connection
-from cmf_metadata.store.paging import (
-    DIRECTIONS,
-    ORIGINAL_TIME,
-    VALUES_MATCH,
-    KeysetPage,
-    NumberedPage,
-    SortColumn,
-    Statement,
-    counted_page,
-    keyset_where,
-    numbered_page,
-    order_limit,
-    shared_where,
-)
+from cmf_metadata.store import paging
 
 # --- keyset lists --------------------------------------------------------------------------------
 
 
-EXECUTION_SORTS: dict[str, SortColumn] = {
-    "id": SortColumn("e.id", int, indexed=True),
-    "create_time_since_epoch": SortColumn("e.create_time_since_epoch", int),
-    "last_update_time_since_epoch": SortColumn("e.last_update_time_since_epoch", int),
-    "original_create_time_since_epoch": SortColumn(ORIGINAL_TIME.format(t="e"), int, indexed=True),
+EXECUTION_SORTS: dict[str, paging.SortColumn] = {
+    "id": paging.SortColumn("e.id", int, indexed=True),
+    "create_time_since_epoch": paging.SortColumn("e.create_time_since_epoch", int),
+    "last_update_time_since_epoch": paging.SortColumn("e.last_update_time_since_epoch", int),
+    "original_create_time_since_epoch": paging.SortColumn(
+        paging.ORIGINAL_TIME.format(t="e"), int, indexed=True
+    ),
 }
 
 
@@ -53,12 +42,12 @@ class ExecutionFilters:
     text_in_json: str | None = None  # the same text JSON-escaped, as a LIKE pattern
 
 
-def _execution_where(stmt: Statement, f: ExecutionFilters) -> None:
+def _execution_where(stmt: paging.Statement, f: ExecutionFilters) -> None:
     if f.pipeline_id is not None:
         stmt.where("e.pipeline_id = {}", f.pipeline_id)
     if f.stage is not None:
         stmt.where("e.stage_id IN (SELECT st.id FROM stages st WHERE st.name = {})", f.stage)
-    shared_where(stmt, "e", f)
+    paging.shared_where(stmt, "e", f)
     if f.text is not None:
         # A first cut through the search text the CMF listing keeps per execution (migration
         # 0002: its properties as JSON, lower-cased, under a trigram index), which holds every
@@ -69,7 +58,7 @@ def _execution_where(stmt: Statement, f: ExecutionFilters) -> None:
             " WHERE es.search_text LIKE lower({}))",
             f.text_in_json,
         )
-        stmt.where("(" + VALUES_MATCH.format(t="e") + ")", f.text)
+        stmt.where("(" + paging.VALUES_MATCH.format(t="e") + ")", f.text)
 
 
 _EXECUTION_COLUMNS = (
@@ -82,25 +71,25 @@ _EXECUTION_JOINS = " JOIN pipelines p ON p.id = e.pipeline_id JOIN stages s ON s
 
 
 async def list_executions(
-    conn: Connection, filters: ExecutionFilters, page: KeysetPage
+    conn: Connection, filters: ExecutionFilters, page: paging.KeysetPage
 ) -> list[asyncpg.Record]:
     """One page (and one row more, when there is one), each row with its ``sort_key``, read in
     sort order along an index."""
     column = EXECUTION_SORTS[page.sort]
-    stmt = Statement()
+    stmt = paging.Statement()
     _execution_where(stmt, filters)
-    keyset_where(stmt, column, "e.id", page)
+    paging.keyset_where(stmt, column, "e.id", page)
     where = stmt.where_sql()
     return await conn.fetch(
         f"SELECT {_EXECUTION_COLUMNS}, {column.sql} AS sort_key"  # noqa: S608 (constants)
         f" FROM executions e{_EXECUTION_JOINS}{where}"
-        + order_limit(stmt, column.sql, "e.id", page),
+        + paging.order_limit(stmt, column.sql, "e.id", page),
         *stmt.args,
     )
 
 
 async def page_executions(
-    conn: Connection, filters: ExecutionFilters, page: KeysetPage
+    conn: Connection, filters: ExecutionFilters, page: paging.KeysetPage
 ) -> tuple[int, list[asyncpg.Record]]:
     """The number of matches and one page (and one row more, when there is one).
 
@@ -118,9 +107,9 @@ async def page_executions(
     column = EXECUTION_SORTS[page.sort]
     if not filters.properties and column.indexed:
         return await count_executions(conn, filters), await list_executions(conn, filters, page)
-    stmt = Statement()
+    stmt = paging.Statement()
     _execution_where(stmt, filters)
-    return await counted_page(
+    return await paging.counted_page(
         conn,
         stmt,
         page,
@@ -132,7 +121,7 @@ async def page_executions(
 
 
 async def count_executions(conn: Connection, filters: ExecutionFilters) -> int:
-    stmt = Statement()
+    stmt = paging.Statement()
     _execution_where(stmt, filters)
     return int(
         await conn.fetchval(
@@ -195,9 +184,11 @@ _WHOLE_PAGE = (
     " ORDER BY page.sort_time {direction} NULLS LAST, page.execution_id {direction}"
 )
 
-_FILTERED_PAGES = {d: _FILTERED_PAGE.replace("{direction}", w) for d, w in DIRECTIONS.items()}
+_FILTERED_PAGES = {
+    d: _FILTERED_PAGE.replace("{direction}", w) for d, w in paging.DIRECTIONS.items()
+}
 
-_WHOLE_PAGES = {d: _WHOLE_PAGE.replace("{direction}", w) for d, w in DIRECTIONS.items()}
+_WHOLE_PAGES = {d: _WHOLE_PAGE.replace("{direction}", w) for d, w in paging.DIRECTIONS.items()}
 
 
 async def executions_page(
@@ -210,20 +201,20 @@ async def executions_page(
     limit: int,
     offset: int,
     known_total: int | None = None,
-) -> NumberedPage:
+) -> paging.NumberedPage:
     """A stage's executions sorted by their client creation time; ``pattern`` is a LIKE
     pattern over the lower-case search text (``None``: every execution). ``known_total`` is
     the filtered count when the caller already knows it for this snapshot."""
     if pattern is None:
-        return numbered_page(
+        return paging.numbered_page(
             await conn.fetch(_WHOLE_PAGES[descending], pipeline, stage, limit, offset)
         )
     rows = await conn.fetch(_FILTERED_PAGES[descending], pipeline, stage, pattern, limit, offset)
     if not rows:
-        return NumberedPage(0, [])  # past the end the reference's count(*) over () gives 0
+        return paging.NumberedPage(0, [])  # past the end the reference's count(*) over () gives 0
     if known_total is None:
         known_total = await conn.fetchval(_FILTERED_COUNT, pipeline, stage, pattern)
-    return NumberedPage(known_total, rows)
+    return paging.NumberedPage(known_total, rows)
 
 
 async def pipeline_executions_page(
@@ -234,7 +225,7 @@ async def pipeline_executions_page(
     descending: bool,
     limit: int,
     offset: int,
-) -> NumberedPage:
+) -> paging.NumberedPage:
     """The 0.1.0 ``/executions/{pipeline}``: every stage, sorted by stage then id."""
     rows = await conn.fetch(
         "WITH matched AS MATERIALIZED ("
@@ -260,7 +251,7 @@ async def pipeline_executions_page(
         limit,
         offset,
     )
-    return numbered_page(rows)
+    return paging.numbered_page(rows)
 
 
 async def pipeline_execution_names(conn: Connection, pipeline: int) -> list[asyncpg.Record]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from cmf_common.errors import DomainError, NotFound
+from cmf_common.paging import BIGINT_MAX
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import model_card as model_card_reads
 from cmf_metadata.api.deps import Pool
+from cmf_metadata.api.listings import ModelId
 from cmf_metadata.api.upstream import envelope
 from cmf_metadata.api.upstream.errors import EnvelopeRoute
 
@@ -18,7 +18,6 @@ router = APIRouter(
     tags=["upstream v1: artifacts"], responses=envelope.RESPONSES, route_class=EnvelopeRoute
 )
 
-ModelId = Annotated[int, Query(ge=-(2**63), lt=2**63)]
 MODEL_CARD = "Model card retrieved successfully"
 
 
@@ -39,7 +38,7 @@ async def artifact_types(pool: Pool) -> JSONResponse:
 async def model_card_by_id(model_id: int, pool: Pool) -> JSONResponse:
     """Unlike ``/v1/model-card``, an id that is no Model artifact is an error here. The card of
     a Model has its row first, so only an empty card costs a second read (which of the two)."""
-    if not -(2**63) <= model_id < 2**63:
+    if not -BIGINT_MAX - 1 <= model_id <= BIGINT_MAX:
         raise NotFound(f"Model artifact with id {model_id} not found")
     card = await model_card_reads.model_card(pool, model_id)
     if card[0] == "":
