@@ -12,9 +12,10 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from cmf_common.service import Service, install_state
+from cmf_common.service import Service, install_state, state_of
 from cmf_metadata.api.deps import MetadataState
 from cmf_metadata.app import create_service
+from cmf_metadata.files import LocalFileStore
 from cmf_metadata.settings import MetadataSettings
 
 
@@ -51,3 +52,17 @@ def push_body(fixtures_dir: Path) -> dict[str, Any]:
 def payload(fixtures_dir: Path) -> dict[str, Any]:
     decoded: dict[str, Any] = json.loads((fixtures_dir / "push_example_decoded.json").read_text())
     return decoded
+
+
+@pytest.fixture
+def files_root(tmp_path: Path) -> Path:
+    """The folder of the test's own file store."""
+    return tmp_path / "files"
+
+
+@pytest.fixture
+def store(app: FastAPI, files_root: Path) -> LocalFileStore:
+    """The app's uploaded files kept in ``files_root`` (use with ``usefixtures("store")``)."""
+    local = LocalFileStore(files_root)
+    state_of(app, MetadataState).file_store = local
+    return local

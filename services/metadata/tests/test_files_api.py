@@ -12,8 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cmf_common.service import state_of
-from cmf_metadata.api.deps import MetadataState, get_upload_limit
+from cmf_metadata.api.deps import get_upload_limit
 from cmf_metadata.files import LocalFileStore
 
 ENV_NAME = "python_env_869c15551fd0f53a7c07e1d2b4ee7ed5.txt"
@@ -21,16 +20,8 @@ LABEL_MD5 = "800d3d1d5fb149cbdf2e138cb024c9a6"
 BOUNDARY = "cmf-test-boundary"
 
 
-@pytest.fixture
-def files_root(tmp_path: Path) -> Path:
-    return tmp_path / "files"
-
-
-@pytest.fixture(autouse=True)
-def store(app: FastAPI, files_root: Path) -> LocalFileStore:
-    local = LocalFileStore(files_root)
-    state_of(app, MetadataState).file_store = local
-    return local
+# Files go to a folder of the test's own (conftest's files_root and store).
+pytestmark = pytest.mark.usefixtures("store")
 
 
 def multipart(filename: str, content: bytes, field: str = "file") -> dict[str, object]:

@@ -13,25 +13,15 @@ import pytest
 from fastapi import FastAPI
 from upstream_support import PIPELINE, enveloped, failed, invalid, push
 
-from cmf_common.service import state_of
-from cmf_metadata.api.deps import MetadataState, get_upload_limit
-from cmf_metadata.files import LocalFileStore
+from cmf_metadata.api.deps import get_upload_limit
 
 ENV_NAME = "python_env_869c15551fd0f53a7c07e1d2b4ee7ed5.txt"  # the captured push's Python_Env
 LABEL_MD5 = "800d3d1d5fb149cbdf2e138cb024c9a6"
 TRAIN_UUID = "72d025da-e9d5-11f1-a002-02fc00000001"
 
 
-@pytest.fixture
-def files_root(tmp_path: Path) -> Path:
-    return tmp_path / "files"
-
-
-@pytest.fixture(autouse=True)
-def store(app: FastAPI, files_root: Path) -> LocalFileStore:
-    local = LocalFileStore(files_root)
-    state_of(app, MetadataState).file_store = local
-    return local
+# Files go to a folder of the test's own (conftest's files_root and store).
+pytestmark = pytest.mark.usefixtures("store")
 
 
 def stored(root: Path) -> list[str]:
