@@ -387,6 +387,24 @@ async def test_pull_matches_the_reference_shape(
     assert isinstance(ours_execution["custom_properties"]["original_create_time_since_epoch"], str)
 
 
+async def test_pulled_environment_artifacts_have_no_client_creation_time(
+    client: httpx.AsyncClient, push_body: dict[str, Any]
+) -> None:
+    """As the reference's pull shows them (fixtures/cmf/pull_example.json): ``{}``."""
+    await client.post("/api/mlmd_push", json=push_body)
+    answer = await client.post("/api/mlmd_pull", json={"pipeline_name": PIPELINE})
+    artifacts = [
+        ev["artifact"]
+        for s in json.loads(answer.text)["Pipeline"][0]["stages"]
+        for e in s["executions"]
+        for ev in e["events"]
+    ]
+    environments = [a for a in artifacts if a["type"] == "Environment"]
+    assert environments and all(a["custom_properties"] == {} for a in environments)
+    others = [a for a in artifacts if a["type"] != "Environment"]
+    assert all("original_create_time_since_epoch" in a["custom_properties"] for a in others)
+
+
 async def test_pull_with_exec_uuid_keeps_every_stage_and_only_that_execution(
     client: httpx.AsyncClient, push_body: dict[str, Any], payload: dict[str, Any]
 ) -> None:

@@ -19,6 +19,7 @@ from cmf_metadata.schemas import ExecutionIn, PayloadIn, PipelineIn
 ORIGINAL_CREATE_TIME = "original_create_time_since_epoch"
 # The context types CMF gives a pipeline and its stages.
 PIPELINE_TYPE, STAGE_TYPE = "Parent_Context", "Pipeline_Stage"
+ENVIRONMENT_TYPE = "Environment"  # the python env artifact cmflib logs for every execution
 
 
 class PushStatus(StrEnum):
@@ -170,6 +171,16 @@ def stamp_original_time(custom: dict[str, Any], create_time: int | None) -> dict
     return {**custom, ORIGINAL_CREATE_TIME: str(create_time)}
 
 
+def _artifact_custom(type_: str, custom: dict[str, Any], create_time: int | None) -> dict[str, Any]:
+    """An artifact's custom properties as merged. The reference stamps the client's creation
+    time on every artifact but the python environment: its Environment handler
+    (``log_python_env_from_client`` in cmflib/cmf_server.py, called from cmf_merger.py
+    ``handle_event``) stores the artifact without custom properties, so its pull shows ``{}``."""
+    if type_ == ENVIRONMENT_TYPE:
+        return dict(custom)
+    return stamp_original_time(custom, create_time)
+
+
 def _selected(execution: ExecutionIn, exec_uuid: str | None, existing: set[str]) -> bool:
     uuids = split_uuids(execution.properties.get("Execution_uuid"))
     if exec_uuid is not None and exec_uuid not in uuids:
@@ -208,7 +219,7 @@ def plan_merge(pipeline: PipelineIn, existing_uuids: set[str], exec_uuid: str | 
                     art.type,
                     art.name,
                     dict(art.properties),
-                    stamp_original_time(art.custom_properties, art.create_time_since_epoch),
+                    _artifact_custom(art.type, art.custom_properties, art.create_time_since_epoch),
                 )
             plan.executions.append(
                 PlannedExecution(

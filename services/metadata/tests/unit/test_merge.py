@@ -136,7 +136,22 @@ def test_client_creation_time_is_kept_as_a_string_custom_property(
     assert plan.executions[0].custom_properties[ORIGINAL_CREATE_TIME] == str(
         source["create_time_since_epoch"]
     )
-    assert all(isinstance(a.custom_properties[ORIGINAL_CREATE_TIME], str) for a in plan.artifacts)
+    assert all(
+        isinstance(a.custom_properties[ORIGINAL_CREATE_TIME], str)
+        for a in plan.artifacts
+        if a.type != "Environment"
+    )
+
+
+def test_environment_artifacts_get_no_client_creation_time(payload: dict[str, Any]) -> None:
+    """The reference's Environment handler stores no custom properties (its pull shows {})."""
+    pipeline = read_payload(json.dumps(payload), PIPELINE)
+    assert pipeline is not None
+    environments = [
+        a for a in plan_merge(pipeline, set(), None).artifacts if a.type == "Environment"
+    ]
+    assert environments
+    assert all(ORIGINAL_CREATE_TIME not in a.custom_properties for a in environments)
 
 
 def test_a_pulled_original_creation_time_is_not_overwritten(payload: dict[str, Any]) -> None:
