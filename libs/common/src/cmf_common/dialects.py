@@ -27,9 +27,10 @@ from typing import Any, ClassVar
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi import routing as fastapi_routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, compile_path
 
@@ -155,15 +156,26 @@ class Entry:
         return self.route.dialect if isinstance(self.route, DialectRoute) else None
 
 
+def _flattened(routes: Sequence[BaseRoute]) -> Iterator[tuple[str | None, Any, BaseRoute]]:
+    """(full path, methods, the route its router declared) of each route. FastAPI 0.165 keeps
+    an included router as one entry of ``app.routes`` (``iter_route_contexts`` flattens them);
+    before, ``include_router`` copied each route with its full path."""
+    flatten = getattr(fastapi_routing, "iter_route_contexts", None)
+    if flatten is None:
+        for route in routes:
+            yield getattr(route, "path", None), getattr(route, "methods", None), route
+        return
+    for context in flatten(routes):
+        yield context.path, context.methods, context.original_route
+
+
 def served_routes(owner: str, routes: Sequence[BaseRoute]) -> Iterator[Entry]:
     """Every route of ``routes`` (an app's, its included routers flattened) with a path."""
-    for context in iter_route_contexts(routes):
-        path = context.path
+    for path, methods, route in _flattened(routes):
         if path is None:
             continue
         regex, _, _ = compile_path(path)
-        methods = frozenset(context.methods or ())
-        yield Entry(owner, path, methods, context.original_route, regex)
+        yield Entry(owner, path, frozenset(methods or ()), route, regex)
 
 
 class RouteTable:
