@@ -95,14 +95,14 @@ async def pushed(client: httpx.AsyncClient, push_body: dict[str, Any]) -> None:
 # ---- pipelines, types, stages ------------------------------------------------------------------
 
 
-async def test_pipelines_lists_names_in_push_order(
+async def test_pipelines_lists_the_newest_first(
     client: httpx.AsyncClient, payload: dict[str, Any], push_body: dict[str, Any]
 ) -> None:
     await push(client, push_body)
     await push(client, body_for(renamed(payload, "Other-env"), "Other-env"))
     answer = await client.get("/api/pipelines")
     assert answer.status_code == 200
-    assert answer.json() == [PIPELINE, "Other-env"]
+    assert answer.json() == ["Other-env", PIPELINE]
 
 
 async def test_pipelines_of_an_empty_store_is_an_empty_list(client: httpx.AsyncClient) -> None:
@@ -113,6 +113,15 @@ async def test_pipelines_of_an_empty_store_is_an_empty_list(client: httpx.AsyncC
 async def test_artifact_types_leave_out_environment(client: httpx.AsyncClient) -> None:
     answer = await client.get("/api/artifact_types")
     assert sorted(answer.json()) == ["Dataset", "Label", "Metrics", "Model", "Step_Metrics"]
+
+
+@pytest.mark.usefixtures("pushed")
+async def test_artifact_types_come_in_the_order_the_push_first_met_them(
+    client: httpx.AsyncClient,
+) -> None:
+    """As the reference answers the example pipeline (docs/wire-contract.md §1.4)."""
+    answer = await client.get("/api/artifact_types")
+    assert answer.json() == ["Dataset", "Label", "Model", "Step_Metrics", "Metrics"]
 
 
 @pytest.mark.usefixtures("pushed")

@@ -92,6 +92,46 @@ async def test_push_stores_every_execution_artifact_and_event(
     assert {(r["uuid"], r["uri"], r["type"]) for r in stored} == events
 
 
+def first_sightings(payload: dict[str, Any]) -> list[str]:
+    """The payload's artifact uris in the order the client lists them, once each."""
+    uris = [
+        ev["artifact"]["uri"]
+        for s in payload["Pipeline"][0]["stages"]
+        for e in s["executions"]
+        for ev in e["events"]
+    ]
+    return list(dict.fromkeys(uris))
+
+
+async def test_push_numbers_and_times_artifacts_in_the_client_order(
+    client: httpx.AsyncClient, conn: asyncpg.Connection, payload: dict[str, Any]
+) -> None:
+    """The reference creates them one by one, in payload order (pull_example.json: ids and
+    times rise with it), not at one shared instant."""
+    await client.post("/api/mlmd_push", json=body_for(payload))
+    rows = await conn.fetch("SELECT uri, create_time_since_epoch AS t FROM artifacts ORDER BY id")
+    assert [r["uri"] for r in rows] == first_sightings(payload)
+    times = [r["t"] for r in rows]
+    assert times == sorted(set(times))
+
+
+async def test_a_repush_of_known_artifacts_draws_no_artifact_ids(
+    client: httpx.AsyncClient, conn: asyncpg.Connection, payload: dict[str, Any]
+) -> None:
+    await client.post("/api/mlmd_push", json=body_for(payload))
+    before = await conn.fetchval("SELECT max(id) FROM artifacts")
+    other = renamed(payload, "Other-env")
+    added = copy.deepcopy(other["Pipeline"][0]["stages"][0]["executions"][0]["events"][0])
+    added["artifact"]["uri"] = "0123456789abcdef0123456789abcdef"
+    added["artifact"]["name"] = "artifacts/new.xml:0123456789abcdef0123456789abcdef"
+    other["Pipeline"][0]["stages"][1]["executions"][0]["events"].append(added)
+    await client.post("/api/mlmd_push", json=body_for(other, "Other-env"))
+    new_id = await conn.fetchval(
+        "SELECT id FROM artifacts WHERE uri = $1", added["artifact"]["uri"]
+    )
+    assert new_id == before + 1
+
+
 async def test_push_of_a_pipeline_not_in_the_payload_answers_pipeline_not_exist(
     client: httpx.AsyncClient, conn: asyncpg.Connection, payload: dict[str, Any]
 ) -> None:
@@ -385,6 +425,28 @@ async def test_pull_matches_the_reference_shape(
     }
     assert {k for ev in ours_execution["events"] for k in ev["artifact"]} == ref_artifact_keys
     assert isinstance(ours_execution["custom_properties"]["original_create_time_since_epoch"], str)
+
+
+async def test_pull_lists_the_newest_stage_and_execution_first(
+    client: httpx.AsyncClient, payload: dict[str, Any]
+) -> None:
+    """The reference's order: stages as its pull shows them (fixtures/cmf/pull_example.json:
+    Train before Prepare), each stage's executions by MLMD's get_executions_by_context
+    (create_time_since_epoch DESC, id DESC)."""
+    twice = copy.deepcopy(payload)
+    train = twice["Pipeline"][0]["stages"][1]
+    again = copy.deepcopy(train["executions"][0])
+    again["properties"]["Execution_uuid"] = "99999999-e9d5-11f1-a002-02fc00000001"
+    train["executions"].append(again)
+    await client.post("/api/mlmd_push", json=body_for(twice))
+    answer = await client.post("/api/mlmd_pull", json={"pipeline_name": PIPELINE})
+    stages = json.loads(answer.text)["Pipeline"][0]["stages"]
+    assert [s["name"] for s in stages] == [f"{PIPELINE}/Train", f"{PIPELINE}/Prepare"]
+    uuids = [e["properties"]["Execution_uuid"] for e in stages[0]["executions"]]
+    assert uuids == [
+        again["properties"]["Execution_uuid"],
+        train["executions"][0]["properties"]["Execution_uuid"],
+    ]
 
 
 async def test_pulled_environment_artifacts_have_no_client_creation_time(

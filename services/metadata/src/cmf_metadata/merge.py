@@ -112,6 +112,7 @@ class PlannedArtifact:
     name: str
     properties: dict[str, Any]
     custom_properties: dict[str, Any]
+    order: int = 0  # its first sighting's place among the payload's artifacts (client order)
 
 
 @dataclass
@@ -154,11 +155,16 @@ class MergePlan:
 
     @property
     def types(self) -> list[tuple[int, str]]:
-        """Every MLMD type the plan needs, sorted so concurrent pushes lock them in one order."""
-        wanted = {(TypeKind.CONTEXT, PIPELINE_TYPE), (TypeKind.CONTEXT, STAGE_TYPE)}
-        wanted |= {(TypeKind.EXECUTION, e.type) for e in self.executions}
-        wanted |= {(TypeKind.ARTIFACT, a.type) for a in self.artifacts}
-        return sorted(wanted)
+        """Every MLMD type the plan needs, once each, in the order the reference's merge meets
+        them (the contexts', then each execution's and its artifacts' in payload order): new
+        types are numbered in this order; the store still locks them in key order."""
+        artifact_types = {a.uri: a.type for a in self.artifacts}
+        wanted = {(TypeKind.CONTEXT, PIPELINE_TYPE): None, (TypeKind.CONTEXT, STAGE_TYPE): None}
+        for execution in self.executions:
+            wanted.setdefault((TypeKind.EXECUTION, execution.type))
+            for event in execution.events:
+                wanted.setdefault((TypeKind.ARTIFACT, artifact_types[event.uri]))
+        return list(wanted)
 
 
 def stamp_original_time(custom: dict[str, Any], create_time: int | None) -> dict[str, Any]:
@@ -253,7 +259,7 @@ def _add_artifact(
     """One row per uri: the same content seen again in a payload merges into the first sighting."""
     known = found.get(uri)
     if known is None:
-        found[uri] = PlannedArtifact(uri, type_, name, properties, custom)
+        found[uri] = PlannedArtifact(uri, type_, name, properties, custom, order=len(found))
         return
     urls = join_comma_lists(known.properties.get("url"), properties.get("url"))
     known.properties = {**properties, **known.properties}

@@ -93,7 +93,7 @@ async def list_stages(pool: asyncpg.Pool, pipeline_name: str) -> dict[str, Any]:
 
 
 async def pipeline_names(pool: asyncpg.Pool) -> list[str]:
-    """The reference's ``/pipelines``: every pipeline's name, in the order they were made."""
+    """The reference's ``/pipelines``: every pipeline's name, the newest first."""
     with span("metadata.pipelines"):
         async with read_snapshot(pool) as conn:
             return await store.pipeline_names(conn)

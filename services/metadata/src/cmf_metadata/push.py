@@ -296,7 +296,7 @@ async def _upsert_artifacts(
                 properties=a.properties,
                 custom_properties=a.custom_properties,
             )
-            for a in plan.artifacts
+            for a in sorted(plan.artifacts, key=lambda a: a.order)  # the client's order
         ],
         now=now,
     )

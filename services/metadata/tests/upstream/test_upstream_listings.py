@@ -161,7 +161,7 @@ async def test_pipeline_executions_are_a_list_of_execution_records(
     ids = {r["uuid"]: r["id"] for r in await conn.fetch("SELECT uuid, id FROM executions")}
     assert {r["Execution_uuid"]: r["id"] for r in data} == ids
     assert all(r["custom_properties_Python_Env"].endswith(".txt") for r in data)
-    assert [r["Context_Type"] for r in data] == [PREPARE, TRAIN]
+    assert [r["Context_Type"] for r in data] == [TRAIN, PREPARE]  # the pull's stage order
 
 
 async def test_pipeline_artifacts_are_each_artifact_once(

@@ -158,7 +158,9 @@ async def count_events_of_artifact(conn: Connection, artifact_id: int) -> int:
 
 
 async def artifact_type_names(conn: Connection) -> list[str]:
-    """Artifact types in the order they were first stored (MLMD's type registration order)."""
+    """Artifact types in the order they were first stored. The reference's /artifact_types is
+    MLMD's get_artifact_types() (cmflib get_all_artifact_types, no ORDER BY): the order its
+    merge first met each type; the push numbers new types in that order."""
     rows = await conn.fetch(
         "SELECT name FROM types WHERE kind = 1 AND name <> 'Environment' ORDER BY id"
     )

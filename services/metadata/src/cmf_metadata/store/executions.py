@@ -255,10 +255,15 @@ async def pipeline_executions_page(
 
 
 async def pipeline_execution_names(conn: Connection, pipeline: int) -> list[asyncpg.Record]:
-    """Stage and uuid of every execution of the pipeline, newest stage and execution first."""
+    """Stage and uuid of every execution of the pipeline, newest stage and execution first.
+
+    The reference's server/app/get_data.py ``executions_list`` reads cmflib's
+    ``get_all_executions_in_pipeline``: the pipeline's stages (the newest first, as its pull
+    shows them) and each stage's executions by MLMD's ``get_executions_by_context``, whose
+    default order is ``create_time_since_epoch DESC, id DESC``."""
     return await conn.fetch(
-        "SELECT e.type, e.uuid FROM executions e"
-        " WHERE e.pipeline_id = $1 ORDER BY e.stage_id DESC, e.id DESC",
+        "SELECT e.type, e.uuid FROM executions e WHERE e.pipeline_id = $1"
+        " ORDER BY e.stage_id DESC, e.create_time_since_epoch DESC, e.id DESC",
         pipeline,
     )
 

@@ -22,7 +22,10 @@ async def pipeline_version(conn: Connection, name: str) -> int:
 
 
 async def pipeline_names(conn: Connection) -> list[str]:
-    return [r["name"] for r in await conn.fetch("SELECT name FROM pipelines ORDER BY id")]
+    # The reference's /pipelines is cmflib's CmfQuery.get_pipeline_names(), MLMD's
+    # get_contexts_by_type("Parent_Context"), which has no ORDER BY; observed on the reference,
+    # and what the UI needs (it opens the first entry): the newest pipeline first.
+    return [r["name"] for r in await conn.fetch("SELECT name FROM pipelines ORDER BY id DESC")]
 
 
 async def count_pipelines(conn: Connection) -> int:

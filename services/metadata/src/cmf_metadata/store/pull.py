@@ -1,4 +1,5 @@
-"""The SQL of the CMF pull: a pipeline (or every pipeline) and what hangs off it, in id order.
+"""The SQL of the CMF pull: a pipeline (or every pipeline) and what hangs off it, in the
+reference's order.
 
 Functions take a connection inside the caller's read-only snapshot; nothing here commits.
 """
@@ -17,8 +18,12 @@ async def pipelines(conn: Connection, name: str | None) -> list[asyncpg.Record]:
 
 
 async def stages_of(conn: Connection, pipeline_ids: list[int]) -> list[asyncpg.Record]:
+    """The newest stage first: the reference's dumptojson walks MLMD's
+    get_children_contexts_by_context (no ORDER BY), which its pull answers newest first
+    (fixtures/cmf/pull_example.json lists Train before Prepare)."""
     return await conn.fetch(
-        "SELECT * FROM stages WHERE pipeline_id = ANY($1::bigint[]) ORDER BY id", pipeline_ids
+        "SELECT * FROM stages WHERE pipeline_id = ANY($1::bigint[]) ORDER BY id DESC",
+        pipeline_ids,
     )
 
 
@@ -29,19 +34,22 @@ async def executions_of(
     exec_uuid: str | None,
     updated_after: int | None,
 ) -> list[asyncpg.Record]:
+    """A stage's executions as the reference's dumptojson reads them: MLMD's
+    get_executions_by_context, whose default order is create_time_since_epoch DESC, id DESC
+    (ml_metadata's metadata_store.py); the caller groups them by stage."""
     if exec_uuid is not None:
         return await conn.fetch(
             "SELECT e.* FROM executions e"
             " WHERE e.id IN (SELECT execution_id FROM execution_uuids"
             "                 WHERE pipeline_id = ANY($1::bigint[]) AND uuid = $2)"
-            " ORDER BY e.id",
+            " ORDER BY e.create_time_since_epoch DESC, e.id DESC",
             pipeline_ids,
             exec_uuid,
         )
     return await conn.fetch(
-        "SELECT * FROM executions WHERE pipeline_id = ANY($1::bigint[])"
-        " AND ($2::bigint IS NULL OR last_update_time_since_epoch > $2)"
-        " ORDER BY id",
+        "SELECT e.* FROM executions e WHERE e.pipeline_id = ANY($1::bigint[])"
+        " AND ($2::bigint IS NULL OR e.last_update_time_since_epoch > $2)"
+        " ORDER BY e.create_time_since_epoch DESC, e.id DESC",
         pipeline_ids,
         updated_after,
     )

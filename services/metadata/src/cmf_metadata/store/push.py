@@ -35,11 +35,24 @@ async def stored_uuids(conn: Connection, pipeline: int, uuids: Sequence[str]) ->
 async def ensure_types(
     conn: Connection, wanted: Sequence[tuple[int, str]]
 ) -> dict[tuple[int, str], int]:
+    """The ids of the ``wanted`` types (kind, name), storing the missing ones. New types are
+    numbered in the order ``wanted`` lists them, as MLMD registers a type when the merge first
+    meets it (``/artifact_types`` lists them in that order); they are inserted in key order
+    all the same, so pushes adding the same types never deadlock."""
     kinds = [k for k, _ in wanted]
     names = [n for _, n in wanted]
     await conn.execute(
-        "INSERT INTO types (kind, name)"
-        " SELECT kind, name FROM unnest($1::smallint[], $2::text[]) AS t(kind, name)"
+        "WITH missing AS ("
+        "  SELECT w.kind, w.name, w.ord FROM unnest($1::smallint[], $2::text[])"
+        "    WITH ORDINALITY AS w(kind, name, ord)"
+        "  WHERE NOT EXISTS (SELECT 1 FROM types t WHERE t.kind = w.kind AND t.name = w.name)"
+        "), numbered AS ("
+        "  SELECT m.kind, m.name, n.id FROM"
+        "    (SELECT kind, name, row_number() OVER (ORDER BY ord) AS rank FROM missing) AS m"
+        "  JOIN (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM"
+        "          (SELECT nextval(pg_get_serial_sequence('types', 'id')) AS id"
+        "           FROM missing) AS ids) AS n ON n.rank = m.rank"
+        ") INSERT INTO types (id, kind, name) SELECT id, kind, name FROM numbered"
         " ORDER BY kind, name ON CONFLICT (kind, name) DO NOTHING",
         kinds,
         names,
@@ -252,35 +265,54 @@ class ArtifactRow(NamedTuple):
 async def upsert_artifacts(
     conn: Connection, *, rows: Sequence[ArtifactRow], now: int
 ) -> list[asyncpg.Record]:
-    """Artifacts by uri, in uri order so pushes sharing artifacts never deadlock.
+    """Artifacts by uri; ``rows`` come in the client's order (first sighting in the payload).
 
-    A known uri keeps its name and first creation time; its ``url`` list gains this push's
+    The reference creates a push's artifacts one by one, so their ids and creation times
+    follow the client's order; here the new ones are numbered in that order (ids drawn from the
+    sequence, matched to the rows by rank) and created ``now`` plus their rank in ms. A known
+    uri is given its own id, so a re-push draws no ids. The rows are still written in uri
+    order, so pushes sharing artifacts never deadlock.
+
+    A known uri keeps its id, name and first creation time; its ``url`` list gains this push's
     entries and its custom properties merge, all under the row lock the upsert takes.
     """
-    ordered = sorted(rows, key=lambda r: r.uri)
     return await conn.fetch(
-        "INSERT INTO artifacts AS a (uri, type_id, type, name, properties, custom_properties,"
+        "WITH pushed AS ("
+        "  SELECT v.* FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],"
+        "    $7::text[])"
+        "    WITH ORDINALITY AS v(uri, type_id, type, name, props, custom, ord)"
+        "), missing AS ("
+        "  SELECT p.uri, row_number() OVER (ORDER BY p.ord) AS rank FROM pushed p"
+        "  WHERE NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.uri = p.uri)"
+        "), numbered AS ("
+        "  SELECT m.uri, n.id, m.rank FROM missing m"
+        "  JOIN (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM"
+        "          (SELECT nextval(pg_get_serial_sequence('artifacts', 'id')) AS id"
+        "           FROM missing) AS ids) AS n ON n.rank = m.rank"
+        ")"
+        " INSERT INTO artifacts AS a (id, uri, type_id, type, name, properties, custom_properties,"
         "   create_time_since_epoch, last_update_time_since_epoch)"
-        " SELECT v.uri, v.type_id, v.type, v.name, v.props::jsonb, v.custom::jsonb, $1, $1"
-        " FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])"
-        "   AS v(uri, type_id, type, name, props, custom)"
-        " ORDER BY v.uri"
+        " SELECT coalesce(n.id, (SELECT k.id FROM artifacts k WHERE k.uri = p.uri)),"
+        "   p.uri, p.type_id, p.type, p.name, p.props::jsonb, p.custom::jsonb,"
+        "   $1 + coalesce(n.rank - 1, 0), $1 + coalesce(n.rank - 1, 0)"
+        " FROM pushed p LEFT JOIN numbered n ON n.uri = p.uri"
+        " ORDER BY p.uri"
         " ON CONFLICT (uri) DO UPDATE SET"
         "   properties = a.properties || (excluded.properties - 'url')"
         "     || jsonb_strip_nulls(jsonb_build_object('url',"
         "          merge_comma_lists(a.properties ->> 'url', excluded.properties ->> 'url'))),"
         "   custom_properties = a.custom_properties"
         "     || (excluded.custom_properties - 'original_create_time_since_epoch'),"
-        "   last_update_time_since_epoch = excluded.last_update_time_since_epoch"
+        "   last_update_time_since_epoch = $1"
         " RETURNING id, uri, type, name, properties, custom_properties,"
         "   create_time_since_epoch, last_update_time_since_epoch",
         now,
-        [r.uri for r in ordered],
-        [r.type_id for r in ordered],
-        [r.type for r in ordered],
-        [r.name for r in ordered],
-        [json_dumps(r.properties) for r in ordered],
-        [json_dumps(r.custom_properties) for r in ordered],
+        [r.uri for r in rows],
+        [r.type_id for r in rows],
+        [r.type for r in rows],
+        [r.name for r in rows],
+        [json_dumps(r.properties) for r in rows],
+        [json_dumps(r.custom_properties) for r in rows],
     )
 
 
