@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
 from cmf_common.dialects import PROBLEM, REFERENCE, Dialect, RouteTable, served_routes
+from cmf_common.envelope import ENVELOPE
 from cmf_common.service import Service, install_state
 from cmf_gateway.app import create_gateway
 from cmf_gateway.routing import LINEAGE, METADATA, route_table
@@ -22,7 +23,6 @@ from cmf_gateway.settings import GatewaySettings
 from cmf_lineage.app import create_app as create_lineage_app
 from cmf_lineage.settings import LineageSettings
 from cmf_metadata.api.deps import MetadataState
-from cmf_metadata.api.upstream.errors import ENVELOPE
 from cmf_metadata.app import create_app as create_metadata_app
 from cmf_metadata.app import create_service as create_metadata
 from cmf_metadata.settings import MetadataSettings
@@ -250,8 +250,11 @@ def test_every_cmf_and_seed_route_answers_at_both_path_forms(
         ("/lineage/12/more", LINEAGE, PROBLEM),
         ("/api/v1/lineage/nothing", LINEAGE, PROBLEM),
         ("/artifact-lineage/nothing", LINEAGE, REFERENCE),
-        ("/v1/nothing", METADATA, ENVELOPE),
-        ("/v1", METADATA, ENVELOPE),
+        # /v1 routes are the metadata's and the lineage's: the gateway answers, in the envelope.
+        ("/v1/nothing", None, ENVELOPE),
+        ("/v1", None, ENVELOPE),
+        ("/v1/pipelines/p/hierarchical-lineage", LINEAGE, ENVELOPE),
+        ("/v1/pipelines/p/executions/list", METADATA, ENVELOPE),
     ],
 )
 def test_a_path_without_a_route_takes_its_prefix_owner(

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from cmf_common.service import Checks, Service, build_service
 from cmf_lineage.api import lineage as lineage_routes
+from cmf_lineage.api import upstream as upstream_routes
 from cmf_lineage.api.deps import LineageState
 from cmf_lineage.board import RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
@@ -91,6 +92,8 @@ def create_service(
         app.include_router(cmf_router)
         app.include_router(cmf_router, prefix="/api")
     app.include_router(lineage_routes.v1, prefix="/api/v1")
+    # Upstream's v1 generation: its lineage routes, in its envelope (docs/upstream-v1.md §6).
+    app.include_router(upstream_routes.router, prefix="/v1")
     return service
 
 

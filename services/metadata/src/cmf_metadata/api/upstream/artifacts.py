@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from cmf_common import envelope
+from cmf_common.envelope import EnvelopeRoute
 from cmf_common.errors import DomainError, NotFound
 from cmf_common.paging import BIGINT_MAX
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import model_card as model_card_reads
 from cmf_metadata.api.deps import Pool
 from cmf_metadata.api.listings import ModelId
-from cmf_metadata.api.upstream import envelope
-from cmf_metadata.api.upstream.errors import EnvelopeRoute
 
 router = APIRouter(
     tags=["upstream v1: artifacts"], responses=envelope.RESPONSES, route_class=EnvelopeRoute

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from cmf_common import envelope
+from cmf_common.envelope import EnvelopeRoute
 from cmf_metadata import files
 from cmf_metadata.api.deps import Store, UploadLimit
 from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName
 from cmf_metadata.api.files import read_upload as _read_upload
-from cmf_metadata.api.upstream import envelope
-from cmf_metadata.api.upstream.errors import EnvelopeRoute
 
 router = APIRouter(
     tags=["upstream v1: files"], responses=envelope.RESPONSES, route_class=EnvelopeRoute

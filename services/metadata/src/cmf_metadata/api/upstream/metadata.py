@@ -12,10 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from cmf_common import envelope
+from cmf_common.envelope import EnvelopeRoute
 from cmf_metadata.api.cmf import CONSISTENCY_HEADER
 from cmf_metadata.api.deps import Pool
-from cmf_metadata.api.upstream import envelope
-from cmf_metadata.api.upstream.errors import EnvelopeRoute
 from cmf_metadata.api.upstream.requests import MLMDPullRequest, MLMDPushRequest
 from cmf_metadata.merge import PayloadRejected, Rejection
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull

@@ -14,10 +14,10 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from cmf_common import envelope
 from cmf_common.dialects import ReferenceRoute
+from cmf_common.envelope import EnvelopeRoute
 from cmf_common.errors import reference_error
-from cmf_metadata.api.upstream import envelope
-from cmf_metadata.api.upstream.errors import EnvelopeRoute
 
 NOT_AVAILABLE = "Metahub is not available on this server yet"
 NOT_IMPLEMENTED = 501

@@ -7,12 +7,13 @@ from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from cmf_common import envelope
+from cmf_common.envelope import EnvelopeRoute
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
 from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Counts, Pool, Store
-from cmf_metadata.api.upstream import envelope, records
-from cmf_metadata.api.upstream.errors import EnvelopeRoute
+from cmf_metadata.api.upstream import records
 from cmf_metadata.api.upstream.files import python_env_text
 from cmf_metadata.api.upstream.requests import ArtifactByStageRequest, ExecutionByStageRequest
 from cmf_metadata.filters import PageQuery

@@ -1,4 +1,6 @@
-"""Upstream CMF's v1 response envelope (docs/upstream-v1.md §2), as plain functions.
+"""Upstream CMF's v1 response envelope (docs/upstream-v1.md §2), as plain functions, and the
+error dialect that answers a v1 route's errors in it. Shared by every service that serves v1
+routes (metadata and lineage), so both answer in exactly one shape.
 
 Every v1 body is ``{status, code, data, message, errors, meta: {timestamp, pagination}}``. A
 success is HTTP 200 whatever its body ``code`` says (upstream never sets a route's status code,
@@ -7,12 +9,16 @@ so an upload answers 200 with ``"code": 201``); an error's HTTP status is its ``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+
+from cmf_common.dialects import Dialect, DialectRoute
+from cmf_common.errors import DomainError
 
 VALIDATION_FAILED = "Request validation failed"
 INTERNAL_ERROR = "Internal server error"
@@ -134,3 +140,43 @@ def validation_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
 def validation_error(errors: Iterable[Mapping[str, Any]]) -> JSONResponse:
     """A 422 as upstream's ``RequestValidationError`` handler answers it."""
     return error(VALIDATION_FAILED, 422, validation_errors(errors))
+
+
+def success_json(data_json: bytes, message: str = "Success", code: int = 200) -> Response:
+    """``success`` around ``data`` already serialised as JSON (a cached answer), spliced in
+    as it is rather than parsed and written again. The keys come in ``envelope``'s order."""
+    head = json.dumps({"status": "success", "code": code}, separators=(",", ":"))[:-1]
+    tail = json.dumps(
+        {"message": message, "errors": [], "meta": {"timestamp": timestamp(), "pagination": None}},
+        separators=(",", ":"),
+    )[1:]
+    body = b"".join((head.encode(), b',"data":', data_json, b",", tail.encode()))
+    return Response(content=body, media_type="application/json")
+
+
+class EnvelopeDialect(Dialect):
+    """Upstream's ``{status, code, data, message, errors, meta}``, sent with HTTP status
+    ``code`` (upstream's exception handlers)."""
+
+    name = "upstream-v1"
+
+    def domain_error(self, exc: DomainError) -> JSONResponse:
+        return error(exc.detail, exc.status)
+
+    def invalid_request(self, errors: list[dict[str, Any]]) -> JSONResponse:
+        return validation_error(errors)
+
+    def http_error(self, status: int, detail: Any, headers: dict[str, str]) -> JSONResponse:
+        return error(str(detail), status, headers=headers)
+
+    def internal_error(self) -> JSONResponse:
+        return error(INTERNAL_ERROR, 500)
+
+
+ENVELOPE = EnvelopeDialect()
+
+
+class EnvelopeRoute(DialectRoute):
+    """The route class of every v1 router: its errors answer in the envelope."""
+
+    dialect = ENVELOPE
