@@ -311,18 +311,22 @@ def notes(body: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize(
     ("filter_value", "expected"),
     [
-        ("%", ["50%_off"]),
-        ("0%_o", ["50%_off"]),
-        ("a_b", ["a_b"]),
+        ("%", sorted(["50%_off", "50Xoff", "a_b", "aXb", "it's", "back\\slash", "Plain Words"])),
+        ("50%off", ["50%_off", "50Xoff"]),
+        ("50_off", ["50Xoff"]),
+        ("50__off", ["50%_off"]),
+        ("\\%", ["50%_off"]),
+        ("50%\\_off", ["50%_off"]),
         ("it's", ["it's"]),
-        ("\\", ["back\\slash"]),
         ("plain words", ["Plain Words"]),
         ("PLAIN", ["Plain Words"]),
     ],
 )
-async def test_executions_by_stage_filter_takes_metacharacters_as_text(
+async def test_executions_by_stage_filter_is_the_reference_ilike_pattern(
     client: httpx.AsyncClient, filter_value: str, expected: list[str]
 ) -> None:
+    """The reference filters with ``ILIKE '%<filter_value>%'``, unescaped: ``%`` and ``_``
+    are wildcards and a backslash escapes them (server/app/db/dbqueries.py)."""
     body = await executions_page(client, filter_value=filter_value, record_per_page=20)
     assert notes(body) == expected
     assert body["total_items"] == len(expected)
@@ -477,11 +481,17 @@ async def test_artifacts_by_stage_filter_matches_custom_properties(
 
 
 @pytest.mark.usefixtures("pushed")
-async def test_artifacts_by_stage_filter_takes_percent_as_text(client: httpx.AsyncClient) -> None:
+async def test_artifacts_by_stage_filter_percent_is_a_wildcard(client: httpx.AsyncClient) -> None:
+    """``ILIKE '%%%'`` in the reference: every artifact of the type."""
+    everything = await artifacts_page(client, stage_name=PREPARE, artifact_type="Dataset")
     body = await artifacts_page(
         client, stage_name=PREPARE, artifact_type="Dataset", filter_value="%"
     )
-    assert body == {"total_items": 0, "items": []}
+    assert body == everything and body["total_items"] == 2
+    literal = await artifacts_page(
+        client, stage_name=PREPARE, artifact_type="Dataset", filter_value="\\%"
+    )
+    assert literal == {"total_items": 0, "items": []}
 
 
 @pytest.mark.usefixtures("pushed")

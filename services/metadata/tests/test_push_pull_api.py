@@ -518,6 +518,26 @@ async def test_pull_since_last_sync_time_keeps_only_later_updates(
     assert json.loads(everything.text)["Pipeline"][0]["name"] == PIPELINE
 
 
+@pytest.mark.parametrize(
+    "narrowed",
+    [
+        {"pipeline_name": PIPELINE, "last_sync_time": 4102444800000},  # dumptojson ignores it
+        {"last_sync_time": 0},  # 0 is "never synced": extract_to_json(0), everything
+        {"exec_uuid": "72d025da-e9d5-11f1-a002-02fc00000001"},  # ignored without a pipeline
+    ],
+)
+async def test_pull_reads_last_sync_time_and_exec_uuid_as_the_reference(
+    client: httpx.AsyncClient, push_body: dict[str, Any], narrowed: dict[str, Any]
+) -> None:
+    """server/app/get_data.py get_mlmd_from_server: a named pipeline is answered whole (but
+    for exec_uuid), and only a pull of every pipeline is narrowed by last_sync_time."""
+    await client.post("/api/mlmd_push", json=push_body)
+    whole = {"pipeline_name": PIPELINE} if "pipeline_name" in narrowed else {}
+    answer = await client.post("/api/mlmd_pull", json=narrowed)
+    assert answer.status_code == 200
+    assert answer.text == (await client.post("/api/mlmd_pull", json=whole)).text
+
+
 async def test_get_pull_route_answers_like_post(
     client: httpx.AsyncClient, push_body: dict[str, Any]
 ) -> None:

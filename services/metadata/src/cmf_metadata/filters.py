@@ -209,4 +209,8 @@ class PageQuery:
 
     @property
     def pattern(self) -> str | None:
-        return like_pattern(self.filter_value)
+        """``%filter_value%`` for ILIKE, as the reference builds it
+        (server/app/db/dbqueries.py: ``.ilike(f"%{filter_value}%")``, unescaped): its ``%`` and
+        ``_`` are wildcards, ``\\`` escapes the next character, case is ignored. Unlike our own
+        API's ``q`` (:func:`like_pattern`), which takes them as text."""
+        return f"%{self.filter_value}%" if self.filter_value else None

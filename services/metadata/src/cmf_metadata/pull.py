@@ -30,7 +30,19 @@ class ExecutionNotFound(Exception):
     """The requested ``exec_uuid`` is not in the pipeline: the reference says ``no_exec_uuid``."""
 
 
+def as_the_reference_reads(query: PullQuery) -> PullQuery:
+    """The request as the reference's server/app/get_data.py ``get_mlmd_from_server`` uses it:
+    a named pipeline is answered whole (``dumptojson``, narrowed by ``exec_uuid`` only), so
+    ``last_sync_time`` is ignored; without a pipeline every pipeline is answered
+    (``extract_to_json``), narrowed by ``last_sync_time`` when it is set and not 0, and
+    ``exec_uuid`` is ignored."""
+    if query.pipeline_name is not None:
+        return PullQuery(query.pipeline_name, query.exec_uuid)
+    return PullQuery(None, last_sync_time=query.last_sync_time or None)
+
+
 async def pull(pool: asyncpg.Pool, query: PullQuery) -> dict[str, Any]:
+    query = as_the_reference_reads(query)
     with span("metadata.pull", pipeline=query.pipeline_name):
         async with read_snapshot(pool) as conn:
             return await _document(conn, query)

@@ -85,6 +85,22 @@ async def test_executions_by_stage_page_sort_and_filter_as_the_reference(
     )
 
 
+@pytest.mark.parametrize(("filter_value", "total"), [("%", 1), ("_", 1), ("\\%", 0)])
+@pytest.mark.parametrize("route", ["executions", "artifacts"])
+async def test_stage_listings_filter_with_the_reference_wildcards(
+    client: httpx.AsyncClient, route: str, filter_value: str, total: int
+) -> None:
+    """``%`` and ``_`` are ILIKE wildcards in the reference's filter, ``\\`` escapes them."""
+    body: dict[str, Any] = {"filter_value": filter_value}
+    params: dict[str, Any] = {"stage_name": TRAIN, "filter_value": filter_value}
+    if route == "artifacts":
+        body["artifact_type"] = params["artifact_type"] = "Dataset"
+    answer = await client.post(f"/v1/pipelines/{PIPELINE}/stages/{TRAIN}/{route}", json=body)
+    data = enveloped(answer, 200)
+    assert data == await twin(client, f"/{route}-by-stage/{PIPELINE}", **params)
+    assert data["total_items"] == total
+
+
 @pytest.mark.parametrize("stage_name", [None, TRAIN])
 async def test_artifacts_by_stage_answer_the_reference_page(
     client: httpx.AsyncClient, stage_name: str | None
