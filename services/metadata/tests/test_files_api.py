@@ -332,3 +332,51 @@ async def test_upload_cut_off_inside_the_file_is_422_and_writes_nothing(
     answer = await client.post("/api/python-env", **body)  # type: ignore[arg-type]
     assert answer.status_code == 422
     assert stored(files_root) == []
+
+
+@pytest.fixture
+def planted(files_root: Path, tmp_path: Path) -> Path:
+    """A secret outside the store, reachable by symlinks planted in every folder a read uses."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password=hunter2\n")
+    for folder in ("env", "labels"):
+        (files_root / folder).mkdir(parents=True, exist_ok=True)
+    (files_root / "env" / ENV_NAME).symlink_to(secret)
+    (files_root / "labels" / LABEL_MD5).symlink_to(secret)
+    return secret
+
+
+@pytest.mark.usefixtures("planted")
+@pytest.mark.parametrize("prefix", ["", "/api"])
+@pytest.mark.parametrize(
+    "read",
+    [f"/python-env?file_name={ENV_NAME}", f"/label-data?file_name={LABEL_MD5}"],
+)
+async def test_a_symlink_leading_out_of_the_store_is_not_served(
+    client: httpx.AsyncClient, prefix: str, read: str
+) -> None:
+    answer = await client.get(prefix + read)
+    assert answer.status_code == 404
+    assert "hunter2" not in answer.text
+
+
+@pytest.mark.usefixtures("planted")
+@pytest.mark.parametrize("query", ["", f"?list_of_files={ENV_NAME}"])
+async def test_the_env_archive_leaves_out_symlinks_leading_out_of_the_store(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    answer = await client.get(f"/api/download-python-env{query}")
+    assert b"hunter2" not in answer.content
+    if answer.headers["content-type"] == "application/zip":
+        names = zipfile.ZipFile(io.BytesIO(answer.content)).namelist()
+        assert ENV_NAME not in names
+
+
+async def test_a_symlink_to_another_file_of_the_store_is_served(
+    client: httpx.AsyncClient, files_root: Path
+) -> None:
+    await client.post("/api/label", files={"file": (LABEL_MD5, b"id,label\n1,cat\n")})
+    (files_root / "labels" / "alias").symlink_to(files_root / "labels" / LABEL_MD5)
+    answer = await client.get("/api/label-data", params={"file_name": "alias"})
+    assert answer.status_code == 200
+    assert answer.text == "id,label\n1,cat\n"

@@ -10,6 +10,8 @@ Every name that reaches a key is checked here first: a ``..`` segment, an absolu
 byte or (where one plain name is expected) a separator is a 400 and nothing is written. Uploads
 are streamed to a temporary file beside their destination, fsynced and renamed into place, so a
 reader never sees a torn file; one over ``max_bytes`` is a 413 and leaves nothing behind.
+A read resolves the key's real path first: a file that resolves outside the store (a symlink
+planted in the files dir) is served, listed and zipped as if it were not there.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import asyncio
 import contextlib
 import io
 import os
+import stat
 import tempfile
 import zipfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -299,6 +302,16 @@ class LocalFileStore:
         if not path.resolve().is_relative_to(self.root.resolve()):
             raise PermissionError(13, "Permission denied", str(path))
 
+    def _contained(self, key: str) -> Path:
+        """The real path of the file under ``key``, every symlink resolved, if it stays inside
+        the root; a file that resolves elsewhere (a symlink planted in the tree) is as good as
+        missing. A symlink to another file of the store is followed: it reveals nothing the
+        store does not already serve."""
+        real = self._path(key).resolve(strict=True)  # FileNotFoundError when missing
+        if not real.is_relative_to(self.root.resolve()):
+            raise FileNotFoundError(2, "No such file or directory", key)
+        return real
+
     async def save(self, key: str, chunks: Chunks, *, max_bytes: int, replace: bool = True) -> bool:
         path = self._path(key)
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
@@ -330,16 +343,32 @@ class LocalFileStore:
         return stored
 
     async def open(self, key: str) -> Chunks:
-        path = self._path(key)
-        handle = await asyncio.to_thread(path.open, "rb")
+        handle = await asyncio.to_thread(self._open_contained, key)
         return _read(handle)
 
+    def _open_contained(self, key: str) -> io.BufferedReader:
+        # O_NOFOLLOW: a symlink swapped in after the check is refused, not followed.
+        fd = os.open(self._contained(key), os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise IsADirectoryError(21, "Not a regular file", key)
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _is_file(self, key: str) -> bool:
+        try:
+            return self._contained(key).is_file()
+        except OSError:
+            return False
+
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self._path(key).is_file)
+        return await asyncio.to_thread(self._is_file, key)
 
     async def list(self, prefix: str) -> list[StoredFile]:
         folder = self._path(prefix.rstrip("/"))
-        return await asyncio.to_thread(_walk, folder, prefix.rstrip("/"))
+        return await asyncio.to_thread(_walk, folder, prefix.rstrip("/"), self._is_file)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -383,7 +412,7 @@ async def _read(handle: io.BufferedReader) -> Chunks:
         handle.close()
 
 
-def _walk(folder: Path, prefix: str) -> list[StoredFile]:
+def _walk(folder: Path, prefix: str, keep: Callable[[str], bool]) -> list[StoredFile]:
     if not folder.is_dir():
         return []
     found = []
@@ -393,6 +422,7 @@ def _walk(folder: Path, prefix: str) -> list[StoredFile]:
                 continue  # an upload still in flight
             path = Path(directory, name)
             with contextlib.suppress(FileNotFoundError):
-                relative = path.relative_to(folder).as_posix()
-                found.append(StoredFile(f"{prefix}/{relative}", path.stat().st_size))
+                key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+                if keep(key):  # a file that resolves outside the store is left out
+                    found.append(StoredFile(key, path.stat().st_size))
     return sorted(found, key=lambda f: f.key)

@@ -209,3 +209,30 @@ async def test_python_env_download_of_an_unsafe_name_is_an_enveloped_400(
 ) -> None:
     answer = await client.get("/v1/python-env/download", params={"list_of_files": ["../x"]})
     failed(answer, 400)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        f"/v1/python-env?file_name={ENV_NAME}",
+        f"/v1/python-env/{ENV_NAME}",
+        f"/v1/label-data?file_name={LABEL_MD5}",
+        f"/v1/python-env/download?list_of_files={ENV_NAME}",
+        "/v1/python-env/download",
+    ],
+)
+async def test_symlinks_leading_out_of_the_store_are_not_served(
+    client: httpx.AsyncClient, files_root: Path, tmp_path: Path, read: str
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password=hunter2\n")
+    for folder, name in (("env", ENV_NAME), ("labels", LABEL_MD5)):
+        (files_root / folder).mkdir(parents=True, exist_ok=True)
+        (files_root / folder / name).symlink_to(secret)
+    answer = await client.get(read)
+    assert answer.status_code in (200, 404)
+    assert b"hunter2" not in answer.content
+    if answer.headers["content-type"] == "application/zip":  # deflated: look at the names
+        assert ENV_NAME not in zipfile.ZipFile(io.BytesIO(answer.content)).namelist()
+    elif answer.status_code == 200:
+        assert answer.json()["code"] == 404
