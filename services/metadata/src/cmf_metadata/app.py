@@ -39,7 +39,9 @@ def create_service(settings: MetadataSettings | None = None) -> Service[Metadata
         )
         try:
             await migrate(pool, settings.db_schema, MIGRATIONS)
-            yield MetadataState.on(settings, pool)
+            state = MetadataState.on(settings, pool)
+            await state.file_store.clean_interrupted_uploads()
+            yield state
         finally:
             await pool.close()
 

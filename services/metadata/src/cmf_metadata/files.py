@@ -86,6 +86,11 @@ class FileStore(Protocol):
         """Where the folder ``prefix`` is, in words a user can follow (for messages)."""
         ...
 
+    async def clean_interrupted_uploads(self) -> int:
+        """Remove what uploads cut off by a crash left behind; called once as the service starts,
+        before any upload. Returns how many were removed."""
+        ...
+
 
 # ---- names -------------------------------------------------------------------------------------
 
@@ -366,6 +371,11 @@ class LocalFileStore:
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._is_file, key)
 
+    async def clean_interrupted_uploads(self) -> int:
+        """Every ``.upload-*.part`` file in the tree is an upload a ``kill -9`` cut off: uploads
+        only run while the service does, and this folder belongs to one service process."""
+        return await asyncio.to_thread(_remove_partial_uploads, self.root)
+
     async def list(self, prefix: str) -> list[StoredFile]:
         folder = self._path(prefix.rstrip("/"))
         return await asyncio.to_thread(_walk, folder, prefix.rstrip("/"), self._is_file)
@@ -410,6 +420,17 @@ async def _read(handle: io.BufferedReader) -> Chunks:
             yield chunk
     finally:
         handle.close()
+
+
+def _remove_partial_uploads(root: Path) -> int:
+    removed = 0
+    for directory, _, names in os.walk(root):  # symlinked folders are not entered
+        for name in names:
+            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(directory, name))
+                    removed += 1
+    return removed
 
 
 def _walk(folder: Path, prefix: str, keep: Callable[[str], bool]) -> list[StoredFile]:

@@ -126,3 +126,38 @@ async def test_env_archive_is_a_zip_of_every_env_file(tmp_path: Path) -> None:
     unzipped = zipfile.ZipFile(io.BytesIO(data))
     assert unzipped.testzip() is None
     assert {n: len(unzipped.read(n)) for n in unzipped.namelist()} == {"a.txt": 100_000, "b.txt": 1}
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+async def test_store_start_removes_what_interrupted_uploads_left(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+    await store.save("env/a.txt", chunks(b"kept"), max_bytes=10)
+    await store.save("t/p/run/b", chunks(b"kept"), max_bytes=10)
+    left = [
+        tmp_path / "env" / f"{files.TEMP_PREFIX}x1{files.TEMP_SUFFIX}",
+        tmp_path / "t/p/run" / f"{files.TEMP_PREFIX}x2{files.TEMP_SUFFIX}",
+    ]
+    for path in left:
+        path.write_bytes(b"torn")
+    (tmp_path / "env" / "not.part").write_bytes(b"a user's file")
+    assert await store.clean_interrupted_uploads() == 2
+    kept = ["env", "env/a.txt", "env/not.part", "t", "t/p", "t/p/run", "t/p/run/b"]
+    assert tree(tmp_path) == kept
+
+
+async def test_store_start_on_a_folder_not_made_yet_removes_nothing(tmp_path: Path) -> None:
+    assert await LocalFileStore(tmp_path / "none").clean_interrupted_uploads() == 0
+
+
+async def test_store_start_does_not_follow_a_symlink_out_of_the_store(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    theirs = outside / f"{files.TEMP_PREFIX}x{files.TEMP_SUFFIX}"
+    theirs.write_bytes(b"not ours")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "env").symlink_to(outside)
+    assert await LocalFileStore(tmp_path / "root").clean_interrupted_uploads() == 0
+    assert theirs.exists()
