@@ -380,3 +380,14 @@ async def test_a_symlink_to_another_file_of_the_store_is_served(
     answer = await client.get("/api/label-data", params={"file_name": "alias"})
     assert answer.status_code == 200
     assert answer.text == "id,label\n1,cat\n"
+
+
+async def test_label_upload_answers_do_not_reveal_the_files_path(
+    client: httpx.AsyncClient, files_root: Path
+) -> None:
+    first = await client.post("/api/label", files={"file": (LABEL_MD5, b"id,label\n1,cat\n")})
+    again = await client.post("/api/label", files={"file": (LABEL_MD5, b"id,label\n1,cat\n")})
+    for answer in (first, again):
+        assert list(answer.json()) == ["message"]
+        assert str(files_root) not in answer.text
+        assert str(files_root.parent) not in answer.text

@@ -125,7 +125,12 @@ def service_app(
     that matches no route in ``unmatched_dialect``'s (default: its prefix owner among this
     app's routes, see ``cmf_common.dialects``)."""
     configure_tracing(f"cmf-{settings.service_name}", settings.otel_service_namespace)
-    app = FastAPI(title=title, lifespan=lifespan)  # type: ignore[arg-type]
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,  # type: ignore[arg-type]
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+    )
     dialect_of = unmatched_dialect or app_dialects(app)
     install_error_handlers(app, dialect_of)
     app.include_router(

@@ -29,6 +29,9 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     otel_service_namespace: str = "cmf-server"
     readiness_timeout_s: float = Field(default=2.0, gt=0)
+    # /docs and /redoc: FastAPI's pages load their scripts from a CDN, so they are off unless
+    # asked for (an offline server would serve a blank page); /openapi.json is always served.
+    api_docs: bool = False
     # The event bus; unset in the embedded server, which delivers events in-process.
     kafka_bootstrap_servers: str | None = None
     events_topic: str = "cmf.metadata.v1"

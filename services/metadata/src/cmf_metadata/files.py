@@ -83,7 +83,8 @@ class FileStore(Protocol):
         ...
 
     def location(self, prefix: str) -> str:
-        """Where the folder ``prefix`` is, in words a user can follow (for messages)."""
+        """Where the folder ``prefix`` is, in words a user can follow (for messages); no
+        server internals such as an absolute path."""
         ...
 
     async def clean_interrupted_uploads(self) -> int:
@@ -294,7 +295,8 @@ class LocalFileStore:
         self.root = Path(root)
 
     def location(self, prefix: str) -> str:
-        return str(self.root / prefix)
+        # The folder by its name in the store, never the server's absolute path.
+        return f"the server's {prefix} folder"
 
     def _path(self, key: str) -> Path:
         segments = key.split("/")
