@@ -58,3 +58,25 @@ def test_a_killed_server_leaves_postgres_that_the_next_start_reuses(tmp_path: Pa
         assert _push_fixture(again.base_url).json() == {"status": "exists"}
         assert _postgres_pids(pgdata) == left_running
     assert not _postgres_pids(pgdata), "the restarted server stops the reused PostgreSQL"
+
+
+def test_a_ui_on_a_localhost_dev_server_may_call_it_by_default(running_server: str) -> None:
+    """The default CORS origins: the server's own and the localhost dev servers, no others."""
+    preflight = {"Access-Control-Request-Method": "GET"}
+    allowed = httpx.options(
+        f"{running_server}/api/pipelines",
+        headers={"Origin": "http://localhost:5173", **preflight},
+        timeout=30,
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
+    refused = httpx.options(
+        f"{running_server}/api/pipelines",
+        headers={"Origin": "http://elsewhere.example", **preflight},
+        timeout=30,
+    )
+    assert refused.status_code == 400
+    answer = httpx.get(
+        f"{running_server}/api/pipelines", headers={"Origin": "http://localhost:5173"}, timeout=30
+    )
+    assert answer.headers["access-control-allow-origin"] == "http://localhost:5173"

@@ -16,9 +16,23 @@ def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "cmf-server"
 
 
+# Where a UI under development is usually served (Vite, Create React App).
+DEV_SERVER_PORTS = (5173, 3000)
+
+
 class ServerSettings(GatewaySettings):
     """The ``cmf-server`` process: the gateway's settings, where it listens, its data dir."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     data_dir: Path = Field(default_factory=default_data_dir)
+
+    def allowed_origins(self) -> list[str]:
+        """``CORS_ORIGINS`` when set; otherwise the server's own origin (as 127.0.0.1 and as
+        localhost) and the localhost dev servers, so a UI run from a checkout works."""
+        if self.cors_origins is not None:
+            return super().allowed_origins()
+        ports = (self.port, *DEV_SERVER_PORTS)
+        hosts = ("127.0.0.1", "localhost")
+        own = [] if self.host in ("0.0.0.0", "::", *hosts) else [f"http://{self.host}:{self.port}"]
+        return [*own, *(f"http://{h}:{p}" for p in ports for h in hosts)]

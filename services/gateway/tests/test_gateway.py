@@ -262,3 +262,62 @@ def test_a_path_without_a_route_takes_its_prefix_owner(
 ) -> None:
     assert table.resolve(path) == owner
     assert table.dialect_of(path) is dialect
+
+
+UI_ORIGIN = "http://ui.example:8000"
+
+
+@pytest.fixture
+async def cors_client(metadata: Service[MetadataState]) -> AsyncIterator[httpx.AsyncClient]:
+    gateway = create_gateway(GatewaySettings(cors_origins=f" {UI_ORIGIN}/ ,"), {METADATA: metadata})
+    transport = httpx.ASGITransport(app=gateway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield client
+
+
+def preflight(origin: str) -> dict[str, str]:
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+
+
+async def test_a_preflight_from_an_allowed_origin_is_answered(
+    cors_client: httpx.AsyncClient,
+) -> None:
+    answer = await cors_client.options("/api/mlmd_pull", headers=preflight(UI_ORIGIN))
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == UI_ORIGIN
+    assert "POST" in answer.headers["access-control-allow-methods"]
+    assert "content-type" in answer.headers["access-control-allow-headers"].lower()
+
+
+async def test_a_preflight_from_another_origin_is_refused(cors_client: httpx.AsyncClient) -> None:
+    answer = await cors_client.options("/api/mlmd_pull", headers=preflight("http://evil.example"))
+    assert answer.status_code == 400
+    assert "access-control-allow-origin" not in answer.headers
+
+
+async def test_a_request_from_an_allowed_origin_may_be_read_by_its_page(
+    cors_client: httpx.AsyncClient,
+) -> None:
+    answer = await cors_client.get("/api/pipelines", headers={"Origin": UI_ORIGIN})
+    assert answer.status_code == 200 and answer.json() == []
+    assert answer.headers["access-control-allow-origin"] == UI_ORIGIN
+    assert "X-CMF-Consistency-Token" in answer.headers["access-control-expose-headers"]
+
+
+async def test_a_request_from_another_origin_gets_no_cors_headers(
+    cors_client: httpx.AsyncClient,
+) -> None:
+    answer = await cors_client.get("/api/pipelines", headers={"Origin": "http://evil.example"})
+    assert answer.status_code == 200  # answered, but the browser keeps it from the page
+    assert "access-control-allow-origin" not in answer.headers
+
+
+async def test_without_cors_origins_no_other_origin_is_allowed(
+    gateway_client: httpx.AsyncClient,
+) -> None:
+    answer = await gateway_client.get("/api/pipelines", headers={"Origin": UI_ORIGIN})
+    assert "access-control-allow-origin" not in answer.headers

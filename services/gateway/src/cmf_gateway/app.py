@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cmf_common.dialects import RouteTable
@@ -28,15 +29,41 @@ REQUIRED_PARTS = ("database",)
 Run = Callable[[], AbstractAsyncContextManager[Sequence[Check]]]
 
 
-class Gateway:
-    """An ASGI app that hands each request to the service its path belongs to."""
+# What a browser's page on an allowed origin may send and read (docs/api.md, "CORS").
+CORS_EXPOSED_HEADERS = ("X-CMF-Consistency-Token", "Retry-After", "X-Request-ID")
+CORS_MAX_AGE_S = 600
 
-    def __init__(self, own: FastAPI, services: Mapping[str, ASGIApp], table: RouteTable) -> None:
+
+class Gateway:
+    """An ASGI app that hands each request to the service its path belongs to. It is the
+    outermost app, so it also answers CORS: preflights from ``cors_origins`` (``*`` for any)
+    and the headers of their requests; the services never see a preflight."""
+
+    def __init__(
+        self,
+        own: FastAPI,
+        services: Mapping[str, ASGIApp],
+        table: RouteTable,
+        cors_origins: Sequence[str] = (),
+    ) -> None:
         self.own = own
         self.services = services
         self.table = table
+        self._entry: ASGIApp = self._route
+        if cors_origins:
+            self._entry = CORSMiddleware(
+                self._route,
+                allow_origins=list(cors_origins),
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=list(CORS_EXPOSED_HEADERS),
+                max_age=CORS_MAX_AGE_S,
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             target = self.table.resolve(scope["path"])
             if target is not None and target in self.services:
@@ -130,4 +157,4 @@ def create_gateway(
     )
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops))
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops), prefix="/api")
-    return Gateway(own, apps, table)
+    return Gateway(own, apps, table, cors_origins=settings.allowed_origins())
