@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +84,47 @@ def _cmf_server() -> str:
     return found
 
 
+def spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``command`` in its own session (a Ctrl-C of the bench reaches it only through
+    :func:`terminate`), its stdout and stderr written to ``log_path``."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_ready(
+    proc: subprocess.Popen[bytes], url: str, timeout_s: float, exited: Callable[[int], str]
+) -> bool:
+    """Whether ``url`` answered 200 within ``timeout_s``, polled every 0.2 s; if ``proc`` ends
+    first, a RuntimeError saying ``exited(its return code)``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(exited(proc.returncode))
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM and a minute to stop; then SIGKILL."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 class Server:
     """``cmf-server up`` in a subprocess, logging JSON lines to ``log_path``."""
 
@@ -108,29 +150,16 @@ class Server:
             "--log-format",
             "json",
         ]
-        with self.log_path.open("wb") as log:
-            # Its own session: a Ctrl-C of the bench reaches it only through stop().
-            self.proc = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+        self.proc = spawn(command, env, self.log_path)
+        if not wait_ready(
+            self.proc,
+            f"{self.url}/livez",
+            timeout_s,
+            lambda code: f"cmf-server exited with {code}:\n{self.log_tail()}",
+        ):
+            raise RuntimeError(
+                f"cmf-server gave no 200 on /livez in {timeout_s:g} s:\n{self.log_tail()}"
             )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"cmf-server exited with {self.proc.returncode}:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/livez", timeout=2.0).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(
-            f"cmf-server gave no 200 on /livez in {timeout_s:g} s:\n{self.log_tail()}"
-        )
 
     @property
     def pid(self) -> int:
@@ -175,13 +204,7 @@ class Server:
         if self.proc is None:
             return
         postmaster = self.postmaster_pid()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
         if postmaster is not None and psutil.pid_exists(postmaster):
             with contextlib.suppress(psutil.Error):
                 proc = psutil.Process(postmaster)

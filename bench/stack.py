@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.run import OUT_DIR, _cmf_server, _free_port
+from bench.run import OUT_DIR, _cmf_server, _free_port, spawn, terminate, wait_ready
 from cmf_testing import databases
 
 ADMIN_URL = os.environ.get("CMF_BENCH_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
@@ -119,23 +118,14 @@ class Process:
         if self.args[0] == "up":
             self.data_dir = Path(tempfile.mkdtemp(prefix="cmf-bench-", dir="/var/tmp"))
             args += ["--data-dir", str(self.data_dir)]
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [_cmf_server(), *args],
-                env=_clean_env(self.env),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{self.tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + ready, timeout=2.0).status_code == 200:
-                    return
-            time.sleep(0.2)
+        self.proc = spawn([_cmf_server(), *args], _clean_env(self.env), self.log_path)
+        if wait_ready(
+            self.proc,
+            self.url + ready,
+            timeout_s,
+            lambda code: f"{self.name} exited ({code}):\n{self.tail()}",
+        ):
+            return
         self.stop()
         raise RuntimeError(f"{self.name} was not ready in {timeout_s:g} s:\n{self.tail()}")
 
@@ -159,13 +149,8 @@ class Process:
         return found
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            terminate(self.proc)
         if self.data_dir is not None:
             import shutil
 
