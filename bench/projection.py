@@ -178,12 +178,7 @@ async def clean_neo4j() -> None:
     try:
         for attempt in range(1, 6):
             try:
-                async with driver.session() as session:
-                    await (
-                        await session.run(
-                            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-                        )
-                    ).consume()
+                await Neo4jGraphStore(driver).delete_everything()
                 return
             except neo4j.exceptions.TransientError as exc:  # e.g. a deadlock with a test
                 if attempt == 5:

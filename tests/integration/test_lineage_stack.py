@@ -95,17 +95,14 @@ def _without_database_urls() -> dict[str, str]:
 def _clear_neo4j() -> None:
     from neo4j import AsyncGraphDatabase
 
+    from cmf_lineage.store.neo4j import Neo4jGraphStore
+
     async def clear() -> None:
         driver = AsyncGraphDatabase.driver(
             NEO4J_ENV["NEO4J_URI"], auth=(NEO4J_ENV["NEO4J_USER"], NEO4J_ENV["NEO4J_PASSWORD"])
         )
         try:
-            async with driver.session() as session:
-                await (
-                    await session.run(
-                        "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-                    )
-                ).consume()
+            await Neo4jGraphStore(driver).delete_everything()
         except Exception as exc:
             raise AssertionError(f"Neo4j is not reachable ({exc}); run `make services-up`") from exc
         finally:

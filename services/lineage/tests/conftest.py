@@ -9,8 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from lineage_support import NEO4J_AUTH, NEO4J_URI, GraphUnderTest, Pusher
-from neo4j import AsyncGraphDatabase
+from lineage_support import GraphUnderTest, Pusher, empty_neo4j
 
 from cmf_common.db import create_pool
 from cmf_common.events import Envelope
@@ -60,29 +59,10 @@ async def graph(
 
         yield GraphUnderTest(PostgresGraphStore(graph_pool), truncate)
         return
-    driver = AsyncGraphDatabase.driver(NEO4J_URI, auth=NEO4J_AUTH)
-    try:
-        await driver.verify_connectivity()
-    except Exception as exc:
-        await driver.close()
-        pytest.fail(f"Neo4j is not reachable at {NEO4J_URI} ({exc}); run `make services-up`")
-
-    async def delete_all() -> None:
-        async with driver.session() as session:
-            await (
-                await session.run(
-                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-                )
-            ).consume()
-
-    await delete_all()
-    store = Neo4jGraphStore(driver)
-    await store.setup()
-    try:
-        yield GraphUnderTest(store, delete_all)
-        await delete_all()
-    finally:
-        await driver.close()
+    async with empty_neo4j() as driver:
+        store = Neo4jGraphStore(driver)
+        await store.setup()
+        yield GraphUnderTest(store, store.delete_everything)
 
 
 @pytest.fixture

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+from neo4j import AsyncDriver, AsyncGraphDatabase
+
 from cmf_common.events import Envelope
 from cmf_lineage.graph import GraphStore
+from cmf_lineage.store.neo4j import Neo4jGraphStore
 
 Pusher = Callable[..., Awaitable[list[Envelope]]]
 
@@ -35,3 +40,21 @@ def as_pipeline(payload: dict[str, Any], name: str) -> dict[str, Any]:
 
 def executions_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for s in payload["Pipeline"][0]["stages"] for e in s["executions"]]
+
+
+@asynccontextmanager
+async def empty_neo4j() -> AsyncIterator[AsyncDriver]:
+    """A driver to the shared Neo4j, its graph emptied before and after; the test fails when
+    Neo4j is not reachable."""
+    driver = AsyncGraphDatabase.driver(NEO4J_URI, auth=NEO4J_AUTH)
+    try:
+        await driver.verify_connectivity()
+    except Exception as exc:
+        await driver.close()
+        pytest.fail(f"Neo4j is not reachable at {NEO4J_URI} ({exc}); run `make services-up`")
+    await Neo4jGraphStore(driver).delete_everything()
+    try:
+        yield driver
+        await Neo4jGraphStore(driver).delete_everything()
+    finally:
+        await driver.close()

@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from lineage_support import NEO4J_AUTH, NEO4J_URI, Pusher, as_pipeline, executions_of
-from neo4j import AsyncDriver, AsyncGraphDatabase
+from lineage_support import Pusher, as_pipeline, empty_neo4j, executions_of
+from neo4j import AsyncDriver
 
 from cmf_common.events import Envelope
 from cmf_common.service import install_state
@@ -29,29 +29,10 @@ from cmf_lineage.store.postgres_reads import PostgresGraphReader
 from cmf_testing.generator import payload_text
 
 
-async def _delete_all(driver: AsyncDriver) -> None:
-    async with driver.session() as session:
-        await (
-            await session.run(
-                "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-            )
-        ).consume()
-
-
 @pytest.fixture
 async def neo4j_driver() -> AsyncIterator[AsyncDriver]:
-    driver = AsyncGraphDatabase.driver(NEO4J_URI, auth=NEO4J_AUTH)
-    try:
-        await driver.verify_connectivity()
-    except Exception as exc:
-        await driver.close()
-        pytest.fail(f"Neo4j is not reachable at {NEO4J_URI} ({exc}); run `make services-up`")
-    await _delete_all(driver)
-    try:
+    async with empty_neo4j() as driver:
         yield driver
-        await _delete_all(driver)
-    finally:
-        await driver.close()
 
 
 def _client(graph_reader: GraphReader, store: Any) -> httpx.AsyncClient:
