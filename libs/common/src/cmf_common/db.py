@@ -15,6 +15,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Histogram
 
+from cmf_common.migrations import migrate
+from cmf_common.settings import ServiceSettings
+
 # A connection from a pool or a bare one: repositories accept either.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -101,6 +104,27 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+@asynccontextmanager
+async def service_pool(
+    settings: ServiceSettings, migrations: list[str], *, application_name: str
+) -> AsyncIterator[asyncpg.Pool]:
+    """The service's pool on its own schema, sized and timed by its settings, with
+    ``migrations`` applied; closed on exit."""
+    pool = await create_pool(
+        settings.require_database_url(),
+        settings.db_schema,
+        min_size=settings.database_pool_min,
+        max_size=settings.database_pool_max,
+        statement_timeout_ms=settings.database_statement_timeout_ms,
+        application_name=application_name,
+    )
+    try:
+        await migrate(pool, settings.db_schema, migrations)
+        yield pool
+    finally:
+        await pool.close()
 
 
 async def ping(pool: asyncpg.Pool) -> None:

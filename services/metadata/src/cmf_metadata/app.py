@@ -7,8 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from cmf_common.db import create_pool, ping
-from cmf_common.migrations import migrate
+from cmf_common.db import ping, service_pool
 from cmf_common.outbox import OUTBOX_MIGRATIONS
 from cmf_common.service import Checks, Service, build_service
 from cmf_metadata.api import cmf as cmf_routes
@@ -29,21 +28,10 @@ def create_service(settings: MetadataSettings | None = None) -> Service[Metadata
 
     @asynccontextmanager
     async def start() -> AsyncIterator[MetadataState]:
-        pool = await create_pool(
-            settings.require_database_url(),
-            settings.db_schema,
-            min_size=settings.database_pool_min,
-            max_size=settings.database_pool_max,
-            statement_timeout_ms=settings.database_statement_timeout_ms,
-            application_name="cmf-metadata",
-        )
-        try:
-            await migrate(pool, settings.db_schema, MIGRATIONS)
+        async with service_pool(settings, MIGRATIONS, application_name="cmf-metadata") as pool:
             state = MetadataState.on(settings, pool)
             await state.file_store.clean_interrupted_uploads()
             yield state
-        finally:
-            await pool.close()
 
     def checks(state: MetadataState | None) -> Checks:
         return {"database": (lambda: ping(state.pool)) if state is not None else None}

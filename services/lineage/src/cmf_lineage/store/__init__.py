@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from cmf_common.db import create_pool, ping
+from cmf_common.db import ping, service_pool
 from cmf_common.health import Check
 from cmf_common.inbox import INBOX_MIGRATIONS
-from cmf_common.migrations import migrate
 from cmf_lineage.graph import GraphStore
 from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.settings import LineageSettings
@@ -44,19 +43,8 @@ async def open_graph_store(settings: LineageSettings) -> AsyncIterator[OpenStore
         return
     from cmf_lineage.store.postgres import PostgresGraphStore
 
-    pool = await create_pool(
-        settings.require_database_url(),
-        settings.db_schema,
-        min_size=settings.database_pool_min,
-        max_size=settings.database_pool_max,
-        statement_timeout_ms=settings.database_statement_timeout_ms,
-        application_name="cmf-lineage",
-    )
-    try:
-        await migrate(pool, settings.db_schema, MIGRATIONS)
+    async with service_pool(settings, MIGRATIONS, application_name="cmf-lineage") as pool:
         yield OpenStore(PostgresGraphStore(pool), "postgres", lambda: ping(pool))
-    finally:
-        await pool.close()
 
 
 async def open_graph_reader(opened: OpenStore) -> GraphReader:
