@@ -90,6 +90,11 @@ async def download_python_env(
         archive = await files.python_env_archive(store, list_of_files)
     except files.ArchiveUnavailable as unavailable:
         return JSONResponse({"error": str(unavailable)})  # the reference answers errors with 200
+    return zip_response(archive)
+
+
+def zip_response(archive: files.Archive) -> StreamingResponse:
+    """``archive`` streamed as an attachment, under its file name."""
     return StreamingResponse(
         archive.chunks,
         media_type="application/zip",

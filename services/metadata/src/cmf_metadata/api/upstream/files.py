@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from cmf_common import envelope
 from cmf_common.envelope import EnvelopeRoute
 from cmf_metadata import files
 from cmf_metadata.api.deps import Store, UploadLimit
-from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName
+from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName, zip_response
 from cmf_metadata.api.files import read_upload as _read_upload
 
 router = APIRouter(
@@ -70,11 +70,7 @@ async def download_python_env(
         archive = await files.python_env_archive(store, list_of_files)
     except files.ArchiveUnavailable as unavailable:
         return envelope.error(str(unavailable), 404)
-    return StreamingResponse(
-        archive.chunks,
-        media_type="application/zip",
-        headers={"Content-Disposition": f"attachment; filename={archive.filename}"},
-    )
+    return zip_response(archive)
 
 
 @router.get("/python-env/{file_name}")
@@ -83,9 +79,7 @@ async def python_env_by_path(
 ) -> JSONResponse:
     """[CONFLICT] resolved: upstream's docs and UI client name the file in the path, its env.py
     in the query; both are served."""
-    return envelope.success(
-        await python_env_text(store, file_name), "Python environment retrieved successfully"
-    )
+    return await python_env(file_name, store)
 
 
 @router.post("/label")
