@@ -10,27 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-
-PIPELINE = "Test-env"
-TABLES = (
-    "pipelines",
-    "stages",
-    "executions",
-    "execution_uuids",
-    "artifacts",
-    "events",
-    "attributions",
-    "outbox",
-)
-
-
-def body_for(payload: dict[str, Any], pipeline: str = PIPELINE, **extra: Any) -> dict[str, Any]:
-    return {
-        "exec_uuid": None,
-        "pipeline_name": pipeline,
-        "json_payload": json.dumps(payload),
-        **extra,
-    }
+from metadata_support import PIPELINE, body_for, row_counts
 
 
 def renamed(payload: dict[str, Any], name: str) -> dict[str, Any]:
@@ -39,10 +19,6 @@ def renamed(payload: dict[str, Any], name: str) -> dict[str, Any]:
         json.dumps(payload).replace(f'"{PIPELINE}', f'"{name}').replace(f"{PIPELINE}:", f"{name}:")
     )
     return dict(json.loads(text))
-
-
-async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:
-    return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}
 
 
 def key_shape(value: Any) -> Any:

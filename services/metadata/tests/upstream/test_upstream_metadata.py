@@ -11,7 +11,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from upstream_support import PIPELINE, body_for, enveloped, failed, invalid, row_counts
+from metadata_support import PIPELINE, body_for, row_counts
+from upstream_support import enveloped, failed, invalid
 
 TOKEN = "X-CMF-Consistency-Token"
 
