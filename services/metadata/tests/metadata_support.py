@@ -1,5 +1,5 @@
-"""What the metadata route tests share: the test pipeline's name, a push's body and the
-store's row counts."""
+"""What the metadata route tests share: the test pipeline's name, a push's body, a push that
+must succeed, the payload renamed for another pipeline, and the store's row counts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import asyncpg
+import httpx
 
 PIPELINE = "Test-env"
 TABLES = (
@@ -28,6 +29,19 @@ def body_for(payload: dict[str, Any], pipeline: str = PIPELINE, **extra: Any) ->
         "json_payload": json.dumps(payload),
         **extra,
     }
+
+
+def renamed(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    """The payload as another pipeline would send it."""
+    text = (
+        json.dumps(payload).replace(f'"{PIPELINE}', f'"{name}').replace(f"{PIPELINE}:", f"{name}:")
+    )
+    return dict(json.loads(text))
+
+
+async def push(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
+    answer = await client.post("/api/mlmd_push", json=body)
+    assert answer.json() == {"status": "success"}, answer.text
 
 
 async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:

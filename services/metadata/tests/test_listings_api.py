@@ -5,7 +5,6 @@ variations of it."""
 from __future__ import annotations
 
 import copy
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -13,11 +12,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from metadata_support import PIPELINE, body_for, push, renamed
 
 from cmf_common.service import state_of
 from cmf_metadata.api.deps import MetadataState
 
-PIPELINE = "Test-env"
 PREPARE, TRAIN = f"{PIPELINE}/Prepare", f"{PIPELINE}/Train"
 PREPARE_UUID = "6e892a4e-e9d5-11f1-ba62-02fc00000001"
 TRAIN_UUID = "72d025da-e9d5-11f1-a002-02fc00000001"
@@ -39,17 +38,6 @@ EXECUTION_PROPERTY_NAMES = {
 HTTP_DATE = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$")
 
 
-def body_for(payload: dict[str, Any], pipeline: str = PIPELINE) -> dict[str, Any]:
-    return {"exec_uuid": None, "pipeline_name": pipeline, "json_payload": json.dumps(payload)}
-
-
-def renamed(payload: dict[str, Any], name: str) -> dict[str, Any]:
-    text = (
-        json.dumps(payload).replace(f'"{PIPELINE}', f'"{name}').replace(f"{PIPELINE}:", f"{name}:")
-    )
-    return dict(json.loads(text))
-
-
 def train_stage_of(payload: dict[str, Any], customs: list[dict[str, Any]]) -> dict[str, Any]:
     """The payload with its Train stage holding one execution per entry of ``customs``: each
     a copy of the real Train execution with its own uuid and the entry's custom properties
@@ -66,11 +54,6 @@ def train_stage_of(payload: dict[str, Any], customs: list[dict[str, Any]]) -> di
         executions.append(execution)
     train["executions"] = executions
     return changed
-
-
-async def push(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
-    answer = await client.post("/api/mlmd_push", json=body)
-    assert answer.json() == {"status": "success"}, answer.text
 
 
 async def execution_ids(conn: asyncpg.Connection) -> dict[str, int]:

@@ -10,15 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from metadata_support import PIPELINE, body_for, row_counts
-
-
-def renamed(payload: dict[str, Any], name: str) -> dict[str, Any]:
-    """The payload as another pipeline would send it."""
-    text = (
-        json.dumps(payload).replace(f'"{PIPELINE}', f'"{name}').replace(f"{PIPELINE}:", f"{name}:")
-    )
-    return dict(json.loads(text))
+from metadata_support import PIPELINE, body_for, renamed, row_counts
 
 
 def key_shape(value: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from metadata_support import push
 
 from cmf_testing.generator import push_body as generated_push
 from cmf_testing.problems import assert_problem
@@ -34,11 +35,6 @@ ARTIFACT_KEYS = {
     "create_time_since_epoch",
     "stored",
 }
-
-
-async def push(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
-    answer = await client.post("/api/mlmd_push", json=body)
-    assert answer.json() == {"status": "success"}
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)

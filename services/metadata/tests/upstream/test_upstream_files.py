@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from metadata_support import PIPELINE
-from upstream_support import enveloped, failed, invalid, push
+from metadata_support import PIPELINE, push
+from upstream_support import enveloped, failed, invalid
 
 from cmf_metadata.api.deps import get_upload_limit
 

@@ -9,8 +9,8 @@ from urllib.parse import quote
 import asyncpg
 import httpx
 import pytest
-from metadata_support import PIPELINE, row_counts
-from upstream_support import enveloped, failed, invalid, push
+from metadata_support import PIPELINE, push, row_counts
+from upstream_support import enveloped, failed, invalid
 
 PREPARE, TRAIN = f"{PIPELINE}/Prepare", f"{PIPELINE}/Train"
 TRAIN_UUID = "72d025da-e9d5-11f1-a002-02fc00000001"
