@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from bench.listings import (
     ms,
     on_each_store,
     postgres_version,
+    seeding,
     server_on,
     time_scenarios,
     wait_until_idle,
@@ -351,14 +351,7 @@ def render(
         )
         + ".",
         "",
-        "Seeding, the same run: "
-        + "; ".join(
-            f"{names[r.database]}: median {statistics.median(r.pushes_s):.1f} s per "
-            f"{executions:,}-execution push (slowest {max(r.pushes_s):.1f} s)"
-            for r in runs
-            if r.pushes_s
-        )
-        + ".",
+        seeding(runs, executions) + ".",
     ]
     return "\n".join(lines)
 

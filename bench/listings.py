@@ -537,6 +537,26 @@ def measured_on(info: dict[str, Any], runs: Sequence[MeasuredRun]) -> str:
     )
 
 
+class SeededRun(Protocol):
+    """What the seeding sentence says of each store's run."""
+
+    @property
+    def database(self) -> str: ...
+
+    @property
+    def pushes_s(self) -> list[float]: ...
+
+
+def seeding(runs: Sequence[SeededRun], executions: int) -> str:
+    """How long the seed's pushes took on each store (no closing period)."""
+    return "Seeding, the same run: " + "; ".join(
+        f"{STORE_NAMES[r.database]}: median {statistics.median(r.pushes_s):.1f} s per "
+        f"{executions:,}-execution push (slowest {max(r.pushes_s):.1f} s)"
+        for r in runs
+        if r.pushes_s
+    )
+
+
 def render(
     info: dict[str, Any],
     runs: list[Run],
@@ -578,13 +598,7 @@ def render(
             )
     lines += [
         "",
-        "Seeding, the same run: "
-        + "; ".join(
-            f"{names[r.database]}: median {statistics.median(r.pushes_s):.1f} s per "
-            f"{executions:,}-execution push (slowest {max(r.pushes_s):.1f} s)"
-            for r in runs
-            if r.pushes_s
-        )
+        seeding(runs, executions)
         + ". Each push now also writes, in its own transaction, `execution_search` (search "
         "text and sort key, with a trigram index), the stage counts and `stage_artifacts`.",
         "",
