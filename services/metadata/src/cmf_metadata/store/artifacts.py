@@ -117,12 +117,7 @@ async def page_artifacts(
 async def count_artifacts(conn: Connection, filters: ArtifactFilters) -> int:
     stmt = paging.Statement()
     _artifact_where(stmt, filters)
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM artifacts a" + stmt.where_sql(),  # noqa: S608 (constants)
-            *stmt.args,
-        )
-    )
+    return await paging.count_matches(conn, stmt, "artifacts a")
 
 
 async def artifact(conn: Connection, artifact_id: int) -> asyncpg.Record | None:

@@ -123,12 +123,7 @@ async def page_executions(
 async def count_executions(conn: Connection, filters: ExecutionFilters) -> int:
     stmt = paging.Statement()
     _execution_where(stmt, filters)
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM executions e" + stmt.where_sql(),  # noqa: S608 (constants)
-            *stmt.args,
-        )
-    )
+    return await paging.count_matches(conn, stmt, "executions e")
 
 
 async def execution(conn: Connection, execution_id: int) -> asyncpg.Record | None:

@@ -87,6 +87,16 @@ def order_limit(stmt: Statement, key_sql: str, id_sql: str, page: KeysetPage) ->
     return f" ORDER BY {keys} {direction} LIMIT {stmt.param(page.limit + 1)}"
 
 
+async def count_matches(conn: Connection, stmt: Statement, table: str) -> int:
+    """How many rows of ``table`` (with its alias) ``stmt``'s conditions match."""
+    return int(
+        await conn.fetchval(
+            f"SELECT count(*) FROM {table}" + stmt.where_sql(),  # noqa: S608 (constants)
+            *stmt.args,
+        )
+    )
+
+
 async def counted_page(
     conn: Connection,
     stmt: Statement,
