@@ -180,3 +180,11 @@ class EnvelopeRoute(DialectRoute):
     """The route class of every v1 router: its errors answer in the envelope."""
 
     dialect = ENVELOPE
+
+
+def not_found(message: str, field: str, detail: str) -> JSONResponse:
+    """The CMFQuery routes' empty answer: upstream *returns* ``error_response(code=404)``
+    rather than raising it, so it goes out with HTTP 200."""
+    return JSONResponse(
+        envelope("error", 404, message=message, errors=[error_detail(detail, field)])
+    )

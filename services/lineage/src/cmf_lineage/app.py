@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from cmf_common.service import Checks, Service, build_service
+from cmf_lineage.api import cmfquery as cmfquery_routes
 from cmf_lineage.api import lineage as lineage_routes
 from cmf_lineage.api import upstream as upstream_routes
 from cmf_lineage.api.deps import LineageState
@@ -94,6 +95,7 @@ def create_service(
     app.include_router(lineage_routes.v1, prefix="/api/v1")
     # Upstream's v1 generation: its lineage routes, in its envelope (docs/upstream-v1.md §6).
     app.include_router(upstream_routes.router, prefix="/v1")
+    app.include_router(cmfquery_routes.router, prefix="/v1")
     return service
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cmf_common.metadata_events import INPUT, OUTPUT
 
@@ -41,6 +41,26 @@ class ExecutionInfo:
     @property
     def key(self) -> ExecutionKey:
         return (self.pipeline, self.uuid)
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """An artifact with all the graph keeps of it: what CMFQuery's records are made of."""
+
+    info: ArtifactInfo
+    create_time: int
+    last_update_time: int
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """An execution with its properties."""
+
+    info: ExecutionInfo
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,27 @@ class GraphReader(Protocol):
     ) -> list[tuple[ExecutionKey, ArtifactInfo]]:
         """(execution key, artifact) for each edge of ``kind``: INPUT gives what the
         executions read, OUTPUT what they wrote."""
+        ...
+
+    async def artifact_records(
+        self,
+        *,
+        uris: Sequence[str] = (),
+        ids: Sequence[int] = (),
+        names: Sequence[str] = (),
+    ) -> list[ArtifactRecord]:
+        """The artifacts with any of these uris, server ids or names, in server id order (then
+        uri)."""
+        ...
+
+    async def execution_records(self, ids: Sequence[int]) -> list[ExecutionRecord]:
+        """The executions with these server ids, in server id order."""
+        ...
+
+    async def linked_artifacts(self, uris: Sequence[str], *, upstream: bool) -> list[str]:
+        """In one query, every artifact a walk from ``uris`` reaches, however far: upstream
+        from an artifact to the inputs of what wrote it, downstream to the outputs of what read
+        it; the starting artifacts are not among them."""
         ...
 
     async def upstream_edges(

@@ -9,9 +9,9 @@ from typing import Any
 import asyncpg
 
 from cmf_common.db import read_snapshot
+from cmf_common.frames import CUSTOM_PREFIX, artifact_row, copy_properties, frame_records
 from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_common.tracing import span
-from cmf_metadata.frames import CUSTOM_PREFIX, artifact_row, copy_properties, frame_records
 from cmf_metadata.properties import Row
 from cmf_metadata.store import artifacts as artifact_store
 from cmf_metadata.store import executions as execution_store

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from cmf_metadata import executions, filters, frames, model_card, properties
+from cmf_common import frames
+from cmf_metadata import executions, filters, model_card, properties
 
 # Three one-row frames as cmflib builds them, and what pandas 3.1 answered for
 # pd.concat(..., sort=True).to_json(orient="records") of them (recorded with the cmflib venv).

@@ -9,16 +9,31 @@ no ``version``; they are not in the graph yet, as in PostgreSQL, where such rows
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from neo4j import AsyncDriver
 
 from cmf_common.metadata_events import INPUT, OUTPUT
-from cmf_lineage.graph_reader import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
+from cmf_lineage.graph_reader import (
+    ArtifactInfo,
+    ArtifactRecord,
+    ExecutionInfo,
+    ExecutionKey,
+    ExecutionRecord,
+    PipelineGraph,
+)
 
 # Pipeline-wide reads look executions up by pipeline alone.
-SCHEMA = ("CREATE INDEX cmf_execution_pipeline IF NOT EXISTS FOR (n:Execution) ON (n.pipeline)",)
+SCHEMA = (
+    "CREATE INDEX cmf_execution_pipeline IF NOT EXISTS FOR (n:Execution) ON (n.pipeline)",
+    # CMFQuery's questions name an artifact by its name and an execution by its server id.
+    "CREATE INDEX cmf_artifact_name IF NOT EXISTS FOR (n:Artifact) ON (n.name)",
+    "CREATE INDEX cmf_execution_metadata_id IF NOT EXISTS FOR (n:Execution) ON (n.metadata_id)",
+)
+# The longest walk CMFQuery's ancestors and descendants take, in relationships (two a step).
+MAX_WALK = 10_000
 
 _ARTIFACT = "[a.metadata_id, a.uri, a.type, a.name, a.display_name, coalesce(a.pipelines, [])]"
 _EXECUTION = "[x.metadata_id, x.pipeline, x.uuid, x.stage, x.type, x.name, x.display_name]"
@@ -163,6 +178,67 @@ class Neo4jGraphReader:
         if record is None:
             return []
         return [((r[0], r[1]), _artifact(r[2])) for r in record["rows"]]
+
+    async def artifact_records(
+        self,
+        *,
+        uris: Sequence[str] = (),
+        ids: Sequence[int] = (),
+        names: Sequence[str] = (),
+    ) -> list[ArtifactRecord]:
+        record = await self._one(
+            # One index lookup per selector, then each artifact once.
+            "CALL () {"
+            "   UNWIND $uris AS k MATCH (a:Artifact {uri: k}) RETURN a"
+            "   UNION UNWIND $ids AS k MATCH (a:Artifact {metadata_id: k}) RETURN a"
+            "   UNION UNWIND $names AS k MATCH (a:Artifact {name: k}) RETURN a"
+            " }"
+            " WITH a WHERE a.version IS NOT NULL ORDER BY a.metadata_id, a.uri"
+            f" RETURN collect([{_ARTIFACT}, a.create_time, a.version, a.properties,"
+            "   a.custom_properties]) AS rows",
+            uris=list(uris),
+            ids=list(ids),
+            names=list(names),
+        )
+        if record is None:
+            return []
+        return [
+            ArtifactRecord(
+                _artifact(r[0]), int(r[1]), int(r[2]), json.loads(r[3]), json.loads(r[4])
+            )
+            for r in record["rows"]
+        ]
+
+    async def execution_records(self, ids: Sequence[int]) -> list[ExecutionRecord]:
+        record = await self._one(
+            "UNWIND $ids AS k MATCH (x:Execution {metadata_id: k}) WHERE x.version IS NOT NULL"
+            " WITH DISTINCT x ORDER BY x.metadata_id, x.pipeline"
+            f" RETURN collect([{_EXECUTION}, x.properties, x.custom_properties]) AS rows",
+            ids=list(ids),
+        )
+        if record is None:
+            return []
+        return [
+            ExecutionRecord(_execution(r[0]), json.loads(r[1]), json.loads(r[2]))
+            for r in record["rows"]
+        ]
+
+    async def linked_artifacts(self, uris: Sequence[str], *, upstream: bool) -> list[str]:
+        # Upstream is against the edges' direction (an artifact <-OUTPUT- its writer <-INPUT-
+        # what it read), downstream along it. With DISTINCT end nodes Neo4j walks the
+        # variable-length pattern breadth first, each node once, without enumerating paths.
+        pattern = (
+            f"(root)<-[:INPUT|OUTPUT*1..{MAX_WALK}]-(n:Artifact)"
+            if upstream
+            else f"(root)-[:INPUT|OUTPUT*1..{MAX_WALK}]->(n:Artifact)"
+        )
+        record = await self._one(
+            f"UNWIND $uris AS u MATCH (root:Artifact {{uri: u}}) MATCH {pattern}"
+            " WITH DISTINCT n WHERE NOT n.uri IN $uris"
+            " RETURN collect(n.uri) AS uris",
+            uris=list(uris),
+        )
+        return list(record["uris"]) if record is not None else []
 
     async def upstream_edges(
         self, root: ArtifactInfo | ExecutionInfo, hops: int, limit: int

@@ -8,7 +8,14 @@ from typing import Any
 import asyncpg
 
 from cmf_common.metadata_events import INPUT, OUTPUT
-from cmf_lineage.graph_reader import ArtifactInfo, ExecutionInfo, ExecutionKey, PipelineGraph
+from cmf_lineage.graph_reader import (
+    ArtifactInfo,
+    ArtifactRecord,
+    ExecutionInfo,
+    ExecutionKey,
+    ExecutionRecord,
+    PipelineGraph,
+)
 
 _ARTIFACT = (
     "a.metadata_id, a.uri, a.type, a.name, a.display_name,"
@@ -153,6 +160,67 @@ class PostgresGraphReader:
                 kind,
             )
         return [((r["edge_pipeline"], r["execution"]), _artifact(r)) for r in rows]
+
+    async def artifact_records(
+        self,
+        *,
+        uris: Sequence[str] = (),
+        ids: Sequence[int] = (),
+        names: Sequence[str] = (),
+    ) -> list[ArtifactRecord]:
+        columns = f"{_ARTIFACT}, a.create_time, a.version, a.properties, a.custom_properties"
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                # One index lookup per selector; UNION drops an artifact two of them select.
+                f"SELECT {columns} FROM artifacts a WHERE a.uri = ANY($1::text[])"  # noqa: S608 (constant column lists)
+                f" UNION SELECT {columns} FROM artifacts a WHERE a.metadata_id = ANY($2::bigint[])"
+                f" UNION SELECT {columns} FROM artifacts a WHERE a.name = ANY($3::text[])"
+                " ORDER BY metadata_id, uri",
+                list(uris),
+                list(ids),
+                list(names),
+            )
+        return [
+            ArtifactRecord(
+                _artifact(r),
+                r["create_time"],
+                r["version"],
+                r["properties"],
+                r["custom_properties"],
+            )
+            for r in rows
+        ]
+
+    async def execution_records(self, ids: Sequence[int]) -> list[ExecutionRecord]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_EXECUTION}, x.properties, x.custom_properties FROM executions x"  # noqa: S608 (constant column lists)
+                " WHERE x.metadata_id = ANY($1::bigint[]) ORDER BY x.metadata_id, x.pipeline",
+                list(ids),
+            )
+        return [
+            ExecutionRecord(_execution(r), r["properties"], r["custom_properties"]) for r in rows
+        ]
+
+    async def linked_artifacts(self, uris: Sequence[str], *, upstream: bool) -> list[str]:
+        # Upstream: into an artifact come the OUTPUT edges of what wrote it, into those
+        # executions the INPUT edges of what they read; downstream the other way round.
+        # UNION keeps each artifact once, so the walk ends however the graph loops.
+        into, out = (OUTPUT, INPUT) if upstream else (INPUT, OUTPUT)
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "WITH RECURSIVE walk(uri) AS ("  # noqa: S608 (constant edge kinds)
+                "   SELECT unnest($1::text[])"
+                " UNION"
+                "   SELECT n.artifact FROM walk w"
+                f"  JOIN edges e ON e.artifact = w.uri AND e.kind = {into}"
+                "   JOIN edges n ON n.pipeline = e.pipeline AND n.execution = e.execution"
+                f"   AND n.kind = {out}"
+                " )"
+                " SELECT uri FROM walk WHERE uri <> ALL($1::text[])",
+                list(uris),
+            )
+        return [r["uri"] for r in rows]
 
     async def upstream_edges(
         self, root: ArtifactInfo | ExecutionInfo, hops: int, limit: int

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from cmf_common.errors import NotFound
-from cmf_metadata.frames import CUSTOM_PREFIX, artifact_row, frame_records
+from cmf_common.frames import CUSTOM_PREFIX, artifact_row, frame_records
 from cmf_metadata.pull import PullQuery, pull
 
 PYTHON_ENV = "Python_Env"

@@ -1,5 +1,5 @@
 """Rows shaped as the reference's pandas DataFrames come out, for the model card and upstream's
-record listings.
+record listings (metadata) and CMFQuery's graph questions (lineage), one shape for both.
 
 cmflib's CmfQuery flattens each MLMD node into a one-row DataFrame (properties as they are,
 custom properties prefixed), pandas concatenates them (columns sorted, missing cells NaN, integer
@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from cmf_common.db import json_dumps
-from cmf_metadata.properties import Row
+
+
+class Row(Protocol):
+    """A stored row: an asyncpg record, or a dict."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
 
 CUSTOM_PREFIX = "custom_properties_"
 FLOAT_DECIMALS = 10  # pandas to_json's double_precision
