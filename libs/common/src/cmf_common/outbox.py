@@ -241,3 +241,14 @@ async def delete_older_than(conn: Connection, retention: timedelta) -> int:
         retention,
     )
     return int(done.split()[-1])
+
+
+async def committed_seqs(conn: Connection, subject: str | None = None) -> dict[str, int]:
+    """Each subject's last committed sequence (one subject's when ``subject`` is given)."""
+    if subject is None:
+        rows = await conn.fetch("SELECT subject, last_seq FROM outbox_sequences")
+    else:
+        rows = await conn.fetch(
+            "SELECT subject, last_seq FROM outbox_sequences WHERE subject = $1", subject
+        )
+    return {r["subject"]: int(r["last_seq"]) for r in rows}

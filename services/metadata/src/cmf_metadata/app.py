@@ -7,8 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from cmf_common.committed import (
+    CommittedBoard,
+    CommittedKeys,
+    CommittedPublisher,
+    RedisCommitted,
+)
 from cmf_common.db import ping, service_pool
-from cmf_common.outbox import OUTBOX_MIGRATIONS
+from cmf_common.outbox import OUTBOX_MIGRATIONS, committed_seqs
 from cmf_common.service import Checks, Service, build_service
 from cmf_metadata.api import cmf as cmf_routes
 from cmf_metadata.api import files as file_routes
@@ -22,16 +28,44 @@ from cmf_metadata.settings import MetadataSettings
 MIGRATIONS = [OUTBOX_MIGRATIONS, "cmf_metadata.migrations"]
 
 
-def create_service(settings: MetadataSettings | None = None) -> Service[MetadataState]:
-    """The metadata app and its typed handle (see :class:`cmf_common.service.Service`)."""
+def create_service(
+    settings: MetadataSettings | None = None, *, committed: CommittedBoard | None = None
+) -> Service[MetadataState]:
+    """The metadata app and its typed handle (see :class:`cmf_common.service.Service`).
+
+    Pushes post their pipeline's committed sequence on ``committed`` when one is given (the
+    embedded server's in-process board), else on Redis's when ``REDIS_URL`` is set, else nowhere
+    (lineage reads then ask ``GET /api/v1/pipelines/{p}/sequence``; see cmf_common.committed).
+    """
     settings = settings or MetadataSettings()
 
     @asynccontextmanager
     async def start() -> AsyncIterator[MetadataState]:
         async with service_pool(settings, MIGRATIONS, application_name="cmf-metadata") as pool:
-            state = MetadataState.on(settings, pool)
-            await state.file_store.clean_interrupted_uploads()
-            yield state
+            own = (
+                RedisCommitted(settings.redis_url, CommittedKeys.of(settings.events_topic))
+                if committed is None and settings.redis_url
+                else None
+            )
+            board = committed if committed is not None else own
+            if board is None:
+                state = MetadataState.on(settings, pool)
+                await state.file_store.clean_interrupted_uploads()
+                yield state
+                return
+
+            async def seed() -> dict[str, int]:
+                async with pool.acquire() as conn:
+                    return await committed_seqs(conn)
+
+            try:
+                async with CommittedPublisher(board).running(seed) as publisher:
+                    state = MetadataState.on(settings, pool, publisher)
+                    await state.file_store.clean_interrupted_uploads()
+                    yield state
+            finally:
+                if own is not None:
+                    await own.close()
 
     def checks(state: MetadataState | None) -> Checks:
         return {"database": (lambda: ping(state.pool)) if state is not None else None}

@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Histogram
 
+from cmf_common.committed import CommittedPublisher
 from cmf_common.db import Connection
 from cmf_common.events import NewEvent
 from cmf_common.metadata_events import (
@@ -85,9 +86,17 @@ def now_ms() -> int:
 
 
 async def push(
-    pool: asyncpg.Pool, *, pipeline_name: str, json_payload: str, exec_uuid: str | None
+    pool: asyncpg.Pool,
+    *,
+    pipeline_name: str,
+    json_payload: str,
+    exec_uuid: str | None,
+    committed: CommittedPublisher | None = None,
 ) -> PushOutcome:
-    """Merge one push. Raises :class:`~cmf_metadata.merge.PayloadRejected` for bad payloads."""
+    """Merge one push. Raises :class:`~cmf_metadata.merge.PayloadRejected` for bad payloads.
+
+    After the commit and before returning, the pipeline's committed sequence is posted on
+    ``committed``, so lineage reads wait for every acknowledged push (cmf_common.committed)."""
     started = time.perf_counter()
     with span("metadata.push", pipeline=pipeline_name):
         pipeline = await asyncio.to_thread(read_payload, json_payload, pipeline_name)
@@ -95,6 +104,8 @@ async def push(
             outcome = PushOutcome(PushStatus.PIPELINE_NOT_EXIST, pipeline_name)
         else:
             outcome = await _merge(pool, pipeline, exec_uuid)
+            if committed is not None and outcome.seq is not None:
+                await committed.post(outcome.pipeline, outcome.seq)
     PUSHES.labels(outcome.status.value).inc()
     PUSH_SECONDS.observe(time.perf_counter() - started)
     log.info(

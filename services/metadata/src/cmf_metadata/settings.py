@@ -27,3 +27,6 @@ class MetadataSettings(ServiceSettings):
     # Pipelines one relay round takes rows of, oldest waiting first; each is locked for the
     # round, so several relays share the backlog without two sending one pipeline's events.
     relay_subjects_per_round: int = Field(default=500, ge=1)
+    # With Redis, each push posts its pipeline's committed outbox sequence there before it
+    # answers, for lineage reads to wait on (cmf_common.committed); a refused post is retried.
+    redis_url: str | None = None

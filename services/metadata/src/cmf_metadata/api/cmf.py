@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from cmf_common.dialects import ReferenceRoute
 from cmf_common.errors import NotFound, error_items, reference_error
-from cmf_metadata.api.deps import Pool
+from cmf_metadata.api.deps import Committed, Pool
 from cmf_metadata.merge import PayloadRejected, Rejection
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
 from cmf_metadata.push import push
@@ -51,7 +51,7 @@ async def root() -> list[str]:
 
 
 @router.post("/mlmd_push")
-async def mlmd_push(request: Request, pool: Pool) -> Response:
+async def mlmd_push(request: Request, pool: Pool, committed: Committed) -> Response:
     body = await request.body()
     try:
         parsed = await asyncio.to_thread(_parse_push, body)
@@ -68,6 +68,7 @@ async def mlmd_push(request: Request, pool: Pool) -> Response:
             pipeline_name=pipeline_name,
             json_payload=parsed.json_payload,
             exec_uuid=parsed.exec_uuid,
+            committed=committed,
         )
     except PayloadRejected as rejected:
         return _rejection(rejected)

@@ -12,6 +12,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
+from cmf_common.committed import CommittedPublisher
 from cmf_common.service import state_of
 from cmf_metadata import files
 from cmf_metadata.match_counts import MatchCounts
@@ -26,12 +27,22 @@ class MetadataState:
     pool: asyncpg.Pool
     file_store: files.FileStore
     match_counts: MatchCounts = field(default_factory=MatchCounts)
+    # Where a push posts its pipeline's committed sequence before it answers (None: nowhere).
+    committed: CommittedPublisher | None = None
 
     @classmethod
-    def on(cls, settings: MetadataSettings, pool: asyncpg.Pool) -> MetadataState:
+    def on(
+        cls,
+        settings: MetadataSettings,
+        pool: asyncpg.Pool,
+        committed: CommittedPublisher | None = None,
+    ) -> MetadataState:
         """The state over ``pool``, files in a local folder at ``settings.files_dir``."""
         return cls(
-            settings=settings, pool=pool, file_store=files.LocalFileStore(settings.files_dir)
+            settings=settings,
+            pool=pool,
+            file_store=files.LocalFileStore(settings.files_dir),
+            committed=committed,
         )
 
 
@@ -54,6 +65,10 @@ def get_store(state: State) -> files.FileStore:
     return state.file_store
 
 
+def get_committed(state: State) -> CommittedPublisher | None:
+    return state.committed
+
+
 def get_upload_limit(state: State) -> int:
     return state.settings.max_upload_bytes
 
@@ -62,3 +77,4 @@ Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
 Counts = Annotated[MatchCounts, Depends(get_match_counts)]
 Store = Annotated[files.FileStore, Depends(get_store)]
 UploadLimit = Annotated[int, Depends(get_upload_limit)]
+Committed = Annotated[CommittedPublisher | None, Depends(get_committed)]

@@ -16,6 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from cmf_common.db import json_dumps
 from cmf_common.dialects import ProblemRoute
+from cmf_common.outbox import committed_seqs
 from cmf_common.paging import BIGINT_MAX, MAX_CURSOR_CHARS
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
@@ -52,6 +53,22 @@ async def pipelines(
 ) -> Response:
     """Pipelines by name, with counts of stages, executions and artifacts and the last push."""
     return json_response(await pipeline_reads.list_pipelines(pool, limit=limit, cursor=cursor))
+
+
+@router.get("/pipelines/{pipeline:path}/sequence")
+async def pipeline_sequence(pipeline: str, pool: Pool) -> Response:
+    """The pipeline's committed outbox sequence (0 when nothing was pushed): what lineage reads
+    wait for when the board fails them (cmf_common.committed)."""
+    async with pool.acquire() as conn:
+        seqs = await committed_seqs(conn, pipeline)
+    return json_response({"pipeline": pipeline, "seq": seqs.get(pipeline, 0)})
+
+
+@router.get("/pipeline-sequences")
+async def pipeline_sequences(pool: Pool) -> Response:
+    """Every pipeline's committed outbox sequence, by name."""
+    async with pool.acquire() as conn:
+        return json_response({"pipelines": await committed_seqs(conn)})
 
 
 @router.get("/pipelines/{pipeline:path}/stages")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from cmf_common import envelope
 from cmf_common.envelope import EnvelopeRoute
 from cmf_metadata.api.cmf import CONSISTENCY_HEADER
-from cmf_metadata.api.deps import Pool
+from cmf_metadata.api.deps import Committed, Pool
 from cmf_metadata.api.upstream.requests import MLMDPullRequest, MLMDPushRequest
 from cmf_metadata.merge import PayloadRejected, Rejection
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
@@ -53,7 +53,7 @@ def _invalid(exc: ValidationError) -> RequestValidationError:
 
 
 @router.post("/mlmd/push", openapi_extra=_body_schema(MLMDPushRequest))
-async def metadata_push(request: Request, pool: Pool) -> JSONResponse:
+async def metadata_push(request: Request, pool: Pool, committed: Committed) -> JSONResponse:
     """The body is parsed in a thread, as ``/mlmd_push`` parses it: a push may be large."""
     try:
         parsed = await asyncio.to_thread(_parse_push, await request.body())
@@ -65,6 +65,7 @@ async def metadata_push(request: Request, pool: Pool) -> JSONResponse:
             pipeline_name=parsed.pipeline_name,
             json_payload=parsed.json_payload,
             exec_uuid=parsed.exec_uuid,
+            committed=committed,
         )
     except PayloadRejected as rejected:
         return _rejection(rejected)
