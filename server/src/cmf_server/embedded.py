@@ -15,7 +15,9 @@ from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import timedelta
 
 import asyncpg
+import httpx
 
+from cmf_common.committed import LocalCommitted
 from cmf_common.delivery import OutboxDelivery
 from cmf_common.dispatch import Dispatcher
 from cmf_common.health import Check
@@ -43,14 +45,24 @@ def embedded_server(
     # loop covers commits of another server's projector sharing the database. With Redis the
     # lineage app uses Redis's board.
     board = LocalBoard() if in_process_events and not lineage_settings.redis_url else None
-    metadata = create_metadata(metadata_settings)
-    lineage = create_lineage(lineage_settings, board=board)
+    # Each push posts its pipeline's committed sequence before it answers, for the lineage reads
+    # to wait on (cmf_lineage.consistency): on Redis when set, else on a board in this process.
+    # When the board fails, the lineage app asks the metadata app over HTTP (in-process here).
+    committed = LocalCommitted() if not metadata_settings.redis_url else None
+    metadata = create_metadata(metadata_settings, committed=committed)
+    metadata_client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=metadata.app), base_url="http://metadata", timeout=2.0
+    )
+    lineage = create_lineage(
+        lineage_settings, board=board, committed=committed, metadata=metadata_client
+    )
 
     @asynccontextmanager
     async def run() -> AsyncIterator[list[Check]]:
         async with AsyncExitStack() as stack:
             metadata_state = await stack.enter_async_context(metadata.started())
             lineage_state = await stack.enter_async_context(lineage.started())
+            stack.push_async_callback(metadata_client.aclose)
             if not in_process_events:
                 yield []
                 return

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
+from cmf_common.committed import CommittedSource, RedisCommitted
 from cmf_common.service import Checks, Service, build_service
 from cmf_lineage.api import cmfquery as cmfquery_routes
 from cmf_lineage.api import lineage as lineage_routes
@@ -14,6 +16,7 @@ from cmf_lineage.api import upstream as upstream_routes
 from cmf_lineage.api.deps import LineageState
 from cmf_lineage.board import RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
+from cmf_lineage.consistency import Consistency, MetadataSequences
 from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
@@ -30,13 +33,22 @@ def open_cache(settings: LineageSettings) -> Cache:
 
 
 def create_service(
-    settings: LineageSettings | None = None, *, board: VersionBoard | None = None
+    settings: LineageSettings | None = None,
+    *,
+    board: VersionBoard | None = None,
+    committed: CommittedSource | None = None,
+    metadata: httpx.AsyncClient | None = None,
 ) -> Service[LineageState]:
     """The lineage app and its typed handle (see :class:`cmf_common.service.Service`).
 
     The graph version is posted on ``board`` when one is given: the embedded server, whose
     projector runs in this process, hands in an in-process board when there is no Redis.
     Otherwise Redis's board when ``REDIS_URL`` is set, else none (reads take the store's).
+
+    Reads wait for the pipelines' committed sequences (:mod:`cmf_lineage.consistency`): from
+    ``committed`` when given (the embedded server's in-process board, which its metadata app posts
+    on), else from Redis's; the metadata service is asked when the board fails, through
+    ``metadata`` (a client whose base URL is the metadata service) or ``METADATA_URL``.
     """
     settings = settings or LineageSettings()
 
@@ -55,6 +67,23 @@ def create_service(
                 sync_every_s=settings.lineage_version_sync_s,
             )
             cache = open_cache(settings)
+            shared = (
+                RedisCommitted(settings.redis_url)
+                if committed is None and settings.redis_url
+                else None
+            )
+            client = metadata
+            if client is None and settings.metadata_url:
+                client = httpx.AsyncClient(base_url=settings.metadata_url, timeout=2.0)
+            consistency = Consistency(
+                opened.store,
+                versions,
+                consumer,
+                settings.lineage_consistency_wait_s,
+                local=committed,
+                shared=shared,
+                metadata=MetadataSequences(client) if client is not None else None,
+            )
             try:
                 reader = LineageReader(
                     graph_reader,
@@ -63,6 +92,7 @@ def create_service(
                     consumer=consumer,
                     wait_s=settings.lineage_consistency_wait_s,
                     versions=versions,
+                    consistency=consistency,
                 )
                 projector = Projector(opened.store, consumer=consumer, versions=versions)
                 async with versions.kept_synced():
@@ -71,6 +101,10 @@ def create_service(
                 await cache.close()
                 if own_board is not None:
                     await own_board.close()
+                if shared is not None:
+                    await shared.close()
+                if client is not None and metadata is None:
+                    await client.aclose()
 
     def checks(state: LineageState | None) -> Checks:
         cache = state.reader.cache if state is not None else None

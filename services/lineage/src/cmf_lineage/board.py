@@ -10,7 +10,10 @@ argued in :mod:`cmf_lineage.versions`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
+
+from cmf_common.committed import COMMITTED_KEY, COMMITTED_TOTAL_KEY, CommittedRead, parse_read
 
 
 class BoardUnavailable(Exception):
@@ -93,6 +96,29 @@ class RedisBoard:
         self.client = aioredis.Redis.from_pool(pool)  # the client closes the pool
         self.prefix = prefix
         self._advance: Any = self.client.register_script(_ADVANCE)
+
+    async def read_with_committed(
+        self, consumer: str, pipelines: Sequence[str]
+    ) -> tuple[int | None, CommittedRead]:
+        """The consumer's version and the pipelines' committed sequences
+        (:mod:`cmf_common.committed`, posted by the metadata service on the same Redis), in one
+        round trip."""
+        from redis.exceptions import RedisError
+
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.get(self.prefix + consumer)
+                if pipelines:
+                    pipe.hmget(COMMITTED_KEY, list(pipelines))
+                pipe.get(COMMITTED_TOTAL_KEY)
+                replies = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BoardUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
+        try:
+            version = int(replies[0]) if replies[0] is not None else None
+            return version, parse_read(pipelines, replies[1] if pipelines else [], replies[-1])
+        except ValueError as exc:
+            raise BoardUnavailable(f"Redis holds a non-integer for {consumer}") from exc
 
     async def get(self, consumer: str) -> int | None:
         from redis.exceptions import RedisError

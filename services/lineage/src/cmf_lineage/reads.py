@@ -1,21 +1,22 @@
-"""Serving lineage reads: waiting for a consistency token, and answers cached under the graph's
-version (taken from the version board, or from the store for a read with a token; see
-:mod:`cmf_lineage.versions`). FastAPI-free; the routes call these."""
+"""Serving lineage reads: waiting until the graph includes every acknowledged push of the
+pipelines a read covers, and a consistency token's write (:mod:`cmf_lineage.consistency`), and
+answers cached under the graph's version (taken from the version board, or from the store after
+a wait; see :mod:`cmf_lineage.versions`). FastAPI-free; the routes call these."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from cmf_common.errors import Invalid
 from cmf_lineage.cache import CACHE_LOOKUPS, QUERY_SECONDS, Cache
+from cmf_lineage.consistency import Consistency
 from cmf_lineage.graph import GraphStore
 from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.versions import GraphVersions
@@ -47,6 +48,7 @@ class LineageReader:
         consumer: str,
         wait_s: float = 5.0,
         versions: GraphVersions | None = None,
+        consistency: Consistency | None = None,
     ) -> None:
         self.graph = graph
         self.store = store
@@ -55,29 +57,20 @@ class LineageReader:
         self.wait_s = wait_s
         # Without a board, every read takes the store's version.
         self.versions = versions or GraphVersions(graph, consumer)
+        # Without one, only consistency tokens are waited for.
+        self.consistency = consistency or Consistency(store, self.versions, consumer, wait_s)
         self.pinned: int | None = None
 
-    async def reached(self, token: Token) -> bool:
-        """Whether the projection has applied the token's write, waiting up to ``wait_s``."""
-        deadline = time.monotonic() + self.wait_s
-        pause = 0.005
-        while True:
-            if await self.store.applied_seq(self.consumer, token.pipeline) >= token.seq:
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            await asyncio.sleep(min(pause, left))
-            pause = min(pause * 2, 0.1)
-
-    async def at_token(self, token: Token) -> LineageReader | None:
-        """A reader pinned to a version that includes the token's write, or ``None`` when the
-        projection did not reach it in time. The version comes from the store, not the board
-        (which may lag the commit a moment), and is posted to the board before any answer."""
-        if not await self.reached(token):
-            return None
+    async def consistent(
+        self, pipelines: Sequence[str] | None, token: Token | None = None
+    ) -> LineageReader:
+        """A reader pinned to a version that includes every acknowledged push of ``pipelines``
+        (``None``: of every pipeline) and ``token``'s write. Raises
+        :class:`~cmf_lineage.consistency.Behind` when the projection did not reach them within
+        ``wait_s``."""
+        need = {token.pipeline: token.seq} if token is not None else {}
         pinned = copy.copy(self)
-        pinned.pinned = await self.versions.committed()
+        pinned.pinned = await self.consistency.version(pipelines, need)
         return pinned
 
     async def answer(

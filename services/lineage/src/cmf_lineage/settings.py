@@ -28,5 +28,10 @@ class LineageSettings(ServiceSettings):
     # With Redis, the graph version is posted there for reads (the projector posts it after
     # each commit); every process posts the store's version this often, healing a lost post.
     lineage_version_sync_s: float = Field(default=1.0, gt=0)
-    # How long a read with X-CMF-Consistency-Token waits for the projection before a 503.
+    # How long a read waits for the projection to reach the pushes already acknowledged for the
+    # pipelines it covers (and its X-CMF-Consistency-Token's) before a 503
+    # (cmf_lineage.consistency).
     lineage_consistency_wait_s: float = Field(default=5.0, gt=0)
+    # The metadata service, asked for the pipelines' committed sequences when the board fails a
+    # read (distributed; the embedded server asks its in-process metadata app).
+    metadata_url: str | None = None

@@ -54,15 +54,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
 
 import structlog
 from prometheus_client import Counter
 
+from cmf_common.committed import CommittedRead
 from cmf_common.workers import wait_for
-from cmf_lineage.board import BoardUnavailable, VersionBoard
+from cmf_lineage.board import BoardUnavailable, RedisBoard, VersionBoard
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +129,26 @@ class GraphVersions:
             return await self.committed()
         VERSION_READS.labels("board").inc()
         return posted
+
+    async def latest_with_committed(
+        self, pipelines: Sequence[str]
+    ) -> tuple[int, CommittedRead | None]:
+        """:meth:`latest`, and with it, when the board is Redis's (where the metadata service
+        posts them), the pipelines' committed sequences read in the same round trip; ``None``
+        when they were not read (no Redis board, or it failed)."""
+        if not isinstance(self.board, RedisBoard) or self._suspended:
+            return await self.latest(), None
+        try:
+            posted, committed = await self.board.read_with_committed(self.consumer, pipelines)
+        except BoardUnavailable as exc:
+            self._failed("get", exc)
+            BOARD_FALLBACKS.labels("unavailable").inc()
+            return await self.committed(), None
+        if posted is None:
+            BOARD_FALLBACKS.labels("missing").inc()
+            return await self.committed(), committed
+        VERSION_READS.labels("board").inc()
+        return posted, committed
 
     async def committed(self) -> int:
         """The store's version, posted to the board before it is returned. Store errors

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from cmf_common.dialects import ProblemRoute, ReferenceRoute
 from cmf_common.errors import NotFound
 from cmf_lineage import display, trees, walk
-from cmf_lineage.api.deps import Reader
+from cmf_lineage.api.deps import PipelineReader, Reader
 from cmf_lineage.graph_reader import PipelineGraph
 from cmf_lineage.reads import LineageReader
 
@@ -35,7 +35,7 @@ seed = APIRouter(tags=["lineage"], route_class=ProblemRoute)
 
 
 @cmf.get("/artifact-lineage/tangled-tree/{pipeline_name}")
-async def artifact_lineage(pipeline_name: str, reader: Reader) -> Response:
+async def artifact_lineage(pipeline_name: str, reader: PipelineReader) -> Response:
     async def compute() -> Any:
         return trees.artifact_tree(await _pipeline(reader, pipeline_name))
 
@@ -43,7 +43,7 @@ async def artifact_lineage(pipeline_name: str, reader: Reader) -> Response:
 
 
 @cmf.get("/artifact-execution-lineage/tangled-tree/{pipeline_name}")
-async def artifact_execution_lineage(pipeline_name: str, reader: Reader) -> Response:
+async def artifact_execution_lineage(pipeline_name: str, reader: PipelineReader) -> Response:
     async def compute() -> Any:
         return trees.artifact_execution_tree(await _pipeline(reader, pipeline_name))
 
@@ -51,7 +51,7 @@ async def artifact_execution_lineage(pipeline_name: str, reader: Reader) -> Resp
 
 
 @cmf.get("/execution-lineage/tangled-tree/{uuid}/{pipeline_name}")
-async def execution_lineage(uuid: str, pipeline_name: str, reader: Reader) -> Response:
+async def execution_lineage(uuid: str, pipeline_name: str, reader: PipelineReader) -> Response:
     async def compute() -> Any:
         dag = await reader.graph.execution_dag(pipeline_name)
         if dag is None:
@@ -104,7 +104,7 @@ async def seed_lineage(
 
 @seed.get("/display_lineage")
 async def display_lineage(
-    pipeline_name: str, reader: Reader, level: display.Level = display.Level.artifact
+    pipeline_name: str, reader: PipelineReader, level: display.Level = display.Level.artifact
 ) -> Response:
     async def compute() -> Any:
         return display.display_lineage(await _pipeline(reader, pipeline_name), level)
