@@ -29,9 +29,20 @@ from prometheus_client import Counter
 
 log = structlog.get_logger(__name__)
 
-# The Redis keys: a hash pipeline -> committed seq, and the sum of its values.
-COMMITTED_KEY = "cmf:metadata:committed"
-COMMITTED_TOTAL_KEY = "cmf:metadata:committed:total"
+
+@dataclass(frozen=True)
+class CommittedKeys:
+    """The Redis keys of one event stream's board: a hash pipeline -> committed seq, and the sum
+    of its values. Named by the events topic, which the metadata service and every lineage
+    process of one deployment share (and another deployment on the same Redis does not)."""
+
+    seqs: str
+    total: str
+
+    @classmethod
+    def of(cls, events_topic: str) -> CommittedKeys:
+        return cls(f"cmf:committed:{events_topic}", f"cmf:committed:{events_topic}:total")
+
 
 COMMITTED_POSTS = Counter(
     "cmf_metadata_committed_posts_total",
@@ -103,9 +114,10 @@ return 0
 
 
 class RedisCommitted:
-    def __init__(self, url: str, timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, keys: CommittedKeys, timeout_s: float = 0.5) -> None:
         import redis.asyncio as aioredis
 
+        self.keys = keys
         self.client = aioredis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
@@ -115,7 +127,7 @@ class RedisCommitted:
         from redis.exceptions import RedisError
 
         try:
-            await self._post(keys=[COMMITTED_KEY, COMMITTED_TOTAL_KEY], args=[pipeline, seq])
+            await self._post(keys=[self.keys.seqs, self.keys.total], args=[pipeline, seq])
         except (RedisError, OSError) as exc:
             raise CommittedUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
 
@@ -125,8 +137,8 @@ class RedisCommitted:
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 if pipelines:
-                    pipe.hmget(COMMITTED_KEY, list(pipelines))
-                pipe.get(COMMITTED_TOTAL_KEY)
+                    pipe.hmget(self.keys.seqs, list(pipelines))
+                pipe.get(self.keys.total)
                 replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise CommittedUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
@@ -137,8 +149,8 @@ class RedisCommitted:
 
         try:
             async with self.client.pipeline(transaction=True) as pipe:
-                pipe.hgetall(COMMITTED_KEY)
-                pipe.get(COMMITTED_TOTAL_KEY)
+                pipe.hgetall(self.keys.seqs)
+                pipe.get(self.keys.total)
                 seqs, total = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise CommittedUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc

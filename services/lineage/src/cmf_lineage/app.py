@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from cmf_common.committed import CommittedSource, RedisCommitted
+from cmf_common.committed import CommittedKeys, CommittedSource, RedisCommitted
 from cmf_common.service import Checks, Service, build_service
 from cmf_lineage.api import cmfquery as cmfquery_routes
 from cmf_lineage.api import lineage as lineage_routes
@@ -56,9 +56,12 @@ def create_service(
     async def start() -> AsyncIterator[LineageState]:
         async with open_graph_store(settings) as opened:
             consumer = settings.lineage_consumer_group
+            keys = CommittedKeys.of(settings.events_topic)
             graph_reader = await open_graph_reader(opened)
             own_board = (
-                RedisBoard(settings.redis_url) if board is None and settings.redis_url else None
+                RedisBoard(settings.redis_url, committed=keys)
+                if board is None and settings.redis_url
+                else None
             )
             versions = GraphVersions(
                 graph_reader,
@@ -68,7 +71,7 @@ def create_service(
             )
             cache = open_cache(settings)
             shared = (
-                RedisCommitted(settings.redis_url)
+                RedisCommitted(settings.redis_url, keys)
                 if committed is None and settings.redis_url
                 else None
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from cmf_common.committed import COMMITTED_KEY, COMMITTED_TOTAL_KEY, CommittedRead, parse_read
+from cmf_common.committed import CommittedKeys, CommittedRead, parse_read
 
 
 class BoardUnavailable(Exception):
@@ -81,6 +81,7 @@ class RedisBoard:
         prefix: str = "cmf:lineage:version:",
         timeout_s: float = 0.5,
         max_connections: int = 64,
+        committed: CommittedKeys | None = None,
     ) -> None:
         import redis.asyncio as aioredis
 
@@ -95,6 +96,9 @@ class RedisBoard:
         )
         self.client = aioredis.Redis.from_pool(pool)  # the client closes the pool
         self.prefix = prefix
+        # Where the metadata service posts the committed seqs this board's reads also take
+        # (None: a board only for versions, as a worker's).
+        self.committed = committed
         self._advance: Any = self.client.register_script(_ADVANCE)
 
     async def read_with_committed(
@@ -105,12 +109,14 @@ class RedisBoard:
         round trip."""
         from redis.exceptions import RedisError
 
+        if self.committed is None:
+            raise BoardUnavailable("this board reads no committed sequences")
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.get(self.prefix + consumer)
                 if pipelines:
-                    pipe.hmget(COMMITTED_KEY, list(pipelines))
-                pipe.get(COMMITTED_TOTAL_KEY)
+                    pipe.hmget(self.committed.seqs, list(pipelines))
+                pipe.get(self.committed.total)
                 replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise BoardUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc

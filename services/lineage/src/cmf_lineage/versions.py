@@ -136,10 +136,11 @@ class GraphVersions:
         """:meth:`latest`, and with it, when the board is Redis's (where the metadata service
         posts them), the pipelines' committed sequences read in the same round trip; ``None``
         when they were not read (no Redis board, or it failed)."""
-        if not isinstance(self.board, RedisBoard) or self._suspended:
+        board = self.board
+        if not isinstance(board, RedisBoard) or board.committed is None or self._suspended:
             return await self.latest(), None
         try:
-            posted, committed = await self.board.read_with_committed(self.consumer, pipelines)
+            posted, committed = await board.read_with_committed(self.consumer, pipelines)
         except BoardUnavailable as exc:
             self._failed("get", exc)
             BOARD_FALLBACKS.labels("unavailable").inc()

@@ -17,7 +17,7 @@ from cmf_common import envelope
 from cmf_common.envelope import EnvelopeRoute
 from cmf_common.errors import NotFound
 from cmf_lineage import hierarchy, trees
-from cmf_lineage.api.deps import Reader
+from cmf_lineage.api.deps import PipelineReader
 from cmf_lineage.graph_reader import PipelineGraph
 from cmf_lineage.reads import LineageReader
 
@@ -36,7 +36,7 @@ async def _pipeline(
 
 
 @router.get("/pipelines/{pipeline_name}/executions/{uuid}/lineage")
-async def execution_lineage(pipeline_name: str, uuid: str, reader: Reader) -> Response:
+async def execution_lineage(pipeline_name: str, uuid: str, reader: PipelineReader) -> Response:
     """``/execution-lineage/tangled-tree/{uuid}/{p}``'s answer in ``data`` (a uuid that matches
     no execution: its ``{"error": …}`` body, as there)."""
 
@@ -51,7 +51,7 @@ async def execution_lineage(pipeline_name: str, uuid: str, reader: Reader) -> Re
 
 
 @router.get("/pipelines/{pipeline_name}/artifacts/lineage")
-async def artifact_lineage(pipeline_name: str, reader: Reader) -> Response:
+async def artifact_lineage(pipeline_name: str, reader: PipelineReader) -> Response:
     """``/artifact-lineage/tangled-tree/{p}``'s answer in ``data``."""
 
     async def compute() -> Any:
@@ -62,7 +62,7 @@ async def artifact_lineage(pipeline_name: str, reader: Reader) -> Response:
 
 
 @router.get("/pipelines/{pipeline_name}/artifact-executions/lineage")
-async def artifact_execution_lineage(pipeline_name: str, reader: Reader) -> Response:
+async def artifact_execution_lineage(pipeline_name: str, reader: PipelineReader) -> Response:
     """``/artifact-execution-lineage/tangled-tree/{p}``'s answer in ``data``."""
 
     async def compute() -> Any:
@@ -73,7 +73,7 @@ async def artifact_execution_lineage(pipeline_name: str, reader: Reader) -> Resp
 
 
 @router.get("/pipelines/{pipeline_name}/hierarchical-lineage")
-async def hierarchical_lineage(pipeline_name: str, reader: Reader) -> Response:
+async def hierarchical_lineage(pipeline_name: str, reader: PipelineReader) -> Response:
     """The pipeline as a React Flow graph (:func:`cmf_lineage.hierarchy.hierarchical_lineage`)."""
 
     async def compute() -> Any:

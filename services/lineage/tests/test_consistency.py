@@ -1,0 +1,256 @@
+"""Read-after-write without a token (cmf_lineage.consistency): a read waits for every
+acknowledged push of the pipelines it covers, whichever board holds the committed sequences (the
+in-process one, Redis's, or the metadata service when the board fails), answers 503 with
+Retry-After in its route's dialect when the projection does not get there in time, and never waits
+for a pipeline nobody pushed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import httpx
+import pytest
+from lineage_support import GraphUnderTest, Pusher
+from test_reads import REDIS_URL
+
+from cmf_common.committed import (
+    CommittedKeys,
+    CommittedRead,
+    CommittedUnavailable,
+    LocalCommitted,
+    RedisCommitted,
+)
+from cmf_common.service import install_state
+from cmf_lineage.api.deps import LineageState
+from cmf_lineage.app import create_app
+from cmf_lineage.board import RedisBoard
+from cmf_lineage.cache import LruCache
+from cmf_lineage.consistency import Consistency
+from cmf_lineage.graph_reader import GraphReader
+from cmf_lineage.projector import Projector
+from cmf_lineage.reads import LineageReader
+from cmf_lineage.settings import LineageSettings
+from cmf_lineage.versions import GraphVersions
+
+CONSUMER = "cmf-lineage"
+TREE = "/artifact-lineage/tangled-tree/Test-env"
+ROUTES = (
+    TREE,
+    "/api/artifact-execution-lineage/tangled-tree/Test-env",
+    "/display_lineage?pipeline_name=Test-env",
+    "/v1/pipelines/Test-env/artifacts/lineage",
+    "/v1/pipelines/Test-env/hierarchical-lineage",
+)
+
+
+class Sequences:
+    """The metadata service's answers, as a test sets them; ``down`` makes it fail."""
+
+    def __init__(self, seqs: dict[str, int]) -> None:
+        self.seqs = seqs
+        self.down = False
+        self.asked = 0
+
+    async def read(self, pipelines: Sequence[str]) -> CommittedRead:
+        self.asked += 1
+        if self.down:
+            raise CommittedUnavailable("metadata is down")
+        return CommittedRead({p: self.seqs.get(p, 0) for p in pipelines}, None)
+
+    async def read_all(self) -> tuple[dict[str, int], int]:
+        self.asked += 1
+        if self.down:
+            raise CommittedUnavailable("metadata is down")
+        return dict(self.seqs), sum(self.seqs.values())
+
+
+def _reader(
+    graph: GraphUnderTest,
+    graph_reader: GraphReader,
+    wait_s: float,
+    versions: GraphVersions | None = None,
+    **sources: object,
+) -> LineageReader:
+    versions = versions or GraphVersions(graph_reader, CONSUMER)
+    consistency = Consistency(graph.store, versions, CONSUMER, wait_s, **sources)  # type: ignore[arg-type]
+    return LineageReader(
+        graph_reader,
+        graph.store,
+        LruCache(),
+        CONSUMER,
+        wait_s=wait_s,
+        versions=versions,
+        consistency=consistency,
+    )
+
+
+def _client(reader: LineageReader) -> httpx.AsyncClient:
+    app = create_app(LineageSettings())
+    install_state(app, LineageState(reader=reader))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
+
+
+async def test_every_pipeline_route_waits_for_an_acknowledged_push_without_a_token(
+    graph: GraphUnderTest,
+    graph_reader: GraphReader,
+    push_events: Pusher,
+    payload: dict[str, object],
+) -> None:
+    events = await push_events(payload)
+    committed = LocalCommitted()
+    await committed.post("Test-env", events[-1].seq)  # acknowledged, not yet projected
+    reader = _reader(graph, graph_reader, 30, local=committed)
+    async with _client(reader) as client:
+        reads = [asyncio.create_task(client.get(route)) for route in ROUTES]
+        await asyncio.sleep(0.2)
+        assert not any(read.done() for read in reads)
+        await Projector(graph.store).apply(events)
+        answers = await asyncio.wait_for(asyncio.gather(*reads), timeout=10)
+    for route, answer in zip(ROUTES, answers, strict=True):
+        assert answer.status_code == 200, (route, answer.text)
+    assert len(answers[0].json()) == 3
+    assert answers[3].json()["data"] == answers[0].json()
+
+
+async def test_a_walk_waits_for_every_pipeline(
+    graph: GraphUnderTest,
+    graph_reader: GraphReader,
+    push_events: Pusher,
+    payload: dict[str, object],
+) -> None:
+    events = await push_events(payload)
+    await Projector(graph.store).apply(events)
+    committed = LocalCommitted()
+    await committed.post("Test-env", events[-1].seq)
+    reader = _reader(graph, graph_reader, 0.3, local=committed)
+    async with _client(reader) as client:
+        display = (await client.get("/display_lineage?pipeline_name=Test-env")).json()
+        artifact = next(n for n in display["nodes"] if n["kind"] == "artifact")["id"]
+        walk = f"/lineage/{artifact.split(':')[1]}"
+        assert (await client.get(walk)).status_code == 200
+        await committed.post("Another", 4)  # a push of another pipeline, not projected
+        behind = await client.get(walk)
+        ours = await client.get(f"/api/v1/lineage/artifacts/{artifact.split(':')[1]}")
+        tree = await client.get(TREE)  # covers Test-env only: answered
+    assert behind.status_code == 503 and behind.headers["retry-after"] == "1"
+    assert behind.headers["content-type"] == "application/problem+json"
+    assert ours.status_code == 503
+    assert tree.status_code == 200
+
+
+async def test_a_stopped_projection_is_a_503_with_retry_after_in_each_dialect(
+    graph: GraphUnderTest,
+    graph_reader: GraphReader,
+    push_events: Pusher,
+    payload: dict[str, object],
+) -> None:
+    events = await push_events(payload)
+    committed = LocalCommitted()
+    await committed.post("Test-env", events[-1].seq)
+    reader = _reader(graph, graph_reader, 0.3, local=committed)
+    async with _client(reader) as client:
+        started = time.monotonic()
+        cmf = await client.get(TREE)
+        took = time.monotonic() - started
+        seed = await client.get("/display_lineage?pipeline_name=Test-env")
+        upstream = await client.get("/v1/pipelines/Test-env/artifacts/lineage")
+    assert 0.3 <= took < 5
+    for answer in (cmf, seed, upstream):
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1", answer.text
+    assert "detail" in cmf.json()
+    assert seed.headers["content-type"] == "application/problem+json"
+    assert upstream.json()["status"] == "error" and upstream.json()["code"] == 503
+
+
+async def test_a_pipeline_nobody_pushed_is_a_404_at_once(
+    graph: GraphUnderTest, graph_reader: GraphReader
+) -> None:
+    metadata = Sequences({})
+    reader = _reader(graph, graph_reader, 30, local=LocalCommitted())
+    asking = _reader(graph, graph_reader, 30, metadata=metadata)
+    for each in (reader, asking):
+        async with _client(each) as client:
+            started = time.monotonic()
+            answer = await client.get("/artifact-lineage/tangled-tree/Nobody")
+            assert answer.status_code == 404
+            assert time.monotonic() - started < 2
+    assert metadata.asked == 1
+
+
+@pytest.fixture
+async def redis_keys() -> AsyncIterator[CommittedKeys]:
+    keys = CommittedKeys.of(f"cmf-test-{uuid.uuid4().hex}")
+    yield keys
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await client.delete(keys.seqs, keys.total)
+    finally:
+        await client.aclose()
+
+
+async def test_redis_holds_the_committed_seqs_the_read_takes_with_its_version(
+    graph: GraphUnderTest,
+    graph_reader: GraphReader,
+    push_events: Pusher,
+    payload: dict[str, object],
+    redis_keys: CommittedKeys,
+) -> None:
+    events = await push_events(payload)
+    posted = RedisCommitted(REDIS_URL, redis_keys)
+    board = RedisBoard(REDIS_URL, f"cmf-test:{uuid.uuid4().hex}:", committed=redis_keys)
+    metadata = Sequences({})
+    try:
+        await posted.post("Test-env", events[-1].seq)
+        await posted.post("Test-env", 1)  # never back
+        assert (await posted.read(["Test-env", "Nobody"])).seqs == {
+            "Test-env": events[-1].seq,
+            "Nobody": None,
+        }
+        versions = GraphVersions(graph_reader, CONSUMER, board)
+        await versions.sync()
+        reader = _reader(graph, graph_reader, 30, versions, shared=posted, metadata=metadata)
+        async with _client(reader) as client:
+            read = asyncio.create_task(client.get(TREE))
+            await asyncio.sleep(0.2)
+            assert not read.done()
+            await Projector(graph.store, versions=versions).apply(events)
+            assert (await asyncio.wait_for(read, timeout=10)).status_code == 200
+            assert (await client.get(TREE)).status_code == 200
+            display = (await client.get("/display_lineage?pipeline_name=Test-env")).json()
+            artifact = next(n for n in display["nodes"] if n["kind"] == "artifact")["id"]
+            assert (await client.get(f"/lineage/{artifact.split(':')[1]}")).status_code == 200
+        assert metadata.asked == 0  # everything came from Redis
+    finally:
+        await board.close()
+        await posted.close()
+
+
+async def test_with_redis_down_a_read_asks_the_metadata_service(
+    graph: GraphUnderTest,
+    graph_reader: GraphReader,
+    push_events: Pusher,
+    payload: dict[str, object],
+) -> None:
+    events = await push_events(payload)
+    dead = "redis://127.0.0.1:1/0"
+    keys = CommittedKeys.of("cmf-test-down")
+    board = RedisBoard(dead, committed=keys, timeout_s=0.2)
+    metadata = Sequences({"Test-env": events[-1].seq})
+    try:
+        versions = GraphVersions(graph_reader, CONSUMER, board)
+        reader = _reader(graph, graph_reader, 30, versions, metadata=metadata)
+        async with _client(reader) as client:
+            read = asyncio.create_task(client.get(TREE))
+            await asyncio.sleep(0.3)
+            assert not read.done()
+            await Projector(graph.store).apply(events)
+            assert (await asyncio.wait_for(read, timeout=10)).status_code == 200
+            metadata.down = True  # neither the board nor the metadata service: no answer
+            assert (await client.get(TREE)).status_code == 503
+    finally:
+        await board.close()
