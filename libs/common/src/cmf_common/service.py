@@ -14,13 +14,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from cmf_common.body_limit import BodyLimitMiddleware
 from cmf_common.dialects import Dialect, app_dialects, install_error_handlers
 from cmf_common.health import Check, health_router
 from cmf_common.metrics import metrics_router
 from cmf_common.middleware import ObservabilityMiddleware
+from cmf_common.parameters import check_parameters
 from cmf_common.settings import ServiceSettings
 from cmf_common.tracing import configure_tracing
 
@@ -130,6 +131,7 @@ def service_app(
         lifespan=lifespan,  # type: ignore[arg-type]
         docs_url="/docs" if settings.api_docs else None,
         redoc_url="/redoc" if settings.api_docs else None,
+        dependencies=[Depends(check_parameters)],  # NUL / int64 range of every parameter
     )
     dialect_of = unmatched_dialect or app_dialects(app)
     install_error_handlers(app, dialect_of)

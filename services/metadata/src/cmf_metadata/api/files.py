@@ -19,6 +19,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from cmf_common.dialects import ReferenceRoute
+from cmf_common.parameters import OWN_CHECKS
 from cmf_metadata import files
 from cmf_metadata.api.deps import Store, UploadLimit
 
@@ -29,8 +30,9 @@ NAME_LIMIT = 4096
 TEXT = "text/plain; charset=utf-8"
 
 
-FileName = Annotated[str, Query(min_length=1, max_length=NAME_LIMIT)]
-PipelineName = Annotated[str, Query(min_length=1, max_length=NAME_LIMIT)]
+# The file domain answers a NUL in a name as its own 400 invalid_file_name.
+FileName = Annotated[str, Query(min_length=1, max_length=NAME_LIMIT), OWN_CHECKS]
+PipelineName = Annotated[str, Query(min_length=1, max_length=NAME_LIMIT), OWN_CHECKS]
 
 
 def _refused(error_type: str, message: str) -> RequestValidationError:

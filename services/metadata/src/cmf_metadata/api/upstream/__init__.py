@@ -56,8 +56,11 @@ def include_upstream_v1(app: FastAPI, prefixes: Sequence[str] = ("/v1",)) -> Non
     first route hands each request under a prefix straight to them.
     """
     for prefix in prefixes:
-        # The app provides the overrides, as for the routes it includes itself.
-        dispatch = APIRouter(dependency_overrides_provider=app)
+        # The app provides the overrides and its app-wide dependencies (the parameter checks
+        # of cmf_common.parameters), as for the routes it includes itself.
+        dispatch = APIRouter(
+            dependency_overrides_provider=app, dependencies=list(app.router.dependencies)
+        )
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
             dispatch.include_router(router, prefix=prefix)

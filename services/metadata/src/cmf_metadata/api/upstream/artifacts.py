@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -9,6 +11,7 @@ from cmf_common import envelope
 from cmf_common.envelope import EnvelopeRoute
 from cmf_common.errors import DomainError, NotFound
 from cmf_common.paging import BIGINT_MAX
+from cmf_common.parameters import OWN_CHECKS
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import model_card as model_card_reads
 from cmf_metadata.api.deps import Pool
@@ -35,7 +38,10 @@ async def artifact_types(pool: Pool) -> JSONResponse:
 
 
 @router.get("/artifacts/models/{model_id}/card")
-async def model_card_by_id(model_id: int, pool: Pool) -> JSONResponse:
+async def model_card_by_id(
+    model_id: Annotated[int, OWN_CHECKS],  # upstream: an id no artifact can have is a 404
+    pool: Pool,
+) -> JSONResponse:
     """Unlike ``/v1/model-card``, an id that is no Model artifact is an error here. The card of
     a Model has its row first, so only an empty card costs a second read (which of the two)."""
     if not -BIGINT_MAX - 1 <= model_id <= BIGINT_MAX:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from cmf_common import envelope
 from cmf_common.envelope import EnvelopeRoute
+from cmf_common.parameters import OWN_CHECKS
 from cmf_metadata import files
 from cmf_metadata.api.deps import Store, UploadLimit
 from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName, zip_response
@@ -75,7 +76,8 @@ async def download_python_env(
 
 @router.get("/python-env/{file_name}")
 async def python_env_by_path(
-    file_name: Annotated[str, Path(min_length=1, max_length=NAME_LIMIT)], store: Store
+    file_name: Annotated[str, Path(min_length=1, max_length=NAME_LIMIT), OWN_CHECKS],
+    store: Store,
 ) -> JSONResponse:
     """[CONFLICT] resolved: upstream's docs and UI client name the file in the path, its env.py
     in the query; both are served."""
