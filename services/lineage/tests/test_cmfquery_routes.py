@@ -15,15 +15,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 from lineage_support import GraphUnderTest, Pusher
+from v1_support import lineage_client
 
-from cmf_common.service import install_state
-from cmf_lineage.api.deps import LineageState
-from cmf_lineage.app import create_app
-from cmf_lineage.cache import LruCache
 from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
-from cmf_lineage.reads import LineageReader
-from cmf_lineage.settings import LineageSettings
 from cmf_testing.envelopes import enveloped, invalid
 from cmf_testing.generator import payload_text
 
@@ -53,11 +48,7 @@ RECORD_KEYS = {
 async def client(
     graph: GraphUnderTest, graph_reader: GraphReader
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(LineageSettings())
-    reader = LineageReader(graph_reader, graph.store, LruCache(), consumer="cmf-lineage")
-    install_state(app, LineageState(reader=reader))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://lineage") as http:
+    async with lineage_client(graph, graph_reader) as http:
         yield http
 
 
