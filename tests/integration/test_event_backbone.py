@@ -43,6 +43,7 @@ from cmf_metadata.push import push
 from cmf_metadata.settings import MetadataSettings
 from cmf_metadata.worker import RelayState, create_relay_app
 from cmf_testing.databases import run_blocking
+from cmf_testing.events import envelope
 from cmf_testing.generator import push_body
 from cmf_testing.waiting import Deadline, eventually_async
 
@@ -129,9 +130,9 @@ async def outbox_ids(pool: asyncpg.Pool) -> list[str]:
 def by_pipeline(records: list[Any]) -> dict[str, list[Envelope]]:
     grouped: dict[str, list[Envelope]] = {}
     for record in records:
-        envelope = Envelope.from_json(record.value)
-        assert record.key == envelope.subject.encode()
-        grouped.setdefault(envelope.subject, []).append(envelope)
+        event = Envelope.from_json(record.value)
+        assert record.key == event.subject.encode()
+        grouped.setdefault(event.subject, []).append(event)
     return grouped
 
 
@@ -301,18 +302,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_later_events_are_handled
     publisher: KafkaPublisher,
 ) -> None:
     topic = await _new_topic(partitions=1)
-    good = [
-        Envelope(
-            id=str(uuid.uuid4()),
-            type="t.v1",
-            source="test",
-            subject="p",
-            time="2026-11-26T00:00:00+00:00",
-            seq=i,
-            data={"ok": i != 2},
-        )
-        for i in range(1, 5)
-    ]
+    good = [envelope(i, data={"ok": i != 2}, id=str(uuid.uuid4())) for i in range(1, 5)]
     await publisher.publish(
         [Message(topic, b"p", e.to_json()) for e in good[:2]]
         + [Message(topic, b"p", b"{not an envelope")]
@@ -349,22 +339,7 @@ async def test_a_restarted_consumer_resumes_after_its_committed_offset(
             await _wait_until(lambda: len(seen) >= count, 60)
 
     def batch(seqs: range) -> list[Message]:
-        return [
-            Message(
-                topic,
-                b"p",
-                Envelope(
-                    id=str(uuid.uuid4()),
-                    type="t.v1",
-                    source="test",
-                    subject="p",
-                    time="2026-11-26T00:00:00+00:00",
-                    seq=s,
-                    data={},
-                ).to_json(),
-            )
-            for s in seqs
-        ]
+        return [Message(topic, b"p", envelope(s, id=str(uuid.uuid4())).to_json()) for s in seqs]
 
     await publisher.publish(batch(range(1, 4)))
     await consume_until(3)

@@ -35,6 +35,7 @@ from cmf_common.outbox import (
 from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
 from cmf_common.workers import LoopFault
+from cmf_testing.events import envelope
 
 
 class FakeBus:
@@ -69,18 +70,6 @@ async def write(pool: asyncpg.Pool, subject: str, count: int) -> int:
             source="test",
             events=[NewEvent("cmf.metadata.test.written.v1", {"n": i}) for i in range(count)],
         )
-
-
-def envelope(seq: int, type_: str = "t.v1", subject: str = "p") -> Envelope:
-    return Envelope(
-        id=f"00000000-0000-7000-8000-{seq:012d}",
-        type=type_,
-        source="test",
-        subject=subject,
-        time="2026-11-26T00:00:00+00:00",
-        seq=seq,
-        data={},
-    )
 
 
 # ---- dispatcher ---------------------------------------------------------------------------------

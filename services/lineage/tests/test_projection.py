@@ -13,10 +13,10 @@ import pytest
 from lineage_support import GraphUnderTest, Pusher, as_pipeline
 
 from cmf_common.dispatch import PermanentError
-from cmf_common.events import Envelope
 from cmf_lineage.graph import GraphStore
 from cmf_lineage.projector import Projector
 from cmf_lineage.store import neo4j as neo4j_store
+from cmf_testing.events import envelope
 
 CONSUMER = "cmf-lineage"
 
@@ -115,14 +115,11 @@ async def test_a_shared_artifact_belongs_to_both_pipelines_and_edges_stay_apart(
 
 
 async def test_a_malformed_event_is_refused_as_permanent(store: GraphStore) -> None:
-    broken = Envelope(
-        id="00000000-0000-7000-8000-0000000000aa",
-        type="cmf.metadata.execution.merged.v1",
-        source="test",
-        subject="p",
-        time="2026-11-26T00:00:00+00:00",
-        seq=1,
+    broken = envelope(
+        1,
+        "cmf.metadata.execution.merged.v1",
         data={"executions": "nope"},
+        id="00000000-0000-7000-8000-0000000000aa",
     )
     with pytest.raises(PermanentError):
         await store.apply(CONSUMER, [broken])
