@@ -9,11 +9,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from neo4j import AsyncDriver, AsyncGraphDatabase
 
 from cmf_common.events import Envelope
+from cmf_common.service import install_state
+from cmf_lineage.api.deps import LineageState
+from cmf_lineage.app import create_app
 from cmf_lineage.graph import GraphStore
+from cmf_lineage.reads import LineageReader
+from cmf_lineage.settings import LineageSettings
 from cmf_lineage.store.neo4j import Neo4jGraphStore
 
 Pusher = Callable[..., Awaitable[list[Envelope]]]
@@ -58,3 +64,17 @@ async def empty_neo4j() -> AsyncIterator[AsyncDriver]:
         await Neo4jGraphStore(driver).delete_everything()
     finally:
         await driver.close()
+
+
+def lineage_client(reader: LineageReader) -> httpx.AsyncClient:
+    """A client of the lineage app, in-process, answering through ``reader``."""
+    app = create_app(LineageSettings())
+    install_state(app, LineageState(reader=reader))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
+
+
+def first_stage(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with its pipeline's first stage only."""
+    first = dict(payload)
+    first["Pipeline"] = [dict(payload["Pipeline"][0], stages=payload["Pipeline"][0]["stages"][:1])]
+    return first

@@ -11,16 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from lineage_support import GraphUnderTest, Pusher, as_pipeline, executions_of
+from lineage_support import GraphUnderTest, Pusher, as_pipeline, executions_of, lineage_client
 
-from cmf_common.service import install_state
-from cmf_lineage.api.deps import LineageState
-from cmf_lineage.app import create_app
 from cmf_lineage.cache import LruCache
 from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader
-from cmf_lineage.settings import LineageSettings
 from cmf_testing.generator import payload_text
 
 PROBLEM = "application/problem+json"
@@ -33,10 +29,7 @@ def reader(graph: GraphUnderTest, graph_reader: GraphReader) -> LineageReader:
 
 @pytest.fixture
 async def client(reader: LineageReader) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(LineageSettings())
-    install_state(app, LineageState(reader=reader))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://lineage") as http:
+    async with lineage_client(reader) as http:
         yield http
 
 

@@ -12,17 +12,20 @@ from typing import Any
 
 import httpx
 import pytest
-from lineage_support import GraphUnderTest, Pusher, as_pipeline, executions_of
+from lineage_support import (
+    GraphUnderTest,
+    Pusher,
+    as_pipeline,
+    executions_of,
+    first_stage,
+    lineage_client,
+)
 
-from cmf_common.service import install_state
-from cmf_lineage.api.deps import LineageState
-from cmf_lineage.app import create_app
 from cmf_lineage.cache import Cache, LruCache, RedisCache
 from cmf_lineage.graph import GraphStore
 from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader, Token, parse_token
-from cmf_lineage.settings import LineageSettings
 
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOKEN = "X-CMF-Consistency-Token"
@@ -59,19 +62,13 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     await redis.close()
 
 
-def _client(reader: LineageReader) -> httpx.AsyncClient:
-    app = create_app(LineageSettings())
-    install_state(app, LineageState(reader=reader))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
-
-
 async def test_a_token_already_reached_is_answered_at_once(
     graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
 ) -> None:
     events = await push_events(payload)
     await Projector(graph.store).apply(events)
     reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
-    async with _client(reader) as client:
+    async with lineage_client(reader) as client:
         answer = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
     assert answer.status_code == 200 and len(answer.json()) == 3
 
@@ -82,7 +79,7 @@ async def test_a_read_waits_for_the_projection_to_reach_its_token(
     events = await push_events(payload)
     watched = WatchedStore(graph.store)
     reader = LineageReader(graph_reader, watched, LruCache(), "cmf-lineage", wait_s=30)
-    async with _client(reader) as client:
+    async with lineage_client(reader) as client:
         read = asyncio.create_task(client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"}))
         await asyncio.wait_for(watched.asked.wait(), timeout=10)
         assert not read.done()
@@ -98,7 +95,7 @@ async def test_a_token_not_reached_in_time_is_a_503_with_retry_after(
     await Projector(graph.store).apply(events)
     reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage", wait_s=0.2)
     ahead = f"Test-env:{events[-1].seq + 1}"
-    async with _client(reader) as client:
+    async with lineage_client(reader) as client:
         cmf = await client.get(TREE, headers={TOKEN: ahead})
         ours = await client.get("/api/v1/lineage/artifacts/1", headers={TOKEN: ahead})
     assert cmf.status_code == 503 and cmf.headers["retry-after"] == "1"
@@ -112,7 +109,7 @@ async def test_a_malformed_token_is_a_422(
     graph: GraphUnderTest, graph_reader: GraphReader, raw: str
 ) -> None:
     reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
-    async with _client(reader) as client:
+    async with lineage_client(reader) as client:
         answer = await client.get(TREE, headers={TOKEN: raw})
     assert answer.status_code == 422
 
@@ -128,10 +125,9 @@ async def test_a_cached_tree_is_not_served_once_a_later_push_is_applied(
     push_events: Pusher,
     payload: dict[str, Any],
 ) -> None:
-    first = dict(payload)
-    first["Pipeline"] = [dict(payload["Pipeline"][0], stages=payload["Pipeline"][0]["stages"][:1])]
+    first = first_stage(payload)
     reader = LineageReader(graph_reader, graph.store, cache, "cmf-lineage")
-    async with _client(reader) as client:
+    async with lineage_client(reader) as client:
         await Projector(graph.store).apply(await push_events(first))
         before = (await client.get(TREE)).json()
         assert (await client.get(TREE)).json() == before  # now from the cache
@@ -153,7 +149,7 @@ async def test_a_read_after_another_pipelines_push_sees_its_use_of_a_shared_arti
     with that push's projection never outlive it."""
     await Projector(graph.store).apply(await push_events(payload))
     reader = LineageReader(graph_reader, graph.store, cache, "cmf-lineage")
-    async with _client(reader) as client:
+    async with lineage_client(reader) as client:
         full = (await client.get("/display_lineage", params={"pipeline_name": "Test-env"})).json()
         data = next(n for n in full["nodes"] if n.get("display_name") == "data.xml:18b9")
         path = f"/lineage/{data['id'].split(':')[1]}"
@@ -211,7 +207,7 @@ async def test_cache_hits_misses_and_latency_are_metrics(
 ) -> None:
     await Projector(graph.store).apply(await push_events(payload))
     reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage")
-    async with _client(reader) as client:
+    async with lineage_client(reader) as client:
         await client.get(TREE)
         await client.get(TREE)
         metrics = (await client.get("/metrics")).text
@@ -242,7 +238,7 @@ async def test_concurrent_pushes_each_read_their_own_write_through_one_cache(
         after = await client.get(tree, headers={TOKEN: f"{name}:{events[-1].seq}"})
         assert after.status_code == 200 and len(after.json()) == 3
 
-    async with _client(reader) as client:
+    async with lineage_client(reader) as client:
         await asyncio.gather(*(one(client, name) for name in names))
         full = (await client.get("/display_lineage", params={"pipeline_name": names[0]})).json()
         data = next(n for n in full["nodes"] if n.get("display_name") == "data.xml:18b9")

@@ -8,20 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
-from lineage_support import Pusher, as_pipeline, empty_neo4j, executions_of
+from lineage_support import Pusher, as_pipeline, empty_neo4j, executions_of, lineage_client
 from neo4j import AsyncDriver
 
 from cmf_common.events import Envelope
-from cmf_common.service import install_state
-from cmf_lineage.api.deps import LineageState
-from cmf_lineage.app import create_app
 from cmf_lineage.cache import LruCache
-from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader
-from cmf_lineage.settings import LineageSettings
 from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_lineage.store.neo4j_reads import Neo4jGraphReader
 from cmf_lineage.store.postgres import PostgresGraphStore
@@ -33,12 +27,6 @@ from cmf_testing.generator import payload_text
 async def neo4j_driver() -> AsyncIterator[AsyncDriver]:
     async with empty_neo4j() as driver:
         yield driver
-
-
-def _client(graph_reader: GraphReader, store: Any) -> httpx.AsyncClient:
-    app = create_app(LineageSettings())
-    install_state(app, LineageState(LineageReader(graph_reader, store, LruCache(), "cmf-lineage")))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
 
 
 async def test_postgres_and_neo4j_answer_every_route_alike(
@@ -57,10 +45,9 @@ async def test_postgres_and_neo4j_answer_every_route_alike(
     await neo4j_reader.setup()
     for store in (postgres, neo4j):
         await Projector(store).apply(events)
-    async with (
-        _client(PostgresGraphReader(graph_pool), postgres) as pg,
-        _client(neo4j_reader, neo4j) as n4,
-    ):
+    pg_reads = LineageReader(PostgresGraphReader(graph_pool), postgres, LruCache(), "cmf-lineage")
+    n4_reads = LineageReader(neo4j_reader, neo4j, LruCache(), "cmf-lineage")
+    async with lineage_client(pg_reads) as pg, lineage_client(n4_reads) as n4:
         full = (await pg.get("/display_lineage", params={"pipeline_name": "Chain"})).json()
         ids = [n["id"].split(":")[1] for n in full["nodes"] if n["kind"] == "artifact"]
         uuid = executions_of(payload)[1]["properties"]["Execution_uuid"]

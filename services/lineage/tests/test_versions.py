@@ -11,21 +11,16 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-from lineage_support import GraphUnderTest, Pusher, as_pipeline
+from lineage_support import GraphUnderTest, Pusher, as_pipeline, first_stage, lineage_client
 
 from cmf_common.events import Envelope
-from cmf_common.service import install_state
-from cmf_lineage.api.deps import LineageState
-from cmf_lineage.app import create_app
 from cmf_lineage.board import BoardUnavailable, LocalBoard, RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
 from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.rebuild import rebuild_neo4j
-from cmf_lineage.settings import LineageSettings
 from cmf_lineage.versions import GraphVersions
 from cmf_testing.waiting import eventually_async
 
@@ -65,18 +60,6 @@ async def board_and_cache(
     if request.param == "redis":
         return redis_board, redis_cache
     return LocalBoard(), LruCache()
-
-
-def _client(reader: LineageReader) -> httpx.AsyncClient:
-    app = create_app(LineageSettings())
-    install_state(app, LineageState(reader=reader))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
-
-
-def _first_stage(payload: dict[str, Any]) -> dict[str, Any]:
-    first = dict(payload)
-    first["Pipeline"] = [dict(payload["Pipeline"][0], stages=payload["Pipeline"][0]["stages"][:1])]
-    return first
 
 
 # ------------------------------------------------------------------------------ the boards
@@ -147,8 +130,8 @@ async def test_a_read_after_an_applied_push_never_sees_the_older_answer_through_
     versions = GraphVersions(graph_reader, CONSUMER, board)
     projector = Projector(graph.store, versions=versions)
     reader = LineageReader(graph_reader, graph.store, cache, CONSUMER, versions=versions)
-    async with _client(reader) as client:
-        await projector.apply(await push_events(_first_stage(payload)))
+    async with lineage_client(reader) as client:
+        await projector.apply(await push_events(first_stage(payload)))
         before = (await client.get(TREE)).json()
         assert (await client.get(TREE)).json() == before  # from the cache
         assert len(before) == 2
@@ -170,8 +153,8 @@ async def test_a_read_with_a_token_posts_its_version_for_the_reads_after_it(
     versions = GraphVersions(graph_reader, CONSUMER, board)
     reader = LineageReader(graph_reader, graph.store, cache, CONSUMER, versions=versions)
     silent = Projector(graph.store)
-    async with _client(reader) as client:
-        await silent.apply(await push_events(_first_stage(payload)))
+    async with lineage_client(reader) as client:
+        await silent.apply(await push_events(first_stage(payload)))
         assert len((await client.get(TREE)).json()) == 2
         events = await push_events(payload)
         await silent.apply(events)
@@ -216,8 +199,8 @@ async def test_reads_are_right_when_redis_is_unreachable(
     projector = Projector(graph.store, versions=versions)
     reader = LineageReader(graph_reader, graph.store, cache, CONSUMER, versions=versions)
     try:
-        async with _client(reader) as client:
-            await projector.apply(await push_events(_first_stage(payload)))
+        async with lineage_client(reader) as client:
+            await projector.apply(await push_events(first_stage(payload)))
             assert len((await client.get(TREE)).json()) == 2
             events = await push_events(payload)
             await projector.apply(events)
@@ -273,8 +256,8 @@ async def test_after_a_board_failure_reads_never_go_back_to_its_older_version(
     versions = GraphVersions(graph_reader, CONSUMER, flaky, retry_s=3600)
     projector = Projector(graph.store, versions=versions)
     reader = LineageReader(graph_reader, graph.store, redis_cache, CONSUMER, versions=versions)
-    async with _client(reader) as client:
-        await projector.apply(await push_events(_first_stage(payload)))
+    async with lineage_client(reader) as client:
+        await projector.apply(await push_events(first_stage(payload)))
         assert len((await client.get(TREE)).json()) == 2
         flaky.failing = True
         assert len((await client.get(TREE)).json()) == 2  # the board's get fails: the store
@@ -319,7 +302,7 @@ async def test_concurrent_pushes_read_their_writes_through_the_board_of_each_pro
     for _ in range(2):
         versions = GraphVersions(graph_reader, CONSUMER, redis_board)
         reader = LineageReader(graph_reader, graph.store, redis_cache, CONSUMER, versions=versions)
-        processes.append((Projector(graph.store, versions=versions), _client(reader)))
+        processes.append((Projector(graph.store, versions=versions), lineage_client(reader)))
     names = [f"Shared-{i}" for i in range(4)]
 
     async def one(i: int, name: str) -> None:
