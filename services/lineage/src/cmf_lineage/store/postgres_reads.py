@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.db import read_snapshot
 from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_lineage.graph_reader import (
     ArtifactInfo,
@@ -56,10 +57,7 @@ class PostgresGraphReader:
         return int(value)
 
     async def pipeline_graph(self, pipeline: str) -> PipelineGraph | None:
-        async with (
-            self.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
+        async with read_snapshot(self.pool) as conn:
             if await conn.fetchval("SELECT 1 FROM pipelines WHERE name = $1", pipeline) is None:
                 return None
             stages = await conn.fetch(
@@ -88,10 +86,7 @@ class PostgresGraphReader:
     async def execution_dag(
         self, pipeline: str
     ) -> tuple[list[ExecutionInfo], list[tuple[str, str]]] | None:
-        async with (
-            self.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
+        async with read_snapshot(self.pool) as conn:
             if await conn.fetchval("SELECT 1 FROM pipelines WHERE name = $1", pipeline) is None:
                 return None
             executions = await conn.fetch(
