@@ -72,6 +72,7 @@ from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
 from cmf_lineage.versions import GraphVersions
 from cmf_testing.databases import create_database, drop_database, with_database
+from cmf_testing.network import free_port
 
 START, END = "<!-- lineage-queries:start -->", "<!-- lineage-queries:end -->"
 PG_URL = os.environ.get("CMF_BENCH_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
@@ -231,12 +232,6 @@ async def postgres_store(plan: Plan, groups: list[GraphBatch]) -> AsyncIterator[
         await drop_database(name, PG_URL)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _neo4j_classpath() -> str:
     cache = Path.home() / ".cache" / "cmf-server"
     found = sorted(cache.glob("neo4j-*/.complete"), key=lambda p: p.stat().st_mtime)
@@ -249,7 +244,7 @@ def _neo4j_classpath() -> str:
 @contextlib.contextmanager
 def private_neo4j(work: Path) -> Any:
     """The pinned Neo4j Community on a port and home of its own, stopped by pid afterwards."""
-    port = _free_port()
+    port = free_port()
     home = work / "neo4j"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)

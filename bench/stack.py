@@ -26,8 +26,9 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.run import OUT_DIR, _cmf_server, _free_port, spawn, terminate, wait_ready
+from bench.run import OUT_DIR, _cmf_server, spawn, terminate, wait_ready
 from cmf_testing import databases
+from cmf_testing.network import free_port
 
 ADMIN_URL = os.environ.get("CMF_BENCH_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
 BOOTSTRAP = os.environ.get("CMF_BENCH_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -102,7 +103,7 @@ class Process:
     name: str
     args: Sequence[str]
     env: Mapping[str, str]
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     data_dir: Path | None = None

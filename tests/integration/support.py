@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -21,19 +20,13 @@ import httpx
 
 from cmf_testing import databases
 from cmf_testing.databases import ADMIN_URL, create_database, run_blocking, with_database
+from cmf_testing.network import free_port as free_port
 from cmf_testing.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 CMF_SERVER = Path(sys.executable).parent / "cmf-server"
 START_DEADLINE_S = 60.0
 STOP_GRACE_S = 30.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ServerExited(RuntimeError):
