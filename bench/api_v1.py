@@ -1,4 +1,4 @@
-"""The /api/v1 query benchmark: executions pages with property filters on 100,000 executions.
+"""The /api/native/v1 query benchmark: executions pages with property filters on 100,000 executions.
 
     python -m bench.api_v1 [--requests 300] [--only debian|embedded] [--no-write]
 
@@ -114,19 +114,19 @@ def collect(client: httpx.Client, names: list[str]) -> Samples:
         for _ in range(DEPTHS):
             stage_pages.append((name, cursor))
             params: dict[str, Any] = {"property": f"Context_Type:{name}/Train", "limit": PAGE}
-            body = _get(client, "/api/v1/executions", {**params, **_cursor(cursor)})
+            body = _get(client, "/api/native/v1/executions", {**params, **_cursor(cursor)})
             execution_ids += [e["id"] for e in body["items"][::25]]
             prefixes += [(name, e["uuid"].split("-")[0]) for e in body["items"][::50]]
             cursor = body["next_cursor"]
             if cursor is None:
                 break
-        body = _get(client, "/api/v1/artifacts", {"pipeline": name, "type": "Dataset"})
+        body = _get(client, "/api/native/v1/artifacts", {"pipeline": name, "type": "Dataset"})
         uris += [a["uri"] for a in body["items"][::10]]
     newest: list[str | None] = [None]
     for _ in range(DEPTHS * 2):
         body = _get(
             client,
-            "/api/v1/executions",
+            "/api/native/v1/executions",
             {"sort": "-original_create_time_since_epoch", "limit": PAGE, **_cursor(newest[-1])},
         )
         newest.append(body["next_cursor"])
@@ -144,22 +144,22 @@ def scenarios(samples: Samples, pushes: int, executions: int) -> list[Scenario]:
     def stage_page(i: int) -> Request:
         name, cursor = samples.stage_pages[i % len(samples.stage_pages)]
         params = {"property": f"Context_Type:{name}/Train", "limit": PAGE, **_cursor(cursor)}
-        return "/api/v1/executions", params
+        return "/api/native/v1/executions", params
 
     def newest(i: int) -> Request:
         cursor = samples.newest_pages[i % len(samples.newest_pages)]
         params = {"sort": "-original_create_time_since_epoch", "limit": PAGE, **_cursor(cursor)}
-        return "/api/v1/executions", params
+        return "/api/native/v1/executions", params
 
     def text(i: int) -> Request:
         name, prefix = samples.uuid_prefixes[i % len(samples.uuid_prefixes)]
-        return "/api/v1/executions", {"pipeline": name, "q": prefix, "limit": PAGE}
+        return "/api/native/v1/executions", {"pipeline": name, "q": prefix, "limit": PAGE}
 
     names = pipelines(pushes)
     return [
         Scenario(
             "property_stage",
-            "`/api/v1/executions`, `property=Context_Type:<pipeline>/Train`, 100 a page, "
+            "`/api/native/v1/executions`, `property=Context_Type:<pipeline>/Train`, 100 a page, "
             f"pages 1–{DEPTHS} by cursor, total counted",
             f"{per_stage:,} of {total:,}",
             stage_page,
@@ -167,18 +167,18 @@ def scenarios(samples: Samples, pushes: int, executions: int) -> list[Scenario]:
         ),
         Scenario(
             "property_selective",
-            "`/api/v1/executions`, `property=step:<n>` (an integer), total counted",
+            "`/api/native/v1/executions`, `property=step:<n>` (an integer), total counted",
             f"{pushes} of {total:,}",
-            lambda i: ("/api/v1/executions", {"property": f"step:{i % executions}"}),
+            lambda i: ("/api/native/v1/executions", {"property": f"step:{i % executions}"}),
             share=0.5,
         ),
         Scenario(
             "property_and_pipeline",
-            "`/api/v1/executions`, `pipeline=<p>`, `property=Context_Type:<p>/Train`"
+            "`/api/native/v1/executions`, `pipeline=<p>`, `property=Context_Type:<p>/Train`"
             " and `property=split:0.2`",
             f"{per_stage:,} of {total:,}",
             lambda i: (
-                "/api/v1/executions",
+                "/api/native/v1/executions",
                 {
                     "pipeline": names[i % len(names)],
                     "property": [f"Context_Type:{names[i % len(names)]}/Train", "split:0.2"],
@@ -188,48 +188,53 @@ def scenarios(samples: Samples, pushes: int, executions: int) -> list[Scenario]:
         ),
         Scenario(
             "property_broad",
-            "`/api/v1/executions`, `property=split:0.2` (every execution), total counted",
+            "`/api/native/v1/executions`, `property=split:0.2` (every execution), total counted",
             f"{total:,} of {total:,}",
-            lambda i: ("/api/v1/executions", {"property": "split:0.2"}),
+            lambda i: ("/api/native/v1/executions", {"property": "split:0.2"}),
             share=0.2,
         ),
         Scenario(
             "newest",
-            "`/api/v1/executions`, no filter, newest first (the client's time), pages by cursor",
+            "`/api/native/v1/executions`, no filter, newest first (the client's time), "
+            "pages by cursor",
             f"{total:,} of {total:,}",
             newest,
             share=0.5,
         ),
         Scenario(
             "text_in_pipeline",
-            "`/api/v1/executions`, `pipeline=<p>&q=<uuid prefix>` (free text)",
+            "`/api/native/v1/executions`, `pipeline=<p>&q=<uuid prefix>` (free text)",
             f"1 of {executions:,} in the pipeline",
             text,
             share=0.1,
         ),
         Scenario(
             "execution",
-            "`/api/v1/executions/{id}` (its 5 events with their artifacts)",
+            "`/api/native/v1/executions/{id}` (its 5 events with their artifacts)",
             "1",
             lambda i: (
-                f"/api/v1/executions/{samples.execution_ids[i % len(samples.execution_ids)]}",
+                "/api/native/v1/executions/"
+                + str(samples.execution_ids[i % len(samples.execution_ids)]),
                 {},
             ),
             share=0.5,
         ),
         Scenario(
             "artifacts_pipeline",
-            "`/api/v1/artifacts`, `pipeline=<p>&type=Dataset`, 100 a page, total counted",
+            "`/api/native/v1/artifacts`, `pipeline=<p>&type=Dataset`, 100 a page, total counted",
             f"{2 * (executions + 1):,} of {pushes * (2 * executions + 3):,}",
-            lambda i: ("/api/v1/artifacts", {"pipeline": names[i % len(names)], "type": "Dataset"}),
+            lambda i: (
+                "/api/native/v1/artifacts",
+                {"pipeline": names[i % len(names)], "type": "Dataset"},
+            ),
             share=0.5,
         ),
         Scenario(
             "artifact_uri",
-            "`/api/v1/artifacts?uri=<md5>` (the artifact service's lookup)",
+            "`/api/native/v1/artifacts?uri=<md5>` (the artifact service's lookup)",
             "1",
             lambda i: (
-                "/api/v1/artifacts",
+                "/api/native/v1/artifacts",
                 {"uri": samples.artifact_uris[i % len(samples.artifact_uris)]},
             ),
             share=0.5,
@@ -238,13 +243,15 @@ def scenarios(samples: Samples, pushes: int, executions: int) -> list[Scenario]:
 
 
 def time_export(client: httpx.Client) -> dict[str, float]:
-    """The whole store through GET /api/v1/export, 1,000 lines a page."""
+    """The whole store through GET /api/native/v1/export, 1,000 lines a page."""
     lines = pages = 0
     size = 0
     cursor = None
     started = time.perf_counter()
     while True:
-        with client.stream("GET", "/api/v1/export", params={"limit": 1000, **_cursor(cursor)}) as r:
+        with client.stream(
+            "GET", "/api/native/v1/export", params={"limit": 1000, **_cursor(cursor)}
+        ) as r:
             r.raise_for_status()
             page = 0
             last = ""
@@ -324,7 +331,7 @@ def render(
         "The server is `cmf-server up` on each PostgreSQL, the client httpx over loopback, one "
         f"request at a time after {WARMUP} warm-up requests; {requests} requests for the figure "
         "with a target (fewer for the others), p50/p95/p99 of the whole request as the client "
-        "saw it. Every `/api/v1` list answer includes the total count of its matches.",
+        "saw it. Every `/api/native/v1` list answer includes the total count of its matches.",
         "",
         "| request | matches | PostgreSQL | n | p50 | p95 | p99 | target (p95) | within target |",
         "|---|---:|---|---:|---:|---:|---:|---:|---|",
@@ -342,7 +349,8 @@ def render(
             )
     lines += [
         "",
-        "The whole store through `GET /api/v1/export` (1,000 lines a page, read by the client): "
+        "The whole store through `GET /api/native/v1/export` (1,000 lines a page, "
+        "read by the client): "
         + "; ".join(
             f"{names[r.database]}: {r.export['lines']:,.0f} lines, "
             f"{r.export['bytes'] / 1e6:,.0f} MB in {r.export['seconds']:.1f} s "
@@ -368,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     print(section)
     write_raw("api_v1", info, runs)
     if not args.no_write:
-        update_results(START, END, "/api/v1 queries", section)
+        update_results(START, END, "/api/native/v1 queries", section)
         _progress(f"updated {RESULTS.relative_to(REPO_DIR)}")
     return 0
 

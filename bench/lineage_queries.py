@@ -476,7 +476,10 @@ async def measure(
             outputs = plan.outputs[pipeline]
             uri = outputs[rng.randrange(DEPTH, len(outputs))]
             requests.append(
-                ("/api/v1/lineage/artifacts", {"uri": uri, "direction": "upstream", "depth": DEPTH})
+                (
+                    "/api/native/v1/lineage/artifacts",
+                    {"uri": uri, "direction": "upstream", "depth": DEPTH},
+                )
             )
         times, body = await _time(client, requests, warmup=20)
         sizes = f"{len(body['nodes'])} nodes, {len(body['edges'])} edges"

@@ -1,5 +1,5 @@
 """``cmf-server lineage rebuild|verify`` from a data dir reads the metadata service's export API
-in-process (never its tables): every line of ``GET /api/v1/export``, page after page."""
+in-process (never its tables): every line of ``GET /api/native/v1/export``, page after page."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ async def test_the_in_process_export_reads_every_page_of_the_export_api(
         for name in ("first", "second"):
             body = json.loads(example.replace('"Test-env', f'"{name}'))
             assert (await client.post("/api/mlmd_push", json=body)).json()["status"] == "success"
-        answer = await client.get("/api/v1/export", params={"limit": 1000})
+        answer = await client.get("/api/native/v1/export", params={"limit": 1000})
         expected = [json.loads(line) for line in answer.text.splitlines() if line.strip()]
 
     monkeypatch.setattr(lineage_admin, "IN_PROCESS_PAGE_LINES", 3)

@@ -114,8 +114,9 @@ async def test_no_parameter_value_gets_a_5xx(gateway: tuple[Gateway, httpx.Async
     ("url", "dialect"),
     [
         ("/api/pipeline-stages/a%00b", "cmf"),
-        ("/api/v1/lineage/artifacts/9223372036854775808", "problem"),
+        ("/api/native/v1/lineage/artifacts/9223372036854775808", "problem"),
         ("/v1/pipelines/a%00b/stages", "envelope"),
+        ("/api/v1/pipelines/a%00b/stages", "envelope"),
     ],
 )
 async def test_a_refused_parameter_answers_in_the_route_dialect(

@@ -73,7 +73,9 @@ def test_every_lineage_route_answers_a_push_at_once_with_its_token(
     seed = _get(embedded, f"/lineage/{artifact_id}", token, direction="downstream")
     assert [n for n in seed["nodes"] if n["kind"] == "execution"]
     assert _get(embedded, f"/api/lineage/{artifact_id}", token, direction="downstream") == seed
-    ours = _get(embedded, f"/api/v1/lineage/artifacts/{artifact_id}", token, direction="downstream")
+    ours = _get(
+        embedded, f"/api/native/v1/lineage/artifacts/{artifact_id}", token, direction="downstream"
+    )
     assert ours == seed
     ancestry = _get(embedded, "/execution-lineage/tangled-tree/72d0/Test-env", token)
     assert ancestry == [
@@ -117,7 +119,7 @@ def test_a_token_not_reached_is_a_503_through_the_gateway(embedded: httpx.Client
     ahead = {TOKEN: f"{pipeline}:{int(seq) + 100}"}
     cmf = embedded.get(f"/artifact-lineage/tangled-tree/{name}", headers=ahead)
     assert cmf.status_code == 503 and cmf.headers["retry-after"] == "1"
-    ours = embedded.get("/api/v1/lineage/artifacts/1", headers=ahead)
+    ours = embedded.get("/api/native/v1/lineage/artifacts/1", headers=ahead)
     assert ours.status_code == 503
     assert ours.headers["content-type"] == "application/problem+json"
 
@@ -140,7 +142,7 @@ def _read_each_route_right_after_each_push(client: httpx.Client, pushes: int = 2
         artifact_id = _an_artifact_id(client, name, None)
         walk = _get(client, f"/lineage/{artifact_id}")
         assert [n for n in walk["nodes"] if n["kind"] == "execution"], walk
-        assert _get(client, f"/api/v1/lineage/artifacts/{artifact_id}") == walk
+        assert _get(client, f"/api/native/v1/lineage/artifacts/{artifact_id}") == walk
         upstream = _get(client, f"/v1/pipelines/{name}/artifacts/lineage")
         assert upstream["status"] == "success" and upstream["data"] == tree
         flow = _get(client, f"/v1/pipelines/{name}/hierarchical-lineage")
@@ -229,7 +231,7 @@ def test_reads_through_the_gateway_follow_the_workers_projection_via_redis(
     assert pinned != first
     assert _get(client, path) == pinned  # the token read posted its version to Redis
     artifact_id = _an_artifact_id(client, name, token)
-    lineage = _get(client, f"/api/v1/lineage/artifacts/{artifact_id}", token)
+    lineage = _get(client, f"/api/native/v1/lineage/artifacts/{artifact_id}", token)
     assert _get(client, f"/lineage/{artifact_id}") == lineage
     assert _board_holds(group)
 

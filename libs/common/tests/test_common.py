@@ -78,7 +78,7 @@ async def test_domain_errors_are_problem_json_on_the_new_api_only() -> None:
     install_error_handlers(app)
     ours, reference = APIRouter(route_class=ProblemRoute), APIRouter(route_class=ReferenceRoute)
 
-    @ours.get("/api/v1/thing")
+    @ours.get("/api/native/v1/thing")
     async def thing() -> None:
         raise NotFound("no such thing", code="thing_not_found")
 
@@ -92,7 +92,7 @@ async def test_domain_errors_are_problem_json_on_the_new_api_only() -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as client:
-        new = await client.get("/api/v1/thing")
+        new = await client.get("/api/native/v1/thing")
         old = await client.get("/thing")
     assert new.status_code == 404
     assert new.headers["content-type"] == "application/problem+json"

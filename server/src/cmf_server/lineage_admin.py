@@ -1,6 +1,6 @@
 """``cmf-server lineage rebuild|verify``: find the databases as ``cmf-server up`` does (the data
 dir's embedded PostgreSQL, or DATABASE_URL; NEO4J_URI for the graph), read the metadata service's
-export API (``GET /api/v1/export``: in-process on the data dir's database, or over HTTP with
+export API (``GET /api/native/v1/export``: in-process on the data dir's database, or over HTTP with
 --metadata-url) and rebuild or check the lineage graph. Both may run beside a running
 server."""
 

@@ -16,16 +16,23 @@ from pydantic import SecretStr
 
 from cmf_common.dialects import PROBLEM, REFERENCE, Dialect, RouteTable, served_routes
 from cmf_common.envelope import ENVELOPE
+from cmf_common.prefixes import NATIVE_V1, UPSTREAM_V1
 from cmf_common.service import Service, install_state
 from cmf_gateway.app import create_gateway
 from cmf_gateway.routing import LINEAGE, METADATA, route_table
 from cmf_gateway.settings import GatewaySettings
+from cmf_lineage.api import lineage as lineage_routes
 from cmf_lineage.app import create_app as create_lineage_app
 from cmf_lineage.settings import LineageSettings
+from cmf_metadata.api import v1 as metadata_native
 from cmf_metadata.api.deps import MetadataState
 from cmf_metadata.app import create_app as create_metadata_app
 from cmf_metadata.app import create_service as create_metadata
 from cmf_metadata.settings import MetadataSettings
+
+NATIVE = f"{NATIVE_V1}/"  # our own API: only under /api/native/v1
+UPSTREAM = tuple(f"{prefix}/" for prefix in UPSTREAM_V1)  # upstream's v1: /v1/ and /api/v1/
+VERSIONED = (NATIVE, "/api/v1/")  # the versioned generations under /api/ (not CMF's /api/x)
 
 
 @pytest.fixture(scope="session")
@@ -75,16 +82,16 @@ async def gateway_client(metadata: Service[MetadataState]) -> AsyncIterator[http
         ("/health", None),
         ("/api/health/database", None),
         ("/livez", None),
-        ("/api/v1/unknown", None),
-        ("/api/v1/executions", METADATA),
+        ("/api/native/v1/unknown", None),
+        ("/api/native/v1/executions", METADATA),
         ("/executions-by-stage/p", METADATA),
         ("/artifact-lineage/tangled-tree/p", LINEAGE),
         ("/api/artifact-execution-lineage/tangled-tree/p", LINEAGE),
         ("/api/execution-lineage/tangled-tree/6e89/p", LINEAGE),
         ("/lineage/12", LINEAGE),
         ("/api/display_lineage", LINEAGE),
-        ("/api/v1/lineage/artifacts/12", LINEAGE),
-        ("/api/v1/lineage/executions/u", LINEAGE),
+        ("/api/native/v1/lineage/artifacts/12", LINEAGE),
+        ("/api/native/v1/lineage/executions/u", LINEAGE),
         ("/v1/mlmd/push", METADATA),
         ("/v1/pipelines/p/stages", METADATA),
         ("/v1/pipelines/p/executions/u/lineage", LINEAGE),
@@ -93,6 +100,9 @@ async def gateway_client(metadata: Service[MetadataState]) -> AsyncIterator[http
         ("/v1/artifacts/name/a/b.csv:12/ancestors", LINEAGE),
         ("/v1/artifacts/name/a/b.csv:12", LINEAGE),
         ("/v1/executions/id/3/parents/ids", LINEAGE),
+        ("/api/v1/mlmd/push", METADATA),
+        ("/api/v1/pipelines/p/stages", METADATA),
+        ("/api/v1/pipelines/p/artifacts/lineage", LINEAGE),
         ("/api/register-server", METADATA),
         ("/schedule-sync/logs/1", METADATA),
     ],
@@ -120,7 +130,7 @@ async def test_every_cmf_route_answers_at_both_path_forms(
     assert routes, "the metadata app has CMF routes"
     documented = set(metadata_app.openapi()["paths"])
     assert {f"/api{path}" for _, path in routes} == {
-        p for p in documented if p.startswith("/api/") and not p.startswith("/api/v1/")
+        p for p in documented if p.startswith("/api/") and not p.startswith(VERSIONED)
     }
     for method, template in routes:
         path = template.replace("{pipeline_name}", "NoSuch")
@@ -162,15 +172,20 @@ async def test_liveness_and_metrics_answer_without_dependencies(
 @pytest.mark.parametrize(
     ("method", "path", "status", "shape"),
     [
-        ("GET", "/api/v1/nothing", 404, "problem"),
+        ("GET", "/api/native/v1/nothing", 404, "problem"),
+        ("GET", "/api/v1/nothing", 404, "envelope"),
+        ("GET", "/api/v1", 404, "envelope"),
         ("GET", "/nothing", 404, "reference"),
         ("GET", "/api/nothing", 404, "reference"),
         ("GET", "/mlmd_push", 405, "reference"),
         ("GET", "/executions-by-stage/p", 422, "reference"),
         ("GET", "/executions?limit=0", 422, "problem"),
-        ("GET", "/api/v1/executions/0", 422, "problem"),
-        ("POST", "/api/v1/executions", 405, "problem"),
+        ("GET", "/api/native/v1/executions/0", 422, "problem"),
+        ("POST", "/api/native/v1/executions", 405, "problem"),
         ("GET", "/v1/nothing", 404, "envelope"),
+        ("GET", "/v1/mlmd/push", 405, "envelope"),
+        ("GET", "/api/v1/mlmd/push", 405, "envelope"),
+        ("POST", "/api/v1/pipelines", 405, "envelope"),
     ],
 )
 async def test_errors_answer_in_the_dialect_of_their_route_or_prefix_owner(
@@ -193,7 +208,6 @@ async def test_errors_answer_in_the_dialect_of_their_route_or_prefix_owner(
 
 # Each process's own routes, which no dialect owns and the gateway does not route.
 PROCESS_ROUTES = {"/livez", "/readyz", "/metrics"}
-NATIVE = "/api/v1/"  # our own API: only under /api
 
 
 def _sample(template: str) -> str:
@@ -245,22 +259,26 @@ def test_every_cmf_and_seed_route_answers_at_both_path_forms(
 @pytest.mark.parametrize(
     ("path", "owner", "dialect"),
     [
-        ("/api/v1/nothing", None, PROBLEM),  # every /api/v1 route is problem+json
-        ("/api/v1", None, PROBLEM),
+        ("/api/native/v1/nothing", None, PROBLEM),  # our own API: problem+json
+        ("/api/native/v1", None, PROBLEM),
         ("/api/nothing", None, REFERENCE),  # the /api routes disagree: the default
         ("/nothing", None, REFERENCE),
         ("/health/nothing", None, REFERENCE),
         ("/pipelines/p/more", METADATA, REFERENCE),
         ("/executions/p/more", METADATA, REFERENCE),  # /executions (seed) and the legacy one
-        ("/api/v1/executions/1/more", METADATA, PROBLEM),
+        ("/api/native/v1/executions/1/more", METADATA, PROBLEM),
         ("/lineage/12/more", LINEAGE, PROBLEM),
-        ("/api/v1/lineage/nothing", LINEAGE, PROBLEM),
+        ("/api/native/v1/lineage/nothing", LINEAGE, PROBLEM),
         ("/artifact-lineage/nothing", LINEAGE, REFERENCE),
         # /v1 routes are the metadata's and the lineage's: the gateway answers, in the envelope.
         ("/v1/nothing", None, ENVELOPE),
         ("/v1", None, ENVELOPE),
         ("/v1/pipelines/p/hierarchical-lineage", LINEAGE, ENVELOPE),
         ("/v1/pipelines/p/executions/list", METADATA, ENVELOPE),
+        ("/api/v1/nothing", None, ENVELOPE),  # the same at upstream's public prefix
+        ("/api/v1", None, ENVELOPE),
+        ("/api/v1/pipelines/p/hierarchical-lineage", LINEAGE, ENVELOPE),
+        ("/api/v1/pipelines/p/executions/list", METADATA, ENVELOPE),
     ],
 )
 def test_a_path_without_a_route_takes_its_prefix_owner(
@@ -327,3 +345,84 @@ async def test_without_cors_origins_no_other_origin_is_allowed(
 ) -> None:
     answer = await gateway_client.get("/api/pipelines", headers={"Origin": UI_ORIGIN})
     assert "access-control-allow-origin" not in answer.headers
+
+
+# ---- the three generations under /api/ never share a path (docs/api.md) --------------------
+
+NATIVE_ENDPOINTS = {
+    route.endpoint
+    for route in (*metadata_native.router.routes, *lineage_routes.v1.routes)
+    if isinstance(route, APIRoute)
+}
+
+
+def test_nothing_of_ours_answers_under_an_upstream_prefix(
+    service_apps: dict[str, FastAPI],
+) -> None:
+    for name, app in service_apps.items():
+        for entry in served_routes(name, app.routes):
+            if entry.path.startswith(UPSTREAM) or entry.path in UPSTREAM_V1:
+                assert entry.dialect is ENVELOPE, (name, entry.path)
+
+
+def test_every_native_route_is_under_api_native_v1_and_only_there(
+    service_apps: dict[str, FastAPI],
+) -> None:
+    served = set()
+    for name, app in service_apps.items():
+        for entry in served_routes(name, app.routes):
+            endpoint = entry.route.endpoint if isinstance(entry.route, APIRoute) else None
+            assert (endpoint in NATIVE_ENDPOINTS) == entry.path.startswith(NATIVE), entry.path
+            if entry.path.startswith(NATIVE):
+                assert entry.dialect is PROBLEM, entry.path
+                served.add(endpoint)
+    assert served == NATIVE_ENDPOINTS
+
+
+def test_every_upstream_route_is_served_at_both_prefixes(
+    service_apps: dict[str, FastAPI],
+) -> None:
+    for name, app in service_apps.items():
+        upstream = {
+            (method, e.path)
+            for e in served_routes(name, app.routes)
+            if e.dialect is ENVELOPE
+            for method in e.methods
+        }
+        by_prefix = [
+            {(m, p.removeprefix(prefix)) for m, p in upstream if p.startswith(f"{prefix}/")}
+            for prefix in UPSTREAM_V1
+        ]
+        assert sum(map(len, by_prefix)) == len(upstream), name
+        assert all(routes == by_prefix[0] for routes in by_prefix), name
+        assert by_prefix[0] or name != METADATA, "the metadata service serves upstream's v1"
+
+
+def _without_time(answer: httpx.Response) -> object:
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.content
+    if isinstance(body, dict) and isinstance(body.get("meta"), dict):
+        body["meta"].pop("timestamp", None)
+    return body
+
+
+async def test_every_upstream_route_answers_alike_at_v1_and_api_v1(
+    gateway_client: httpx.AsyncClient, metadata_app: FastAPI
+) -> None:
+    routes = [
+        (method, e.path.removeprefix("/v1"))
+        for e in served_routes(METADATA, metadata_app.routes)
+        if e.dialect is ENVELOPE and e.path.startswith("/v1/")
+        for method in e.methods
+    ]
+    assert routes
+    for method, template in routes:
+        path = _sample(template)
+        plain = await gateway_client.request(method, f"/v1{path}", json={})
+        public = await gateway_client.request(method, f"/api/v1{path}", json={})
+        assert plain.status_code == public.status_code, (method, path, public.text)
+        assert _without_time(plain) == _without_time(public), (method, path)
+        assert public.status_code != 405, (method, path)
+        assert public.status_code != 404 or public.json()["message"] != "Not Found", (method, path)

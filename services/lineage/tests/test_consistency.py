@@ -133,7 +133,7 @@ async def test_a_walk_waits_for_every_pipeline(
         assert (await client.get(walk)).status_code == 200
         await committed.post("Another", 4)  # a push of another pipeline, not projected
         behind = await client.get(walk)
-        ours = await client.get(f"/api/v1/lineage/artifacts/{artifact.split(':')[1]}")
+        ours = await client.get(f"/api/native/v1/lineage/artifacts/{artifact.split(':')[1]}")
         tree = await client.get(TREE)  # covers Test-env only: answered
     assert behind.status_code == 503 and behind.headers["retry-after"] == "1"
     assert behind.headers["content-type"] == "application/problem+json"

@@ -1,5 +1,5 @@
 """The lineage routes on both graph stores, fed by real pushes: the reference's tangled trees,
-the seed's artifact lineage and UI graph, and ours under /api/v1. Each test runs once on
+the seed's artifact lineage and UI graph, and ours under /api/native/v1. Each test runs once on
 PostgreSQL and once on Neo4j against the same expected answers, so the stores answer alike."""
 
 from __future__ import annotations
@@ -262,10 +262,13 @@ async def test_upstream_lineage_holds_depth_executions_and_their_inputs(
         client, f"/api/lineage/{_node_number(tail)}", direction="upstream", depth=3
     )
     v1 = await get_json(
-        client, f"/api/v1/lineage/artifacts/{_node_number(tail)}", direction="upstream", depth=3
+        client,
+        f"/api/native/v1/lineage/artifacts/{_node_number(tail)}",
+        direction="upstream",
+        depth=3,
     )
     by_uri = await get_json(
-        client, "/api/v1/lineage/artifacts", uri=tail["uri"], direction="upstream", depth=3
+        client, "/api/native/v1/lineage/artifacts", uri=tail["uri"], direction="upstream", depth=3
     )
     assert api == answer == v1 == by_uri
 
@@ -333,11 +336,11 @@ async def test_execution_lineage_has_ancestry_and_descendants(
 ) -> None:
     await load(payload)
     uuid = executions_of(payload)[0]["properties"]["Execution_uuid"]
-    answer = await get_json(client, f"/api/v1/lineage/executions/{uuid}")
+    answer = await get_json(client, f"/api/native/v1/lineage/executions/{uuid}")
     names = {n.get("display_name") for n in answer["nodes"]}
     assert {"Prepare_6e89", "data.xml:18b9", "train.tsv:2aa6", "Train_72d0"} <= names
     assert "model.pkl:cd24" in names  # downstream of Train, two executions away
-    up = await get_json(client, f"/api/v1/lineage/executions/{uuid}", direction="upstream")
+    up = await get_json(client, f"/api/native/v1/lineage/executions/{uuid}", direction="upstream")
     assert {n["display_name"] for n in up["nodes"]} == {
         "Prepare_6e89",
         "data.xml:18b9",
@@ -352,9 +355,11 @@ async def test_an_execution_in_two_pipelines_needs_its_pipeline_named(
     await load(payload)
     await load(as_pipeline(payload, "Other-env"), "Other-env")
     uuid = executions_of(payload)[0]["properties"]["Execution_uuid"]
-    ambiguous = await client.get(f"/api/v1/lineage/executions/{uuid}")
+    ambiguous = await client.get(f"/api/native/v1/lineage/executions/{uuid}")
     assert ambiguous.status_code == 409 and ambiguous.headers["content-type"] == PROBLEM
-    named = await client.get(f"/api/v1/lineage/executions/{uuid}", params={"pipeline": "Other-env"})
+    named = await client.get(
+        f"/api/native/v1/lineage/executions/{uuid}", params={"pipeline": "Other-env"}
+    )
     assert named.status_code == 200
     root = next(n for n in named.json()["nodes"] if n["id"] == named.json()["root"])
     assert root["pipelines"] == ["Other-env"]
@@ -364,11 +369,11 @@ async def test_an_execution_in_two_pipelines_needs_its_pipeline_named(
     ("path", "params", "status"),
     [
         ("/lineage/999999", {}, 404),
-        ("/api/v1/lineage/artifacts", {"uri": "no-such-uri"}, 404),
-        ("/api/v1/lineage/executions/no-such-uuid", {}, 404),
+        ("/api/native/v1/lineage/artifacts", {"uri": "no-such-uri"}, 404),
+        ("/api/native/v1/lineage/executions/no-such-uuid", {}, 404),
         ("/lineage/1", {"depth": 0}, 422),
         ("/lineage/1", {"depth": 101}, 422),
-        ("/api/v1/lineage/artifacts/1", {"max_nodes": 0}, 422),
+        ("/api/native/v1/lineage/artifacts/1", {"max_nodes": 0}, 422),
         ("/lineage/1", {"direction": "sideways"}, 422),
         ("/lineage/not-a-number", {}, 422),
         ("/lineage/1", {"cursor": "not-base64!"}, 422),

@@ -97,7 +97,7 @@ async def test_a_token_not_reached_in_time_is_a_503_with_retry_after(
     ahead = f"Test-env:{events[-1].seq + 1}"
     async with lineage_client(reader) as client:
         cmf = await client.get(TREE, headers={TOKEN: ahead})
-        ours = await client.get("/api/v1/lineage/artifacts/1", headers={TOKEN: ahead})
+        ours = await client.get("/api/native/v1/lineage/artifacts/1", headers={TOKEN: ahead})
     assert cmf.status_code == 503 and cmf.headers["retry-after"] == "1"
     assert "detail" in cmf.json()
     assert ours.status_code == 503 and ours.headers["retry-after"] == "1"

@@ -73,7 +73,7 @@ async def test_postgres_and_neo4j_answer_every_route_alike(
             for depth, cap in ((3, 1000), (100, 7))
         ]
         paths += [
-            (f"/api/v1/lineage/executions/{uuid}", {"pipeline": p})
+            (f"/api/native/v1/lineage/executions/{uuid}", {"pipeline": p})
             for p in ("Test-env", "Other-env")
         ]
         for path, params in paths:

@@ -12,6 +12,7 @@ import pytest
 from lineage_support import GraphUnderTest, Pusher
 from v1_support import lineage_client
 
+from cmf_common.prefixes import UPSTREAM_V1
 from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
 from cmf_testing.envelopes import enveloped, failed
@@ -55,12 +56,14 @@ TWINS = [
 ]
 
 
+@pytest.mark.parametrize("public", ["", "/api"])  # /v1 and /api/v1 alike
 @pytest.mark.parametrize(("v1", "twin", "message"), TWINS)
 async def test_a_v1_tree_is_its_twins_body_in_the_envelope(
-    client: httpx.AsyncClient, loaded: None, v1: str, twin: str, message: str
+    client: httpx.AsyncClient, loaded: None, v1: str, twin: str, message: str, public: str
 ) -> None:
     expected = (await client.get(twin)).json()
     assert expected  # the example has lineage
+    v1 = f"{public}{v1}"
     answer = await client.get(v1)
     assert enveloped(answer, 200) == expected
     assert answer.json()["message"] == message
@@ -80,10 +83,19 @@ async def test_a_v1_tree_is_its_twins_body_in_the_envelope(
         ),
     ],
 )
+@pytest.mark.parametrize("public", ["", "/api"])
 async def test_an_unknown_pipeline_is_an_enveloped_404(
-    client: httpx.AsyncClient, loaded: None, path: str, message: str
+    client: httpx.AsyncClient, loaded: None, path: str, message: str, public: str
 ) -> None:
-    failed(await client.get(path), 404, message)
+    failed(await client.get(f"{public}{path}"), 404, message)
+
+
+@pytest.mark.parametrize("prefix", UPSTREAM_V1)
+async def test_unknown_paths_and_methods_under_a_v1_prefix_are_enveloped(
+    client: httpx.AsyncClient, prefix: str
+) -> None:
+    failed(await client.get(f"{prefix}/pipelines/p/no-such-lineage"), 404, "Not Found")
+    failed(await client.post(f"{prefix}/pipelines/p/hierarchical-lineage"), 405)
 
 
 async def test_hierarchical_lineage_is_a_react_flow_graph_of_stages_executions_artifacts(

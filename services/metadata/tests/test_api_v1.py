@@ -1,5 +1,5 @@
-"""/api/v1/: pipelines, stages, executions and artifacts with their filters, sorts, keyset pages
-and problem+json errors. In-process on real PostgreSQL, each test rolled back."""
+"""/api/native/v1/: pipelines, stages, executions and artifacts with their filters, sorts, keyset
+pages and problem+json errors. In-process on real PostgreSQL, each test rolled back."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from cmf_testing.generator import payload_text
 from cmf_testing.problems import assert_problem
 
-V1 = "/api/v1"
+V1 = "/api/native/v1"
 NOTES = ["a%b", "a_b", "a'b", "a\\b", 'a"b', "axb"]
 
 

@@ -1,5 +1,5 @@
-"""GET /api/v1/export: the store as NDJSON event envelopes, paged, from which a consumer rebuilds
-the lineage graph. In-process on real PostgreSQL, each test rolled back."""
+"""GET /api/native/v1/export: the store as NDJSON event envelopes, paged, from which a consumer
+rebuilds the lineage graph. In-process on real PostgreSQL, each test rolled back."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cmf_metadata.push import push as merge
 from cmf_testing.generator import payload_text
 from cmf_testing.generator import push_body as generated_push
 
-EXPORT = "/api/v1/export"
+EXPORT = "/api/native/v1/export"
 
 
 def renamed(payload: dict[str, Any], name: str) -> dict[str, Any]:
@@ -261,7 +261,7 @@ async def test_garbled_cursor_is_422_problem(client: httpx.AsyncClient, cursor: 
 async def test_listing_cursor_is_refused_by_the_export(
     client: httpx.AsyncClient, three_pipelines: None
 ) -> None:
-    page = (await client.get("/api/v1/executions", params={"limit": 1})).json()
+    page = (await client.get("/api/native/v1/executions", params={"limit": 1})).json()
     answer = await client.get(EXPORT, params={"cursor": page["next_cursor"]})
     assert answer.status_code == 422 and answer.json()["code"] == "invalid_cursor"
 

@@ -12,8 +12,9 @@ moves ``total`` (the sum over pipelines) by the same amount in the same step, so
 from ``total`` alone whether any pipeline's committed sequence moved since it last looked.
 
 The metadata service's own answer, which the board only copies, is its ``outbox_sequences`` table,
-served at ``GET /api/v1/pipelines/{p}/sequence`` and ``GET /api/v1/pipeline-sequences``: a reader
-for which the board fails asks there (over HTTP; never the table).
+served at ``GET /api/native/v1/pipelines/{p}/sequence`` and
+``GET /api/native/v1/pipeline-sequences``: a reader for which the board fails asks there (over
+HTTP; never the table).
 """
 
 from __future__ import annotations

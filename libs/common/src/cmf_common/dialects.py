@@ -11,9 +11,10 @@ A path no route matches (a 404), and a request refused before routing (the body 
 leading literal segments (those before the first ``{parameter}``) share the longest run with
 the path's segments, when those routes agree on one dialect; else, and when no route shares a
 segment, the CMF reference dialect (the reference server's own 404 ``{"detail": "Not
-Found"}``). So ``/api/v1/nothing`` answers problem+json (every ``/api/v1/`` route does), and
-``/api/nothing`` the reference's shape (the ``/api/`` routes disagree). The gateway finds the
-service of a path the same way (:meth:`RouteTable.resolve`).
+Found"}``). So ``/api/native/v1/nothing`` answers problem+json (every route of our own API
+does), ``/api/v1/nothing`` upstream's envelope, and ``/api/nothing`` the reference's shape (the
+``/api/`` routes disagree). The gateway finds the service of a path the same way
+(:meth:`RouteTable.resolve`).
 """
 
 from __future__ import annotations

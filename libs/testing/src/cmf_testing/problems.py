@@ -1,4 +1,4 @@
-"""The shape of an error on our own routes (the seed's and ``/api/v1``): RFC 9457
+"""The shape of an error on our own routes (the seed's and ``/api/native/v1``): RFC 9457
 ``application/problem+json`` with a stable ``code`` and the ``trace_id`` (``docs/api.md``)."""
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Every route a service's routers declare with an error dialect is in the table, under that
 service (``cmf_common.dialects.RouteTable``): a path goes to the service whose route matches
 it, else to its prefix owner (the service whose routes share the longest run of leading
-literal segments with it). A path no service or several own (``/health``, ``/api/v1``,
-``/api/nothing``) the gateway answers itself, in the prefix owners' dialect.
+literal segments with it). A path no service or several own (``/health``,
+``/api/native/v1``, ``/api/nothing``) the gateway answers itself, in the prefix owners' dialect.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from cmf_common.committed import CommittedKeys, CommittedSource, RedisCommitted
+from cmf_common.prefixes import NATIVE_V1, UPSTREAM_V1, include_first
 from cmf_common.service import Checks, Service, build_service
 from cmf_lineage.api import cmfquery as cmfquery_routes
 from cmf_lineage.api import lineage as lineage_routes
@@ -125,14 +126,14 @@ def create_service(
         checks=checks,
     )
     app = service.app
-    # Every CMF and seed route answers at /x and /api/x; ours only under /api/v1.
+    # Every CMF and seed route answers at /x and /api/x; ours only under /api/native/v1.
     for cmf_router in (lineage_routes.cmf, lineage_routes.seed):
         app.include_router(cmf_router)
         app.include_router(cmf_router, prefix="/api")
-    app.include_router(lineage_routes.v1, prefix="/api/v1")
-    # Upstream's v1 generation: its lineage routes, in its envelope (docs/upstream-v1.md §6).
-    app.include_router(upstream_routes.router, prefix="/v1")
-    app.include_router(cmfquery_routes.router, prefix="/v1")
+    app.include_router(lineage_routes.v1, prefix=NATIVE_V1)
+    # Upstream's v1 generation: its lineage routes and CMFQuery's, in its envelope
+    # (docs/upstream-v1.md §6), at both its prefixes, first in the app's routes.
+    include_first(app, (upstream_routes.router, cmfquery_routes.router), UPSTREAM_V1)
     return service
 
 

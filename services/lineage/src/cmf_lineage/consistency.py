@@ -2,9 +2,10 @@
 for the pipelines it covers, token or not.
 
 What a read covers: the tangled trees and ``display_lineage`` name their pipeline; the walks
-(``/lineage/{id}``, ``/api/v1/lineage/...``) start at an artifact or execution whose pipelines the
-graph may not know yet (the push that links it is the one not yet projected), so they cover every
-pipeline. A consistency token (``X-CMF-Consistency-Token``) adds its pipeline and seq.
+(``/lineage/{id}``, ``/api/native/v1/lineage/...``) start at an artifact or execution whose
+pipelines the graph may not know yet (the push that links it is the one not yet projected), so
+they cover every pipeline. A consistency token (``X-CMF-Consistency-Token``) adds its pipeline
+and seq.
 
 The argument, from the metadata side's promise (:mod:`cmf_common.committed`): a push posts its
 pipeline's committed sequence on the board after its commit and before it answers.
@@ -37,10 +38,10 @@ pipeline's committed sequence on the board after its commit and before it answer
 6. The cost of a cached read stays one board read: the memory of (2) answers the steady state.
 
 When the board fails (Redis down): pushes still succeed (the post is kept and retried); reads ask
-the metadata service over HTTP (``GET /api/v1/pipelines/{p}/sequence``,
-``/api/v1/pipeline-sequences``), and answer 503 when they cannot learn the committed seqs at all,
-rather than an answer that might be stale. What is accepted: Redis refusing the metadata service's
-post while still answering lineage reads (a partition between the two) can leave an older
+the metadata service over HTTP (``GET /api/native/v1/pipelines/{p}/sequence``,
+``/api/native/v1/pipeline-sequences``), and answer 503 when they cannot learn the committed seqs
+at all, rather than an answer that might be stale. What is accepted: Redis refusing the metadata
+service's post while still answering lineage reads (a partition between the two) can leave an older
 committed seq visible until the retry (every 0.5 s) succeeds; and a Redis that lost the
 committed total makes reads covering every pipeline ask the metadata service each time until a
 push posts again (the metadata service re-seeds the board when it starts).
@@ -58,6 +59,7 @@ import structlog
 from prometheus_client import Counter
 
 from cmf_common.committed import CommittedRead, CommittedSource, CommittedUnavailable
+from cmf_common.prefixes import NATIVE_V1
 from cmf_lineage.graph import GraphStore
 from cmf_lineage.versions import GraphVersions
 
@@ -79,7 +81,7 @@ class Behind(Exception):
 class MetadataSequences:
     """The metadata service's committed sequences over HTTP (the truth the board copies)."""
 
-    def __init__(self, client: httpx.AsyncClient, prefix: str = "/api/v1") -> None:
+    def __init__(self, client: httpx.AsyncClient, prefix: str = NATIVE_V1) -> None:
         self.client = client
         self.prefix = prefix
 

@@ -17,12 +17,14 @@ import httpx
 import orjson
 
 from cmf_common.events import Envelope
+from cmf_common.prefixes import NATIVE_V1
 from cmf_lineage.graph import GraphSnapshot, GraphStore
 from cmf_lineage.store.memory import MemoryGraphStore
 
 ExportSource = Callable[[], AsyncIterator[Envelope]]
 APPLY_BATCH = 200  # export lines per graph transaction (each line holds up to 500 entities)
 PAGE_LINES = 1000
+EXPORT_PATH = f"{NATIVE_V1}/export"
 
 
 def http_export(
@@ -32,7 +34,7 @@ def http_export(
     transport: httpx.AsyncBaseTransport | None = None,
     page_lines: int = PAGE_LINES,
 ) -> ExportSource:
-    """Pages of ``GET {metadata_url}/api/v1/export`` until a short page.
+    """Pages of ``GET {metadata_url}/api/native/v1/export`` until a short page.
 
     ``transport`` reaches the metadata service another way than the network (the process's
     in-process ``httpx.ASGITransport``, which holds a whole page in memory: give it a smaller
@@ -48,7 +50,7 @@ def http_export(
                 if cursor is not None:
                     params["cursor"] = cursor
                 count = 0
-                async with client.stream("GET", "/api/v1/export", params=params) as answer:
+                async with client.stream("GET", EXPORT_PATH, params=params) as answer:
                     answer.raise_for_status()
                     async for raw in answer.aiter_lines():
                         if not raw.strip():

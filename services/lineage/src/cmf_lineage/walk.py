@@ -1,5 +1,6 @@
 """An artifact's or an execution's lineage: the nodes around it, breadth first, within a depth
-and a node cap, in pages (the seed's ``/lineage/{id}`` and ours under ``/api/v1/lineage``)."""
+and a node cap, in pages (the seed's ``/lineage/{id}`` and ours under
+``/api/native/v1/lineage``)."""
 
 from __future__ import annotations
 

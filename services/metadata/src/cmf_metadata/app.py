@@ -15,6 +15,7 @@ from cmf_common.committed import (
 )
 from cmf_common.db import ping, service_pool
 from cmf_common.outbox import OUTBOX_MIGRATIONS, committed_seqs
+from cmf_common.prefixes import NATIVE_V1, UPSTREAM_V1
 from cmf_common.service import Checks, Service, build_service
 from cmf_metadata.api import cmf as cmf_routes
 from cmf_metadata.api import files as file_routes
@@ -35,7 +36,8 @@ def create_service(
 
     Pushes post their pipeline's committed sequence on ``committed`` when one is given (the
     embedded server's in-process board), else on Redis's when ``REDIS_URL`` is set, else nowhere
-    (lineage reads then ask ``GET /api/v1/pipelines/{p}/sequence``; see cmf_common.committed).
+    (lineage reads then ask ``GET /api/native/v1/pipelines/{p}/sequence``; see
+    cmf_common.committed).
     """
     settings = settings or MetadataSettings()
 
@@ -89,8 +91,9 @@ def create_service(
     ):
         app.include_router(cmf_router)
         app.include_router(cmf_router, prefix="/api")
-    app.include_router(v1_routes.router, prefix="/api/v1")
-    upstream.include_upstream_v1(app, prefixes=("/v1",))
+    # Our own API, then upstream's v1 generation at both its prefixes (docs/api.md).
+    app.include_router(v1_routes.router, prefix=NATIVE_V1)
+    upstream.include_upstream_v1(app, prefixes=UPSTREAM_V1)
     return service
 
 

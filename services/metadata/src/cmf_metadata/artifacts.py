@@ -1,4 +1,4 @@
-"""Artifacts: the seed's list, the ``/api/v1`` list and entity, the artifact types, and the
+"""Artifacts: the seed's list, the ``/api/native/v1`` list and entity, the artifact types, and the
 reference's listings (docs/wire-contract.md §1.4: a stage's artifacts of one type, the 0.1.0
 pipeline-wide list).
 
@@ -131,7 +131,7 @@ async def get_artifact(
 
 
 def api_item(row: asyncpg.Record) -> dict[str, Any]:
-    """An artifact as ``/api/v1`` shows it."""
+    """An artifact as ``/api/native/v1`` shows it."""
     return {
         "id": row["id"],
         "uri": row["uri"],

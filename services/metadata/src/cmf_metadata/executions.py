@@ -1,4 +1,4 @@
-"""Executions: the seed's list, the ``/api/v1`` list and entity, and the reference's listings
+"""Executions: the seed's list, the ``/api/native/v1`` list and entity, and the reference's listings
 (docs/wire-contract.md §1.4: a stage's executions, the 0.1.0 pipeline-wide list, the lineage
 dropdown's names).
 
@@ -110,7 +110,7 @@ async def get_execution(pool: asyncpg.Pool, execution_id: int) -> dict[str, Any]
 
 
 def api_item(row: asyncpg.Record) -> dict[str, Any]:
-    """An execution as ``/api/v1`` shows it."""
+    """An execution as ``/api/native/v1`` shows it."""
     return {
         "id": row["id"],
         "uuid": row["uuid"],
@@ -127,7 +127,8 @@ def api_item(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def event_item(row: asyncpg.Record) -> dict[str, Any]:
-    """An MLMD event as ``/api/v1`` shows it; the caller adds the entity on its other side."""
+    """An MLMD event as ``/api/native/v1`` shows it; the caller adds the entity on its other
+    side."""
     return {
         "type": row["event_type"],
         "kind": EVENT_KINDS.get(row["event_type"], "UNKNOWN"),

@@ -1,5 +1,5 @@
-"""What a list request asks, checked: the ``/api/v1`` lists' :class:`ListQuery` (filters, sort,
-keyset page), the reference listings' :class:`PageQuery` (numbered page, free text), and the
+"""What a list request asks, checked: the ``/api/native/v1`` lists' :class:`ListQuery` (filters,
+sort, keyset page), the reference listings' :class:`PageQuery` (numbered page, free text), and the
 parsing of their filters (property ``key:value``, free text as a LIKE pattern, sort, times).
 
 No FastAPI here: a bad parameter is :class:`~cmf_common.errors.Invalid`, which the HTTP boundary
@@ -104,7 +104,7 @@ def property_filters(raw: Sequence[str]) -> list[list[dict[str, Any]]]:
 
 @dataclass(frozen=True)
 class ListQuery:
-    """The filters, sort and page of an ``/api/v1`` list; executions take exactly these."""
+    """The filters, sort and page of an ``/api/native/v1`` list; executions take exactly these."""
 
     pipeline: str | None = None
     stage: str | None = None
@@ -135,7 +135,7 @@ def scope_of(route: str, query: ListQuery) -> str:
 
 @dataclass(frozen=True)
 class ListRequest:
-    """A validated ``/api/v1`` list request: what both entity listings share."""
+    """A validated ``/api/native/v1`` list request: what both entity listings share."""
 
     page: KeysetPage
     properties: list[list[dict[str, Any]]]

@@ -1,10 +1,10 @@
 """Paging the metadata lists, on top of the cursors of :mod:`cmf_common.paging`.
 
-The seed's lists and ``/api/v1`` page by keyset: a page ends with an opaque cursor that holds the
-last row's sort key and id, so a page costs the same at any depth and rows pushed meanwhile never
-shift it; the cursor is bound to its query and checked (see :mod:`cmf_common.paging`). The
-reference's listings page by number (``active_page`` of ``record_per_page``) and count every
-match.
+The seed's lists and ``/api/native/v1`` page by keyset: a page ends with an opaque cursor that
+holds the last row's sort key and id, so a page costs the same at any depth and rows pushed
+meanwhile never shift it; the cursor is bound to its query and checked (see
+:mod:`cmf_common.paging`). The reference's listings page by number (``active_page`` of
+``record_per_page``) and count every match.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pipelines and their stages: the ``/api/v1`` lists (with counts and the last push) and the
+"""Pipelines and their stages: the ``/api/native/v1`` lists (with counts and the last push) and the
 reference's lists of names.
 """
 
@@ -29,7 +29,7 @@ async def find_pipeline(conn: Connection, name: str | None) -> int | None:
 
 
 def _context_item(row: asyncpg.Record) -> dict[str, Any]:
-    """What ``/api/v1`` shows of a pipeline and of a stage alike (MLMD contexts both)."""
+    """What ``/api/native/v1`` shows of a pipeline and of a stage alike (MLMD contexts both)."""
     return {
         "id": row["id"],
         "name": row["name"],

@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 from upstream_support import failed
 
+from cmf_common.prefixes import UPSTREAM_V1
 from cmf_common.service import Service
 from cmf_gateway.app import create_gateway
 from cmf_gateway.routing import METADATA
@@ -17,13 +18,22 @@ from cmf_metadata.api.upstream import include_upstream_v1
 from cmf_metadata.api.upstream.metahub import NOT_AVAILABLE, REFERENCE_ROUTES, V1_ROUTES
 
 
-async def test_an_unknown_v1_path_is_an_enveloped_404(client: httpx.AsyncClient) -> None:
-    failed(await client.get("/v1/no-such-route"), 404, "Not Found")
-    failed(await client.get("/v1/pipelines/p/no/such"), 404, "Not Found")
+@pytest.mark.parametrize("prefix", UPSTREAM_V1)
+async def test_an_unknown_v1_path_is_an_enveloped_404(
+    client: httpx.AsyncClient, prefix: str
+) -> None:
+    failed(await client.get(f"{prefix}/no-such-route"), 404, "Not Found")
+    failed(await client.get(f"{prefix}/pipelines/p/no/such"), 404, "Not Found")
+    failed(await client.get(f"{prefix}/executions"), 404, "Not Found")  # ours moved out
+    failed(await client.get(prefix), 404, "Not Found")
+    failed(await client.get(f"{prefix}/"), 404, "Not Found")
 
 
-async def test_a_wrong_method_on_a_v1_path_is_an_enveloped_405(client: httpx.AsyncClient) -> None:
-    answer = await client.get("/v1/mlmd/push")
+@pytest.mark.parametrize("prefix", UPSTREAM_V1)
+async def test_a_wrong_method_on_a_v1_path_is_an_enveloped_405(
+    client: httpx.AsyncClient, prefix: str
+) -> None:
+    answer = await client.get(f"{prefix}/mlmd/push")
     failed(answer, 405, "Method Not Allowed")
     assert answer.headers["allow"] == "POST"
 
@@ -35,8 +45,9 @@ async def test_the_lineage_routes_are_not_served_here(client: httpx.AsyncClient)
 
 async def test_errors_outside_v1_keep_their_own_shapes(client: httpx.AsyncClient) -> None:
     assert (await client.get("/no-such-route")).json() == {"detail": "Not Found"}
-    answer = await client.get("/api/v1/executions", params={"limit": 0})
+    answer = await client.get("/api/native/v1/executions", params={"limit": 0})
     assert answer.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/api/native/v1/nothing")).json()["code"] == "http_404"
 
 
 def _concrete(template: str) -> str:
@@ -76,7 +87,7 @@ async def test_the_gateway_hands_v1_paths_to_the_metadata_service(
 async def test_the_routers_mount_at_another_prefix_with_one_call(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """As /api/v1 will take them once our own API has left it: one more prefix, same answers."""
+    """One more prefix, as /api/v1 took them: same answers, each prefix enveloped alone."""
     include_upstream_v1(app, prefixes=("/probe/v1",))
     ours = await client.get("/probe/v1/pipelines")
     assert ours.json()["data"] == (await client.get("/v1/pipelines")).json()["data"]

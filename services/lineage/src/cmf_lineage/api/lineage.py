@@ -1,6 +1,6 @@
 """The lineage routes: the reference's tangled trees (at /x and /api/x), the seed's
-/lineage/{artifact_id} and /display_lineage, and ours under /api/v1/lineage. Thin: parse, wait
-for a consistency token, call the domain through the cache, return."""
+/lineage/{artifact_id} and /display_lineage, and ours under /api/native/v1/lineage. Thin: parse,
+wait for a consistency token, call the domain through the cache, return."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ async def display_lineage(
     return _json(await reader.answer("display", {"p": pipeline_name, "l": level.value}, compute))
 
 
-# Ours, under /api/v1.
+# Ours, under /api/native/v1.
 v1 = APIRouter(prefix="/lineage", tags=["lineage"], route_class=ProblemRoute)
 
 

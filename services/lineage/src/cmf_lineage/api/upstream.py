@@ -2,8 +2,8 @@
 tangled trees, answered by the very domain code of their 0.1.0 twins (:mod:`cmf_lineage.trees`)
 through the same cache, and the hierarchical lineage (:mod:`cmf_lineage.hierarchy`).
 
-Registered without a prefix; the app mounts the router at ``/v1`` (and at ``/api/v1`` once our
-own API has moved out of it), as the metadata service mounts its v1 routers.
+Registered without a prefix; the app mounts the router at ``/v1`` and ``/api/v1``
+(``cmf_common.prefixes``), as the metadata service mounts its v1 routers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``/api/v1/``: our own query API over the metadata store, and what other services call.
+"""``/api/native/v1/``: our own query API over the metadata store, and what other services call.
 
 Every error is ``application/problem+json`` with a stable ``code`` and the ``trace_id``. Lists
 answer ``{"items", "total", "next_cursor"}``; pass ``next_cursor`` back as ``cursor`` with the

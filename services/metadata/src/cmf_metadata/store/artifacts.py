@@ -1,5 +1,5 @@
-"""The SQL of artifacts: the filtered keyset lists (the seed's, ``/api/v1``), one artifact with
-its events, the artifact types, a stage's or a pipeline's numbered pages (the reference's
+"""The SQL of artifacts: the filtered keyset lists (the seed's, ``/api/native/v1``), one artifact
+with its events, the artifact types, a stage's or a pipeline's numbered pages (the reference's
 listings), and the artifacts executions read or wrote (the model card).
 
 Artifacts belong to pipelines and stages through ``attributions`` (one row per artifact and
@@ -121,7 +121,7 @@ async def count_artifacts(conn: Connection, filters: ArtifactFilters) -> int:
 
 
 async def artifact(conn: Connection, artifact_id: int) -> asyncpg.Record | None:
-    """One artifact with its pipelines: the /api/v1 entity, and the model card's Model."""
+    """One artifact with its pipelines: the /api/native/v1 entity, and the model card's Model."""
     return await conn.fetchrow(
         f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts a WHERE a.id = $1",  # noqa: S608 (constants)
         artifact_id,

@@ -1,4 +1,4 @@
-"""The SQL of executions: the filtered keyset lists (the seed's, ``/api/v1``), one execution
+"""The SQL of executions: the filtered keyset lists (the seed's, ``/api/native/v1``), one execution
 with its events, a stage's or a pipeline's numbered pages (the reference's listings), and the
 executions that used an artifact (the model card).
 

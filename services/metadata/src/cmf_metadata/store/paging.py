@@ -1,5 +1,5 @@
 """What the SQL of the entity lists shares: statements built from constant fragments, keyset
-pages (the seed's lists and ``/api/v1``), numbered pages (the reference's listings), and the
+pages (the seed's lists and ``/api/native/v1``), numbered pages (the reference's listings), and the
 filters executions and artifacts have in common.
 
 Every value travels as a bind parameter. The only SQL assembled at run time is made of constant

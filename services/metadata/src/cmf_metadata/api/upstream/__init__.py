@@ -2,7 +2,7 @@
 
 Thin routers over the domain functions the 0.1.0 routes use, answering in upstream's envelope.
 Registered without a prefix, so one call mounts them wherever upstream's clients look: ``/v1``
-(upstream's server path) and, once our own API has moved out of it, ``/api/v1`` (its public one).
+(upstream's server path) and ``/api/v1`` (its public one; ``cmf_common.prefixes``).
 The lineage routes of the v1 tables are the lineage service's, not mounted here.
 """
 
@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
-from starlette.routing import BaseRoute, Match
-from starlette.types import Receive, Scope, Send
 
+from cmf_common.prefixes import UPSTREAM_V1, include_first
 from cmf_metadata.api.upstream import artifacts, files, metadata, metahub, pipelines
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -26,42 +25,7 @@ ROUTERS: tuple[APIRouter, ...] = (
 reference_metahub_router = metahub.reference_router
 
 
-class _PrefixRoute(BaseRoute):
-    """Every path under ``prefix``, answered by ``router`` alone.
-
-    FastAPI tries an app's routes one after the other, so routes included last (these, after
-    both path forms of every CMF route) would pay a failed match of each earlier route, about
-    0.1 ms a request. Placed first, this costs any other request one ``startswith``.
-    """
-
-    def __init__(self, prefix: str, router: APIRouter) -> None:
-        self.prefix = prefix + "/"
-        self.router = router
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
-            return Match.FULL, {}
-        return Match.NONE, {}
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.router.app(scope, receive, send)
-
-
-def include_upstream_v1(app: FastAPI, prefixes: Sequence[str] = ("/v1",)) -> None:
-    """Mount every v1 router at each of ``prefixes``. Their routes declare the envelope as
-    their error dialect, so unknown paths and methods under a prefix (whose prefix owner they
-    are) answer in it too.
-
-    The routers are included in the app as usual (so ``/openapi.json`` documents them), and a
-    first route hands each request under a prefix straight to them.
-    """
-    for prefix in prefixes:
-        # The app provides the overrides and its app-wide dependencies (the parameter checks
-        # of cmf_common.parameters), as for the routes it includes itself.
-        dispatch = APIRouter(
-            dependency_overrides_provider=app, dependencies=list(app.router.dependencies)
-        )
-        for router in ROUTERS:
-            app.include_router(router, prefix=prefix)
-            dispatch.include_router(router, prefix=prefix)
-        app.router.routes.insert(0, _PrefixRoute(prefix, dispatch))
+def include_upstream_v1(app: FastAPI, prefixes: Sequence[str] = UPSTREAM_V1) -> None:
+    """Mount every v1 router at each of ``prefixes``, first in the app's routes
+    (:func:`cmf_common.prefixes.include_first`)."""
+    include_first(app, ROUTERS, prefixes)
