@@ -34,9 +34,7 @@ from bench.lineage_queries import (
     _ms,
     _time,
     batches,
-    neo4j_store,
-    postgres_store,
-    private_neo4j,
+    measure_on_stores,
 )
 from bench.results import RESULTS, update_results
 from bench.run import REPO_DIR, machine
@@ -118,15 +116,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Figure], Plan]:
         f"graph: {plan.edges:,} edges in {len(groups)} batches"
         f" ({time.perf_counter() - started:.0f} s)"
     )
-    figures: list[Figure] = []
-    stores = args.stores.split(",")
-    if "postgres" in stores:
-        async with postgres_store(plan, groups) as queries:
-            figures += await measure("PostgreSQL", queries, plan, args)
-    if "neo4j" in stores:
-        with private_neo4j(Path("/var/tmp/cmf-bench-cmfquery")) as uri:
-            async with neo4j_store(plan, groups, uri) as queries:
-                figures += await measure("Neo4j", queries, plan, args)
+    figures = await measure_on_stores(
+        args, plan, groups, measure, Path("/var/tmp/cmf-bench-cmfquery")
+    )
     return figures, plan
 
 

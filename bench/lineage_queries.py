@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -605,15 +605,32 @@ async def run(args: argparse.Namespace) -> list[Figure]:
         f"graph: {plan.executions:,} executions, {plan.artifacts:,} artifacts,"
         f" {plan.edges:,} edges in {len(groups)} batches ({time.perf_counter() - started:.0f} s)"
     )
+    return await measure_on_stores(
+        args, plan, groups, measure, Path("/var/tmp/cmf-bench-lineage-queries")
+    )
+
+
+Measure = Callable[[str, GraphReader, Plan, argparse.Namespace], Awaitable[list[Figure]]]
+
+
+async def measure_on_stores(
+    args: argparse.Namespace,
+    plan: Plan,
+    groups: list[GraphBatch],
+    timed: Measure,
+    neo4j_dir: Path,
+) -> list[Figure]:
+    """Loads the graph into each store ``--stores`` names (Neo4j a private server in
+    ``neo4j_dir``) and runs ``timed`` on it."""
     figures: list[Figure] = []
     stores = args.stores.split(",")
     if "postgres" in stores:
         async with postgres_store(plan, groups) as queries:
-            figures += await measure("PostgreSQL", queries, plan, args)
+            figures += await timed("PostgreSQL", queries, plan, args)
     if "neo4j" in stores:
-        with private_neo4j(Path("/var/tmp/cmf-bench-lineage-queries")) as uri:
+        with private_neo4j(neo4j_dir) as uri:
             async with neo4j_store(plan, groups, uri) as queries:
-                figures += await measure("Neo4j", queries, plan, args)
+                figures += await timed("Neo4j", queries, plan, args)
     return figures
 
 
