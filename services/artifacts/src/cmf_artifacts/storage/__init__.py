@@ -1,0 +1,127 @@
+"""The ``BlobStore`` port: content-addressed bytes, written only once their digest is known.
+
+Two adapters keep to it, held to one contract suite (services/artifacts/tests/test_blobstore.py):
+``local`` (a folder, the embedded server's default) and ``s3`` (any S3: AWS, MinIO,
+SeaweedFS). Every write streams: the md5 and sha256 are computed as the bytes pass and the blob
+becomes visible at its address only when the md5 is the one expected; a mismatch, a stream
+that breaks off or a crash leaves nothing there (a temporary file, or an S3 multipart upload
+that is aborted, swept later if the process died).
+
+Resumable sessions keep their parts in the store itself (part files, or an S3 multipart
+upload), so they survive a restart; completing one assembles the parts, checks the md5 while
+reading them, and only then publishes the blob.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from cmf_artifacts.digests import Stored
+from cmf_common.errors import Conflict, PayloadTooLarge
+
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    number: int
+    size: int
+    etag: str
+
+
+class DigestMismatch(Conflict):
+    code = "digest_mismatch"
+    title = "Digest mismatch"
+
+
+class TooLarge(PayloadTooLarge):
+    code = "blob_too_large"
+
+
+def mismatch(expected: str, actual: str) -> DigestMismatch:
+    return DigestMismatch(
+        f"the body's md5 is {actual}, not {expected}: nothing was stored",
+        expected=expected,
+        actual=actual,
+    )
+
+
+def too_large(limit: int) -> TooLarge:
+    return TooLarge(f"the body is larger than {limit} bytes: nothing was stored", limit=limit)
+
+
+class BlobStore(Protocol):
+    """Where blobs live, by digest (``cmf_artifacts.digests``)."""
+
+    kind: str
+
+    async def check(self) -> None:
+        """Readiness: the store answers (raises when it does not)."""
+        ...
+
+    async def stat(self, digest: str) -> BlobInfo | None: ...
+
+    async def write(
+        self,
+        digest: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_bytes: int,
+        size_hint: int | None = None,
+    ) -> Stored:
+        """Store the stream under ``digest`` if its md5 is the digest's; else
+        :class:`DigestMismatch` (or :class:`TooLarge` past ``max_bytes``) and nothing stored."""
+        ...
+
+    def read(self, digest: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes ``start``..``end`` (inclusive; ``None``: to the end), streamed."""
+        ...
+
+    async def delete(self, digest: str) -> None: ...
+
+    async def create_session(self, session: str) -> str:
+        """Begin resumable upload ``session``; returns the store's handle of it."""
+        ...
+
+    async def write_part(
+        self,
+        session: str,
+        handle: str,
+        number: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_bytes: int,
+    ) -> PartInfo: ...
+
+    async def list_parts(self, session: str, handle: str) -> list[PartInfo]: ...
+
+    async def complete_session(
+        self, session: str, handle: str, digest: str, parts: list[PartInfo], *, max_bytes: int
+    ) -> Stored:
+        """Assemble ``parts`` (in order), and publish them under ``digest`` if their md5 is the
+        digest's (else :class:`DigestMismatch`, the session's parts gone)."""
+        ...
+
+    async def abort_session(self, session: str, handle: str) -> None: ...
+
+    async def sweep(self, older_than: datetime, keep: set[str]) -> int:
+        """Abort uploads begun before ``older_than`` whose handles are not in ``keep`` (the
+        live sessions'); returns how many."""
+        ...
+
+    async def presign_read(self, digest: str, expires_s: int) -> str | None:
+        """A URL that reads the blob without this service (``None``: the store has none)."""
+        ...
+
+    async def presign_part(
+        self, session: str, handle: str, number: int, expires_s: int
+    ) -> str | None: ...
