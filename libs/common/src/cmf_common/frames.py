@@ -52,19 +52,31 @@ def copy_properties(
         target[key] = _mlmd_value(value)
 
 
-def artifact_row(row: Row) -> dict[str, Any]:
-    """An artifact as cmflib's one-row frame of it."""
-    flat: dict[str, Any] = {
-        "id": row["id"],
-        "type": row["type"],
-        "uri": row["uri"],
-        "name": row["name"],
-        "create_time_since_epoch": row["create_time_since_epoch"],
-        "last_update_time_since_epoch": row["last_update_time_since_epoch"],
-    }
+def properties_row(row: Row, **columns: Any) -> dict[str, Any]:
+    """cmflib's ``_transform_to_dataframe(node, columns)``: ``columns``, then the node's
+    properties as they are, then its custom properties prefixed."""
+    flat: dict[str, Any] = dict(columns)
     copy_properties(flat, row["properties"])
     copy_properties(flat, row["custom_properties"], CUSTOM_PREFIX, resolve=True)
     return flat
+
+
+def artifact_row(row: Row) -> dict[str, Any]:
+    """An artifact as cmflib's one-row frame of it (``get_artifact_df``)."""
+    return properties_row(
+        row,
+        id=row["id"],
+        type=row["type"],
+        uri=row["uri"],
+        name=row["name"],
+        create_time_since_epoch=row["create_time_since_epoch"],
+        last_update_time_since_epoch=row["last_update_time_since_epoch"],
+    )
+
+
+def execution_row(row: Row) -> dict[str, Any]:
+    """An execution as cmflib frames it with its id and name."""
+    return properties_row(row, id=row["id"], name=row["name"])
 
 
 _MISSING = object()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from cmf_common.frames import CUSTOM_PREFIX, artifact_row, copy_properties, frame_records
+from cmf_common.frames import artifact_row, frame_records, properties_row
 from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_lineage.graph_reader import ArtifactRecord, ExecutionRecord, GraphReader
 
@@ -46,10 +46,11 @@ def artifact_record(record: ArtifactRecord) -> dict[str, Any]:
 
 def execution_record(record: ExecutionRecord) -> dict[str, Any]:
     """An execution as CmfQuery's ``_transform_to_dataframe(execution, {"id", "name"})`` row."""
-    flat: dict[str, Any] = {"id": record.info.metadata_id, "name": record.info.name}
-    copy_properties(flat, record.properties)
-    copy_properties(flat, record.custom_properties, CUSTOM_PREFIX, resolve=True)
-    return flat
+    return properties_row(
+        {"properties": record.properties, "custom_properties": record.custom_properties},
+        id=record.info.metadata_id,
+        name=record.info.name,
+    )
 
 
 def _frames(rows: Iterable[dict[str, Any]]) -> Records | None:

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from cmf_common.db import read_snapshot
-from cmf_common.frames import CUSTOM_PREFIX, artifact_row, copy_properties, frame_records
+from cmf_common.frames import artifact_row, frame_records, properties_row
 from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_common.tracing import span
 from cmf_metadata.properties import Row
@@ -22,9 +22,7 @@ DROPPED_EXECUTION_COLUMNS = ("Git_Start_Commit", "Git_End_Commit")
 
 def execution_row(row: Row) -> dict[str, Any]:
     """An execution as the model card's one-row frame of it: its Git commits left out."""
-    flat: dict[str, Any] = {}
-    copy_properties(flat, row["properties"])
-    copy_properties(flat, row["custom_properties"], CUSTOM_PREFIX, resolve=True)
+    flat = properties_row(row)
     for column in DROPPED_EXECUTION_COLUMNS:
         flat.pop(column, None)
     return flat

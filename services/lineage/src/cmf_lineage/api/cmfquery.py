@@ -11,14 +11,14 @@ route would match every graph route's path, and the gateway sends a path to one 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter
-from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from cmf_common import envelope
+from cmf_common.cmfquery_bodies import ExecutionIdsRequest, ServerId, ServerIds
 from cmf_common.envelope import EnvelopeRoute
 from cmf_common.paging import BIGINT_MAX
 from cmf_lineage import cmfquery
@@ -30,21 +30,11 @@ router = APIRouter(
     tags=["upstream v1: CMFQuery"], responses=envelope.RESPONSES, route_class=EnvelopeRoute
 )
 
-ServerId = Annotated[int, PathParam(ge=0, le=BIGINT_MAX)]
-MAX_IDS = 10_000
 NOT_FOUND = b"null"
 
 
-class ExecutionIdsRequest(BaseModel):
-    exe_ids: list[Annotated[int, Field(ge=0, le=BIGINT_MAX)]] = Field(
-        min_length=1, max_length=MAX_IDS
-    )
-
-
 class ExecutionIdsWithPipelineRequest(BaseModel):
-    execution_id: list[Annotated[int, Field(ge=0, le=BIGINT_MAX)]] = Field(
-        min_length=1, max_length=MAX_IDS
-    )
+    execution_id: ServerIds
     pipeline_id: int | None = Field(default=None, ge=0, le=BIGINT_MAX)
 
 
