@@ -45,10 +45,16 @@ async def pull(pool: asyncpg.Pool, query: PullQuery) -> dict[str, Any]:
     query = as_the_reference_reads(query)
     with span("metadata.pull", pipeline=query.pipeline_name):
         async with read_snapshot(pool) as conn:
-            return await _document(conn, query)
+            return await document(conn, query)
 
 
-async def _document(conn: Connection, query: PullQuery) -> dict[str, Any]:
+async def document(
+    conn: Connection, query: PullQuery, *, strict_exec_uuid: bool = True
+) -> dict[str, Any]:
+    """The pull document of ``query`` (as :func:`as_the_reference_reads` reads it) inside the
+    caller's snapshot. An ``exec_uuid`` no execution of the pipeline has raises
+    :class:`ExecutionNotFound`, unless not ``strict_exec_uuid``: then the stages come empty,
+    as cmflib's ``dumptojson`` answers."""
     pipelines = await store.pipelines(conn, query.pipeline_name)
     if query.pipeline_name is not None and not pipelines:
         raise NotFound(f"Pipeline {query.pipeline_name} not found.")
@@ -57,7 +63,7 @@ async def _document(conn: Connection, query: PullQuery) -> dict[str, Any]:
     executions = await store.executions_of(
         conn, pipeline_ids, exec_uuid=query.exec_uuid, updated_after=query.last_sync_time
     )
-    if query.exec_uuid is not None and not executions:
+    if query.exec_uuid is not None and not executions and strict_exec_uuid:
         raise ExecutionNotFound(query.exec_uuid)
     events = await store.events_of(conn, [e["id"] for e in executions])
     artifacts = {

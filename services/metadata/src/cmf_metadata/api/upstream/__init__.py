@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from cmf_common.prefixes import UPSTREAM_V1, include_first
-from cmf_metadata.api.upstream import artifacts, files, metadata, metahub, pipelines
+from cmf_metadata.api.upstream import artifacts, cmfquery, files, metadata, metahub, pipelines
 
 ROUTERS: tuple[APIRouter, ...] = (
     pipelines.router,
     artifacts.router,
+    cmfquery.router,  # after artifacts.router: /artifacts/types before /artifacts/{pipeline}
     metadata.router,
     metahub.router,
     files.router,

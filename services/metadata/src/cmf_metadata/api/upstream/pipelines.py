@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 
 from cmf_common import envelope
 from cmf_common.envelope import EnvelopeRoute
+from cmf_common.errors import NotFound
 from cmf_metadata import artifacts as artifact_reads
+from cmf_metadata import cmfquery
 from cmf_metadata import executions as execution_reads
 from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Counts, Pool, Store
@@ -99,7 +101,9 @@ async def pipeline_artifacts(pipeline_name: str, pool: Pool) -> JSONResponse:
 async def pipeline_executions(pipeline_name: str, pool: Pool) -> JSONResponse:
     """[CONFLICT] resolved: a list (the UI draft and upstream's UI test), not the CMFQuery
     draft's ``{"pipeline_name", "executions", "total_executions"}``."""
-    result = await records.pipeline_executions(pool, pipeline_name)
+    result = await cmfquery.pipeline_executions(pool, pipeline_name)
+    if result is None:
+        raise NotFound(f"Pipeline {pipeline_name} not found.")
     return envelope.success(result, "Pipeline executions retrieved successfully")
 
 

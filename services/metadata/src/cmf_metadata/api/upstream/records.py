@@ -1,6 +1,7 @@
-"""A pipeline's executions and artifacts as upstream's CmfQuery frames them (one record per
-node: its id and name, its properties, its custom properties prefixed ``custom_properties_``),
-read from the pull document, so no read of its own is needed."""
+"""A pipeline's artifacts as upstream's CmfQuery frames them (one record per artifact: its id,
+type, uri and name, its properties, its custom properties prefixed ``custom_properties_``), and
+the python env an execution recorded, read from the pull document, so no read of their own is
+needed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from cmf_common.errors import NotFound
-from cmf_common.frames import CUSTOM_PREFIX, artifact_row, frame_records
+from cmf_common.frames import artifact_row, frame_records
 from cmf_metadata.pull import PullQuery, pull
 
 PYTHON_ENV = "Python_Env"
@@ -26,21 +27,6 @@ async def _executions(pool: asyncpg.Pool, pipeline_name: str) -> list[dict[str, 
         for stage in pipeline["stages"]
         for execution in stage["executions"]
     ]
-
-
-def execution_record(execution: dict[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {"id": execution["id"], "name": execution["name"]}
-    record.update(execution["properties"])
-    for name, value in execution["custom_properties"].items():
-        record[CUSTOM_PREFIX + name] = value
-    return record
-
-
-async def pipeline_executions(pool: asyncpg.Pool, pipeline_name: str) -> list[dict[str, Any]]:
-    """``GET /v1/pipelines/{p}/executions``; 404 for an unknown pipeline."""
-    executions = await _executions(pool, pipeline_name)
-    records = frame_records(execution_record(e) for e in executions)
-    return records if isinstance(records, list) else []
 
 
 def _artifacts(executions: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -59,6 +45,16 @@ async def pipeline_artifacts(pool: asyncpg.Pool, pipeline_name: str) -> list[dic
     executions = await _executions(pool, pipeline_name)
     records = frame_records(artifact_row(a) for a in _artifacts(executions))
     return records if isinstance(records, list) else []
+
+
+async def pipeline_artifacts_or_none(
+    pool: asyncpg.Pool, pipeline_name: str
+) -> list[dict[str, Any]] | None:
+    """:func:`pipeline_artifacts`, ``None`` for an unknown pipeline (CMFQuery's routes)."""
+    try:
+        return await pipeline_artifacts(pool, pipeline_name)
+    except NotFound:
+        return None
 
 
 def _matches(execution: dict[str, Any], wanted: str) -> bool:
