@@ -13,7 +13,7 @@ reach there too).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -150,26 +150,23 @@ async def pipeline_artifacts(pipeline_name: str, pool: Pool) -> JSONResponse:
 # Executions (upstream's executions.py, but for its graph questions).
 
 
-@router.get("/executions/stages/name/{stage_name:path}/list")
-async def stage_execution_objects(stage_name: str, pool: Pool) -> JSONResponse:
-    found = await cmfquery.stage_execution_objects(pool, stage_name)
+def _of_stage(stage_name: str, found: list[dict[str, Any]] | None) -> JSONResponse:
     if found is None:
         return _no_stage(stage_name)
     return envelope.success(
         {"stage_name": stage_name, "executions": found, "total_executions": len(found)},
         STAGE_EXECUTIONS,
     )
+
+
+@router.get("/executions/stages/name/{stage_name:path}/list")
+async def stage_execution_objects(stage_name: str, pool: Pool) -> JSONResponse:
+    return _of_stage(stage_name, await cmfquery.stage_execution_objects(pool, stage_name))
 
 
 @router.get("/executions/stages/name/{stage_name:path}")
 async def stage_executions(stage_name: str, pool: Pool) -> JSONResponse:
-    found = await cmfquery.stage_executions(pool, stage_name)
-    if found is None:
-        return _no_stage(stage_name)
-    return envelope.success(
-        {"stage_name": stage_name, "executions": found, "total_executions": len(found)},
-        STAGE_EXECUTIONS,
-    )
+    return _of_stage(stage_name, await cmfquery.stage_executions(pool, stage_name))
 
 
 @router.get("/executions/stages/id/{stage_id}")
