@@ -18,11 +18,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := python3.11
 PY := $(VENV)/bin/python
 
-.PHONY: venv-path help install run lint format test test-only services-up services-down bench clean-cache
+.PHONY: venv-path help install ui run lint format test test-only services-up services-down bench clean-cache
 
 help:
 	@echo "make venv-path      print the path of this checkout's venv (its bin/ has pytest, cmf-server)"
 	@echo "make run            start the embedded server on http://127.0.0.1:$(PORT) (PORT=, DATA_DIR=)"
+	@echo "make ui             build the web UI (services/ui, needs Node.js >= 20.19 and npm)"
 	@echo "make test           install what is missing, start the real services, lint, run every test"
 	@echo "make lint           ruff + mypy"
 	@echo "make services-up    start the real servers the tests use (services-down stops them)"
@@ -40,7 +41,12 @@ venv-path:
 install: $(UV)
 	@$(UV) sync --frozen --all-packages --quiet
 
+# The web UI is built when missing or stale (scripts/ui.sh); `make run` without Node skips it.
+ui:
+	@scripts/ui.sh build --required
+
 run: install
+	@scripts/ui.sh build
 	$(VENV)/bin/cmf-server up --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 # mypy checks the packages ([tool.mypy] in pyproject.toml), then the tests and the benchmarks in

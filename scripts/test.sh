@@ -20,6 +20,8 @@ trap report EXIT
 
 phase install make --no-print-directory install
 phase client-venv scripts/cmflib-venv.sh
+phase ui-build scripts/ui.sh build --required
+phase ui-browser scripts/ui.sh browser
 phase lint make --no-print-directory lint
 phase services-up make --no-print-directory services-up
 phase pytest make --no-print-directory test-only ARGS="${PYTEST_ARGS:-}"

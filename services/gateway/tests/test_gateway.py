@@ -25,6 +25,7 @@ from cmf_lineage.api import lineage as lineage_routes
 from cmf_lineage.app import create_app as create_lineage_app
 from cmf_lineage.settings import LineageSettings
 from cmf_metadata.api import v1 as metadata_native
+from cmf_metadata.api import views as metadata_views
 from cmf_metadata.api.deps import MetadataState
 from cmf_metadata.app import create_app as create_metadata_app
 from cmf_metadata.app import create_service as create_metadata
@@ -360,7 +361,11 @@ async def test_without_cors_origins_no_other_origin_is_allowed(
 
 NATIVE_ENDPOINTS = {
     route.endpoint
-    for route in (*metadata_native.router.routes, *lineage_routes.v1.routes)
+    for route in (
+        *metadata_native.router.routes,
+        *metadata_views.router.routes,
+        *lineage_routes.v1.routes,
+    )
     if isinstance(route, APIRoute)
 }
 

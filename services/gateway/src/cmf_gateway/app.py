@@ -18,6 +18,7 @@ from cmf_common.health import Check, CheckResult, run_check
 from cmf_common.service import Checks, Service, service_app
 from cmf_gateway.routing import route_table
 from cmf_gateway.settings import GatewaySettings
+from cmf_gateway.ui import DEFAULT_DIST, serves_ui, ui_router
 
 # Each part /health reports; the ones not in this mode are "disabled" (docs/api.md). "loops"
 # is this process's background loops (the embedded delivery), as their liveness sees them.
@@ -64,7 +65,7 @@ class Gateway:
         await self._entry(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
+        if scope["type"] in ("http", "websocket") and not serves_ui(scope["path"]):
             target = self.table.resolve(scope["path"])
             if target is not None and target in self.services:
                 await self.services[target](scope, receive, send)
@@ -157,4 +158,5 @@ def create_gateway(
     )
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops))
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops), prefix="/api")
+    own.include_router(ui_router(settings.ui_dir or DEFAULT_DIST))
     return Gateway(own, apps, table, cors_origins=settings.allowed_origins())

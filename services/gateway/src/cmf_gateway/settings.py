@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from cmf_common.settings import ServiceSettings
@@ -20,6 +21,9 @@ class GatewaySettings(ServiceSettings):
     # ``CORS_ORIGINS``: the origins (comma list) whose pages may call this server, e.g. a UI
     # served elsewhere; ``*`` allows any. Unset, the gateway allows none but its own.
     cors_origins: str | None = None
+    # ``UI_DIR``: the built web UI served under /ui/ (docs/ui.md); unset, the checkout's
+    # services/ui/dist.
+    ui_dir: Path | None = None
 
     def allowed_origins(self) -> list[str]:
         """The origins the gateway answers cross-origin requests and preflights for."""

@@ -19,6 +19,9 @@ class MetadataSettings(ServiceSettings):
     files_dir: Path = Field(default=Path("/var/lib/cmf-server/files"))
     # The largest python-env, label or tensorboard file one upload may carry (413 beyond).
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    # ``TENSORBOARD_URL``: where a TensorBoard over the uploaded logs answers (the web UI links
+    # there); unset, the UI says TensorBoard is not configured.
+    tensorboard_url: str | None = None
 
     # Published outbox rows are kept this long (ISO 8601 duration or seconds), then deleted.
     outbox_retention: timedelta = Field(default=timedelta(days=7))

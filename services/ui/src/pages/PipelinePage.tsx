@@ -1,0 +1,7 @@
+export default function PipelinePage({ pipeline, view }: { pipeline: string; view: string }) {
+  return (
+    <div>
+      {pipeline} {view}
+    </div>
+  );
+}
