@@ -52,8 +52,17 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="port of its /livez, /readyz and /metrics (default per worker)",
     )
+    serve = commands.add_parser("serve", help="run one service as a process of its own")
+    serve.add_argument("name", choices=sorted(SERVICES), help="which service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=None, help="port (default per service)")
     return parser
 
+
+# name -> (factory of its ASGI app, default port): services run as processes of their own.
+SERVICES: dict[str, tuple[str, int]] = {
+    "artifacts": ("cmf_artifacts.app:create_app", 8083),
+}
 
 # name -> (factory of its ASGI app, default port of its health and metrics routes)
 WORKERS: dict[str, tuple[str, int]] = {
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "up":
         return _up(args)
-    if args.command == "worker":
+    if args.command in ("worker", "serve"):
         return _worker(args)
     if args.command == "lineage":
         return _lineage(args)
@@ -94,7 +103,7 @@ def _worker(args: argparse.Namespace) -> int:
     from cmf_common.logging import configure_logging
     from cmf_common.settings import ServiceSettings
 
-    factory_path, default_port = WORKERS[args.name]
+    factory_path, default_port = (WORKERS if args.command == "worker" else SERVICES)[args.name]
     module, factory = factory_path.split(":")
     common = ServiceSettings()
     configure_logging(common.log_level, json=common.log_json)
@@ -114,6 +123,7 @@ def _up(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import SecretStr
 
+    from cmf_artifacts.settings import ArtifactSettings
     from cmf_common.logging import configure_logging
     from cmf_lineage.settings import LineageSettings
     from cmf_metadata.settings import MetadataSettings
@@ -141,11 +151,13 @@ def _up(args: argparse.Namespace) -> int:
     # One PostgreSQL, one schema per service; an explicit URL of a service's own still wins.
     metadata_settings = MetadataSettings(files_dir=data_dir / "files")
     lineage_settings = LineageSettings()
+    artifact_settings = ArtifactSettings(artifacts_dir=data_dir / "artifacts")
     if database_url is not None:
         metadata_settings = metadata_settings.model_copy(update={"database_url": database_url})
         lineage_settings = lineage_settings.model_copy(update={"database_url": database_url})
+        artifact_settings = artifact_settings.model_copy(update={"database_url": database_url})
 
-    gateway = embedded_server(settings, metadata_settings, lineage_settings)
+    gateway = embedded_server(settings, metadata_settings, lineage_settings, artifact_settings)
     print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)
     print(f"  data: {where}", file=sys.stderr)
     print(

@@ -17,12 +17,14 @@ from datetime import timedelta
 import asyncpg
 import httpx
 
+from cmf_artifacts.app import create_service as create_artifacts
+from cmf_artifacts.settings import ArtifactSettings
 from cmf_common.committed import LocalCommitted
 from cmf_common.delivery import OutboxDelivery
 from cmf_common.dispatch import Dispatcher
 from cmf_common.health import Check
 from cmf_gateway.app import Gateway, create_gateway
-from cmf_gateway.routing import LINEAGE, METADATA
+from cmf_gateway.routing import ARTIFACTS, LINEAGE, METADATA
 from cmf_gateway.settings import GatewaySettings
 from cmf_lineage.app import create_service as create_lineage
 from cmf_lineage.board import LocalBoard
@@ -36,10 +38,13 @@ def embedded_server(
     settings: GatewaySettings,
     metadata_settings: MetadataSettings,
     lineage_settings: LineageSettings,
+    artifact_settings: ArtifactSettings | None = None,
 ) -> Gateway:
-    """The gateway with the metadata and lineage services mounted. With a Kafka configured,
-    events travel through it (``cmf-server worker relay`` and ``worker lineage``); without
-    one, this process hands them from the metadata outbox to the lineage projector."""
+    """The gateway with the metadata, lineage and artifact services mounted (the artifacts by
+    default in ``artifacts/`` beside the metadata service's files, on its database). With a
+    Kafka configured, events travel through it (``cmf-server worker relay`` and ``worker
+    lineage``); without one, this process hands them from the metadata outbox to the lineage
+    projector."""
     in_process_events = not settings.kafka_bootstrap_servers
     # The projector is ours, so it posts every commit on this board; the lineage app's sync
     # loop covers commits of another server's projector sharing the database. With Redis the
@@ -56,13 +61,25 @@ def embedded_server(
     lineage = create_lineage(
         lineage_settings, board=board, committed=committed, metadata=metadata_client
     )
+    if artifact_settings is None:
+        artifact_settings = ArtifactSettings(
+            database_url=metadata_settings.database_url,
+            artifacts_dir=metadata_settings.files_dir.parent / "artifacts",
+        )
+    # The artifact service resolves artifacts through the metadata app, in-process.
+    catalog_client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=metadata.app), base_url="http://metadata", timeout=30.0
+    )
+    artifacts = create_artifacts(artifact_settings, metadata=catalog_client)
 
     @asynccontextmanager
     async def run() -> AsyncIterator[list[Check]]:
         async with AsyncExitStack() as stack:
             metadata_state = await stack.enter_async_context(metadata.started())
             lineage_state = await stack.enter_async_context(lineage.started())
+            await stack.enter_async_context(artifacts.started())
             stack.push_async_callback(metadata_client.aclose)
+            stack.push_async_callback(catalog_client.aclose)
             if not in_process_events:
                 yield []
                 return
@@ -77,7 +94,9 @@ def embedded_server(
             )
             yield [delivered]
 
-    return create_gateway(settings, {METADATA: metadata, LINEAGE: lineage}, run=run)
+    return create_gateway(
+        settings, {METADATA: metadata, LINEAGE: lineage, ARTIFACTS: artifacts}, run=run
+    )
 
 
 @asynccontextmanager

@@ -29,6 +29,9 @@ class ArtifactSettings(ServiceSettings):
     s3_prefix: str = ""
     # The largest blob one upload may carry (413 beyond).
     max_blob_bytes: int = Field(default=1024 * 1024 * MiB, ge=1)
+    # The largest part of a resumable upload sent through this service (S3 needs a part's
+    # length first, so it is gathered; larger parts go to S3 through a presigned part URL).
+    max_part_bytes: int = Field(default=64 * MiB, ge=5 * MiB)
     # The size of the parts a streamed upload is sent to S3 in (S3's minimum is 5 MiB).
     s3_part_bytes: int = Field(default=8 * MiB, ge=5 * MiB)
     # An upload nobody finished (a crash, a client gone) is aborted when it is this old; a

@@ -17,6 +17,7 @@ from cmf_common.dialects import RouteTable
 
 METADATA = "metadata"
 LINEAGE = "lineage"
+ARTIFACTS = "artifacts"
 
 
 def route_table(apps: Mapping[str, FastAPI]) -> RouteTable:

@@ -1,0 +1,42 @@
+"""The artifact service's typed state and every ``Annotated`` dependency its routes take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from cmf_artifacts.blobs import Blobs
+from cmf_artifacts.catalog import MetadataCatalog, MetadataUnavailable
+from cmf_common.service import state_of
+
+
+@dataclass(frozen=True)
+class ArtifactState:
+    """What the artifact routes use while the app runs. ``catalog`` is ``None`` when no
+    metadata service is configured (the seed's routes then answer 503)."""
+
+    blobs: Blobs
+    catalog: MetadataCatalog | None
+
+
+def get_state(request: Request) -> ArtifactState:
+    return state_of(request.app, ArtifactState)
+
+
+State = Annotated[ArtifactState, Depends(get_state)]
+
+
+def get_blobs(state: State) -> Blobs:
+    return state.blobs
+
+
+def get_catalog(state: State) -> MetadataCatalog:
+    if state.catalog is None:
+        raise MetadataUnavailable("no metadata service is configured: set METADATA_URL")
+    return state.catalog
+
+
+BlobsDep = Annotated[Blobs, Depends(get_blobs)]
+Catalog = Annotated[MetadataCatalog, Depends(get_catalog)]

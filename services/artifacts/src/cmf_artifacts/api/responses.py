@@ -1,0 +1,77 @@
+"""How a blob is answered: streamed, with its length, ETag (its md5) and ranges."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import Response, StreamingResponse
+
+from cmf_artifacts.blobs import Blob, Blobs
+from cmf_artifacts.digests import content_md5, is_manifest
+from cmf_artifacts.ranges import RangeNotSatisfiable
+from cmf_common.errors import problem
+
+
+def blob_headers(blob: Blob) -> dict[str, str]:
+    return {
+        "ETag": f'"{content_md5(blob.digest)}"',
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(blob.size),
+    }
+
+
+def media_type(blob: Blob) -> str:
+    return "application/json" if is_manifest(blob.digest) else "application/octet-stream"
+
+
+async def blob_response(
+    blobs: Blobs, digest: str, request: Request, filename: str | None = None
+) -> Response:
+    """200 with the bytes, or 206 with the range asked; 416 (with ``Content-Range: bytes */n``)
+    for a range past the end. ``If-None-Match`` with the ETag is a 304."""
+    try:
+        download = await blobs.download(digest, request.headers.get("range"))
+    except RangeNotSatisfiable as exc:
+        return problem(
+            exc.status,
+            exc.title,
+            exc.detail,
+            exc.code,
+            headers={"Content-Range": f"bytes */{exc.extra.get('size', 0)}"},
+        )
+    blob = download.blob
+    headers = blob_headers(blob)
+    if filename:
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    if request.headers.get("if-none-match") == headers["ETag"] and download.range is None:
+        await _close(download.chunks)
+        return Response(status_code=304, headers={"ETag": headers["ETag"]})
+    status = 200
+    if download.range is not None:
+        wanted = download.range
+        headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{blob.size}"
+        headers["Content-Length"] = str(wanted.length)
+        status = 206
+    return StreamingResponse(
+        download.chunks, status_code=status, headers=headers, media_type=media_type(blob)
+    )
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def body_of(request: Request) -> AsyncIterator[bytes]:
+    """The request's body as it arrives (never whole in memory)."""
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+def size_hint(request: Request) -> int | None:
+    declared = request.headers.get("content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None

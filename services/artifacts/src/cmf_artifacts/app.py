@@ -1,0 +1,102 @@
+"""The artifact service: artifact bytes by content hash, on S3 or in a local folder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+
+import httpx
+from fastapi import FastAPI
+
+from cmf_artifacts.api import native as native_routes
+from cmf_artifacts.api import seed as seed_routes
+from cmf_artifacts.api.deps import ArtifactState
+from cmf_artifacts.blobs import Blobs
+from cmf_artifacts.catalog import MetadataCatalog
+from cmf_artifacts.settings import ArtifactSettings
+from cmf_artifacts.storage import BlobStore
+from cmf_artifacts.storage.local import LocalBlobStore
+from cmf_artifacts.storage.s3 import open_s3
+from cmf_common.db import ping, service_pool
+from cmf_common.outbox import OUTBOX_MIGRATIONS
+from cmf_common.prefixes import NATIVE_V1
+from cmf_common.service import Checks, Service, build_service
+
+MIGRATIONS = [OUTBOX_MIGRATIONS, "cmf_artifacts.migrations"]
+
+
+async def open_blob_store(settings: ArtifactSettings, stack: AsyncExitStack) -> BlobStore:
+    """The store ``ARTIFACT_STORAGE_TYPE`` names; ``stack`` closes its client."""
+    if not settings.uses_s3:
+        return LocalBlobStore(settings.artifacts_dir)
+
+    def secret(value: object) -> str | None:
+        return None if value is None else value.get_secret_value()  # type: ignore[attr-defined]
+
+    return await open_s3(
+        stack,
+        endpoint_url=settings.s3_endpoint_url,
+        access_key_id=secret(settings.s3_access_key_id),
+        secret_access_key=secret(settings.s3_secret_access_key),
+        region=settings.s3_region,
+        bucket=settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        part_bytes=settings.s3_part_bytes,
+    )
+
+
+def create_service(
+    settings: ArtifactSettings | None = None, *, metadata: httpx.AsyncClient | None = None
+) -> Service[ArtifactState]:
+    """The artifact app and its typed handle. Artifacts are resolved through ``metadata`` (a
+    client whose base URL is the metadata service: the embedded server's in-process one) or
+    ``METADATA_URL``."""
+    settings = settings or ArtifactSettings()
+
+    @asynccontextmanager
+    async def start() -> AsyncIterator[ArtifactState]:
+        async with (
+            service_pool(settings, MIGRATIONS, application_name="cmf-artifacts") as pool,
+            AsyncExitStack() as stack,
+        ):
+            blob_store = await open_blob_store(settings, stack)
+            client = metadata
+            if client is None and settings.metadata_url:
+                client = await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=settings.metadata_url, timeout=10.0)
+                )
+            blobs = Blobs(pool, blob_store, settings)
+            stop = asyncio.Event()
+            sweeper = asyncio.create_task(blobs.keep_swept(stop), name="artifact-upload-sweep")
+            try:
+                yield ArtifactState(
+                    blobs=blobs, catalog=MetadataCatalog(client) if client is not None else None
+                )
+            finally:
+                stop.set()
+                with suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(sweeper, timeout=10)
+
+    def checks(state: ArtifactState | None) -> Checks:
+        if state is None:
+            return {"database": None, "storage": None}
+        return {"database": lambda: ping(state.blobs.pool), "storage": state.blobs.store.check}
+
+    service = build_service(
+        settings=settings,
+        title="CMF Server — artifacts",
+        kind=ArtifactState,
+        start=start,
+        checks=checks,
+        max_body_bytes=settings.max_blob_bytes,
+    )
+    app = service.app
+    app.include_router(seed_routes.router)
+    app.include_router(seed_routes.router, prefix="/api")
+    app.include_router(native_routes.router, prefix=NATIVE_V1)
+    return service
+
+
+def create_app(settings: ArtifactSettings | None = None) -> FastAPI:
+    return create_service(settings).app

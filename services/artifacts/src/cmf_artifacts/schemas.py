@@ -1,0 +1,106 @@
+"""The wire shapes of the artifact service's answers and bodies (its OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from cmf_artifacts.blobs import MAX_PART_NUMBER
+
+
+class ArtifactPushed(BaseModel):
+    """The seed's ``POST /artifact_push`` answer."""
+
+    pipeline_name: str
+    artifact_name: str
+    uri: str
+    md5: str
+    sha256: str | None
+    size: int
+    deduplicated: bool
+
+
+class BlobAnswer(BaseModel):
+    digest: str
+    size: int
+    sha256: str | None
+    deduplicated: bool = False
+
+
+class UploadRequest(BaseModel):
+    digest: str = Field(description="the blob's md5 (md5.dir for a directory manifest)")
+
+
+class PartAnswer(BaseModel):
+    number: int
+    size: int
+    etag: str
+
+
+class SessionAnswer(BaseModel):
+    id: str
+    digest: str
+    created_at: str
+    touched_at: str
+    parts: list[PartAnswer]
+
+
+class UploadBegun(BaseModel):
+    """A new session (``stored`` false), or the blob when it is stored already."""
+
+    stored: bool
+    session: SessionAnswer | None = None
+    blob: BlobAnswer | None = None
+
+
+class CompletedPart(BaseModel):
+    number: int = Field(ge=1, le=MAX_PART_NUMBER)
+    etag: str | None = None
+
+
+class CompleteRequest(BaseModel):
+    parts: list[CompletedPart] = Field(min_length=1, max_length=MAX_PART_NUMBER)
+
+
+class PresignedUrl(BaseModel):
+    url: str
+    expires_in: int
+
+
+class StoredRequest(BaseModel):
+    digests: list[str] = Field(max_length=10_000)
+
+
+class StoredAnswer(BaseModel):
+    stored: list[str]
+
+
+class Problem(BaseModel):
+    """An error (``application/problem+json``, RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    trace_id: str | None = None
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route declares."""
+    return {
+        status: {"model": Problem, "content": {"application/problem+json": {}}}
+        for status in statuses
+    }
+
+
+BINARY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+BINARY_ANSWER: dict[str, Any] = {
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+}

@@ -1,0 +1,1 @@
+"""Every SQL statement of the artifact service: the blob catalogue and the upload sessions."""
