@@ -459,12 +459,13 @@ CONF
   log "starting SeaweedFS (log: $dir/weed.log)"
   rm -f "$dir/weed.pid"
   # One process: master, volume server, filer and the S3 gateway. Volumes are small (256 MB,
-  # at most 40) so nothing large is preallocated; its Iceberg and Lance endpoints are off.
+  # nothing preallocated) and as many as the free disk holds: each bucket is a collection of
+  # its own, which takes 7 volumes. Its Iceberg and Lance endpoints are off.
   # shellcheck disable=SC2016 # $$ is the inner shell's pid, which exec hands to weed
   setsid bash -c 'echo $$ > "$0"; exec "$@"' "$dir/weed.pid" "$WEED" server \
     -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port="$SEAWEED_MASTER_PORT" -master.volumeSizeLimitMB=256 \
-    -volume.port="$SEAWEED_VOLUME_PORT" -volume.max=40 \
+    -volume.port="$SEAWEED_VOLUME_PORT" -volume.max=0 \
     -filer -filer.port="$SEAWEED_FILER_PORT" \
     -s3 -s3.port="$S3_PORT" -s3.config="$dir/s3.json" -s3.port.iceberg=0 -s3.port.lance=0 \
     > "$dir/weed.log" 2>&1 < /dev/null &

@@ -28,8 +28,9 @@ def s3_server() -> S3Server:
 
 @pytest.fixture(scope="session")
 def s3_bucket() -> str:
-    """One bucket for the session; each test has a prefix of its own in it."""
-    return bucket_name("cmf-artifacts-test")
+    """One bucket (each bucket takes SeaweedFS volumes of its own); each test has a prefix of
+    its own in it."""
+    return "cmf-artifacts-test"
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from prometheus_client import Counter
 from cmf_artifacts.digests import Stored, check_digest
 from cmf_artifacts.ranges import ByteRange, parse_range
 from cmf_artifacts.settings import ArtifactSettings
-from cmf_artifacts.storage import BlobStore, PartInfo, too_large
+from cmf_artifacts.storage import BlobStore, PartInfo, current_parts, too_large
 from cmf_artifacts.store import blobs as store
 from cmf_common import outbox
 from cmf_common.artifact_events import SOURCE, BlobStored, new_event
@@ -190,12 +190,15 @@ class Blobs:
             max_bytes=self.settings.max_part_bytes,
         )
         async with self.pool.acquire() as conn:
-            await store.touch_session(conn, session)
+            await store.record_part(conn, session, number, part.etag)
         return part
 
     async def parts(self, session: uuid.UUID) -> tuple[Session, list[PartInfo]]:
         open_session = await self.session(session)
-        return open_session, await self.store.list_parts(str(session), open_session.handle)
+        listed = await self.store.list_parts(str(session), open_session.handle)
+        async with self.pool.acquire() as conn:
+            sent = await store.sent_parts(conn, session)
+        return open_session, current_parts(listed, sent)
 
     async def part_url(self, session: uuid.UUID, number: int) -> str:
         check_part_number(number)

@@ -17,3 +17,12 @@ CREATE TABLE upload_sessions (
     touched_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX upload_sessions_touched ON upload_sessions (touched_at);
+
+-- The etag of the part last accepted under each number, through this service (a store may
+-- list a part sent twice twice: this tells which is current).
+CREATE TABLE upload_parts (
+    session_id  uuid    NOT NULL REFERENCES upload_sessions (id) ON DELETE CASCADE,
+    number      integer NOT NULL,
+    etag        text    NOT NULL,
+    PRIMARY KEY (session_id, number)
+);

@@ -59,6 +59,17 @@ def too_large(limit: int) -> TooLarge:
     return TooLarge(f"the body is larger than {limit} bytes: nothing was stored", limit=limit)
 
 
+def current_parts(listed: list[PartInfo], sent: dict[int, str]) -> list[PartInfo]:
+    """One part per number: the one whose etag is ``sent``'s for that number (the service
+    knows what it accepted last), else the first listed (the newest)."""
+    chosen: dict[int, PartInfo] = {}
+    for part in listed:
+        known = chosen.get(part.number)
+        if known is None or (part.etag == sent.get(part.number) and known.etag != part.etag):
+            chosen[part.number] = part
+    return [chosen[n] for n in sorted(chosen)]
+
+
 class BlobStore(Protocol):
     """Where blobs live, by digest (``cmf_artifacts.digests``)."""
 
@@ -102,7 +113,10 @@ class BlobStore(Protocol):
         max_bytes: int,
     ) -> PartInfo: ...
 
-    async def list_parts(self, session: str, handle: str) -> list[PartInfo]: ...
+    async def list_parts(self, session: str, handle: str) -> list[PartInfo]:
+        """The parts held, by number; a number may be listed more than once (a part sent again
+        on SeaweedFS), newest first: :func:`current_parts` picks one by its etag."""
+        ...
 
     async def complete_session(
         self, session: str, handle: str, digest: str, parts: list[PartInfo], *, max_bytes: int

@@ -188,8 +188,9 @@ class S3BlobStore:
         return PartInfo(number, len(body), str(sent["ETag"]).strip('"'))
 
     async def list_parts(self, session: str, handle: str) -> list[PartInfo]:
-        # Keyed by number: SeaweedFS lists a part sent twice twice, the later one last.
-        found: dict[int, PartInfo] = {}
+        # SeaweedFS keeps a part sent twice twice, in no set order, with times to the second:
+        # every entry is listed (newest first within a number); the caller picks by etag.
+        found: list[tuple[int, float, PartInfo]] = []
         marker = 0
         while True:
             try:
@@ -207,9 +208,11 @@ class S3BlobStore:
                 raise
             for part in page.get("Parts", []):
                 number = int(part["PartNumber"])
-                found[number] = PartInfo(number, int(part["Size"]), part["ETag"].strip('"'))
+                info = PartInfo(number, int(part["Size"]), part["ETag"].strip('"'))
+                found.append((number, -part["LastModified"].timestamp(), info))
             if not page.get("IsTruncated"):
-                return [found[n] for n in sorted(found)]
+                found.sort(key=lambda entry: (entry[0], entry[1]))
+                return [info for _, _, info in found]
             marker = int(page["NextPartNumberMarker"])
 
     async def complete_session(

@@ -76,3 +76,19 @@ async def expired_sessions(conn: Connection, idle_since: datetime) -> list[Any]:
 
 async def live_handles(conn: Connection) -> set[str]:
     return {r["handle"] for r in await conn.fetch("SELECT handle FROM upload_sessions")}
+
+
+async def record_part(conn: Connection, session: uuid.UUID, number: int, etag: str) -> None:
+    await conn.execute(
+        "INSERT INTO upload_parts (session_id, number, etag) VALUES ($1, $2, $3)"
+        " ON CONFLICT (session_id, number) DO UPDATE SET etag = EXCLUDED.etag",
+        session,
+        number,
+        etag,
+    )
+    await touch_session(conn, session)
+
+
+async def sent_parts(conn: Connection, session: uuid.UUID) -> dict[int, str]:
+    rows = await conn.fetch("SELECT number, etag FROM upload_parts WHERE session_id = $1", session)
+    return {r["number"]: r["etag"] for r in rows}
