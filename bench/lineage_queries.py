@@ -49,6 +49,13 @@ import httpx
 
 from bench.results import RESULTS, update_results
 from bench.run import REPO_DIR, machine
+from cmf_common.committed import (
+    CommittedBoard,
+    CommittedKeys,
+    CommittedSource,
+    LocalCommitted,
+    RedisCommitted,
+)
 from cmf_common.db import create_pool
 from cmf_common.logging import configure_logging
 from cmf_common.metadata_events import INPUT, OUTPUT
@@ -58,6 +65,7 @@ from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import MIGRATIONS, create_app
 from cmf_lineage.board import LocalBoard, RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
+from cmf_lineage.consistency import Consistency
 from cmf_lineage.display import artifact_display_name, execution_display_name
 from cmf_lineage.graph import (
     ArtifactNode,
@@ -399,22 +407,52 @@ class NoCache:
         return None
 
 
-def _client(queries: GraphReader, cache: Cache, board: VersionBoard | None) -> httpx.AsyncClient:
+def _client(
+    queries: GraphReader,
+    cache: Cache,
+    board: VersionBoard | None,
+    committed: CommittedSource | None = None,
+) -> httpx.AsyncClient:
+    """The lineage app over ``queries``. With ``committed`` (the pipelines' committed seqs,
+    every one already applied), reads run the read-after-write checks of a server
+    (cmf_lineage.consistency): a Redis board's reads take them from Redis in the same round
+    trip (``shared``), others from ``committed`` in the process (the embedded server's)."""
+
     class Progress:
         async def applied_seq(self, consumer: str, pipeline: str) -> int:
             return 1
 
     app = create_app(LineageSettings())
     versions = GraphVersions(queries, CONSUMER, board)
+    on_redis = isinstance(committed, RedisCommitted)
+    consistency = (
+        Consistency(
+            Progress(),  # type: ignore[arg-type]
+            versions,
+            CONSUMER,
+            5.0,
+            local=None if on_redis else committed,
+            shared=committed if on_redis else None,
+        )
+        if committed is not None
+        else None
+    )
     reader = LineageReader(
         queries,
         Progress(),  # type: ignore[arg-type]
         cache,
         CONSUMER,
         versions=versions,
+        consistency=consistency,
     )
     install_state(app, LineageState(reader=reader))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
+
+
+async def _all_committed(board: CommittedBoard, plan: Plan) -> None:
+    """Every pipeline of the graph pushed once (seq 1), as ``_client``'s reads expect."""
+    for pipeline in [*plan.pipelines, BIG]:
+        await board.post(pipeline, 1)
 
 
 @dataclass
@@ -453,7 +491,9 @@ async def measure(
     big_last = (await queries.pipeline_graph(BIG)) or None
     assert big_last is not None
     last = max(big_last.executions, key=lambda x: x.metadata_id)
-    async with _client(queries, NoCache(), LocalBoard()) as client:
+    local = LocalCommitted()
+    await _all_committed(local, plan)
+    async with _client(queries, NoCache(), LocalBoard(), local) as client:
         for label, path in (
             ("`/artifact-lineage/tangled-tree/{p}`", f"/artifact-lineage/tangled-tree/{BIG}"),
             (
@@ -486,13 +526,21 @@ async def measure(
         figures.append(Figure(store, "upstream lineage, depth 20 (uncached)", times, sizes))
         _say(f"{store}: depth 20 p95 {Figure(store, '', times).pct(0.95) * 1000:.1f} ms")
     prefix = f"cmf-bench:{uuid.uuid4().hex}:"
-    setups: list[tuple[str, Cache, VersionBoard | None]] = [
-        ("Redis", RedisCache(REDIS_URL, prefix=prefix), RedisBoard(REDIS_URL, prefix + "v:")),
-        ("in-process LRU", LruCache(4096), LocalBoard()),
-        ("in-process LRU, version from the store", LruCache(4096), None),
+    keys = CommittedKeys(prefix + "committed", prefix + "committed:total")
+    shared = RedisCommitted(REDIS_URL, keys)
+    await _all_committed(shared, plan)
+    setups: list[tuple[str, Cache, VersionBoard | None, CommittedSource]] = [
+        (
+            "Redis",
+            RedisCache(REDIS_URL, prefix=prefix),
+            RedisBoard(REDIS_URL, prefix + "v:", committed=keys),
+            shared,
+        ),
+        ("in-process LRU", LruCache(4096), LocalBoard(), local),
+        ("in-process LRU, version from the store", LruCache(4096), None, local),
     ]
-    for name, cache, board in setups:
-        async with _client(queries, cache, board) as client:
+    for name, cache, board, committed in setups:
+        async with _client(queries, cache, board, committed) as client:
             warmed = requests[: args.cached_keys]
             await _time(client, warmed, warmup=0)
             again = [warmed[i % len(warmed)] for i in range(args.requests)]
@@ -506,6 +554,8 @@ async def measure(
             await board.client.delete(prefix + "v:" + CONSUMER)
         if board is not None:
             await board.close()
+    await shared.client.delete(keys.seqs, keys.total)
+    await shared.close()
     return figures
 
 
