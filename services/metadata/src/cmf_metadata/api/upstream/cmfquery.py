@@ -199,28 +199,22 @@ async def pipeline_executions(pipeline_name: str, pool: Pool) -> JSONResponse:
     )
 
 
-def _no_executions(ids: list[int]) -> JSONResponse:
-    detail = f"Executions not found for ids {ids}"
-    return envelope.not_found(EXECUTIONS_NOT_FOUND, "exe_ids", detail)
+def _of_ids(ids: list[int], found: list[dict[str, Any]] | None, message: str) -> JSONResponse:
+    if found is None:
+        detail = f"Executions not found for ids {ids}"
+        return envelope.not_found(EXECUTIONS_NOT_FOUND, "exe_ids", detail)
+    return envelope.success(
+        {"exe_ids": ids, "executions": found, "total_executions": len(found)}, message
+    )
 
 
 @router.post("/executions/batch-get")
 async def executions_by_ids(request: ExecutionIdsRequest, pool: Pool) -> JSONResponse:
     found = await cmfquery.executions_with_ids(pool, request.exe_ids)
-    if found is None:
-        return _no_executions(request.exe_ids)
-    return envelope.success(
-        {"exe_ids": request.exe_ids, "executions": found, "total_executions": len(found)},
-        "Executions retrieved successfully",
-    )
+    return _of_ids(request.exe_ids, found, "Executions retrieved successfully")
 
 
 @router.post("/executions/batch-summary")
 async def execution_summaries(request: ExecutionIdsRequest, pool: Pool) -> JSONResponse:
     found = await cmfquery.execution_summaries(pool, request.exe_ids)
-    if found is None:
-        return _no_executions(request.exe_ids)
-    return envelope.success(
-        {"exe_ids": request.exe_ids, "executions": found, "total_executions": len(found)},
-        "Execution summary retrieved successfully",
-    )
+    return _of_ids(request.exe_ids, found, "Execution summary retrieved successfully")
