@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import asyncpg
 import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cmf_artifacts.app import create_service as create_artifacts
 from cmf_artifacts.settings import ArtifactSettings
@@ -54,7 +55,13 @@ def embedded_server(
     # to wait on (cmf_lineage.consistency): on Redis when set, else on a board in this process.
     # When the board fails, the lineage app asks the metadata app over HTTP (in-process here).
     committed = LocalCommitted() if not metadata_settings.redis_url else None
-    metadata = create_metadata(metadata_settings, committed=committed)
+    # The metadata app asks the artifact app which artifacts are stored, and the artifact app
+    # asks the metadata app which artifact a name is: both in-process, the first bound late.
+    artifacts_app = _Later()
+    artifacts_client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=artifacts_app), base_url="http://artifacts", timeout=30.0
+    )
+    metadata = create_metadata(metadata_settings, committed=committed, artifacts=artifacts_client)
     metadata_client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=metadata.app), base_url="http://metadata", timeout=2.0
     )
@@ -71,6 +78,7 @@ def embedded_server(
         transport=httpx.ASGITransport(app=metadata.app), base_url="http://metadata", timeout=30.0
     )
     artifacts = create_artifacts(artifact_settings, metadata=catalog_client)
+    artifacts_app.app = artifacts.app
 
     @asynccontextmanager
     async def run() -> AsyncIterator[list[Check]]:
@@ -80,6 +88,7 @@ def embedded_server(
             await stack.enter_async_context(artifacts.started())
             stack.push_async_callback(metadata_client.aclose)
             stack.push_async_callback(catalog_client.aclose)
+            stack.push_async_callback(artifacts_client.aclose)
             if not in_process_events:
                 yield []
                 return
@@ -97,6 +106,16 @@ def embedded_server(
     return create_gateway(
         settings, {METADATA: metadata, LINEAGE: lineage, ARTIFACTS: artifacts}, run=run
     )
+
+
+class _Later:
+    """An ASGI app that is given its app after it is handed out."""
+
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "the artifact app is bound before the server starts"
+        await self.app(scope, receive, send)
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cmf_artifacts.app import create_service
 from cmf_artifacts.settings import ArtifactSettings
@@ -83,21 +84,39 @@ def artifact_settings(database_url: str, root: Path, **overrides: Any) -> Artifa
     return ArtifactSettings(database_url=SecretStr(database_url), artifacts_dir=root, **overrides)
 
 
+class Later:
+    """An ASGI app given its app after it is handed out (the two apps ask each other)."""
+
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None
+        await self.app(scope, receive, send)
+
+
 @asynccontextmanager
 async def running(settings: ArtifactSettings) -> AsyncIterator[Running]:
     """The metadata and artifact services on ``settings``' database, in-process, the artifact
     service resolving artifacts through the metadata app (as the embedded server wires them)."""
     assert settings.database_url is not None
-    metadata = create_metadata(
-        MetadataSettings(database_url=settings.database_url, files_dir=settings.artifacts_dir / "f")
-    )
+    later = Later()
     async with AsyncExitStack() as stack:
+        artifacts_client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=later), base_url="http://artifacts")
+        )
+        metadata = create_metadata(
+            MetadataSettings(
+                database_url=settings.database_url, files_dir=settings.artifacts_dir / "f"
+            ),
+            artifacts=artifacts_client,
+        )
         metadata_client = await stack.enter_async_context(
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=metadata.app), base_url="http://metadata"
             )
         )
         artifacts = create_service(settings, metadata=metadata_client)
+        later.app = artifacts.app
         await stack.enter_async_context(metadata.started())
         await stack.enter_async_context(artifacts.started())
         client = await stack.enter_async_context(

@@ -295,3 +295,22 @@ async def test_a_session_survives_a_restart(database_url: str, tmp_path: Path) -
             f"{base}/complete", json={"parts": [{"number": 1}, {"number": 2}]}
         )
         assert done.status_code == 201, done.text
+
+
+async def test_the_metadata_answers_say_which_artifacts_are_stored(
+    services: Running, recorded: dict[str, Recorded]
+) -> None:
+    label = recorded["Label artifacts/labels.csv"]
+    pushed = await services.artifacts.post(
+        "/artifact_push", params=where(label), content=label.content
+    )
+    assert pushed.status_code in (200, 201)
+    seed = (await services.metadata.get("/artifacts", params={"limit": 100})).json()["items"]
+    stored = {item["uri"]: item["stored"] for item in seed}
+    assert stored[label.uri] is True
+    assert stored[recorded["Dataset artifacts/parsed/train.tsv"].uri] is False
+    listed = await services.metadata.get("/api/native/v1/artifacts", params={"uri": label.uri})
+    [item] = listed.json()["items"]
+    assert item["stored"] is True
+    one = await services.metadata.get(f"/api/native/v1/artifacts/{item['id']}")
+    assert one.json()["stored"] is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from cmf_common.committed import (
@@ -26,12 +27,16 @@ from cmf_metadata.api import v1 as v1_routes
 from cmf_metadata.api import views as view_routes
 from cmf_metadata.api.deps import MetadataState
 from cmf_metadata.settings import MetadataSettings
+from cmf_metadata.stored import ArtifactService, NothingStored, StoredBlobs
 
 MIGRATIONS = [OUTBOX_MIGRATIONS, "cmf_metadata.migrations"]
 
 
 def create_service(
-    settings: MetadataSettings | None = None, *, committed: CommittedBoard | None = None
+    settings: MetadataSettings | None = None,
+    *,
+    committed: CommittedBoard | None = None,
+    artifacts: httpx.AsyncClient | None = None,
 ) -> Service[MetadataState]:
     """The metadata app and its typed handle (see :class:`cmf_common.service.Service`).
 
@@ -39,12 +44,18 @@ def create_service(
     embedded server's in-process board), else on Redis's when ``REDIS_URL`` is set, else nowhere
     (lineage reads then ask ``GET /api/native/v1/pipelines/{p}/sequence``; see
     cmf_common.committed).
+
+    Which artifacts have their bytes stored is asked of the artifact service through
+    ``artifacts`` (the embedded server's in-process client) or at ``ARTIFACTS_URL``.
     """
     settings = settings or MetadataSettings()
 
     @asynccontextmanager
     async def start() -> AsyncIterator[MetadataState]:
-        async with service_pool(settings, MIGRATIONS, application_name="cmf-metadata") as pool:
+        async with (
+            service_pool(settings, MIGRATIONS, application_name="cmf-metadata") as pool,
+            _stored_blobs(settings, artifacts) as stored,
+        ):
             own = (
                 RedisCommitted(settings.redis_url, CommittedKeys.of(settings.events_topic))
                 if committed is None and settings.redis_url
@@ -52,7 +63,7 @@ def create_service(
             )
             board = committed if committed is not None else own
             if board is None:
-                state = MetadataState.on(settings, pool)
+                state = MetadataState.on(settings, pool, stored=stored)
                 await state.file_store.clean_interrupted_uploads()
                 yield state
                 return
@@ -63,7 +74,7 @@ def create_service(
 
             try:
                 async with CommittedPublisher(board).running(seed) as publisher:
-                    state = MetadataState.on(settings, pool, publisher)
+                    state = MetadataState.on(settings, pool, publisher, stored)
                     await state.file_store.clean_interrupted_uploads()
                     yield state
             finally:
@@ -97,6 +108,19 @@ def create_service(
     app.include_router(view_routes.router, prefix=NATIVE_V1)
     upstream.include_upstream_v1(app, prefixes=UPSTREAM_V1)
     return service
+
+
+@asynccontextmanager
+async def _stored_blobs(
+    settings: MetadataSettings, artifacts: httpx.AsyncClient | None
+) -> AsyncIterator[StoredBlobs]:
+    if artifacts is not None:
+        yield ArtifactService(artifacts)
+    elif settings.artifacts_url:
+        async with httpx.AsyncClient(base_url=settings.artifacts_url, timeout=5.0) as client:
+            yield ArtifactService(client)
+    else:
+        yield NothingStored()
 
 
 def create_app(settings: MetadataSettings | None = None) -> FastAPI:

@@ -24,6 +24,7 @@ from cmf_metadata.properties import Row, merged_properties, original_time
 from cmf_metadata.store import artifacts as store
 from cmf_metadata.store.paging import NumberedPage
 from cmf_metadata.store.pipelines import pipeline_id
+from cmf_metadata.stored import NothingStored, StoredBlobs, with_stored
 
 MAX_EVENTS = 10_000
 DEFAULT_EVENTS = 1000
@@ -36,12 +37,10 @@ async def seed_artifacts(
     type_name: str | None,
     limit: int,
     cursor: str | None,
+    stored: StoredBlobs = NothingStored(),  # noqa: B008 (stateless)
 ) -> dict[str, Any]:
-    """``GET /artifacts``: artifacts in id order, ``{"items", "next_cursor"}``.
-
-    ``stored`` is always false for now: the artifact service, which will hold the bytes and
-    know which artifacts it has, comes in a later issue.
-    """
+    """``GET /artifacts``: artifacts in id order, ``{"items", "next_cursor"}``; ``stored``
+    says whether the artifact service holds the artifact's bytes."""
     check_text("pipeline_name", pipeline_name)
     check_text("type", type_name)
     check_limit(limit)
@@ -53,25 +52,26 @@ async def seed_artifacts(
         )
         rows = await store.list_artifacts(conn, filters, keyset_page("id", False, limit, after))
     rows, next_cursor = split_page(rows, limit, scope)
-    return {
-        "items": [
-            {
-                "id": r["id"],
-                "uri": r["uri"],
-                "name": r["name"],
-                "type": r["type"],
-                "properties": r["properties"],
-                "custom_properties": r["custom_properties"],
-                "create_time_since_epoch": r["create_time_since_epoch"],
-                "stored": False,
-            }
-            for r in rows
-        ],
-        "next_cursor": next_cursor,
-    }
+    items = [
+        {
+            "id": r["id"],
+            "uri": r["uri"],
+            "name": r["name"],
+            "type": r["type"],
+            "properties": r["properties"],
+            "custom_properties": r["custom_properties"],
+            "create_time_since_epoch": r["create_time_since_epoch"],
+        }
+        for r in rows
+    ]
+    return {"items": await with_stored(items, stored), "next_cursor": next_cursor}
 
 
-async def list_artifacts(pool: asyncpg.Pool, query: ArtifactQuery) -> dict[str, Any]:
+async def list_artifacts(
+    pool: asyncpg.Pool,
+    query: ArtifactQuery,
+    stored: StoredBlobs = NothingStored(),  # noqa: B008 (stateless)
+) -> dict[str, Any]:
     """Artifacts matching every filter, one keyset page, with the total count of matches.
 
     ``uri`` and ``pipeline`` + ``name`` are the artifact service's exact lookups.
@@ -93,11 +93,17 @@ async def list_artifacts(pool: asyncpg.Pool, query: ArtifactQuery) -> dict[str, 
                 text=listing.text,
             )
             total, rows = await store.page_artifacts(conn, filters, listing.page)
-    return listing.answer(total, rows, api_item)
+    answer = listing.answer(total, rows, api_item)
+    await with_stored(answer["items"], stored)
+    return answer
 
 
 async def get_artifact(
-    pool: asyncpg.Pool, artifact_id: int, *, event_limit: int = DEFAULT_EVENTS
+    pool: asyncpg.Pool,
+    artifact_id: int,
+    *,
+    event_limit: int = DEFAULT_EVENTS,
+    stored: StoredBlobs = NothingStored(),  # noqa: B008 (stateless)
 ) -> dict[str, Any]:
     """One artifact with its events (the first ``event_limit`` by execution id), each naming
     the execution on the other side, and ``events_total``: the shared Environment artifact
@@ -110,8 +116,9 @@ async def get_artifact(
             raise NotFound(f"artifact {artifact_id} not found", code="artifact_not_found")
         events = await store.events_of_artifact(conn, artifact_id, limit=event_limit)
         total = await store.count_events_of_artifact(conn, artifact_id)
+    item = (await with_stored([api_item(row)], stored))[0]
     return {
-        **api_item(row),
+        **item,
         "events": [
             {
                 **event_item(e),

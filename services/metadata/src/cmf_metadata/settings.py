@@ -33,3 +33,6 @@ class MetadataSettings(ServiceSettings):
     # With Redis, each push posts its pipeline's committed outbox sequence there before it
     # answers, for lineage reads to wait on (cmf_common.committed); a refused post is retried.
     redis_url: str | None = None
+    # The artifact service, asked which artifacts have their bytes stored (distributed; the
+    # embedded server hands in its in-process artifact app). Unset: none is.
+    artifacts_url: str | None = None

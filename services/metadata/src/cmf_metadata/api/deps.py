@@ -17,6 +17,7 @@ from cmf_common.service import state_of
 from cmf_metadata import files
 from cmf_metadata.match_counts import MatchCounts
 from cmf_metadata.settings import MetadataSettings
+from cmf_metadata.stored import NothingStored, StoredBlobs
 
 
 @dataclass
@@ -29,6 +30,8 @@ class MetadataState:
     match_counts: MatchCounts = field(default_factory=MatchCounts)
     # Where a push posts its pipeline's committed sequence before it answers (None: nowhere).
     committed: CommittedPublisher | None = None
+    # Which artifacts have their bytes stored (the artifact service's answer).
+    stored: StoredBlobs = field(default_factory=NothingStored)
 
     @classmethod
     def on(
@@ -36,6 +39,7 @@ class MetadataState:
         settings: MetadataSettings,
         pool: asyncpg.Pool,
         committed: CommittedPublisher | None = None,
+        stored: StoredBlobs | None = None,
     ) -> MetadataState:
         """The state over ``pool``, files in a local folder at ``settings.files_dir``."""
         return cls(
@@ -43,6 +47,7 @@ class MetadataState:
             pool=pool,
             file_store=files.LocalFileStore(settings.files_dir),
             committed=committed,
+            stored=stored if stored is not None else NothingStored(),
         )
 
 
@@ -73,7 +78,12 @@ def get_upload_limit(state: State) -> int:
     return state.settings.max_upload_bytes
 
 
+def get_stored(state: State) -> StoredBlobs:
+    return state.stored
+
+
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+Stored = Annotated[StoredBlobs, Depends(get_stored)]
 Counts = Annotated[MatchCounts, Depends(get_match_counts)]
 Store = Annotated[files.FileStore, Depends(get_store)]
 UploadLimit = Annotated[int, Depends(get_upload_limit)]

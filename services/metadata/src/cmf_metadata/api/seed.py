@@ -17,7 +17,7 @@ from cmf_common.paging import MAX_CURSOR_CHARS
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
 from cmf_metadata import paging
-from cmf_metadata.api.deps import Pool
+from cmf_metadata.api.deps import Pool, Stored
 from cmf_metadata.api.v1 import json_response
 
 router = APIRouter(tags=["seed"], route_class=ProblemRoute)
@@ -45,15 +45,21 @@ async def executions(
 @router.get("/artifacts")
 async def artifacts(
     pool: Pool,
+    stored: Stored,
     pipeline_name: Name = None,
     type: Name = None,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
-    """Artifacts in id order. ``stored`` is false for every artifact until the artifact
-    service, which keeps the bytes, exists (a later issue)."""
+    """Artifacts in id order, each with ``stored``: whether the artifact service holds its
+    bytes."""
     return json_response(
         await artifact_reads.seed_artifacts(
-            pool, pipeline_name=pipeline_name, type_name=type, limit=limit, cursor=cursor
+            pool,
+            pipeline_name=pipeline_name,
+            type_name=type,
+            limit=limit,
+            cursor=cursor,
+            stored=stored,
         )
     )

@@ -23,7 +23,7 @@ from cmf_metadata import executions as execution_reads
 from cmf_metadata import export as metadata_export
 from cmf_metadata import filters, paging
 from cmf_metadata import pipelines as pipeline_reads
-from cmf_metadata.api.deps import Pool
+from cmf_metadata.api.deps import Pool, Stored
 
 router = APIRouter(tags=["v1"], route_class=ProblemRoute)
 
@@ -123,24 +123,27 @@ async def execution(execution_id: Id, pool: Pool) -> Response:
 
 @router.get("/artifacts")
 async def artifacts(
-    pool: Pool, common: ListParameters, uri: Name = None, name: Name = None
+    pool: Pool, stored: Stored, common: ListParameters, uri: Name = None, name: Name = None
 ) -> Response:
     """Artifacts, with the filters of ``/executions`` plus the exact lookups the artifact
     service makes: ``uri`` (the content hash), and ``pipeline`` with ``name``."""
     query = filters.ArtifactQuery(**asdict(common), uri=uri, name=name)
-    return json_response(await artifact_reads.list_artifacts(pool, query))
+    return json_response(await artifact_reads.list_artifacts(pool, query, stored))
 
 
 @router.get("/artifacts/{artifact_id}")
 async def artifact(
     artifact_id: Id,
     pool: Pool,
+    stored: Stored,
     events: Annotated[
         int, Query(ge=0, le=artifact_reads.MAX_EVENTS)
     ] = artifact_reads.DEFAULT_EVENTS,
 ) -> Response:
     """One artifact with its first ``events`` events and the execution of each."""
-    return json_response(await artifact_reads.get_artifact(pool, artifact_id, event_limit=events))
+    return json_response(
+        await artifact_reads.get_artifact(pool, artifact_id, event_limit=events, stored=stored)
+    )
 
 
 @router.get("/export")
