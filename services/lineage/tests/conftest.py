@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from lineage_support import GraphUnderTest, Pusher, empty_neo4j
+from lineage_support import GraphUnderTest, Pusher, Scene, empty_neo4j
 
 from cmf_common.db import create_pool
 from cmf_common.events import Envelope
@@ -104,3 +104,10 @@ def push_events(metadata_pool: asyncpg.Pool) -> Pusher:
         return [envelope_of(r) for r in rows]
 
     return run
+
+
+@pytest.fixture
+def scene(
+    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
+) -> Scene:
+    return Scene(graph, graph_reader, push_events, payload)

@@ -13,16 +13,25 @@ import httpx
 import pytest
 from neo4j import AsyncDriver, AsyncGraphDatabase
 
+from cmf_common.committed import CommittedSource
 from cmf_common.events import Envelope
 from cmf_common.service import install_state
 from cmf_lineage.api.deps import LineageState
 from cmf_lineage.app import create_app
+from cmf_lineage.board import VersionBoard
+from cmf_lineage.cache import Cache, LruCache
+from cmf_lineage.consistency import Consistency
 from cmf_lineage.graph import GraphStore
+from cmf_lineage.graph_reader import GraphReader
+from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
 from cmf_lineage.store.neo4j import Neo4jGraphStore
+from cmf_lineage.versions import GraphVersions
 
 Pusher = Callable[..., Awaitable[list[Envelope]]]
+
+CONSUMER = "cmf-lineage"
 
 NEO4J_URI = os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
 NEO4J_AUTH = (
@@ -37,6 +46,58 @@ class GraphUnderTest:
 
     store: GraphStore
     reset: Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Scene:
+    """A store under test, its read side, and the real push that feeds it the fixture payload."""
+
+    graph: GraphUnderTest
+    graph_reader: GraphReader
+    push: Pusher
+    payload: dict[str, Any]
+
+
+@dataclass
+class LineageProcess:
+    """What one lineage process holds: its graph versions, its projector and its reader."""
+
+    versions: GraphVersions
+    projector: Projector
+    reader: LineageReader
+
+
+def lineage_process(
+    scene: Scene,
+    board: VersionBoard | None = None,
+    cache: Cache | None = None,
+    *,
+    wait_s: float = 5.0,
+    sync_every_s: float = 1.0,
+    retry_s: float = 1.0,
+    local: CommittedSource | None = None,
+    shared: CommittedSource | None = None,
+    metadata: CommittedSource | None = None,
+) -> LineageProcess:
+    """A lineage process over ``scene``'s store, as the service's lifespan wires one: the
+    projector posts on ``board`` and the reader waits for what the committed sources say."""
+    store = scene.graph.store
+    versions = GraphVersions(
+        scene.graph_reader, CONSUMER, board, sync_every_s=sync_every_s, retry_s=retry_s
+    )
+    consistency = Consistency(
+        store, versions, CONSUMER, wait_s, local=local, shared=shared, metadata=metadata
+    )
+    reader = LineageReader(
+        scene.graph_reader,
+        store,
+        cache or LruCache(),
+        CONSUMER,
+        wait_s=wait_s,
+        versions=versions,
+        consistency=consistency,
+    )
+    return LineageProcess(versions, Projector(store, versions=versions), reader)
 
 
 def as_pipeline(payload: dict[str, Any], name: str) -> dict[str, Any]:

@@ -11,9 +11,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
-import httpx
 import pytest
-from lineage_support import GraphUnderTest, Pusher
+from lineage_support import Scene, lineage_client, lineage_process
 from test_reads import REDIS_URL
 
 from cmf_common.committed import (
@@ -23,19 +22,9 @@ from cmf_common.committed import (
     LocalCommitted,
     RedisCommitted,
 )
-from cmf_common.service import install_state
-from cmf_lineage.api.deps import LineageState
-from cmf_lineage.app import create_app
 from cmf_lineage.board import RedisBoard
-from cmf_lineage.cache import LruCache
-from cmf_lineage.consistency import Consistency
-from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
-from cmf_lineage.reads import LineageReader
-from cmf_lineage.settings import LineageSettings
-from cmf_lineage.versions import GraphVersions
 
-CONSUMER = "cmf-lineage"
 TREE = "/artifact-lineage/tangled-tree/Test-env"
 ROUTES = (
     TREE,
@@ -67,47 +56,18 @@ class Sequences:
         return dict(self.seqs), sum(self.seqs.values())
 
 
-def _reader(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    wait_s: float,
-    versions: GraphVersions | None = None,
-    **sources: object,
-) -> LineageReader:
-    versions = versions or GraphVersions(graph_reader, CONSUMER)
-    consistency = Consistency(graph.store, versions, CONSUMER, wait_s, **sources)  # type: ignore[arg-type]
-    return LineageReader(
-        graph_reader,
-        graph.store,
-        LruCache(),
-        CONSUMER,
-        wait_s=wait_s,
-        versions=versions,
-        consistency=consistency,
-    )
-
-
-def _client(reader: LineageReader) -> httpx.AsyncClient:
-    app = create_app(LineageSettings())
-    install_state(app, LineageState(reader=reader))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lineage")
-
-
 async def test_every_pipeline_route_waits_for_an_acknowledged_push_without_a_token(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    push_events: Pusher,
-    payload: dict[str, object],
+    scene: Scene,
 ) -> None:
-    events = await push_events(payload)
+    events = await scene.push(scene.payload)
     committed = LocalCommitted()
     await committed.post("Test-env", events[-1].seq)  # acknowledged, not yet projected
-    reader = _reader(graph, graph_reader, 30, local=committed)
-    async with _client(reader) as client:
+    reader = lineage_process(scene, wait_s=30, local=committed).reader
+    async with lineage_client(reader) as client:
         reads = [asyncio.create_task(client.get(route)) for route in ROUTES]
         await asyncio.sleep(0.2)
         assert not any(read.done() for read in reads)
-        await Projector(graph.store).apply(events)
+        await Projector(scene.graph.store).apply(events)
         answers = await asyncio.wait_for(asyncio.gather(*reads), timeout=10)
     for route, answer in zip(ROUTES, answers, strict=True):
         assert answer.status_code == 200, (route, answer.text)
@@ -115,18 +75,13 @@ async def test_every_pipeline_route_waits_for_an_acknowledged_push_without_a_tok
     assert answers[3].json()["data"] == answers[0].json()
 
 
-async def test_a_walk_waits_for_every_pipeline(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    push_events: Pusher,
-    payload: dict[str, object],
-) -> None:
-    events = await push_events(payload)
-    await Projector(graph.store).apply(events)
+async def test_a_walk_waits_for_every_pipeline(scene: Scene) -> None:
+    events = await scene.push(scene.payload)
+    await Projector(scene.graph.store).apply(events)
     committed = LocalCommitted()
     await committed.post("Test-env", events[-1].seq)
-    reader = _reader(graph, graph_reader, 0.3, local=committed)
-    async with _client(reader) as client:
+    reader = lineage_process(scene, wait_s=0.3, local=committed).reader
+    async with lineage_client(reader) as client:
         display = (await client.get("/display_lineage?pipeline_name=Test-env")).json()
         artifact = next(n for n in display["nodes"] if n["kind"] == "artifact")["id"]
         walk = f"/lineage/{artifact.split(':')[1]}"
@@ -141,17 +96,12 @@ async def test_a_walk_waits_for_every_pipeline(
     assert tree.status_code == 200
 
 
-async def test_a_stopped_projection_is_a_503_with_retry_after_in_each_dialect(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    push_events: Pusher,
-    payload: dict[str, object],
-) -> None:
-    events = await push_events(payload)
+async def test_a_stopped_projection_is_a_503_with_retry_after_in_each_dialect(scene: Scene) -> None:
+    events = await scene.push(scene.payload)
     committed = LocalCommitted()
     await committed.post("Test-env", events[-1].seq)
-    reader = _reader(graph, graph_reader, 0.3, local=committed)
-    async with _client(reader) as client:
+    reader = lineage_process(scene, wait_s=0.3, local=committed).reader
+    async with lineage_client(reader) as client:
         started = time.monotonic()
         cmf = await client.get(TREE)
         took = time.monotonic() - started
@@ -165,14 +115,12 @@ async def test_a_stopped_projection_is_a_503_with_retry_after_in_each_dialect(
     assert upstream.json()["status"] == "error" and upstream.json()["code"] == 503
 
 
-async def test_a_pipeline_nobody_pushed_is_a_404_at_once(
-    graph: GraphUnderTest, graph_reader: GraphReader
-) -> None:
+async def test_a_pipeline_nobody_pushed_is_a_404_at_once(scene: Scene) -> None:
     metadata = Sequences({})
-    reader = _reader(graph, graph_reader, 30, local=LocalCommitted())
-    asking = _reader(graph, graph_reader, 30, metadata=metadata)
+    reader = lineage_process(scene, wait_s=30, local=LocalCommitted()).reader
+    asking = lineage_process(scene, wait_s=30, metadata=metadata).reader
     for each in (reader, asking):
-        async with _client(each) as client:
+        async with lineage_client(each) as client:
             started = time.monotonic()
             answer = await client.get("/artifact-lineage/tangled-tree/Nobody")
             assert answer.status_code == 404
@@ -194,13 +142,9 @@ async def redis_keys() -> AsyncIterator[CommittedKeys]:
 
 
 async def test_redis_holds_the_committed_seqs_the_read_takes_with_its_version(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    push_events: Pusher,
-    payload: dict[str, object],
-    redis_keys: CommittedKeys,
+    scene: Scene, redis_keys: CommittedKeys
 ) -> None:
-    events = await push_events(payload)
+    events = await scene.push(scene.payload)
     posted = RedisCommitted(REDIS_URL, redis_keys)
     board = RedisBoard(REDIS_URL, f"cmf-test:{uuid.uuid4().hex}:", committed=redis_keys)
     metadata = Sequences({})
@@ -211,14 +155,13 @@ async def test_redis_holds_the_committed_seqs_the_read_takes_with_its_version(
             "Test-env": events[-1].seq,
             "Nobody": None,
         }
-        versions = GraphVersions(graph_reader, CONSUMER, board)
-        await versions.sync()
-        reader = _reader(graph, graph_reader, 30, versions, shared=posted, metadata=metadata)
-        async with _client(reader) as client:
+        process = lineage_process(scene, board, wait_s=30, shared=posted, metadata=metadata)
+        await process.versions.sync()
+        async with lineage_client(process.reader) as client:
             read = asyncio.create_task(client.get(TREE))
             await asyncio.sleep(0.2)
             assert not read.done()
-            await Projector(graph.store, versions=versions).apply(events)
+            await process.projector.apply(events)
             assert (await asyncio.wait_for(read, timeout=10)).status_code == 200
             assert (await client.get(TREE)).status_code == 200
             display = (await client.get("/display_lineage?pipeline_name=Test-env")).json()
@@ -230,25 +173,19 @@ async def test_redis_holds_the_committed_seqs_the_read_takes_with_its_version(
         await posted.close()
 
 
-async def test_with_redis_down_a_read_asks_the_metadata_service(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    push_events: Pusher,
-    payload: dict[str, object],
-) -> None:
-    events = await push_events(payload)
+async def test_with_redis_down_a_read_asks_the_metadata_service(scene: Scene) -> None:
+    events = await scene.push(scene.payload)
     dead = "redis://127.0.0.1:1/0"
     keys = CommittedKeys.of("cmf-test-down")
     board = RedisBoard(dead, committed=keys, timeout_s=0.2)
     metadata = Sequences({"Test-env": events[-1].seq})
     try:
-        versions = GraphVersions(graph_reader, CONSUMER, board)
-        reader = _reader(graph, graph_reader, 30, versions, metadata=metadata)
-        async with _client(reader) as client:
+        reader = lineage_process(scene, board, wait_s=30, metadata=metadata).reader
+        async with lineage_client(reader) as client:
             read = asyncio.create_task(client.get(TREE))
             await asyncio.sleep(0.3)
             assert not read.done()
-            await Projector(graph.store).apply(events)
+            await Projector(scene.graph.store).apply(events)
             assert (await asyncio.wait_for(read, timeout=10)).status_code == 200
             metadata.down = True  # neither the board nor the metadata service: no answer
             assert (await client.get(TREE)).status_code == 503

@@ -9,26 +9,28 @@ import os
 import random
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from lineage_support import GraphUnderTest, Pusher, as_pipeline, first_stage, lineage_client
+from lineage_support import (
+    CONSUMER,
+    Scene,
+    as_pipeline,
+    first_stage,
+    lineage_client,
+    lineage_process,
+)
 
 from cmf_common.events import Envelope
 from cmf_lineage.board import BoardUnavailable, LocalBoard, RedisBoard, VersionBoard
 from cmf_lineage.cache import Cache, LruCache, RedisCache
-from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
-from cmf_lineage.reads import LineageReader
 from cmf_lineage.rebuild import rebuild_neo4j
-from cmf_lineage.versions import GraphVersions
 from cmf_testing.waiting import eventually_async
 
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 UNREACHABLE = "redis://127.0.0.1:9/0"
 TOKEN = "X-CMF-Consistency-Token"
 TREE = "/artifact-lineage/tangled-tree/Test-env"
-CONSUMER = "cmf-lineage"
 
 
 @pytest.fixture
@@ -107,78 +109,58 @@ async def test_an_unreachable_redis_board_says_so() -> None:
 
 
 async def test_the_projector_posts_the_store_version_after_each_commit(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    board_and_cache: tuple[VersionBoard, Cache],
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, board_and_cache: tuple[VersionBoard, Cache]
 ) -> None:
     board, _ = board_and_cache
-    versions = GraphVersions(graph_reader, CONSUMER, board)
-    await Projector(graph.store, versions=versions).apply(await push_events(payload))
-    assert await board.get(CONSUMER) == await graph_reader.graph_version(CONSUMER) > 0
+    process = lineage_process(scene, board)
+    await process.projector.apply(await scene.push(scene.payload))
+    assert await board.get(CONSUMER) == await scene.graph_reader.graph_version(CONSUMER) > 0
 
 
 async def test_a_read_after_an_applied_push_never_sees_the_older_answer_through_the_board(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    board_and_cache: tuple[VersionBoard, Cache],
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, board_and_cache: tuple[VersionBoard, Cache]
 ) -> None:
-    board, cache = board_and_cache
-    versions = GraphVersions(graph_reader, CONSUMER, board)
-    projector = Projector(graph.store, versions=versions)
-    reader = LineageReader(graph_reader, graph.store, cache, CONSUMER, versions=versions)
-    async with lineage_client(reader) as client:
-        await projector.apply(await push_events(first_stage(payload)))
+    process = lineage_process(scene, *board_and_cache)
+    async with lineage_client(process.reader) as client:
+        await process.projector.apply(await scene.push(first_stage(scene.payload)))
         before = (await client.get(TREE)).json()
         assert (await client.get(TREE)).json() == before  # from the cache
         assert len(before) == 2
-        await projector.apply(await push_events(payload))
+        await process.projector.apply(await scene.push(scene.payload))
         after = await client.get(TREE)  # no token: the board's version
     assert len(after.json()) == 3
 
 
 async def test_a_read_with_a_token_posts_its_version_for_the_reads_after_it(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    board_and_cache: tuple[VersionBoard, Cache],
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, board_and_cache: tuple[VersionBoard, Cache]
 ) -> None:
     """The projector here posts nothing (its post was lost): the token read takes the store's
     version, and from then on token-less reads do too."""
     board, cache = board_and_cache
-    versions = GraphVersions(graph_reader, CONSUMER, board)
-    reader = LineageReader(graph_reader, graph.store, cache, CONSUMER, versions=versions)
-    silent = Projector(graph.store)
+    reader = lineage_process(scene, board, cache).reader
+    silent = Projector(scene.graph.store)
     async with lineage_client(reader) as client:
-        await silent.apply(await push_events(first_stage(payload)))
+        await silent.apply(await scene.push(first_stage(scene.payload)))
         assert len((await client.get(TREE)).json()) == 2
-        events = await push_events(payload)
+        events = await scene.push(scene.payload)
         await silent.apply(events)
         stale = (await client.get(TREE)).json()
         assert len(stale) == 2  # the board lags: the lost post, not yet healed
         pinned = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
         assert len(pinned.json()) == 3
-        assert await board.get(CONSUMER) == await graph_reader.graph_version(CONSUMER)
+        assert await board.get(CONSUMER) == await scene.graph_reader.graph_version(CONSUMER)
         assert len((await client.get(TREE)).json()) == 3
 
 
 async def test_the_sync_loop_heals_a_lost_post(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    board_and_cache: tuple[VersionBoard, Cache],
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, board_and_cache: tuple[VersionBoard, Cache]
 ) -> None:
     board, _ = board_and_cache
-    versions = GraphVersions(graph_reader, CONSUMER, board, sync_every_s=0.05)
-    await Projector(graph.store).apply(await push_events(payload))  # posts nothing
+    versions = lineage_process(scene, board, sync_every_s=0.05).versions
+    await Projector(scene.graph.store).apply(await scene.push(scene.payload))  # posts nothing
     stop = asyncio.Event()
     sync = asyncio.create_task(versions.keep_synced(stop))
-    expected = await graph_reader.graph_version(CONSUMER)
+    expected = await scene.graph_reader.graph_version(CONSUMER)
 
     async def synced() -> None:
         assert await board.get(CONSUMER) == expected
@@ -190,20 +172,16 @@ async def test_the_sync_loop_heals_a_lost_post(
         await sync
 
 
-async def test_reads_are_right_when_redis_is_unreachable(
-    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
-) -> None:
+async def test_reads_are_right_when_redis_is_unreachable(scene: Scene) -> None:
     board = RedisBoard(UNREACHABLE)
     cache = RedisCache(UNREACHABLE, ttl_s=60)
-    versions = GraphVersions(graph_reader, CONSUMER, board)
-    projector = Projector(graph.store, versions=versions)
-    reader = LineageReader(graph_reader, graph.store, cache, CONSUMER, versions=versions)
+    process = lineage_process(scene, board, cache)
     try:
-        async with lineage_client(reader) as client:
-            await projector.apply(await push_events(first_stage(payload)))
+        async with lineage_client(process.reader) as client:
+            await process.projector.apply(await scene.push(first_stage(scene.payload)))
             assert len((await client.get(TREE)).json()) == 2
-            events = await push_events(payload)
-            await projector.apply(events)
+            events = await scene.push(scene.payload)
+            await process.projector.apply(events)
             assert len((await client.get(TREE)).json()) == 3
             pinned = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
             assert len(pinned.json()) == 3
@@ -242,57 +220,42 @@ class FailingBoard:
 
 
 async def test_after_a_board_failure_reads_never_go_back_to_its_older_version(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    redis_board: RedisBoard,
-    redis_cache: RedisCache,
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, redis_board: RedisBoard, redis_cache: RedisCache
 ) -> None:
     """The post of a push is lost while Redis fails; Redis comes back still holding the version
     before it. Reads served the push meanwhile (from the store), so they keep taking the store's
     version until a post succeeds, and then the board holds the push's version."""
     flaky = FailingBoard(redis_board)
-    versions = GraphVersions(graph_reader, CONSUMER, flaky, retry_s=3600)
-    projector = Projector(graph.store, versions=versions)
-    reader = LineageReader(graph_reader, graph.store, redis_cache, CONSUMER, versions=versions)
-    async with lineage_client(reader) as client:
-        await projector.apply(await push_events(first_stage(payload)))
+    process = lineage_process(scene, flaky, redis_cache, retry_s=3600)
+    store_version = scene.graph_reader.graph_version
+    async with lineage_client(process.reader) as client:
+        await process.projector.apply(await scene.push(first_stage(scene.payload)))
         assert len((await client.get(TREE)).json()) == 2
         flaky.failing = True
         assert len((await client.get(TREE)).json()) == 2  # the board's get fails: the store
-        await projector.apply(await push_events(payload))
+        await process.projector.apply(await scene.push(scene.payload))
         assert len((await client.get(TREE)).json()) == 3  # from the store
         flaky.failing = False
         posted = await redis_board.get(CONSUMER)
-        assert posted is not None and posted < await graph_reader.graph_version(CONSUMER)
+        assert posted is not None and posted < await store_version(CONSUMER)
         assert len((await client.get(TREE)).json()) == 3  # still the store's version
-        await versions.sync()
-        assert await redis_board.get(CONSUMER) == await graph_reader.graph_version(CONSUMER)
+        await process.versions.sync()
+        assert await redis_board.get(CONSUMER) == await store_version(CONSUMER)
         assert len((await client.get(TREE)).json()) == 3  # the board's again
 
 
 async def test_a_missing_board_value_is_taken_from_the_store_and_posted(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    redis_board: RedisBoard,
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, redis_board: RedisBoard
 ) -> None:
     """Redis evicted the key, or nothing has posted yet."""
-    await Projector(graph.store).apply(await push_events(payload))
-    versions = GraphVersions(graph_reader, CONSUMER, redis_board)
-    assert await versions.latest() == await graph_reader.graph_version(CONSUMER)
-    assert await redis_board.get(CONSUMER) == await graph_reader.graph_version(CONSUMER)
+    await Projector(scene.graph.store).apply(await scene.push(scene.payload))
+    versions = lineage_process(scene, redis_board).versions
+    assert await versions.latest() == await scene.graph_reader.graph_version(CONSUMER)
+    assert await redis_board.get(CONSUMER) == await scene.graph_reader.graph_version(CONSUMER)
 
 
 async def test_concurrent_pushes_read_their_writes_through_the_board_of_each_process(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    redis_board: RedisBoard,
-    redis_cache: RedisCache,
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, redis_board: RedisBoard, redis_cache: RedisCache
 ) -> None:
     """Two lineage processes (two readers, two projectors) share the Redis board and cache;
     pipelines sharing artifacts are pushed, projected and read at once. After its projection,
@@ -300,15 +263,14 @@ async def test_concurrent_pushes_read_their_writes_through_the_board_of_each_pro
     lineage, read after all were applied, holds every pipeline."""
     processes = []
     for _ in range(2):
-        versions = GraphVersions(graph_reader, CONSUMER, redis_board)
-        reader = LineageReader(graph_reader, graph.store, redis_cache, CONSUMER, versions=versions)
-        processes.append((Projector(graph.store, versions=versions), lineage_client(reader)))
+        process = lineage_process(scene, redis_board, redis_cache)
+        processes.append((process.projector, lineage_client(process.reader)))
     names = [f"Shared-{i}" for i in range(4)]
 
     async def one(i: int, name: str) -> None:
         projector, _ = processes[i % 2]
         _, other = processes[(i + 1) % 2]
-        events = await push_events(as_pipeline(payload, name), name)
+        events = await scene.push(as_pipeline(scene.payload, name), name)
         tree = f"/artifact-lineage/tangled-tree/{name}"
         before = await other.get(tree)  # may be cached, may be a 404: not applied yet
         assert before.status_code in (200, 404)
@@ -333,16 +295,12 @@ async def test_concurrent_pushes_read_their_writes_through_the_board_of_each_pro
 
 @pytest.mark.parametrize("graph", ["neo4j"], indirect=True)
 async def test_a_neo4j_rebuild_removes_the_board_value_once_the_graph_is_empty(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    redis_board: RedisBoard,
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, redis_board: RedisBoard
 ) -> None:
     """The emptied graph's version went back; the board's must not stay ahead of it."""
-    events = await push_events(payload)
-    versions = GraphVersions(graph_reader, CONSUMER, redis_board)
-    await Projector(graph.store, versions=versions).apply(events)
+    events = await scene.push(scene.payload)
+    process = lineage_process(scene, redis_board)
+    await process.projector.apply(events)
     before = await redis_board.get(CONSUMER)
     seen_when_emptied: list[int | None] = []
 
@@ -353,8 +311,9 @@ async def test_a_neo4j_rebuild_removes_the_board_value_once_the_graph_is_empty(
     async def emptied() -> None:
         await redis_board.forget(CONSUMER)
         seen_when_emptied.append(await redis_board.get(CONSUMER))
-        assert await graph_reader.graph_version(CONSUMER) == 0
+        assert await scene.graph_reader.graph_version(CONSUMER) == 0
 
-    await rebuild_neo4j(graph.store, export, CONSUMER, emptied)
+    await rebuild_neo4j(scene.graph.store, export, CONSUMER, emptied)
     assert before is not None and seen_when_emptied == [None]
-    assert await versions.latest() == await graph_reader.graph_version(CONSUMER) == before
+    latest = await process.versions.latest()
+    assert latest == await scene.graph_reader.graph_version(CONSUMER) == before

@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from urllib.parse import quote
 
 import httpx
@@ -113,6 +114,7 @@ class MetadataSequences:
         await self.client.aclose()
 
 
+@dataclass(eq=False)
 class Consistency:
     """The version a read answers at so that it includes what it must (see the argument).
 
@@ -121,29 +123,22 @@ class Consistency:
     them); ``metadata`` is asked when neither has them. With none of the three (a reader a test
     built), only consistency tokens are waited for."""
 
-    def __init__(
-        self,
-        store: GraphStore,
-        versions: GraphVersions,
-        consumer: str,
-        wait_s: float,
-        *,
-        local: CommittedSource | None = None,
-        shared: CommittedSource | None = None,
-        metadata: CommittedSource | None = None,
-    ) -> None:
-        self.store = store
-        self.versions = versions
-        self.consumer = consumer
-        self.wait_s = wait_s
-        self.local = local
-        self.shared = shared
-        self.metadata = metadata
-        self.enabled = local is not None or shared is not None or metadata is not None
-        # pipeline -> (applied seq seen in the store, the store's version read after it)
-        self._seen: dict[str, tuple[int, int]] = {}
-        # (committed total, version): at that version every pipeline had applied that total
-        self._all_seen: tuple[int, int] | None = None
+    store: GraphStore
+    versions: GraphVersions
+    consumer: str
+    wait_s: float
+    _: KW_ONLY
+    local: CommittedSource | None = None
+    shared: CommittedSource | None = None
+    metadata: CommittedSource | None = None
+    # pipeline -> (applied seq seen in the store, the store's version read after it)
+    _seen: dict[str, tuple[int, int]] = field(default_factory=dict, init=False)
+    # (committed total, version): at that version every pipeline had applied that total
+    _all_seen: tuple[int, int] | None = field(default=None, init=False)
+
+    @property
+    def enabled(self) -> bool:
+        return self.local is not None or self.shared is not None or self.metadata is not None
 
     async def version(self, pipelines: Sequence[str] | None, need: Mapping[str, int]) -> int:
         """The version to answer a read covering ``pipelines`` (``None``: every pipeline) at,

@@ -56,6 +56,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Protocol
 
 import structlog
@@ -90,25 +91,18 @@ class VersionSource(Protocol):
     async def graph_version(self, consumer: str) -> int: ...
 
 
+@dataclass(eq=False)
 class GraphVersions:
     """A consumer's graph version: from the board when there is one, else from the store."""
 
-    def __init__(
-        self,
-        source: VersionSource,
-        consumer: str,
-        board: VersionBoard | None = None,
-        *,
-        sync_every_s: float = 1.0,
-        retry_s: float = 1.0,
-    ) -> None:
-        self.source = source
-        self.consumer = consumer
-        self.board = board
-        self.sync_every_s = sync_every_s
-        self.retry_s = retry_s
-        self._suspended = False
-        self._retry_at = 0.0
+    source: VersionSource
+    consumer: str
+    board: VersionBoard | None = None
+    _: KW_ONLY
+    sync_every_s: float = 1.0
+    retry_s: float = 1.0
+    _suspended: bool = field(default=False, init=False)
+    _retry_at: float = field(default=0.0, init=False)
 
     async def latest(self) -> int:
         """The version a read without a token answers at (see the module's argument)."""
