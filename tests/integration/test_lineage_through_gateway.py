@@ -147,6 +147,10 @@ def _read_each_route_right_after_each_push(client: httpx.Client, pushes: int = 2
         assert upstream["status"] == "success" and upstream["data"] == tree
         flow = _get(client, f"/v1/pipelines/{name}/hierarchical-lineage")
         assert flow["status"] == "success" and flow["data"]["nodes"], flow
+        # CMFQuery: the artifacts from the metadata store, their executions from the graph
+        artifacts = _get(client, f"/api/v1/artifacts/{name}")["data"]["artifacts"]
+        linked = _get(client, f"/api/v1/artifacts/name/{artifacts[-1]['name']}/executions")
+        assert linked["status"] == "success" and linked["data"]["executions"], linked
 
 
 def test_every_lineage_route_answers_a_push_at_once_without_a_token(
