@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -55,38 +57,51 @@ def ui_built() -> None:
     assert (UI / "node_modules" / "playwright-core").is_dir(), "playwright-core is not installed"
 
 
-@pytest.fixture(scope="module")
-def ui_server(ui_built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with start_server(tmp_path_factory.mktemp("ui-server"), free_port()) as server:
-        yield server.base_url
+@dataclass(frozen=True)
+class Loaded:
+    base_url: str
+    fixture: dict[str, object]
 
 
 @pytest.fixture(scope="module")
-def loaded(ui_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Two pipelines pushed by the real client, the sweep last: what the scenarios expect."""
-    client: CmfClient = make_cmf_client(tmp_path_factory.mktemp("ui-client"))
-    folder = client.scratch / "workspace"
-    client.init(folder, ui_server)
-    demo = client.script("pipeline.py", "--pipeline", "Client-Test", cwd=folder)
-    sweep = client.script("sweep.py", "--pipeline", "Sweep", "--runs", str(SWEEP_RUNS), cwd=folder)
-    for name in (demo["pipeline"], sweep["pipeline"]):
-        output = client.cmf("metadata", "push", "-p", name, cwd=folder)
-        assert "successfully pushed" in output, output
-    cards = httpx.get(f"{ui_server}/api/native/v1/views/pipelines", timeout=10).json()
-    return {
-        "newest_first": [c["name"] for c in cards["items"]],
-        "demo": demo,
-        "sweep": {"pipeline": "Sweep", "stage": "Sweep/Train", "runs": SWEEP_RUNS},
-    }
+def loaded(ui_built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+    """``cmf-server up`` with two pipelines pushed by the real client, the sweep last. The
+    client logs them while the server starts (logging needs no server), then pushes."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        starting = pool.submit(start_server, tmp_path_factory.mktemp("ui-server"), port)
+        try:
+            client: CmfClient = make_cmf_client(tmp_path_factory.mktemp("ui-client"))
+            folder = client.scratch / "workspace"
+            client.init(folder, base_url)
+            demo = client.script("pipeline.py", "--pipeline", "Client-Test", cwd=folder)
+            runs = str(SWEEP_RUNS)
+            client.script("sweep.py", "--pipeline", "Sweep", "--runs", runs, cwd=folder)
+        finally:
+            server = starting.result()
+    with server:
+        for name in ("Client-Test", "Sweep"):
+            output = client.cmf("metadata", "push", "-p", name, cwd=folder)
+            assert "successfully pushed" in output, output
+        cards = httpx.get(f"{base_url}/api/native/v1/views/pipelines", timeout=10).json()
+        yield Loaded(
+            base_url,
+            {
+                "newest_first": [c["name"] for c in cards["items"]],
+                "demo": demo,
+                "sweep": {"pipeline": "Sweep", "stage": "Sweep/Train", "runs": SWEEP_RUNS},
+            },
+        )
 
 
-def test_ui_in_chromium(ui_server: str, loaded: dict[str, object]) -> None:
-    assert loaded["newest_first"] == ["Sweep", "Client-Test"]
+def test_ui_in_chromium(loaded: Loaded) -> None:
+    assert loaded.fixture["newest_first"] == ["Sweep", "Client-Test"]
     OUT.mkdir(exist_ok=True)
     env = {
         **os.environ,
-        "CMF_UI_BASE_URL": ui_server,
-        "CMF_UI_FIXTURE": json.dumps(loaded),
+        "CMF_UI_BASE_URL": loaded.base_url,
+        "CMF_UI_FIXTURE": json.dumps(loaded.fixture),
         "CMF_UI_OUT": str(OUT),
     }
     output = _run(["node", "e2e/run.mjs"], UI, E2E_TIMEOUT_S, env=env)

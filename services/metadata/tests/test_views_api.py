@@ -154,6 +154,7 @@ async def test_compare_marks_the_rows_that_differ_and_their_numbers(
     assert rows["step"]["differs"] and rows["step"]["numbers"] == [11.0, 10.0, 9.0]
     assert not rows["split"]["differs"] and rows["split"]["numbers"] == [0.2, 0.2, 0.2]
     assert rows["Execution"]["numbers"] is None
+    assert rows["step"]["chart"] and not rows["split"]["chart"]
 
 
 async def test_compare_takes_at_most_ten(client: httpx.AsyncClient) -> None:

@@ -261,14 +261,17 @@ def comparison(executions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         numeric = bool(present) and all(
             n is not None for v, n in zip(values, numbers, strict=True) if v is not None
         )
+        differs = len({repr(v) for v in values}) > 1
         rows.append(
             {
                 "key": key,
                 "bag": bag,
                 "values": values,
-                "differs": len({repr(v) for v in values}) > 1,
+                "differs": differs,
                 "numeric": numeric,
                 "numbers": numbers if numeric else None,
+                # Worth a chart: numbers that tell the runs apart, not CMF's bookkeeping.
+                "chart": numeric and differs and key not in HIDDEN_BY_DEFAULT,
             }
         )
     return rows

@@ -105,6 +105,7 @@ export interface ComparisonRow {
   differs: boolean;
   numeric: boolean;
   numbers: (number | null)[] | null;
+  chart: boolean;
 }
 
 export interface Comparison {

@@ -1,7 +1,72 @@
+import { useQuery } from "@tanstack/react-query";
+import { useEffect } from "react";
+import { ErrorState, Loading } from "../components/States";
+import { api, ApiError } from "../lib/api";
+import { Link, pipelinePath } from "../lib/router";
+import { absoluteTime, formatCount, plural, relativeTime } from "../lib/shape";
+import { ArtifactsView } from "./ArtifactsView";
+import { ExecutionsView } from "./ExecutionsView";
+import { TensorBoardView } from "./TensorBoardView";
+
+const VIEWS = ["executions", "artifacts", "tensorboard"] as const;
+
 export default function PipelinePage({ pipeline, view }: { pipeline: string; view: string }) {
+  const overview = useQuery({
+    queryKey: ["pipeline", pipeline],
+    queryFn: ({ signal }) => api.pipeline(pipeline, signal),
+  });
+  useEffect(() => {
+    document.title = `${pipeline} · CMF Server`;
+  }, [pipeline]);
+
+  if (overview.isPending) return <Loading label={`Loading ${pipeline}…`} />;
+  if (overview.isError) {
+    const error = overview.error;
+    if (error instanceof ApiError && error.code === "pipeline_not_found") {
+      return (
+        <div className="state error" role="alert" data-testid="error">
+          <div className="icon">?</div>
+          <h2>No pipeline named “{pipeline}”</h2>
+          <p>Nothing was pushed under this name to this server. Check the spelling, or push it with
+            <code> cmf metadata push -p {pipeline}</code>.</p>
+          <Link to="/" className="btn">
+            See every pipeline
+          </Link>
+        </div>
+      );
+    }
+    return <ErrorState error={error} onRetry={() => void overview.refetch()} />;
+  }
+  const data = overview.data;
+  const current = (VIEWS as readonly string[]).includes(view) ? view : "executions";
+  const counts: Record<string, number | undefined> = {
+    executions: data.execution_count,
+    artifacts: data.artifact_count,
+  };
   return (
-    <div>
-      {pipeline} {view}
-    </div>
+    <>
+      <div className="page-head">
+        <div>
+          <h1>{data.name}</h1>
+          <div className="sub" title={absoluteTime(data.last_push_time_since_epoch)}>
+            {plural(data.stage_count, "stage")} · {plural(data.execution_count, "execution")} ·{" "}
+            {plural(data.artifact_count, "artifact")} · pushed {relativeTime(data.last_push_time_since_epoch)}
+          </div>
+        </div>
+      </div>
+      <nav className="tabs" role="tablist" aria-label="Views of the pipeline">
+        {VIEWS.map((name) => (
+          <Link key={name} to={pipelinePath(pipeline, name)} className="tab">
+            <span role="tab" aria-selected={current === name}>
+              {name === "tensorboard" ? "TensorBoard" : name[0]?.toUpperCase() + name.slice(1)}
+            </span>
+            {counts[name] !== undefined && <span className="badge">{formatCount(counts[name] ?? 0)}</span>}
+          </Link>
+        ))}
+      </nav>
+      {current === "executions" && <ExecutionsView overview={data} />}
+      {current === "artifacts" && <ArtifactsView overview={data} />}
+      {current === "tensorboard" && <TensorBoardView pipeline={data.name} />}
+    </>
   );
 }

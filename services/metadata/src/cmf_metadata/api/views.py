@@ -85,6 +85,7 @@ class ComparisonRow(BaseModel):
     differs: bool
     numeric: bool
     numbers: list[float | None] | None
+    chart: bool
 
 
 class Comparison(BaseModel):

@@ -1,0 +1,230 @@
+import { useQuery } from "@tanstack/react-query";
+import type { ColumnDef } from "@tanstack/react-table";
+import { useCallback, useMemo, useState } from "react";
+import { ColumnChooser } from "../components/ColumnChooser";
+import { SearchBox } from "../components/SearchBox";
+import { Empty, ErrorState, Loading } from "../components/States";
+import { VirtualTable, type ColumnMeta } from "../components/VirtualTable";
+import { api } from "../lib/api";
+import { useParams } from "../lib/router";
+import { absoluteTime, decodeIds, decodeList, encodeList, formatCount, formatValue, nextSort, shortUuid, toggleItem } from "../lib/shape";
+import type { Execution, PipelineOverview, StageSummary } from "../lib/types";
+import { CompareDrawer, MAX_COMPARE } from "./CompareDrawer";
+import { ExecutionDrawer } from "./ExecutionDrawer";
+
+const DEFAULT_SORT = "-id";
+
+export function StageList(props: {
+  stages: StageSummary[];
+  current: string;
+  onPick: (stage: string) => void;
+}) {
+  return (
+    <nav className="side" aria-label="Stages">
+      <div className="side-title">Stages</div>
+      {props.stages.map((stage) => (
+        <button
+          key={stage.id}
+          type="button"
+          className="side-item"
+          style={{ width: "100%", border: 0, background: undefined, textAlign: "left" }}
+          aria-current={stage.name === props.current}
+          onClick={() => props.onPick(stage.name)}
+        >
+          <span>{stage.label}</span>
+          <span className="badge">{formatCount(stage.execution_count)}</span>
+        </button>
+      ))}
+    </nav>
+  );
+}
+
+export function ExecutionsView({ overview }: { overview: PipelineOverview }) {
+  const [params, setParams] = useParams();
+  const withExecutions = overview.stages.filter((s) => s.execution_count > 0);
+  const stage = params.get("stage") ?? withExecutions[0]?.name ?? overview.stages[0]?.name ?? "";
+  const known = overview.stages.some((s) => s.name === stage);
+  if (overview.stages.length === 0) {
+    return <Empty title="This pipeline has no stages yet">Push it again once it has run.</Empty>;
+  }
+  return (
+    <div className="layout">
+      <StageList
+        stages={overview.stages}
+        current={stage}
+        onPick={(name) =>
+          setParams({ stage: name, cols: null, sort: null, q: null, row: null, exec: null, sel: null, compare: null })
+        }
+      />
+      <div>
+        {known ? (
+          <StageTable key={stage} pipeline={overview.name} stage={stage} />
+        ) : (
+          <Empty title={`No stage “${stage}” in this pipeline`}>Pick one of its stages on the left.</Empty>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function propertyOf(row: Execution, key: string) {
+  return row.custom_properties[key] ?? row.properties[key];
+}
+
+function StageTable({ pipeline, stage }: { pipeline: string; stage: string }) {
+  const [params, setParams] = useParams();
+  const q = params.get("q") ?? "";
+  const sort = params.get("sort") ?? DEFAULT_SORT;
+  const active = Number(params.get("row") ?? 0) || 0;
+  const openId = Number(params.get("exec") ?? 0) || null;
+  const selected = decodeIds(params.get("sel"), MAX_COMPARE);
+  const comparing = params.get("compare") === "1" && selected.length > 0;
+  const [total, setTotal] = useState<number | null>(null);
+
+  const columnsAnswer = useQuery({
+    queryKey: ["stage-columns", pipeline, stage],
+    queryFn: ({ signal }) => api.stageColumns(pipeline, stage, signal),
+  });
+  const chosen = params.has("cols") ? decodeList(params.get("cols")) : (columnsAnswer.data?.default_columns ?? []);
+  const numeric = useMemo(
+    () => new Set((columnsAnswer.data?.columns ?? []).filter((c) => c.numeric).map((c) => c.key)),
+    [columnsAnswer.data],
+  );
+
+  const selectedKey = selected.join(",");
+  const columns = useMemo<ColumnDef<Execution, unknown>[]>(() => {
+    const picked = new Set(decodeIds(selectedKey));
+    const fixed: ColumnDef<Execution, unknown>[] = [
+      {
+        id: "select",
+        header: () => <span className="sr-only">Compare</span>,
+        size: 44,
+        cell: ({ row }) => (
+          <input
+            type="checkbox"
+            aria-label={`Select execution ${row.original.id} to compare`}
+            checked={picked.has(row.original.id)}
+            onClick={(event) => event.stopPropagation()}
+            onChange={() =>
+              setParams({ sel: encodeList(toggleItem([...picked], row.original.id, MAX_COMPARE).map(String)) || null }, true)
+            }
+          />
+        ),
+      },
+      {
+        id: "id",
+        header: "ID",
+        size: 80,
+        meta: { sortKey: "id", numeric: true } satisfies ColumnMeta,
+        cell: ({ row }) => <span>{row.original.id}</span>,
+      },
+      {
+        id: "uuid",
+        header: "UUID",
+        size: 110,
+        cell: ({ row }) => <span className="mono" title={row.original.uuid}>{shortUuid(row.original.uuid)}</span>,
+      },
+    ];
+    const props: ColumnDef<Execution, unknown>[] = chosen.map((key) => ({
+      id: `p:${key}`,
+      header: key,
+      size: Math.min(260, Math.max(110, key.length * 9 + 40)),
+      meta: { sortKey: `property:${key}`, numeric: numeric.has(key) } satisfies ColumnMeta,
+      cell: ({ row }) => {
+        const text = formatValue(propertyOf(row.original, key));
+        return <span title={text}>{text}</span>;
+      },
+    }));
+    const created: ColumnDef<Execution, unknown> = {
+      id: "created",
+      header: "Created",
+      size: 170,
+      meta: { sortKey: "create_time_since_epoch" } satisfies ColumnMeta,
+      cell: ({ row }) => (
+        <span>{absoluteTime(row.original.original_create_time_since_epoch ?? row.original.create_time_since_epoch)}</span>
+      ),
+    };
+    return [...fixed, ...props, created];
+  }, [chosen.join("\u0000"), numeric, selectedKey, setParams]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const fetchPage = useCallback(
+    (offset: number, limit: number, signal: AbortSignal) =>
+      api.executions({ pipeline, stage, q, sort, offset, limit }, signal),
+    [pipeline, stage, q, sort],
+  );
+  const onActive = useCallback((index: number) => setParams({ row: index || null }, true), [setParams]);
+  const onOpen = useCallback((row: Execution) => setParams({ exec: row.id }), [setParams]);
+  const onToggle = useCallback(
+    (row: Execution) =>
+      setParams({ sel: encodeList(toggleItem(selected, row.id, MAX_COMPARE).map(String)) || null }, true),
+    [selected, setParams], // eslint-disable-line react-hooks/exhaustive-deps
+  );
+  const closeDrawer = useCallback(() => setParams({ exec: null }), [setParams]);
+  const closeCompare = useCallback(() => setParams({ compare: null, diff: null }), [setParams]);
+
+  if (columnsAnswer.isPending) return <Loading label="Loading the stage's columns…" />;
+  if (columnsAnswer.isError) return <ErrorState error={columnsAnswer.error} onRetry={() => void columnsAnswer.refetch()} />;
+
+  return (
+    <>
+      <div className="toolbar">
+        <SearchBox
+          label="Filter executions"
+          placeholder="Filter by any property value…"
+          value={q}
+          onChange={(value) => setParams({ q: value || null, row: null }, true)}
+        />
+        <ColumnChooser
+          all={columnsAnswer.data.columns}
+          chosen={chosen}
+          onChange={(next) => setParams({ cols: encodeList(next) || "," }, true)}
+          onReset={() => setParams({ cols: null }, true)}
+        />
+        <div className="spacer" />
+        {total !== null && <span className="sub">{formatCount(total)} {q ? "matching" : "executions"}</span>}
+        {selected.length > 0 && (
+          <button className="btn small ghost" type="button" onClick={() => setParams({ sel: null, compare: null }, true)}>
+            Clear selection
+          </button>
+        )}
+        <button
+          className="btn primary"
+          type="button"
+          disabled={selected.length < 2}
+          title={selected.length < 2 ? "Select 2 to 10 executions (Space or the checkboxes)" : undefined}
+          onClick={() => setParams({ compare: 1 })}
+        >
+          Compare{selected.length ? ` (${selected.length})` : ""}
+        </button>
+      </div>
+      <VirtualTable<Execution>
+        label={`Executions of ${stage}`}
+        queryKey={["executions", pipeline, stage, q, sort]}
+        fetchPage={fetchPage}
+        columns={columns}
+        sort={sort}
+        onSort={(key) => setParams({ sort: nextSort(sort, key, DEFAULT_SORT) === DEFAULT_SORT ? null : nextSort(sort, key, DEFAULT_SORT), row: null }, true)}
+        active={active}
+        onActive={onActive}
+        onOpen={onOpen}
+        rowKey={(row) => row.id}
+        isChecked={(row) => selected.includes(row.id)}
+        onToggle={onToggle}
+        onTotal={setTotal}
+        empty={
+          q ? (
+            <Empty title={`No execution holds “${q}”`}>
+              <button className="btn" type="button" onClick={() => setParams({ q: null })}>
+                Clear the filter
+              </button>
+            </Empty>
+          ) : (
+            <Empty title="No executions in this stage" />
+          )
+        }
+      />
+      {openId !== null && <ExecutionDrawer id={openId} pipeline={pipeline} onClose={closeDrawer} />}
+      {comparing && <CompareDrawer ids={selected} onClose={closeCompare} />}
+    </>
+  );
+}
