@@ -20,8 +20,8 @@ HTTP; never the table).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -125,36 +125,22 @@ class RedisCommitted:
         self._post: Any = self.client.register_script(POST_SCRIPT)
 
     async def post(self, pipeline: str, seq: int) -> None:
-        from redis.exceptions import RedisError
-
-        try:
+        with redis_failures_as(CommittedUnavailable):
             await self._post(keys=[self.keys.seqs, self.keys.total], args=[pipeline, seq])
-        except (RedisError, OSError) as exc:
-            raise CommittedUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
 
     async def read(self, pipelines: Sequence[str]) -> CommittedRead:
-        from redis.exceptions import RedisError
-
-        try:
+        with redis_failures_as(CommittedUnavailable):
             async with self.client.pipeline(transaction=False) as pipe:
-                if pipelines:
-                    pipe.hmget(self.keys.seqs, list(pipelines))
-                pipe.get(self.keys.total)
+                queue_read(pipe, self.keys, pipelines)
                 replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise CommittedUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
-        return parse_read(pipelines, replies[0] if pipelines else [], replies[-1])
+        return read_of_replies(pipelines, replies)
 
     async def read_all(self) -> tuple[dict[str, int], int]:
-        from redis.exceptions import RedisError
-
-        try:
+        with redis_failures_as(CommittedUnavailable):
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.hgetall(self.keys.seqs)
                 pipe.get(self.keys.total)
                 seqs, total = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise CommittedUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
         if total is None:
             raise CommittedUnavailable("Redis holds no committed total")
         return {_text(k): int(v) for k, v in seqs.items()}, int(total)
@@ -165,6 +151,30 @@ class RedisCommitted:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+@contextmanager
+def redis_failures_as(error: type[Exception]) -> Iterator[None]:
+    """Redis's errors, and the socket's, raised as ``error`` saying what failed."""
+    from redis.exceptions import RedisError
+
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise error(f"Redis: {type(exc).__name__}: {exc}") from exc
+
+
+def queue_read(pipe: Any, keys: CommittedKeys, pipelines: Sequence[str]) -> None:
+    """Queue a committed read's commands on a Redis pipeline, after whatever else it carries;
+    :func:`read_of_replies` reads their replies."""
+    if pipelines:
+        pipe.hmget(keys.seqs, list(pipelines))
+    pipe.get(keys.total)
+
+
+def read_of_replies(pipelines: Sequence[str], replies: Sequence[Any]) -> CommittedRead:
+    """The read that :func:`queue_read`'s commands, the pipeline's last, answered."""
+    return parse_read(pipelines, replies[-2] if pipelines else [], replies[-1])
 
 
 def parse_read(pipelines: Sequence[str], seqs: Sequence[Any], total: Any) -> CommittedRead:

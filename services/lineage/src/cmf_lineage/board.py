@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from cmf_common.committed import CommittedKeys, CommittedRead, parse_read
+from cmf_common.committed import (
+    CommittedKeys,
+    CommittedRead,
+    queue_read,
+    read_of_replies,
+    redis_failures_as,
+)
 
 
 class BoardUnavailable(Exception):
@@ -107,32 +113,22 @@ class RedisBoard:
         """The consumer's version and the pipelines' committed sequences
         (:mod:`cmf_common.committed`, posted by the metadata service on the same Redis), in one
         round trip."""
-        from redis.exceptions import RedisError
-
         if self.committed is None:
             raise BoardUnavailable("this board reads no committed sequences")
-        try:
+        with redis_failures_as(BoardUnavailable):
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.get(self.prefix + consumer)
-                if pipelines:
-                    pipe.hmget(self.committed.seqs, list(pipelines))
-                pipe.get(self.committed.total)
+                queue_read(pipe, self.committed, pipelines)
                 replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BoardUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
         try:
             version = int(replies[0]) if replies[0] is not None else None
-            return version, parse_read(pipelines, replies[1] if pipelines else [], replies[-1])
+            return version, read_of_replies(pipelines, replies)
         except ValueError as exc:
             raise BoardUnavailable(f"Redis holds a non-integer for {consumer}") from exc
 
     async def get(self, consumer: str) -> int | None:
-        from redis.exceptions import RedisError
-
-        try:
+        with redis_failures_as(BoardUnavailable):
             value = await self.client.get(self.prefix + consumer)
-        except (RedisError, OSError) as exc:
-            raise BoardUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
         if value is None:
             return None
         try:
@@ -141,21 +137,13 @@ class RedisBoard:
             raise BoardUnavailable(f"Redis holds {value!r} for {consumer}") from exc
 
     async def advance(self, consumer: str, version: int) -> int:
-        from redis.exceptions import RedisError
-
-        try:
+        with redis_failures_as(BoardUnavailable):
             held = await self._advance(keys=[self.prefix + consumer], args=[version])
-        except (RedisError, OSError) as exc:
-            raise BoardUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
         return int(held)
 
     async def forget(self, consumer: str) -> None:
-        from redis.exceptions import RedisError
-
-        try:
+        with redis_failures_as(BoardUnavailable):
             await self.client.delete(self.prefix + consumer)
-        except (RedisError, OSError) as exc:
-            raise BoardUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         await self.client.aclose()

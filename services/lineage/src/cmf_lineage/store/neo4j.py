@@ -12,13 +12,14 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from neo4j import AsyncDriver, AsyncManagedTransaction
+from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
 from cmf_common.db import json_dumps
 from cmf_common.dispatch import StoreUnavailable
 from cmf_common.events import Envelope
 from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
+from cmf_lineage.store.neo4j_client import Neo4jClient
 
 SCHEMA = (
     "CREATE CONSTRAINT cmf_pipeline IF NOT EXISTS FOR (n:Pipeline) REQUIRE n.name IS UNIQUE",
@@ -101,16 +102,8 @@ RECORD_PROGRESS = (
 )
 
 
-class Neo4jGraphStore:
-    def __init__(self, driver: AsyncDriver, database: str | None = None) -> None:
-        self.driver = driver
-        self.database = database
-
-    async def setup(self) -> None:
-        """Constraints and indexes, created on start (each statement is idempotent)."""
-        async with self.driver.session(database=self.database) as session:
-            for statement in SCHEMA:
-                await session.run(statement)
+class Neo4jGraphStore(Neo4jClient):
+    schema = SCHEMA
 
     async def delete_everything(self) -> None:
         """Empty the graph in batches (a rebuild starts from nothing)."""

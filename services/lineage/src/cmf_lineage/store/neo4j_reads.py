@@ -13,8 +13,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from neo4j import AsyncDriver
-
 from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_lineage.graph_reader import (
     ArtifactInfo,
@@ -24,6 +22,7 @@ from cmf_lineage.graph_reader import (
     ExecutionRecord,
     PipelineGraph,
 )
+from cmf_lineage.store.neo4j_client import Neo4jClient
 
 # Pipeline-wide reads look executions up by pipeline alone.
 SCHEMA = (
@@ -55,15 +54,8 @@ def _execution(r: list[Any]) -> ExecutionInfo:
     return ExecutionInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6])
 
 
-class Neo4jGraphReader:
-    def __init__(self, driver: AsyncDriver, database: str | None = None) -> None:
-        self.driver = driver
-        self.database = database
-
-    async def setup(self) -> None:
-        async with self.driver.session(database=self.database) as session:
-            for statement in SCHEMA:
-                await (await session.run(statement)).consume()
+class Neo4jGraphReader(Neo4jClient):
+    schema = SCHEMA
 
     async def _one(self, query: str, **params: Any) -> Any:
         """The single record ``query`` answers (its aggregates make one even when empty)."""
