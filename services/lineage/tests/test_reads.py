@@ -13,17 +13,16 @@ from typing import Any
 import httpx
 import pytest
 from lineage_support import (
-    GraphUnderTest,
-    Pusher,
+    Scene,
     as_pipeline,
     executions_of,
     first_stage,
     lineage_client,
+    lineage_process,
 )
 
 from cmf_lineage.cache import Cache, LruCache, RedisCache
 from cmf_lineage.graph import GraphStore
-from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader, Token, parse_token
 
@@ -63,37 +62,37 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
 
 
 async def test_a_token_already_reached_is_answered_at_once(
-    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
+    scene: Scene,
 ) -> None:
-    events = await push_events(payload)
-    await Projector(graph.store).apply(events)
-    reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
+    events = await scene.push(scene.payload)
+    await Projector(scene.graph.store).apply(events)
+    reader = lineage_process(scene, wait_s=0.05).reader
     async with lineage_client(reader) as client:
         answer = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
     assert answer.status_code == 200 and len(answer.json()) == 3
 
 
 async def test_a_read_waits_for_the_projection_to_reach_its_token(
-    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
+    scene: Scene,
 ) -> None:
-    events = await push_events(payload)
-    watched = WatchedStore(graph.store)
-    reader = LineageReader(graph_reader, watched, LruCache(), "cmf-lineage", wait_s=30)
+    events = await scene.push(scene.payload)
+    watched = WatchedStore(scene.graph.store)
+    reader = LineageReader(scene.graph_reader, watched, LruCache(), "cmf-lineage", wait_s=30)
     async with lineage_client(reader) as client:
         read = asyncio.create_task(client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"}))
         await asyncio.wait_for(watched.asked.wait(), timeout=10)
         assert not read.done()
-        await Projector(graph.store).apply(events)
+        await Projector(scene.graph.store).apply(events)
         answer = await asyncio.wait_for(read, timeout=10)
     assert answer.status_code == 200 and len(answer.json()) == 3
 
 
 async def test_a_token_not_reached_in_time_is_a_503_with_retry_after(
-    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
+    scene: Scene,
 ) -> None:
-    events = await push_events(payload)
-    await Projector(graph.store).apply(events)
-    reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage", wait_s=0.2)
+    events = await scene.push(scene.payload)
+    await Projector(scene.graph.store).apply(events)
+    reader = lineage_process(scene, wait_s=0.2).reader
     ahead = f"Test-env:{events[-1].seq + 1}"
     async with lineage_client(reader) as client:
         cmf = await client.get(TREE, headers={TOKEN: ahead})
@@ -105,10 +104,8 @@ async def test_a_token_not_reached_in_time_is_a_503_with_retry_after(
 
 
 @pytest.mark.parametrize("raw", ["Test-env", "Test-env:", ":5", "Test-env:five", "Test-env:-1"])
-async def test_a_malformed_token_is_a_422(
-    graph: GraphUnderTest, graph_reader: GraphReader, raw: str
-) -> None:
-    reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage", wait_s=0.05)
+async def test_a_malformed_token_is_a_422(scene: Scene, raw: str) -> None:
+    reader = lineage_process(scene, wait_s=0.05).reader
     async with lineage_client(reader) as client:
         answer = await client.get(TREE, headers={TOKEN: raw})
     assert answer.status_code == 422
@@ -119,54 +116,46 @@ def test_a_token_names_its_pipeline_percent_encoded() -> None:
 
 
 async def test_a_cached_tree_is_not_served_once_a_later_push_is_applied(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    cache: Cache,
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, cache: Cache
 ) -> None:
-    first = first_stage(payload)
-    reader = LineageReader(graph_reader, graph.store, cache, "cmf-lineage")
+    first = first_stage(scene.payload)
+    reader = lineage_process(scene, cache=cache).reader
     async with lineage_client(reader) as client:
-        await Projector(graph.store).apply(await push_events(first))
+        await Projector(scene.graph.store).apply(await scene.push(first))
         before = (await client.get(TREE)).json()
         assert (await client.get(TREE)).json() == before  # now from the cache
         assert len(before) == 2
-        events = await push_events(payload)
-        await Projector(graph.store).apply(events)
+        events = await scene.push(scene.payload)
+        await Projector(scene.graph.store).apply(events)
         after = await client.get(TREE, headers={TOKEN: f"Test-env:{events[-1].seq}"})
     assert len(after.json()) == 3
 
 
 async def test_a_read_after_another_pipelines_push_sees_its_use_of_a_shared_artifact(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    cache: Cache,
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, cache: Cache
 ) -> None:
     """The artifact lineage crosses pipelines; a push elsewhere changes it, and reads racing
     with that push's projection never outlive it."""
-    await Projector(graph.store).apply(await push_events(payload))
-    reader = LineageReader(graph_reader, graph.store, cache, "cmf-lineage")
+    await Projector(scene.graph.store).apply(await scene.push(scene.payload))
+    reader = lineage_process(scene, cache=cache).reader
     async with lineage_client(reader) as client:
         full = (await client.get("/display_lineage", params={"pipeline_name": "Test-env"})).json()
         data = next(n for n in full["nodes"] if n.get("display_name") == "data.xml:18b9")
         path = f"/lineage/{data['id'].split(':')[1]}"
         before = (await client.get(path, params={"direction": "downstream"})).json()
         assert {p for n in before["nodes"] for p in n["pipelines"]} == {"Test-env"}
-        other = await push_events(as_pipeline(payload, "Other-env"), "Other-env")
+        other = await scene.push(as_pipeline(scene.payload, "Other-env"), "Other-env")
 
         async def reads() -> None:
             for _ in range(5):
                 answer = await client.get(path, params={"direction": "downstream"})
                 assert answer.status_code == 200
 
-        await asyncio.gather(reads(), Projector(graph.store).apply(other), reads())
+        await asyncio.gather(reads(), Projector(scene.graph.store).apply(other), reads())
         after = (await client.get(path, params={"direction": "downstream"})).json()
     executions = [n for n in after["nodes"] if n["kind"] == "execution"]
     assert {n["pipelines"][0] for n in executions} == {"Test-env", "Other-env"}
-    assert len(executions) == 2 * len(executions_of(payload))
+    assert len(executions) == 2 * len(executions_of(scene.payload))
 
 
 async def test_the_lru_drops_the_least_recently_used_entry() -> None:
@@ -203,10 +192,10 @@ async def test_an_unreachable_redis_is_a_miss_not_a_failure() -> None:
 
 
 async def test_cache_hits_misses_and_latency_are_metrics(
-    graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
+    scene: Scene,
 ) -> None:
-    await Projector(graph.store).apply(await push_events(payload))
-    reader = LineageReader(graph_reader, graph.store, LruCache(), "cmf-lineage")
+    await Projector(scene.graph.store).apply(await scene.push(scene.payload))
+    reader = lineage_process(scene).reader
     async with lineage_client(reader) as client:
         await client.get(TREE)
         await client.get(TREE)
@@ -217,24 +206,20 @@ async def test_cache_hits_misses_and_latency_are_metrics(
 
 
 async def test_concurrent_pushes_each_read_their_own_write_through_one_cache(
-    graph: GraphUnderTest,
-    graph_reader: GraphReader,
-    cache: Cache,
-    push_events: Pusher,
-    payload: dict[str, Any],
+    scene: Scene, cache: Cache
 ) -> None:
     """Pipelines sharing artifacts are pushed, projected and read at once; every read with its
     push's token sees its pipeline whole, and the shared artifact's lineage, read after all
     were applied, holds every pipeline."""
-    reader = LineageReader(graph_reader, graph.store, cache, "cmf-lineage")
+    reader = lineage_process(scene, cache=cache).reader
     names = [f"Shared-{i}" for i in range(4)]
 
     async def one(client: httpx.AsyncClient, name: str) -> None:
-        events = await push_events(as_pipeline(payload, name), name)
+        events = await scene.push(as_pipeline(scene.payload, name), name)
         tree = f"/artifact-lineage/tangled-tree/{name}"
         before = await client.get(tree)  # may be cached, may be a 404: not applied yet
         assert before.status_code in (200, 404)
-        await Projector(graph.store).apply(events)
+        await Projector(scene.graph.store).apply(events)
         after = await client.get(tree, headers={TOKEN: f"{name}:{events[-1].seq}"})
         assert after.status_code == 200 and len(after.json()) == 3
 
