@@ -29,10 +29,14 @@ def _uuid(execution: object) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pipeline", default="Client-Test")
+    parser.add_argument("--salt", default="", help="a line added to each file (other md5s)")
     args = parser.parse_args()
+    salt = f"{args.salt}\n" if args.salt else ""
 
-    data = _write("artifacts/data.xml", "<rows><row id='1'>a</row><row id='2'>b</row></rows>\n")
-    labels = _write("artifacts/labels.csv", "id,label\n1,cat\n2,dog\n")
+    data = _write(
+        "artifacts/data.xml", f"<rows><row id='1'>a</row><row id='2'>b</row></rows>\n{salt}"
+    )
+    labels = _write("artifacts/labels.csv", f"id,label\n1,cat\n2,dog\n{salt}")
 
     cmf = Cmf(filepath="mlmd", pipeline_name=args.pipeline, custom_properties={"owner": "tests"})
 
@@ -47,13 +51,13 @@ def main() -> None:
         label=labels,
         label_properties={"annotator": "bob"},
     )
-    train_tsv = _write("artifacts/parsed/train.tsv", "1\ta\tcat\n2\tb\tdog\n")
+    train_tsv = _write("artifacts/parsed/train.tsv", f"1\ta\tcat\n2\tb\tdog\n{salt}")
     cmf.log_dataset(train_tsv, "output")
 
     cmf.create_context(pipeline_stage="Train")
     train = cmf.create_execution(execution_type="Train", custom_properties={"max_depth": 3})
     cmf.log_dataset(train_tsv, "input")
-    model = _write("artifacts/model/model.pkl", "not really a pickle: a tiny model\n")
+    model = _write("artifacts/model/model.pkl", f"not really a pickle: a tiny model\n{salt}")
     cmf.log_model(
         model,
         "output",

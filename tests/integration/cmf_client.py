@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cmf_testing.s3 import S3Server
+
 REPO = Path(__file__).resolve().parents[2]
 CLIENT_SCRIPTS = REPO / "tests" / "client"
 COMMAND_TIMEOUT_S = 180
@@ -57,6 +59,28 @@ class CmfClient:
             "local",
             "--path",
             str(self.scratch / "storage"),
+            "--git-remote-url",
+            str(self.scratch / "remote.git"),
+            "--cmf-server-url",
+            server_url,
+            cwd=folder,
+        )
+        assert "SUCCESS: cmf init complete." in output, output
+
+    def init_minio(self, folder: Path, server_url: str, bucket: str, s3: S3Server) -> None:
+        """``cmf init minioS3`` in ``folder``: ``bucket`` on the S3 server as the DVC remote."""
+        folder.mkdir(parents=True, exist_ok=True)
+        output = self.cmf(
+            "init",
+            "minioS3",
+            "--url",
+            f"s3://{bucket}",
+            "--endpoint-url",
+            s3.endpoint_url,
+            "--access-key-id",
+            s3.access_key_id,
+            "--secret-key",
+            s3.secret_access_key,
             "--git-remote-url",
             str(self.scratch / "remote.git"),
             "--cmf-server-url",
