@@ -18,7 +18,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := python3.11
 PY := $(VENV)/bin/python
 
-.PHONY: venv-path help install ui run lint format test test-only services-up services-down bench clean-cache
+.PHONY: venv-path help install ui run lint format test test-only services-up services-down bench clean-cache sdk-docs
 
 help:
 	@echo "make venv-path      print the path of this checkout's venv (its bin/ has pytest, cmf-server)"
@@ -28,6 +28,7 @@ help:
 	@echo "make lint           ruff + mypy"
 	@echo "make services-up    start the real servers the tests use (services-down stops them)"
 	@echo "make bench          run every benchmark in bench/ (BENCH=listings runs one)"
+	@echo "make sdk-docs       the Python SDK's API reference, from its docstrings, in $(SDK_DOCS)/"
 
 $(UV):
 	python3 -m venv $(CACHE)/uv-$(UV_VERSION)
@@ -52,8 +53,11 @@ run: install
 # mypy checks the packages ([tool.mypy] in pyproject.toml), then the tests and the benchmarks in
 # runs of their own: pytest imports a test folder's conftest.py and helpers as top-level modules,
 # so two folders with a conftest.py cannot share one mypy run. Each word is one run.
+# The SDK (libs/client) also runs on older Pythons than ours: checked as the oldest mypy knows
+# (3.10; its 3.9 syntax is a test of libs/client/tests).
 MYPY_RUNS := conftest.py,bench,scripts,libs/common/tests,services/gateway/tests,server/tests \
-    services/metadata/tests services/lineage/tests services/artifacts/tests tests/integration
+    services/metadata/tests services/lineage/tests services/artifacts/tests tests/integration \
+    libs/client/src,libs/client/tests,--python-version,3.10
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -85,6 +89,14 @@ BENCHES := run listings api_v1 upstream_v1 lineage_queries projection relay rebu
 BENCH ?= $(BENCHES)
 bench: install services-up
 	@set -e; for b in $(BENCH); do echo "== python -m bench.$$b $(ARGS)"; $(PY) -m bench.$$b $(ARGS); done
+
+# The Python SDK's API reference (pdoc, from the docstrings of libs/client): open
+# $(SDK_DOCS)/index.html.
+SDK_DOCS ?= build/sdk-docs
+sdk-docs: install
+	$(VENV)/bin/pdoc --docformat restructuredtext --output-directory $(SDK_DOCS) \
+	    cmf_server_client
+	@echo "$(SDK_DOCS)/index.html"
 
 clean-cache:
 	rm -rf $(CACHE)

@@ -2,8 +2,9 @@
 
 For every workspace member, the third-party and workspace packages its `src/` imports must be
 among its `[project] dependencies`, and each of those must be imported (an extra such as
-`uvicorn[standard]` counts as its package). For the workspace root, what `tests/`, `bench/`,
-the root `conftest.py` and every member's `tests/` import must be declared in the root's
+`uvicorn[standard]` counts as its package; an optional extra's packages count as declared).
+For the workspace root, what `tests/`, `bench/`, the root `conftest.py` and every member's
+`tests/` import must be declared in the root's
 `dev` group or dependencies; the group's tools (pytest plugins, ruff, mypy, stubs) are not
 imported and are not asked to be. `tests/client/` is left out: it runs in the real client's
 own venv. Run with the venv's python, where the installed distributions tell which package an
@@ -90,6 +91,9 @@ def main() -> int:
     for member in members:
         project = tomllib.loads((member / "pyproject.toml").read_text())["project"]
         declared = {requirement_name(r) for r in project.get("dependencies", [])}
+        # An extra's packages are imported only where that extra is needed (the SDK's pandas).
+        for extra in project.get("optional-dependencies", {}).values():
+            declared |= {requirement_name(r) for r in extra}
         files = list(python_files([member / "src"]))
         own = {p.name for p in (member / "src").iterdir() if p.is_dir()}
         label = str(member.relative_to(ROOT))

@@ -1,0 +1,254 @@
+"""The server's routes as request descriptions, and how each answer becomes a result: written
+once here, sent by :class:`~cmf_server_client.Client` and
+:class:`~cmf_server_client.AsyncClient` alike."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+from urllib.parse import quote
+
+from cmf_server_client.models import (
+    Artifact,
+    Execution,
+    Graph,
+    Lineage,
+    ModelCard,
+    Pipeline,
+    Record,
+    Stage,
+)
+
+NATIVE = "/api/native/v1"
+UPSTREAM = "/api/v1"
+DIRECTIONS = ("upstream", "downstream", "both")
+LEVELS = ("pipeline", "stage", "execution", "artifact")
+CHUNK = 1024 * 1024
+Progress = Union[Callable[[int, Optional[int]], None], bool, None]
+
+
+def segment(value: Any) -> str:
+    """A path segment, every reserved character (``/`` too) percent-encoded."""
+    return quote(str(value), safe="")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request and what its JSON answer becomes (``wrap(body, server)``)."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    wrap: Callable[[Any, str], Any] = lambda body, _server: body
+    json: Any = None
+
+
+@dataclass(frozen=True)
+class Paged:
+    """A list of the native API, paged by keyset: ``{"items", "total", "next_cursor"}``."""
+
+    path: str
+    params: Mapping[str, Any]
+    item: type[Record]
+    page_size: int = 100
+
+
+def _wrap(kind: type[Record]) -> Callable[[Any, str], Any]:
+    return lambda body, server: kind(body, server)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _page_size(page_size: int) -> int:
+    if not 1 <= page_size <= 1000:
+        raise ValueError(f"page_size must be between 1 and 1000, not {page_size}")
+    return page_size
+
+
+def list_filters(
+    *,
+    pipeline: str | None = None,
+    stage: str | None = None,
+    type: str | None = None,
+    properties: Mapping[str, Any] | None = None,
+    created_after: int | None = None,
+    created_before: int | None = None,
+    q: str | None = None,
+    sort: str = "id",
+) -> dict[str, Any]:
+    """The native lists' filters: ``properties`` becomes repeated ``property=key:value``."""
+    return {
+        "pipeline": pipeline,
+        "stage": stage,
+        "type": type,
+        "property": [f"{k}:{v}" for k, v in (properties or {}).items()] or None,
+        "created_after": created_after,
+        "created_before": created_before,
+        "q": q,
+        "sort": sort,
+    }
+
+
+def pipelines(page_size: int) -> Paged:
+    return Paged(f"{NATIVE}/pipelines", {}, Pipeline, _page_size(page_size))
+
+
+def stages(pipeline: str) -> Call:
+    def wrap(body: Any, server: str) -> list[Stage]:
+        return [Stage(item, server) for item in body["items"]]
+
+    return Call("GET", f"{NATIVE}/pipelines/{segment(pipeline)}/stages", wrap=wrap)
+
+
+def display_graph(pipeline: str, level: str) -> Call:
+    _check_choice("level", level, LEVELS)
+    return Call(
+        "GET",
+        "/api/display_lineage",
+        {"pipeline_name": pipeline, "level": level},
+        _wrap(Graph),
+    )
+
+
+def executions(page_size: int, filters: dict[str, Any]) -> Paged:
+    return Paged(f"{NATIVE}/executions", filters, Execution, _page_size(page_size))
+
+
+def execution(execution_id: int) -> Call:
+    return Call("GET", f"{NATIVE}/executions/{int(execution_id)}", wrap=_wrap(Execution))
+
+
+def artifacts(page_size: int, filters: dict[str, Any]) -> Paged:
+    return Paged(f"{NATIVE}/artifacts", filters, Artifact, _page_size(page_size))
+
+
+def artifact(artifact_id: int, events: int) -> Call:
+    return Call(
+        "GET", f"{NATIVE}/artifacts/{int(artifact_id)}", {"events": events}, _wrap(Artifact)
+    )
+
+
+def traversal(
+    direction: str,
+    depth: int,
+    types: str | list[str] | tuple[str, ...] | None,
+    max_nodes: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    _check_choice("direction", direction, DIRECTIONS)
+    if isinstance(types, (list, tuple)):
+        types = ",".join(types)
+    return {
+        "direction": direction,
+        "depth": depth,
+        "types": types or None,
+        "max_nodes": max_nodes,
+        "cursor": cursor,
+    }
+
+
+def artifact_lineage(artifact_id: int | None, uri: str | None, params: dict[str, Any]) -> Call:
+    if (artifact_id is None) == (uri is None):
+        raise ValueError("give an artifact id or a uri, not both")
+    if artifact_id is not None:
+        return Call("GET", f"{NATIVE}/lineage/artifacts/{int(artifact_id)}", params, _wrap(Lineage))
+    return Call("GET", f"{NATIVE}/lineage/artifacts", {"uri": uri, **params}, _wrap(Lineage))
+
+
+def execution_lineage(uuid: str, pipeline: str | None, params: dict[str, Any]) -> Call:
+    return Call(
+        "GET",
+        f"{NATIVE}/lineage/executions/{segment(uuid)}",
+        {"pipeline": pipeline, **params},
+        _wrap(Lineage),
+    )
+
+
+def enveloped(body: Any) -> Any:
+    """Upstream v1's ``data``; ``None`` for its "found nothing" (HTTP 200, ``code: 404``)."""
+    if isinstance(body, dict) and body.get("status") == "error":
+        return None
+    return body.get("data") if isinstance(body, dict) else body
+
+
+MODEL_CARD_TABLES = ("model", "executions", "inputs", "outputs")
+
+
+def _model_card(body: Any, server: str) -> ModelCard:
+    """The card's four tables (the reference answers them as a list), by name."""
+    data = enveloped(body)
+    if isinstance(data, list):
+        data = {name: rows for name, rows in zip(MODEL_CARD_TABLES, data)}
+    return ModelCard(data if isinstance(data, dict) else {}, server)
+
+
+def model_card(model_id: int) -> Call:
+    return Call("GET", f"{UPSTREAM}/artifacts/models/{int(model_id)}/card", wrap=_model_card)
+
+
+def upstream(method: str, path: str, json: Any = None, **params: Any) -> Call:
+    """An upstream v1 route (CMFQuery over REST); its ``data``, or ``None`` when it found
+    nothing."""
+    return Call(method, f"{UPSTREAM}{path}", params, lambda body, _s: enveloped(body), json)
+
+
+def blob_path(digest: str) -> str:
+    return f"{NATIVE}/blobs/{segment(digest)}"
+
+
+def artifact_params(pipeline: str, artifact_name: str) -> dict[str, str]:
+    return {"pipeline_name": pipeline, "artifact_name": artifact_name}
+
+
+def etag_digest(etag: str | None) -> str | None:
+    """The digest an ``ETag`` carries (``"<md5>"`` or ``W/"<md5>"``)."""
+    if not etag:
+        return None
+    value = etag.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"') or None
+
+
+class ProgressReporter:
+    """Calls a progress callback, or drives a tqdm bar (``progress=True``, when tqdm is
+    installed), as bytes go by."""
+
+    def __init__(self, progress: Progress, total: int | None, label: str) -> None:
+        self.done = 0
+        self.total = total
+        self.callback: Callable[[int, int | None], None] | None = None
+        self.bar: Any = None
+        if callable(progress):
+            self.callback = progress
+        elif progress:
+            try:
+                from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]
+            except ImportError:
+                pass
+            else:
+                self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=label)
+
+    def advance(self, size: int) -> None:
+        self.done += size
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+        if self.bar is not None:
+            self.bar.update(size)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def md5_of_file(path: str) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

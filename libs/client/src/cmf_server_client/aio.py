@@ -1,0 +1,431 @@
+"""The asynchronous client, :class:`AsyncClient`: the methods of :class:`~cmf_server_client.Client`,
+awaited; lists are async iterators."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cmf_server_client import _api, errors
+from cmf_server_client._http import NO_RETRIES, AsyncTransport, RetryPolicy, body_of
+from cmf_server_client.client import PathLike, Types, _destination, _verified
+from cmf_server_client.models import (
+    Artifact,
+    Execution,
+    Graph,
+    Lineage,
+    ModelCard,
+    Pipeline,
+    Record,
+    Stage,
+)
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient:
+    """A CMF Server, from asyncio: ``async with AsyncClient(url) as client: ...``; everything
+    :class:`~cmf_server_client.Client` says holds.
+
+    ``token`` (else ``$CMF_SERVER_TOKEN``) is sent as ``Authorization: Bearer <token>``, as the
+    gateway expects. Every request has a timeout (``timeout`` seconds, or an ``httpx.Timeout``;
+    30 s by default); answers 429 and 503 are retried with backoff, honouring ``Retry-After``
+    (``retry``); any other error status raises the
+    :class:`~cmf_server_client.errors.ServerError` subclass for it, with the server's message.
+    Lists are iterators that fetch page after page as they are consumed. Use it as a context
+    manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (frozen)
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = AsyncTransport(
+            url, token=token, timeout=timeout, retry=retry, transport=transport
+        )
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self._http.base_url
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.url!r})"
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _call(self, call: _api.Call) -> Any:
+        body = await self._http.json(call.method, call.path, params=call.params, json=call.json)
+        return call.wrap(body, self.url)
+
+    async def _iterate(self, paged: _api.Paged, max_items: int | None) -> AsyncIterator[Any]:
+        cursor: str | None = None
+        yielded = 0
+        while True:
+            params = {**paged.params, "limit": paged.page_size, "cursor": cursor}
+            body = await self._http.json("GET", paged.path, params=params)
+            for item in body["items"]:
+                if max_items is not None and yielded >= max_items:
+                    return
+                yield paged.item(item, self.url)
+                yielded += 1
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return
+
+    # -- pipelines and stages ---------------------------------------------------------------
+
+    def pipelines(
+        self, *, page_size: int = 100, max_items: int | None = None
+    ) -> AsyncIterator[Pipeline]:
+        """Every pipeline, by name: ``id``, ``name``, ``properties``, ``stage_count``,
+        ``execution_count``, ``artifact_count``, ``last_push_time_since_epoch``, ``seq``."""
+        return self._iterate(_api.pipelines(page_size), max_items)
+
+    async def pipeline(self, name: str) -> Pipeline:
+        """One pipeline with its ``stages`` and its stage graph (``graph``), which a notebook
+        draws; :class:`~cmf_server_client.errors.NotFound` when there is none of that name."""
+        async for pipeline in self.pipelines(page_size=1000):
+            if pipeline["name"] == name:
+                pipeline["stages"] = [dict(s) for s in await self.stages(name)]
+                pipeline["graph"] = dict(await self.pipeline_graph(name, level="stage"))
+                return pipeline
+        raise errors.NotFound(404, f"Pipeline {name} not found.", code="pipeline_not_found")
+
+    async def stages(self, pipeline: str) -> list[Stage]:
+        """The pipeline's stages (full names, ``<pipeline>/<stage>``) with their counts."""
+        result: list[Stage] = await self._call(_api.stages(pipeline))
+        return result
+
+    async def pipeline_graph(self, pipeline: str, level: str = "artifact") -> Graph:
+        """The pipeline's graph at ``level``: ``artifact`` (artifacts and executions),
+        ``execution``, ``stage`` or ``pipeline`` (``/display_lineage``)."""
+        result: Graph = await self._call(_api.display_graph(pipeline, level))
+        return result
+
+    # -- executions -------------------------------------------------------------------------
+
+    def executions(
+        self,
+        *,
+        pipeline: str | None = None,
+        stage: str | None = None,
+        type: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        created_after: int | None = None,
+        created_before: int | None = None,
+        q: str | None = None,
+        sort: str = "id",
+        page_size: int = 100,
+        max_items: int | None = None,
+    ) -> AsyncIterator[Execution]:
+        """Executions matching every filter given: ``stage`` is the full stage name,
+        ``properties`` equality on property values, ``created_after`` (inclusive) and
+        ``created_before`` (exclusive) in epoch ms, ``q`` free text in any property value;
+        ``sort`` a field (``-field`` descending)."""
+        filters = _api.list_filters(
+            pipeline=pipeline,
+            stage=stage,
+            type=type,
+            properties=properties,
+            created_after=created_after,
+            created_before=created_before,
+            q=q,
+            sort=sort,
+        )
+        return self._iterate(_api.executions(page_size, filters), max_items)
+
+    async def execution(self, execution_id: int) -> Execution:
+        """One execution with its ``events`` (each with its artifact)."""
+        result: Execution = await self._call(_api.execution(execution_id))
+        return result
+
+    async def execution_by_uuid(self, uuid: str, *, pipeline: str | None = None) -> Execution:
+        """The execution whose ``Execution_uuid`` set holds ``uuid``, with its events."""
+        async for found in self.executions(pipeline=pipeline, q=uuid, page_size=1000):
+            if uuid in str(found.get("uuid") or "").split(","):
+                return await self.execution(found["id"])
+        raise errors.NotFound(404, f"execution {uuid} not found", code="execution_not_found")
+
+    # -- artifacts --------------------------------------------------------------------------
+
+    def artifacts(
+        self,
+        *,
+        pipeline: str | None = None,
+        stage: str | None = None,
+        type: str | None = None,
+        uri: str | None = None,
+        name: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        created_after: int | None = None,
+        created_before: int | None = None,
+        q: str | None = None,
+        sort: str = "id",
+        page_size: int = 100,
+        max_items: int | None = None,
+    ) -> AsyncIterator[Artifact]:
+        """Artifacts, with the filters of :meth:`executions` plus ``uri`` (the content hash)
+        and ``name`` (the full recorded name, ``path:md5``); ``sort`` also by ``name``,
+        ``type``."""
+        filters = _api.list_filters(
+            pipeline=pipeline,
+            stage=stage,
+            type=type,
+            properties=properties,
+            created_after=created_after,
+            created_before=created_before,
+            q=q,
+            sort=sort,
+        )
+        filters.update(uri=uri, name=name)
+        return self._iterate(_api.artifacts(page_size, filters), max_items)
+
+    async def artifact(self, artifact_id: int, *, events: int = 1000) -> Artifact:
+        """One artifact with its first ``events`` events (each with its execution)."""
+        result: Artifact = await self._call(_api.artifact(artifact_id, events))
+        return result
+
+    # -- lineage ----------------------------------------------------------------------------
+
+    async def lineage(
+        self,
+        artifact_id: int | None = None,
+        *,
+        uri: str | None = None,
+        direction: str = "both",
+        depth: int = 20,
+        types: Types = None,
+        max_nodes: int = 1000,
+        cursor: str | None = None,
+    ) -> Lineage:
+        """An artifact's lineage (by server id, or by ``uri``): ``direction`` ``upstream``,
+        ``downstream`` or ``both``; ``depth`` executions crossed (1..100); ``types`` the
+        artifact types to keep; past ``max_nodes`` the answer is ``partial`` with a
+        ``next_cursor`` to pass back as ``cursor``."""
+        params = _api.traversal(direction, depth, types, max_nodes, cursor)
+        result: Lineage = await self._call(_api.artifact_lineage(artifact_id, uri, params))
+        return result
+
+    async def upstream(
+        self,
+        artifact_id: int | None = None,
+        *,
+        uri: str | None = None,
+        depth: int = 20,
+        types: Types = None,
+        max_nodes: int = 1000,
+    ) -> Lineage:
+        """What the artifact was made from: :meth:`lineage` upstream."""
+        return await self.lineage(
+            artifact_id,
+            uri=uri,
+            direction="upstream",
+            depth=depth,
+            types=types,
+            max_nodes=max_nodes,
+        )
+
+    async def downstream(
+        self,
+        artifact_id: int | None = None,
+        *,
+        uri: str | None = None,
+        depth: int = 20,
+        types: Types = None,
+        max_nodes: int = 1000,
+    ) -> Lineage:
+        """What was made from the artifact: :meth:`lineage` downstream."""
+        return await self.lineage(
+            artifact_id,
+            uri=uri,
+            direction="downstream",
+            depth=depth,
+            types=types,
+            max_nodes=max_nodes,
+        )
+
+    async def execution_lineage(
+        self,
+        uuid: str,
+        *,
+        pipeline: str | None = None,
+        direction: str = "both",
+        depth: int = 20,
+        types: Types = None,
+        max_nodes: int = 1000,
+        cursor: str | None = None,
+    ) -> Lineage:
+        """An execution's lineage by its uuid (``pipeline`` when the uuid is in several)."""
+        params = _api.traversal(direction, depth, types, max_nodes, cursor)
+        result: Lineage = await self._call(_api.execution_lineage(uuid, pipeline, params))
+        return result
+
+    async def ancestry(
+        self,
+        uuid: str,
+        *,
+        pipeline: str | None = None,
+        depth: int = 20,
+        max_nodes: int = 1000,
+    ) -> Lineage:
+        """The execution's ancestry: the executions and artifacts upstream of it."""
+        return await self.execution_lineage(
+            uuid, pipeline=pipeline, direction="upstream", depth=depth, max_nodes=max_nodes
+        )
+
+    # -- model card, health -----------------------------------------------------------------
+
+    async def model_card(self, model_id: int) -> ModelCard:
+        """The model card of the Model artifact ``model_id``: its record, the executions that
+        made and used it, their inputs and outputs."""
+        result: ModelCard = await self._call(_api.model_card(model_id))
+        return result
+
+    async def health(self) -> Record:
+        """``/health``: ``status`` (``ok``, ``degraded``, ``down``) and each part's check; a
+        server that is down answers too (no exception, no retry)."""
+        try:
+            response = await self._http.send("GET", "/health", retry=NO_RETRIES)
+        except errors.Unavailable as exc:
+            return Record(exc.body if isinstance(exc.body, dict) else {}, self.url)
+        return Record(body_of(response), self.url)
+
+    # -- artifact bytes ---------------------------------------------------------------------
+
+    async def _download(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        target: Path,
+        progress: _api.Progress,
+    ) -> Path:
+        response = await self._http.send("GET", path, params=params, stream=True)
+        length = response.headers.get("Content-Length")
+        reporter = _api.ProgressReporter(progress, int(length) if length else None, target.name)
+        part = target.with_name(target.name + ".part")
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with open(part, "wb") as file:  # noqa: ASYNC230 (local chunks, each small)
+                async for chunk in response.aiter_bytes(_api.CHUNK):
+                    file.write(chunk)
+                    digest.update(chunk)
+                    reporter.advance(len(chunk))
+        except httpx.TransportError as exc:
+            part.unlink(missing_ok=True)
+            raise errors.TransportError(f"download of {target.name} broke off: {exc!r}") from exc
+        finally:
+            await response.aclose()
+            reporter.close()
+        return _verified(target, part, digest.hexdigest(), response.headers.get("ETag"))
+
+    async def download(
+        self,
+        pipeline: str,
+        artifact_name: str,
+        dest: PathLike = ".",
+        *,
+        progress: _api.Progress = None,
+    ) -> Path:
+        """Stream an artifact's bytes (``/artifact_pull``; ``artifact_name`` is the full
+        recorded name, ``path:md5``) to ``dest`` (a file, or a folder to put it in under its own
+        name); returns the file's path. It appears only once complete and matching the
+        server's md5. ``progress`` is a callback ``(bytes_done, total_or_None)``, or ``True``
+        for a tqdm bar when tqdm is installed."""
+        target = _destination(dest, artifact_name)
+        params = _api.artifact_params(pipeline, artifact_name)
+        return await self._download("/api/artifact_pull", params, target, progress)
+
+    async def download_blob(
+        self, digest: str, dest: PathLike, *, progress: _api.Progress = None
+    ) -> Path:
+        """Stream the stored blob ``digest`` (``/api/native/v1/blobs/{digest}``) to ``dest``."""
+        target = _destination(dest, digest)
+        return await self._download(_api.blob_path(digest), {}, target, progress)
+
+    async def has_blob(self, digest: str) -> bool:
+        """Whether the server stores the blob ``digest`` (``HEAD``)."""
+        try:
+            await (await self._http.send("HEAD", _api.blob_path(digest))).aclose()
+        except errors.NotFound:
+            return False
+        return True
+
+    async def _send_file(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        source: PathLike,
+        progress: _api.Progress,
+    ) -> Any:
+        size = await asyncio.to_thread(os.path.getsize, source)
+        reporter = _api.ProgressReporter(progress, size, Path(source).name)
+
+        async def body() -> AsyncIterator[bytes]:
+            reporter.done = 0
+            with open(source, "rb") as file:  # noqa: ASYNC230 (read in a thread, chunk by chunk)
+                while chunk := await asyncio.to_thread(file.read, _api.CHUNK):
+                    reporter.advance(len(chunk))
+                    yield chunk
+
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        try:
+            response = await self._http.send(
+                method, path, params=params, content=body, headers=headers
+            )
+        finally:
+            reporter.close()
+        return body_of(response)
+
+    async def upload(
+        self,
+        source: PathLike,
+        pipeline: str,
+        artifact_name: str,
+        *,
+        progress: _api.Progress = None,
+    ) -> Any:
+        """Stream the file ``source`` as the bytes of the recorded artifact ``artifact_name``
+        of ``pipeline`` (``/artifact_push``); the server checks them against the artifact's
+        md5 (409 :class:`~cmf_server_client.errors.Conflict` when they differ). Answers the
+        server's ``{"uri", "md5", "sha256", "size", "deduplicated", ...}``."""
+        params = _api.artifact_params(pipeline, artifact_name)
+        return await self._send_file("POST", "/api/artifact_push", params, source, progress)
+
+    async def upload_blob(
+        self,
+        source: PathLike,
+        *,
+        digest: str | None = None,
+        progress: _api.Progress = None,
+    ) -> Any:
+        """Store the file ``source`` as the blob of its md5 (``digest``, computed when not
+        given). A blob the server already has is not sent again: then the answer is
+        ``{"digest", "deduplicated": True}``."""
+        known: str = (
+            digest if digest else await asyncio.to_thread(_api.md5_of_file, os.fspath(source))
+        )
+        if await self.has_blob(known):
+            return {"digest": known, "deduplicated": True}
+        return await self._send_file("PUT", _api.blob_path(known), {}, source, progress)

@@ -1,0 +1,275 @@
+"""What the clients answer: the server's JSON objects as ``dict`` subclasses (so every field the
+server sends is there, under the server's name), which draw themselves in a notebook
+(``_repr_html_``, ``_repr_svg_``) and know their page in the web UI (``ui_url``)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from cmf_server_client.display import graph_svg, properties_table
+
+__all__ = [
+    "Artifact",
+    "Execution",
+    "Graph",
+    "Lineage",
+    "ModelCard",
+    "Pipeline",
+    "Record",
+    "Stage",
+    "ui_link",
+]
+
+
+def ui_link(server: str, kind: str, key: Any, **query: Any) -> str:
+    """The web UI's page (under ``/ui/``) of a pipeline, stage, execution or artifact, or of a
+    lineage view: ``/ui/pipelines/<name>``, ``/ui/executions/<id>``, ``/ui/artifacts/<id>``,
+    ``/ui/lineage?artifact=<id>`` (or ``execution=<uuid>``)."""
+    base = f"{server.rstrip('/')}/ui"
+    if kind == "lineage":
+        return f"{base}/lineage?{urlencode({k: v for k, v in query.items() if v is not None})}"
+    return f"{base}/{kind}s/{quote(str(key), safe='')}"
+
+
+def _link(url: str, text: str = "Open in the CMF web UI") -> str:
+    return f'<a href="{html.escape(url)}" target="_blank">{html.escape(text)}</a>'
+
+
+class Record(dict):  # type: ignore[type-arg]
+    """A JSON object from the server. ``server`` is the base URL it came from."""
+
+    kind = "record"
+
+    def __init__(self, data: Any = (), server: str = "") -> None:
+        super().__init__(data)
+        self.server = server
+
+    @property
+    def ui_url(self) -> str | None:
+        """This object's page in the web UI, where it has one."""
+        return None
+
+    def _summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.items() if not isinstance(v, (list, dict))}
+
+    def _title(self) -> str:
+        return f"{self.kind} {self.get('name', self.get('id', ''))}"
+
+    def _repr_html_(self) -> str:
+        parts = [properties_table(self._summary(), title=self._title())]
+        for name in ("properties", "custom_properties"):
+            value = self.get(name)
+            if isinstance(value, dict) and value:
+                parts.append(properties_table(value, title=name))
+        if self.ui_url:
+            parts.append(f"<p>{_link(self.ui_url)}</p>")
+        return "".join(parts)
+
+
+class Pipeline(Record):
+    """A pipeline as ``/api/native/v1/pipelines`` lists it, with its ``stages`` and its stage
+    graph (``graph``, ``/display_lineage`` at the stage level) when fetched by
+    ``Client.pipeline``."""
+
+    kind = "pipeline"
+
+    @property
+    def ui_url(self) -> str | None:
+        return ui_link(self.server, "pipeline", self["name"]) if self.server else None
+
+    @property
+    def graph(self) -> Graph | None:
+        graph = self.get("graph")
+        return Graph(graph, self.server) if isinstance(graph, dict) else None
+
+    def _repr_svg_(self) -> str | None:
+        graph = self.graph
+        return graph._repr_svg_() if graph is not None else None
+
+    def _repr_html_(self) -> str:
+        counts = {
+            k: self.get(k)
+            for k in ("stage_count", "execution_count", "artifact_count")
+            if k in self
+        }
+        parts = [properties_table({"name": self.get("name"), **counts}, title="pipeline")]
+        svg = self._repr_svg_()
+        if svg:
+            parts.append(f"<div>{svg}</div>")
+        if self.ui_url:
+            parts.append(f"<p>{_link(self.ui_url)}</p>")
+        return "".join(parts)
+
+
+class Stage(Record):
+    kind = "stage"
+
+
+class Artifact(Record):
+    """An artifact of ``/api/native/v1/artifacts`` (with its ``events`` when fetched alone)."""
+
+    kind = "artifact"
+
+    @property
+    def ui_url(self) -> str | None:
+        return ui_link(self.server, "artifact", self["id"]) if self.server else None
+
+
+class Execution(Record):
+    """An execution of ``/api/native/v1/executions`` (with its ``events`` when fetched alone:
+    then it draws its inputs, itself and its outputs)."""
+
+    kind = "execution"
+
+    @property
+    def ui_url(self) -> str | None:
+        return ui_link(self.server, "execution", self["id"]) if self.server else None
+
+    def _title(self) -> str:
+        return f"execution {self.get('id')} ({self.get('stage') or self.get('type')})"
+
+    def graph(self) -> Graph | None:
+        """Its inputs → itself → its outputs, from its events."""
+        events = self.get("events")
+        if not isinstance(events, list):
+            return None
+        me = f"execution:{self['id']}"
+        nodes: list[dict[str, Any]] = [
+            {
+                "id": me,
+                "kind": "execution",
+                "name": self.get("name") or self.get("uuid"),
+                "type": self.get("type"),
+                "uuid": self.get("uuid"),
+            }
+        ]
+        edges = []
+        seen = set()
+        for event in events:
+            artifact = event.get("artifact") or {}
+            node_id = f"artifact:{artifact.get('id')}"
+            if node_id not in seen:
+                seen.add(node_id)
+                nodes.append({"kind": "artifact", **artifact, "id": node_id})
+            if event.get("kind") == "OUTPUT":
+                edges.append({"source": me, "target": node_id, "kind": "OUTPUT"})
+            else:
+                edges.append({"source": node_id, "target": me, "kind": "INPUT"})
+        return Graph({"root": me, "nodes": nodes, "edges": edges}, self.server)
+
+    def _repr_svg_(self) -> str | None:
+        graph = self.graph()
+        return graph._repr_svg_() if graph is not None else None
+
+    def _repr_html_(self) -> str:
+        svg = self._repr_svg_()
+        table = super()._repr_html_()
+        return f"{table}<div>{svg}</div>" if svg else table
+
+
+class Graph(Record):
+    """Nodes and edges (``/display_lineage``, a lineage answer): drawn as SVG, each artifact and
+    execution box a link to its page in the web UI."""
+
+    kind = "graph"
+
+    @property
+    def nodes(self) -> list[dict[str, Any]]:
+        return list(self.get("nodes") or [])
+
+    @property
+    def edges(self) -> list[dict[str, Any]]:
+        return list(self.get("edges") or [])
+
+    def node_links(self) -> dict[str, str]:
+        if not self.server:
+            return {}
+        links = {}
+        for node in self.nodes:
+            kind, _, key = str(node.get("id", "")).partition(":")
+            if kind in ("artifact", "execution"):
+                links[node["id"]] = ui_link(self.server, kind, key)
+            elif kind == "pipeline":
+                links[node["id"]] = ui_link(self.server, "pipeline", key)
+        return links
+
+    def _caption(self) -> str | None:
+        return None
+
+    def _repr_svg_(self) -> str:
+        return graph_svg(
+            self.nodes,
+            self.edges,
+            root=self.get("root"),
+            links=self.node_links(),
+            caption=self._caption(),
+        )
+
+    def _repr_html_(self) -> str:
+        parts = [f"<div>{self._repr_svg_()}</div>"]
+        if self.ui_url:
+            parts.append(f"<p>{_link(self.ui_url)}</p>")
+        return "".join(parts)
+
+
+class Lineage(Graph):
+    """An artifact's or an execution's lineage (``/api/native/v1/lineage/...``): ``root``,
+    ``nodes``, ``edges``, and ``partial``/``reason``/``next_cursor`` when ``max_nodes`` cut the
+    walk."""
+
+    kind = "lineage"
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.get("partial"))
+
+    def artifacts(self) -> list[dict[str, Any]]:
+        """The artifact nodes other than the root."""
+        return [
+            n for n in self.nodes if n.get("kind") == "artifact" and n["id"] != self.get("root")
+        ]
+
+    def executions(self) -> list[dict[str, Any]]:
+        return [
+            n for n in self.nodes if n.get("kind") == "execution" and n["id"] != self.get("root")
+        ]
+
+    @property
+    def ui_url(self) -> str | None:
+        root = str(self.get("root") or "")
+        kind, _, key = root.partition(":")
+        if not self.server or kind not in ("artifact", "execution"):
+            return None
+        return ui_link(self.server, "lineage", None, **{kind: key})
+
+    def _caption(self) -> str | None:
+        if self.partial:
+            return f"partial: {self.get('reason') or 'cut by max_nodes'}"
+        return None
+
+
+class ModelCard(Record):
+    """A model's card (upstream's ``/v1/artifacts/models/{id}/card``), four tables of
+    records: ``model`` (the model's record), ``executions`` (those that made and used it),
+    ``inputs`` and ``outputs`` (their artifacts)."""
+
+    kind = "model card"
+
+    def _repr_html_(self) -> str:
+        parts = []
+        for name, value in self.items():
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                columns = sorted({k for row in value for k in row})[:12]
+                head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+                body = "".join(
+                    "<tr>"
+                    + "".join(f"<td>{html.escape(str(row.get(c, '')))[:80]}</td>" for c in columns)
+                    + "</tr>"
+                    for row in value
+                )
+                parts.append(
+                    f"<p><b>{html.escape(name)}</b></p><table><tr>{head}</tr>{body}</table>"
+                )
+        return "".join(parts) or properties_table(self)
