@@ -126,12 +126,24 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _first_error(found: Any) -> str:
+    """``": <where>: <what>"`` of a problem's first validation error, if it lists any."""
+    if not (isinstance(found, list) and found and isinstance(found[0], dict)):
+        return ""
+    first = found[0]
+    where = ".".join(str(part) for part in first.get("loc") or [])
+    what = first.get("msg") or first.get("message")
+    if not what:
+        return ""
+    return f": {where}: {what}" if where else f": {what}"
+
+
 def _message_of(status: int, body: Any) -> str:
     """The sentence the server gave, in whichever dialect it spoke."""
     if isinstance(body, dict):
         detail = body.get("detail")
         if isinstance(detail, str) and detail:
-            return detail
+            return detail + _first_error(body.get("errors"))
         message = _text(body.get("message"))  # upstream's envelope
         if message:
             errors = body.get("errors")
