@@ -9,6 +9,7 @@ example notebook runs in that venv's kernel, and ``Client`` / ``AsyncClient`` ar
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,91 @@ async def test_the_async_client_answers_the_same(client: Client, module_server: 
             await aclient.execution(10**12)
     assert names == [PIPELINE]
     assert lineage["nodes"] == client.upstream(model["id"])["nodes"]
+
+
+# Artifact bytes, through the artifact service the embedded server mounts.
+
+
+@pytest.fixture(scope="module")
+def stored(client: Client, pushed: Workspace) -> dict[str, Any]:
+    """The model, the raw data and the step metrics, uploaded with the SDK from the client's
+    workspace; the server's answers by file name."""
+    answers: dict[str, Any] = {}
+    for type_name, file_name in (
+        ("Model", "model.pkl"),
+        ("Dataset", "data.xml"),
+        ("Step_Metrics", "training_metrics"),
+    ):
+        artifact = _artifact(client, type_name, file_name)
+        source = pushed.folder / artifact["name"].split(":", 1)[0]
+        answers[file_name] = client.upload(source, PIPELINE, artifact["name"])
+    return answers
+
+
+def test_an_uploaded_artifact_downloads_byte_for_byte(
+    client: Client, pushed: Workspace, stored: dict[str, Any], tmp_path: Path
+) -> None:
+    model = _artifact(client, "Model", "model.pkl")
+    source = pushed.folder / "artifacts" / "model" / "model.pkl"
+    assert stored["model.pkl"]["md5"] == model["uri"]
+    assert stored["model.pkl"]["deduplicated"] is False
+    assert client.upload(source, PIPELINE, model["name"])["deduplicated"] is True
+    progress: list[tuple[int, int | None]] = []
+    target = client.download(
+        PIPELINE,
+        model["name"],
+        tmp_path,
+        progress=lambda done, total: progress.append((done, total)),
+    )
+    assert target == tmp_path / "model.pkl"
+    assert target.read_bytes() == source.read_bytes()
+    assert progress[-1] == (source.stat().st_size, source.stat().st_size)
+    blob = client.download_blob(model["uri"], tmp_path / "by-digest")
+    assert blob.read_bytes() == source.read_bytes()
+    assert client.artifact(model["id"])["stored"] is True
+    assert client.has_blob(model["uri"])
+
+
+def test_an_upload_of_other_bytes_is_refused_and_nothing_is_stored(
+    client: Client, stored: dict[str, Any], tmp_path: Path
+) -> None:
+    raw = _artifact(client, "Dataset", "train.tsv")
+    wrong = tmp_path / "train.tsv"
+    wrong.write_text("not the recorded bytes\n")
+    with pytest.raises(errors.Conflict):
+        client.upload(wrong, PIPELINE, raw["name"])
+    assert not client.has_blob(raw["uri"])
+    with pytest.raises(errors.NotFound):
+        client.download(PIPELINE, raw["name"], tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_blob_is_sent_once(client: Client, tmp_path: Path) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_bytes(b"a blob of its own\n" * 1000)
+    first = client.upload_blob(source)
+    assert first["deduplicated"] is False and first["size"] == source.stat().st_size
+    assert client.upload_blob(source)["deduplicated"] is True
+
+
+def test_get_metrics_reads_the_stored_parquet(
+    cmf_client: CmfClient, pushed: Workspace, stored: dict[str, Any], module_server: str
+) -> None:
+    """In the client's venv (pyarrow is there): the frame the server's bytes hold is the one
+    the local parquet file holds."""
+    code = (
+        "import json, pandas as pd\n"
+        "from cmf_server_client import ServerQuery\n"
+        f"query = ServerQuery({module_server!r})\n"
+        "name = next(n for n in query.get_all_artifacts() if 'training_metrics' in n)\n"
+        "frame = query.get_metrics(name)\n"
+        "local = pd.read_parquet(name.split(':', 1)[0])\n"
+        "print(json.dumps({'same': bool(frame.equals(local)), 'rows': len(frame),"
+        " 'missing': query.get_metrics('no such metrics') is None}))\n"
+    )
+    done = cmf_client.run([str(cmf_client.venv / "bin" / "python"), "-c", code], pushed.folder)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "same": True,
+        "rows": 3,
+        "missing": True,
+    }

@@ -130,6 +130,11 @@ class Execution(Record):
     def _title(self) -> str:
         return f"execution {self.get('id')} ({self.get('stage') or self.get('type')})"
 
+    def short_name(self) -> str:
+        """``<stage without the pipeline>_<first 4 of the uuid>``, as the lineage names it."""
+        stage = str(self.get("stage") or self.get("type") or "")
+        return f"{stage.split('/', 1)[-1]}_{str(self.get('uuid') or '')[:4]}"
+
     def graph(self) -> Graph | None:
         """Its inputs → itself → its outputs, from its events."""
         events = self.get("events")
@@ -140,7 +145,7 @@ class Execution(Record):
             {
                 "id": me,
                 "kind": "execution",
-                "name": self.get("name") or self.get("uuid"),
+                "name": self.get("name") or self.short_name(),
                 "type": self.get("type"),
                 "uuid": self.get("uuid"),
             }
