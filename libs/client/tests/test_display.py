@@ -12,8 +12,21 @@ SVG = "{http://www.w3.org/2000/svg}"
 LINEAGE = {
     "root": "artifact:5",
     "nodes": [
-        {"id": "artifact:5", "kind": "artifact", "name": "model.pkl:7e93", "type": "Model"},
-        {"id": "execution:2", "kind": "execution", "name": "Train_c4f6", "type": "p/Train"},
+        {
+            "id": "artifact:5",
+            "kind": "artifact",
+            "name": "model.pkl:7e93",
+            "type": "Model",
+            "pipelines": ["p"],
+        },
+        {
+            "id": "execution:2",
+            "kind": "execution",
+            "name": "Train_c4f6",
+            "type": "p/Train",
+            "stage": "p/Train",
+            "pipelines": ["p"],
+        },
         {"id": "artifact:4", "kind": "artifact", "name": "a/train.tsv:2be9", "type": "Dataset"},
         {"id": "execution:1", "kind": "execution", "name": "Prepare_be14", "type": "p/Prepare"},
         {"id": "artifact:2", "kind": "artifact", "name": "a/<data>.xml:2ed8", "type": "Dataset"},
@@ -44,10 +57,12 @@ def test_each_box_links_to_its_web_ui_page_and_the_html_to_the_view() -> None:
     lineage = Lineage(LINEAGE, SERVER)
     root = ET.fromstring(lineage._repr_svg_())
     links = {a.get("href") for a in root.iter(f"{SVG}a")}
-    assert f"{SERVER}/ui/artifacts/5" in links
-    assert f"{SERVER}/ui/executions/2" in links
-    assert lineage.ui_url == f"{SERVER}/ui/lineage?artifact=5"
-    assert f'href="{SERVER}/ui/lineage?artifact=5"' in lineage._repr_html_()
+    model = f"{SERVER}/ui/p/p/artifacts?type=Model&art=5"
+    assert model in links
+    assert f"{SERVER}/ui/p/p/executions?stage=p%2FTrain&exec=2" in links
+    assert len(links) == 2  # the nodes that do not say their pipeline link nowhere
+    assert lineage.ui_url == model
+    assert f'href="{model.replace("&", "&amp;")}"' in lineage._repr_html_()
 
 
 def test_a_partial_answer_says_so() -> None:
@@ -67,6 +82,7 @@ def test_an_execution_draws_its_inputs_and_outputs() -> None:
         {
             "id": 2,
             "uuid": "c4f6",
+            "pipeline": "p",
             "name": "",
             "stage": "p/Train",
             "type": "p/Train",
@@ -80,7 +96,9 @@ def test_an_execution_draws_its_inputs_and_outputs() -> None:
     )
     html = execution._repr_html_()
     assert "Execution_uuid" in html and "<svg" in html
-    assert f"{SERVER}/ui/executions/2" in html
+    assert f"{SERVER}/ui/p/p/executions?stage=p%2FTrain&amp;exec=2" in html
+    links = {a.get("href") for a in ET.fromstring(execution._repr_svg_() or "").iter(f"{SVG}a")}
+    assert f"{SERVER}/ui/p/p/artifacts?type=Model&art=5" in links
     svg = ET.fromstring(execution._repr_svg_() or "")
     assert len(svg.findall(f".//{SVG}rect")) == 3
 
@@ -96,5 +114,5 @@ def test_a_pipeline_draws_its_stage_graph_with_a_link() -> None:
     }
     pipeline = Pipeline({"name": "p/x", "stage_count": 2, "graph": graph}, SERVER)
     html = pipeline._repr_html_()
-    assert f"{SERVER}/ui/pipelines/p%2Fx" in html
+    assert f"{SERVER}/ui/p/p%2Fx" in html
     assert 'stroke-dasharray="4 3"' in (pipeline._repr_svg_() or "")

@@ -5,6 +5,7 @@ server sends is there, under the server's name), which draw themselves in a note
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,14 +24,34 @@ __all__ = [
 ]
 
 
-def ui_link(server: str, kind: str, key: Any, **query: Any) -> str:
-    """The web UI's page (under ``/ui/``) of a pipeline, stage, execution or artifact, or of a
-    lineage view: ``/ui/pipelines/<name>``, ``/ui/executions/<id>``, ``/ui/artifacts/<id>``,
-    ``/ui/lineage?artifact=<id>`` (or ``execution=<uuid>``)."""
-    base = f"{server.rstrip('/')}/ui"
-    if kind == "lineage":
-        return f"{base}/lineage?{urlencode({k: v for k, v in query.items() if v is not None})}"
-    return f"{base}/{kind}s/{quote(str(key), safe='')}"
+def _pipeline_of(entity: Mapping[str, Any]) -> str | None:
+    pipeline = entity.get("pipeline")
+    if not pipeline:
+        pipelines = entity.get("pipelines") or []
+        pipeline = pipelines[0] if pipelines else None
+    return str(pipeline) if pipeline else None
+
+
+def ui_link(server: str, kind: str, entity: Mapping[str, Any]) -> str | None:
+    """The web UI's page (under ``/ui/``) of a pipeline (``/ui/p/<name>``), an execution (its
+    stage's table with its drawer open: ``/ui/p/<name>/executions?stage=&exec=<id>``) or an
+    artifact (``/ui/p/<name>/artifacts?type=&art=<id>``); ``None`` when the entity does not
+    say its pipeline. ``entity`` is a record or a graph node (its ``id`` ``kind:<id>``)."""
+    base = f"{server.rstrip('/')}/ui/p"
+    if kind == "pipeline":
+        return f"{base}/{quote(str(entity['name']), safe='')}"
+    pipeline = _pipeline_of(entity)
+    if pipeline is None:
+        return None
+    key = str(entity.get("id", "")).rpartition(":")[2]
+    if kind == "execution":
+        query = {"stage": entity.get("stage") or entity.get("type"), "exec": key}
+    elif kind == "artifact":
+        query = {"type": entity.get("type"), "art": key}
+    else:
+        return None
+    present = {k: v for k, v in query.items() if v}
+    return f"{base}/{quote(pipeline, safe='')}/{kind}s?{urlencode(present)}"
 
 
 def _link(url: str, text: str = "Open in the CMF web UI") -> str:
@@ -77,7 +98,7 @@ class Pipeline(Record):
 
     @property
     def ui_url(self) -> str | None:
-        return ui_link(self.server, "pipeline", self["name"]) if self.server else None
+        return ui_link(self.server, "pipeline", self) if self.server else None
 
     @property
     def graph(self) -> Graph | None:
@@ -114,7 +135,7 @@ class Artifact(Record):
 
     @property
     def ui_url(self) -> str | None:
-        return ui_link(self.server, "artifact", self["id"]) if self.server else None
+        return ui_link(self.server, "artifact", self) if self.server else None
 
 
 class Execution(Record):
@@ -125,7 +146,7 @@ class Execution(Record):
 
     @property
     def ui_url(self) -> str | None:
-        return ui_link(self.server, "execution", self["id"]) if self.server else None
+        return ui_link(self.server, "execution", self) if self.server else None
 
     def _title(self) -> str:
         return f"execution {self.get('id')} ({self.get('stage') or self.get('type')})"
@@ -148,6 +169,8 @@ class Execution(Record):
                 "name": self.get("name") or self.short_name(),
                 "type": self.get("type"),
                 "uuid": self.get("uuid"),
+                "stage": self.get("stage"),
+                "pipeline": self.get("pipeline"),
             }
         ]
         edges = []
@@ -157,7 +180,10 @@ class Execution(Record):
             node_id = f"artifact:{artifact.get('id')}"
             if node_id not in seen:
                 seen.add(node_id)
-                nodes.append({"kind": "artifact", **artifact, "id": node_id})
+                pipelines = [self["pipeline"]] if self.get("pipeline") else []
+                nodes.append(
+                    {"kind": "artifact", "pipelines": pipelines, **artifact, "id": node_id}
+                )
             if event.get("kind") == "OUTPUT":
                 edges.append({"source": me, "target": node_id, "kind": "OUTPUT"})
             else:
@@ -195,9 +221,13 @@ class Graph(Record):
         for node in self.nodes:
             kind, _, key = str(node.get("id", "")).partition(":")
             if kind in ("artifact", "execution"):
-                links[node["id"]] = ui_link(self.server, kind, key)
+                link = ui_link(self.server, kind, node)
             elif kind == "pipeline":
-                links[node["id"]] = ui_link(self.server, "pipeline", key)
+                link = ui_link(self.server, "pipeline", {"name": key})
+            else:
+                continue
+            if link:
+                links[node["id"]] = link
         return links
 
     def _caption(self) -> str | None:
@@ -243,11 +273,11 @@ class Lineage(Graph):
 
     @property
     def ui_url(self) -> str | None:
-        root = str(self.get("root") or "")
-        kind, _, key = root.partition(":")
-        if not self.server or kind not in ("artifact", "execution"):
+        """The root's page (the web UI has no lineage view of its own yet)."""
+        node = next((n for n in self.nodes if n.get("id") == self.get("root")), None)
+        if not self.server or node is None:
             return None
-        return ui_link(self.server, "lineage", None, **{kind: key})
+        return ui_link(self.server, str(node.get("kind")), node)
 
     def _caption(self) -> str | None:
         if self.partial:
