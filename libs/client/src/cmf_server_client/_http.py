@@ -5,6 +5,7 @@ and turning an answer into data or an exception. The two transports below differ
 from __future__ import annotations
 
 import email.utils
+import itertools
 import os
 import random
 import time
@@ -144,6 +145,40 @@ def base_url(url: str) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One request as the caller asked it, which each attempt builds afresh."""
+
+    method: str
+    path: str
+    params: Params | None = None
+    json: Any = None
+    content: Any = None
+    headers: Mapping[str, str] | None = None
+    stream: bool = False
+    retry: RetryPolicy | None = None
+
+    def build(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+        content = self.content() if callable(self.content) else self.content
+        return http.build_request(
+            self.method,
+            self.path,
+            params=clean_params(self.params),
+            json=self.json,
+            content=content,
+            headers=self.headers,
+        )
+
+    def retry_wait(
+        self, response: httpx.Response, attempt: int, default: RetryPolicy
+    ) -> float | None:
+        """How long to wait before the next attempt, or ``None`` to keep this answer."""
+        policy = self.retry or default
+        if response.status_code in RETRIED_STATUSES and attempt < policy.retries:
+            return policy.delay(attempt, retry_after(response))
+        return None
+
+
 class SyncTransport:
     """One ``httpx.Client`` with the retry rule around each request."""
 
@@ -167,49 +202,30 @@ class SyncTransport:
             transport=transport,
         )
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params | None = None,
-        json: Any = None,
-        content: Any = None,
-        headers: Mapping[str, str] | None = None,
-        stream: bool = False,
-        retry: RetryPolicy | None = None,
-    ) -> httpx.Response:
-        """The answer to one request, retried on 429/503; raises the typed error for any other
-        error status. A streamed answer must be closed by the caller. ``content`` may be a
-        callable that makes the body afresh for each attempt (a file read as it is sent)."""
-        policy = retry or self.retry
-        attempt = 0
-        while True:
-            request = self.http.build_request(
-                method,
-                path,
-                params=clean_params(params),
-                json=json,
-                content=content() if callable(content) else content,
-                headers=headers,
-            )
+    def send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """The answer to one request (``options``: :class:`Outgoing`'s fields), retried on
+        429/503; raises the typed error for any other error status. A streamed answer must be
+        closed by the caller. ``content`` may be a callable that makes the body afresh for each
+        attempt (a file read as it is sent)."""
+        outgoing = Outgoing(method, path, **options)
+        for attempt in itertools.count():
+            request = outgoing.build(self.http)
             try:
-                response = self.http.send(request, stream=stream)
+                response = self.http.send(request, stream=outgoing.stream)
             except httpx.TransportError as exc:
                 raise transport_error(exc, method, str(request.url)) from exc
-            if response.status_code in RETRIED_STATUSES and attempt < policy.retries:
-                wait = policy.delay(attempt, retry_after(response))
+            wait = outgoing.retry_wait(response, attempt, self.retry)
+            if wait is None:
+                break
+            response.close()
+            self.sleep(wait)
+        if response.status_code >= 400:
+            try:
+                response.read()
+            finally:
                 response.close()
-                attempt += 1
-                self.sleep(wait)
-                continue
-            if response.status_code >= 400:
-                try:
-                    response.read()
-                finally:
-                    response.close()
-                raise_for(response)
-            return response
+            raise_for(response)
+        return response
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.send(method, path, **kwargs)
@@ -244,47 +260,27 @@ class AsyncTransport:
             transport=transport,
         )
 
-    async def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params | None = None,
-        json: Any = None,
-        content: Any = None,
-        headers: Mapping[str, str] | None = None,
-        stream: bool = False,
-        retry: RetryPolicy | None = None,
-    ) -> httpx.Response:
+    async def send(self, method: str, path: str, **options: Any) -> httpx.Response:
         """As :meth:`SyncTransport.send`."""
-        policy = retry or self.retry
-        attempt = 0
-        while True:
-            request = self.http.build_request(
-                method,
-                path,
-                params=clean_params(params),
-                json=json,
-                content=content() if callable(content) else content,
-                headers=headers,
-            )
+        outgoing = Outgoing(method, path, **options)
+        for attempt in itertools.count():
+            request = outgoing.build(self.http)
             try:
-                response = await self.http.send(request, stream=stream)
+                response = await self.http.send(request, stream=outgoing.stream)
             except httpx.TransportError as exc:
                 raise transport_error(exc, method, str(request.url)) from exc
-            if response.status_code in RETRIED_STATUSES and attempt < policy.retries:
-                wait = policy.delay(attempt, retry_after(response))
+            wait = outgoing.retry_wait(response, attempt, self.retry)
+            if wait is None:
+                break
+            await response.aclose()
+            await self.sleep(wait)
+        if response.status_code >= 400:
+            try:
+                await response.aread()
+            finally:
                 await response.aclose()
-                attempt += 1
-                await self.sleep(wait)
-                continue
-            if response.status_code >= 400:
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
-                raise_for(response)
-            return response
+            raise_for(response)
+        return response
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.send(method, path, **kwargs)

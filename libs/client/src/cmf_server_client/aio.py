@@ -98,13 +98,11 @@ class AsyncClient:
     def pipelines(
         self, *, page_size: int = 100, max_items: int | None = None
     ) -> AsyncIterator[Pipeline]:
-        """Every pipeline, by name: ``id``, ``name``, ``properties``, ``stage_count``,
-        ``execution_count``, ``artifact_count``, ``last_push_time_since_epoch``, ``seq``."""
+        """As :meth:`Client.pipelines`, as an async iterator."""
         return self._iterate(_api.pipelines(page_size), max_items)
 
     async def pipeline(self, name: str) -> Pipeline:
-        """One pipeline with its ``stages`` and its stage graph (``graph``), which a notebook
-        draws; :class:`~cmf_server_client.errors.NotFound` when there is none of that name."""
+        """As :meth:`Client.pipeline`, awaited."""
         async for pipeline in self.pipelines(page_size=1000):
             if pipeline["name"] == name:
                 pipeline["stages"] = [dict(s) for s in await self.stages(name)]
@@ -113,13 +111,12 @@ class AsyncClient:
         raise errors.NotFound(404, f"Pipeline {name} not found.", code="pipeline_not_found")
 
     async def stages(self, pipeline: str) -> list[Stage]:
-        """The pipeline's stages (full names, ``<pipeline>/<stage>``) with their counts."""
+        """As :meth:`Client.stages`, awaited."""
         result: list[Stage] = await self._call(_api.stages(pipeline))
         return result
 
     async def pipeline_graph(self, pipeline: str, level: str = "artifact") -> Graph:
-        """The pipeline's graph at ``level``: ``artifact`` (artifacts and executions),
-        ``execution``, ``stage`` or ``pipeline`` (``/display_lineage``)."""
+        """As :meth:`Client.pipeline_graph`, awaited."""
         result: Graph = await self._call(_api.display_graph(pipeline, level))
         return result
 
@@ -139,10 +136,7 @@ class AsyncClient:
         page_size: int = 100,
         max_items: int | None = None,
     ) -> AsyncIterator[Execution]:
-        """Executions matching every filter given: ``stage`` is the full stage name,
-        ``properties`` equality on property values, ``created_after`` (inclusive) and
-        ``created_before`` (exclusive) in epoch ms, ``q`` free text in any property value;
-        ``sort`` a field (``-field`` descending)."""
+        """As :meth:`Client.executions`, as an async iterator."""
         filters = _api.list_filters(
             pipeline=pipeline,
             stage=stage,
@@ -156,12 +150,12 @@ class AsyncClient:
         return self._iterate(_api.executions(page_size, filters), max_items)
 
     async def execution(self, execution_id: int) -> Execution:
-        """One execution with its ``events`` (each with its artifact)."""
+        """As :meth:`Client.execution`, awaited."""
         result: Execution = await self._call(_api.execution(execution_id))
         return result
 
     async def execution_by_uuid(self, uuid: str, *, pipeline: str | None = None) -> Execution:
-        """The execution whose ``Execution_uuid`` set holds ``uuid``, with its events."""
+        """As :meth:`Client.execution_by_uuid`, awaited."""
         async for found in self.executions(pipeline=pipeline, q=uuid, page_size=1000):
             if uuid in str(found.get("uuid") or "").split(","):
                 return await self.execution(found["id"])
@@ -185,9 +179,7 @@ class AsyncClient:
         page_size: int = 100,
         max_items: int | None = None,
     ) -> AsyncIterator[Artifact]:
-        """Artifacts, with the filters of :meth:`executions` plus ``uri`` (the content hash)
-        and ``name`` (the full recorded name, ``path:md5``); ``sort`` also by ``name``,
-        ``type``."""
+        """As :meth:`Client.artifacts`, as an async iterator."""
         filters = _api.list_filters(
             pipeline=pipeline,
             stage=stage,
@@ -202,7 +194,7 @@ class AsyncClient:
         return self._iterate(_api.artifacts(page_size, filters), max_items)
 
     async def artifact(self, artifact_id: int, *, events: int = 1000) -> Artifact:
-        """One artifact with its first ``events`` events (each with its execution)."""
+        """As :meth:`Client.artifact`, awaited."""
         result: Artifact = await self._call(_api.artifact(artifact_id, events))
         return result
 
@@ -219,10 +211,7 @@ class AsyncClient:
         max_nodes: int = 1000,
         cursor: str | None = None,
     ) -> Lineage:
-        """An artifact's lineage (by server id, or by ``uri``): ``direction`` ``upstream``,
-        ``downstream`` or ``both``; ``depth`` executions crossed (1..100); ``types`` the
-        artifact types to keep; past ``max_nodes`` the answer is ``partial`` with a
-        ``next_cursor`` to pass back as ``cursor``."""
+        """As :meth:`Client.lineage`, awaited."""
         params = _api.traversal(direction, depth, types, max_nodes, cursor)
         result: Lineage = await self._call(_api.artifact_lineage(artifact_id, uri, params))
         return result
@@ -236,7 +225,7 @@ class AsyncClient:
         types: Types = None,
         max_nodes: int = 1000,
     ) -> Lineage:
-        """What the artifact was made from: :meth:`lineage` upstream."""
+        """As :meth:`Client.upstream`, awaited."""
         return await self.lineage(
             artifact_id,
             uri=uri,
@@ -255,7 +244,7 @@ class AsyncClient:
         types: Types = None,
         max_nodes: int = 1000,
     ) -> Lineage:
-        """What was made from the artifact: :meth:`lineage` downstream."""
+        """As :meth:`Client.downstream`, awaited."""
         return await self.lineage(
             artifact_id,
             uri=uri,
@@ -276,7 +265,7 @@ class AsyncClient:
         max_nodes: int = 1000,
         cursor: str | None = None,
     ) -> Lineage:
-        """An execution's lineage by its uuid (``pipeline`` when the uuid is in several)."""
+        """As :meth:`Client.execution_lineage`, awaited."""
         params = _api.traversal(direction, depth, types, max_nodes, cursor)
         result: Lineage = await self._call(_api.execution_lineage(uuid, pipeline, params))
         return result
@@ -289,7 +278,7 @@ class AsyncClient:
         depth: int = 20,
         max_nodes: int = 1000,
     ) -> Lineage:
-        """The execution's ancestry: the executions and artifacts upstream of it."""
+        """As :meth:`Client.ancestry`, awaited."""
         return await self.execution_lineage(
             uuid, pipeline=pipeline, direction="upstream", depth=depth, max_nodes=max_nodes
         )
@@ -297,14 +286,12 @@ class AsyncClient:
     # -- model card, health -----------------------------------------------------------------
 
     async def model_card(self, model_id: int) -> ModelCard:
-        """The model card of the Model artifact ``model_id``: its record, the executions that
-        made and used it, their inputs and outputs."""
+        """As :meth:`Client.model_card`, awaited."""
         result: ModelCard = await self._call(_api.model_card(model_id))
         return result
 
     async def health(self) -> Record:
-        """``/health``: ``status`` (``ok``, ``degraded``, ``down``) and each part's check; a
-        server that is down answers too (no exception, no retry)."""
+        """As :meth:`Client.health`, awaited."""
         try:
             response = await self._http.send("GET", "/health", retry=NO_RETRIES)
         except errors.Unavailable as exc:
@@ -347,11 +334,7 @@ class AsyncClient:
         *,
         progress: _api.Progress = None,
     ) -> Path:
-        """Stream an artifact's bytes (``/artifact_pull``; ``artifact_name`` is the full
-        recorded name, ``path:md5``) to ``dest`` (a file, or a folder to put it in under its own
-        name); returns the file's path. It appears only once complete and matching the
-        server's md5. ``progress`` is a callback ``(bytes_done, total_or_None)``, or ``True``
-        for a tqdm bar when tqdm is installed."""
+        """As :meth:`Client.download`, awaited."""
         target = _destination(dest, artifact_name)
         params = _api.artifact_params(pipeline, artifact_name)
         return await self._download("/api/artifact_pull", params, target, progress)
@@ -359,12 +342,12 @@ class AsyncClient:
     async def download_blob(
         self, digest: str, dest: PathLike, *, progress: _api.Progress = None
     ) -> Path:
-        """Stream the stored blob ``digest`` (``/api/native/v1/blobs/{digest}``) to ``dest``."""
+        """As :meth:`Client.download_blob`, awaited."""
         target = _destination(dest, digest)
         return await self._download(_api.blob_path(digest), {}, target, progress)
 
     async def has_blob(self, digest: str) -> bool:
-        """Whether the server stores the blob ``digest`` (``HEAD``)."""
+        """As :meth:`Client.has_blob`, awaited."""
         try:
             await (await self._http.send("HEAD", _api.blob_path(digest))).aclose()
         except errors.NotFound:
@@ -406,10 +389,7 @@ class AsyncClient:
         *,
         progress: _api.Progress = None,
     ) -> Any:
-        """Stream the file ``source`` as the bytes of the recorded artifact ``artifact_name``
-        of ``pipeline`` (``/artifact_push``); the server checks them against the artifact's
-        md5 (409 :class:`~cmf_server_client.errors.Conflict` when they differ). Answers the
-        server's ``{"uri", "md5", "sha256", "size", "deduplicated", ...}``."""
+        """As :meth:`Client.upload`, awaited."""
         params = _api.artifact_params(pipeline, artifact_name)
         return await self._send_file("POST", "/api/artifact_push", params, source, progress)
 
@@ -420,9 +400,7 @@ class AsyncClient:
         digest: str | None = None,
         progress: _api.Progress = None,
     ) -> Any:
-        """Store the file ``source`` as the blob of its md5 (``digest``, computed when not
-        given). A blob the server already has is not sent again: then the answer is
-        ``{"digest", "deduplicated": True}``."""
+        """As :meth:`Client.upload_blob`, awaited."""
         known: str = (
             digest if digest else await asyncio.to_thread(_api.md5_of_file, os.fspath(source))
         )
