@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -119,7 +120,55 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Stopped(Exception):
+    """SIGTERM or SIGINT reached ``cmf-server up`` (raised by :func:`_on_stop_signal`)."""
+
+
+def _on_stop_signal(signum: int, _frame: object) -> None:
+    """Our handler of SIGTERM and SIGINT outside uvicorn's run: before it (starting up) and
+    after it, where uvicorn raises again the signal that stopped it (for SIGTERM the default
+    action would kill the process before anything it started is stopped). Later signals are
+    ignored, so a second Ctrl-C cannot cut the clean-up short."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# How long open connections may finish after a stop signal; the lifespan's shutdown is bounded
+# on its own (cmf_common.service), and the embedded PostgreSQL's stop too (embedded_postgres).
+GRACEFUL_SHUTDOWN_S = 10
+
+
 def _up(args: argparse.Namespace) -> int:
+    """Run the embedded server until SIGTERM or SIGINT; whichever arrives, in whatever state
+    the server is (starting, serving, after an outage), everything it started is stopped: the
+    HTTP server and the services' loops and pools by uvicorn's shutdown, then the embedded
+    PostgreSQL (:func:`cmf_server.embedded_postgres.stop`). Exits 0."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_stop_signal)
+    try:
+        _serve(args)
+    except _Stopped:
+        pass
+    finally:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        _stop_embedded_postgres()
+    return 0
+
+
+_EMBEDDED_POSTGRES: list[object] = []  # the handle, once started (read by the clean-up)
+
+
+def _stop_embedded_postgres() -> None:
+    if _EMBEDDED_POSTGRES:
+        from cmf_server import embedded_postgres
+
+        embedded_postgres.stop(_EMBEDDED_POSTGRES.pop())
+
+
+def _serve(args: argparse.Namespace) -> None:
     import uvicorn
     from pydantic import SecretStr
 
@@ -145,7 +194,8 @@ def _up(args: argparse.Namespace) -> int:
     if MetadataSettings().database_url is None:
         from cmf_server import embedded_postgres
 
-        uri, _server = embedded_postgres.start(data_dir)
+        uri, server = embedded_postgres.start(data_dir)
+        _EMBEDDED_POSTGRES.append(server)
         database_url = SecretStr(uri)
         where = str(data_dir / "postgres")
     # One PostgreSQL, one schema per service; an explicit URL of a service's own still wins.
@@ -172,10 +222,9 @@ def _up(args: argparse.Namespace) -> int:
         port=settings.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         limit_concurrency=int(os.environ.get("CMF_LIMIT_CONCURRENCY", "1000")),
     )
-    return 0
 
 
 if __name__ == "__main__":

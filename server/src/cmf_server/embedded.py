@@ -34,6 +34,8 @@ from cmf_lineage.settings import LineageSettings
 from cmf_metadata.app import create_service as create_metadata
 from cmf_metadata.settings import MetadataSettings
 
+DELIVERY_STOP_S = 10.0
+
 
 def embedded_server(
     settings: GatewaySettings,
@@ -99,6 +101,7 @@ def embedded_server(
                     lineage_state.projector,
                     retention=metadata_settings.outbox_retention,
                     inbox_retention=lineage_settings.inbox_retention,
+                    stall_after_s=metadata_settings.loop_stall_s,
                 )
             )
             yield [delivered]
@@ -125,6 +128,7 @@ async def embedded_delivery(
     *,
     retention: timedelta,
     inbox_retention: timedelta,
+    stall_after_s: float = 60.0,
 ) -> AsyncIterator[Check]:
     """The lineage projector fed straight from the metadata outbox, in-process, instead of
     through Kafka, while the server runs. Yields the delivery loop's liveness check, for the
@@ -137,12 +141,15 @@ async def embedded_delivery(
         consumer_housekeeping=lambda: projector.store.forget_applied(
             projector.consumer, inbox_retention
         ),
+        stall_after_s=stall_after_s,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(delivery.run(stop), name="embedded-delivery")
     try:
         yield delivery.loop.check
     finally:
+        # The round in hand may finish (a round is rolled back as a whole otherwise); one that
+        # waits out an outage is cancelled, its rows are delivered after the next start.
         stop.set()
         with suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, timeout=30)
+            await asyncio.wait_for(task, timeout=DELIVERY_STOP_S)

@@ -1,11 +1,14 @@
-"""asyncpg pools: one per service, confined to the service's own schema."""
+"""asyncpg pools: one per service, confined to the service's own schema, bounded in how long
+reaching PostgreSQL may take; and what an outage of it looks like (:func:`is_outage`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -66,6 +69,66 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     conn.add_query_logger(_trace_query)
 
 
+class DatabaseUnavailable(ConnectionError):
+    """PostgreSQL cannot be reached: no connection opened within the connect timeout (refused,
+    no socket, no answer), or none came free from the pool within the acquire timeout. A
+    ``ConnectionError``, so the loops' policy (``cmf_common.workers``) retries it as any lost
+    connection."""
+
+
+# What PostgreSQL being down, restarting or out of connections looks like to a caller: the
+# request answers 503 with Retry-After (``cmf_common.dialects``), a loop retries.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,  # DatabaseUnavailable, and a socket reset mid-statement
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08: ConnectionDoesNotExistError (lost)
+    asyncpg.CannotConnectNowError,  # starting up, shutting down, in recovery
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says PostgreSQL is not there (for now) rather than that the code is
+    wrong. asyncpg reports a connection that closed under a transaction or a statement as an
+    ``InterfaceError`` (``cannot call Transaction.__aexit__(): the underlying connection is
+    closed``), a class it shares with misuses of its API, so for that class the message
+    decides."""
+    if isinstance(exc, OUTAGE_ERRORS):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
+
+
+async def _connect(*args: Any, timeout_s: float, **kwargs: Any) -> asyncpg.Connection:
+    """asyncpg's connect within ``timeout_s``; a server that cannot be reached is a
+    :class:`DatabaseUnavailable`."""
+    try:
+        return await asyncpg.connect(*args, timeout=timeout_s, **kwargs)
+    except OSError as exc:  # refused, no socket file, unreachable, TimeoutError
+        raise DatabaseUnavailable(
+            f"PostgreSQL cannot be reached: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+class BoundedPool(asyncpg.Pool):
+    """A pool whose ``acquire()`` waits at most ``acquire_timeout_s`` unless told otherwise;
+    running out of it is a :class:`DatabaseUnavailable`. (``Pool._acquire`` is what both
+    ``async with pool.acquire()`` and ``await pool.acquire()`` call.)"""
+
+    __slots__ = ("acquire_timeout_s",)
+
+    def __init__(self, *args: Any, acquire_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout_s = acquire_timeout_s
+
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's own)
+        bound = timeout if timeout is not None else self.acquire_timeout_s
+        try:
+            return await super()._acquire(bound)  # type: ignore[misc]
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(f"no database connection within {bound:g} s") from exc
+
+
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -78,24 +141,34 @@ async def create_pool(
     max_size: int = 10,
     statement_timeout_ms: int = 300_000,
     application_name: str = "cmf-server",
+    connect_timeout_s: float = 5.0,
+    acquire_timeout_s: float = 30.0,
 ) -> asyncpg.Pool:
-    """A pool whose connections see ``schema`` first, with JSON decoded by orjson.
+    """A pool whose connections see ``schema`` first, with JSON decoded by orjson, opened
+    within ``connect_timeout_s`` each and handed out within ``acquire_timeout_s``.
 
     The schema is created here, so a fresh database needs nothing but this call and the
     service's migrations.
     """
-    conn = await asyncpg.connect(dsn)
+    conn = await _connect(dsn, timeout_s=connect_timeout_s)
     try:
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(schema)}")
     except asyncpg.UniqueViolationError:
         pass  # another process created it between our check and our statement
     finally:
         await conn.close()
-    pool = await asyncpg.create_pool(
+    pool = BoundedPool(
         dsn,
+        acquire_timeout_s=acquire_timeout_s,
+        connect=partial(_connect, timeout_s=connect_timeout_s),
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
         init=_init_connection,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         server_settings={
             "search_path": f"{_quote_ident(schema)}, public",
             "statement_timeout": str(statement_timeout_ms),
@@ -106,9 +179,15 @@ async def create_pool(
             # sixth push of 1,000 executions, and a 10,000-execution push took 74 s instead of
             # 10. Planning each run costs well under a millisecond against that.
             "plan_cache_mode": "force_custom_plan",
+            # Over TCP, PostgreSQL closes the session of a client that vanished (a host that
+            # died, a network cut) within about a minute, so its locks (a relay's subjects,
+            # the embedded delivery's turn) do not outlive it.
+            "tcp_keepalives_idle": "30",
+            "tcp_keepalives_interval": "10",
+            "tcp_keepalives_count": "3",
         },
     )
-    assert pool is not None
+    await pool
     return pool
 
 
@@ -125,12 +204,26 @@ async def service_pool(
         max_size=settings.database_pool_max,
         statement_timeout_ms=settings.database_statement_timeout_ms,
         application_name=application_name,
+        connect_timeout_s=settings.database_connect_timeout_s,
+        acquire_timeout_s=settings.database_acquire_timeout_s,
     )
     try:
         await migrate(pool, settings.db_schema, migrations)
         yield pool
     finally:
-        await pool.close()
+        await close_pool(pool)
+
+
+POOL_CLOSE_S = 5.0
+
+
+async def close_pool(pool: asyncpg.Pool, timeout_s: float = POOL_CLOSE_S) -> None:
+    """Close ``pool``, waiting at most ``timeout_s`` for connections in use to come back (a
+    statement that hangs on a vanished server); then terminate them."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except Exception:
+        pool.terminate()
 
 
 async def ping(pool: asyncpg.Pool) -> None:

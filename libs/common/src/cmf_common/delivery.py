@@ -20,7 +20,7 @@ from prometheus_client import Counter
 
 from cmf_common import outbox
 from cmf_common.dispatch import Dispatcher
-from cmf_common.workers import Housekeeping, LoopSupervisor, notifications, wait_for
+from cmf_common.workers import WAITING, Housekeeping, LoopSupervisor, notifications, wait_for
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +38,7 @@ class OutboxDelivery:
         retention: timedelta = timedelta(days=7),
         maintenance_every_s: float = 60.0,
         consumer_housekeeping: Callable[[], Awaitable[object]] | None = None,
+        stall_after_s: float = 60.0,
     ) -> None:
         """``consumer_housekeeping`` is the handlers' own (their inbox's retention), run with
         the outbox's pruning."""
@@ -48,11 +49,15 @@ class OutboxDelivery:
         self.retention = retention
         self.maintenance_every_s = maintenance_every_s
         self.consumer_housekeeping = consumer_housekeeping
-        self.loop = LoopSupervisor("embedded-delivery")
+        self.loop = LoopSupervisor("embedded-delivery", stall_after_s=stall_after_s)
 
     async def deliver_once(self) -> int:
+        """Deliver one batch; how many rows (0: none waited; ``WAITING``: rows wait but another
+        server sharing the database has the delivery's turn)."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await outbox.claim_undelivered(conn, rows=self.batch_rows)
+            if rows is None:
+                return WAITING if await outbox.undelivered_waiting(conn) else 0
             if not rows:
                 return 0
             by_id = {str(r["id"]): r["position"] for r in rows}
@@ -84,16 +89,17 @@ class OutboxDelivery:
         """Deliver until ``stop`` is set, under the loops' failure policy (``workers``): a
         failed round is rolled back, so its rows are delivered again on a later one."""
         housekeeping = Housekeeping(self.loop, self.maintain, self.maintenance_every_s)
-        async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
+        async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as listen:
             while not stop.is_set():
+                await listen.ensure()
                 delivered = await self.loop.round(self.deliver_once, stop)
                 # After the round: a delivery restarting after a long stop first hands on
                 # (and the handlers skip) what it had in hand, then forgets.
                 await housekeeping.run_if_due()
-                if delivered == 0:
-                    await wait_for(wake, stop, self.idle_poll_s)
+                if delivered is not None and delivered <= 0:
+                    await wait_for(listen.wake, stop, self.idle_poll_s)
 
     async def drain(self) -> None:
         """Deliver until nothing is left (tests and shutdown use it)."""
-        while await self.deliver_once():
+        while await self.deliver_once() > 0:
             pass

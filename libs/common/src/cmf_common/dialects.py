@@ -20,12 +20,14 @@ does), ``/api/v1/nothing`` upstream's envelope, and ``/api/nothing`` the referen
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi import routing as fastapi_routing
@@ -35,9 +37,43 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, compile_path
 
-from cmf_common.errors import DomainError, error_items, problem, reference_error
+from cmf_common.db import OUTAGE_ERRORS, is_outage
+from cmf_common.errors import (
+    DATABASE_UNAVAILABLE,
+    DomainError,
+    Unavailable,
+    error_items,
+    problem,
+    reference_error,
+)
 
 log = structlog.get_logger(__name__)
+
+
+class OutageLog:
+    """Requests failed by a database outage, logged as one line when the first fails and then
+    at most one per ``every_s`` with how many failed meanwhile (not a traceback per request;
+    the loops log the outage's end, ``dependency.available``)."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        self.every_s = every_s
+        self.logged_at: float | None = None
+        self.unlogged = 0
+
+    def report(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self.logged_at is not None and now - self.logged_at < self.every_s:
+            self.unlogged += 1
+            return
+        log.warning(
+            "request.database_unavailable",
+            error=f"{type(exc).__name__}: {exc}"[:300],
+            failed_since_last=self.unlogged,
+        )
+        self.logged_at, self.unlogged = now, 0
+
+
+DATABASE_OUTAGES = OutageLog()
 
 
 class Dialect(ABC):
@@ -266,7 +302,18 @@ def install_error_handlers(app: FastAPI, unmatched: Callable[[str], Dialect] | N
 
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        return dialect(request).domain_error(exc)
+        response = dialect(request).domain_error(exc)
+        if isinstance(exc, Unavailable):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        """PostgreSQL down, restarting, out of connections, or lost mid-statement: a 503 the
+        client may retry, in the route's dialect. Anything else of these classes is a bug."""
+        if not is_outage(exc):
+            raise exc  # to the 500 below
+        DATABASE_OUTAGES.report(exc)
+        return await on_domain_error(request, Unavailable(DATABASE_UNAVAILABLE))
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -281,6 +328,10 @@ def install_error_handlers(app: FastAPI, unmatched: Callable[[str], Dialect] | N
         return dialect(request).internal_error()
 
     app.add_exception_handler(DomainError, on_domain_error)
+    # Registered by class (not under ``Exception``, whose handler runs after the app failed),
+    # so the 503 is an ordinary answer on a connection that stays usable.
+    for outage in (*OUTAGE_ERRORS, asyncpg.InterfaceError):
+        app.add_exception_handler(outage, on_database_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -70,12 +71,19 @@ class Dispatcher:
         max_attempts: int = 5,
         backoff_s: float = 0.2,
         backoff_max_s: float = 5.0,
+        outage_retry_s: float = 1.0,
     ) -> None:
+        """``outage_retry_s``: how often a handler whose store is unavailable is tried again
+        (so it resumes within that of the store's return; never more often than
+        ``backoff_max_s``)."""
         self.consumer = consumer
         self.handlers = handlers
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
+        self.outage_retry_s = min(outage_retry_s, backoff_max_s)
+        self._outage_since: float | None = None  # while a handler's store is unavailable
+        self._outage_waits = 0
 
     async def dispatch(
         self, envelopes: list[Envelope], *, alive: Callable[[], None] | None = None
@@ -124,19 +132,24 @@ class Dispatcher:
             attempt += 1
             try:
                 await handler(run)
+                self._store_back()
                 return None
             except PermanentError as exc:
                 return Failure(run[0], f"{type(exc).__name__}: {exc}", attempt)
             except StoreUnavailable as exc:
                 attempt -= 1  # an outage is not the events' fault: wait it out
                 OUTAGE_RETRIES.labels(self.consumer).inc()
-                log.warning(
-                    "event.store_unavailable",
-                    consumer=self.consumer,
-                    error=str(exc),
-                    retry_in_s=self.backoff_max_s,
-                )
-                await asyncio.sleep(self.backoff_max_s)
+                self._outage_waits += 1
+                if self._outage_since is None:  # one line per outage, not one per retry
+                    self._outage_since = time.monotonic()
+                    log.warning(
+                        "dependency.unavailable",
+                        consumer=self.consumer,
+                        part="handler",
+                        error=str(exc),
+                        retry_every_s=self.outage_retry_s,
+                    )
+                await asyncio.sleep(self.outage_retry_s)
                 if alive is not None:
                     alive()
             except Exception as exc:
@@ -153,6 +166,18 @@ class Dispatcher:
                 )
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
         return None  # unreachable: the loop returns on its last attempt
+
+    def _store_back(self) -> None:
+        if self._outage_since is None:
+            return
+        log.info(
+            "dependency.available",
+            consumer=self.consumer,
+            part="handler",
+            down_s=round(time.monotonic() - self._outage_since, 1),
+            retries=self._outage_waits,
+        )
+        self._outage_since, self._outage_waits = None, 0
 
 
 def _runs_by_type(envelopes: list[Envelope]) -> list[list[Envelope]]:

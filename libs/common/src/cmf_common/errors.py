@@ -57,6 +57,22 @@ class PayloadTooLarge(DomainError):
     title = "Payload too large"
 
 
+class Unavailable(DomainError):
+    """A dependency (PostgreSQL) is down or saturated for now: 503, sent with ``Retry-After``
+    (``retry_after_s``) in every dialect."""
+
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_s = retry_after_s
+
+
+DATABASE_UNAVAILABLE = "the database is unavailable for now; retry shortly"
+
+
 def problem(
     status: int,
     title: str,

@@ -137,6 +137,7 @@ class KafkaConsumerRunner:
         poll_timeout_ms: int = 500,
         housekeeping: Callable[[], Awaitable[object]] | None = None,
         housekeeping_every_s: float = 300.0,
+        stall_after_s: float = 60.0,
     ) -> None:
         """``housekeeping`` is the consumer's own (its inbox's retention), run after a round at
         most every ``housekeeping_every_s``."""
@@ -146,7 +147,7 @@ class KafkaConsumerRunner:
         self.dead_letters = dead_letters
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
-        self.loop = LoopSupervisor(f"consumer:{group_id}")
+        self.loop = LoopSupervisor(f"consumer:{group_id}", stall_after_s=stall_after_s)
         self.housekeeping = (
             Housekeeping(self.loop, housekeeping, housekeeping_every_s)
             if housekeeping is not None
@@ -178,7 +179,7 @@ class KafkaConsumerRunner:
                 if self.housekeeping is not None:
                     await self.housekeeping.run_if_due()
 
-    async def consume_once(self) -> None:
+    async def consume_once(self) -> int:
         """Fetch, handle and commit one batch per partition. When a round fails, each partition
         it had not committed is rewound to its batch's first record, so the next round fetches
         those records again instead of moving past them (handlers skip what they applied)."""
@@ -198,6 +199,7 @@ class KafkaConsumerRunner:
                         self.consumer.seek(partition, records[0].offset)
             raise
         self._record_lag(batches.keys() or self.consumer.assignment())
+        return sum(len(records) for records in batches.values())
 
     async def handle_batch(
         self, partition: TopicPartition, records: list[ConsumerRecord[Any, Any]]

@@ -53,3 +53,6 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     root.setLevel(level.upper())
     # uvicorn's access log repeats what our middleware logs with more context.
     logging.getLogger("uvicorn.access").disabled = True
+    # asyncpg logs a warning with a traceback each time it fails to reopen a pool's minimum of
+    # connections while PostgreSQL is down; the loops and the requests log the outage once.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)

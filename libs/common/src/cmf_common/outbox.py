@@ -189,18 +189,25 @@ async def mark_published(conn: Connection, upto: dict[str, int]) -> None:
     )
 
 
-async def claim_undelivered(conn: Connection, *, rows: int) -> list[Any]:
+async def claim_undelivered(conn: Connection, *, rows: int) -> list[Any] | None:
     """Rows the embedded delivery has not processed yet, oldest first, for one deliverer at a
-    time (servers sharing a database take turns)."""
+    time (servers sharing a database take turns); ``None`` when another has the turn."""
     held = await conn.fetchval(
         "SELECT pg_try_advisory_xact_lock(hashtextextended('cmf.delivery', 0))"
     )
     if not held:
-        return []
+        return None
     return await conn.fetch(
         f"SELECT {_ROW} FROM outbox"  # noqa: S608 (a constant column list)
         " WHERE processed_at IS NULL ORDER BY position LIMIT $1",
         rows,
+    )
+
+
+async def undelivered_waiting(conn: Connection) -> bool:
+    """Whether any row waits for the embedded delivery."""
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE processed_at IS NULL)")
     )
 
 

@@ -47,6 +47,7 @@ class OutboxRelay:
         retention: timedelta = timedelta(days=7),
         idle_poll_s: float = 5.0,
         maintenance_every_s: float = 30.0,
+        stall_after_s: float = 60.0,
     ) -> None:
         self.pool = pool
         self.publisher = publisher
@@ -56,7 +57,7 @@ class OutboxRelay:
         self.retention = retention
         self.idle_poll_s = idle_poll_s
         self.maintenance_every_s = maintenance_every_s
-        self.loop = LoopSupervisor("relay")
+        self.loop = LoopSupervisor("relay", stall_after_s=stall_after_s)
 
     async def relay_once(self) -> int:
         """Publish one round of rows. Returns how many sequence numbers the round moved past:
@@ -96,13 +97,14 @@ class OutboxRelay:
         """Relay until ``stop`` is set, under the loops' failure policy (``workers``): a failed
         round is rolled back, so retrying it later publishes its rows then."""
         housekeeping = Housekeeping(self.loop, self.maintain, self.maintenance_every_s)
-        async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as wake:
+        async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as listen:
             while not stop.is_set():
                 self.loop.beat()
+                await listen.ensure()
                 await housekeeping.run_if_due()
                 sent = await self.loop.round(self._counted_round, stop)
                 if sent == 0:
-                    await wait_for(wake, stop, self.idle_poll_s)
+                    await wait_for(listen.wake, stop, self.idle_poll_s)
 
     async def _counted_round(self) -> int:
         try:

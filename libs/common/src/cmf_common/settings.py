@@ -25,6 +25,14 @@ class ServiceSettings(BaseSettings):
     database_pool_min: int = Field(default=1, ge=0)
     database_pool_max: int = Field(default=10, ge=1)
     database_statement_timeout_ms: int = Field(default=300_000, ge=0)
+    # Bounds on reaching PostgreSQL, so a request never hangs on a database that is down or
+    # saturated (it answers 503 with Retry-After instead): opening one connection, and waiting
+    # for one from the pool (opening included).
+    database_connect_timeout_s: float = Field(default=5.0, gt=0)
+    database_acquire_timeout_s: float = Field(default=30.0, gt=0)
+    # A background loop that has made no progress for this long while work waits fails
+    # /livez and /health, whatever the reason (cmf_common.workers).
+    loop_stall_s: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = True
     otel_service_namespace: str = "cmf-server"

@@ -11,7 +11,17 @@ Kafka consumer runner:
   with its traceback, counted, and retried after the same backoff, and ``/livez`` fails until
   a round of that loop succeeds again;
 - a loop that has not gone round for ``stale_after_s`` (a round that hangs) fails ``/livez``
-  too. Waiting out a transient error is going round: the loop beats while it waits.
+  too. Waiting out a transient error is going round: the loop beats while it waits;
+- a loop that goes round but has made no progress for ``stall_after_s`` while work waits (its
+  rounds fail, or one round waits out an outage in its handlers) is *stalled*: ``/livez`` fails,
+  ``cmf_loop_stalled`` is 1, until it moves again. Whatever the cause, a dependency still down
+  or a bug that looks like one, what waits is visible. A round that finds nothing to do counts
+  as progress (nothing waits).
+
+An outage is logged once when it begins (``dependency.unavailable``, warning) and once when it
+ends (``dependency.available``, with how long it lasted and how many rounds failed); the failed
+rounds in between are counted, not logged. The transient backoff is capped at a few seconds so
+that a loop resumes within seconds of its dependency's return.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
 import asyncpg
@@ -33,6 +43,16 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
+STALLED = Gauge(
+    "cmf_loop_stalled",
+    "1 while a background loop has made no progress for LOOP_STALL_S although work waits.",
+    ["loop"],
+)
+LAST_PROGRESS = Gauge(
+    "cmf_loop_last_progress_timestamp_seconds",
+    "When each background loop last moved work on (or found none waiting).",
+    ["loop"],
+)
 HEARTBEAT = Gauge(
     "cmf_worker_heartbeat_timestamp_seconds", "When each worker loop last went round.", ["worker"]
 )
@@ -66,6 +86,11 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# What a round returns when work waits that another process holds for now (the embedded
+# delivery's turn): not progress, so a turn held for too long shows as this loop's stall too.
+WAITING = -1
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` says a dependency is unavailable (retry) rather than that the code is
     wrong (fault)."""
@@ -94,12 +119,17 @@ class LoopFault(Exception):
     """What a faulted loop's liveness check raises."""
 
 
+class LoopStalled(LoopFault):
+    """What a stalled loop's liveness check raises."""
+
+
 class LoopSupervisor:
     """One loop's failure policy (see the module's docstring) and its liveness check.
 
-    A loop runs its body inside :meth:`running` and each round through :meth:`round`; other
-    work it carries (housekeeping) reports through :meth:`failed` and :meth:`succeeded` under
-    a part name of its own, so its fault clears only when that work succeeds again.
+    A loop runs its body inside :meth:`running` and each round through :meth:`round`, whose
+    work returns how much it moved on (0: nothing waited); other work it carries
+    (housekeeping) reports through :meth:`failed` and :meth:`succeeded` under a part name of
+    its own, so its fault clears only when that work succeeds again.
     """
 
     def __init__(
@@ -107,39 +137,79 @@ class LoopSupervisor:
         loop: str,
         *,
         stale_after_s: float = 60.0,
+        stall_after_s: float = 60.0,
         backoff_s: float = 0.5,
-        backoff_max_s: float = 30.0,
+        backoff_max_s: float = 5.0,
     ) -> None:
         self.loop = loop
         self.heartbeat = Heartbeat(loop, stale_after_s)
+        self.stall_after_s = stall_after_s
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.failures = 0  # consecutive failed rounds
         self.faults: dict[str, str] = {}  # part -> the error that faulted it
+        self.moved_at = time.monotonic()  # last progress, or last round that found no work
+        self.last_error: str | None = None
+        self.outage_since: float | None = None  # the first transient failure of an outage
+        self.outage_failures = 0
+        LAST_PROGRESS.labels(loop).set_to_current_time()
+        STALLED.labels(loop).set_function(lambda: float(self.stalled_for() is not None))
 
     def beat(self) -> None:
         self.heartbeat.beat()
 
+    def moved(self) -> None:
+        """Work moved on, or none waited: the loop is not stalled."""
+        self.moved_at = time.monotonic()
+        LAST_PROGRESS.labels(self.loop).set_to_current_time()
+
+    def stalled_for(self) -> float | None:
+        """How long the loop has made no progress, when that is past ``stall_after_s``."""
+        idle = time.monotonic() - self.moved_at
+        return idle if idle > self.stall_after_s else None
+
     async def check(self) -> None:
-        """Liveness: fails while a part of the loop is faulted or the heartbeat is stale."""
+        """Liveness: fails while a part of the loop is faulted, it is stalled, or its
+        heartbeat is stale."""
         if self.faults:
             part, error = next(iter(self.faults.items()))
             raise LoopFault(f"{self.loop} {part} failed: {error}")
+        stalled = self.stalled_for()
+        if stalled is not None:
+            why = f" (last error: {self.last_error})" if self.last_error else ""
+            raise LoopStalled(
+                f"{self.loop} has moved nothing on for {stalled:.0f} s while work waits{why}"
+            )
         await self.heartbeat.check()
 
     def failed(self, exc: BaseException, part: str = "round") -> None:
         """Log and count a failure of ``part``; a fault also fails liveness. Call it from the
         ``except`` block, so the log carries the traceback."""
-        error = f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        self.last_error = error
         if is_transient(exc):
             LOOP_FAILURES.labels(self.loop, "transient").inc()
-            log.warning("loop.retrying", loop=self.loop, part=part, error=error)
+            self.outage_failures += 1
+            if self.outage_since is None:
+                self.outage_since = time.monotonic()
+                log.warning("dependency.unavailable", loop=self.loop, part=part, error=error)
             return
         LOOP_FAILURES.labels(self.loop, "fault").inc()
-        self.faults[part] = error[:300]
+        self.faults[part] = error
         log.exception("loop.failed", loop=self.loop, part=part, error=error)
 
     def succeeded(self, part: str = "round") -> None:
+        if self.outage_since is not None:
+            log.info(
+                "dependency.available",
+                loop=self.loop,
+                part=part,
+                down_s=round(time.monotonic() - self.outage_since, 1),
+                failed_rounds=self.outage_failures,
+            )
+            self.outage_since, self.outage_failures = None, 0
+        if part == "round":
+            self.last_error = None
         if self.faults.pop(part, None) is not None:
             log.info("loop.recovered", loop=self.loop, part=part)
 
@@ -147,9 +217,9 @@ class LoopSupervisor:
         """The wait after the ``failures``-th consecutive failure: doubling, capped."""
         return float(min(self.backoff_max_s, self.backoff_s * 2 ** max(0, self.failures - 1)))
 
-    async def round(self, work: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:
-        """Run one round under the policy: its result, or ``None`` once a failure has been
-        reported and waited out (the caller just goes round again)."""
+    async def round(self, work: Callable[[], Awaitable[int]], stop: asyncio.Event) -> int | None:
+        """Run one round under the policy: how much it moved on, or ``None`` once a failure
+        has been reported and waited out (the caller just goes round again)."""
         self.beat()
         try:
             result = await work()
@@ -161,6 +231,8 @@ class LoopSupervisor:
             return None
         self.failures = 0
         self.succeeded()
+        if result != WAITING:
+            self.moved()
         return result
 
     @asynccontextmanager
@@ -202,23 +274,70 @@ class Housekeeping:
             self.loop.succeeded("housekeeping")
 
 
-@asynccontextmanager
-async def notifications(pool: asyncpg.Pool, channel: str) -> AsyncIterator[asyncio.Event]:
-    """An event set whenever ``channel`` is notified; holds one connection while open."""
-    wake = asyncio.Event()
+class Listener:
+    """An event set whenever ``channel`` is notified, LISTENed on over one pool connection of
+    its own, and listened on again over a new one after that connection is lost (a PostgreSQL
+    restart): a loop calls :meth:`ensure` each time round. The event is set when the
+    connection is lost and when it listens again, since notifications in between are lost: the
+    loop looks for work then instead of sleeping its whole poll interval."""
 
-    def on_notify(*_: Any) -> None:
-        wake.set()
+    def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
+        self.pool = pool
+        self.channel = channel
+        self.wake = asyncio.Event()
+        self._conn: Any = None
+        self._lost = False
 
-    conn = await pool.acquire()
-    try:
-        await conn.add_listener(channel, on_notify)
+    def _on_notify(self, *_: Any) -> None:
+        self.wake.set()
+
+    def _on_lost(self, *_: Any) -> None:
+        self._lost = True
+        self.wake.set()
+
+    async def ensure(self) -> None:
+        """Listen, unless already listening; a failure to (the database is down) is left to
+        the next call, the loop polls meanwhile."""
+        if self._conn is not None and not self._lost:
+            return
+        await self._release()
         try:
-            yield wake
-        finally:
-            await conn.remove_listener(channel, on_notify)
+            conn = await self.pool.acquire()
+        except TRANSIENT_ERRORS as exc:
+            log.debug("listener.unavailable", channel=self.channel, error=type(exc).__name__)
+            return
+        try:
+            await conn.add_listener(self.channel, self._on_notify)
+            conn.add_termination_listener(self._on_lost)
+        except TRANSIENT_ERRORS:
+            await self.pool.release(conn)
+            return
+        self._conn, self._lost = conn, False
+        self.wake.set()
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        # A lost connection went back to the pool when it closed; a live one stops listening.
+        with suppress(Exception):
+            if not self._lost:
+                await conn.remove_listener(self.channel, self._on_notify)
+        with suppress(Exception):
+            await self.pool.release(conn)
+
+    async def close(self) -> None:
+        await self._release()
+
+
+@asynccontextmanager
+async def notifications(pool: asyncpg.Pool, channel: str) -> AsyncIterator[Listener]:
+    """A :class:`Listener` on ``channel`` while open (call its ``ensure`` each round)."""
+    listener = Listener(pool, channel)
+    try:
+        yield listener
     finally:
-        await pool.release(conn)
+        await listener.close()
 
 
 async def wait_for(wake: asyncio.Event, stop: asyncio.Event, timeout_s: float) -> None:

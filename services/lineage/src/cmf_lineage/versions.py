@@ -103,6 +103,7 @@ class GraphVersions:
     retry_s: float = 1.0
     _suspended: bool = field(default=False, init=False)
     _retry_at: float = field(default=0.0, init=False)
+    _publish_failing: bool = field(default=False, init=False)
 
     async def latest(self) -> int:
         """The version a read without a token answers at (see the module's argument)."""
@@ -168,7 +169,14 @@ class GraphVersions:
         try:
             await self.committed()
         except Exception as exc:
-            log.warning("lineage.version_publish_failed", error=type(exc).__name__)
+            # One line when posting starts failing (the store is down), one when it works again.
+            if not self._publish_failing:
+                log.warning("lineage.version_publish_failed", error=type(exc).__name__)
+            self._publish_failing = True
+        else:
+            if self._publish_failing:
+                log.info("lineage.version_publish_recovered")
+            self._publish_failing = False
 
     async def sync(self) -> None:
         """Post the store's version now, even while suspended (it is how a board recovers)."""

@@ -59,6 +59,7 @@ def create_projector_service(settings: LineageSettings | None = None) -> Service
                 dispatcher=Dispatcher(group, projector.handlers()),
                 dead_letters=dead_letters,
                 housekeeping=lambda: opened.store.forget_applied(group, settings.inbox_retention),
+                stall_after_s=settings.loop_stall_s,
             )
             stop = asyncio.Event()
             try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 from fastapi import FastAPI
 
-from cmf_common.db import create_pool, ping
+from cmf_common.db import close_pool, create_pool, ping
 from cmf_common.kafka import KafkaPublisher
 from cmf_common.relay import OutboxRelay
 from cmf_common.service import Checks, Service, build_service
@@ -40,6 +40,8 @@ def create_relay_service(settings: MetadataSettings | None = None) -> Service[Re
             min_size=2,
             max_size=4,
             application_name="cmf-relay",
+            connect_timeout_s=settings.database_connect_timeout_s,
+            acquire_timeout_s=settings.database_acquire_timeout_s,
         )
         publisher = KafkaPublisher(bootstrap)
         stop = asyncio.Event()
@@ -52,6 +54,7 @@ def create_relay_service(settings: MetadataSettings | None = None) -> Service[Re
                 retention=settings.outbox_retention,
                 batch_rows=settings.relay_batch_rows,
                 subjects_per_round=settings.relay_subjects_per_round,
+                stall_after_s=settings.loop_stall_s,
             )
             task = asyncio.create_task(relay.run(stop), name="outbox-relay")
             try:
@@ -59,11 +62,11 @@ def create_relay_service(settings: MetadataSettings | None = None) -> Service[Re
             finally:
                 # SIGTERM: take no new round, let the one in flight publish and commit.
                 stop.set()
-                with suppress(asyncio.CancelledError):
+                with suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(task, timeout=30)
         finally:
             await publisher.stop()
-            await pool.close()
+            await close_pool(pool)
 
     def checks(state: RelayState | None) -> Checks:
         if state is None:
