@@ -7,23 +7,15 @@ import signal
 from pathlib import Path
 
 import httpx
-import psutil
 from support import free_port, start_server
 
 from cmf_testing.fixtures import cmf_fixture
+from cmf_testing.postgres import postgres_pids
 
 
 def _push_fixture(base_url: str) -> httpx.Response:
     body = cmf_fixture("push_example.json")
     return httpx.post(f"{base_url}/api/mlmd_push", json=body, timeout=60)
-
-
-def _postgres_pids(pgdata: Path) -> set[int]:
-    found = set()
-    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
-        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(proc.info["cmdline"] or []):
-            found.add(proc.pid)
-    return found
 
 
 def test_data_survives_a_clean_restart_and_postgres_stops_with_the_server(
@@ -38,7 +30,7 @@ def test_data_survives_a_clean_restart_and_postgres_stops_with_the_server(
         assert str(pgdata) in server.stderr()
     finally:
         assert server.stop() == 0
-    assert not _postgres_pids(pgdata)
+    assert not postgres_pids(pgdata)
 
     with start_server(tmp_path, port) as again:
         assert _push_fixture(again.base_url).json() == {"status": "exists"}
@@ -51,13 +43,13 @@ def test_a_killed_server_leaves_postgres_that_the_next_start_reuses(tmp_path: Pa
     assert _push_fixture(server.base_url).json() == {"status": "success"}
     os.kill(server.process.pid, signal.SIGKILL)
     server.process.wait(timeout=30)
-    left_running = _postgres_pids(pgdata)
+    left_running = postgres_pids(pgdata)
     assert left_running, "PostgreSQL outlives a kill -9 of its server"
 
     with start_server(tmp_path, port) as again:
         assert _push_fixture(again.base_url).json() == {"status": "exists"}
-        assert _postgres_pids(pgdata) == left_running
-    assert not _postgres_pids(pgdata), "the restarted server stops the reused PostgreSQL"
+        assert postgres_pids(pgdata) == left_running
+    assert not postgres_pids(pgdata), "the restarted server stops the reused PostgreSQL"
 
 
 def test_a_ui_on_a_localhost_dev_server_may_call_it_by_default(running_server: str) -> None:

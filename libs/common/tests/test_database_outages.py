@@ -21,10 +21,13 @@ from prometheus_client import REGISTRY
 
 from cmf_common.db import DatabaseUnavailable, create_pool, is_outage
 from cmf_common.dialects import ProblemRoute, ReferenceRoute
+from cmf_common.dispatch import Dispatcher
 from cmf_common.envelope import EnvelopeRoute
+from cmf_common.events import Envelope
 from cmf_common.service import service_app
 from cmf_common.settings import ServiceSettings
-from cmf_common.workers import WAITING, LoopStalled, LoopSupervisor
+from cmf_common.workers import WAITING, LoopStalled, LoopSupervisor, notifications
+from cmf_testing.events import envelope
 from cmf_testing.postgres import Cluster
 from cmf_testing.problems import assert_problem
 from cmf_testing.waiting import eventually_async
@@ -281,3 +284,47 @@ async def test_an_outage_is_logged_once_when_it_begins_and_once_when_it_ends() -
     events = [e["event"] for e in logs]
     assert events == ["dependency.unavailable", "dependency.available"]
     assert logs[1]["failed_rounds"] == 5
+
+
+async def test_a_handler_of_several_types_takes_a_mixed_backlog_in_one_call() -> None:
+    """A push is several event types in a row: handled a type at a time, a backlog of N events
+    was N graph transactions, which drained slower than clients pushed after an outage."""
+    calls: list[list[int]] = []
+
+    async def project(events: list[Envelope]) -> None:
+        calls.append([e.seq for e in events])
+
+    dispatcher = Dispatcher("test", {"a.v1": project, "b.v1": project})
+    types = ["a.v1", "b.v1", "a.v1", "unknown.v1", "b.v1", "a.v1"]
+    await dispatcher.dispatch([envelope(seq, t) for seq, t in enumerate(types, 1)])
+    assert calls == [[1, 2, 3], [5, 6]]
+
+
+def test_a_loop_retries_a_dependency_that_is_down_every_few_seconds_at_most() -> None:
+    """The backoff grew to 30 s: a loop resumed up to half a minute after PostgreSQL's return."""
+    loop = LoopSupervisor("backoff-test")
+    loop.failures = 20
+    assert loop.backoff() <= 5.0
+
+
+async def test_the_listener_listens_again_after_its_connection_is_lost(running: Cluster) -> None:
+    """The relay's and the delivery's LISTEN connection died with PostgreSQL and was never
+    opened again: after an outage they only polled, every 5 s."""
+    pool = await create_pool(running.url, "outages", min_size=1, max_size=3)
+    other = await asyncpg.connect(running.url)
+    try:
+        async with notifications(pool, "cmf_test_channel") as listen:
+            await listen.ensure()
+            listen.wake.clear()
+            await other.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+            )
+            await asyncio.wait_for(listen.wake.wait(), 5)  # the loss wakes the loop
+            await listen.ensure()  # and its next round listens again
+            listen.wake.clear()
+            await other.execute("NOTIFY cmf_test_channel")
+            await asyncio.wait_for(listen.wake.wait(), 5)
+    finally:
+        await other.close()
+        await pool.close()

@@ -147,3 +147,14 @@ class Cluster:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def postgres_pids(pgdata: Path) -> set[int]:
+    """The PostgreSQL processes running on ``pgdata``."""
+    import psutil
+
+    found = set()
+    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(proc.info["cmdline"] or []):
+            found.add(proc.pid)
+    return found
