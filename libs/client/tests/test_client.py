@@ -288,3 +288,10 @@ def test_errors_carry_json_bodies() -> None:
     assert isinstance(error, errors.UnprocessableEntity)
     assert error.message == "field required"
     assert json.loads(json.dumps(error.body)) == body
+
+
+def test_progress_true_draws_a_tqdm_bar(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = b"x" * 50_000
+    client, _ = client_for(Recorder(httpx.Response(200, content=data)))
+    client.download_blob("d" * 32, tmp_path / "blob", progress=True)
+    assert "100%" in capsys.readouterr().err
