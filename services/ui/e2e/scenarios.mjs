@@ -17,7 +17,7 @@ async function cellsOf(page, column) {
   return page.locator("[data-testid=row]").evaluateAll(
     (rows, i) =>
       rows
-        .map((r) => ({ top: parseFloat(r.style.top), text: r.children[i]?.textContent ?? "" }))
+        .map((r) => ({ top: Number(r.getAttribute("aria-rowindex")), text: r.children[i]?.textContent ?? "" }))
         .sort((a, b) => a.top - b.top)
         .map((r) => r.text),
     index,
@@ -122,7 +122,7 @@ export const scenarios = {
       await page.locator(".th", { hasText: /^run/ }).click();
       await page.waitForURL((url) => url.searchParams.get("sort") === "-property:run");
       await page.waitForFunction(
-        (n) => [...document.querySelectorAll("[data-testid=row]")].some((r) => r.style.top === "0px" && r.textContent.includes(String(n))),
+        (n) => [...document.querySelectorAll("[data-testid=row]")].some((r) => r.getAttribute("aria-rowindex") === "1" && r.textContent.includes(String(n))),
         runs - 1,
       );
       runsShown = await cellsOf(page, "run");

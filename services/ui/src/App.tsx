@@ -1,10 +1,6 @@
-import { lazy, Suspense } from "react";
-import { Loading } from "./components/States";
 import { Link, useLocation } from "./lib/router";
+import PipelinePage from "./pages/PipelinePage";
 import { PipelinesPage } from "./pages/PipelinesPage";
-
-// The pipeline pages load on first use, so the first page ships only what it needs.
-const PipelinePage = lazy(() => import("./pages/PipelinePage"));
 
 export function route(path: string): { page: "pipelines" } | { page: "pipeline"; pipeline: string; view: string } | { page: "missing" } {
   if (path === "/" || path === "") return { page: "pipelines" };
@@ -45,9 +41,7 @@ export function App() {
       <main>
         {current.page === "pipelines" && <PipelinesPage />}
         {current.page === "pipeline" && (
-          <Suspense fallback={<Loading />}>
-            <PipelinePage pipeline={current.pipeline} view={current.view} />
-          </Suspense>
+          <PipelinePage pipeline={current.pipeline} view={current.view} />
         )}
         {current.page === "missing" && (
           <div className="state">

@@ -1,7 +1,7 @@
 import { useQueries } from "@tanstack/react-query";
-import { flexRender, getCoreRowModel, useReactTable, type ColumnDef } from "@tanstack/react-table";
+import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type Row } from "@tanstack/react-table";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useEffect, useMemo, useRef } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef } from "react";
 import type { Page } from "../lib/types";
 import { ErrorState } from "./States";
 import { blocksOf, formatCount, sortState } from "../lib/shape";
@@ -50,7 +50,7 @@ export function VirtualTable<T>(props: {
     count: total,
     getScrollElement: () => scroller.current,
     estimateSize: () => ROW_HEIGHT,
-    overscan: 12,
+    overscan: 6,
     scrollMargin: HEAD_HEIGHT,
     scrollPaddingStart: HEAD_HEIGHT,
   });
@@ -73,16 +73,24 @@ export function VirtualTable<T>(props: {
   if (firstBlock?.data) loaded.set(0, firstBlock.data.items);
   const rowAt = (index: number): T | undefined => loaded.get(Math.floor(index / BLOCK))?.[index % BLOCK];
 
-  // TanStack Table holds the columns and renders the cells of the rows loaded for the window.
-  const windowRows: T[] = [];
-  const windowIndex: number[] = [];
-  for (const item of items) {
-    const row = rowAt(item.index);
-    if (row !== undefined) {
-      windowRows.push(row);
-      windowIndex.push(item.index);
+  // TanStack Table holds the columns and the rows of the blocks loaded for the window; the data
+  // keeps its identity while the same blocks stay loaded, so scrolling within them re-renders
+  // only the rows that move (MemoRow).
+  const loadedKey = blocks.map((b) => `${b}:${loaded.has(b) ? (b === 0 ? firstBlock?.dataUpdatedAt : results[blocks.indexOf(b)]?.dataUpdatedAt) : "-"}`).join(",");
+  const { windowRows, windowIndex } = useMemo(() => {
+    const rows: T[] = [];
+    const index: number[] = [];
+    for (const block of blocks) {
+      const items = loaded.get(block);
+      if (!items) continue;
+      items.forEach((row, i) => {
+        rows.push(row);
+        index.push(block * BLOCK + i);
+      });
     }
-  }
+    return { windowRows: rows, windowIndex: index };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [loadedKey]);
   const table = useReactTable({
     data: windowRows,
     columns: props.columns,
@@ -90,7 +98,7 @@ export function VirtualTable<T>(props: {
     manualSorting: true,
     manualPagination: true,
   });
-  const byIndex = new Map<number, ReturnType<typeof table.getRowModel>["rows"][number]>();
+  const byIndex = new Map<number, Row<T>>();
   table.getRowModel().rows.forEach((row, i) => byIndex.set(windowIndex[i] ?? -1, row));
   const width = table.getTotalSize();
 
@@ -153,6 +161,13 @@ export function VirtualTable<T>(props: {
     }
   };
 
+  const onPickRef = useRef<(index: number, row: T | undefined) => void>(() => {});
+  onPickRef.current = (index, row) => {
+    props.onActive(index);
+    if (row !== undefined) props.onOpen(row);
+  };
+  const onPick = useCallback((index: number, row: T | undefined) => onPickRef.current(index, row), []);
+
   if (firstBlock?.isError) {
     return (
       <div className="table-wrap">
@@ -210,43 +225,19 @@ export function VirtualTable<T>(props: {
           <div style={{ height: virtualizer.getTotalSize(), position: "relative", width }} role="rowgroup">
             {items.map((item) => {
               const row = byIndex.get(item.index);
-              const data = rowAt(item.index);
-              const checked = data !== undefined && props.isChecked?.(data);
+              const data = row?.original;
               return (
-                <div
+                <MemoRow<T>
                   key={item.key}
-                  id={`row-${item.index}`}
-                  role="row"
-                  aria-rowindex={item.index + 1}
-                  aria-selected={item.index === active}
-                  className={`tr${checked ? " checked" : ""}`}
-                  data-testid="row"
-                  style={{ top: item.start - HEAD_HEIGHT, height: ROW_HEIGHT, width }}
-                  onClick={() => {
-                    props.onActive(item.index);
-                    if (data !== undefined) props.onOpen(data);
-                  }}
-                >
-                  {row
-                    ? row.getVisibleCells().map((cell) => {
-                        const meta = cell.column.columnDef.meta as ColumnMeta | undefined;
-                        return (
-                          <div
-                            key={cell.id}
-                            role="gridcell"
-                            className={`td${meta?.numeric ? " num" : ""}`}
-                            style={{ width: cell.column.getSize() }}
-                          >
-                            {flexRender(cell.column.columnDef.cell, cell.getContext())}
-                          </div>
-                        );
-                      })
-                    : table.getVisibleLeafColumns().map((column) => (
-                        <div key={column.id} className="td" style={{ width: column.getSize() }}>
-                          <div className="skeleton" />
-                        </div>
-                      ))}
-                </div>
+                  index={item.index}
+                  start={item.start - HEAD_HEIGHT}
+                  width={width}
+                  row={row}
+                  columns={props.columns}
+                  active={item.index === active}
+                  checked={data !== undefined && (props.isChecked?.(data) ?? false)}
+                  onPick={onPick}
+                />
               );
             })}
           </div>
@@ -281,3 +272,54 @@ export function VirtualTable<T>(props: {
     </div>
   );
 }
+
+interface RowProps<T> {
+  index: number;
+  start: number;
+  width: number;
+  row: Row<T> | undefined;
+  columns: ColumnDef<T, unknown>[];
+  active: boolean;
+  checked: boolean;
+  onPick: (index: number, row: T | undefined) => void;
+}
+
+// One row: re-rendered only when it moves, its data or columns change, or it becomes active or
+// checked; a row whose block has not arrived yet shows placeholders.
+function RowView<T>(props: RowProps<T>) {
+  const { row } = props;
+  return (
+    <div
+      id={`row-${props.index}`}
+      role="row"
+      aria-rowindex={props.index + 1}
+      aria-selected={props.active}
+      className={`tr${props.checked ? " checked" : ""}`}
+      data-testid="row"
+      style={{ transform: `translateY(${props.start}px)`, height: ROW_HEIGHT, width: props.width }}
+      onClick={() => props.onPick(props.index, row?.original)}
+    >
+      {row
+        ? row.getVisibleCells().map((cell) => {
+            const meta = cell.column.columnDef.meta as ColumnMeta | undefined;
+            return (
+              <div
+                key={cell.id}
+                role="gridcell"
+                className={`td${meta?.numeric ? " num" : ""}`}
+                style={{ width: cell.column.getSize() }}
+              >
+                {flexRender(cell.column.columnDef.cell, cell.getContext())}
+              </div>
+            );
+          })
+        : props.columns.map((column, i) => (
+            <div key={column.id ?? i} className="td" style={{ width: column.size ?? 150 }}>
+              <div className="skeleton" />
+            </div>
+          ))}
+    </div>
+  );
+}
+
+const MemoRow = memo(RowView) as typeof RowView;

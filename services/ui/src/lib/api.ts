@@ -38,10 +38,24 @@ export function query(params: Record<string, string | number | undefined | null>
   return text ? `?${text}` : "";
 }
 
+declare global {
+  interface Window {
+    __cmfEarly?: Record<string, Promise<Response> | undefined>;
+  }
+}
+
+// A request index.html started before the app loaded, for this very URL (taken once).
+function takeEarly(path: string): Promise<Response> | undefined {
+  const early = typeof window === "undefined" ? undefined : window.__cmfEarly;
+  const found = early?.[path];
+  if (early && found) delete early[path];
+  return found;
+}
+
 async function request(path: string, signal?: AbortSignal): Promise<Response> {
   let answer: Response;
   try {
-    answer = await fetch(path, { signal, headers: { Accept: "application/json" } });
+    answer = await (takeEarly(path) ?? fetch(path, { signal, headers: { Accept: "application/json" } }));
   } catch (error) {
     if (error instanceof DOMException && error.name === "AbortError") throw error;
     throw new ApiError("The server does not answer.", "offline");

@@ -1,10 +1,10 @@
-import { useQuery } from "@tanstack/react-query";
+import { type QueryClient, useQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
 import { useCallback, useMemo, useState } from "react";
 import { ColumnChooser } from "../components/ColumnChooser";
 import { SearchBox } from "../components/SearchBox";
 import { Empty, ErrorState, Loading } from "../components/States";
-import { VirtualTable, type ColumnMeta } from "../components/VirtualTable";
+import { BLOCK, VirtualTable, type ColumnMeta } from "../components/VirtualTable";
 import { api } from "../lib/api";
 import { useParams } from "../lib/router";
 import { absoluteTime, decodeIds, decodeList, encodeList, formatCount, formatValue, nextSort, shortUuid, toggleItem } from "../lib/shape";
@@ -13,6 +13,21 @@ import { CompareDrawer, MAX_COMPARE } from "./CompareDrawer";
 import { ExecutionDrawer } from "./ExecutionDrawer";
 
 const DEFAULT_SORT = "-id";
+
+// What a stage's table reads first, asked for as soon as the pipeline page opens (beside the
+// pipeline's overview, not after it): the stage's columns and the first block of rows.
+export function prefetchStage(client: QueryClient, pipeline: string, stage: string, params: URLSearchParams) {
+  const q = params.get("q") ?? "";
+  const sort = params.get("sort") ?? DEFAULT_SORT;
+  void client.prefetchQuery({
+    queryKey: ["stage-columns", pipeline, stage],
+    queryFn: ({ signal }) => api.stageColumns(pipeline, stage, signal),
+  });
+  void client.prefetchQuery({
+    queryKey: ["executions", pipeline, stage, q, sort, 0],
+    queryFn: ({ signal }) => api.executions({ pipeline, stage, q, sort, offset: 0, limit: BLOCK }, signal),
+  });
+}
 
 export function StageList(props: {
   stages: StageSummary[];

@@ -1,16 +1,24 @@
-import { useQuery } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { ErrorState, Loading } from "../components/States";
 import { api, ApiError } from "../lib/api";
-import { Link, pipelinePath } from "../lib/router";
+import { Link, pipelinePath, useParams } from "../lib/router";
 import { absoluteTime, formatCount, plural, relativeTime } from "../lib/shape";
 import { ArtifactsView } from "./ArtifactsView";
-import { ExecutionsView } from "./ExecutionsView";
+import { ExecutionsView, prefetchStage } from "./ExecutionsView";
 import { TensorBoardView } from "./TensorBoardView";
 
 const VIEWS = ["executions", "artifacts", "tensorboard"] as const;
 
 export default function PipelinePage({ pipeline, view }: { pipeline: string; view: string }) {
+  const client = useQueryClient();
+  const [params] = useParams();
+  const stage = view === "executions" ? params.get("stage") : null;
+  useEffect(() => {
+    if (stage) prefetchStage(client, pipeline, stage, params);
+    // Only on opening the page: later changes are the table's own queries.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [client, pipeline]);
   const overview = useQuery({
     queryKey: ["pipeline", pipeline],
     queryFn: ({ signal }) => api.pipeline(pipeline, signal),

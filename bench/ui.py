@@ -1,0 +1,170 @@
+"""The web UI's budgets (issue 14): initial JavaScript gzipped, the cold first page, and the
+executions table of a 100,000-execution stage in headless Chromium.
+
+    python -m bench.ui [--executions 100000] [--runs 5] [--no-write]
+
+Builds the bundle (scripts/ui.sh), sums the gzipped size of the JavaScript index.html loads
+before anything else (its module script and the modules it preloads), starts ``cmf-server up``
+(embedded) seeded with one stage of ``--executions`` generator executions (bench.seed, in
+pushes of 10,000), then runs bench/ui_browser.mjs: each figure from the Performance API
+(navigation start to the app's ``cmf:first-card`` / ``cmf:first-rows`` marks), a cold browser
+context each run; then frames are timed while the table is scrolled, paged and jumped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.results import update_results
+from bench.run import Server
+from bench.seed import seed
+
+REPO = Path(__file__).resolve().parents[1]
+UI = REPO / "services" / "ui"
+DIST = UI / "dist"
+START, END = "<!-- ui:start -->", "<!-- ui:end -->"
+PIPELINE = "bench-ui"
+STAGE = f"{PIPELINE}/Prepare"
+PUSH_EXECUTIONS = 10_000
+BUDGET_JS_KB = 200
+BUDGET_FIRST_CARD_MS = 1000
+BUDGET_FIRST_ROWS_MS = 300
+BUDGET_FRAME_MS = 50
+
+
+def progress(message: str) -> None:
+    print(f"[ui] {message}", file=sys.stderr, flush=True)
+
+
+def build() -> None:
+    subprocess.run([str(REPO / "scripts" / "ui.sh"), "build", "--required"], check=True)
+
+
+def initial_js() -> dict[str, int]:
+    """Each JavaScript file index.html loads up front, and its gzipped size in bytes."""
+    html = (DIST / "index.html").read_text()
+    names = re.findall(r'<script[^>]+src="/ui/([^"]+\.js)"', html)
+    names += re.findall(r'<link[^>]+rel="modulepreload"[^>]+href="/ui/([^"]+\.js)"', html)
+    return {name: len(gzip.compress((DIST / name).read_bytes(), 9)) for name in names}
+
+
+def browser_figures(url: str, runs: int) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "UI_DIR": str(UI),
+        "UI_BENCH_URL": url,
+        "UI_BENCH_PIPELINE": PIPELINE,
+        "UI_BENCH_STAGE": STAGE,
+        "UI_BENCH_RUNS": str(runs),
+    }
+    done = subprocess.run(
+        ["node", str(REPO / "bench" / "ui_browser.mjs")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ui_browser.mjs failed:\n{done.stdout}\n{done.stderr}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def verdict(value: float, budget: float) -> str:
+    return "within" if value <= budget else "OVER"
+
+
+def section(js: dict[str, int], figures: dict[str, Any], executions: int, runs: int) -> str:
+    total_kb = sum(js.values()) / 1024
+    cards = figures["first_card_ms"]
+    rows = figures["first_rows_ms"]
+    frames = figures["scroll_frames"]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    lines = [
+        f"Measured {stamp} by `python -m bench.ui` on this 2-core machine: the embedded server,"
+        f" one stage of {executions:,} generator executions, Debian's Chromium headless with"
+        f" `--disable-gpu`, a cold browser context each of {runs} runs (figures from the"
+        " Performance API: navigation start to the app's marks).",
+        "",
+        "| budget | measured | |",
+        "|---|---|---|",
+        f"| initial JavaScript ≤ {BUDGET_JS_KB} KB gzip | {total_kb:.1f} KB"
+        f" ({', '.join(f'{n} {b / 1024:.1f} KB' for n, b in js.items())}) |"
+        f" {verdict(total_kb, BUDGET_JS_KB)} |",
+        f"| cold first page, navigation start → first card ≤ {BUDGET_FIRST_CARD_MS} ms |"
+        f" median {statistics.median(cards):.0f} ms, max {max(cards):.0f} ms |"
+        f" {verdict(max(cards), BUDGET_FIRST_CARD_MS)} |",
+        f"| {executions:,}-execution stage, navigation start → first rows ≤"
+        f" {BUDGET_FIRST_ROWS_MS} ms | median {statistics.median(rows):.0f} ms,"
+        f" max {max(rows):.0f} ms | {verdict(statistics.median(rows), BUDGET_FIRST_ROWS_MS)} |",
+        f"| scrolling (80 wheel steps), paging (15 pages, 20 × Page Down), End, Home: no frame"
+        f" over {BUDGET_FRAME_MS} ms | {frames['frames']} frames, longest"
+        f" {frames['max_frame_ms']:.0f} ms, {frames['over_50ms']} over {BUDGET_FRAME_MS} ms;"
+        f" {frames['long_animation_frames']} long animation frames (longest"
+        f" {frames['max_long_animation_frame_ms']:.0f} ms) |"
+        f" {verdict(frames['max_frame_ms'], BUDGET_FRAME_MS)} |",
+        "",
+        "The pipelines page ships one chunk; the pipeline pages load in a second chunk on first"
+        " use (not counted as initial). The table asks the server for numbered blocks of 100"
+        " rows as they scroll into view (`/api/native/v1/views/executions`); only the rows on"
+        " screen are in the DOM.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ui", description=__doc__)
+    parser.add_argument("--executions", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the seeded server's data here (seeding again finds it there: quick)",
+    )
+    args = parser.parse_args(argv)
+
+    build()
+    js = initial_js()
+    progress(f"initial JavaScript: {sum(js.values()) / 1024:.1f} KB gzip")
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="cmf-bench-ui-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = Server(data_dir / "data", data_dir / "server.log")
+    try:
+        server.start()
+        pushes = max(1, args.executions // PUSH_EXECUTIONS)
+        seed(
+            server.url,
+            pushes=pushes,
+            executions=min(args.executions, PUSH_EXECUTIONS),
+            pipeline=PIPELINE,
+        )
+        progress("measuring in Chromium")
+        figures = browser_figures(server.url, args.runs)
+    finally:
+        server.stop()
+        if args.data_dir is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    text = section(js, figures, args.executions, args.runs)
+    print(text)
+    print(json.dumps(figures))
+    if not args.no_write:
+        update_results(START, END, "Web UI", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
