@@ -121,9 +121,10 @@ def terminate(proc: subprocess.Popen[bytes]) -> None:
 class Server:
     """``cmf-server up`` in a subprocess, logging JSON lines to ``log_path``."""
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, binary: str | None = None) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
+        self.binary = binary  # another checkout's cmf-server; default: this venv's
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -132,7 +133,7 @@ class Server:
     def start(self, timeout_s: float = 180.0) -> None:
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         command = [
-            _cmf_server(),
+            self.binary or _cmf_server(),
             "up",
             "--host",
             "127.0.0.1",

@@ -7,14 +7,16 @@ The store applies the plan in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, Protocol
 
+import orjson
 from pydantic import ValidationError
 
 from cmf_common.errors import error_items
-from cmf_metadata.schemas import ExecutionIn, PayloadIn, PipelineIn
+from cmf_metadata.schemas import PayloadIn, PipelineIn
 
 ORIGINAL_CREATE_TIME = "original_create_time_since_epoch"
 # The context types CMF gives a pipeline and its stages.
@@ -90,6 +92,16 @@ def read_payload(json_payload: str, pipeline_name: str) -> PipelineIn | None:
     return pipeline
 
 
+def only_pipeline_name(json_payload: str) -> str | None:
+    """The name of the payload's only pipeline, for a legacy client that sends none."""
+    try:
+        pipelines = orjson.loads(json_payload).get("Pipeline") or []
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    names = [p.get("name") for p in pipelines if isinstance(p, dict)]
+    return names[0] if len(names) == 1 and isinstance(names[0], str) else None
+
+
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     return error_items(exc.errors(include_url=False, include_input=False), limit=50)
 
@@ -105,7 +117,68 @@ def payload_uuids(pipeline: PipelineIn) -> list[str]:
     )
 
 
-@dataclass
+class ArtifactLike(Protocol):
+    """An artifact as a push carries it: the pydantic model or the big push's lean struct."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def uri(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def properties(self) -> Mapping[str, Any]: ...
+    @property
+    def custom_properties(self) -> Mapping[str, Any]: ...
+    @property
+    def create_time_since_epoch(self) -> int | None: ...
+
+
+class EventLike(Protocol):
+    @property
+    def type(self) -> int: ...
+    @property
+    def artifact(self) -> ArtifactLike: ...
+
+
+class ExecutionLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def properties(self) -> Mapping[str, Any]: ...
+    @property
+    def custom_properties(self) -> Mapping[str, Any]: ...
+    @property
+    def create_time_since_epoch(self) -> int | None: ...
+    @property
+    def events(self) -> Sequence[EventLike]: ...
+
+
+class StageLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def properties(self) -> Mapping[str, Any]: ...
+    @property
+    def custom_properties(self) -> Mapping[str, Any]: ...
+    @property
+    def create_time_since_epoch(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineHead:
+    """What the merge keeps of the pushed pipeline itself."""
+
+    name: str
+    properties: dict[str, Any]
+    custom_properties: dict[str, Any]
+
+    @classmethod
+    def of(cls, pipeline: StageLike) -> PipelineHead:
+        return cls(pipeline.name, dict(pipeline.properties), dict(pipeline.custom_properties))
+
+
+@dataclass(slots=True)
 class PlannedArtifact:
     uri: str
     type: str
@@ -115,14 +188,14 @@ class PlannedArtifact:
     order: int = 0  # its first sighting's place among the payload's artifacts (client order)
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedEvent:
     uri: str
     type: int
     step_key: str
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedExecution:
     stage: str
     type: str
@@ -138,7 +211,7 @@ class PlannedExecution:
         return self.name != ""
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedStage:
     name: str
     properties: dict[str, Any]
@@ -147,7 +220,7 @@ class PlannedStage:
 
 @dataclass
 class MergePlan:
-    pipeline: PipelineIn
+    pipeline: PipelineHead
     status: PushStatus
     stages: list[PlannedStage] = field(default_factory=list)
     executions: list[PlannedExecution] = field(default_factory=list)
@@ -167,7 +240,7 @@ class MergePlan:
         return list(wanted)
 
 
-def stamp_original_time(custom: dict[str, Any], create_time: int | None) -> dict[str, Any]:
+def stamp_original_time(custom: Mapping[str, Any], create_time: int | None) -> dict[str, Any]:
     """Keep the client's creation time as a string custom property, as the reference does.
 
     A payload pulled from another server already carries it; that first value is kept.
@@ -177,7 +250,9 @@ def stamp_original_time(custom: dict[str, Any], create_time: int | None) -> dict
     return {**custom, ORIGINAL_CREATE_TIME: str(create_time)}
 
 
-def _artifact_custom(type_: str, custom: dict[str, Any], create_time: int | None) -> dict[str, Any]:
+def _artifact_custom(
+    type_: str, custom: Mapping[str, Any], create_time: int | None
+) -> dict[str, Any]:
     """An artifact's custom properties as merged. The reference stamps the client's creation
     time on every artifact but the python environment: its Environment handler
     (``log_python_env_from_client`` in cmflib/cmf_server.py, called from cmf_merger.py
@@ -187,7 +262,7 @@ def _artifact_custom(type_: str, custom: dict[str, Any], create_time: int | None
     return stamp_original_time(custom, create_time)
 
 
-def _selected(execution: ExecutionIn, exec_uuid: str | None, existing: set[str]) -> bool:
+def _selected(execution: ExecutionLike, exec_uuid: str | None, existing: set[str]) -> bool:
     uuids = split_uuids(execution.properties.get("Execution_uuid"))
     if exec_uuid is not None and exec_uuid not in uuids:
         return False
@@ -196,56 +271,75 @@ def _selected(execution: ExecutionIn, exec_uuid: str | None, existing: set[str])
     return not existing.intersection(uuids)
 
 
+class MergePlanner:
+    """``plan_merge`` one execution at a time, so a big push never holds its whole payload as
+    objects: feed it each stage's executions in payload order, then ``finish``."""
+
+    def __init__(
+        self, pipeline: PipelineHead, existing_uuids: set[str], exec_uuid: str | None
+    ) -> None:
+        self.plan = MergePlan(pipeline=pipeline, status=PushStatus.EXISTS)
+        self.exec_uuid = exec_uuid
+        self.artifacts: dict[str, PlannedArtifact] = {}
+        self.seen_uuids: set[str] = set(existing_uuids)
+        self.stages: dict[str, PlannedStage] = {}
+
+    def add(self, stage: StageLike, execution: ExecutionLike) -> None:
+        if not _selected(execution, self.exec_uuid, self.seen_uuids):
+            return
+        uuids = split_uuids(execution.properties.get("Execution_uuid"))
+        self.seen_uuids.update(uuids)  # a uuid twice in one payload is merged once
+        stage_key = str(execution.properties.get("Context_Type") or stage.name)
+        if stage.name not in self.stages:
+            self.stages[stage.name] = PlannedStage(
+                stage.name,
+                dict(stage.properties),
+                stamp_original_time(stage.custom_properties, stage.create_time_since_epoch),
+            )
+        events: list[PlannedEvent] = []
+        for event in execution.events:
+            art = event.artifact
+            events.append(PlannedEvent(art.uri, event.type, art.name))
+            _add_artifact(
+                self.artifacts,
+                art.uri,
+                art.type,
+                art.name,
+                dict(art.properties),
+                _artifact_custom(art.type, art.custom_properties, art.create_time_since_epoch),
+            )
+        self.plan.executions.append(
+            PlannedExecution(
+                stage=stage.name,
+                type=stage_key,
+                name=execution.name,
+                uuid=",".join(uuids),
+                uuids=uuids,
+                properties=dict(execution.properties),
+                custom_properties=stamp_original_time(
+                    execution.custom_properties, execution.create_time_since_epoch
+                ),
+                events=events,
+            )
+        )
+
+    def finish(self) -> MergePlan:
+        plan = self.plan
+        if plan.executions:
+            plan.status = PushStatus.SUCCESS
+            plan.stages = list(self.stages.values())
+            plan.artifacts = [self.artifacts[uri] for uri in sorted(self.artifacts)]
+        self.artifacts = {}
+        return plan
+
+
 def plan_merge(pipeline: PipelineIn, existing_uuids: set[str], exec_uuid: str | None) -> MergePlan:
     """What a push adds to a pipeline whose stored executions have ``existing_uuids``."""
-    plan = MergePlan(pipeline=pipeline, status=PushStatus.EXISTS)
-    artifacts: dict[str, PlannedArtifact] = {}
-    seen_uuids: set[str] = set(existing_uuids)
-    stages: dict[str, PlannedStage] = {}
+    planner = MergePlanner(PipelineHead.of(pipeline), existing_uuids, exec_uuid)
     for stage in pipeline.stages:
         for execution in stage.executions:
-            if not _selected(execution, exec_uuid, seen_uuids):
-                continue
-            uuids = split_uuids(execution.properties.get("Execution_uuid"))
-            seen_uuids.update(uuids)  # a uuid twice in one payload is merged once
-            stage_key = str(execution.properties.get("Context_Type") or stage.name)
-            if stage.name not in stages:
-                stages[stage.name] = PlannedStage(
-                    stage.name,
-                    dict(stage.properties),
-                    stamp_original_time(stage.custom_properties, stage.create_time_since_epoch),
-                )
-            events: list[PlannedEvent] = []
-            for event in execution.events:
-                art = event.artifact
-                events.append(PlannedEvent(art.uri, event.type, art.name))
-                _add_artifact(
-                    artifacts,
-                    art.uri,
-                    art.type,
-                    art.name,
-                    dict(art.properties),
-                    _artifact_custom(art.type, art.custom_properties, art.create_time_since_epoch),
-                )
-            plan.executions.append(
-                PlannedExecution(
-                    stage=stage.name,
-                    type=stage_key,
-                    name=execution.name,
-                    uuid=",".join(uuids),
-                    uuids=uuids,
-                    properties=dict(execution.properties),
-                    custom_properties=stamp_original_time(
-                        execution.custom_properties, execution.create_time_since_epoch
-                    ),
-                    events=events,
-                )
-            )
-    if plan.executions:
-        plan.status = PushStatus.SUCCESS
-        plan.stages = list(stages.values())
-        plan.artifacts = [artifacts[uri] for uri in sorted(artifacts)]
-    return plan
+            planner.add(stage, execution)
+    return planner.finish()
 
 
 def _add_artifact(

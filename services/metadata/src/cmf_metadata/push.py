@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -46,7 +46,6 @@ from cmf_metadata.merge import (
     plan_merge,
     read_payload,
 )
-from cmf_metadata.schemas import PipelineIn
 from cmf_metadata.store import pipelines
 from cmf_metadata.store import push as store
 
@@ -71,6 +70,7 @@ class PushOutcome:
     seq: int | None = None
     executions: int = 0
     artifacts: int = 0
+    events: int = 0
 
     @property
     def consistency_token(self) -> str | None:
@@ -103,37 +103,62 @@ async def push(
         if pipeline is None:
             outcome = PushOutcome(PushStatus.PIPELINE_NOT_EXIST, pipeline_name)
         else:
-            outcome = await _merge(pool, pipeline, exec_uuid)
-            if committed is not None and outcome.seq is not None:
-                await committed.post(outcome.pipeline, outcome.seq)
+            source = pipeline
+
+            def plan(existing: set[str]) -> MergePlan:
+                return plan_merge(source, existing, exec_uuid)
+
+            outcome = await merge(pool, pipeline.name, payload_uuids(pipeline), plan)
+        await publish_committed(outcome, committed)
+    record_push(outcome, started)
+    return outcome
+
+
+async def publish_committed(outcome: PushOutcome, committed: CommittedPublisher | None) -> None:
+    if committed is not None and outcome.seq is not None:
+        await committed.post(outcome.pipeline, outcome.seq)
+
+
+def record_push(outcome: PushOutcome, started: float) -> None:
+    """The push's metrics and its ``push.merged`` log line (``started``: perf_counter)."""
     PUSHES.labels(outcome.status.value).inc()
     PUSH_SECONDS.observe(time.perf_counter() - started)
+    MERGED.labels("execution").inc(outcome.executions)
+    MERGED.labels("artifact").inc(outcome.artifacts)
+    MERGED.labels("event").inc(outcome.events)
     log.info(
         "push.merged",
-        pipeline=pipeline_name,
+        pipeline=outcome.pipeline,
         status=outcome.status.value,
         executions=outcome.executions,
         artifacts=outcome.artifacts,
         seq=outcome.seq,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
-    return outcome
 
 
-async def _merge(pool: asyncpg.Pool, pipeline: PipelineIn, exec_uuid: str | None) -> PushOutcome:
+async def merge(
+    pool: asyncpg.Pool,
+    name: str,
+    uuids: list[str],
+    plan: Callable[[set[str]], MergePlan],
+    *,
+    plan_in_thread: bool = True,
+) -> PushOutcome:
+    """Merge the pipeline ``name`` whose payload carries ``uuids``: ``plan`` decides, given the
+    uuids already stored, what the push adds (in a thread unless ``plan_in_thread`` is off, as
+    in the big push's own process)."""
     async with pool.acquire() as conn, conn.transaction():
-        await store.lock_pipeline(conn, pipeline.name)
-        stored_id = await pipelines.pipeline_id(conn, pipeline.name)
+        await store.lock_pipeline(conn, name)
+        stored_id = await pipelines.pipeline_id(conn, name)
         existing: set[str] = set()
         if stored_id is not None:
-            existing = await store.stored_uuids(conn, stored_id, payload_uuids(pipeline))
-        plan = await asyncio.to_thread(plan_merge, pipeline, existing, exec_uuid)
-        if plan.status is PushStatus.EXISTS:
-            return PushOutcome(PushStatus.EXISTS, pipeline.name)
-        seq = await _apply(conn, plan, now_ms())
-        return PushOutcome(
-            PushStatus.SUCCESS, pipeline.name, seq, len(plan.executions), len(plan.artifacts)
-        )
+            existing = await store.stored_uuids(conn, stored_id, uuids)
+        planned = await asyncio.to_thread(plan, existing) if plan_in_thread else plan(existing)
+        if planned.status is PushStatus.EXISTS:
+            return PushOutcome(PushStatus.EXISTS, name)
+        seq, links, artifacts = await _apply(conn, planned, now_ms())
+        return PushOutcome(PushStatus.SUCCESS, name, seq, len(planned.executions), artifacts, links)
 
 
 @dataclass(frozen=True)
@@ -160,17 +185,14 @@ class ExecutionWrites:
         return [rows[ex_id] for ex_id in self.ids]
 
 
-async def _apply(conn: Connection, plan: MergePlan, now: int) -> int:
+async def _apply(conn: Connection, plan: MergePlan, now: int) -> tuple[int, int, int]:
     """Write the plan, entity kind by entity kind, and its events to the outbox; returns the
-    pipeline's new outbox sequence."""
+    pipeline's new outbox sequence, the events linked and the artifacts written."""
     contexts = await _upsert_contexts(conn, plan, now)
     executions = await _write_executions(conn, plan, contexts, now)
     artifact_rows = await _upsert_artifacts(conn, plan, contexts, executions.ids, now)
     links = await _link(conn, plan, contexts, executions.ids, artifact_rows, now)
-    MERGED.labels("execution").inc(len(plan.executions))
-    MERGED.labels("artifact").inc(len(artifact_rows))
-    MERGED.labels("event").inc(links)
-    return await add_events(
+    seq = await add_events(
         conn,
         subject=plan.pipeline.name,
         source=SOURCE,
@@ -183,6 +205,7 @@ async def _apply(conn: Connection, plan: MergePlan, now: int) -> int:
             now=now,
         ),
     )
+    return seq, links, len(artifact_rows)
 
 
 async def _upsert_contexts(conn: Connection, plan: MergePlan, now: int) -> StoredContexts:

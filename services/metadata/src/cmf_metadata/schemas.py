@@ -3,13 +3,21 @@
 The push payload is validated once, in Rust, straight from the ``json_payload`` string. Lengths
 are bounded where a value becomes an index key, so an over-long name is a 422, never a database
 error.
+
+A big push (``cmf_metadata.big_push``) is read by the lean twins below instead: msgspec structs
+with the same fields and bounds, its executions kept as raw JSON until each is planned, so the
+payload is never held as a tree of models. Whatever they refuse is read again by the pydantic
+models, which decide, so both paths answer alike.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cmf_common.errors import error_items
 
 # A property value as MLMD carries it: string, int, double, bool, or a struct (JSON).
 PropertyValue = str | int | float | bool | dict[str, Any] | list[Any] | None
@@ -94,3 +102,75 @@ class PullRequest(BaseModel):
     pipeline_name: Annotated[str, Field(max_length=MAX_PIPELINE_NAME)] | None = None
     exec_uuid: Annotated[str, Field(max_length=256)] | None = None
     last_sync_time: int | None = None
+
+
+MAX_ERRORS = 50  # validation errors reported of one body
+
+
+def body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """A body's first 50 errors, located under ``body`` as FastAPI locates them."""
+    return error_items(
+        exc.errors(include_url=False, include_input=False), under=("body",), limit=MAX_ERRORS
+    )
+
+
+# --- the big push's lean twins (msgspec) ------------------------------------------------------
+
+
+LeanProperties = dict[Annotated[str, msgspec.Meta(max_length=1024)], Any]
+
+
+class LeanArtifact(msgspec.Struct, frozen=True, gc=False):  # no cycles: untracked
+    type: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    uri: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URI)]
+    name: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] = ""
+    properties: LeanProperties = {}
+    custom_properties: LeanProperties = {}
+    create_time_since_epoch: int | None = None
+    last_update_time_since_epoch: int | None = None
+
+
+class LeanEvent(msgspec.Struct, frozen=True, gc=False):  # no cycles: untracked
+    type: Annotated[int, msgspec.Meta(ge=0, le=7)]
+    artifact: LeanArtifact
+
+
+class LeanExecution(msgspec.Struct, frozen=True, gc=False):  # no cycles: untracked
+    type: Annotated[str, msgspec.Meta(max_length=MAX_STAGE_NAME)] = ""
+    name: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] = ""
+    properties: LeanProperties = {}
+    custom_properties: LeanProperties = {}
+    create_time_since_epoch: int | None = None
+    last_update_time_since_epoch: int | None = None
+    events: list[LeanEvent] = []
+
+
+class LeanStage(msgspec.Struct, frozen=True):
+    """A stage, its executions still raw JSON (each read when it is planned)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_STAGE_NAME)]
+    properties: LeanProperties = {}
+    custom_properties: LeanProperties = {}
+    create_time_since_epoch: int | None = None
+    last_update_time_since_epoch: int | None = None
+    executions: list[msgspec.Raw] = []
+
+
+class LeanPipeline(msgspec.Struct, frozen=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PIPELINE_NAME)]
+    properties: LeanProperties = {}
+    custom_properties: LeanProperties = {}
+    create_time_since_epoch: int | None = None
+    last_update_time_since_epoch: int | None = None
+    stages: list[LeanStage] = []
+
+
+class LeanPayload(msgspec.Struct, frozen=True):
+    Pipeline: list[LeanPipeline] | None = None
+
+
+class LeanPushRequest(msgspec.Struct, frozen=True):
+    json_payload: str
+    pipeline_name: Annotated[str, msgspec.Meta(max_length=MAX_PIPELINE_NAME)] | None = None
+    exec_uuid: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    id: int | str | None = None

@@ -15,6 +15,16 @@ class MetadataSettings(ServiceSettings):
     # Pushes of large pipelines are large: the reference's proxy once refused them with 413.
     max_body_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
 
+    # A push whose body is larger is spooled to disk and merged in a process of its own
+    # (cmf_metadata.big_push), so reading it never stalls other requests; at most
+    # ``big_pushes`` such pushes run at once, one more is answered 503 with ``Retry-After``
+    # (``big_push_retry_after_s``). Spool files go to ``push_spool_dir`` (default: a
+    # ``.spool`` folder in ``files_dir``): a disk, not memory.
+    big_push_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
+    big_pushes: int = Field(default=2, ge=1)
+    big_push_retry_after_s: int = Field(default=30, ge=1)
+    push_spool_dir: Path | None = None
+
     # Where uploaded python-env, label and tensorboard files live (the FileStore's folder).
     files_dir: Path = Field(default=Path("/var/lib/cmf-server/files"))
     # The largest python-env, label or tensorboard file one upload may carry (413 beyond).

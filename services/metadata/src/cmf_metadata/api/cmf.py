@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Any
 
 import asyncpg
@@ -14,27 +15,26 @@ from pydantic import ValidationError
 
 from cmf_common.dialects import ReferenceRoute
 from cmf_common.errors import NotFound, error_items, reference_error
-from cmf_metadata.api.deps import Committed, Pool
-from cmf_metadata.merge import PayloadRejected, Rejection
+from cmf_metadata.api.deps import BigPushesOf, Committed, Pool
+from cmf_metadata.big_push import (
+    BigPushes,
+    BigPushesBusy,
+    BodyInvalid,
+    DatabaseUnavailable,
+    PipelineNameMissing,
+)
+from cmf_metadata.merge import PayloadRejected, Rejection, only_pipeline_name
 from cmf_metadata.pull import ExecutionNotFound, PullQuery, pull
-from cmf_metadata.push import push
-from cmf_metadata.schemas import PullRequest, PushRequest
+from cmf_metadata.push import PushOutcome, publish_committed, push, record_push
+from cmf_metadata.schemas import PullRequest, PushRequest, body_errors
 
 router = APIRouter(tags=["cmf"], route_class=ReferenceRoute)
 
 CONSISTENCY_HEADER = "X-CMF-Consistency-Token"
-MAX_ERRORS = 50  # validation errors reported of one body
 
 
 def _invalid(errors: list[dict[str, Any]]) -> JSONResponse:
     return reference_error(422, errors, status="invalid_request")
-
-
-def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """The body's first 50 errors, located under ``body`` as FastAPI locates them."""
-    return error_items(
-        exc.errors(include_url=False, include_input=False), under=("body",), limit=MAX_ERRORS
-    )
 
 
 def _value_error(field: str, message: str) -> JSONResponse:
@@ -50,16 +50,33 @@ async def root() -> list[str]:
     return ["cmf-server"]
 
 
+def _content_length(request: Request) -> int | None:
+    try:
+        return int(request.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _unavailable(detail: str, retry_after_s: int) -> JSONResponse:
+    response = reference_error(503, detail)
+    response.headers["Retry-After"] = str(retry_after_s)
+    return response
+
+
 @router.post("/mlmd_push")
-async def mlmd_push(request: Request, pool: Pool, committed: Committed) -> Response:
+async def mlmd_push(
+    request: Request, pool: Pool, committed: Committed, big: BigPushesOf
+) -> Response:
+    if big.is_big(_content_length(request)):
+        return await _big_push(request, big, committed)
     body = await request.body()
     try:
         parsed = await asyncio.to_thread(_parse_push, body)
     except ValidationError as exc:
-        return _invalid(_body_errors(exc))
+        return _invalid(body_errors(exc))
     pipeline_name = parsed.pipeline_name
     if pipeline_name is None and parsed.id is not None:
-        pipeline_name = _only_pipeline_name(parsed.json_payload)  # legacy client, no name sent
+        pipeline_name = only_pipeline_name(parsed.json_payload)  # legacy client, no name sent
     if pipeline_name is None or not pipeline_name.strip():
         return _value_error("pipeline_name", "Pipeline name must not be empty or whitespace")
     try:
@@ -72,6 +89,36 @@ async def mlmd_push(request: Request, pool: Pool, committed: Committed) -> Respo
         )
     except PayloadRejected as rejected:
         return _rejection(rejected)
+    return _pushed(outcome)
+
+
+async def _big_push(request: Request, big: BigPushes, committed: Committed) -> Response:
+    """A body over ``BIG_PUSH_BYTES``: merged in a process of its own (cmf_metadata.big_push)."""
+    started = time.perf_counter()
+    try:
+        outcome = await big.push(request.stream())
+    except BigPushesBusy as busy:
+        return _unavailable(
+            "The server is merging as many big pushes as it may at once; try again later.",
+            busy.retry_after_s,
+        )
+    except DatabaseUnavailable:
+        return _unavailable(
+            "The database is unavailable; nothing was stored. Try again later.",
+            big.settings.retry_after_s,
+        )
+    except BodyInvalid as invalid:
+        return _invalid(invalid.errors)
+    except PipelineNameMissing:
+        return _value_error("pipeline_name", "Pipeline name must not be empty or whitespace")
+    except PayloadRejected as rejected:
+        return _rejection(rejected)
+    await publish_committed(outcome, committed)
+    record_push(outcome, started)
+    return _pushed(outcome)
+
+
+def _pushed(outcome: PushOutcome) -> JSONResponse:
     headers = {}
     if outcome.consistency_token is not None:
         headers[CONSISTENCY_HEADER] = outcome.consistency_token
@@ -90,15 +137,6 @@ def _rejection(rejected: PayloadRejected) -> JSONResponse:
     return _value_error("json_payload", str(rejected.detail))
 
 
-def _only_pipeline_name(json_payload: str) -> str | None:
-    try:
-        pipelines = orjson.loads(json_payload).get("Pipeline") or []
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    names = [p.get("name") for p in pipelines if isinstance(p, dict)]
-    return names[0] if len(names) == 1 and isinstance(names[0], str) else None
-
-
 async def _pull_response(pool: asyncpg.Pool, query: PullQuery) -> Response:
     try:
         document = await pull(pool, query)
@@ -115,7 +153,7 @@ async def mlmd_pull(request: Request, pool: Pool) -> Response:
     try:
         parsed = PullRequest.model_validate_json(body) if body.strip() else PullRequest()
     except ValidationError as exc:
-        return _invalid(_body_errors(exc))
+        return _invalid(body_errors(exc))
     return await _pull_response(
         pool,
         PullQuery(

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from cmf_common.committed import CommittedPublisher
 from cmf_common.service import state_of
 from cmf_metadata import files
+from cmf_metadata.big_push import BigPushes, BigPushSettings
 from cmf_metadata.match_counts import MatchCounts
 from cmf_metadata.settings import MetadataSettings
 from cmf_metadata.stored import NothingStored, StoredBlobs
@@ -32,6 +33,22 @@ class MetadataState:
     committed: CommittedPublisher | None = None
     # Which artifacts have their bytes stored (the artifact service's answer).
     stored: StoredBlobs = field(default_factory=NothingStored)
+    big_pushes: BigPushes | None = None
+
+    def __post_init__(self) -> None:
+        if self.big_pushes is None:
+            s = self.settings
+            self.big_pushes = BigPushes(
+                BigPushSettings(
+                    threshold_bytes=s.big_push_bytes,
+                    concurrency=s.big_pushes,
+                    retry_after_s=s.big_push_retry_after_s,
+                    spool_dir=s.push_spool_dir or s.files_dir / ".spool",
+                    database_url=s.database_url.get_secret_value() if s.database_url else None,
+                    schema=s.db_schema,
+                    statement_timeout_ms=s.database_statement_timeout_ms,
+                )
+            )
 
     @classmethod
     def on(
@@ -74,6 +91,11 @@ def get_committed(state: State) -> CommittedPublisher | None:
     return state.committed
 
 
+def get_big_pushes(state: State) -> BigPushes:
+    assert state.big_pushes is not None
+    return state.big_pushes
+
+
 def get_upload_limit(state: State) -> int:
     return state.settings.max_upload_bytes
 
@@ -88,3 +110,4 @@ Counts = Annotated[MatchCounts, Depends(get_match_counts)]
 Store = Annotated[files.FileStore, Depends(get_store)]
 UploadLimit = Annotated[int, Depends(get_upload_limit)]
 Committed = Annotated[CommittedPublisher | None, Depends(get_committed)]
+BigPushesOf = Annotated[BigPushes, Depends(get_big_pushes)]

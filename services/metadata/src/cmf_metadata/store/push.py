@@ -361,3 +361,26 @@ async def insert_attributions(conn: Connection, pairs: Sequence[Attribution]) ->
         [p.artifact_id for p in ordered],
         [p.stage_id for p in ordered],
     )
+
+
+# What a push writes (directly or through the listing triggers). Fresh rows without statistics
+# make the planner guess (an empty table's estimate, or the last analyze's): the first listing
+# after a big push into a fresh store chose nested loops over whole stages. Analyzing them
+# right after the push gives the first read the plan the later ones get.
+PUSHED_TABLES = (
+    "executions",
+    "execution_uuids",
+    "artifacts",
+    "events",
+    "attributions",
+    "stages",
+    "execution_search",
+    "execution_stage_counts",
+    "stage_artifacts",
+    "stage_artifact_counts",
+)
+
+
+async def analyze_pushed_tables(conn: Connection) -> None:
+    """ANALYZE every table a push writes (outside the push's transaction)."""
+    await conn.execute(f"ANALYZE {', '.join(PUSHED_TABLES)}")
