@@ -3,7 +3,7 @@ the relay (to Kafka) and the embedded delivery (in-process)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +26,27 @@ async def add_events(
     The caller must hold the subject's lock, so sequences of one subject are gap-free and in
     commit order. One statement for the whole batch; the NOTIFY is delivered at commit.
     """
-    if not events:
+
+    async def one() -> AsyncIterator[Sequence[NewEvent]]:
+        yield events
+
+    return await add_event_batches(
+        conn, subject=subject, source=source, count=len(events), batches=one()
+    )
+
+
+async def add_event_batches(
+    conn: Connection,
+    *,
+    subject: str,
+    source: str,
+    count: int,
+    batches: AsyncIterable[Sequence[NewEvent]],
+) -> int:
+    """:func:`add_events` for ``count`` events made batch by batch (one statement each), so a
+    big change never holds all its events, serialised, at once. ``batches`` must yield exactly
+    ``count`` events, in order."""
+    if count == 0:
         last = await conn.fetchval(
             "SELECT last_seq FROM outbox_sequences WHERE subject = $1", subject
         )
@@ -37,24 +57,31 @@ async def add_events(
             " ON CONFLICT (subject) DO UPDATE SET last_seq = outbox_sequences.last_seq + $2"
             " RETURNING last_seq",
             subject,
-            len(events),
+            count,
         )
     )
-    first_seq = last_seq - len(events) + 1
-    await conn.execute(
-        "INSERT INTO outbox (id, subject, seq, type, source, time, data, traceparent)"
-        " SELECT e.id, $1, e.seq, e.type, $2, $3, e.data::jsonb, $4"
-        " FROM unnest($5::uuid[], $6::bigint[], $7::text[], $8::text[])"
-        "   AS e(id, seq, type, data)",
-        subject,
-        source,
-        datetime.now(UTC),
-        current_traceparent(),
-        [uuid7() for _ in events],
-        list(range(first_seq, last_seq + 1)),
-        [e.type for e in events],
-        [json_dumps(e.data) for e in events],
-    )
+    next_seq = last_seq - count + 1
+    now, traceparent = datetime.now(UTC), current_traceparent()
+    async for events in batches:
+        if not events:
+            continue
+        await conn.execute(
+            "INSERT INTO outbox (id, subject, seq, type, source, time, data, traceparent)"
+            " SELECT e.id, $1, e.seq, e.type, $2, $3, e.data::jsonb, $4"
+            " FROM unnest($5::uuid[], $6::bigint[], $7::text[], $8::text[])"
+            "   AS e(id, seq, type, data)",
+            subject,
+            source,
+            now,
+            traceparent,
+            [uuid7() for _ in events],
+            list(range(next_seq, next_seq + len(events))),
+            [e.type for e in events],
+            [json_dumps(e.data) for e in events],
+        )
+        next_seq += len(events)
+    if next_seq != last_seq + 1:
+        raise ValueError(f"{next_seq - (last_seq - count + 1)} events written, {count} announced")
     await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, subject)
     return last_seq
 

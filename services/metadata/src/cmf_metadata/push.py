@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
 import asyncpg
@@ -28,12 +28,11 @@ from cmf_common.metadata_events import (
     EventLink,
     ExecutionData,
     ExecutionMerged,
-    MetadataEvent,
     PipelineUpserted,
     StageUpserted,
     new_event,
 )
-from cmf_common.outbox import add_events
+from cmf_common.outbox import add_event_batches
 from cmf_common.tracing import span
 from cmf_metadata.event_data import artifact_of
 from cmf_metadata.merge import (
@@ -52,6 +51,7 @@ from cmf_metadata.store import push as store
 log = structlog.get_logger(__name__)
 
 EVENT_BATCH = 500  # entities per event
+OUTBOX_BATCH = 10  # events per outbox statement (a few MB)
 T = TypeVar("T")
 
 PUSHES = Counter("cmf_metadata_pushes_total", "CMF pushes answered, by status.", ["status"])
@@ -191,17 +191,20 @@ async def _apply(conn: Connection, plan: MergePlan, now: int) -> tuple[int, int,
     contexts = await _upsert_contexts(conn, plan, now)
     executions = await _write_executions(conn, plan, contexts, now)
     artifact_rows = await _upsert_artifacts(conn, plan, contexts, executions.ids, now)
+    plan.artifacts = []  # written: the events read them back as stored, a batch at a time
     links = await _link(conn, plan, contexts, executions.ids, artifact_rows, now)
-    seq = await add_events(
+    seq = await add_event_batches(
         conn,
         subject=plan.pipeline.name,
         source=SOURCE,
-        events=_events(
+        count=_event_count(plan, len(artifact_rows)),
+        batches=_event_batches(
+            conn,
             plan,
             pipeline_id=contexts.pipeline_id,
             stage_ids=contexts.stage_ids,
             executions=executions.in_plan_order(),
-            artifacts=artifact_rows,
+            artifacts=[r["id"] for r in artifact_rows],
             now=now,
         ),
     )
@@ -385,55 +388,77 @@ def _unique_events(rows: list[store.EventRow]) -> list[store.EventRow]:
     return list(seen.values())
 
 
-def _chunks(items: list[T]) -> list[list[T]]:
-    return [items[i : i + EVENT_BATCH] for i in range(0, len(items), EVENT_BATCH)]
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    return (items[i : i + EVENT_BATCH] for i in range(0, len(items), EVENT_BATCH))
 
 
-def _events(
+def _event_count(plan: MergePlan, artifacts: int) -> int:
+    """How many events :func:`_event_batches` makes: the pipeline, its stages, and the
+    artifacts and executions ``EVENT_BATCH`` an event."""
+    return 2 + -(-artifacts // EVENT_BATCH) + -(-len(plan.executions) // EVENT_BATCH)
+
+
+async def _event_batches(
+    conn: Connection,
     plan: MergePlan,
     *,
     pipeline_id: int,
     stage_ids: dict[str, int],
     executions: list[store.ExecutionRow],
-    artifacts: list[Any],
+    artifacts: list[int],
     now: int,
-) -> list[NewEvent]:
-    """The push's events for the outbox: the pipeline, its stages, then its artifacts and its
-    executions (``executions``: the row written for each of the plan's, in its order) at most
-    ``EVENT_BATCH`` an event, each carrying the stable keys the graph needs."""
+) -> AsyncIterator[list[NewEvent]]:
+    """The push's events for the outbox, ``OUTBOX_BATCH`` events at a time: the pipeline, its
+    stages, then its artifacts and its executions (``executions``: the row written for each of
+    the plan's, in its order) at most ``EVENT_BATCH`` an event, each carrying the stable keys
+    the graph needs. Made lazily, so a big push holds one batch's events at a time."""
     pipeline = plan.pipeline
     name = pipeline.name
-    events: list[MetadataEvent] = [
-        PipelineUpserted(
-            ContextData(
-                pipeline_id, name, dict(pipeline.properties), dict(pipeline.custom_properties)
+    yield [
+        new_event(
+            PipelineUpserted(
+                ContextData(
+                    pipeline_id, name, dict(pipeline.properties), dict(pipeline.custom_properties)
+                )
             )
         ),
-        StageUpserted(
-            name,
-            [
-                ContextData(stage_ids[s.name], s.name, s.properties, s.custom_properties)
-                for s in plan.stages
-            ],
+        new_event(
+            StageUpserted(
+                name,
+                [
+                    ContextData(stage_ids[s.name], s.name, s.properties, s.custom_properties)
+                    for s in plan.stages
+                ],
+            )
         ),
     ]
-    events += [
-        ArtifactUpserted(name, chunk) for chunk in _chunks(list(map(artifact_of, artifacts)))
-    ]
-    merged = [
-        ExecutionData(
-            id=row.id,
-            uuid=row.uuid,
-            uuids=row.uuid.split(","),
-            stage=planned.stage,
-            type=row.type,
-            name=row.name,
-            properties=row.properties,
-            custom_properties=row.custom_properties,
-            last_update_time_since_epoch=now,
-            events=[EventLink(e.uri, e.type) for e in planned.events],
-        )
-        for planned, row in zip(plan.executions, executions, strict=True)
-    ]
-    events += [ExecutionMerged(name, chunk) for chunk in _chunks(merged)]
-    return [new_event(e) for e in events]
+    batch: list[NewEvent] = []
+    for chunk in _chunks(artifacts):
+        rows = await store.artifacts_by_id(conn, chunk)
+        batch.append(new_event(ArtifactUpserted(name, list(map(artifact_of, rows)))))
+        if len(batch) == OUTBOX_BATCH:
+            yield batch
+            batch = []
+    indexed = list(zip(plan.executions, executions, strict=True))
+    for pairs in _chunks(indexed):
+        merged = [
+            ExecutionData(
+                id=row.id,
+                uuid=row.uuid,
+                uuids=row.uuid.split(","),
+                stage=planned.stage,
+                type=row.type,
+                name=row.name,
+                properties=row.properties,
+                custom_properties=row.custom_properties,
+                last_update_time_since_epoch=now,
+                events=[EventLink(e.uri, e.type) for e in planned.events],
+            )
+            for planned, row in pairs
+        ]
+        batch.append(new_event(ExecutionMerged(name, merged)))
+        if len(batch) == OUTBOX_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

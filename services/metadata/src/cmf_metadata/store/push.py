@@ -266,6 +266,8 @@ async def upsert_artifacts(
     conn: Connection, *, rows: Sequence[ArtifactRow], now: int
 ) -> list[asyncpg.Record]:
     """Artifacts by uri; ``rows`` come in the client's order (first sighting in the payload).
+    Returns each one's ``id`` and ``uri``, in uri order (:func:`artifacts_by_id` reads them
+    back as stored, a batch at a time, for the push's events).
 
     The reference creates a push's artifacts one by one, so their ids and creation times
     follow the client's order; here the new ones are numbered in that order (ids drawn from the
@@ -304,8 +306,7 @@ async def upsert_artifacts(
         "   custom_properties = a.custom_properties"
         "     || (excluded.custom_properties - 'original_create_time_since_epoch'),"
         "   last_update_time_since_epoch = $1"
-        " RETURNING id, uri, type, name, properties, custom_properties,"
-        "   create_time_since_epoch, last_update_time_since_epoch",
+        " RETURNING id, uri",
         now,
         [r.uri for r in rows],
         [r.type_id for r in rows],
@@ -313,6 +314,18 @@ async def upsert_artifacts(
         [r.name for r in rows],
         [json_dumps(r.properties) for r in rows],
         [json_dumps(r.custom_properties) for r in rows],
+    )
+
+
+async def artifacts_by_id(conn: Connection, ids: Sequence[int]) -> list[asyncpg.Record]:
+    """The artifacts ``ids`` as stored (the caller's transaction sees its own upserts), in the
+    order of ``ids``."""
+    return await conn.fetch(
+        "SELECT a.id, a.uri, a.type, a.name, a.properties, a.custom_properties,"
+        "   a.create_time_since_epoch, a.last_update_time_since_epoch"
+        " FROM unnest($1::bigint[]) WITH ORDINALITY AS k(id, ord)"
+        " JOIN artifacts a ON a.id = k.id ORDER BY k.ord",
+        list(ids),
     )
 
 
