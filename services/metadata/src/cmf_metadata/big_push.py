@@ -298,7 +298,7 @@ class BigPushes:
 
     async def merge(self, body: Path) -> dict[str, Any]:
         """Run the push in its own process; its answer (``push_worker.run_job``'s)."""
-        job = orjson.dumps(
+        return await self.run(
             {
                 "body": str(body),
                 "database_url": self.settings.database_url,
@@ -306,6 +306,10 @@ class BigPushes:
                 "statement_timeout_ms": self.settings.statement_timeout_ms,
             }
         )
+
+    async def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        """``python -m cmf_metadata.push_worker`` on ``job``; killed if the request is
+        cancelled (the client left, the server stops), so its transaction rolls back."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -314,10 +318,8 @@ class BigPushes:
             stdout=asyncio.subprocess.PIPE,
         )
         try:
-            out, _ = await proc.communicate(job)
+            out, _ = await proc.communicate(orjson.dumps(job))
         except BaseException:
-            # The request was cancelled (client gone, shutdown): the process's transaction
-            # rolls back when it dies.
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from cmf_metadata.merge import MergePlan, PlannedExecution, PushStatus, TypeKind
+from cmf_metadata.merge import MergePlan, PipelineHead, PlannedExecution, PushStatus, TypeKind
 from cmf_metadata.push import StoredContexts, _execution_rows
-from cmf_metadata.schemas import PipelineIn
 from cmf_metadata.store.push import ExecutionKey, StoredExecution
 
 CONTEXTS = StoredContexts(
@@ -26,7 +25,7 @@ def _planned(name: str, *uuids: str) -> PlannedExecution:
 
 
 def _plan(*executions: PlannedExecution) -> MergePlan:
-    return MergePlan(PipelineIn(name="P"), PushStatus.SUCCESS, executions=list(executions))
+    return MergePlan(PipelineHead("P", {}, {}), PushStatus.SUCCESS, executions=list(executions))
 
 
 def test_new_executions_take_fresh_ids_in_plan_order() -> None:
