@@ -39,6 +39,7 @@ from cmf_testing.generator import push_body_bytes
 START, END = "<!-- bigpush:start -->", "<!-- bigpush:end -->"
 MIB = 1024 * 1024
 PROBE_GAP_S = 0.02  # between two probe requests
+SLOW_S = 0.1  # a probe request slower than this is listed in the raw figures
 
 
 def progress(message: str) -> None:
@@ -124,10 +125,11 @@ class Probe:
     paths: list[str]
     latencies: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    slow: list[tuple[float, str, float]] = field(default_factory=list)  # (at, path, latency)
 
     async def run(self, base_url: str, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(base_url=base_url, timeout=120.0) as client:
-            turn = 0
+            turn, began = 0, time.perf_counter()
             while not stop.is_set():
                 path = self.paths[turn % len(self.paths)]
                 turn += 1
@@ -138,7 +140,10 @@ class Probe:
                         self.failures.append(f"{path}: {response.status_code}")
                 except httpx.HTTPError as exc:
                     self.failures.append(f"{path}: {exc!r}")
-                self.latencies.append(time.perf_counter() - started)
+                latency = time.perf_counter() - started
+                self.latencies.append(latency)
+                if latency > SLOW_S:
+                    self.slow.append((round(started - began, 2), path, round(latency, 3)))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), PROBE_GAP_S)
 
@@ -161,6 +166,7 @@ class Run:
     probe_p99: float = 0.0
     probe_max: float = 0.0
     probe_failures: list[str] = field(default_factory=list)
+    probe_slow: list[tuple[float, str, float]] = field(default_factory=list)
     load: float = 0.0
 
 
@@ -222,6 +228,7 @@ def measure(checkout: Checkout, repeat: int, body: bytes) -> Run:
         run.probe_p99 = quantile(probe.latencies, 0.99)
         run.probe_max = max(probe.latencies)
     run.probe_failures = probe.failures[:10]
+    run.probe_slow = probe.slow
     return run
 
 

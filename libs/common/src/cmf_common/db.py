@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -237,3 +237,30 @@ async def read_snapshot(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     (a page and its total, a pull's entities) sees the same snapshot."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         yield conn
+
+
+# Fresh rows have no statistics until autovacuum's next round (up to a minute, and longer under
+# load): meanwhile the planner takes a table's size from its last ANALYZE (or an empty table's
+# guess), and the first reads after a big write choose nested loops and full scans that cost
+# seconds (issue 12, item 14). Writers call this after a big write, so statistics already know
+# its rows when its answer (a push's ack, a projected sequence) lets readers in.
+ANALYZE_MIN_ROWS = 200  # below this, autovacuum's pace is good enough
+ANALYZE_GROWTH = 0.1  # autovacuum's own rule (autovacuum_analyze_scale_factor)
+
+
+async def analyze_if_grown(
+    conn: Connection, tables: Sequence[str], *, measure: str, added: int
+) -> bool:
+    """ANALYZE ``tables`` when ``added`` rows (of ``measure``, one of them) are at least
+    ``ANALYZE_MIN_ROWS`` and a tenth of what its statistics say it holds (or it was never
+    analyzed); whether it did. Statistics are a table's, not a transaction's: inside one, the
+    analyze counts the transaction's own rows and its figures are seen from the commit on."""
+    if added < ANALYZE_MIN_ROWS:
+        return False
+    known = await conn.fetchval(
+        "SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)", measure
+    )
+    if known is not None and known >= 0 and added < ANALYZE_GROWTH * known:
+        return False
+    await conn.execute(f"ANALYZE {', '.join(tables)}")
+    return True

@@ -34,6 +34,7 @@ class OutboxDelivery:
         dispatcher: Dispatcher,
         *,
         batch_rows: int = 1000,
+        batch_bytes: int = 512 * 1024,
         idle_poll_s: float = 5.0,
         retention: timedelta = timedelta(days=7),
         maintenance_every_s: float = 60.0,
@@ -45,6 +46,9 @@ class OutboxDelivery:
         self.pool = pool
         self.dispatcher = dispatcher
         self.batch_rows = batch_rows
+        # A round's stored event data at most (outbox.claim_undelivered): it is decoded and
+        # projected in the server's event loop.
+        self.batch_bytes = batch_bytes
         self.idle_poll_s = idle_poll_s
         self.retention = retention
         self.maintenance_every_s = maintenance_every_s
@@ -55,7 +59,9 @@ class OutboxDelivery:
         """Deliver one batch; how many rows (0: none waited; ``WAITING``: rows wait but another
         server sharing the database has the delivery's turn)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await outbox.claim_undelivered(conn, rows=self.batch_rows)
+            rows = await outbox.claim_undelivered(
+                conn, rows=self.batch_rows, data_bytes=self.batch_bytes
+            )
             if rows is None:
                 return WAITING if await outbox.undelivered_waiting(conn) else 0
             if not rows:

@@ -216,18 +216,33 @@ async def mark_published(conn: Connection, upto: dict[str, int]) -> None:
     )
 
 
-async def claim_undelivered(conn: Connection, *, rows: int) -> list[Any] | None:
+async def claim_undelivered(
+    conn: Connection, *, rows: int, data_bytes: int = 1 << 62
+) -> list[Any] | None:
     """Rows the embedded delivery has not processed yet, oldest first, for one deliverer at a
-    time (servers sharing a database take turns); ``None`` when another has the turn."""
+    time (servers sharing a database take turns; ``None`` when another has the turn): at most
+    ``rows``, and no more than ``data_bytes`` of stored event data (the first row whatever its
+    size).
+
+    The embedded delivery decodes and projects its rows in the server's own event loop, so a
+    round must stay small: a big push's events carry 500 entities each (~1.5 MB of JSON), and
+    a thousand of them in one round held the loop for seconds and the server's memory for as
+    many hundreds of MB. ``pg_column_size`` is the stored (compressed) size, read without
+    fetching the value."""
     held = await conn.fetchval(
         "SELECT pg_try_advisory_xact_lock(hashtextextended('cmf.delivery', 0))"
     )
     if not held:
         return None
     return await conn.fetch(
-        f"SELECT {_ROW} FROM outbox"  # noqa: S608 (a constant column list)
-        " WHERE processed_at IS NULL ORDER BY position LIMIT $1",
+        f"SELECT {_ROW} FROM ("  # noqa: S608 (a constant column list)
+        f"  SELECT {_ROW}, sum(pg_column_size(data)) OVER (ORDER BY position) AS upto,"
+        "     pg_column_size(data) AS size"
+        f"  FROM (SELECT {_ROW} FROM outbox WHERE processed_at IS NULL"
+        "         ORDER BY position LIMIT $1) AS waiting"
+        ") AS sized WHERE upto - size < $2 ORDER BY position",
         rows,
+        data_bytes,
     )
 
 

@@ -148,17 +148,24 @@ async def merge(
     """Merge the pipeline ``name`` whose payload carries ``uuids``: ``plan`` decides, given the
     uuids already stored, what the push adds (in a thread unless ``plan_in_thread`` is off, as
     in the big push's own process)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await store.lock_pipeline(conn, name)
-        stored_id = await pipelines.pipeline_id(conn, name)
-        existing: set[str] = set()
-        if stored_id is not None:
-            existing = await store.stored_uuids(conn, stored_id, uuids)
-        planned = await asyncio.to_thread(plan, existing) if plan_in_thread else plan(existing)
-        if planned.status is PushStatus.EXISTS:
-            return PushOutcome(PushStatus.EXISTS, name)
-        seq, links, artifacts = await _apply(conn, planned, now_ms())
-        return PushOutcome(PushStatus.SUCCESS, name, seq, len(planned.executions), artifacts, links)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await store.lock_pipeline(conn, name)
+            stored_id = await pipelines.pipeline_id(conn, name)
+            existing: set[str] = set()
+            if stored_id is not None:
+                existing = await store.stored_uuids(conn, stored_id, uuids)
+            planned = await asyncio.to_thread(plan, existing) if plan_in_thread else plan(existing)
+            if planned.status is PushStatus.EXISTS:
+                return PushOutcome(PushStatus.EXISTS, name)
+            seq, links, artifacts = await _apply(conn, planned, now_ms())
+            outcome = PushOutcome(
+                PushStatus.SUCCESS, name, seq, len(planned.executions), artifacts, links
+            )
+        # Committed; before the push is acknowledged, so the first reads it lets in are
+        # planned with statistics that know its rows.
+        await store.analyze_if_grown(conn, outcome.executions)
+        return outcome
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,7 @@ It reads its job (JSON: the spooled body's path, the database and schema) on std
 push with a connection of its own in one transaction, and writes its answer as one JSON line
 on stdout: ``{"kind": "outcome", ...}``, ``"invalid"`` (the body's errors), ``"no_name"``, or
 ``"rejected"`` (a :class:`~cmf_metadata.merge.PayloadRejected`'s kind and detail). Logs go to
-stderr, the server's log. After a push that wrote rows it analyzes the tables it wrote, so the
-first reads after it are planned with statistics that know the new rows (docs/architecture.md,
-"A push, end to end").
+stderr, the server's log.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ from cmf_metadata.big_push import (
 )
 from cmf_metadata.merge import MergePlan, PayloadRejected, PushStatus
 from cmf_metadata.push import PushOutcome, merge
-from cmf_metadata.store import push as store
 
 log = structlog.get_logger(__name__)
 
@@ -90,9 +87,6 @@ async def _run_job(job: dict[str, Any]) -> dict[str, Any]:
                 lambda existing: _planned(holder, existing, exec_uuid),
                 plan_in_thread=False,
             )
-            if outcome.status is PushStatus.SUCCESS:
-                async with pool.acquire() as conn:
-                    await store.analyze_pushed_tables(conn)
         finally:
             await pool.close()
     return {

@@ -7,12 +7,15 @@ from datetime import timedelta
 
 import asyncpg
 
-from cmf_common.db import Connection, json_dumps
+from cmf_common.db import Connection, analyze_if_grown, json_dumps
 from cmf_common.dispatch import StoreUnavailable
 from cmf_common.events import Envelope
 from cmf_common.inbox import applied_seq, claim_new, forget_older_than, record_progress
 from cmf_common.workers import POSTGRES_TRANSIENT
 from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
+
+# What a batch writes; analyzed when a batch grows the graph (cmf_common.db.analyze_if_grown).
+GRAPH_TABLES = ("pipelines", "stages", "artifacts", "artifact_pipelines", "executions", "edges")
 
 
 class PostgresGraphStore:
@@ -28,6 +31,9 @@ class PostgresGraphStore:
                 batch = to_batch(fresh)
                 await write_batch(conn, batch)
                 await record_progress(conn, consumer, fresh)
+                # In the batch's transaction: the statistics and the progress that lets a
+                # read with the push's token in are seen together, from the commit on.
+                await analyze_if_grown(conn, GRAPH_TABLES, measure="edges", added=len(batch.edges))
                 return batch
         except POSTGRES_TRANSIENT as exc:
             raise StoreUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc

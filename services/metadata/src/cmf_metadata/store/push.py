@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
+from cmf_common import db
 from cmf_common.db import Connection, json_dumps
 
 
@@ -376,10 +377,8 @@ async def insert_attributions(conn: Connection, pairs: Sequence[Attribution]) ->
     )
 
 
-# What a push writes (directly or through the listing triggers). Fresh rows without statistics
-# make the planner guess (an empty table's estimate, or the last analyze's): the first listing
-# after a big push into a fresh store chose nested loops over whole stages. Analyzing them
-# right after the push gives the first read the plan the later ones get.
+# What a push writes (directly or through the listing triggers), analyzed after a push that
+# grew them (cmf_common.db.analyze_if_grown).
 PUSHED_TABLES = (
     "executions",
     "execution_uuids",
@@ -394,6 +393,7 @@ PUSHED_TABLES = (
 )
 
 
-async def analyze_pushed_tables(conn: Connection) -> None:
-    """ANALYZE every table a push writes (outside the push's transaction)."""
-    await conn.execute(f"ANALYZE {', '.join(PUSHED_TABLES)}")
+async def analyze_if_grown(conn: Connection, executions: int) -> bool:
+    """After a push's commit: ANALYZE what it wrote when its ``executions`` grew the store
+    by a tenth or more."""
+    return await db.analyze_if_grown(conn, PUSHED_TABLES, measure="executions", added=executions)
