@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -210,14 +209,15 @@ def measure(checkout: Checkout, repeat: int, body: bytes) -> Run:
                 "/livez",
             ]
         )
+        with httpx.Client(base_url=server.url, timeout=60.0) as client:
+            for path in probe.paths:  # warm: the first request of each is not the push's doing
+                client.get(path)
         sampler = MemorySampler(server)
         sampler.start()
         run.load = load_average()
         try:
             sampler.reset()
-            run.push_s, run.status, run.answer = asyncio.run(
-                _push_with_probe(server, body, probe)
-            )
+            run.push_s, run.status, run.answer = asyncio.run(_push_with_probe(server, body, probe))
             peaks = sampler.peaks()
         finally:
             sampler.halt()
