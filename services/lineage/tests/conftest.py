@@ -8,16 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
-from lineage_support import GraphUnderTest, Pusher, Scene, empty_neo4j
+from lineage_support import GraphUnderTest, Pusher, Scene, empty_neo4j, lineage_client
 
 from cmf_common.db import create_pool
 from cmf_common.events import Envelope
 from cmf_common.migrations import migrate
 from cmf_common.outbox import envelope_of
 from cmf_lineage.app import MIGRATIONS as LINEAGE_MIGRATIONS
+from cmf_lineage.cache import LruCache
 from cmf_lineage.graph import GraphStore
 from cmf_lineage.graph_reader import GraphReader
+from cmf_lineage.projector import Projector
+from cmf_lineage.reads import LineageReader
 from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_lineage.store.neo4j_reads import Neo4jGraphReader
 from cmf_lineage.store.postgres import PostgresGraphStore
@@ -111,3 +115,22 @@ def scene(
     graph: GraphUnderTest, graph_reader: GraphReader, push_events: Pusher, payload: dict[str, Any]
 ) -> Scene:
     return Scene(graph, graph_reader, push_events, payload)
+
+
+@pytest.fixture
+def reader(graph: GraphUnderTest, graph_reader: GraphReader) -> LineageReader:
+    """A reader over the store under test, as a lineage process without a board has."""
+    return LineageReader(graph_reader, graph.store, LruCache(), consumer="cmf-lineage")
+
+
+@pytest.fixture
+async def client(reader: LineageReader) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the lineage app, in-process, answering through ``reader``."""
+    async with lineage_client(reader) as http:
+        yield http
+
+
+@pytest.fixture
+async def loaded(graph: GraphUnderTest, push_events: Pusher, payload: dict[str, Any]) -> None:
+    """The captured example pushed through the real merge, projected."""
+    await Projector(graph.store).apply(await push_events(payload))

@@ -8,16 +8,13 @@ metrics."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 from lineage_support import GraphUnderTest, Pusher
-from v1_support import lineage_client
 
-from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
 from cmf_testing.envelopes import enveloped, invalid
 from cmf_testing.generator import payload_text
@@ -42,19 +39,6 @@ RECORD_KEYS = {
     "create_time_since_epoch",
     "last_update_time_since_epoch",
 }
-
-
-@pytest.fixture
-async def client(
-    graph: GraphUnderTest, graph_reader: GraphReader
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with lineage_client(graph, graph_reader) as http:
-        yield http
-
-
-@pytest.fixture
-async def loaded(graph: GraphUnderTest, push_events: Pusher, payload: dict[str, Any]) -> None:
-    await Projector(graph.store).apply(await push_events(payload))
 
 
 def by_name(name: str, route: str = "") -> str:

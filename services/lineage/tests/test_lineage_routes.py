@@ -6,31 +6,16 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from lineage_support import GraphUnderTest, Pusher, as_pipeline, executions_of, lineage_client
+from lineage_support import GraphUnderTest, Pusher, as_pipeline, executions_of
 
-from cmf_lineage.cache import LruCache
-from cmf_lineage.graph_reader import GraphReader
 from cmf_lineage.projector import Projector
-from cmf_lineage.reads import LineageReader
 from cmf_testing.generator import payload_text
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def reader(graph: GraphUnderTest, graph_reader: GraphReader) -> LineageReader:
-    return LineageReader(graph_reader, graph.store, LruCache(), consumer="cmf-lineage", wait_s=5.0)
-
-
-@pytest.fixture
-async def client(reader: LineageReader) -> AsyncIterator[httpx.AsyncClient]:
-    async with lineage_client(reader) as http:
-        yield http
 
 
 @pytest.fixture

@@ -4,33 +4,11 @@ Flow graph of the pipeline's stages, executions and artifacts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import httpx
 import pytest
-from lineage_support import GraphUnderTest, Pusher
-from v1_support import lineage_client
 
 from cmf_common.prefixes import UPSTREAM_V1
-from cmf_lineage.graph_reader import GraphReader
-from cmf_lineage.projector import Projector
 from cmf_testing.envelopes import enveloped, failed
-
-
-@pytest.fixture
-async def client(
-    graph: GraphUnderTest, graph_reader: GraphReader
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with lineage_client(graph, graph_reader) as http:
-        yield http
-
-
-@pytest.fixture
-async def loaded(graph: GraphUnderTest, push_events: Pusher, payload: dict[str, Any]) -> None:
-    """The captured example pushed through the real merge, projected."""
-    await Projector(graph.store).apply(await push_events(payload))
-
 
 TWINS = [
     (
