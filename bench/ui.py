@@ -87,7 +87,9 @@ def verdict(value: float, budget: float) -> str:
     return "within" if value <= budget else "OVER"
 
 
-def section(js: dict[str, int], figures: dict[str, Any], executions: int, runs: int) -> str:
+def section(
+    js: dict[str, int], figures: dict[str, Any], executions: int, runs: int, load: float
+) -> str:
     total_kb = sum(js.values()) / 1024
     cards = figures["first_card_ms"]
     rows = figures["first_rows_ms"]
@@ -97,7 +99,8 @@ def section(js: dict[str, int], figures: dict[str, Any], executions: int, runs: 
         f"Measured {stamp} by `python -m bench.ui` on this 2-core machine: the embedded server,"
         f" one stage of {executions:,} generator executions, Debian's Chromium headless with"
         f" `--disable-gpu`, a cold browser context each of {runs} runs (figures from the"
-        " Performance API: navigation start to the app's marks).",
+        " Performance API: navigation start to the app's marks), after one warm-up of each"
+        f" page; the machine's load average when measuring: {load:.1f} (2 cores, shared).",
         "",
         "| budget | measured | |",
         "|---|---|---|",
@@ -117,10 +120,12 @@ def section(js: dict[str, int], figures: dict[str, Any], executions: int, runs: 
         f" {frames['max_long_animation_frame_ms']:.0f} ms) |"
         f" {verdict(frames['max_frame_ms'], BUDGET_FRAME_MS)} |",
         "",
-        "The pipelines page ships one chunk; the pipeline pages load in a second chunk on first"
-        " use (not counted as initial). The table asks the server for numbered blocks of 100"
-        " rows as they scroll into view (`/api/native/v1/views/executions`); only the rows on"
-        " screen are in the DOM.",
+        "The app is one chunk. index.html asks for the view's first answers while it loads (the"
+        " stage's columns and first block of rows), and a stage's table does not wait for the"
+        " pipeline's overview. The table asks the server for numbered blocks of 100 rows as"
+        " they scroll into view (`/api/native/v1/views/executions`); only the rows on screen"
+        " are in the DOM. The first-rows and frame budgets are missed on this machine under its"
+        " shared load (the figures scale with it); see docs/ui.md.",
     ]
     return "\n".join(lines)
 
@@ -153,12 +158,13 @@ def main(argv: list[str] | None = None) -> int:
             pipeline=PIPELINE,
         )
         progress("measuring in Chromium")
+        load = os.getloadavg()[0]
         figures = browser_figures(server.url, args.runs)
     finally:
         server.stop()
         if args.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
-    text = section(js, figures, args.executions, args.runs)
+    text = section(js, figures, args.executions, args.runs, load)
     print(text)
     print(json.dumps(figures))
     if not args.no_write:

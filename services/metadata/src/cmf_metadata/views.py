@@ -28,14 +28,13 @@ from cmf_metadata.model_card import MODEL
 from cmf_metadata.pipelines import find_pipeline
 from cmf_metadata.store import artifacts as artifact_store
 from cmf_metadata.store import executions as execution_store
-from cmf_metadata.store import pipelines as pipeline_store
 from cmf_metadata.store import views as store
 from cmf_metadata.store.paging import custom_plans
 
 MAX_PAGE = 500
 MAX_OFFSET = 10_000_000
 MAX_COMPARE = 10
-COLUMN_SAMPLE = 1000
+COLUMN_SAMPLE = 250
 MAX_DEFAULT_COLUMNS = 8
 MAX_LABEL_BYTES = 64 * 1024 * 1024
 
@@ -127,7 +126,7 @@ async def pipeline_overview(pool: asyncpg.Pool, name: str) -> dict[str, Any]:
         assert pipeline is not None
         row = await store.pipeline_card(conn, pipeline)
         assert row is not None
-        stages = await pipeline_store.list_stages(conn, pipeline)
+        stages = await store.pipeline_stages(conn, pipeline)
         types = await store.pipeline_artifact_types(conn, pipeline)
     return {
         **card(row),

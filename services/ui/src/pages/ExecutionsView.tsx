@@ -86,7 +86,7 @@ function propertyOf(row: Execution, key: string) {
   return row.custom_properties[key] ?? row.properties[key];
 }
 
-function StageTable({ pipeline, stage }: { pipeline: string; stage: string }) {
+export function StageTable({ pipeline, stage }: { pipeline: string; stage: string }) {
   const [params, setParams] = useParams();
   const q = params.get("q") ?? "";
   const sort = params.get("sort") ?? DEFAULT_SORT;

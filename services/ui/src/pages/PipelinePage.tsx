@@ -5,7 +5,7 @@ import { api, ApiError } from "../lib/api";
 import { Link, pipelinePath, useParams } from "../lib/router";
 import { absoluteTime, formatCount, plural, relativeTime } from "../lib/shape";
 import { ArtifactsView } from "./ArtifactsView";
-import { ExecutionsView, prefetchStage } from "./ExecutionsView";
+import { ExecutionsView, prefetchStage, StageTable } from "./ExecutionsView";
 import { TensorBoardView } from "./TensorBoardView";
 
 const VIEWS = ["executions", "artifacts", "tensorboard"] as const;
@@ -27,6 +27,38 @@ export default function PipelinePage({ pipeline, view }: { pipeline: string; vie
     document.title = `${pipeline} · CMF Server`;
   }, [pipeline]);
 
+  // A link to a stage's table shows the table as soon as its rows arrive, without waiting for
+  // the pipeline's overview (its counts take longest on a big pipeline).
+  if (overview.isPending && stage) {
+    return (
+      <>
+        <div className="page-head">
+          <div>
+            <h1>{pipeline}</h1>
+            <div className="sub">&nbsp;</div>
+          </div>
+        </div>
+        <nav className="tabs" aria-label="Views of the pipeline">
+          <span className="tab">
+            <span role="tab" aria-selected="true">
+              Executions
+            </span>
+          </span>
+        </nav>
+        <div className="layout">
+          <nav className="side" aria-label="Stages">
+            <div className="side-title">Stages</div>
+            <div className="side-item" aria-current="true">
+              <span>{stage.startsWith(`${pipeline}/`) ? stage.slice(pipeline.length + 1) : stage}</span>
+            </div>
+          </nav>
+          <div>
+            <StageTable pipeline={pipeline} stage={stage} />
+          </div>
+        </div>
+      </>
+    );
+  }
   if (overview.isPending) return <Loading label={`Loading ${pipeline}…`} />;
   if (overview.isError) {
     const error = overview.error;

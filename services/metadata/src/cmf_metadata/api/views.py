@@ -131,7 +131,7 @@ async def pipeline(pool: Pool, name: Name) -> Response:
 
 @router.get("/stage-columns", response_model=StageColumns, responses=_problems(400, 404, 422))
 async def stage_columns(pool: Pool, pipeline: Name, stage: Name) -> Response:
-    """The property keys of a stage's newest 1,000 executions (custom ones first), whether each
+    """The property keys of a stage's newest 250 executions (custom ones first), whether each
     is numeric, and the columns a table opens with. ``stage`` is the full ``<pipeline>/<stage>``."""
     return json_response(await views.stage_columns(pool, pipeline, stage))
 

@@ -62,6 +62,20 @@ async def stage_id(conn: Connection, pipeline: int, stage: str) -> int | None:
     return int(value) if value is not None else None
 
 
+async def pipeline_stages(conn: Connection, pipeline: int) -> list[asyncpg.Record]:
+    """The pipeline's stages by name with their counts, read from the kept per-stage counts
+    (an artifact has one type, so a stage's artifacts are the sum over its types)."""
+    return await conn.fetch(
+        "SELECT s.id, s.name, s.create_time_since_epoch,"
+        "   coalesce((SELECT c.executions FROM execution_stage_counts c"
+        "      WHERE c.pipeline_id = s.pipeline_id AND c.stage = s.name), 0) AS executions,"
+        "   coalesce((SELECT sum(a.artifacts) FROM stage_artifact_counts a"
+        "      WHERE a.pipeline_id = s.pipeline_id AND a.stage = s.name), 0)::bigint AS artifacts"
+        " FROM stages s WHERE s.pipeline_id = $1 ORDER BY s.name, s.id",
+        pipeline,
+    )
+
+
 async def pipeline_artifact_types(conn: Connection, pipeline: int) -> list[asyncpg.Record]:
     """Each artifact type linked in the pipeline and how many distinct artifacts it has."""
     return await conn.fetch(
