@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from cmf_common.paging import BIGINT_MAX
 
@@ -15,9 +15,10 @@ MAX_IDS = 10_000
 
 # A server id in a path: what no row can have (negative, past int64) is a 422.
 ServerId = Annotated[int, Path(ge=0, le=BIGINT_MAX)]
-# A batch of server ids in a body: at least one (upstream's ``min_items=1``), bounded.
+# A batch of server ids in a body: at least one (upstream's ``min_items=1``), bounded; JSON
+# integers (``1.0``, ``"1"`` or ``true`` are refused, not read as 1).
 ServerIds = Annotated[
-    list[Annotated[int, Field(ge=0, le=BIGINT_MAX)]], Field(min_length=1, max_length=MAX_IDS)
+    list[Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]], Field(min_length=1, max_length=MAX_IDS)
 ]
 
 

@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 import asyncpg
@@ -40,6 +41,7 @@ from starlette.routing import BaseRoute, compile_path
 from cmf_common.db import OUTAGE_ERRORS, is_outage
 from cmf_common.errors import (
     DATABASE_UNAVAILABLE,
+    PROBLEM_JSON,
     DomainError,
     Unavailable,
     error_items,
@@ -77,9 +79,14 @@ DATABASE_OUTAGES = OutageLog()
 
 
 class Dialect(ABC):
-    """How one API dialect answers errors."""
+    """How one API dialect answers errors, and how ``/openapi.json`` shows those answers."""
 
     name: ClassVar[str]
+
+    @abstractmethod
+    def error_content(self) -> dict[str, Any]:
+        """An OpenAPI response's ``content`` (or a FastAPI ``model``) for this dialect's error
+        bodies: what :meth:`DialectRoute` puts on each error status a route declares."""
 
     @abstractmethod
     def domain_error(self, exc: DomainError) -> JSONResponse: ...
@@ -106,6 +113,9 @@ class ReferenceDialect(Dialect):
 
     name = "cmf"
 
+    def error_content(self) -> dict[str, Any]:
+        return {"content": {"application/json": {"schema": REFERENCE_ERROR_SCHEMA}}}
+
     def domain_error(self, exc: DomainError) -> JSONResponse:
         return reference_error(exc.status, exc.detail)
 
@@ -120,6 +130,9 @@ class ProblemDialect(Dialect):
     """Ours and the seed's routes: ``application/problem+json`` (RFC 9457)."""
 
     name = "problem"
+
+    def error_content(self) -> dict[str, Any]:
+        return {"content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
 
     def domain_error(self, exc: DomainError) -> JSONResponse:
         return problem(exc.status, exc.title, exc.detail, exc.code, **exc.extra)
@@ -138,10 +151,83 @@ PROBLEM = ProblemDialect()
 DEFAULT_DIALECT: Dialect = REFERENCE
 
 
+_ERROR_ITEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "loc", "msg"],
+    "properties": {
+        "type": {"type": "string"},
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"},
+    },
+}
+# The reference's ``{"detail": ...}``: a sentence, or (a 422 that did not validate, with
+# ``"status": "invalid_request"``) the list of what did not.
+REFERENCE_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "status": {"type": "string"},
+        "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": _ERROR_ITEM_SCHEMA}]},
+    },
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code", "trace_id"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "trace_id": {"type": ["string", "null"]},
+        "errors": {"type": "array", "items": _ERROR_ITEM_SCHEMA},
+    },
+}
+
+# What every route may answer whatever it does: a parameter the edge refuses (a NUL byte, an
+# integer beyond int64: cmf_common.parameters) or that does not validate.
+COMMON_ERRORS: dict[int | str, str] = {422: "The request did not validate"}
+BODY_NOT_JSON = "The body is not JSON"
+UNAVAILABLE = "A dependency is down or behind (Retry-After says when to try again)"
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for the error statuses a route answers, each in its route's dialect
+    (:class:`DialectRoute` fills the bodies in): ``errors(404, 413)``."""
+    return {
+        status: {"description": UNAVAILABLE if status == 503 else HTTPStatus(status).phrase}
+        for status in statuses
+    }
+
+
 class DialectRoute(APIRoute):
-    """A route that declares the dialect its errors are answered in."""
+    """A route that declares the dialect its errors are answered in.
+
+    Its OpenAPI says so too: every error status it declares (``responses=``, e.g. through
+    :func:`errors`) without a body of its own gets the dialect's, and the statuses every route
+    may answer (:data:`COMMON_ERRORS`) are added.
+    """
 
     dialect: ClassVar[Dialect]
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        responses: dict[int | str, dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        declared = {status: dict(response) for status, response in (responses or {}).items()}
+        for status, description in COMMON_ERRORS.items():
+            declared.setdefault(status, {"description": description})
+        for status, response in declared.items():
+            if str(status)[0] in "45" and not {"content", "model"} & response.keys():
+                response.update(self.dialect.error_content())
+        super().__init__(path, endpoint, responses=declared, **kwargs)
+        if self.body_field is not None and 400 not in self.responses:
+            # A body FastAPI parses that is no JSON at all: its 400.
+            self.responses[400] = {"description": BODY_NOT_JSON, **self.dialect.error_content()}
 
 
 class ReferenceRoute(DialectRoute):
@@ -289,6 +375,18 @@ def app_dialects(app: FastAPI) -> Callable[[str], Dialect]:
     return dialect_of
 
 
+def allowed_methods(app: FastAPI, path: str) -> str:
+    """The methods of ``path``'s route, for a 405's ``Allow``: of every route declared with the
+    path of the first one that matches it, as ``/openapi.json`` lists them under that path.
+    Starlette's names only the first route's, and a path may have a route per method (``GET``
+    and ``POST /python-env``)."""
+    matching = [e for e in served_routes(app.title, app.routes) if e.regex.match(path)]
+    if not matching:
+        return ""
+    first = matching[0].path
+    return ", ".join(sorted({m for e in matching if e.path == first for m in e.methods}))
+
+
 def install_error_handlers(app: FastAPI, unmatched: Callable[[str], Dialect] | None = None) -> None:
     """Answer each error in its route's dialect; a path without a route in the dialect
     ``unmatched`` gives it (default: its prefix owner among ``app``'s routes)."""
@@ -321,7 +419,10 @@ def install_error_handlers(app: FastAPI, unmatched: Callable[[str], Dialect] | N
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return dialect(request).http_error(exc.status_code, exc.detail, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request.app, request.url.path)
+        return dialect(request).http_error(exc.status_code, exc.detail, headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("request.failed", error=type(exc).__name__)

@@ -62,6 +62,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": Envelope, "description": "Success (HTTP 200 whatever the body's code)"},
     422: {"model": Envelope, "description": VALIDATION_FAILED},
     "4XX": {"model": Envelope, "description": "The request cannot be answered"},
+    503: {"model": Envelope, "description": "A dependency is down or behind (see Retry-After)"},
 }
 
 
@@ -159,6 +160,9 @@ class EnvelopeDialect(Dialect):
     ``code`` (upstream's exception handlers)."""
 
     name = "upstream-v1"
+
+    def error_content(self) -> dict[str, Any]:
+        return {"model": Envelope}
 
     def domain_error(self, exc: DomainError) -> JSONResponse:
         return error(exc.detail, exc.status)

@@ -121,3 +121,46 @@ async def check_parameters(request: Request) -> None:
             raise RequestValidationError(
                 [{"type": "int64_range", "loc": (location, name), "msg": message}]
             )
+
+
+# What the check above refuses, as JSON Schema: no NUL in a string, an integer within int64.
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _constrain(schema: dict[str, Any]) -> None:
+    for option in schema.get("anyOf", ()):
+        _constrain(option)
+    kind = schema.get("type")
+    if kind == "string" and not {"pattern", "enum", "const"} & schema.keys():
+        schema["pattern"] = NO_NUL
+    elif kind == "integer":
+        schema.setdefault("minimum", INT64_MIN)
+        schema.setdefault("maximum", INT64_MAX)
+    elif kind == "array" and isinstance(schema.get("items"), dict):
+        _constrain(schema["items"])
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """An optional parameter's ``anyOf: [X, null]`` as ``X``: a parameter is absent or a
+    string on the wire, never JSON's null (a client that sent the text ``null`` would send a
+    value, not none)."""
+    options = [o for o in schema.get("anyOf", ()) if o.get("type") != "null"]
+    if "anyOf" in schema and len(options) == 1:
+        del schema["anyOf"]
+        schema.update({**options[0], **schema})
+    if schema.get("default", ...) is None:
+        del schema["default"]
+
+
+def document_parameter_checks(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` (an app's OpenAPI) with what :func:`check_parameters` refuses of every path
+    and query parameter said in its schema, so the documented parameters are the accepted ones."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                if "schema" not in parameter:
+                    continue
+                _not_null(parameter["schema"])
+                if parameter.get("in") in ("path", "query"):
+                    _constrain(parameter["schema"])
+    return document

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI
 
@@ -21,7 +21,7 @@ from cmf_common.dialects import Dialect, app_dialects, install_error_handlers
 from cmf_common.health import Check, health_router
 from cmf_common.metrics import metrics_router
 from cmf_common.middleware import ObservabilityMiddleware
-from cmf_common.parameters import check_parameters
+from cmf_common.parameters import check_parameters, document_parameter_checks
 from cmf_common.settings import ServiceSettings
 from cmf_common.tracing import configure_tracing
 
@@ -133,6 +133,15 @@ def service_app(
         redoc_url="/redoc" if settings.api_docs else None,
         dependencies=[Depends(check_parameters)],  # NUL / int64 range of every parameter
     )
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_parameter_checks(generate())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     dialect_of = unmatched_dialect or app_dialects(app)
     install_error_handlers(app, dialect_of)
     app.include_router(

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from cmf_common.errors import Invalid
 
 _DIGEST = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
+# What check_digest takes (it lowercases first), as a JSON Schema pattern for /openapi.json.
+DIGEST_PATTERN = r"^[0-9a-fA-F]{32}(\.[dD][iI][rR])?$"
 DIR_SUFFIX = ".dir"
 
 

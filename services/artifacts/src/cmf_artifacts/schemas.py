@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from cmf_artifacts.blobs import MAX_PART_NUMBER
+from cmf_artifacts.digests import DIGEST_PATTERN
 
 
 class ArtifactPushed(BaseModel):
@@ -29,7 +30,10 @@ class BlobAnswer(BaseModel):
 
 
 class UploadRequest(BaseModel):
-    digest: str = Field(description="the blob's md5 (md5.dir for a directory manifest)")
+    digest: str = Field(
+        description="the blob's md5 (md5.dir for a directory manifest)",
+        json_schema_extra={"pattern": DIGEST_PATTERN},
+    )
 
 
 class PartAnswer(BaseModel):
@@ -69,7 +73,9 @@ class PresignedUrl(BaseModel):
 
 
 class StoredRequest(BaseModel):
-    digests: list[str] = Field(max_length=10_000)
+    digests: list[Annotated[str, Field(json_schema_extra={"pattern": DIGEST_PATTERN})]] = Field(
+        max_length=10_000
+    )
 
 
 class StoredAnswer(BaseModel):

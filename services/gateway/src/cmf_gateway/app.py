@@ -13,9 +13,11 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cmf_common.dialects import RouteTable
+from cmf_common.dialects import REFERENCE, RouteTable
 from cmf_common.health import Check, CheckResult, run_check
+from cmf_common.openapi import answer
 from cmf_common.service import Checks, Service, service_app
+from cmf_gateway.openapi import install_merged_openapi
 from cmf_gateway.routing import route_table
 from cmf_gateway.settings import GatewaySettings
 from cmf_gateway.ui import DEFAULT_DIST, serves_ui, ui_router
@@ -73,6 +75,26 @@ class Gateway:
         await self.own(scope, receive, send)
 
 
+_STATUS = {"enum": ["ok", "degraded", "down", "disabled"]}
+PART: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "latency_ms", "detail"],
+    "properties": {
+        "status": _STATUS,
+        "latency_ms": {"type": ["number", "null"]},
+        "detail": {"type": ["string", "null"]},
+    },
+}
+HEALTH: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": _STATUS,
+        "checks": {"type": "object", "additionalProperties": PART},
+    },
+}
+
+
 def _merged_checks(services: Mapping[str, Service[Any]]) -> Checks:
     merged: Checks = {}
     for service in services.values():
@@ -91,7 +113,10 @@ def _health_router(
         results = await asyncio.gather(*(run_check(checks.get(n), timeout_s) for n in names))
         return dict(zip(names, results, strict=True))
 
-    @router.get("/health")
+    @router.get(
+        "/health",
+        responses={**answer(HEALTH), 503: {**answer(HEALTH)[200], "description": "a part is down"}},
+    )
     async def health() -> JSONResponse:
         results = await gather()
         down = [n for n, r in results.items() if r.status == "down"]
@@ -101,7 +126,14 @@ def _health_router(
             status_code=200 if not down else 503,
         )
 
-    @router.get("/health/{part}")
+    @router.get(
+        "/health/{part}",
+        responses={
+            **answer(PART),
+            404: {"description": "No such part", **REFERENCE.error_content()},
+            503: {**answer(PART)[200], "description": "The part is down"},
+        },
+    )
     async def health_part(part: str) -> JSONResponse:
         if part not in HEALTH_PARTS:
             return JSONResponse({"detail": f"unknown health check '{part}'"}, status_code=404)
@@ -159,4 +191,6 @@ def create_gateway(
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops))
     own.include_router(_health_router(services, settings.readiness_timeout_s, loops), prefix="/api")
     own.include_router(ui_router(settings.ui_dir or DEFAULT_DIST))
+    # /openapi.json (and /docs, /redoc) describe every route of every service (docs/api.md).
+    install_merged_openapi(own, apps, table)
     return Gateway(own, apps, table, cors_origins=settings.allowed_origins())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -28,15 +29,19 @@ class Token:
     seq: int
 
 
+# ``<pipeline>:<seq>``: the pipeline up to the last colon (not blank), the seq ASCII digits.
+TOKEN_FORM = re.compile(r"\s*(\S.*):([0-9]+)\s*")
+
+
 def parse_token(raw: str) -> Token:
     """``<percent-encoded pipeline>:<seq>``, as the push answers it."""
-    pipeline, sep, seq = raw.strip().rpartition(":")
-    if not sep or not pipeline or not seq.isdigit():
+    found = TOKEN_FORM.fullmatch(raw)
+    if found is None:
         raise Invalid(
             "X-CMF-Consistency-Token must be <percent-encoded pipeline>:<seq>",
             code="invalid_consistency_token",
         )
-    return Token(unquote(pipeline), int(seq))
+    return Token(unquote(found[1]), int(found[2]))
 
 
 class LineageReader:

@@ -26,6 +26,7 @@ from cmf_metadata.store.paging import NumberedPage
 from cmf_metadata.store.pipelines import pipeline_id
 from cmf_metadata.stored import NothingStored, StoredBlobs, with_stored
 
+SORT_FIELDS = tuple(store.ARTIFACT_SORTS)  # what /api/native/v1/artifacts sorts by
 MAX_EVENTS = 10_000
 DEFAULT_EVENTS = 1000
 

@@ -25,6 +25,8 @@ from cmf_metadata.store import executions as store
 from cmf_metadata.store.paging import NumberedPage, custom_plans
 from cmf_metadata.store.pipelines import pipeline_id, pipeline_version
 
+SORT_FIELDS = tuple(store.EXECUTION_SORTS)  # what /api/native/v1/executions sorts by
+
 # MLMD's Event.Type; CMF writes INPUT (3) and OUTPUT (4).
 EVENT_KINDS = {
     0: "UNKNOWN",

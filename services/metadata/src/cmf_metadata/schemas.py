@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from cmf_common.errors import error_items
 
@@ -95,13 +95,14 @@ class PushRequest(BaseModel):
 
 
 class PullRequest(BaseModel):
-    """``POST /mlmd_pull``; ``last_sync_time`` is epoch milliseconds."""
+    """``POST /mlmd_pull``; ``last_sync_time`` is epoch milliseconds (an integer: ``true`` or
+    ``"5"`` is refused, not read as 1 or 5)."""
 
     model_config = ConfigDict(extra="ignore")
 
     pipeline_name: Annotated[str, Field(max_length=MAX_PIPELINE_NAME)] | None = None
     exec_uuid: Annotated[str, Field(max_length=256)] | None = None
-    last_sync_time: int | None = None
+    last_sync_time: StrictInt | None = None
 
 
 MAX_ERRORS = 50  # validation errors reported of one body

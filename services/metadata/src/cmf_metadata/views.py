@@ -65,6 +65,11 @@ def check_page(offset: int, limit: int) -> None:
         raise Invalid(f"limit must be between 1 and {MAX_PAGE}", code="invalid_parameter")
 
 
+# What the pages sort by, besides property:<key> (their routes' OpenAPI says it too).
+EXECUTION_SORTS = tuple(store.EXECUTION_COLUMNS)
+ARTIFACT_SORTS = tuple(store.ARTIFACT_COLUMNS)
+
+
 def parse_sort(sort: str, columns: Sequence[str]) -> store.Sort:
     """``column``, ``property:<key>``, each with a leading ``-`` for descending."""
     check_text("sort", sort)

@@ -4,14 +4,15 @@ uploads (docs/artifacts.md)."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from cmf_artifacts.api.deps import BlobsDep
 from cmf_artifacts.api.responses import blob_headers, blob_response, body_of, media_type, size_hint
-from cmf_artifacts.blobs import Blob, Put, Session
-from cmf_artifacts.digests import check_digest
+from cmf_artifacts.blobs import MAX_PART_NUMBER, Blob, Put, Session
+from cmf_artifacts.digests import DIGEST_PATTERN, check_digest
 from cmf_artifacts.schemas import (
     BINARY_ANSWER,
     BINARY_BODY,
@@ -31,6 +32,10 @@ from cmf_common.dialects import ProblemRoute
 from cmf_common.errors import NotFound
 
 router = APIRouter(tags=["artifacts"], route_class=ProblemRoute)
+
+# What the blobs take (check_digest, put_part), said in /openapi.json; the checks stay theirs.
+Digest = Annotated[str, Path(json_schema_extra={"pattern": DIGEST_PATTERN})]
+PartNumber = Annotated[int, Path(json_schema_extra={"minimum": 1, "maximum": MAX_PART_NUMBER})]
 
 
 def blob_answer(blob: Blob, deduplicated: bool = False) -> BlobAnswer:
@@ -62,7 +67,7 @@ def session_answer(session: Session, parts: list[PartInfo]) -> SessionAnswer:
     "/blobs/{digest}",
     responses={200: {"description": "stored: its size, ETag"}, 404: {"description": "not stored"}},
 )
-async def head_blob(blobs: BlobsDep, digest: str) -> Response:
+async def head_blob(blobs: BlobsDep, digest: Digest) -> Response:
     """Whether the blob is stored (``Content-Length``, ``ETag``): a client asks before it
     sends bytes that are there already."""
     blob = await blobs.find(digest)
@@ -81,7 +86,7 @@ async def head_blob(blobs: BlobsDep, digest: str) -> Response:
         **problems(404, 416, 422),
     },
 )
-async def get_blob(blobs: BlobsDep, digest: str, request: Request) -> Response:
+async def get_blob(blobs: BlobsDep, digest: Digest, request: Request) -> Response:
     """The blob's bytes, streamed; ``Range: bytes=a-b`` answers 206."""
     return await blob_response(blobs, digest, request)
 
@@ -96,7 +101,7 @@ async def get_blob(blobs: BlobsDep, digest: str, request: Request) -> Response:
     },
     openapi_extra=BINARY_BODY,
 )
-async def put_blob(blobs: BlobsDep, digest: str, request: Request) -> JSONResponse:
+async def put_blob(blobs: BlobsDep, digest: Digest, request: Request) -> JSONResponse:
     """Store the body under ``digest`` (its md5, checked while it streams: 409 and nothing
     stored when it differs). When the blob is stored already the answer (200) comes before
     the body is read: with ``Expect: 100-continue`` the client sends nothing."""
@@ -104,7 +109,7 @@ async def put_blob(blobs: BlobsDep, digest: str, request: Request) -> JSONRespon
 
 
 @router.get("/blobs/{digest}/url", response_model=PresignedUrl, responses=problems(404, 422))
-async def blob_url(blobs: BlobsDep, digest: str) -> PresignedUrl:
+async def blob_url(blobs: BlobsDep, digest: Digest) -> PresignedUrl:
     """A presigned URL that reads the blob straight from S3 (422 on a local store)."""
     url = await blobs.download_url(digest)
     return PresignedUrl(url=url, expires_in=blobs.settings.presign_expiry_s)
@@ -148,7 +153,7 @@ async def get_upload(blobs: BlobsDep, session: uuid.UUID) -> SessionAnswer:
     openapi_extra=BINARY_BODY,
 )
 async def put_part(
-    blobs: BlobsDep, session: uuid.UUID, number: int, request: Request
+    blobs: BlobsDep, session: uuid.UUID, number: PartNumber, request: Request
 ) -> PartAnswer:
     """Store part ``number`` (1..10000) of the session; a part sent again replaces it."""
     return part_answer(await blobs.put_part(session, number, body_of(request)))
@@ -159,7 +164,7 @@ async def put_part(
     response_model=PresignedUrl,
     responses=problems(404, 422),
 )
-async def part_url(blobs: BlobsDep, session: uuid.UUID, number: int) -> PresignedUrl:
+async def part_url(blobs: BlobsDep, session: uuid.UUID, number: PartNumber) -> PresignedUrl:
     """A presigned URL the part can be PUT to straight on S3 (422 on a local store)."""
     url = await blobs.part_url(session, number)
     return PresignedUrl(url=url, expires_in=blobs.settings.presign_expiry_s)

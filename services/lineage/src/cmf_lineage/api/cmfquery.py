@@ -11,11 +11,11 @@ route would match every graph route's path, and the gateway sends a path to one 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from cmf_common import envelope
 from cmf_common.cmfquery_bodies import ExecutionIdsRequest, ServerId, ServerIds
@@ -35,7 +35,7 @@ NOT_FOUND = b"null"
 
 class ExecutionIdsWithPipelineRequest(BaseModel):
     execution_id: ServerIds
-    pipeline_id: int | None = Field(default=None, ge=0, le=BIGINT_MAX)
+    pipeline_id: Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)] | None = None
 
 
 async def _answer(

@@ -15,7 +15,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from cmf_common.service import state_of
 from cmf_lineage.consistency import Behind
 from cmf_lineage.projector import Projector
-from cmf_lineage.reads import LineageReader, parse_token
+from cmf_lineage.reads import TOKEN_FORM, LineageReader, parse_token
 from cmf_lineage.store import OpenStore
 
 TOKEN_HEADER = "X-CMF-Consistency-Token"
@@ -62,7 +62,16 @@ async def consistent_reader(
         ) from behind
 
 
-Token = Annotated[str | None, Header(alias=TOKEN_HEADER)]
+# What cmf_lineage.reads.parse_token takes (empty: none); else its 422 invalid_consistency_token.
+TOKEN_PATTERN = f"^({TOKEN_FORM.pattern})?$"
+Token = Annotated[
+    str | None,
+    Header(
+        alias=TOKEN_HEADER,
+        description="a push's X-CMF-Consistency-Token: wait until the graph includes it",
+        json_schema_extra={"pattern": TOKEN_PATTERN},
+    ),
+]
 
 
 async def get_reader(state: State, token: Token = None) -> LineageReader:

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from cmf_common.dialects import ProblemRoute, ReferenceRoute
+from cmf_common.dialects import ProblemRoute, ReferenceRoute, errors
 from cmf_common.errors import NotFound
+from cmf_common.openapi import answer
 from cmf_lineage import display, trees, walk
 from cmf_lineage.api.deps import PipelineReader, Reader
 from cmf_lineage.graph_reader import PipelineGraph
@@ -28,10 +29,53 @@ async def _pipeline(reader: LineageReader, pipeline: str) -> PipelineGraph:
     return graph
 
 
+# Every lineage read: 404 for what the graph does not hold, 503 when it is behind a token.
+READ_ERRORS = errors(404, 503)
+_NODE = {
+    "type": "object",
+    "required": ["id", "kind"],
+    "properties": {"id": {"type": "string"}, "kind": {"enum": ["artifact", "execution"]}},
+}
+_EDGE = {
+    "type": "object",
+    "required": ["source", "target", "kind"],
+    "properties": {
+        "source": {"type": "string"},
+        "target": {"type": "string"},
+        "kind": {"type": "string"},
+    },
+}
+# A walk's answer (docs/api.md, "Lineage answers").
+LINEAGE = answer(
+    {
+        "type": "object",
+        "required": ["root", "nodes", "edges", "partial", "reason", "next_cursor"],
+        "properties": {
+            "root": {"type": "string"},
+            "nodes": {"type": "array", "items": _NODE},
+            "edges": {"type": "array", "items": _EDGE},
+            "partial": {"type": "boolean"},
+            "reason": {"type": ["string", "null"]},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+)
+DISPLAY = answer(
+    {
+        "type": "object",
+        "required": ["level", "nodes", "edges"],
+        "properties": {
+            "level": {"type": "string"},
+            "nodes": {"type": "array"},
+            "edges": {"type": "array"},
+        },
+    }
+)
+
 # The reference's routes (docs/wire-contract.md §1.5), mounted at / and /api.
-cmf = APIRouter(tags=["lineage"], route_class=ReferenceRoute)
+cmf = APIRouter(tags=["lineage"], route_class=ReferenceRoute, responses=READ_ERRORS)
 # The seed's (problem+json errors), mounted at / and /api.
-seed = APIRouter(tags=["lineage"], route_class=ProblemRoute)
+seed = APIRouter(tags=["lineage"], route_class=ProblemRoute, responses=READ_ERRORS)
 
 
 @cmf.get("/artifact-lineage/tangled-tree/{pipeline_name}")
@@ -93,7 +137,7 @@ async def _artifact_lineage(
     return _json(await reader.answer("artifact-lineage", params, compute))
 
 
-@seed.get("/lineage/{artifact_id}")
+@seed.get("/lineage/{artifact_id}", responses=LINEAGE)
 async def seed_lineage(
     artifact_id: int,
     reader: Reader,
@@ -102,7 +146,7 @@ async def seed_lineage(
     return await _artifact_lineage(reader, request, metadata_id=artifact_id, uri=None)
 
 
-@seed.get("/display_lineage")
+@seed.get("/display_lineage", responses=DISPLAY)
 async def display_lineage(
     pipeline_name: str, reader: PipelineReader, level: display.Level = display.Level.artifact
 ) -> Response:
@@ -113,7 +157,12 @@ async def display_lineage(
 
 
 # Ours, under /api/native/v1.
-v1 = APIRouter(prefix="/lineage", tags=["lineage"], route_class=ProblemRoute)
+v1 = APIRouter(
+    prefix="/lineage",
+    tags=["lineage"],
+    route_class=ProblemRoute,
+    responses={**READ_ERRORS, **LINEAGE},
+)
 
 
 @v1.get("/artifacts/{artifact_id}")
@@ -134,7 +183,7 @@ async def v1_artifact_lineage_by_uri(
     return await _artifact_lineage(reader, request, metadata_id=None, uri=uri)
 
 
-@v1.get("/executions/{uuid}")
+@v1.get("/executions/{uuid}", responses=errors(409))  # 409: the uuid is in several pipelines
 async def v1_execution_lineage(
     uuid: str,
     reader: Reader,

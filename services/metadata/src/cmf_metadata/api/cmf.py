@@ -13,8 +13,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from cmf_common.dialects import ReferenceRoute
+from cmf_common.dialects import ReferenceRoute, errors
 from cmf_common.errors import NotFound, error_items, reference_error
+from cmf_common.openapi import answer, json_body
 from cmf_metadata.api.deps import BigPushesOf, Committed, Pool
 from cmf_metadata.big_push import (
     BigPushes,
@@ -33,8 +34,8 @@ router = APIRouter(tags=["cmf"], route_class=ReferenceRoute)
 CONSISTENCY_HEADER = "X-CMF-Consistency-Token"
 
 
-def _invalid(errors: list[dict[str, Any]]) -> JSONResponse:
-    return reference_error(422, errors, status="invalid_request")
+def _invalid(items: list[dict[str, Any]]) -> JSONResponse:
+    return reference_error(422, items, status="invalid_request")
 
 
 def _value_error(field: str, message: str) -> JSONResponse:
@@ -63,7 +64,26 @@ def _unavailable(detail: str, retry_after_s: int) -> JSONResponse:
     return response
 
 
-@router.post("/mlmd_push")
+PUSH_STATUS = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"enum": ["success", "exists", "pipeline_not_exist"]}},
+}
+TOKEN = {
+    CONSISTENCY_HEADER: {
+        "description": "<percent-encoded pipeline>:<seq>, for a lineage read to wait on",
+        "schema": {"type": "string"},
+    }
+}
+# The pull document, as the reference sends it: JSON in a text/html body (or ``no_exec_uuid``).
+PULL_DOCUMENT = answer({"type": "string"}, "text/html", "The MLMD JSON document, or `no_exec_uuid`")
+
+
+@router.post(
+    "/mlmd_push",
+    openapi_extra=json_body(PushRequest),
+    responses={**answer(PUSH_STATUS, headers=TOKEN), **errors(400, 413, 503)},
+)
 async def mlmd_push(
     request: Request, pool: Pool, committed: Committed, big: BigPushesOf
 ) -> Response:
@@ -147,7 +167,11 @@ async def _pull_response(pool: asyncpg.Pool, query: PullQuery) -> Response:
     return HTMLResponse(await asyncio.to_thread(orjson.dumps, document))
 
 
-@router.post("/mlmd_pull")
+@router.post(
+    "/mlmd_pull",
+    openapi_extra=json_body(PullRequest, required=False),
+    responses={**PULL_DOCUMENT, **errors(404, 413, 503)},
+)
 async def mlmd_pull(request: Request, pool: Pool) -> Response:
     body = await request.body()
     try:
@@ -164,7 +188,7 @@ async def mlmd_pull(request: Request, pool: Pool) -> Response:
     )
 
 
-@router.get("/mlmd_pull/{pipeline_name}")
+@router.get("/mlmd_pull/{pipeline_name}", responses={**PULL_DOCUMENT, **errors(404, 503)})
 async def mlmd_pull_pipeline(
     pipeline_name: str, pool: Pool, exec_uuid: Annotated[str | None, Query(max_length=256)] = None
 ) -> Response:

@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from cmf_common.dialects import ReferenceRoute
+from cmf_common.dialects import ReferenceRoute, errors
+from cmf_common.openapi import BINARY, answer, multipart_body
 from cmf_common.parameters import OWN_CHECKS
 from cmf_metadata import files
 from cmf_metadata.api.deps import Store, UploadLimit
@@ -27,12 +28,33 @@ router = APIRouter(tags=["files"], route_class=ReferenceRoute)
 
 FIELD = "file"
 NAME_LIMIT = 4096
+# Files one zip may name: a thousand names already make a request line of tens of KB, about
+# what the HTTP server reads of one (beyond, it refuses the request before any route).
+MAX_FILES = 1000
 TEXT = "text/plain; charset=utf-8"
 
 
-# The file domain answers a NUL in a name as its own 400 invalid_file_name.
-FileName = Annotated[str, Query(min_length=1, max_length=NAME_LIMIT), OWN_CHECKS]
-PipelineName = Annotated[str, Query(min_length=1, max_length=NAME_LIMIT), OWN_CHECKS]
+# What the file domain takes as one file name (cmf_metadata.files.plain_name), as far as JSON
+# Schema can say it: not "." or "..", no separator, no NUL, at most 255 bytes (here: characters)
+# of UTF-8. A name beyond that is its 400 invalid_file_name (a NUL too), never a 422.
+PLAIN_NAME = {"maxLength": files.MAX_SEGMENT_BYTES, "pattern": r"^(?!\.\.?$)[^/\\\u0000]+$"}
+FileName = Annotated[
+    str, Query(min_length=1, max_length=NAME_LIMIT, json_schema_extra=PLAIN_NAME), OWN_CHECKS
+]
+PipelineName = FileName
+
+TEXT_FILE = answer({"type": "string"}, TEXT, "The file's text")
+# What an upload answers: 200 with its message, or (the store failed) with the reference's
+# ``{"error": ...}``.
+UPLOADED = answer(
+    {
+        "type": "object",
+        "properties": {"message": {"type": "string"}, "error": {"type": "string"}},
+        "minProperties": 1,
+    }
+)
+UPLOAD_BODY = multipart_body(FIELD, "the file; its name is the part's file name")
+UPLOAD_ERRORS = errors(400, 413)
 
 
 def _refused(error_type: str, message: str) -> RequestValidationError:
@@ -40,7 +62,7 @@ def _refused(error_type: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"type": error_type, "loc": ("body", FIELD), "msg": message}])
 
 
-@router.post("/python-env")
+@router.post("/python-env", openapi_extra=UPLOAD_BODY, responses={**UPLOADED, **UPLOAD_ERRORS})
 async def upload_python_env(request: Request, store: Store, limit: UploadLimit) -> Response:
     upload = await read_upload(request)
     return JSONResponse(
@@ -48,12 +70,12 @@ async def upload_python_env(request: Request, store: Store, limit: UploadLimit) 
     )
 
 
-@router.get("/python-env")
+@router.get("/python-env", responses={**TEXT_FILE, **errors(400, 404)})
 async def python_env(file_name: FileName, store: Store) -> Response:
     return StreamingResponse(await files.open_python_env(store, file_name), media_type=TEXT)
 
 
-@router.post("/label")
+@router.post("/label", openapi_extra=UPLOAD_BODY, responses={**UPLOADED, **UPLOAD_ERRORS})
 async def upload_label(request: Request, store: Store, limit: UploadLimit) -> Response:
     upload = await read_upload(request)
     return JSONResponse(
@@ -61,12 +83,12 @@ async def upload_label(request: Request, store: Store, limit: UploadLimit) -> Re
     )
 
 
-@router.get("/label-data")
+@router.get("/label-data", responses={**TEXT_FILE, **errors(400, 404)})
 async def label_data(file_name: FileName, store: Store) -> Response:
     return StreamingResponse(await files.open_label(store, file_name), media_type=TEXT)
 
 
-@router.post("/tensorboard")
+@router.post("/tensorboard", openapi_extra=UPLOAD_BODY, responses={**UPLOADED, **UPLOAD_ERRORS})
 async def upload_tensorboard(
     request: Request, pipeline_name: PipelineName, store: Store, limit: UploadLimit
 ) -> Response:
@@ -78,15 +100,48 @@ async def upload_tensorboard(
     )
 
 
-@router.get("/tensorboard-logs")
+TENSORBOARD_LOGS = {
+    "type": "object",
+    "required": ["pipeline_name", "files"],
+    "properties": {
+        "pipeline_name": {"type": "string"},
+        "files": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "size"],
+                "properties": {"path": {"type": "string"}, "size": {"type": "integer"}},
+            },
+        },
+    },
+}
+ZIP: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A zip of the python env files, or (none to zip) the reference's 200 "
+        '`{"error": ...}`',
+        "content": {
+            "application/zip": {"schema": BINARY},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                }
+            },
+        },
+    }
+}
+
+
+@router.get("/tensorboard-logs", responses={**answer(TENSORBOARD_LOGS), **errors(400)})
 async def tensorboard_logs(pipeline_name: PipelineName, store: Store) -> dict[str, Any]:
     return await files.tensorboard_logs(store, pipeline_name)
 
 
-@router.get("/download-python-env")
+@router.get("/download-python-env", responses={**ZIP, **errors(400)})
 async def download_python_env(
     store: Store,
-    list_of_files: Annotated[list[str] | None, Query(max_length=10_000)] = None,
+    list_of_files: Annotated[list[str] | None, Query(max_length=MAX_FILES)] = None,
 ) -> Response:
     try:
         archive = await files.python_env_archive(store, list_of_files)

@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from cmf_common.dialects import ReferenceRoute
+from cmf_common.dialects import ReferenceRoute, errors
+from cmf_common.openapi import answer
 from cmf_common.paging import BIGINT_MAX
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
@@ -21,7 +22,23 @@ from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Counts, Pool
 from cmf_metadata.filters import PageQuery
 
-router = APIRouter(tags=["listings"], route_class=ReferenceRoute)
+router = APIRouter(tags=["listings"], route_class=ReferenceRoute, responses=errors(503))
+
+NAMES = answer({"type": "array", "items": {"type": "string"}})
+OBJECT = answer({"type": "object"})
+STAGE_NAMES = answer(
+    {
+        "type": "object",
+        "required": ["stages", "total_stages"],
+        "properties": {
+            "stages": {"type": "array", "items": {"type": "string"}},
+            "total_stages": {"type": "integer", "minimum": 0},
+        },
+    }
+)
+# The model card: [model data, its executions, its input artifacts, its output artifacts]
+# (an empty string for what an id that is no model lacks), as the reference answers it.
+MODEL_CARD = answer({"type": "array", "minItems": 4, "maxItems": 4})
 
 
 MAX_PAGE = 1_000_000_000
@@ -41,22 +58,22 @@ LegacyArtifactSort = Literal[
 ]
 
 
-@router.get("/pipelines")
+@router.get("/pipelines", responses=NAMES)
 async def pipelines(pool: Pool) -> JSONResponse:
     return JSONResponse(await pipeline_reads.pipeline_names(pool))
 
 
-@router.get("/artifact_types")
+@router.get("/artifact_types", responses=NAMES)
 async def artifact_types(pool: Pool) -> JSONResponse:
     return JSONResponse(await artifact_reads.artifact_types(pool))
 
 
-@router.get("/pipeline-stages/{pipeline_name}")
+@router.get("/pipeline-stages/{pipeline_name}", responses=STAGE_NAMES)
 async def pipeline_stages(pipeline_name: str, pool: Pool) -> JSONResponse:
     return JSONResponse(await pipeline_reads.stage_names(pool, pipeline_name))
 
 
-@router.get("/artifact-types-by-stage/{pipeline_name}")
+@router.get("/artifact-types-by-stage/{pipeline_name}", responses=NAMES)
 async def artifact_types_by_stage(
     pipeline_name: str, stage_name: StageName, pool: Pool
 ) -> JSONResponse:
@@ -65,7 +82,7 @@ async def artifact_types_by_stage(
     )
 
 
-@router.get("/executions-by-stage/{pipeline_name}")
+@router.get("/executions-by-stage/{pipeline_name}", responses=OBJECT)
 async def executions_by_stage(
     pipeline_name: str,
     stage_name: StageName,
@@ -82,7 +99,7 @@ async def executions_by_stage(
     )
 
 
-@router.get("/artifacts-by-stage/{pipeline_name}")
+@router.get("/artifacts-by-stage/{pipeline_name}", responses=OBJECT)
 async def artifacts_by_stage(
     pipeline_name: str,
     stage_name: StageName,
@@ -102,7 +119,7 @@ async def artifacts_by_stage(
     )
 
 
-@router.get("/model-card")
+@router.get("/model-card", responses=MODEL_CARD)
 async def model_card(
     modelId: ModelId,  # the reference's parameter name
     pool: Pool,
@@ -110,12 +127,12 @@ async def model_card(
     return JSONResponse(await model_card_reads.model_card(pool, modelId))
 
 
-@router.get("/list-of-executions/{pipeline_name}")
+@router.get("/list-of-executions/{pipeline_name}", responses={**NAMES, **errors(404)})
 async def list_of_executions(pipeline_name: str, pool: Pool) -> JSONResponse:
     return JSONResponse(await execution_reads.list_of_executions(pool, pipeline_name))
 
 
-@router.get("/artifacts/{pipeline_name}/{artifact_type}")
+@router.get("/artifacts/{pipeline_name}/{artifact_type}", responses=OBJECT)
 async def pipeline_artifacts(
     pipeline_name: str,
     artifact_type: str,
@@ -134,7 +151,7 @@ async def pipeline_artifacts(
     )
 
 
-@router.get("/executions/{pipeline_name}")
+@router.get("/executions/{pipeline_name}", responses=OBJECT)
 async def pipeline_executions(
     pipeline_name: str,
     pool: Pool,

@@ -12,15 +12,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from cmf_common.dialects import ProblemRoute
+from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.paging import MAX_CURSOR_CHARS
 from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
 from cmf_metadata import paging
 from cmf_metadata.api.deps import Pool, Stored
-from cmf_metadata.api.v1 import json_response
+from cmf_metadata.api.v1 import LIST_ERRORS, SEED_PAGE, json_response
 
-router = APIRouter(tags=["seed"], route_class=ProblemRoute)
+router = APIRouter(
+    tags=["seed"], route_class=ProblemRoute, responses={**SEED_PAGE, **LIST_ERRORS, **errors(503)}
+)
 
 Name = Annotated[str | None, Query(max_length=4096)]
 Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)]

@@ -8,14 +8,15 @@ same filters for the next page.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from cmf_common.db import json_dumps
-from cmf_common.dialects import ProblemRoute
+from cmf_common.dialects import ProblemRoute, errors
+from cmf_common.openapi import answer
 from cmf_common.outbox import committed_seqs
 from cmf_common.paging import BIGINT_MAX, MAX_CURSOR_CHARS
 from cmf_metadata import artifacts as artifact_reads
@@ -25,7 +26,7 @@ from cmf_metadata import filters, paging
 from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Pool, Stored
 
-router = APIRouter(tags=["v1"], route_class=ProblemRoute)
+router = APIRouter(tags=["v1"], route_class=ProblemRoute, responses=errors(503))
 
 Id = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 Name = Annotated[str | None, Query(max_length=4096)]
@@ -37,17 +38,49 @@ Properties = Annotated[
     Query(
         max_length=filters.MAX_PROPERTY_FILTERS,
         description="key:value, repeatable; the key ends at the first colon",
+        json_schema_extra={"items": {"type": "string", "pattern": "^[^:\\u0000]+:[^\\u0000]*$"}},
     ),
 ]
 Text = Annotated[str | None, Query(max_length=1024, description="free text, matched literally")]
-Sort = Annotated[str, Query(max_length=64, description="a field; a leading '-' sorts descending")]
+
+
+def _sort(fields: tuple[str, ...]) -> Any:
+    """The ``sort`` parameter of a list sorted by one of ``fields``."""
+    return Query(
+        max_length=64,
+        description="a field; a leading '-' sorts descending",
+        json_schema_extra={"pattern": f"^-?({'|'.join(fields)})$"},
+    )
+
+
+ExecutionSort = Annotated[str, _sort(execution_reads.SORT_FIELDS)]
+ArtifactSort = Annotated[str, _sort(artifact_reads.SORT_FIELDS)]
+
+# The answers' shapes (docs/api.md): a list's page, and the objects whose fields the reads own.
+OBJECT: dict[str, Any] = {"type": "object"}
+
+
+def _page_of(item: dict[str, Any], total: bool = True) -> dict[int | str, dict[str, Any]]:
+    keys = ["items", "next_cursor", *(["total"] if total else [])]
+    properties: dict[str, Any] = {
+        "items": {"type": "array", "items": item},
+        "next_cursor": {"type": ["string", "null"]},
+    }
+    if total:
+        properties["total"] = {"type": "integer", "minimum": 0}
+    return answer({"type": "object", "required": keys, "properties": properties})
+
+
+PAGE = _page_of(OBJECT)
+SEED_PAGE = _page_of(OBJECT, total=False)
+LIST_ERRORS = errors(404)  # a pipeline filter naming no pipeline
 
 
 def json_response(body: Any) -> Response:
     return Response(json_dumps(body), media_type="application/json")
 
 
-@router.get("/pipelines")
+@router.get("/pipelines", responses=PAGE)
 async def pipelines(
     pool: Pool, limit: Limit = paging.DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Response:
@@ -55,7 +88,24 @@ async def pipelines(
     return json_response(await pipeline_reads.list_pipelines(pool, limit=limit, cursor=cursor))
 
 
-@router.get("/pipelines/{pipeline:path}/sequence")
+SEQUENCE = {
+    "type": "object",
+    "required": ["pipeline", "seq"],
+    "properties": {"pipeline": {"type": "string"}, "seq": {"type": "integer", "minimum": 0}},
+}
+SEQUENCES = {
+    "type": "object",
+    "required": ["pipelines"],
+    "properties": {"pipelines": {"type": "object", "additionalProperties": {"type": "integer"}}},
+}
+STAGES = {
+    "type": "object",
+    "required": ["pipeline", "items"],
+    "properties": {"pipeline": {"type": "string"}, "items": {"type": "array", "items": OBJECT}},
+}
+
+
+@router.get("/pipelines/{pipeline:path}/sequence", responses=answer(SEQUENCE))
 async def pipeline_sequence(pipeline: str, pool: Pool) -> Response:
     """The pipeline's committed outbox sequence (0 when nothing was pushed): what lineage reads
     wait for when the board fails them (cmf_common.committed)."""
@@ -64,14 +114,14 @@ async def pipeline_sequence(pipeline: str, pool: Pool) -> Response:
     return json_response({"pipeline": pipeline, "seq": seqs.get(pipeline, 0)})
 
 
-@router.get("/pipeline-sequences")
+@router.get("/pipeline-sequences", responses=answer(SEQUENCES))
 async def pipeline_sequences(pool: Pool) -> Response:
     """Every pipeline's committed outbox sequence, by name."""
     async with pool.acquire() as conn:
         return json_response({"pipelines": await committed_seqs(conn)})
 
 
-@router.get("/pipelines/{pipeline:path}/stages")
+@router.get("/pipelines/{pipeline:path}/stages", responses={**answer(STAGES), **errors(404)})
 async def pipeline_stages(pipeline: str, pool: Pool) -> Response:
     return json_response(await pipeline_reads.list_stages(pool, pipeline))
 
@@ -84,11 +134,10 @@ def list_query(
     created_after: EpochMs = None,
     created_before: EpochMs = None,
     q: Text = None,
-    sort: Sort = "id",
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> filters.ListQuery:
-    """The query parameters both lists take."""
+    """The query parameters both lists take (each its own ``sort``)."""
     return filters.ListQuery(
         pipeline=pipeline,
         stage=stage,
@@ -97,7 +146,6 @@ def list_query(
         created_after=created_after,
         created_before=created_before,
         q=q,
-        sort=sort,
         limit=limit,
         cursor=cursor,
     )
@@ -106,32 +154,37 @@ def list_query(
 ListParameters = Annotated[filters.ListQuery, Depends(list_query)]
 
 
-@router.get("/executions")
-async def executions(pool: Pool, query: ListParameters) -> Response:
+@router.get("/executions", responses={**PAGE, **LIST_ERRORS})
+async def executions(pool: Pool, query: ListParameters, sort: ExecutionSort = "id") -> Response:
     """Executions filtered by pipeline, stage (full name), type, property equality, creation
     time (epoch ms: ``created_after`` inclusive, ``created_before`` exclusive) and free text
     ``q`` (case-insensitive, in any property value: the uuid and the stage are among them);
     sorted by ``sort``."""
-    return json_response(await execution_reads.list_executions(pool, query))
+    return json_response(await execution_reads.list_executions(pool, replace(query, sort=sort)))
 
 
-@router.get("/executions/{execution_id}")
+@router.get("/executions/{execution_id}", responses={**answer(OBJECT), **errors(404)})
 async def execution(execution_id: Id, pool: Pool) -> Response:
     """One execution with its events and the artifact of each."""
     return json_response(await execution_reads.get_execution(pool, execution_id))
 
 
-@router.get("/artifacts")
+@router.get("/artifacts", responses={**PAGE, **LIST_ERRORS})
 async def artifacts(
-    pool: Pool, stored: Stored, common: ListParameters, uri: Name = None, name: Name = None
+    pool: Pool,
+    stored: Stored,
+    common: ListParameters,
+    uri: Name = None,
+    name: Name = None,
+    sort: ArtifactSort = "id",
 ) -> Response:
     """Artifacts, with the filters of ``/executions`` plus the exact lookups the artifact
     service makes: ``uri`` (the content hash), and ``pipeline`` with ``name``."""
-    query = filters.ArtifactQuery(**asdict(common), uri=uri, name=name)
+    query = filters.ArtifactQuery(**{**asdict(common), "sort": sort}, uri=uri, name=name)
     return json_response(await artifact_reads.list_artifacts(pool, query, stored))
 
 
-@router.get("/artifacts/{artifact_id}")
+@router.get("/artifacts/{artifact_id}", responses={**answer(OBJECT), **errors(404)})
 async def artifact(
     artifact_id: Id,
     pool: Pool,
@@ -146,7 +199,13 @@ async def artifact(
     )
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses=answer(
+        {"type": "string"}, "application/x-ndjson", "One event envelope (JSON) a line"
+    ),
+)
 async def export(
     pool: Pool,
     cursor: Cursor = None,

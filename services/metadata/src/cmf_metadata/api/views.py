@@ -7,6 +7,7 @@ number: ``{"items", "total", "offset"}``; ``sort`` is a column or ``property:<ke
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -26,10 +27,19 @@ Name = Annotated[str, Query(min_length=1, max_length=4096)]
 Text = Annotated[str | None, Query(max_length=1024, description="free text, matched literally")]
 Offset = Annotated[int, Query(ge=0, le=views.MAX_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=views.MAX_PAGE)]
-Sort = Annotated[
-    str,
-    Query(max_length=4200, description="a column or property:<key>; a leading '-' descends"),
-]
+
+
+def _sort(columns: Sequence[str]) -> Any:
+    """The ``sort`` of a page sorted by one of ``columns`` or a property (views.parse_sort)."""
+    return Query(
+        max_length=4200,
+        description="a column or property:<key>; a leading '-' descends",
+        json_schema_extra={"pattern": f"^-?({'|'.join(columns)}|property:[^\\u0000]+)$"},
+    )
+
+
+ExecutionSort = Annotated[str, _sort(views.EXECUTION_SORTS)]
+ArtifactSort = Annotated[str, _sort(views.ARTIFACT_SORTS)]
 
 
 class Problem(BaseModel):
@@ -142,7 +152,7 @@ async def executions(
     pipeline: Name,
     stage: Name,
     q: Text = None,
-    sort: Sort = "-id",
+    sort: ExecutionSort = "-id",
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> Response:
@@ -165,7 +175,16 @@ async def executions(
 async def compare(
     pool: Pool,
     ids: Annotated[
-        str, Query(min_length=1, max_length=256, description="1 to 10 ids, a comma list")
+        str,
+        Query(
+            min_length=1,
+            max_length=256,
+            description="1 to 10 ids, a comma list",
+            # views.parse_ids: ids 1..2^63-1 (at most 19 digits), 1 to 10 of them once repeats go
+            json_schema_extra={
+                "pattern": r"^\s*0*[1-9][0-9]{0,17}\s*(,\s*0*[1-9][0-9]{0,17}\s*){0,9}$"
+            },
+        ),
     ],
 ) -> Response:
     """Executions side by side: a row per property with every value, whether they differ and
@@ -179,7 +198,7 @@ async def artifacts(
     pipeline: Name,
     type: Annotated[str | None, Query(max_length=4096)] = None,
     q: Text = None,
-    sort: Sort = "-id",
+    sort: ArtifactSort = "-id",
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> Response:

@@ -9,11 +9,20 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from cmf_common import envelope
+from cmf_common.dialects import errors
 from cmf_common.envelope import EnvelopeRoute
 from cmf_common.parameters import OWN_CHECKS
 from cmf_metadata import files
 from cmf_metadata.api.deps import Store, UploadLimit
-from cmf_metadata.api.files import NAME_LIMIT, FileName, PipelineName, zip_response
+from cmf_metadata.api.files import (
+    MAX_FILES,
+    NAME_LIMIT,
+    PLAIN_NAME,
+    UPLOAD_BODY,
+    FileName,
+    PipelineName,
+    zip_response,
+)
 from cmf_metadata.api.files import read_upload as _read_upload
 
 router = APIRouter(
@@ -21,6 +30,8 @@ router = APIRouter(
 )
 
 UPLOAD_FAILED = "Failed to upload file: "
+UPLOAD_ERRORS = errors(400, 413, 500)  # 500: upstream's "Failed to upload file" (the store)
+FILE_ERRORS = errors(400, 404)
 
 
 async def _text(chunks: files.Chunks) -> str:
@@ -39,14 +50,14 @@ def _uploaded(result: dict[str, str], message: str, code: int) -> JSONResponse:
     return envelope.success(result, message, code)
 
 
-@router.post("/python-env")
+@router.post("/python-env", openapi_extra=UPLOAD_BODY, responses=UPLOAD_ERRORS)
 async def upload_python_env(request: Request, store: Store, limit: UploadLimit) -> JSONResponse:
     upload = await _read_upload(request)
     result = await files.save_python_env(store, upload.filename, upload.chunks, max_bytes=limit)
     return _uploaded(result, "Python environment uploaded successfully", 201)
 
 
-@router.get("/python-env")
+@router.get("/python-env", responses=FILE_ERRORS)
 async def python_env(file_name: FileName, store: Store) -> JSONResponse:
     return envelope.success(
         await python_env_text(store, file_name), "Python environment retrieved successfully"
@@ -59,12 +70,13 @@ async def python_env(file_name: FileName, store: Store) -> JSONResponse:
         200: {
             "description": "A zip of the python env files",
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-        }
+        },
+        **FILE_ERRORS,
     },
 )
 async def download_python_env(
     store: Store,
-    list_of_files: Annotated[list[str] | None, Query(max_length=10_000)] = None,
+    list_of_files: Annotated[list[str] | None, Query(max_length=MAX_FILES)] = None,
 ) -> Response:
     """The zip, raw; what cannot be zipped is an enveloped 404, as upstream answers it."""
     try:
@@ -74,9 +86,11 @@ async def download_python_env(
     return zip_response(archive)
 
 
-@router.get("/python-env/{file_name}")
+@router.get("/python-env/{file_name}", responses=FILE_ERRORS)
 async def python_env_by_path(
-    file_name: Annotated[str, Path(min_length=1, max_length=NAME_LIMIT), OWN_CHECKS],
+    file_name: Annotated[
+        str, Path(min_length=1, max_length=NAME_LIMIT, json_schema_extra=PLAIN_NAME), OWN_CHECKS
+    ],
     store: Store,
 ) -> JSONResponse:
     """[CONFLICT] resolved: upstream's docs and UI client name the file in the path, its env.py
@@ -84,20 +98,20 @@ async def python_env_by_path(
     return await python_env(file_name, store)
 
 
-@router.post("/label")
+@router.post("/label", openapi_extra=UPLOAD_BODY, responses=UPLOAD_ERRORS)
 async def upload_label(request: Request, store: Store, limit: UploadLimit) -> JSONResponse:
     upload = await _read_upload(request)
     result = await files.save_label(store, upload.filename, upload.chunks, max_bytes=limit)
     return _uploaded(result, "Label uploaded successfully", 201)
 
 
-@router.get("/label-data")
+@router.get("/label-data", responses=FILE_ERRORS)
 async def label_data(file_name: FileName, store: Store) -> JSONResponse:
     text = await _text(await files.open_label(store, file_name))
     return envelope.success(text, "Label data retrieved successfully")
 
 
-@router.post("/tensorboard")
+@router.post("/tensorboard", openapi_extra=UPLOAD_BODY, responses=UPLOAD_ERRORS)
 async def upload_tensorboard(
     request: Request, pipeline_name: PipelineName, store: Store, limit: UploadLimit
 ) -> JSONResponse:

@@ -10,10 +10,11 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from cmf_common import envelope
 from cmf_common.envelope import EnvelopeRoute
+from cmf_common.openapi import json_body
 from cmf_metadata.api.cmf import CONSISTENCY_HEADER
 from cmf_metadata.api.deps import Committed, Pool
 from cmf_metadata.api.upstream.requests import MLMDPullRequest, MLMDPushRequest
@@ -33,16 +34,6 @@ def _parse_push(body: bytes) -> MLMDPushRequest:
     return MLMDPushRequest.model_validate_json(body or b"null")
 
 
-def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The request body as ``/openapi.json`` shows it, for a route that parses it itself."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
-
-
 def _invalid(exc: ValidationError) -> RequestValidationError:
     return RequestValidationError(
         [
@@ -52,7 +43,7 @@ def _invalid(exc: ValidationError) -> RequestValidationError:
     )
 
 
-@router.post("/mlmd/push", openapi_extra=_body_schema(MLMDPushRequest))
+@router.post("/mlmd/push", openapi_extra=json_body(MLMDPushRequest))
 async def metadata_push(request: Request, pool: Pool, committed: Committed) -> JSONResponse:
     """The body is parsed in a thread, as ``/mlmd_push`` parses it: a push may be large."""
     try:
@@ -96,7 +87,7 @@ def _rejection(rejected: PayloadRejected) -> JSONResponse:
 @router.post(
     "/mlmd/pull",
     response_class=HTMLResponse,
-    openapi_extra=_body_schema(MLMDPullRequest),
+    openapi_extra=json_body(MLMDPullRequest),
     responses={
         200: {
             "description": "The MLMD JSON document in a text/html body, or `no_exec_uuid`",
@@ -107,7 +98,7 @@ def _rejection(rejected: PayloadRejected) -> JSONResponse:
                 "description": envelope.RESPONSES[status]["description"],
                 "content": {"application/json": {"schema": envelope.ENVELOPE_SCHEMA}},
             }
-            for status in (422, "4XX")
+            for status in (422, "4XX", 503)
         },
     },
 )

@@ -8,6 +8,7 @@ app to mount at ``/x`` and ``/api/x`` beside the other CMF routes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,6 +65,11 @@ def _add(
     responses: dict[int | str, dict[str, Any]],
 ) -> None:
     for method, path in routes:
+        # The endpoint takes no parameter: the path's are declared for /openapi.json only.
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", path)
+        ]
         router.add_api_route(
             path,
             endpoint,
@@ -71,6 +77,7 @@ def _add(
             status_code=NOT_IMPLEMENTED,
             responses=responses,
             name=f"{endpoint.__name__}:{method}:{path}",
+            openapi_extra={"parameters": parameters} if parameters else None,
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from cmf_metadata.api.listings import MAX_PAGE, MAX_RECORDS_PER_PAGE, MAX_TEXT, SORT_ORDER
 from cmf_metadata.schemas import MAX_PIPELINE_NAME, MAX_STAGE_NAME
@@ -18,7 +18,17 @@ Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
 class _Body(BaseModel):
+    """A v1 body: unknown fields ignored; a NUL in any text is refused (a 422), as in a query
+    parameter (cmf_common.parameters): PostgreSQL's text cannot hold one."""
+
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class MLMDPushRequest(_Body):
@@ -41,7 +51,7 @@ class MLMDPullRequest(_Body):
 
     pipeline_name: Annotated[str, Field(max_length=MAX_PIPELINE_NAME)] | None = None
     exec_uuid: Annotated[str, Field(max_length=256)] | None = None
-    last_sync_time: int | None = None
+    last_sync_time: StrictInt | None = None
 
 
 class _StagePage(_Body):
