@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 
 from cmf_gateway.openapi import merge_documents
-from cmf_gateway.routing import route_table
+from cmf_gateway.routing import LINEAGE, METADATA, route_table
+from cmf_lineage.app import create_app as create_lineage_app
+from cmf_lineage.settings import LineageSettings
+from cmf_metadata.app import create_app as create_metadata_app
+from cmf_metadata.settings import MetadataSettings
+
+
+@pytest.fixture(scope="module")
+def service_apps() -> dict[str, FastAPI]:
+    """Two services' apps, not started: their routes are all a merge needs."""
+    return {
+        METADATA: create_metadata_app(MetadataSettings()),
+        LINEAGE: create_lineage_app(LineageSettings()),
+    }
 
 
 def _operations(spec: dict[str, Any]) -> set[tuple[str, str]]:

@@ -376,15 +376,16 @@ def app_dialects(app: FastAPI) -> Callable[[str], Dialect]:
 
 
 def allowed_methods(app: FastAPI, path: str) -> str:
-    """The methods of ``path``'s route, for a 405's ``Allow``: of every route declared with the
-    path of the first one that matches it, as ``/openapi.json`` lists them under that path.
-    Starlette's names only the first route's, and a path may have a route per method (``GET``
-    and ``POST /python-env``)."""
+    """The methods of ``path``'s route, for a 405's ``Allow``: of every route declared with
+    ``path`` itself, else with the path of the first route that matches it, as
+    ``/openapi.json`` lists them under that path. Starlette's names only the first matching
+    route's, and a path may have a route per method (``GET`` and ``POST /python-env``) or lie
+    under another's template (``/blobs/stored`` under ``/blobs/{digest}``)."""
     matching = [e for e in served_routes(app.title, app.routes) if e.regex.match(path)]
     if not matching:
         return ""
-    first = matching[0].path
-    return ", ".join(sorted({m for e in matching if e.path == first for m in e.methods}))
+    own = path if any(e.path == path for e in matching) else matching[0].path
+    return ", ".join(sorted({m for e in matching if e.path == own for m in e.methods}))
 
 
 def install_error_handlers(app: FastAPI, unmatched: Callable[[str], Dialect] | None = None) -> None:

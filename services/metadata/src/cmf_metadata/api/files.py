@@ -28,9 +28,9 @@ router = APIRouter(tags=["files"], route_class=ReferenceRoute)
 
 FIELD = "file"
 NAME_LIMIT = 4096
-# Files one zip may name: a thousand names already make a request line of tens of KB, about
-# what the HTTP server reads of one (beyond, it refuses the request before any route).
-MAX_FILES = 1000
+# Files one zip may name: a hundred long names already make a request line of tens of KB,
+# about what the HTTP server reads of one (beyond, it refuses the request before any route).
+MAX_FILES = 100
 TEXT = "text/plain; charset=utf-8"
 
 
@@ -42,6 +42,10 @@ FileName = Annotated[
     str, Query(min_length=1, max_length=NAME_LIMIT, json_schema_extra=PLAIN_NAME), OWN_CHECKS
 ]
 PipelineName = FileName
+FileNames = Annotated[
+    list[str] | None,
+    Query(max_length=MAX_FILES, json_schema_extra={"items": {"type": "string", **PLAIN_NAME}}),
+]
 
 TEXT_FILE = answer({"type": "string"}, TEXT, "The file's text")
 # What an upload answers: 200 with its message, or (the store failed) with the reference's
@@ -141,7 +145,7 @@ async def tensorboard_logs(pipeline_name: PipelineName, store: Store) -> dict[st
 @router.get("/download-python-env", responses={**ZIP, **errors(400)})
 async def download_python_env(
     store: Store,
-    list_of_files: Annotated[list[str] | None, Query(max_length=MAX_FILES)] = None,
+    list_of_files: FileNames = None,
 ) -> Response:
     try:
         archive = await files.python_env_archive(store, list_of_files)

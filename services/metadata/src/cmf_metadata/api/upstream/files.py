@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from cmf_common import envelope
@@ -15,11 +15,11 @@ from cmf_common.parameters import OWN_CHECKS
 from cmf_metadata import files
 from cmf_metadata.api.deps import Store, UploadLimit
 from cmf_metadata.api.files import (
-    MAX_FILES,
     NAME_LIMIT,
     PLAIN_NAME,
     UPLOAD_BODY,
     FileName,
+    FileNames,
     PipelineName,
     zip_response,
 )
@@ -76,7 +76,7 @@ async def python_env(file_name: FileName, store: Store) -> JSONResponse:
 )
 async def download_python_env(
     store: Store,
-    list_of_files: Annotated[list[str] | None, Query(max_length=MAX_FILES)] = None,
+    list_of_files: FileNames = None,
 ) -> Response:
     """The zip, raw; what cannot be zipped is an enveloped 404, as upstream answers it."""
     try:
