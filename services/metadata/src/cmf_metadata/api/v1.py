@@ -7,7 +7,7 @@ same filters for the next page.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, replace
 from typing import Annotated, Any
 
@@ -44,17 +44,25 @@ Properties = Annotated[
 Text = Annotated[str | None, Query(max_length=1024, description="free text, matched literally")]
 
 
-def _sort(fields: tuple[str, ...]) -> Any:
-    """The ``sort`` parameter of a list sorted by one of ``fields``."""
+def sort_query(
+    fields: Sequence[str],
+    *,
+    max_length: int = 64,
+    description: str = "a field; a leading '-' sorts descending",
+    also: str | None = None,
+) -> Any:
+    """The ``sort`` parameter of a list sorted by one of ``fields`` (or what the regex ``also``
+    matches), a leading ``-`` for descending; its OpenAPI pattern says which."""
+    choices = "|".join([*fields, *([also] if also else [])])
     return Query(
-        max_length=64,
-        description="a field; a leading '-' sorts descending",
-        json_schema_extra={"pattern": f"^-?({'|'.join(fields)})$"},
+        max_length=max_length,
+        description=description,
+        json_schema_extra={"pattern": f"^-?({choices})$"},
     )
 
 
-ExecutionSort = Annotated[str, _sort(execution_reads.SORT_FIELDS)]
-ArtifactSort = Annotated[str, _sort(artifact_reads.SORT_FIELDS)]
+ExecutionSort = Annotated[str, sort_query(execution_reads.SORT_FIELDS)]
+ArtifactSort = Annotated[str, sort_query(artifact_reads.SORT_FIELDS)]
 
 # The answers' shapes (docs/api.md): a list's page, and the objects whose fields the reads own.
 OBJECT: dict[str, Any] = {"type": "object"}

@@ -18,7 +18,7 @@ from cmf_common.dialects import ProblemRoute
 from cmf_common.paging import BIGINT_MAX
 from cmf_metadata import views
 from cmf_metadata.api.deps import Pool, State, Store
-from cmf_metadata.api.v1 import json_response
+from cmf_metadata.api.v1 import json_response, sort_query
 
 router = APIRouter(prefix="/views", tags=["views"], route_class=ProblemRoute)
 
@@ -31,10 +31,11 @@ Limit = Annotated[int, Query(ge=1, le=views.MAX_PAGE)]
 
 def _sort(columns: Sequence[str]) -> Any:
     """The ``sort`` of a page sorted by one of ``columns`` or a property (views.parse_sort)."""
-    return Query(
+    return sort_query(
+        columns,
         max_length=4200,
         description="a column or property:<key>; a leading '-' descends",
-        json_schema_extra={"pattern": f"^-?({'|'.join(columns)}|property:[^\\u0000]+)$"},
+        also="property:[^\\u0000]+",
     )
 
 
