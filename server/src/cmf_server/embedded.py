@@ -87,7 +87,7 @@ def embedded_server(
         async with AsyncExitStack() as stack:
             metadata_state = await stack.enter_async_context(metadata.started())
             lineage_state = await stack.enter_async_context(lineage.started())
-            await stack.enter_async_context(artifacts.started())
+            artifacts_state = await stack.enter_async_context(artifacts.started())
             stack.push_async_callback(metadata_client.aclose)
             stack.push_async_callback(catalog_client.aclose)
             stack.push_async_callback(artifacts_client.aclose)
@@ -104,7 +104,17 @@ def embedded_server(
                     stall_after_s=metadata_settings.loop_stall_s,
                 )
             )
-            yield [delivered]
+            # The artifact service's outbox (cmf.artifacts.blob.stored.v1) goes to the same
+            # consumers; an event no handler takes is marked processed, then pruned.
+            blobs_delivered = await stack.enter_async_context(
+                embedded_delivery(
+                    artifacts_state.blobs.pool,
+                    lineage_state.projector,
+                    retention=artifact_settings.outbox_retention,
+                    inbox_retention=lineage_settings.inbox_retention,
+                )
+            )
+            yield [delivered, blobs_delivered]
 
     return create_gateway(
         settings, {METADATA: metadata, LINEAGE: lineage, ARTIFACTS: artifacts}, run=run

@@ -220,7 +220,9 @@ async def claim_undelivered(
     conn: Connection, *, rows: int, data_bytes: int = 1 << 62
 ) -> list[Any] | None:
     """Rows the embedded delivery has not processed yet, oldest first, for one deliverer at a
-    time (servers sharing a database take turns; ``None`` when another has the turn): at most
+    time (servers sharing a database take turns, per outbox, i.e. per schema: the metadata and
+    artifact services' deliveries never wait for each other; ``None`` when another has the
+    turn): at most
     ``rows``, and no more than ``data_bytes`` of stored event data (the first row whatever its
     size).
 
@@ -230,7 +232,7 @@ async def claim_undelivered(
     many hundreds of MB. ``pg_column_size`` is the stored (compressed) size, read without
     fetching the value."""
     held = await conn.fetchval(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended('cmf.delivery', 0))"
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('cmf.delivery:' || current_schema(), 0))"
     )
     if not held:
         return None
