@@ -1,0 +1,342 @@
+"""The artifact service against S3 straight: 1 GiB up and down, a re-upload of a stored blob,
+and many small blobs from concurrent clients (issue 13).
+
+Runs ``cmf-server up`` (its own embedded PostgreSQL) with its artifacts in a fresh bucket of
+the test S3 server (SeaweedFS, from ``make services-up``), and compares, in the same run and
+against the same server:
+
+- 1 GiB (``--size-mib``) streamed up (``PUT /api/native/v1/blobs/{md5}``) and down (``GET``)
+  through the service, with httpx, against aioboto3's managed transfers (``upload_fileobj`` /
+  ``download_fileobj``, its default 8 MiB parts, 10 in flight) straight to S3; the service's
+  RSS is sampled every 50 ms during each;
+- a re-upload of that stored blob: ``HEAD`` (the client then sends nothing), and a ``PUT`` with
+  ``Expect: 100-continue`` over a raw socket (the answer comes before the body, which is never
+  sent);
+- ``--small`` (1,000) blobs of 10 KB from 16 concurrent clients, through the service and with
+  aioboto3 ``put_object`` straight to S3.
+
+Figures are reported, never asserted: a section on stdout and in ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+import httpx
+import psutil
+
+from bench.results import update_results
+from bench.run import machine
+from bench.stack import Process, median, ms, running
+from cmf_testing.s3 import TEST_S3, bucket_name, require_s3
+
+MiB = 1024 * 1024
+CHUNK = MiB
+
+
+def say(message: str) -> None:
+    print(f"[artifacts] {message}", flush=True)
+
+
+def make_file(size: int) -> tuple[Path, str]:
+    """A file of ``size`` random bytes in /var/tmp, and its md5."""
+    digest = hashlib.md5()
+    with tempfile.NamedTemporaryFile(
+        prefix="cmf-bench-blob-", dir="/var/tmp", delete=False
+    ) as handle:
+        left = size
+        while left:
+            chunk = os.urandom(min(CHUNK * 8, left))
+            digest.update(chunk)
+            handle.write(chunk)
+            left -= len(chunk)
+    return Path(handle.name), digest.hexdigest()
+
+
+class RssSampler:
+    """The peak RSS of a process, sampled every 50 ms in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self.stop_event.wait(0.05)
+
+    @contextmanager
+    def sampling(self) -> Iterator[RssSampler]:
+        self.peak = self.proc.memory_info().rss
+        self.thread.start()
+        try:
+            yield self
+        finally:
+            self.stop_event.set()
+            self.thread.join()
+
+
+async def file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            yield chunk
+
+
+def s3_client(session: aioboto3.Session) -> Any:
+    return session.client(
+        "s3",
+        endpoint_url=TEST_S3.endpoint_url,
+        aws_access_key_id=TEST_S3.access_key_id,
+        aws_secret_access_key=TEST_S3.secret_access_key,
+        region_name="us-east-1",
+    )
+
+
+async def timed(work: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    await work()
+    return time.perf_counter() - started
+
+
+async def expect_continue_put(url: str, path: str, size: int) -> tuple[int, float]:
+    """``PUT`` with ``Expect: 100-continue`` over a raw socket: the status and the seconds to
+    it. The body is sent only after a ``100 Continue``, which never comes for a stored blob."""
+    host, port = url.removeprefix("http://").split(":")
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {size}\r\n"
+        "Content-Type: application/octet-stream\r\nExpect: 100-continue\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status_line = await reader.readline()
+    elapsed = time.perf_counter() - started
+    writer.close()
+    return int(status_line.split()[1]), elapsed
+
+
+async def small_blobs(count: int, size: int) -> list[tuple[str, bytes]]:
+    blobs = []
+    for _ in range(count):
+        data = os.urandom(size)
+        blobs.append((hashlib.md5(data).hexdigest(), data))
+    return blobs
+
+
+async def concurrently(items: list[Any], clients: int, work: Callable[[Any], Any]) -> float:
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+
+    async def client() -> None:
+        while not queue.empty():
+            await work(queue.get_nowait())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - started
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    require_s3()
+    bucket = bucket_name("cmf-bench")
+    size = args.size_mib * MiB
+    session = aioboto3.Session()
+    say(f"writing a {args.size_mib} MiB file")
+    path, md5 = make_file(size)
+    figures: dict[str, Any] = {"size": size, "bucket": bucket}
+    server = Process("artifacts", ["up"], TEST_S3.env(bucket))
+    try:
+        with running(server):
+            assert server.proc is not None
+            url = f"{server.url}/api/native/v1/blobs/{md5}"
+            timeout = httpx.Timeout(600.0)
+            async with httpx.AsyncClient(timeout=timeout) as http, s3_client(session) as s3:
+                up_s, down_s, direct_up_s, direct_down_s, rss_up, rss_down = [], [], [], [], [], []
+                say(f"{args.size_mib} MiB up and down through the service")
+                sampler = RssSampler(server.proc.pid)
+                base = sampler.proc.memory_info().rss
+                with sampler.sampling():
+
+                    async def up() -> None:
+                        answer = await http.put(
+                            url,
+                            content=file_chunks(path),
+                            headers={"Content-Length": str(size)},
+                        )
+                        assert answer.status_code in (200, 201), answer.text
+
+                    up_s.append(await timed(up))
+                rss_up.append(sampler.peak - base)
+                sampler = RssSampler(server.proc.pid)
+                base = sampler.proc.memory_info().rss
+                with sampler.sampling():
+
+                    async def down() -> None:
+                        got = 0
+                        async with http.stream("GET", url) as answer:
+                            async for chunk in answer.aiter_raw(CHUNK):
+                                got += len(chunk)
+                        assert got == size
+
+                    down_s.append(await timed(down))
+                rss_down.append(sampler.peak - base)
+
+                say("the same straight to S3 with aioboto3")
+                key = f"direct/{uuid.uuid4().hex}"
+
+                async def direct_up() -> None:
+                    with path.open("rb") as handle:
+                        await s3.upload_fileobj(handle, bucket, key)
+
+                direct_up_s.append(await timed(direct_up))
+
+                async def direct_down() -> None:
+                    sink = _Sink()
+                    await s3.download_fileobj(bucket, key, sink)
+                    assert sink.size == size
+
+                direct_down_s.append(await timed(direct_down))
+                await s3.delete_object(Bucket=bucket, Key=key)
+                figures.update(
+                    up=median(up_s),
+                    down=median(down_s),
+                    direct_up=median(direct_up_s),
+                    direct_down=median(direct_down_s),
+                    rss_up=max(rss_up),
+                    rss_down=max(rss_down),
+                )
+
+                say("re-upload of the stored blob")
+                heads, continues = [], []
+                for _ in range(20):
+                    started = time.perf_counter()
+                    answer = await http.head(url)
+                    heads.append(time.perf_counter() - started)
+                    assert answer.status_code == 200
+                    status, elapsed = await expect_continue_put(
+                        server.url, f"/api/native/v1/blobs/{md5}", size
+                    )
+                    assert status == 200, status
+                    continues.append(elapsed)
+                figures.update(reupload_head=median(heads), reupload_expect=median(continues))
+
+                say(f"{args.small} blobs of {args.small_kib} KiB, {args.clients} clients")
+                blobs = await small_blobs(args.small, args.small_kib * 1024)
+
+                async def through(item: tuple[str, bytes]) -> None:
+                    answer = await http.put(
+                        f"{server.url}/api/native/v1/blobs/{item[0]}", content=item[1]
+                    )
+                    assert answer.status_code == 201, answer.text
+
+                figures["small_service"] = await concurrently(blobs, args.clients, through)
+                direct = await small_blobs(args.small, args.small_kib * 1024)
+
+                async def straight(item: tuple[str, bytes]) -> None:
+                    await s3.put_object(Bucket=bucket, Key=f"small/{item[0]}", Body=item[1])
+
+                figures["small_direct"] = await concurrently(direct, args.clients, straight)
+                await _empty(s3, bucket)
+    finally:
+        path.unlink(missing_ok=True)
+    return figures
+
+
+class _Sink:
+    """A file-like object that counts what is written to it (a download thrown away)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        return len(data)
+
+
+async def _empty(s3: Any, bucket: str) -> None:
+    paginator = s3.get_paginator("list_objects_v2")
+    async for page in paginator.paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            await s3.delete_object(Bucket=bucket, Key=item["Key"])
+    await s3.delete_bucket(Bucket=bucket)
+
+
+def render(figures: dict[str, Any], args: argparse.Namespace) -> str:
+    info = machine()
+    size = figures["size"]
+
+    def rate(seconds: float) -> str:
+        return f"{size / MiB / seconds:,.0f} MiB/s"
+
+    def share(ours: float, theirs: float) -> str:
+        return f"{theirs / ours:.0%}"
+
+    small = args.small
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {info['cpu']}, "
+        f"{info['nproc']} CPUs, Python {info['python']}; commit {info['commit']}. The S3 server "
+        "is SeaweedFS 4.48 (`weed server -s3`, from `make services-up`, signatures checked) on "
+        "this machine; `cmf-server up` (embedded PostgreSQL) stores its artifacts in a fresh "
+        "bucket of it (`ARTIFACT_STORAGE_TYPE=s3`); the client (httpx), the service and "
+        "SeaweedFS share the 2 cores.",
+        "",
+        f"| {args.size_mib} MiB | through the service | aioboto3 straight to S3 | service / direct "
+        "| target | service RSS growth (target ≤ 64 MiB) |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| up (`PUT /api/native/v1/blobs/{{md5}}`) | {rate(figures['up'])} "
+        f"| {rate(figures['direct_up'])} | {share(figures['up'], figures['direct_up'])} "
+        f"| ≥ 70% | {figures['rss_up'] / MiB:.0f} MiB |",
+        f"| down (`GET`) | {rate(figures['down'])} | {rate(figures['direct_down'])} "
+        f"| {share(figures['down'], figures['direct_down'])} | ≥ 70% "
+        f"| {figures['rss_down'] / MiB:.0f} MiB |",
+        "",
+        "| re-upload of the stored blob (no body sent) | median of 20 | target |",
+        "|---|---:|---:|",
+        f"| `HEAD` first | {ms(figures['reupload_head'])} | ≤ 50 ms |",
+        f"| `PUT` with `Expect: 100-continue` (answered 200 before the body) "
+        f"| {ms(figures['reupload_expect'])} | ≤ 50 ms |",
+        "",
+        f"| {small:,} × {args.small_kib} KiB, {args.clients} concurrent clients | blobs/s |",
+        "|---|---:|",
+        f"| through the service (`PUT`, md5 checked, catalogued, event written) "
+        f"| {small / figures['small_service']:,.0f} |",
+        f"| aioboto3 `put_object` straight to S3 | {small / figures['small_direct']:,.0f} |",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--small-kib", type=int, default=10)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
+    args = parser.parse_args(argv)
+    figures = asyncio.run(measure(args))
+    section = render(figures, args)
+    print(section)
+    if not args.no_write:
+        update_results(
+            "<!-- artifacts:start -->", "<!-- artifacts:end -->", "Artifacts (S3)", section
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
