@@ -97,13 +97,7 @@ async def file_chunks(path: Path) -> AsyncIterator[bytes]:
 
 
 def s3_client(session: aioboto3.Session) -> Any:
-    return session.client(
-        "s3",
-        endpoint_url=TEST_S3.endpoint_url,
-        aws_access_key_id=TEST_S3.access_key_id,
-        aws_secret_access_key=TEST_S3.secret_access_key,
-        region_name="us-east-1",
-    )
+    return session.client("s3", **TEST_S3.client_args())
 
 
 async def timed(work: Callable[[], Any]) -> float:

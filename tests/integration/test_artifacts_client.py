@@ -23,13 +23,7 @@ pytestmark = pytest.mark.client
 
 async def _drop_bucket(bucket: str) -> None:
     session = aioboto3.Session()
-    async with session.client(
-        "s3",
-        endpoint_url=TEST_S3.endpoint_url,
-        aws_access_key_id=TEST_S3.access_key_id,
-        aws_secret_access_key=TEST_S3.secret_access_key,
-        region_name="us-east-1",
-    ) as s3:
+    async with session.client("s3", **TEST_S3.client_args()) as s3:
         paginator = s3.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=bucket):
             for item in page.get("Contents", []):

@@ -35,13 +35,7 @@ def database_url() -> Iterator[str]:
 @pytest.fixture
 async def s3() -> AsyncIterator[Any]:
     require_s3()
-    async with aioboto3.Session().client(
-        "s3",
-        endpoint_url=TEST_S3.endpoint_url,
-        aws_access_key_id=TEST_S3.access_key_id,
-        aws_secret_access_key=TEST_S3.secret_access_key,
-        region_name="us-east-1",
-    ) as client:
+    async with aioboto3.Session().client("s3", **TEST_S3.client_args()) as client:
         yield client
 
 

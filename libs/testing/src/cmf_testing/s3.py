@@ -20,6 +20,15 @@ class S3Server:
     access_key_id: str
     secret_access_key: str
 
+    def client_args(self) -> dict[str, str]:
+        """What an S3 client (``aioboto3.Session().client("s3", **…)``) needs for this server."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+            "region_name": "us-east-1",
+        }
+
     def env(self, bucket: str, prefix: str = "") -> dict[str, str]:
         """The artifact service's settings for ``bucket`` on this server."""
         return {
