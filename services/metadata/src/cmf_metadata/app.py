@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,11 +23,12 @@ from cmf_common.service import Checks, Service, build_service
 from cmf_metadata.api import cmf as cmf_routes
 from cmf_metadata.api import files as file_routes
 from cmf_metadata.api import listings as listing_routes
+from cmf_metadata.api import metahub as metahub_routes
 from cmf_metadata.api import seed as seed_routes
 from cmf_metadata.api import upstream
 from cmf_metadata.api import v1 as v1_routes
 from cmf_metadata.api import views as view_routes
-from cmf_metadata.api.deps import MetadataState
+from cmf_metadata.api.deps import MetadataState, peer_client
 from cmf_metadata.settings import MetadataSettings
 from cmf_metadata.stored import ArtifactService, NothingStored, StoredBlobs
 
@@ -55,6 +58,7 @@ def create_service(
         async with (
             service_pool(settings, MIGRATIONS, application_name="cmf-metadata") as pool,
             _stored_blobs(settings, artifacts) as stored,
+            peer_client(settings) as peers,
         ):
             own = (
                 RedisCommitted(settings.redis_url, CommittedKeys.of(settings.events_topic))
@@ -63,9 +67,10 @@ def create_service(
             )
             board = committed if committed is not None else own
             if board is None:
-                state = MetadataState.on(settings, pool, stored=stored)
+                state = MetadataState.on(settings, pool, stored=stored, peers=peers)
                 await state.file_store.clean_interrupted_uploads()
-                yield state
+                async with _schedules_running(state, settings):
+                    yield state
                 return
 
             async def seed() -> dict[str, int]:
@@ -74,9 +79,10 @@ def create_service(
 
             try:
                 async with CommittedPublisher(board).running(seed) as publisher:
-                    state = MetadataState.on(settings, pool, publisher, stored)
+                    state = MetadataState.on(settings, pool, publisher, stored, peers)
                     await state.file_store.clean_interrupted_uploads()
-                    yield state
+                    async with _schedules_running(state, settings):
+                        yield state
             finally:
                 if own is not None:
                     await own.close()
@@ -99,7 +105,7 @@ def create_service(
         file_routes.router,
         listing_routes.router,
         seed_routes.router,
-        upstream.reference_metahub_router,
+        metahub_routes.router,
     ):
         app.include_router(cmf_router)
         app.include_router(cmf_router, prefix="/api")
@@ -108,6 +114,24 @@ def create_service(
     app.include_router(view_routes.router, prefix=NATIVE_V1)
     upstream.include_upstream_v1(app, prefixes=UPSTREAM_V1)
     return service
+
+
+@asynccontextmanager
+async def _schedules_running(
+    state: MetadataState, settings: MetadataSettings
+) -> AsyncIterator[None]:
+    """Metahub's schedule runner as a background task while the app runs (docs/metahub.md)."""
+    assert state.metahub is not None
+    task = asyncio.create_task(
+        state.metahub.run_schedules(settings.metahub_scheduler_interval_s),
+        name="metahub-schedules",
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @asynccontextmanager

@@ -4,7 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from cmf_common.settings import ServiceSettings
 
@@ -46,3 +46,15 @@ class MetadataSettings(ServiceSettings):
     # The artifact service, asked which artifacts have their bytes stored (distributed; the
     # embedded server hands in its in-process artifact app). Unset: none is.
     artifacts_url: str | None = None
+
+    # Metahub (docs/metahub.md). The key peer tokens are encrypted with at rest (unset: a
+    # registration that carries a token is refused); never logged.
+    metahub_secret_key: SecretStr | None = None
+    # Calls to peers: connect and read timeouts (a full pull of a big pipeline reads long).
+    metahub_connect_timeout_s: float = Field(default=5.0, gt=0)
+    metahub_read_timeout_s: float = Field(default=120.0, gt=0)
+    # A sync's next start is the peer's clock at this sync's start less this overlap, so a
+    # push committing while the pull read is pulled again (merged as exists), not lost.
+    metahub_sync_overlap_ms: int = Field(default=5000, ge=0)
+    # How often the schedule runner looks for due schedules (the reference: 30 s).
+    metahub_scheduler_interval_s: float = Field(default=30.0, gt=0)

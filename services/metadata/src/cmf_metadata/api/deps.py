@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
+import httpx
 from fastapi import Depends, Request
 
 from cmf_common.committed import CommittedPublisher
@@ -17,6 +18,8 @@ from cmf_common.service import state_of
 from cmf_metadata import files
 from cmf_metadata.big_push import BigPushes, BigPushSettings
 from cmf_metadata.match_counts import MatchCounts
+from cmf_metadata.metahub.peers import TokenCipher
+from cmf_metadata.metahub.service import Metahub
 from cmf_metadata.settings import MetadataSettings
 from cmf_metadata.stored import NothingStored, StoredBlobs
 
@@ -33,6 +36,8 @@ class MetadataState:
     committed: CommittedPublisher | None = None
     # Which artifacts have their bytes stored (the artifact service's answer).
     stored: StoredBlobs = field(default_factory=NothingStored)
+    # Registrations, syncs and schedules of peers (its HTTP client made by the lifespan).
+    metahub: Metahub | None = None
     big_pushes: BigPushes | None = None
 
     def __post_init__(self) -> None:
@@ -57,15 +62,36 @@ class MetadataState:
         pool: asyncpg.Pool,
         committed: CommittedPublisher | None = None,
         stored: StoredBlobs | None = None,
+        peers: httpx.AsyncClient | None = None,
     ) -> MetadataState:
-        """The state over ``pool``, files in a local folder at ``settings.files_dir``."""
+        """The state over ``pool``, files in a local folder at ``settings.files_dir``; peers
+        called through ``peers`` (None: a client of its own, with the settings' timeouts)."""
+        secret = settings.metahub_secret_key
+        metahub = Metahub(
+            pool,
+            peers if peers is not None else peer_client(settings),
+            cipher=TokenCipher(secret.get_secret_value()) if secret is not None else None,
+            committed=committed,
+            overlap_ms=settings.metahub_sync_overlap_ms,
+        )
         return cls(
             settings=settings,
             pool=pool,
             file_store=files.LocalFileStore(settings.files_dir),
             committed=committed,
             stored=stored if stored is not None else NothingStored(),
+            metahub=metahub,
         )
+
+
+def peer_client(settings: MetadataSettings) -> httpx.AsyncClient:
+    """The client Metahub calls peers with: timeouts from settings, no redirects followed."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            settings.metahub_read_timeout_s, connect=settings.metahub_connect_timeout_s
+        ),
+        follow_redirects=False,
+    )
 
 
 def get_state(request: Request) -> MetadataState:
@@ -104,7 +130,13 @@ def get_stored(state: State) -> StoredBlobs:
     return state.stored
 
 
+def get_metahub(state: State) -> Metahub:
+    assert state.metahub is not None, "MetadataState.on makes the Metahub"
+    return state.metahub
+
+
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+Hub = Annotated[Metahub, Depends(get_metahub)]
 Stored = Annotated[StoredBlobs, Depends(get_stored)]
 Counts = Annotated[MatchCounts, Depends(get_match_counts)]
 Store = Annotated[files.FileStore, Depends(get_store)]

@@ -23,7 +23,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     metahub.router,
     files.router,
 )
-reference_metahub_router = metahub.reference_router
 
 
 def include_upstream_v1(app: FastAPI, prefixes: Sequence[str] = UPSTREAM_V1) -> None:

@@ -1,0 +1,249 @@
+"""The Metahub of one server: registrations, syncs and the schedule runner over its pool.
+
+Routes of both API generations call :class:`Metahub`; the lifespan makes one with the peer
+HTTP client (timeouts from settings) and runs :meth:`Metahub.run_schedules` as a background
+task. Every sync of one peer is serialised (a PostgreSQL advisory lock per peer), so a sync
+now and a scheduled one, or two replicas, never merge the same changes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+import structlog
+
+from cmf_common.committed import CommittedPublisher
+from cmf_metadata.metahub.peers import (
+    MetahubError,
+    NameTaken,
+    PeerClient,
+    PeerNotFound,
+    PeerUnreachable,
+    SelfRegistration,
+    TokenCipher,
+    normalize_url,
+)
+from cmf_metadata.metahub.schedules import Clock, ScheduleSpec, SystemClock, next_run, row_of
+from cmf_metadata.metahub.sync import SyncResult, sync_once
+from cmf_metadata.store import metahub as store
+
+log = structlog.get_logger(__name__)
+
+# pg_advisory_xact_lock(SYNC_LOCK, peer id): one sync of a peer at a time, across replicas.
+SYNC_LOCK = 0x434D4648  # "CMFH"
+# pg_try_advisory_xact_lock(SCHEDULER_LOCK): one replica claims the due schedules of a tick.
+SCHEDULER_LOCK = 0x434D4653
+
+
+class NoTokenKey(MetahubError):
+    status = 400
+
+
+@dataclass
+class Metahub:
+    pool: asyncpg.Pool
+    http: httpx.AsyncClient
+    cipher: TokenCipher | None = None
+    committed: CommittedPublisher | None = None
+    overlap_ms: int = 5000
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def server_id(self) -> str:
+        async with self.pool.acquire() as conn:
+            return await store.server_id(conn)
+
+    # -- peers ------------------------------------------------------------------------------
+
+    async def register(
+        self, name: str, url: str, *, own_url: str, token: str | None = None
+    ) -> dict[str, Any]:
+        """Register the peer at ``url`` once it acknowledged us; its row.
+
+        Refused: a bad URL, our own address (``own_url``, or an acknowledge answered with our
+        own server id), a name taken, a token without ``METAHUB_SECRET_KEY``."""
+        name = name.strip()
+        if not name or len(name) > 256:
+            raise MetahubError("server_name must have 1 to 256 characters")
+        url = normalize_url(url)
+        if url == own_url.rstrip("/"):
+            raise SelfRegistration("Cannot register the server with its own details.")
+        if token is not None and self.cipher is None:
+            raise NoTokenKey("A peer token needs METAHUB_SECRET_KEY set on this server")
+        async with self.pool.acquire() as conn:
+            ours = await store.server_id(conn)
+            if any(p["server_name"] == name for p in await store.peers(conn)):
+                raise NameTaken("Server name already exists. Please use a unique server name")
+        theirs = await PeerClient(self.http, url, token).acknowledge(name, own_url)
+        if theirs == ours:
+            raise SelfRegistration("Cannot register the server with its own details.")
+        sealed = self.cipher.encrypt(token) if token is not None and self.cipher else None
+        async with self.pool.acquire() as conn:
+            row = await store.add_peer(conn, name, url, sealed, self.clock.now_ms())
+        if row is None:
+            raise NameTaken("Server name already exists. Please use a unique server name")
+        log.info("metahub.registered", peer=url, server_name=name)
+        return row
+
+    async def peers(self) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return await store.peers(conn)
+
+    async def peer_named(self, name: str, url: str) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await store.peer_named(conn, name, url.strip().rstrip("/"))
+        if row is None:
+            raise PeerNotFound("Server not found in the registered servers list")
+        return row
+
+    async def peer(self, peer_id: int) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await store.peer(conn, peer_id)
+        if row is None:
+            raise PeerNotFound("Registered server not found")
+        return row
+
+    # -- sync -------------------------------------------------------------------------------
+
+    async def sync(
+        self, peer_id: int, *, sync_type: str = "sync_now", schedule_id: int | None = None
+    ) -> SyncResult:
+        """Sync with the peer now and log the run; :class:`PeerUnreachable` (logged) when the
+        peer is down or answers wrong. Runs in a task of its own, so a client that goes away
+        does not cut a sync short."""
+        return await asyncio.shield(
+            asyncio.create_task(self._sync(peer_id, sync_type, schedule_id))
+        )
+
+    async def _sync(self, peer_id: int, sync_type: str, schedule_id: int | None) -> SyncResult:
+        started = self.clock.now_ms()
+        async with self.pool.acquire() as lock_conn, lock_conn.transaction():
+            await lock_conn.execute("SELECT pg_advisory_xact_lock($1, $2)", SYNC_LOCK, peer_id)
+            row = await store.peer(lock_conn, peer_id)
+            if row is None:
+                raise PeerNotFound("Server not found in the registered servers list")
+            sealed = await store.peer_token(lock_conn, peer_id)
+            token = self.cipher.decrypt(sealed) if sealed is not None and self.cipher else None
+            client = PeerClient(self.http, row["host_info"], token)
+            failed: PeerUnreachable | None = None
+            try:
+                result = await sync_once(
+                    self.pool,
+                    client,
+                    row["last_sync_time"],
+                    committed=self.committed,
+                    overlap_ms=self.overlap_ms,
+                )
+            except PeerUnreachable as exc:
+                failed = exc
+            else:
+                # Every merge has committed: only now does the peer's sync point move.
+                async with self.pool.acquire() as conn:
+                    await store.advance_last_sync(conn, peer_id, result.last_sync_time)
+        if failed is not None:
+            log.warning("metahub.sync_failed", peer=row["host_info"], reason=failed.message)
+            await self._log(peer_id, schedule_id, started, "failed", failed.message, sync_type)
+            raise failed
+        await self._log(
+            peer_id,
+            schedule_id,
+            started,
+            result.status,
+            result.message,
+            sync_type,
+            result.executions_pulled,
+            result.executions_merged,
+        )
+        return result
+
+    async def _log(
+        self,
+        peer_id: int,
+        schedule_id: int | None,
+        run_time: int,
+        status: str,
+        message: str,
+        sync_type: str,
+        pulled: int = 0,
+        merged: int = 0,
+    ) -> None:
+        async with self.pool.acquire() as conn:
+            await store.add_log(
+                conn,
+                server_id=peer_id,
+                schedule_id=schedule_id,
+                run_time=run_time,
+                status=status,
+                message=message,
+                sync_type=sync_type,
+                pulled=pulled,
+                merged=merged,
+            )
+
+    async def completed_logs(self, peer_id: int) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return await store.completed_logs(conn, peer_id)
+
+    # -- schedules --------------------------------------------------------------------------
+
+    async def add_schedule(self, spec: ScheduleSpec) -> dict[str, Any]:
+        await self.peer(spec.server_id)
+        row = row_of(spec, self.clock.now_ms())
+        async with self.pool.acquire() as conn:
+            schedule_id = await store.add_schedule(conn, row)
+        return {
+            "message": "Schedule created",
+            "schedule_id": schedule_id,
+            "next_run_time_utc": row["next_run_time_utc"],
+        }
+
+    async def schedules(self, peer_id: int | None) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return await store.schedules(conn, peer_id)
+
+    async def schedule_logs(self, schedule_id: int) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return await store.schedule_logs(conn, schedule_id)
+
+    async def cancel_schedule(self, schedule_id: int) -> bool:
+        async with self.pool.acquire() as conn:
+            return await store.cancel_schedule(conn, schedule_id)
+
+    async def claim_due(self) -> list[dict[str, Any]]:
+        """The schedules due now, each moved to its next run (or ended) in one transaction
+        under the scheduler's advisory lock: one replica claims a due run, once. A schedule
+        that missed several runs (the server was down) is claimed once, its next run the
+        first one after now."""
+        now = self.clock.now_ms()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SCHEDULER_LOCK):
+                return []
+            due = await store.due_schedules(conn, now)
+            for schedule in due:
+                await store.set_next_run(conn, schedule["id"], next_run(schedule, after=now))
+        return due
+
+    async def run_due(self) -> int:
+        """Claim the due schedules and sync each; how many ran (failures are logged)."""
+        due = await self.claim_due()
+        for schedule in due:
+            sync_type = "one_time" if schedule["one_time"] else str(schedule["recurrence_mode"])
+            with contextlib.suppress(MetahubError):
+                await self.sync(
+                    schedule["server_id"], sync_type=sync_type, schedule_id=schedule["id"]
+                )
+        return len(due)
+
+    async def run_schedules(self, every_s: float) -> None:
+        """The background loop: run due schedules every ``every_s`` seconds, the first tick at
+        once (a run missed while the server was down runs on start)."""
+        while True:
+            try:
+                await self.run_due()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("metahub.scheduler_failed", reason=repr(exc))
+            await asyncio.sleep(every_s)

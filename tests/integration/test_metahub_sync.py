@@ -1,0 +1,131 @@
+"""Metahub between two real servers on loopback (docs/metahub.md): B registers A, syncs it
+whole, then only what A got since; a real short schedule syncs too."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support import ServerProcess, free_port, start_server
+
+from cmf_testing.fixtures import cmf_fixture
+from cmf_testing.generator import push_body
+from cmf_testing.waiting import eventually
+
+# Ids, and the times each server stamps its own rows with, differ between servers.
+LOCAL_KEYS = {"id", "type_id", "create_time_since_epoch", "last_update_time_since_epoch"}
+
+
+def comparable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: comparable(v) for k, v in value.items() if k not in LOCAL_KEYS}
+    if isinstance(value, list):
+        return [comparable(v) for v in value]
+    return value
+
+
+def pulled(base_url: str, pipeline: str) -> Any:
+    answer = httpx.post(f"{base_url}/api/mlmd_pull", json={"pipeline_name": pipeline}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return comparable(answer.json())
+
+
+def executions(base_url: str, pipeline: str) -> int:
+    answer = httpx.post(f"{base_url}/api/mlmd_pull", json={"pipeline_name": pipeline}, timeout=30)
+    return sum(len(s["executions"]) for p in answer.json()["Pipeline"] for s in p["stages"])
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ...]]:
+    tmp = tmp_path_factory.mktemp("metahub")
+    env = {"METAHUB_SYNC_OVERLAP_MS": "0", "METAHUB_SCHEDULER_INTERVAL_S": "1"}
+    with start_server(tmp, free_port(), env) as a, start_server(tmp, free_port(), env) as b:
+        yield a, b
+
+
+def test_b_pulls_all_of_a_then_only_the_delta(servers: tuple[ServerProcess, ...]) -> None:
+    a, b = servers
+    push = httpx.post(f"{a.base_url}/api/mlmd_push", json=cmf_fixture("push_example.json"))
+    assert push.json() == {"status": "success"}
+    time.sleep(1.1)  # the sync point is the peer's Date, in whole seconds
+    server = {"server_name": "a", "server_url": a.base_url}
+    registered = httpx.post(f"{b.base_url}/api/register-server", json=server, timeout=30)
+    assert registered.json() == {"message": "Server registered successfully"}
+    ourselves = httpx.post(
+        f"{b.base_url}/register-server",
+        json={"server_name": "me", "server_url": b.base_url + "/"},
+        timeout=30,
+    )
+    assert ourselves.json()["message"].startswith("Registration failed")
+
+    first = httpx.post(f"{b.base_url}/api/v1/servers/sync", json=server, timeout=60).json()
+    assert first["data"]["status"] == "success", first
+    assert pulled(b.base_url, "Test-env") == pulled(a.base_url, "Test-env")
+    full = first["data"]["executions_pulled"]
+    assert full == executions(a.base_url, "Test-env") > 0
+
+    more = httpx.post(f"{a.base_url}/api/mlmd_push", json=push_body("More", 7), timeout=60)
+    assert more.json() == {"status": "success"}
+    second = httpx.post(f"{b.base_url}/api/v1/servers/sync", json=server, timeout=60).json()
+    assert (second["data"]["executions_pulled"], second["data"]["executions_merged"]) == (7, 7)
+    assert pulled(b.base_url, "More") == pulled(a.base_url, "More")
+    assert pulled(b.base_url, "Test-env") == pulled(a.base_url, "Test-env")
+    assert httpx.get(f"{b.base_url}/api/pipelines").json() == ["More", "Test-env"]
+
+    again = httpx.post(f"{b.base_url}/api/sync", json=server, timeout=60).json()
+    assert again["message"] == "Nothing to sync"
+
+    # Both ways: A pulls from B what B pulled from A, and nothing doubles.
+    back = {"server_name": "b", "server_url": b.base_url}
+    assert httpx.post(f"{a.base_url}/register-server", json=back, timeout=30).status_code == 200
+    assert httpx.post(f"{a.base_url}/sync", json=back, timeout=60).json()["status"] == "exists"
+    assert executions(a.base_url, "More") == executions(b.base_url, "More") == 7
+
+
+def test_a_real_short_interval_schedule_syncs(servers: tuple[ServerProcess, ...]) -> None:
+    a, b = servers
+    peer = next(s for s in httpx.get(f"{b.base_url}/server-list").json() if s["server_name"] == "a")
+    now = time.gmtime()
+    start = time.strftime("%Y-%m-%dT%H:%M", now)
+    created = httpx.post(
+        f"{b.base_url}/schedule-sync",
+        json={
+            "server_id": peer["id"],
+            "start_time_local_iso": start,  # passed: runs at once
+            "recurrence_mode": "interval",
+            "interval_unit": "minutes",
+            "interval_value": 1,
+        },
+    )
+    assert created.status_code == 200, created.text
+    schedule_id = created.json()["schedule_id"]
+    assert httpx.post(f"{a.base_url}/api/mlmd_push", json=push_body("Later", 3)).status_code == 200
+
+    def synced() -> None:
+        logs = httpx.get(f"{b.base_url}/schedule-sync/logs/{schedule_id}").json()
+        assert [log["status"] for log in logs] == ["success"], logs
+
+    eventually(synced, timeout=15, interval=0.5)
+    assert executions(b.base_url, "Later") == 3
+    completed = httpx.get(f"{b.base_url}/server/{peer['id']}/completed-logs").json()
+    assert completed[0]["sync_type"] == "interval" and completed[0]["schedule_id"] == schedule_id
+
+
+def test_a_peer_down_fails_with_its_reason_and_a_retry_succeeds(
+    servers: tuple[ServerProcess, ...], tmp_path: Path
+) -> None:
+    _, b = servers
+    port = free_port()
+    with start_server(tmp_path, port) as c:
+        server = {"server_name": "c", "server_url": c.base_url}
+        assert (
+            httpx.post(f"{b.base_url}/register-server", json=server, timeout=30).status_code == 200
+        )
+    failed = httpx.post(f"{b.base_url}/sync", json=server, timeout=60)
+    assert failed.status_code == 502 and "not reachable" in failed.json()["detail"]
+    with start_server(tmp_path, port):
+        assert httpx.post(f"{b.base_url}/sync", json=server, timeout=60).status_code == 200
