@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,7 +36,6 @@ from bench.run import OUT_DIR, REPO_DIR, MemorySampler, Server, machine
 from bench.stack import load_average, median, ms, quantile
 from cmf_testing.generator import push_body_bytes
 
-START, END = "<!-- bigpush:start -->", "<!-- bigpush:end -->"
 MIB = 1024 * 1024
 PROBE_GAP_S = 0.02  # between two probe requests
 SLOW_S = 0.1  # a probe request slower than this is listed in the raw figures
@@ -112,6 +112,33 @@ def machine_line() -> str:
         f"{m['cpu']}, {m['nproc']} CPUs (nproc), {m['ram_bytes'] / 2**30:.1f} GiB RAM, "
         f"Linux {m['kernel']}; Python {m['python']}"
     )
+
+
+def measured(commits: dict[str, str]) -> str:
+    """The first line of a before/after section: when, where, which commits."""
+    return (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine_line()}; other agents were "
+        "loading the machine meanwhile (the 1-minute load average when each run began is "
+        "given). " + "; ".join(f"{label}: commit {commit}" for label, commit in commits.items())
+    ) + "."
+
+
+def before_after_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", help="another checkout to measure too, labelled before")
+    parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
+
+
+def record(name: str, runs: list[Any], section: str, title: str, *, write: bool) -> None:
+    """The raw figures to ``bench/out/<name>-<time>.json``, the section to stdout and (unless
+    not ``write``) to the ``<name>`` section of RESULTS.md."""
+    OUT_DIR.mkdir(exist_ok=True)
+    (OUT_DIR / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
+        json.dumps([asdict(r) for r in runs], indent=1)
+    )
+    print(section)
+    if write:
+        update_results(f"<!-- {name}:start -->", f"<!-- {name}:end -->", title, section)
 
 
 # --- the probe --------------------------------------------------------------------------------
@@ -240,13 +267,9 @@ def _med(runs: list[Run], key: Callable[[Run], float]) -> float:
 
 
 def render(runs: list[Run], executions: int, repeat: int, commits: dict[str, str]) -> str:
-    stamp = datetime.now(UTC)
     body = runs[0].body_bytes if runs else 0
     lines = [
-        f"Measured {stamp:%Y-%m-%d %H:%M} UTC on {machine_line()}; other agents were loading "
-        "the machine meanwhile (the 1-minute load average when each push began is given). "
-        + "; ".join(f"{label}: commit {commit}" for label, commit in commits.items())
-        + ".",
+        measured(commits),
         "",
         f"One push of a new client-shaped pipeline of {executions:,} executions "
         f"({body / 1e6:.1f} MB body, `cmf_testing.generator`) into `cmf-server up` on a fresh "
@@ -281,9 +304,7 @@ def render(runs: list[Run], executions: int, repeat: int, commits: dict[str, str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bigpush", description=__doc__)
     parser.add_argument("--executions", type=int, default=50_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--baseline", help="another checkout to measure first, labelled before")
-    parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
+    before_after_arguments(parser)
     args = parser.parse_args(argv)
     body = push_body_bytes(f"bigpush-{args.executions}", args.executions)
     progress(f"body {len(body) / 1e6:.1f} MB")
@@ -300,14 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{ms(run.probe_max)} ({run.probes} requests), load {run.load:.1f}"
             )
             runs.append(run)
-    OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / f"bigpush-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
-        json.dumps([asdict(r) for r in runs], indent=1)
-    )
     section = render(runs, args.executions, args.repeat, commits)
-    print(section)
-    if not args.no_write:
-        update_results(START, END, "A big push beside everyone else", section)
+    record("bigpush", runs, section, "A big push beside everyone else", write=not args.no_write)
     return 0
 
 

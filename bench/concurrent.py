@@ -21,18 +21,22 @@ import json
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 
 import httpx
 
-from bench.bigpush import Checkout, checkouts, embedded_server, machine_line, progress
-from bench.results import update_results
-from bench.run import OUT_DIR
+from bench.bigpush import (
+    Checkout,
+    before_after_arguments,
+    checkouts,
+    embedded_server,
+    measured,
+    progress,
+    record,
+)
 from bench.stack import load_average, median, ms, quantile
 from cmf_testing.generator import push_body_bytes
 
-START, END = "<!-- concurrent:start -->", "<!-- concurrent:end -->"
 SEED, SEED_EXECUTIONS, PUSH_EXECUTIONS = "concurrent-seed", 200, 10
 MIX = (("push", 25), ("repush", 10), ("pull", 20), ("listing", 20), ("tree", 15), ("list", 10))
 
@@ -163,13 +167,9 @@ def measure(checkout: Checkout, repeat: int, clients: int, seconds: float) -> Ru
 
 
 def render(runs: list[Run], clients: int, seconds: float, commits: dict[str, str]) -> str:
-    stamp = datetime.now(UTC)
     mix = ", ".join(f"{kind} {weight} %" for kind, weight in MIX)
     lines = [
-        f"Measured {stamp:%Y-%m-%d %H:%M} UTC on {machine_line()}; other agents were loading "
-        "the machine meanwhile (the 1-minute load average when each run began is given). "
-        + "; ".join(f"{label}: commit {commit}" for label, commit in commits.items())
-        + ".",
+        measured(commits),
         "",
         f"{clients} clients at once for {seconds:g} s against `cmf-server up` on a fresh data dir "
         f"(and the client, httpx, on the same 2 CPUs), each sending one request after the "
@@ -201,9 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.concurrent", description=__doc__)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--baseline", help="another checkout to measure too, labelled before")
-    parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
+    before_after_arguments(parser)
     args = parser.parse_args(argv)
     runs: list[Run] = []
     commits = {}
@@ -217,14 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{run.pushes_acknowledged}, lost {run.executions_lost}"
             )
             runs.append(run)
-    OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / f"concurrent-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
-        json.dumps([asdict(r) for r in runs], indent=1)
-    )
     section = render(runs, args.clients, args.seconds, commits)
-    print(section)
-    if not args.no_write:
-        update_results(START, END, "Many clients at once", section)
+    record("concurrent", runs, section, "Many clients at once", write=not args.no_write)
     return 0
 
 

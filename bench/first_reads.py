@@ -18,18 +18,22 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 
 import httpx
 
-from bench.bigpush import Checkout, checkouts, embedded_server, machine_line, progress
-from bench.results import update_results
-from bench.run import OUT_DIR
+from bench.bigpush import (
+    Checkout,
+    before_after_arguments,
+    checkouts,
+    embedded_server,
+    measured,
+    progress,
+    record,
+)
 from bench.stack import load_average, median, ms
 from cmf_testing.generator import push_body_bytes
 
-START, END = "<!-- first-reads:start -->", "<!-- first-reads:end -->"
 CONSISTENCY = "X-CMF-Consistency-Token"
 
 
@@ -99,12 +103,8 @@ def measure(checkout: Checkout, repeat: int, executions: int, pushes: int) -> li
 
 
 def render(runs: list[Reads], executions: int, repeat: int, commits: dict[str, str]) -> str:
-    stamp = datetime.now(UTC)
     lines = [
-        f"Measured {stamp:%Y-%m-%d %H:%M} UTC on {machine_line()}; other agents were loading "
-        "the machine meanwhile. "
-        + "; ".join(f"{label}: commit {commit}" for label, commit in commits.items())
-        + ".",
+        measured(commits),
         "",
         f"Each run: `cmf-server up` on a fresh data dir, then new pipelines of {executions:,} "
         "executions pushed one after the other; right after each push (the lineage caught up "
@@ -137,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.first_reads", description=__doc__)
     parser.add_argument("--executions", type=int, default=1000)
     parser.add_argument("--pushes", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--baseline", help="another checkout to measure too, labelled before")
-    parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
+    before_after_arguments(parser)
     args = parser.parse_args(argv)
     runs: list[Reads] = []
     commits = {}
@@ -148,14 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         for checkout in targets:
             commits[checkout.label] = checkout.commit
             runs += measure(checkout, repeat, args.executions, args.pushes)
-    OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / f"first-reads-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
-        json.dumps([asdict(r) for r in runs], indent=1)
-    )
     section = render(runs, args.executions, args.repeat, commits)
-    print(section)
-    if not args.no_write:
-        update_results(START, END, "The first reads after a push", section)
+    record("first-reads", runs, section, "The first reads after a push", write=not args.no_write)
     return 0
 
 

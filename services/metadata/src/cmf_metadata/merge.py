@@ -117,13 +117,10 @@ def payload_uuids(pipeline: PipelineIn) -> list[str]:
     )
 
 
-class ArtifactLike(Protocol):
-    """An artifact as a push carries it: the pydantic model or the big push's lean struct."""
+class StageLike(Protocol):
+    """What the merge reads of an entity a push carries (a stage, and the base of the others):
+    the pydantic model or the big push's lean struct alike."""
 
-    @property
-    def type(self) -> str: ...
-    @property
-    def uri(self) -> str: ...
     @property
     def name(self) -> str: ...
     @property
@@ -132,6 +129,13 @@ class ArtifactLike(Protocol):
     def custom_properties(self) -> Mapping[str, Any]: ...
     @property
     def create_time_since_epoch(self) -> int | None: ...
+
+
+class ArtifactLike(StageLike, Protocol):
+    @property
+    def type(self) -> str: ...
+    @property
+    def uri(self) -> str: ...
 
 
 class EventLike(Protocol):
@@ -141,28 +145,9 @@ class EventLike(Protocol):
     def artifact(self) -> ArtifactLike: ...
 
 
-class ExecutionLike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def properties(self) -> Mapping[str, Any]: ...
-    @property
-    def custom_properties(self) -> Mapping[str, Any]: ...
-    @property
-    def create_time_since_epoch(self) -> int | None: ...
+class ExecutionLike(StageLike, Protocol):
     @property
     def events(self) -> Sequence[EventLike]: ...
-
-
-class StageLike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def properties(self) -> Mapping[str, Any]: ...
-    @property
-    def custom_properties(self) -> Mapping[str, Any]: ...
-    @property
-    def create_time_since_epoch(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
