@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from cmf_metadata.merge import MergePlan, PayloadRejected, PushStatus
 from cmf_metadata.push import PushOutcome, merge
 
 log = structlog.get_logger(__name__)
+NICENESS = 10
 
 
 async def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +112,9 @@ def _planned(
 
 def main() -> int:
     configure_logging()
+    # Reading and planning a big push is CPU work that may wait; the server's own requests
+    # should not wait behind it.
+    os.nice(NICENESS)
     gc.freeze()  # the imports' objects: never scanned again
     job = orjson.loads(sys.stdin.buffer.read())
     answer = asyncio.run(run_job(job))
