@@ -71,10 +71,9 @@ class Client:
             name = f"concurrent-{self.index}-{turn}"
             self.last = (name, push_body_bytes(name, PUSH_EXECUTIONS, seed=turn))
             return "POST", "/api/mlmd_push", self.last[1], {}
-        assert self.last is not None
-        if kind == "repush":
+        if kind == "repush" and self.last is not None:
             return "POST", "/api/mlmd_push", self.last[1], {}
-        if kind == "pull":
+        if kind == "pull" and self.last is not None:
             return "GET", f"/api/mlmd_pull/{self.last[0]}", None, {}
         if kind == "listing":
             return (
