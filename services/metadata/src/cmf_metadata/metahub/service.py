@@ -146,43 +146,27 @@ class Metahub:
                     await store.advance_last_sync(conn, peer_id, result.last_sync_time)
         if failed is not None:
             log.warning("metahub.sync_failed", peer=row["host_info"], reason=failed.message)
-            await self._log(peer_id, schedule_id, started, "failed", failed.message, sync_type)
+            await self._log(
+                store.RunLog(peer_id, schedule_id, started, "failed", failed.message, sync_type)
+            )
             raise failed
         await self._log(
-            peer_id,
-            schedule_id,
-            started,
-            result.status,
-            result.message,
-            sync_type,
-            result.executions_pulled,
-            result.executions_merged,
+            store.RunLog(
+                peer_id,
+                schedule_id,
+                started,
+                result.status,
+                result.message,
+                sync_type,
+                result.executions_pulled,
+                result.executions_merged,
+            )
         )
         return result
 
-    async def _log(
-        self,
-        peer_id: int,
-        schedule_id: int | None,
-        run_time: int,
-        status: str,
-        message: str,
-        sync_type: str,
-        pulled: int = 0,
-        merged: int = 0,
-    ) -> None:
+    async def _log(self, run: store.RunLog) -> None:
         async with self.pool.acquire() as conn:
-            await store.add_log(
-                conn,
-                server_id=peer_id,
-                schedule_id=schedule_id,
-                run_time=run_time,
-                status=status,
-                message=message,
-                sync_type=sync_type,
-                pulled=pulled,
-                merged=merged,
-            )
+            await store.add_log(conn, run)
 
     async def completed_logs(self, peer_id: int) -> list[dict[str, Any]]:
         async with self.pool.acquire() as conn:

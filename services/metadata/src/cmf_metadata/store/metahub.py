@@ -6,6 +6,7 @@ this module except as :func:`peer_token`'s ciphertext.
 
 from __future__ import annotations
 
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from cmf_common.db import Connection
@@ -83,50 +84,45 @@ async def advance_last_sync(conn: Connection, peer_id: int, last_sync_time: int)
     )
 
 
-async def add_log(
-    conn: Connection,
-    *,
-    server_id: int,
-    schedule_id: int | None,
-    run_time: int,
-    status: str,
-    message: str,
-    sync_type: str,
-    pulled: int = 0,
-    merged: int = 0,
-) -> None:
+@dataclass(frozen=True)
+class RunLog:
+    """One row of ``metahub_sync_logs``: a sync's run, now or scheduled."""
+
+    server_id: int
+    schedule_id: int | None
+    run_time_utc: int
+    status: str
+    message: str
+    sync_type: str
+    executions_pulled: int = 0
+    executions_merged: int = 0
+
+
+async def add_log(conn: Connection, run: RunLog) -> None:
     await conn.execute(
         "INSERT INTO metahub_sync_logs (server_id, schedule_id, run_time_utc, status, message,"
         " sync_type, executions_pulled, executions_merged) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        server_id,
-        schedule_id,
-        run_time,
-        status,
-        message,
-        sync_type,
-        pulled,
-        merged,
+        *astuple(run),
     )
+
+
+async def _logs(conn: Connection, by: str, key: int, limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` runs whose ``by`` column (a constant of this module) is ``key``."""
+    rows = await conn.fetch(
+        f"SELECT {LOG_COLUMNS} FROM metahub_sync_logs WHERE {by} = $1"  # noqa: S608
+        " ORDER BY id DESC LIMIT $2",
+        key,
+        limit,
+    )
+    return [dict(r) for r in rows]
 
 
 async def schedule_logs(conn: Connection, schedule_id: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"SELECT {LOG_COLUMNS} FROM metahub_sync_logs WHERE schedule_id = $1"  # noqa: S608
-        " ORDER BY id DESC LIMIT $2",
-        schedule_id,
-        SCHEDULE_LOGS_LIMIT,
-    )
-    return [dict(r) for r in rows]
+    return await _logs(conn, "schedule_id", schedule_id, SCHEDULE_LOGS_LIMIT)
 
 
 async def completed_logs(conn: Connection, peer_id: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"SELECT {LOG_COLUMNS} FROM metahub_sync_logs WHERE server_id = $1"  # noqa: S608
-        " ORDER BY id DESC LIMIT $2",
-        peer_id,
-        COMPLETED_LOGS_LIMIT,
-    )
-    return [dict(r) for r in rows]
+    return await _logs(conn, "server_id", peer_id, COMPLETED_LOGS_LIMIT)
 
 
 async def add_schedule(conn: Connection, values: dict[str, Any]) -> int:
