@@ -173,7 +173,7 @@ async def test_a_token_is_kept_encrypted_sent_to_the_peer_and_never_returned(
 ) -> None:
     body = {"server_name": "a", "server_url": PEER, "token": "s3cret-token"}
     no_key = await client.post("/register-server", json=body)
-    assert no_key.status_code == 400 and "METAHUB_SECRET_KEY" in no_key.json()["detail"]
+    assert no_key.status_code == 403 and "METAHUB_SECRET_KEY" in no_key.json()["detail"]
     hub.cipher = TokenCipher("key from settings")
     assert (await client.post("/register-server", json=body)).status_code == 200
     sealed = await conn.fetchval("SELECT token_encrypted FROM metahub_peers")

@@ -41,7 +41,9 @@ SCHEDULER_LOCK = 0x434D4653
 
 
 class NoTokenKey(MetahubError):
-    status = 400
+    """This server cannot keep a peer token: no ``METAHUB_SECRET_KEY``."""
+
+    status = 403
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Metahub:
         if not name or len(name) > 256:
             raise MetahubError("server_name must have 1 to 256 characters")
         url = normalize_url(url)
+        token = token or None
         if url == own_url.rstrip("/"):
             raise SelfRegistration("Cannot register the server with its own details.")
         if token is not None and self.cipher is None:
