@@ -58,8 +58,13 @@ def schemathesis_args(base_url: str) -> list[str]:
 @pytest.mark.timeout(420)
 def test_schemathesis_finds_nothing_with_every_check_on(tmp_path: Path) -> None:
     # A token the graph never reaches is a 503 after the wait; a short wait keeps it quick.
-    # A generated peer URL fails fast (Metahub's register and sync call it).
-    env = {"LINEAGE_CONSISTENCY_WAIT_S": "0.2", "METAHUB_CONNECT_TIMEOUT_S": "0.5"}
+    # Metahub's register calls the URL it is given: only loopback peers may be registered, so
+    # no generated URL leaves the machine, and a loopback one fails fast.
+    env = {
+        "LINEAGE_CONSISTENCY_WAIT_S": "0.2",
+        "METAHUB_CONNECT_TIMEOUT_S": "0.5",
+        "METAHUB_PEER_HOSTS": "127.0.0.1,localhost",
+    }
     with start_server(tmp_path, free_port(), env=env) as server:
         pushed = httpx.post(
             f"{server.base_url}/api/mlmd_push", json=cmf_fixture("push_example.json"), timeout=60

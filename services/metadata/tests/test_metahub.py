@@ -142,6 +142,17 @@ async def test_a_peer_url_is_http_or_https_with_a_host(
     assert peer.seen == []
 
 
+async def test_only_a_peer_host_the_operator_allows_is_registered_or_called(
+    client: httpx.AsyncClient, hub: Metahub, peer: FakePeer
+) -> None:
+    hub.peer_hosts = frozenset({"peer.test"})
+    refused = await register(client, url="http://elsewhere.test")
+    assert refused.status_code == 400 and "METAHUB_PEER_HOSTS" in refused.json()["detail"]
+    assert peer.seen == []
+    assert (await register(client, url="http://PEER.test:8080")).status_code == 200
+    assert (await client.get("/server-list")).json()[0]["host_info"] == "http://PEER.test:8080"
+
+
 async def test_we_refuse_to_register_ourselves(
     client: httpx.AsyncClient, hub: Metahub, peer: FakePeer
 ) -> None:

@@ -56,5 +56,14 @@ class MetadataSettings(ServiceSettings):
     # A sync's next start is the peer's clock at this sync's start less this overlap, so a
     # push committing while the pull read is pulled again (merged as exists), not lost.
     metahub_sync_overlap_ms: int = Field(default=5000, ge=0)
+    # The host names a peer may be registered at, comma separated (unset: any host). The
+    # server calls every registered peer, so an operator can keep those calls inside a network.
+    metahub_peer_hosts: str | None = None
     # How often the schedule runner looks for due schedules (the reference: 30 s).
     metahub_scheduler_interval_s: float = Field(default=30.0, gt=0)
+
+    def peer_hosts(self) -> frozenset[str] | None:
+        """``METAHUB_PEER_HOSTS`` as lower-case host names (None: unset, any host)."""
+        if self.metahub_peer_hosts is None:
+            return None
+        return frozenset(h.strip().lower() for h in self.metahub_peer_hosts.split(",") if h.strip())

@@ -73,6 +73,7 @@ class MetadataState:
             cipher=TokenCipher(secret.get_secret_value()) if secret is not None else None,
             committed=committed,
             overlap_ms=settings.metahub_sync_overlap_ms,
+            peer_hosts=settings.peer_hosts(),
         )
         return cls(
             settings=settings,

@@ -60,8 +60,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def normalize_url(url: str) -> str:
-    """``url`` without a trailing slash; http/https with a host only, else :class:`InvalidPeer`."""
+def normalize_url(url: str, allowed_hosts: frozenset[str] | None = None) -> str:
+    """``url`` without a trailing slash; http/https with a host only (one of ``allowed_hosts``
+    when given), else :class:`InvalidPeer`."""
     url = url.strip()
     if len(url) > MAX_URL_CHARS:
         raise InvalidPeer("server_url is too long")
@@ -74,6 +75,8 @@ def normalize_url(url: str) -> str:
         raise InvalidPeer("server_url must be an http:// or https:// URL with a host")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise InvalidPeer("server_url must not carry credentials, a query or a fragment")
+    if allowed_hosts is not None and parts.hostname.lower() not in allowed_hosts:
+        raise InvalidPeer("server_url's host is not one of this server's METAHUB_PEER_HOSTS")
     return url.rstrip("/")
 
 

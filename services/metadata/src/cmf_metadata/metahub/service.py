@@ -54,6 +54,8 @@ class Metahub:
     committed: CommittedPublisher | None = None
     overlap_ms: int = 5000
     clock: Clock = field(default_factory=SystemClock)
+    # The hosts a peer may be registered at (None: any); the server calls what is registered.
+    peer_hosts: frozenset[str] | None = None
 
     async def server_id(self) -> str:
         async with self.pool.acquire() as conn:
@@ -71,7 +73,7 @@ class Metahub:
         name = name.strip()
         if not name or len(name) > 256:
             raise MetahubError("server_name must have 1 to 256 characters")
-        url = normalize_url(url)
+        url = normalize_url(url, self.peer_hosts)
         token = token or None
         if url == own_url.rstrip("/"):
             raise SelfRegistration("Cannot register the server with its own details.")
