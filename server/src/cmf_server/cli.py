@@ -7,7 +7,6 @@ on a private PostgreSQL in the data dir unless ``DATABASE_URL`` is set.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from pathlib import Path
@@ -99,24 +98,16 @@ def _worker(args: argparse.Namespace) -> int:
     so SIGTERM stops taking work, finishes what is in flight and closes its clients."""
     import importlib
 
-    import uvicorn
-
     from cmf_common.logging import configure_logging
     from cmf_common.settings import ServiceSettings
+    from cmf_server.serving import serve
 
     factory_path, default_port = (WORKERS if args.command == "worker" else SERVICES)[args.name]
     module, factory = factory_path.split(":")
     common = ServiceSettings()
     configure_logging(common.log_level, json=common.log_json)
     app = getattr(importlib.import_module(module), factory)()
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port or default_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    serve(app, common, host=args.host, port=args.port or default_port)
     return 0
 
 
@@ -169,7 +160,6 @@ def _stop_embedded_postgres() -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    import uvicorn
     from pydantic import SecretStr
 
     from cmf_artifacts.settings import ArtifactSettings
@@ -177,6 +167,7 @@ def _serve(args: argparse.Namespace) -> None:
     from cmf_lineage.settings import LineageSettings
     from cmf_metadata.settings import MetadataSettings
     from cmf_server.embedded import embedded_server
+    from cmf_server.serving import serve
 
     overrides = {
         k: v
@@ -216,14 +207,13 @@ def _serve(args: argparse.Namespace) -> None:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    serve(
         gateway,
+        settings,
         host=settings.host,
         port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        limit_concurrency=int(os.environ.get("CMF_LIMIT_CONCURRENCY", "1000")),
+        dialect_of=gateway.table.dialect_of,
+        graceful_shutdown_s=GRACEFUL_SHUTDOWN_S,
     )
 
 

@@ -49,6 +49,9 @@ def embedded_server(
     lineage``); without one, this process hands them from the metadata outbox to the lineage
     projector."""
     in_process_events = not settings.kafka_bootstrap_servers
+    # Every app behind this process allows the origins and hosts the process does.
+    metadata_settings = metadata_settings.with_edge_of(settings)
+    lineage_settings = lineage_settings.with_edge_of(settings)
     # The projector is ours, so it posts every commit on this board; the lineage app's sync
     # loop covers commits of another server's projector sharing the database. With Redis the
     # lineage app uses Redis's board.
@@ -75,6 +78,7 @@ def embedded_server(
             database_url=metadata_settings.database_url,
             artifacts_dir=metadata_settings.files_dir.parent / "artifacts",
         )
+    artifact_settings = artifact_settings.with_edge_of(settings)
     # The artifact service resolves artifacts through the metadata app, in-process.
     catalog_client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=metadata.app), base_url="http://metadata", timeout=30.0

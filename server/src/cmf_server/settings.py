@@ -18,6 +18,7 @@ def default_data_dir() -> Path:
 
 # Where a UI under development is usually served (Vite, Create React App).
 DEV_SERVER_PORTS = (5173, 3000)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class ServerSettings(GatewaySettings):
@@ -36,3 +37,11 @@ class ServerSettings(GatewaySettings):
         hosts = ("127.0.0.1", "localhost")
         own = [] if self.host in ("0.0.0.0", "::", *hosts) else [f"http://{self.host}:{self.port}"]
         return [*own, *(f"http://{h}:{p}" for p in ports for h in hosts)]
+
+    def allowed_host_names(self) -> list[str] | None:
+        """``ALLOWED_HOSTS`` when set; otherwise, listening on a loopback address, the loopback
+        names (a page of another site that rebinds its name to 127.0.0.1 is refused by the
+        ``Host`` it sends); listening elsewhere, any."""
+        if self.allowed_hosts is not None or self.host not in LOOPBACK_HOSTS:
+            return super().allowed_host_names()
+        return list(LOOPBACK_HOSTS)

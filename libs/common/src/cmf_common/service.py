@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 
 from cmf_common.body_limit import BodyLimitMiddleware
 from cmf_common.dialects import Dialect, app_dialects, install_error_handlers
+from cmf_common.edge import BodyReadDeadline, CrossOriginGuard, UnexpectedErrors
 from cmf_common.health import Check, health_router
 from cmf_common.metrics import metrics_router
 from cmf_common.middleware import ObservabilityMiddleware
@@ -152,7 +153,22 @@ def service_app(
         )
     )
     app.include_router(metrics_router())
+    # Innermost first. The edge judges a request before any route reads it (cmf_common.edge);
+    # UnexpectedErrors is outside every guard that raises to its own handler (the body limit).
     if max_body_bytes is not None:
         app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, dialect_of=dialect_of)
+    app.add_middleware(
+        BodyReadDeadline,
+        timeout_s=settings.http_body_timeout_s,
+        min_rate=settings.http_body_min_rate,
+        dialect_of=dialect_of,
+    )
+    app.add_middleware(
+        CrossOriginGuard,
+        allowed_origins=settings.allowed_origins(),
+        allowed_hosts=settings.allowed_host_names(),
+        dialect_of=dialect_of,
+    )
+    app.add_middleware(UnexpectedErrors, dialect_of=dialect_of)
     app.add_middleware(ObservabilityMiddleware, service=settings.service_name)
     return app

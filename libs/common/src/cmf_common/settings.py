@@ -8,10 +8,27 @@ serve every schema in the embedded server while production gives each service it
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def split_list(raw: str) -> list[str]:
+    """A comma list of origins (``scheme://host[:port]``) or host names, blanks and trailing
+    slashes dropped."""
+    return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+
+
+# The limits of the HTTP edge a composing process hands every service it serves.
+EDGE_LIMITS = (
+    "http_keep_alive_timeout_s",
+    "http_header_timeout_s",
+    "http_body_timeout_s",
+    "http_body_min_rate",
+    "http_max_header_bytes",
+    "http_max_connections",
+)
 
 
 class ServiceSettings(BaseSettings):
@@ -44,6 +61,27 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     events_topic: str = "cmf.metadata.v1"
 
+    # The HTTP edge (docs/architecture.md, "Limits and timeouts"): what the process's HTTP
+    # server (cmf_server.serving) and every app's edge middleware (cmf_common.edge) allow.
+    # ``CORS_ORIGINS``: the origins (comma list, ``*`` for any) whose pages may call this
+    # process, writes included; unset, none but its own (same-origin requests).
+    cors_origins: str | None = None
+    # ``ALLOWED_HOSTS``: the names (comma list; ``.example.org`` is it and its subdomains, ``*``
+    # any) a request's ``Host`` may carry; unset, any.
+    allowed_hosts: str | None = None
+    # An open connection that sends nothing for this long (fresh, or between requests) is closed.
+    http_keep_alive_timeout_s: float = Field(default=5.0, gt=0)
+    # From a request's first byte to the end of its headers; then 408 and the connection closes.
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    # A body must arrive within this many seconds, plus one more second per
+    # ``http_body_min_rate`` bytes received (so a slow link is fine, a trickle is not); 408.
+    http_body_timeout_s: float = Field(default=20.0, gt=0)
+    http_body_min_rate: int = Field(default=1024, ge=1)
+    # The request line and headers together; 431 beyond.
+    http_max_header_bytes: int = Field(default=65536, ge=1024)
+    # Open connections of the process; at the cap a new one sheds the longest idle one.
+    http_max_connections: int = Field(default=1000, ge=1)
+
     @model_validator(mode="before")
     @classmethod
     def _service_database_url_wins(cls, values: dict[str, object]) -> dict[str, object]:
@@ -51,6 +89,27 @@ class ServiceSettings(BaseSettings):
         if override and isinstance(values, dict):
             values = {**values, "database_url": override}
         return values
+
+    def allowed_origins(self) -> list[str]:
+        """The other origins whose pages may call this process (``CORS_ORIGINS``)."""
+        return split_list(self.cors_origins) if self.cors_origins is not None else []
+
+    def allowed_host_names(self) -> list[str] | None:
+        """The names ``Host`` may carry (``ALLOWED_HOSTS``); ``None``: any."""
+        return split_list(self.allowed_hosts) if self.allowed_hosts is not None else None
+
+    def with_edge_of(self, process: ServiceSettings) -> Self:
+        """These settings with the HTTP edge of ``process``, the settings of the process that
+        serves this service among others (the embedded server): one set of allowed origins,
+        hosts and limits for every app behind it."""
+        hosts = process.allowed_host_names()
+        return self.model_copy(
+            update={
+                "cors_origins": ",".join(process.allowed_origins()),
+                "allowed_hosts": ",".join(hosts) if hosts is not None else None,
+                **{name: getattr(process, name) for name in EDGE_LIMITS},
+            }
+        )
 
     @property
     def db_schema(self) -> str:
