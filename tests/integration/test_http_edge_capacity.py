@@ -36,7 +36,7 @@ def test_a_thousand_idle_connections_do_not_shut_out_a_push(server: ServerProces
     idle: list[socket.socket] = []
     try:
         for _ in range(CAP):
-            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=30))
         # One that has been served and now idles, among them.
         with Connection(server.port) as served:
             assert served.request("GET", "/livez").status == 200
