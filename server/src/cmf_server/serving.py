@@ -51,6 +51,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cmf_common.dialects import DEFAULT_DIALECT, Dialect
+from cmf_common.edge import RequestTimeout
 from cmf_common.errors import DomainError
 from cmf_common.settings import ServiceSettings
 
@@ -72,12 +73,6 @@ class HeaderFieldsTooLarge(DomainError):
     status = 431
     code = "header_fields_too_large"
     title = "Request header fields too large"
-
-
-class HeaderTimeout(DomainError):
-    status = 408
-    code = "request_timeout"
-    title = "Request timeout"
 
 
 class OverCapacity(DomainError):
@@ -271,7 +266,7 @@ class EdgeProtocol(HttpToolsProtocol):
             self._arm(self.edge.settings.http_header_timeout_s, self._head_expired)
             return
         self._refuse(
-            HeaderTimeout(
+            RequestTimeout(
                 f"the request headers did not arrive within "
                 f"{self.edge.settings.http_header_timeout_s:g} s"
             )
