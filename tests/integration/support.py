@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from cmf_testing import databases
@@ -44,6 +46,18 @@ def new_database() -> str:
 
 def drop_database(url: str) -> None:
     run_blocking(databases.drop_database(url.rsplit("/", 1)[1]))
+
+
+@contextmanager
+def server_on_new_database(tmp_path: Path, env: Mapping[str, str]) -> Iterator[ServerProcess]:
+    """``cmf-server up`` on a database of its own on the test PostgreSQL (it starts in seconds,
+    without an embedded PostgreSQL to create), with ``env``; the database is dropped after."""
+    url = new_database()
+    try:
+        with start_server(tmp_path, free_port(), {"DATABASE_URL": url, **env}) as server:
+            yield server
+    finally:
+        drop_database(url)
 
 
 def new_topic(partitions: int = 3) -> str:

@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 from raw_http import Connection
-from support import ServerProcess, drop_database, free_port, new_database, start_server
+from support import ServerProcess, server_on_new_database
 
 from cmf_testing.generator import push_body_bytes
 
@@ -30,9 +30,7 @@ FOREIGN = "http://evil.example"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    url = new_database()
     env = {
-        "DATABASE_URL": url,
         "HTTP_KEEP_ALIVE_TIMEOUT_S": str(TIMEOUT_S),
         "HTTP_HEADER_TIMEOUT_S": str(TIMEOUT_S),
         "HTTP_BODY_TIMEOUT_S": str(TIMEOUT_S),
@@ -40,11 +38,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "MAX_BODY_BYTES": str(MAX_BODY),
         "LOG_LEVEL": "WARNING",
     }
-    try:
-        with start_server(tmp_path_factory.mktemp("edge"), free_port(), env) as process:
-            yield process
-    finally:
-        drop_database(url)
+    with server_on_new_database(tmp_path_factory.mktemp("edge"), env) as process:
+        yield process
 
 
 def _push_body(pipeline: str = "edge") -> bytes:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from raw_http import Connection
-from support import ServerProcess, drop_database, free_port, new_database, start_server
+from support import ServerProcess, server_on_new_database
 
 from cmf_testing.generator import push_body_bytes
 
@@ -18,18 +18,13 @@ CAP = 1000
 
 @pytest.fixture
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    url = new_database()
     env = {
-        "DATABASE_URL": url,
         "HTTP_MAX_CONNECTIONS": str(CAP),
         "HTTP_KEEP_ALIVE_TIMEOUT_S": "120",  # idle connections stay until shed
         "LOG_LEVEL": "WARNING",
     }
-    try:
-        with start_server(tmp_path_factory.mktemp("cap"), free_port(), env) as process:
-            yield process
-    finally:
-        drop_database(url)
+    with server_on_new_database(tmp_path_factory.mktemp("cap"), env) as process:
+        yield process
 
 
 def test_a_thousand_idle_connections_do_not_shut_out_a_push(server: ServerProcess) -> None:

@@ -40,6 +40,7 @@ the connection usable.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from asyncio import TimerHandle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ DRAIN_BYTES = 1 << 20
 # What a client is told to wait before it tries again when every connection is busy.
 RETRY_AFTER_S = 1
 GRACEFUL_SHUTDOWN_S = 30
+_IDLE_ORDER = itertools.count()
 
 
 class HeaderFieldsTooLarge(DomainError):
@@ -119,7 +121,12 @@ class EdgeProtocol(HttpToolsProtocol):
         self._timer: TimerHandle | None = None  # the head's deadline, or the drain's
         self._lingering = False
         self._over_capacity = False
-        self.idle_since = self.loop.time()
+        self.idle_since = self._now()
+
+    def _now(self) -> tuple[float, int]:
+        """When this connection went idle, ordered: uvloop's clock advances once per loop
+        iteration, so connections accepted together would tie (and shed in set order)."""
+        return self.loop.time(), next(_IDLE_ORDER)
 
     # The connection
 
@@ -232,7 +239,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._drained = 0
         self._cancel_timer()
-        self.idle_since = self.loop.time()
+        self.idle_since = self._now()
         if not self._over_capacity:
             super().on_headers_complete()
             return
@@ -252,7 +259,7 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self.idle_since = self.loop.time()
+        self.idle_since = self._now()
         if self._in_message and not self._lingering:
             # The rest of an unread body must come within the header timeout, or we close.
             self._arm(self.edge.settings.http_header_timeout_s, self.close_connection)
