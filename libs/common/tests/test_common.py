@@ -201,14 +201,3 @@ async def test_a_housekeeping_fault_clears_only_when_housekeeping_succeeds() -> 
     broken = False
     await housekeeping.run_if_due()
     await loop.check()
-
-
-async def test_pools_plan_every_run_of_a_statement_for_its_own_arrays(
-    make_database_url: Callable[[], str],
-) -> None:
-    """A generic plan guesses the size of a push's arrays; see create_pool."""
-    pool = await create_pool(make_database_url(), "metadata")
-    try:
-        assert await pool.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
-    finally:
-        await pool.close()

@@ -173,12 +173,6 @@ async def create_pool(
             "search_path": f"{_quote_ident(schema)}, public",
             "statement_timeout": str(statement_timeout_ms),
             "application_name": application_name,
-            # Our statements take whole pushes as array parameters. From a prepared statement's
-            # sixth run PostgreSQL may switch to a generic plan, which guesses 10 rows for every
-            # unnest: the push's artifact merge then went from 0.3 s to 3 s on a connection's
-            # sixth push of 1,000 executions, and a 10,000-execution push took 74 s instead of
-            # 10. Planning each run costs well under a millisecond against that.
-            "plan_cache_mode": "force_custom_plan",
             # Over TCP, PostgreSQL closes the session of a client that vanished (a host that
             # died, a network cut) within about a minute, so its locks (a relay's subjects,
             # the embedded delivery's turn) do not outlive it.

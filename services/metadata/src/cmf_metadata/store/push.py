@@ -278,8 +278,15 @@ async def upsert_artifacts(
 
     A known uri keeps its id, name and first creation time; its ``url`` list gains this push's
     entries and its custom properties merge, all under the row lock the upsert takes.
+
+    From its sixth run on a connection, PostgreSQL may keep a generic plan of this statement,
+    which guesses 10 rows for each unnest and joins the ranks by nested loops: the merge then
+    took 3 s instead of 0.3 s for 1,000 executions, and 60 s more for 10,000. So it is planned
+    for its own arrays every time, and only it: the listing triggers' statements, run once per
+    row, must keep their cached plans (planning them each time made a push twice as slow).
     """
-    return await conn.fetch(
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    stored = await conn.fetch(
         "WITH pushed AS ("
         "  SELECT v.* FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],"
         "    $7::text[])"
@@ -316,6 +323,8 @@ async def upsert_artifacts(
         [json_dumps(r.properties) for r in rows],
         [json_dumps(r.custom_properties) for r in rows],
     )
+    await conn.execute("SET LOCAL plan_cache_mode = auto")
+    return stored
 
 
 async def artifacts_by_id(conn: Connection, ids: Sequence[int]) -> list[asyncpg.Record]:
