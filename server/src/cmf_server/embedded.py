@@ -116,6 +116,8 @@ def embedded_server(
                     lineage_state.projector,
                     retention=artifact_settings.outbox_retention,
                     inbox_retention=lineage_settings.inbox_retention,
+                    stall_after_s=metadata_settings.loop_stall_s,
+                    name="embedded-delivery-artifacts",
                 )
             )
             yield [delivered, blobs_delivered]
@@ -143,6 +145,7 @@ async def embedded_delivery(
     retention: timedelta,
     inbox_retention: timedelta,
     stall_after_s: float = 60.0,
+    name: str = "embedded-delivery",
 ) -> AsyncIterator[Check]:
     """The lineage projector fed straight from the metadata outbox, in-process, instead of
     through Kafka, while the server runs. Yields the delivery loop's liveness check, for the
@@ -156,9 +159,10 @@ async def embedded_delivery(
             projector.consumer, inbox_retention
         ),
         stall_after_s=stall_after_s,
+        name=name,
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(delivery.run(stop), name="embedded-delivery")
+    task = asyncio.create_task(delivery.run(stop), name=name)
     try:
         yield delivery.loop.check
     finally:

@@ -40,9 +40,11 @@ class OutboxDelivery:
         maintenance_every_s: float = 60.0,
         consumer_housekeeping: Callable[[], Awaitable[object]] | None = None,
         stall_after_s: float = 60.0,
+        name: str = "embedded-delivery",
     ) -> None:
         """``consumer_housekeeping`` is the handlers' own (their inbox's retention), run with
-        the outbox's pruning."""
+        the outbox's pruning. ``name`` is the loop's, in logs, metrics and ``/livez``: one per
+        outbox a process delivers."""
         self.pool = pool
         self.dispatcher = dispatcher
         self.batch_rows = batch_rows
@@ -53,7 +55,7 @@ class OutboxDelivery:
         self.retention = retention
         self.maintenance_every_s = maintenance_every_s
         self.consumer_housekeeping = consumer_housekeeping
-        self.loop = LoopSupervisor("embedded-delivery", stall_after_s=stall_after_s)
+        self.loop = LoopSupervisor(name, stall_after_s=stall_after_s)
 
     async def deliver_once(self) -> int:
         """Deliver one batch; how many rows (0: none waited; ``WAITING``: rows wait but another

@@ -31,6 +31,10 @@ EDGE_LIMITS = (
 )
 
 
+# The host names the embedded server's apps call each other by, over in-process transports.
+IN_PROCESS_HOSTS = ("metadata", "lineage", "artifacts")
+
+
 class ServiceSettings(BaseSettings):
     """What every service process needs to start; unknown env vars are ignored."""
 
@@ -101,8 +105,11 @@ class ServiceSettings(BaseSettings):
     def with_edge_of(self, process: ServiceSettings) -> Self:
         """These settings with the HTTP edge of ``process``, the settings of the process that
         serves this service among others (the embedded server): one set of allowed origins,
-        hosts and limits for every app behind it."""
+        hosts and limits for every app behind it. The apps also call each other in-process
+        under names of their own (``http://metadata``): those names are allowed too."""
         hosts = process.allowed_host_names()
+        if hosts is not None:
+            hosts = [*hosts, *IN_PROCESS_HOSTS]
         return self.model_copy(
             update={
                 "cors_origins": ",".join(process.allowed_origins()),

@@ -149,6 +149,9 @@ class LoopSupervisor:
         self.failures = 0  # consecutive failed rounds
         self.faults: dict[str, str] = {}  # part -> the error that faulted it
         self.moved_at = time.monotonic()  # last progress, or last round that found no work
+        # The last round found no work: until the next round looks, none is known to wait (a
+        # loop polls seconds apart when idle, which must not read as a stall).
+        self.idle = False
         self.last_error: str | None = None
         self.outage_since: float | None = None  # the first transient failure of an outage
         self.outage_failures = 0
@@ -165,6 +168,8 @@ class LoopSupervisor:
 
     def stalled_for(self) -> float | None:
         """How long the loop has made no progress, when that is past ``stall_after_s``."""
+        if self.idle:
+            return None
         idle = time.monotonic() - self.moved_at
         return idle if idle > self.stall_after_s else None
 
@@ -220,6 +225,9 @@ class LoopSupervisor:
     async def round(self, work: Callable[[], Awaitable[int]], stop: asyncio.Event) -> int | None:
         """Run one round under the policy: how much it moved on, or ``None`` once a failure
         has been reported and waited out (the caller just goes round again)."""
+        if self.idle:
+            self.moved()  # no work waited until this round looked
+            self.idle = False
         self.beat()
         try:
             result = await work()
@@ -233,6 +241,7 @@ class LoopSupervisor:
         self.succeeded()
         if result != WAITING:
             self.moved()
+        self.idle = result == 0
         return result
 
     @asynccontextmanager
