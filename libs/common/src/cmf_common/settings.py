@@ -8,10 +8,13 @@ serve every schema in the embedded server while production gives each service it
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import ClassVar, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cmf_common.principal import MIN_SECRET_BYTES
 
 
 def split_list(raw: str) -> list[str]:
@@ -86,6 +89,16 @@ class ServiceSettings(BaseSettings):
     # Open connections of the process; at the cap a new one sheds the longest idle one.
     http_max_connections: int = Field(default=1000, ge=1)
 
+    # The signed principal the gateway forwards (cmf_common.principal, docs/access.md): the
+    # secret it is signed with (``PRINCIPAL_SECRET``, or the first line of the file
+    # ``PRINCIPAL_SECRET_FILE``), and whether a request without a valid one is refused (401).
+    # Unset, an absent principal means full access (the embedded server without auth); a
+    # service run on its own (``cmf-server serve``) requires one unless told otherwise
+    # (:meth:`standalone`).
+    principal_secret: SecretStr | None = None
+    principal_secret_file: Path | None = None
+    require_principal: bool = False
+
     @model_validator(mode="before")
     @classmethod
     def _service_database_url_wins(cls, values: dict[str, object]) -> dict[str, object]:
@@ -117,6 +130,27 @@ class ServiceSettings(BaseSettings):
                 **{name: getattr(process, name) for name in EDGE_LIMITS},
             }
         )
+
+    def principal_secret_bytes(self) -> bytes | None:
+        """The principal secret (``PRINCIPAL_SECRET`` first, else ``PRINCIPAL_SECRET_FILE``'s
+        first line), ``None`` when neither is set; one shorter than 16 bytes is refused."""
+        if self.principal_secret is not None:
+            secret = self.principal_secret.get_secret_value().encode()
+        elif self.principal_secret_file is not None:
+            lines = self.principal_secret_file.read_bytes().splitlines()
+            secret = lines[0].strip() if lines else b""
+        else:
+            return None
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"the principal secret must be at least {MIN_SECRET_BYTES} bytes")
+        return secret
+
+    def standalone(self) -> Self:
+        """These settings for a service run on its own behind the gateway (distributed mode):
+        a principal is required unless ``REQUIRE_PRINCIPAL`` says otherwise."""
+        if "require_principal" in self.model_fields_set:
+            return self
+        return self.model_copy(update={"require_principal": True})
 
     @property
     def db_schema(self) -> str:
