@@ -285,46 +285,44 @@ async def upsert_artifacts(
     for its own arrays every time, and only it: the listing triggers' statements, run once per
     row, must keep their cached plans (planning them each time made a push twice as slow).
     """
-    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-    stored = await conn.fetch(
-        "WITH pushed AS ("
-        "  SELECT v.* FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],"
-        "    $7::text[])"
-        "    WITH ORDINALITY AS v(uri, type_id, type, name, props, custom, ord)"
-        "), missing AS ("
-        "  SELECT p.uri, row_number() OVER (ORDER BY p.ord) AS rank FROM pushed p"
-        "  WHERE NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.uri = p.uri)"
-        "), numbered AS ("
-        "  SELECT m.uri, n.id, m.rank FROM missing m"
-        "  JOIN (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM"
-        "          (SELECT nextval(pg_get_serial_sequence('artifacts', 'id')) AS id"
-        "           FROM missing) AS ids) AS n ON n.rank = m.rank"
-        ")"
-        " INSERT INTO artifacts AS a (id, uri, type_id, type, name, properties, custom_properties,"
-        "   create_time_since_epoch, last_update_time_since_epoch)"
-        " SELECT coalesce(n.id, (SELECT k.id FROM artifacts k WHERE k.uri = p.uri)),"
-        "   p.uri, p.type_id, p.type, p.name, p.props::jsonb, p.custom::jsonb,"
-        "   $1 + coalesce(n.rank - 1, 0), $1 + coalesce(n.rank - 1, 0)"
-        " FROM pushed p LEFT JOIN numbered n ON n.uri = p.uri"
-        " ORDER BY p.uri"
-        " ON CONFLICT (uri) DO UPDATE SET"
-        "   properties = a.properties || (excluded.properties - 'url')"
-        "     || jsonb_strip_nulls(jsonb_build_object('url',"
-        "          merge_comma_lists(a.properties ->> 'url', excluded.properties ->> 'url'))),"
-        "   custom_properties = a.custom_properties"
-        "     || (excluded.custom_properties - 'original_create_time_since_epoch'),"
-        "   last_update_time_since_epoch = $1"
-        " RETURNING id, uri",
-        now,
-        [r.uri for r in rows],
-        [r.type_id for r in rows],
-        [r.type for r in rows],
-        [r.name for r in rows],
-        [json_dumps(r.properties) for r in rows],
-        [json_dumps(r.custom_properties) for r in rows],
-    )
-    await conn.execute("SET LOCAL plan_cache_mode = auto")
-    return stored
+    async with db.local_setting(conn, "plan_cache_mode", "force_custom_plan"):
+        return await conn.fetch(
+            "WITH pushed AS ("
+            "  SELECT v.* FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],"
+            "    $7::text[])"
+            "    WITH ORDINALITY AS v(uri, type_id, type, name, props, custom, ord)"
+            "), missing AS ("
+            "  SELECT p.uri, row_number() OVER (ORDER BY p.ord) AS rank FROM pushed p"
+            "  WHERE NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.uri = p.uri)"
+            "), numbered AS ("
+            "  SELECT m.uri, n.id, m.rank FROM missing m"
+            "  JOIN (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM"
+            "          (SELECT nextval(pg_get_serial_sequence('artifacts', 'id')) AS id"
+            "           FROM missing) AS ids) AS n ON n.rank = m.rank"
+            ")"
+            " INSERT INTO artifacts AS a (id, uri, type_id, type, name, properties,"
+            "   custom_properties, create_time_since_epoch, last_update_time_since_epoch)"
+            " SELECT coalesce(n.id, (SELECT k.id FROM artifacts k WHERE k.uri = p.uri)),"
+            "   p.uri, p.type_id, p.type, p.name, p.props::jsonb, p.custom::jsonb,"
+            "   $1 + coalesce(n.rank - 1, 0), $1 + coalesce(n.rank - 1, 0)"
+            " FROM pushed p LEFT JOIN numbered n ON n.uri = p.uri"
+            " ORDER BY p.uri"
+            " ON CONFLICT (uri) DO UPDATE SET"
+            "   properties = a.properties || (excluded.properties - 'url')"
+            "     || jsonb_strip_nulls(jsonb_build_object('url',"
+            "          merge_comma_lists(a.properties ->> 'url', excluded.properties ->> 'url'))),"
+            "   custom_properties = a.custom_properties"
+            "     || (excluded.custom_properties - 'original_create_time_since_epoch'),"
+            "   last_update_time_since_epoch = $1"
+            " RETURNING id, uri",
+            now,
+            [r.uri for r in rows],
+            [r.type_id for r in rows],
+            [r.type for r in rows],
+            [r.name for r in rows],
+            [json_dumps(r.properties) for r in rows],
+            [json_dumps(r.custom_properties) for r in rows],
+        )
 
 
 async def artifacts_by_id(conn: Connection, ids: Sequence[int]) -> list[asyncpg.Record]:
