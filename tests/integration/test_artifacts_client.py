@@ -94,6 +94,11 @@ def test_the_service_serves_what_cmf_artifact_push_stored(
         assert pulled.headers["etag"] == f'"{artifact["uri"]}"'
     model = next(a for a in with_bytes(server, "By-DVC") if a["type"] == "Model")
     assert model["stored"] is True
+    # The UI's artifacts table says so too.
+    page = httpx.get(
+        f"{server}/api/native/v1/views/artifacts", params={"pipeline": "By-DVC", "type": "Model"}
+    )
+    assert [a["stored"] for a in page.json()["items"]] == [True]
 
 
 def test_cmf_artifact_pull_reads_what_the_service_stored(

@@ -30,6 +30,7 @@ from cmf_metadata.store import artifacts as artifact_store
 from cmf_metadata.store import executions as execution_store
 from cmf_metadata.store import views as store
 from cmf_metadata.store.paging import custom_plans
+from cmf_metadata.stored import StoredBlobs, with_stored
 
 MAX_PAGE = 500
 MAX_OFFSET = 10_000_000
@@ -329,8 +330,10 @@ async def pipeline_artifacts(
     sort: str,
     offset: int,
     limit: int,
+    stored: StoredBlobs,
 ) -> dict[str, Any]:
-    """One numbered page of the pipeline's artifacts of a type."""
+    """One numbered page of the pipeline's artifacts of a type, each with ``stored``: whether
+    the artifact service holds its bytes."""
     check_page(offset, limit)
     check_text("type", type)
     order = parse_sort(sort, list(store.ARTIFACT_COLUMNS))
@@ -348,7 +351,8 @@ async def pipeline_artifacts(
                 offset=offset,
                 limit=limit,
             )
-    return {"items": [artifact_item(r) for r in rows], "total": total, "offset": offset}
+    items = await with_stored([artifact_item(r) for r in rows], stored)
+    return {"items": items, "total": total, "offset": offset}
 
 
 def label_file_name(artifact: dict[str, Any]) -> str | None:

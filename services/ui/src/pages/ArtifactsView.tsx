@@ -28,6 +28,17 @@ const COLUMNS: ColumnDef<Artifact, unknown>[] = [
     cell: ({ row }) => <span className="mono" title={row.original.uri}>{row.original.uri}</span>,
   },
   {
+    id: "stored",
+    header: "Bytes",
+    size: 90,
+    cell: ({ row }) =>
+      row.original.stored === true ? (
+        <span className="badge" title="held by the artifact service">stored</span>
+      ) : (
+        <span className="muted" title="not held by this server (they stay in the DVC remote)">remote</span>
+      ),
+  },
+  {
     id: "pipelines",
     header: "Pipelines",
     size: 180,

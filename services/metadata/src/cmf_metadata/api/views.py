@@ -14,10 +14,10 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from cmf_common.dialects import ProblemRoute
+from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.paging import BIGINT_MAX
 from cmf_metadata import views
-from cmf_metadata.api.deps import Pool, State, Store
+from cmf_metadata.api.deps import Pool, State, Store, Stored
 from cmf_metadata.api.v1 import json_response, sort_query
 
 router = APIRouter(prefix="/views", tags=["views"], route_class=ProblemRoute)
@@ -41,19 +41,6 @@ def _sort(columns: Sequence[str]) -> Any:
 
 ExecutionSort = Annotated[str, _sort(views.EXECUTION_SORTS)]
 ArtifactSort = Annotated[str, _sort(views.ARTIFACT_SORTS)]
-
-
-class Problem(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    trace_id: str | None = None
-
-
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
 
 
 class Page(BaseModel):
@@ -127,27 +114,27 @@ class TensorBoard(BaseModel):
     files: list[dict[str, Any]]
 
 
-@router.get("/pipelines", response_model=Page, responses=_problems(400, 422))
+@router.get("/pipelines", response_model=Page, responses=errors(400, 422))
 async def pipelines(pool: Pool, q: Text = None, offset: Offset = 0, limit: Limit = 100) -> Response:
     """Pipeline cards, the last pushed first: counts of stages, executions and artifacts and
     the last push's time; ``q`` keeps the names that hold it (any case)."""
     return json_response(await views.pipeline_cards(pool, q=q, offset=offset, limit=limit))
 
 
-@router.get("/pipeline", response_model=PipelineOverview, responses=_problems(400, 404, 422))
+@router.get("/pipeline", response_model=PipelineOverview, responses=errors(400, 404, 422))
 async def pipeline(pool: Pool, name: Name) -> Response:
     """One pipeline's card, its stages (with counts) and artifact types (with counts)."""
     return json_response(await views.pipeline_overview(pool, name))
 
 
-@router.get("/stage-columns", response_model=StageColumns, responses=_problems(400, 404, 422))
+@router.get("/stage-columns", response_model=StageColumns, responses=errors(400, 404, 422))
 async def stage_columns(pool: Pool, pipeline: Name, stage: Name) -> Response:
     """The property keys of a stage's newest 250 executions (custom ones first), whether each
     is numeric, and the columns a table opens with. ``stage`` is the full ``<pipeline>/<stage>``."""
     return json_response(await views.stage_columns(pool, pipeline, stage))
 
 
-@router.get("/executions", response_model=Page, responses=_problems(400, 404, 422))
+@router.get("/executions", response_model=Page, responses=errors(400, 404, 422))
 async def executions(
     pool: Pool,
     pipeline: Name,
@@ -172,7 +159,7 @@ async def executions(
     )
 
 
-@router.get("/compare", response_model=Comparison, responses=_problems(400, 404, 422))
+@router.get("/compare", response_model=Comparison, responses=errors(400, 404, 422))
 async def compare(
     pool: Pool,
     ids: Annotated[
@@ -193,9 +180,10 @@ async def compare(
     return json_response(await views.compare_executions(pool, ids))
 
 
-@router.get("/artifacts", response_model=Page, responses=_problems(400, 404, 422))
+@router.get("/artifacts", response_model=Page, responses=errors(400, 404, 422))
 async def artifacts(
     pool: Pool,
+    stored: Stored,
     pipeline: Name,
     type: Annotated[str | None, Query(max_length=4096)] = None,
     q: Text = None,
@@ -208,12 +196,19 @@ async def artifacts(
     ``property:<key>``."""
     return json_response(
         await views.pipeline_artifacts(
-            pool, pipeline_name=pipeline, type=type, q=q, sort=sort, offset=offset, limit=limit
+            pool,
+            pipeline_name=pipeline,
+            type=type,
+            q=q,
+            sort=sort,
+            offset=offset,
+            limit=limit,
+            stored=stored,
         )
     )
 
 
-@router.get("/labels/{artifact_id}", response_model=LabelPage, responses=_problems(400, 404, 422))
+@router.get("/labels/{artifact_id}", response_model=LabelPage, responses=errors(400, 404, 422))
 async def labels(
     artifact_id: Id, pool: Pool, store: Store, offset: Offset = 0, limit: Limit = 50
 ) -> Response:
@@ -223,7 +218,7 @@ async def labels(
     )
 
 
-@router.get("/model-card/{artifact_id}", response_model=ModelCard, responses=_problems(404, 422))
+@router.get("/model-card/{artifact_id}", response_model=ModelCard, responses=errors(404, 422))
 async def model_card(artifact_id: Id, pool: Pool) -> Response:
     """A model, the executions that produced or used it, and their inputs and outputs."""
     return json_response(await views.model_card(pool, artifact_id))
@@ -232,7 +227,7 @@ async def model_card(artifact_id: Id, pool: Pool) -> Response:
 @router.get(
     "/executions/{execution_id}/python-env",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/plain": {}}}, **_problems(400, 404, 422)},
+    responses={200: {"content": {"text/plain": {}}}, **errors(400, 404, 422)},
 )
 async def python_env(execution_id: Id, pool: Pool, store: Store) -> StreamingResponse:
     """The python environment file the execution recorded, as text."""
@@ -244,7 +239,7 @@ async def python_env(execution_id: Id, pool: Pool, store: Store) -> StreamingRes
     )
 
 
-@router.get("/tensorboard", response_model=TensorBoard, responses=_problems(400, 404, 422))
+@router.get("/tensorboard", response_model=TensorBoard, responses=errors(400, 404, 422))
 async def tensorboard(pool: Pool, state: State, store: Store, pipeline: Name) -> Response:
     """The tensorboard logs uploaded for a pipeline and where TensorBoard shows them."""
     return json_response(
