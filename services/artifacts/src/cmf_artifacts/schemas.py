@@ -82,25 +82,6 @@ class StoredAnswer(BaseModel):
     stored: list[str]
 
 
-class Problem(BaseModel):
-    """An error (``application/problem+json``, RFC 9457)."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    trace_id: str | None = None
-
-
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The error answers a route declares."""
-    return {
-        status: {"model": Problem, "content": {"application/problem+json": {}}}
-        for status in statuses
-    }
-
-
 BINARY_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,

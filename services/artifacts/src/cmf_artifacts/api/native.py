@@ -25,10 +25,9 @@ from cmf_artifacts.schemas import (
     StoredRequest,
     UploadBegun,
     UploadRequest,
-    problems,
 )
 from cmf_artifacts.storage import PartInfo
-from cmf_common.dialects import ProblemRoute
+from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.errors import NotFound
 
 router = APIRouter(tags=["artifacts"], route_class=ProblemRoute)
@@ -83,7 +82,7 @@ async def head_blob(blobs: BlobsDep, digest: Digest) -> Response:
         200: {"description": "the bytes", **BINARY_ANSWER},
         206: {"description": "the range asked", **BINARY_ANSWER},
         304: {"description": "not modified (If-None-Match)"},
-        **problems(404, 416, 422),
+        **errors(404, 416, 422),
     },
 )
 async def get_blob(blobs: BlobsDep, digest: Digest, request: Request) -> Response:
@@ -97,7 +96,7 @@ async def get_blob(blobs: BlobsDep, digest: Digest, request: Request) -> Respons
     status_code=201,
     responses={
         200: {"model": BlobAnswer, "description": "stored already"},
-        **problems(409, 413, 422),
+        **errors(409, 413, 422),
     },
     openapi_extra=BINARY_BODY,
 )
@@ -108,14 +107,14 @@ async def put_blob(blobs: BlobsDep, digest: Digest, request: Request) -> JSONRes
     return put_answer(await blobs.put(digest, body_of(request), size_hint=size_hint(request)))
 
 
-@router.get("/blobs/{digest}/url", response_model=PresignedUrl, responses=problems(404, 422))
+@router.get("/blobs/{digest}/url", response_model=PresignedUrl, responses=errors(404, 422))
 async def blob_url(blobs: BlobsDep, digest: Digest) -> PresignedUrl:
     """A presigned URL that reads the blob straight from S3 (422 on a local store)."""
     url = await blobs.download_url(digest)
     return PresignedUrl(url=url, expires_in=blobs.settings.presign_expiry_s)
 
 
-@router.post("/blobs/stored", response_model=StoredAnswer, responses=problems(422))
+@router.post("/blobs/stored", response_model=StoredAnswer, responses=errors(422))
 async def stored_blobs(blobs: BlobsDep, body: StoredRequest) -> StoredAnswer:
     """Which of ``digests`` are stored (the metadata service's ``stored`` flags)."""
     for digest in body.digests:
@@ -127,7 +126,7 @@ async def stored_blobs(blobs: BlobsDep, body: StoredRequest) -> StoredAnswer:
     "/uploads",
     response_model=UploadBegun,
     status_code=201,
-    responses={200: {"model": UploadBegun, "description": "stored already"}, **problems(422)},
+    responses={200: {"model": UploadBegun, "description": "stored already"}, **errors(422)},
 )
 async def begin_upload(blobs: BlobsDep, body: UploadRequest) -> JSONResponse:
     """Begin a resumable upload of ``digest`` (201), or learn it is stored already (200)."""
@@ -139,7 +138,7 @@ async def begin_upload(blobs: BlobsDep, body: UploadRequest) -> JSONResponse:
     return JSONResponse(answer.model_dump(), status_code=201)
 
 
-@router.get("/uploads/{session}", response_model=SessionAnswer, responses=problems(404, 422))
+@router.get("/uploads/{session}", response_model=SessionAnswer, responses=errors(404, 422))
 async def get_upload(blobs: BlobsDep, session: uuid.UUID) -> SessionAnswer:
     """The session and the parts it holds (what to resume from)."""
     found, parts = await blobs.parts(session)
@@ -149,7 +148,7 @@ async def get_upload(blobs: BlobsDep, session: uuid.UUID) -> SessionAnswer:
 @router.put(
     "/uploads/{session}/parts/{number}",
     response_model=PartAnswer,
-    responses=problems(404, 413, 422),
+    responses=errors(404, 413, 422),
     openapi_extra=BINARY_BODY,
 )
 async def put_part(
@@ -162,7 +161,7 @@ async def put_part(
 @router.get(
     "/uploads/{session}/parts/{number}/url",
     response_model=PresignedUrl,
-    responses=problems(404, 422),
+    responses=errors(404, 422),
 )
 async def part_url(blobs: BlobsDep, session: uuid.UUID, number: PartNumber) -> PresignedUrl:
     """A presigned URL the part can be PUT to straight on S3 (422 on a local store)."""
@@ -176,7 +175,7 @@ async def part_url(blobs: BlobsDep, session: uuid.UUID, number: PartNumber) -> P
     status_code=201,
     responses={
         200: {"model": BlobAnswer, "description": "stored already"},
-        **problems(404, 409, 422),
+        **errors(404, 409, 422),
     },
 )
 async def complete_upload(
@@ -189,7 +188,7 @@ async def complete_upload(
     return put_answer(await blobs.complete(session, numbers, etags))
 
 
-@router.delete("/uploads/{session}", status_code=204, responses=problems(404, 422))
+@router.delete("/uploads/{session}", status_code=204, responses=errors(404, 422))
 async def abort_upload(blobs: BlobsDep, session: uuid.UUID) -> Response:
     """Abort the session: its parts are deleted."""
     await blobs.abort(session)

@@ -12,8 +12,8 @@ from cmf_artifacts.api.deps import BlobsDep, Catalog
 from cmf_artifacts.api.responses import blob_response, body_of, size_hint
 from cmf_artifacts.catalog import WITHOUT_BYTES, Artifact
 from cmf_artifacts.digests import check_digest
-from cmf_artifacts.schemas import BINARY_ANSWER, BINARY_BODY, ArtifactPushed, problems
-from cmf_common.dialects import ProblemRoute
+from cmf_artifacts.schemas import BINARY_ANSWER, BINARY_BODY, ArtifactPushed
+from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.errors import Invalid
 
 router = APIRouter(tags=["artifacts"], route_class=ProblemRoute)
@@ -44,7 +44,7 @@ def with_bytes(artifact: Artifact) -> str:
     status_code=201,
     responses={
         200: {"model": ArtifactPushed, "description": "stored already"},
-        **problems(404, 409, 413, 422, 503),
+        **errors(404, 409, 413, 422, 503),
     },
     openapi_extra=BINARY_BODY,
 )
@@ -79,7 +79,7 @@ async def artifact_push(
     responses={
         200: {"description": "the bytes", **BINARY_ANSWER},
         206: {"description": "the range asked", **BINARY_ANSWER},
-        **problems(404, 416, 422, 503),
+        **errors(404, 416, 422, 503),
     },
 )
 async def artifact_pull(
