@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,10 @@ class CmfClient:
 
     def script(self, name: str, *args: str, cwd: Path) -> Any:
         """A script of tests/client run with the cmflib python; returns its last stdout line
-        parsed as JSON."""
-        done = self.run([str(self.venv / "bin" / "python"), str(CLIENT_SCRIPTS / name), *args], cwd)
+        parsed as JSON. It runs from a copy in ``cwd`` by its bare name, as a user's would, so
+        the command the client records (and the UI's screenshots show) names no checkout."""
+        shutil.copyfile(CLIENT_SCRIPTS / name, cwd / name)
+        done = self.run([str(self.venv / "bin" / "python"), name, *args], cwd)
         lines = done.stdout.strip().splitlines()
         assert lines, f"{name} printed nothing:\n{_output(done)}"
         return json.loads(lines[-1])
