@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -24,7 +27,7 @@ from cmf_common.db import service_pool
 from cmf_common.service import install_state
 from cmf_metadata.api.deps import MetadataState
 from cmf_metadata.app import MIGRATIONS, create_service
-from cmf_metadata.big_push import BigPushes
+from cmf_metadata.big_push import BigPushes, BigPushSettings
 from cmf_metadata.push_worker import run_job
 from cmf_metadata.settings import MetadataSettings
 
@@ -101,6 +104,54 @@ async def test_big_push_process_stores_what_a_small_push_stores(
     assert first.headers["X-CMF-Consistency-Token"].startswith(f"{PIPELINE}:")
     assert again.json() == {"status": "exists"}
     assert big_pull == small_pull
+
+
+class Counted(InProcess):
+    """In-process big pushes that count the jobs they ran."""
+
+    jobs = 0
+
+    async def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        self.jobs += 1
+        return await super().run(job)
+
+
+async def _chunked(body: bytes) -> AsyncIterator[bytes]:
+    """``body`` sent in pieces with no Content-Length (chunked transfer encoding)."""
+    for start in range(0, len(body), 256):
+        yield body[start : start + 256]
+
+
+async def test_a_chunked_body_takes_the_big_path_once_it_passes_the_threshold(
+    make_database_url: Callable[[], str], tmp_path: Any, push_body: dict[str, Any]
+) -> None:
+    body = json.dumps(push_body).encode()
+    assert len(body) > SMALL
+    async with metadata_app(make_database_url(), tmp_path, big_push_bytes=SMALL) as (
+        client,
+        _,
+        state,
+    ):
+        assert state.big_pushes is not None
+        counted = state.big_pushes = Counted(state.big_pushes.settings)
+        first = await client.post(
+            "/api/mlmd_push", content=_chunked(body), headers={"Content-Type": "application/json"}
+        )
+        assert "content-length" not in first.request.headers
+        assert (first.status_code, first.json(), counted.jobs) == (200, {"status": "success"}, 1)
+        pulled = await _pull(client)
+    async with metadata_app(make_database_url(), tmp_path, big_push_bytes=len(body) + 1) as (
+        client,
+        _,
+        state,
+    ):
+        assert state.big_pushes is not None
+        counted = state.big_pushes = Counted(state.big_pushes.settings)
+        small = await client.post(
+            "/api/mlmd_push", content=_chunked(body), headers={"Content-Type": "application/json"}
+        )
+        assert (small.status_code, small.json(), counted.jobs) == (200, {"status": "success"}, 0)
+        assert await _pull(client) == pulled
 
 
 def _padded(body: dict[str, Any]) -> dict[str, Any]:
@@ -218,3 +269,33 @@ async def test_big_push_that_fails_midway_stores_nothing(
         counts = await _counts(pool)
     assert answer.status_code == 500
     assert counts == dict.fromkeys(TABLES, 0)
+
+
+async def test_spool_files_a_kill_left_are_removed_at_start(tmp_path: Any) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    host = socket.gethostname()
+    gone = spool / f".push-{host}-{2**22 + 1}-abc.json"  # beyond pid_max: no such process
+    mine = spool / f".push-{host}-{os.getpid()}-def.json"  # in flight here
+    elsewhere = spool / ".push-another-host-12-ghi.json"  # another replica's, young
+    old = spool / ".push-another-host-13-jkl.json"  # another replica's, two days old
+    unrelated = spool / "notes.txt"
+    for path in (gone, mine, elsewhere, old, unrelated):
+        path.write_text("{}")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    pushes = BigPushes(
+        BigPushSettings(
+            threshold_bytes=SMALL,
+            concurrency=1,
+            retry_after_s=1,
+            spool_dir=spool,
+            database_url=None,
+            schema="metadata",
+            statement_timeout_ms=1000,
+        )
+    )
+    assert await pushes.clean_interrupted_spools() == 2
+    assert sorted(p.name for p in spool.iterdir()) == sorted(
+        p.name for p in (mine, elsewhere, unrelated)
+    )

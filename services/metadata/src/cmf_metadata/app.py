@@ -68,7 +68,7 @@ def create_service(
             board = committed if committed is not None else own
             if board is None:
                 state = MetadataState.on(settings, pool, stored=stored, peers=peers)
-                await state.file_store.clean_interrupted_uploads()
+                await _clean_interrupted(state)
                 async with _schedules_running(state, settings):
                     yield state
                 return
@@ -80,7 +80,7 @@ def create_service(
             try:
                 async with CommittedPublisher(board).running(seed) as publisher:
                     state = MetadataState.on(settings, pool, publisher, stored, peers)
-                    await state.file_store.clean_interrupted_uploads()
+                    await _clean_interrupted(state)
                     async with _schedules_running(state, settings):
                         yield state
             finally:
@@ -114,6 +114,13 @@ def create_service(
     app.include_router(view_routes.router, prefix=NATIVE_V1)
     upstream.include_upstream_v1(app, prefixes=UPSTREAM_V1)
     return service
+
+
+async def _clean_interrupted(state: MetadataState) -> None:
+    """What a ``kill -9`` left behind: partial uploads and big pushes' spool files."""
+    await state.file_store.clean_interrupted_uploads()
+    assert state.big_pushes is not None
+    await state.big_pushes.clean_interrupted_spools()
 
 
 @asynccontextmanager

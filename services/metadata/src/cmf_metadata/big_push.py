@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,6 +237,19 @@ class BigPushes:
     def is_big(self, content_length: int | None) -> bool:
         return content_length is not None and content_length > self.settings.threshold_bytes
 
+    async def body_or_stream(self, chunks: AsyncIterator[bytes]) -> bytes | AsyncIterator[bytes]:
+        """A body that declared no length (chunked): its bytes when it ends within the
+        threshold; past it, a stream of the whole body (what was read, then the rest) for
+        :meth:`push`, so a big body never waits whole in memory whatever its framing."""
+        read: list[bytes] = []
+        size = 0
+        async for chunk in chunks:
+            read.append(chunk)
+            size += len(chunk)
+            if size > self.settings.threshold_bytes:
+                return _chained(read, chunks)
+        return b"".join(read)
+
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         """One of the ``concurrency`` slots, or :class:`BigPushesBusy` at once."""
@@ -246,13 +261,21 @@ class BigPushes:
         finally:
             self.running -= 1
 
+    async def clean_interrupted_spools(self) -> int:
+        """Remove the spool files of pushes a ``kill -9`` cut off (at start): this host's whose
+        process is gone, and anyone's older than a day (the spool dir may be a volume that
+        other replicas share, whose pushes may be in flight). How many it removed."""
+        if self.settings.spool_dir is None:
+            return 0  # the system's temporary dir: not ours to sweep
+        return await asyncio.to_thread(_remove_stale_spools, self.settings.spool_dir)
+
     @contextlib.asynccontextmanager
     async def spooled(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[Path]:
         """The body written to a file as it arrives (removed after); memory holds ~1 MB of it."""
         spool_dir = self.settings.spool_dir
         if spool_dir is not None:
             spool_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".push-", suffix=".json", dir=spool_dir)
+        fd, name = tempfile.mkstemp(prefix=_spool_prefix(), suffix=SPOOL_SUFFIX, dir=spool_dir)
         path = Path(name)
         try:
             with os.fdopen(fd, "wb") as file:
@@ -328,3 +351,52 @@ class BigPushes:
             raise PushFailed(f"the push process exited with {proc.returncode}")
         answer: dict[str, Any] = orjson.loads(out.strip().rsplit(b"\n", 1)[-1])
         return answer
+
+
+async def _chained(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    head.reverse()  # each chunk is let go once it is passed on
+    while head:
+        yield head.pop()
+    async for chunk in rest:
+        yield chunk
+
+
+SPOOL_SUFFIX = ".json"
+STALE_SPOOL_S = 24 * 3600
+
+
+def _spool_prefix() -> str:
+    """``.push-<host>-<pid>-``: whose spool file it is, for :func:`_remove_stale_spools`."""
+    return f".push-{socket.gethostname()}-{os.getpid()}-"
+
+
+def _remove_stale_spools(spool_dir: Path) -> int:
+    here = f".push-{socket.gethostname()}-"
+    removed = 0
+    try:
+        candidates = list(spool_dir.glob(f".push-*{SPOOL_SUFFIX}"))
+    except OSError:
+        return 0
+    for path in candidates:
+        try:
+            orphan = path.name.startswith(here) and not _alive(path.name[len(here) :])
+            if orphan or time.time() - path.stat().st_mtime > STALE_SPOOL_S:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+    return removed
+
+
+def _alive(rest: str) -> bool:
+    """Whether the process whose pid ``rest`` starts with (``<pid>-…``) runs on this host."""
+    pid = rest.split("-", 1)[0]
+    if not pid.isdigit():
+        return True  # not a name we made: leave it to the age rule
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import asyncpg
@@ -87,9 +88,16 @@ PULL_DOCUMENT = answer({"type": "string"}, "text/html", "The MLMD JSON document,
 async def mlmd_push(
     request: Request, pool: Pool, committed: Committed, big: BigPushesOf
 ) -> Response:
-    if big.is_big(_content_length(request)):
-        return await _big_push(request, big, committed)
-    body = await request.body()
+    length = _content_length(request)
+    if big.is_big(length):
+        return await _big_push(request.stream(), big, committed)
+    if length is None:
+        read = await big.body_or_stream(request.stream())
+        if not isinstance(read, bytes):
+            return await _big_push(read, big, committed)
+        body = read
+    else:
+        body = await request.body()
     try:
         parsed = await asyncio.to_thread(_parse_push, body)
     except ValidationError as exc:
@@ -112,11 +120,11 @@ async def mlmd_push(
     return _pushed(outcome)
 
 
-async def _big_push(request: Request, big: BigPushes, committed: Committed) -> Response:
+async def _big_push(chunks: AsyncIterator[bytes], big: BigPushes, committed: Committed) -> Response:
     """A body over ``BIG_PUSH_BYTES``: merged in a process of its own (cmf_metadata.big_push)."""
     started = time.perf_counter()
     try:
-        outcome = await big.push(request.stream())
+        outcome = await big.push(chunks)
     except BigPushesBusy as busy:
         return _unavailable(
             "The server is merging as many big pushes as it may at once; try again later.",
