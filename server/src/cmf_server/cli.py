@@ -59,9 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# name -> (factory of its ASGI app, default port): services run as processes of their own.
+# name -> (factory of its ASGI app, default port): services run as processes of their own
+# (distributed mode; cmf_server.topology lists every process with its port and settings).
 SERVICES: dict[str, tuple[str, int]] = {
-    "artifacts": ("cmf_artifacts.app:create_app", 8083),
+    "gateway": ("cmf_server.distributed:gateway_app", 8080),
+    "metadata": ("cmf_server.distributed:metadata_app", 8081),
+    "lineage": ("cmf_server.distributed:lineage_app", 8082),
+    "artifacts": ("cmf_server.distributed:artifacts_app", 8083),
+    "ui": ("cmf_server.distributed:ui_app", 8084),
 }
 
 # name -> (factory of its ASGI app, default port of its health and metrics routes)
@@ -107,7 +112,15 @@ def _worker(args: argparse.Namespace) -> int:
     common = ServiceSettings()
     configure_logging(common.log_level, json=common.log_json)
     app = getattr(importlib.import_module(module), factory)()
-    serve(app, common, host=args.host, port=args.port or default_port)
+    # The gateway refuses what it cannot route in the dialect of the path (its route table).
+    table = getattr(app, "table", None)
+    serve(
+        app,
+        common,
+        host=args.host,
+        port=args.port or default_port,
+        dialect_of=table.dialect_of if table is not None else None,
+    )
     return 0
 
 

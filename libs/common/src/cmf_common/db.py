@@ -152,7 +152,11 @@ async def create_pool(
     """
     conn = await _connect(dsn, timeout_s=connect_timeout_s)
     try:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(schema)}")
+        # Asked first: a role made for one schema (distributed mode) may use it without the
+        # right to create schemas, which even ``CREATE SCHEMA IF NOT EXISTS`` needs.
+        exists = await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", schema)
+        if not exists:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(schema)}")
     except asyncpg.UniqueViolationError:
         pass  # another process created it between our check and our statement
     finally:

@@ -4,7 +4,7 @@ answers the health routes itself. In the embedded server the services are mounte
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cmf_common.dialects import REFERENCE, RouteTable
+from cmf_common.errors import DomainError
 from cmf_common.health import Check, CheckResult, run_check
 from cmf_common.openapi import answer
 from cmf_common.service import Checks, Service, service_app
@@ -40,7 +41,14 @@ CORS_MAX_AGE_S = 600
 class Gateway:
     """An ASGI app that hands each request to the service its path belongs to. It is the
     outermost app, so it also answers CORS: preflights from ``cors_origins`` (``*`` for any)
-    and the headers of their requests; the services never see a preflight."""
+    and the headers of their requests; the services never see a preflight.
+
+    ``services`` are the transports, by the table's owner names: the apps themselves in the
+    embedded server, a proxy to each service's URL in distributed mode (``cmf_gateway.proxy``).
+    ``strict`` (distributed mode) forwards only a canonical path that one route matches (any
+    other is answered here, in its dialect: ``refusal`` says why it is not forwarded), where
+    the embedded server also hands a service the unmatched paths of its prefix. The UI's paths
+    go to ``ui`` when given (the UI process), else to the gateway's own app."""
 
     def __init__(
         self,
@@ -48,10 +56,17 @@ class Gateway:
         services: Mapping[str, ASGIApp],
         table: RouteTable,
         cors_origins: Sequence[str] = (),
+        *,
+        ui: ASGIApp | None = None,
+        strict: bool = False,
+        refusal: Callable[[Scope], DomainError | None] | None = None,
     ) -> None:
         self.own = own
         self.services = services
         self.table = table
+        self.ui = ui
+        self.strict = strict
+        self.refusal = refusal
         self._entry: ASGIApp = self._route
         if cors_origins:
             self._entry = CORSMiddleware(
@@ -66,13 +81,30 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)
 
+    def target(self, path: str) -> str | None:
+        """The service a request for ``path`` goes to (``None``: the gateway answers)."""
+        if not self.strict:
+            return self.table.resolve(path)
+        matched = self.table.matching(path)
+        return matched[0].owner if matched else None
+
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and not serves_ui(scope["path"]):
-            target = self.table.resolve(scope["path"])
-            if target is not None and target in self.services:
-                await self.services[target](scope, receive, send)
-                return
-        await self.own(scope, receive, send)
+        app: ASGIApp | None = None
+        if scope["type"] in ("http", "websocket"):
+            path = scope["path"]
+            if serves_ui(path):
+                app = self.ui
+            else:
+                target = self.target(path)
+                app = self.services.get(target) if target is not None else None
+        if app is None:
+            await self.own(scope, receive, send)
+            return
+        refused = self.refusal(scope) if self.refusal is not None else None
+        if refused is None:
+            await app(scope, receive, send)
+        elif scope["type"] == "http":
+            await self.table.dialect_of(scope["path"]).domain_error(refused)(scope, receive, send)
 
 
 _STATUS = {"enum": ["ok", "degraded", "down", "disabled"]}
@@ -102,16 +134,18 @@ def _merged_checks(services: Mapping[str, Service[Any]]) -> Checks:
     return merged
 
 
-def _health_router(
-    services: Mapping[str, Service[Any]], timeout_s: float, loops: Callable[[], Check | None]
-) -> APIRouter:
-    router = APIRouter(tags=["health"])
+# The health of every part, by name (``HEALTH_PARTS`` and any a mode adds).
+Gather = Callable[[], Awaitable[dict[str, CheckResult]]]
 
-    async def gather() -> dict[str, CheckResult]:
-        checks = {"loops": loops(), **_merged_checks(services)}
-        names = list(HEALTH_PARTS)
-        results = await asyncio.gather(*(run_check(checks.get(n), timeout_s) for n in names))
-        return dict(zip(names, results, strict=True))
+
+def health_status(results: Mapping[str, CheckResult], required: Sequence[str]) -> str:
+    down = {n for n, r in results.items() if r.status == "down"}
+    return "ok" if not down else ("down" if down & set(required) else "degraded")
+
+
+def health_router(gather: Gather, required: Sequence[str] = REQUIRED_PARTS) -> APIRouter:
+    """``/health`` (every part) and ``/health/{part}`` over what ``gather`` finds."""
+    router = APIRouter(tags=["health"])
 
     @router.get(
         "/health",
@@ -119,11 +153,10 @@ def _health_router(
     )
     async def health() -> JSONResponse:
         results = await gather()
-        down = [n for n, r in results.items() if r.status == "down"]
-        status = "ok" if not down else ("down" if set(down) & set(REQUIRED_PARTS) else "degraded")
+        status = health_status(results, required)
         return JSONResponse(
             {"status": status, "checks": {n: r.as_dict() for n, r in results.items()}},
-            status_code=200 if not down else 503,
+            status_code=200 if status == "ok" else 503,
         )
 
     @router.get(
@@ -135,12 +168,25 @@ def _health_router(
         },
     )
     async def health_part(part: str) -> JSONResponse:
-        if part not in HEALTH_PARTS:
+        results = await gather()
+        if part not in results:
             return JSONResponse({"detail": f"unknown health check '{part}'"}, status_code=404)
-        result = (await gather())[part]
+        result = results[part]
         return JSONResponse(result.as_dict(), status_code=503 if result.status == "down" else 200)
 
     return router
+
+
+def _in_process_health(
+    services: Mapping[str, Service[Any]], timeout_s: float, loops: Callable[[], Check | None]
+) -> Gather:
+    async def gather() -> dict[str, CheckResult]:
+        checks = {"loops": loops(), **_merged_checks(services)}
+        names = list(HEALTH_PARTS)
+        results = await asyncio.gather(*(run_check(checks.get(n), timeout_s) for n in names))
+        return dict(zip(names, results, strict=True))
+
+    return gather
 
 
 def create_gateway(
@@ -180,17 +226,43 @@ def create_gateway(
             finally:
                 liveness.clear()
 
+    own = gateway_own_app(
+        settings,
+        apps,
+        table,
+        lifespan=lifespan,
+        checks=lambda: _merged_checks(services),
+        liveness=loops,
+        gather=_in_process_health(services, settings.readiness_timeout_s, loops),
+    )
+    return Gateway(own, apps, table, cors_origins=settings.allowed_origins())
+
+
+def gateway_own_app(
+    settings: GatewaySettings,
+    apps: Mapping[str, FastAPI],
+    table: RouteTable,
+    *,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    checks: Callable[[], Checks],
+    gather: Gather,
+    liveness: Callable[[FastAPI], Check | None] | None = None,
+    required: Sequence[str] = REQUIRED_PARTS,
+) -> FastAPI:
+    """What the gateway answers itself, in either mode: ``/livez``, ``/readyz`` (``checks``),
+    ``/health*`` (what ``gather`` finds, at ``/`` and ``/api``), the UI, and ``/openapi.json``
+    merged from ``apps``, the services' apps (built; they need not run here)."""
     own = service_app(
         settings=settings,
         title="CMF Server",
         lifespan=lifespan,
-        checks=lambda _: _merged_checks(services),
-        liveness=loops,
+        checks=lambda _: checks(),
+        liveness=liveness,
         unmatched_dialect=table.dialect_of,
     )
-    own.include_router(_health_router(services, settings.readiness_timeout_s, loops))
-    own.include_router(_health_router(services, settings.readiness_timeout_s, loops), prefix="/api")
+    own.include_router(health_router(gather, required))
+    own.include_router(health_router(gather, required), prefix="/api")
     own.include_router(ui_router(settings.ui_dir or DEFAULT_DIST))
     # /openapi.json (and /docs, /redoc) describe every route of every service (docs/api.md).
     install_merged_openapi(own, apps, table)
-    return Gateway(own, apps, table, cors_origins=settings.allowed_origins())
+    return own
