@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import ClassVar, Self
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from cmf_common.principal import MIN_SECRET_BYTES
 
@@ -21,6 +26,16 @@ def split_list(raw: str) -> list[str]:
     """A comma list of origins (``scheme://host[:port]``) or host names, blanks and trailing
     slashes dropped."""
     return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+
+
+def _secret_file(name: str) -> str | None:
+    """The text of the file ``name`` in ``SECRETS_DIR`` (surrounding blanks dropped), if both
+    exist: a secret mounted as a file (:meth:`ServiceSettings.settings_customise_sources`)."""
+    secrets_dir = os.environ.get("SECRETS_DIR")
+    if not secrets_dir:
+        return None
+    path = Path(secrets_dir) / name
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
 # The limits of the HTTP edge a composing process hands every service it serves.
@@ -99,10 +114,31 @@ class ServiceSettings(BaseSettings):
     principal_secret_file: Path | None = None
     require_principal: bool = False
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secrets from files (compose's ``secrets:``, a mounted Kubernetes Secret): with
+        ``SECRETS_DIR`` set, a setting the environment does not give is read from the file of
+        its name there (``/run/secrets/neo4j_password``, ``principal_secret``, …), its value
+        the file's text without surrounding blanks; ``<service>_database_url`` there stands
+        for ``<SERVICE>_DATABASE_URL``. The environment still wins."""
+        secrets_dir = os.environ.get("SECRETS_DIR")
+        if secrets_dir:
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     @model_validator(mode="before")
     @classmethod
     def _service_database_url_wins(cls, values: dict[str, object]) -> dict[str, object]:
-        override = os.environ.get(f"{cls.service_name.upper()}_DATABASE_URL")
+        override = os.environ.get(f"{cls.service_name.upper()}_DATABASE_URL") or _secret_file(
+            f"{cls.service_name}_database_url"
+        )
         if override and isinstance(values, dict):
             values = {**values, "database_url": override}
         return values
