@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="port of its /livez, /readyz and /metrics (default per worker)",
     )
+    commands.add_parser(
+        "migrate", help="apply every service's PostgreSQL migrations (before a rollout)"
+    )
     serve = commands.add_parser("serve", help="run one service as a process of its own")
     serve.add_argument("name", choices=sorted(SERVICES), help="which service")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -84,7 +87,21 @@ def main(argv: list[str] | None = None) -> int:
         return _worker(args)
     if args.command == "lineage":
         return _lineage(args)
+    if args.command == "migrate":
+        return _migrate()
     return 2
+
+
+def _migrate() -> int:
+    import asyncio
+
+    from cmf_common.logging import configure_logging
+    from cmf_common.settings import ServiceSettings
+    from cmf_server import migrate
+
+    common = ServiceSettings()
+    configure_logging(common.log_level, json=common.log_json)
+    return asyncio.run(migrate.run())
 
 
 def _lineage(args: argparse.Namespace) -> int:
