@@ -18,7 +18,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := python3.11
 PY := $(VENV)/bin/python
 
-.PHONY: venv-path help install ui run lint format test test-only services-up services-down bench clean-cache sdk-docs
+.PHONY: venv-path help install ui run lint format test test-only services-up services-down bench clean-cache sdk-docs kustomize
 
 help:
 	@echo "make venv-path      print the path of this checkout's venv (its bin/ has pytest, cmf-server)"
@@ -36,6 +36,18 @@ $(UV):
 
 venv-path:
 	@echo $(VENV)
+
+# kustomize, which tests/deploy renders deploy/k8s with: built from its Go module (the Go module
+# proxy; `go` must be on PATH) into the cache once, then reused. Prints its path.
+KUSTOMIZE_VERSION := v5.8.1
+KUSTOMIZE := $(CACHE)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+$(KUSTOMIZE):
+	@mkdir -p $(CACHE) && tmp=$$(mktemp -d $(CACHE)/kustomize-build.XXXXXX) \
+	  && GOBIN=$$tmp go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION) \
+	  && mkdir -p $(dir $(KUSTOMIZE)) && mv -f $$tmp/kustomize $(KUSTOMIZE) && rm -rf $$tmp
+
+kustomize: $(KUSTOMIZE)
+	@echo $(KUSTOMIZE)
 
 # Re-run every time: cheap when nothing changed, and it makes sure the workspace packages point
 # at this checkout.
@@ -57,6 +69,7 @@ run: install
 # (3.10; its 3.9 syntax is a test of libs/client/tests).
 MYPY_RUNS := conftest.py,bench,scripts,libs/common/tests,services/gateway/tests,server/tests \
     services/metadata/tests services/lineage/tests services/artifacts/tests tests/integration \
+    tests/deploy \
     libs/client/src,libs/client/tests,--python-version,3.10
 lint: install
 	$(VENV)/bin/ruff check .

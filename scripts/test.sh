@@ -24,4 +24,5 @@ phase ui-build scripts/ui.sh build --required
 phase ui-browser scripts/ui.sh browser
 phase lint make --no-print-directory lint
 phase services-up make --no-print-directory services-up
+phase deploy-tools make --no-print-directory -s kustomize
 phase pytest make --no-print-directory test-only ARGS="${PYTEST_ARGS:-}"

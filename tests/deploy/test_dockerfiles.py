@@ -1,0 +1,241 @@
+"""deploy/docker: one Dockerfile per image, each multi-stage, from the lock, as a user of its
+own, with a HEALTHCHECK; and the build stage's install steps, run here in a scratch venv, give
+a working ``cmf-server``. (What each image runs is checked against the topology in
+test_topology.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import DEPLOY, ROOT, makefile_variable
+from dockerfile_parse import DockerfileParser
+
+DOCKER = DEPLOY / "docker"
+SERVICE_IMAGES = ("gateway", "metadata", "lineage", "artifacts", "ui")
+# Settings of the build stage left out here: they make the image small and its start fast
+# (no uv cache in a layer, bytecode compiled ahead), not the install different.
+NOT_HERE = {"UV_NO_CACHE", "UV_COMPILE_BYTECODE"}
+
+
+@dataclass
+class Stage:
+    name: str
+    base: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def values(self, instruction: str) -> list[str]:
+        return [v for i, v in self.instructions if i == instruction]
+
+
+def stages(path: Path) -> list[Stage]:
+    structure = DockerfileParser(path=str(path)).structure
+    out: list[Stage] = []
+    for item in structure:
+        instruction, value = item["instruction"], item["value"]
+        if instruction == "FROM":
+            base, _, name = value.partition(" AS ")
+            out.append(Stage(name.strip(), base.strip()))
+        elif out:
+            out[-1].instructions.append((instruction, value))
+    return out
+
+
+def env_of(stage: Stage) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for value in stage.values("ENV"):
+        for pair in shlex.split(value):
+            key, _, val = pair.partition("=")
+            env[key] = val
+    return env
+
+
+def exec_form(value: str) -> list[str]:
+    parsed: list[str] = json.loads(value)
+    return parsed
+
+
+def dockerfiles() -> list[Path]:
+    return sorted(DOCKER.glob("*.Dockerfile"))
+
+
+@pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: p.stem)
+def test_an_image_is_built_in_stages_and_runs_as_a_user_of_its_own(path: Path) -> None:
+    built = stages(path)
+    assert len(built) >= 2, "multi-stage: the build tools stay out of the image"
+    final = built[-1]
+    (user,) = final.values("USER")
+    uid = user.split(":")[0]
+    assert uid.isdigit() and int(uid) >= 1000, "a numeric, unprivileged user"
+    (health,) = final.values("HEALTHCHECK")
+    assert "CMD" in health
+    # Nothing is built or fetched in the final stage: it copies what the build stage made.
+    for run in final.values("RUN"):
+        assert not re.search(r"\b(pip|uv|npm|apt-get)\b", run), run
+
+
+def test_the_python_images_share_one_build_stage() -> None:
+    builds = {}
+    for path in dockerfiles():
+        for stage in stages(path):
+            if stage.name == "build":
+                builds[path.stem] = stage.instructions
+    assert set(SERVICE_IMAGES) <= set(builds)
+    first = builds["metadata"]
+    for image in SERVICE_IMAGES:
+        assert builds[image] == first, f"{image}'s build stage differs from metadata's"
+
+
+@pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: p.stem)
+def test_an_image_copies_only_what_the_repository_has_and_the_context_sends(
+    path: Path,
+) -> None:
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for stage in stages(path):
+        for value in stage.values("COPY"):
+            if value.startswith("--from="):
+                continue
+            *sources, _ = shlex.split(value)
+            for source in sources:
+                assert (ROOT / source).exists(), f"{path.name}: COPY {source}"
+                assert not any(source.startswith(i.rstrip("/")) for i in ignored), source
+
+
+def test_the_images_install_the_locked_packages_with_the_pinned_uv() -> None:
+    uv_version = makefile_variable("UV_VERSION")
+    for path in dockerfiles():
+        for stage in stages(path):
+            if stage.name != "build":
+                continue
+            assert env_of(stage)["UV_VERSION"] == uv_version
+            syncs = [r for r in stage.values("RUN") if r.startswith("uv sync")]
+            assert syncs and all("--frozen" in r for r in syncs), path.name
+
+
+@pytest.fixture(scope="module")
+def built_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The metadata image's build stage, run here: its COPYs into a scratch context, its
+    ``uv`` steps with the Makefile's uv (the ``pip install uv`` step is that same pin), its
+    ENV but for the scratch venv's path."""
+    (build,) = [s for s in stages(DOCKER / "metadata.Dockerfile") if s.name == "build"]
+    scratch = tmp_path_factory.mktemp("image")
+    env = {k: v for k, v in env_of(build).items() if k not in NOT_HERE}
+    venv = scratch / "venv"
+    workdir = scratch / "src"
+    env["UV_PROJECT_ENVIRONMENT"] = str(venv)
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))},
+        **env,
+        "UV_PYTHON": "python3.11",
+    }
+    # The Makefile's uv, beside this venv in the cache (CACHE/uv-<version>, CACHE/venv-...).
+    uv = Path(sys.executable).parents[2] / f"uv-{makefile_variable('UV_VERSION')}" / "bin" / "uv"
+    assert uv.is_file(), f"{uv}: run make install"
+    for instruction, value in build.instructions:
+        if instruction == "WORKDIR":
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif instruction == "COPY":
+            *sources, dest = shlex.split(value)
+            for source in sources:
+                # COPY a b/ puts a inside b; COPY a b makes b.
+                target = workdir / dest
+                if dest.endswith("/"):
+                    target = target / Path(source).name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if (ROOT / source).is_dir():
+                    skip = shutil.ignore_patterns("__pycache__")
+                    shutil.copytree(ROOT / source, target, ignore=skip)
+                else:
+                    shutil.copy2(ROOT / source, target)
+        elif instruction == "RUN":
+            if value.startswith("pip install"):
+                assert '"uv==${UV_VERSION}"' in value, value
+                continue
+            assert value.startswith("uv "), f"a build step this test does not know: {value}"
+            done = subprocess.run(
+                [str(uv), *shlex.split(value)[1:]],
+                cwd=workdir,
+                env=environ,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert done.returncode == 0, f"{value}:\n{done.stderr}"
+    return venv
+
+
+def test_the_built_image_has_a_working_cmf_server(built_venv: Path) -> None:
+    done = subprocess.run(
+        [str(built_venv / "bin" / "cmf-server"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for command in ("serve", "worker", "migrate"):
+        assert command in done.stdout
+
+
+def test_the_built_image_holds_every_process_and_its_migrations(built_venv: Path) -> None:
+    """Installed as wheels (not editable), without the embedded PostgreSQL: every app factory
+    the processes run imports, and every service's migrations are in the package."""
+    script = """
+import importlib, sys
+from cmf_server import cli
+from cmf_common.migrations import load_migrations
+from cmf_server.migrate import schemas
+for factory, _ in [*cli.SERVICES.values(), *cli.WORKERS.values()]:
+    module, _, name = factory.partition(":")
+    getattr(importlib.import_module(module), name)
+import cmf_server
+assert "site-packages" in cmf_server.__file__, cmf_server.__file__
+try:
+    import pgserver
+except ImportError:
+    pass
+else:
+    sys.exit("pgserver is in the image")
+from cmf_artifacts.app import MIGRATIONS as A
+from cmf_lineage.store import MIGRATIONS as L
+from cmf_metadata.app import MIGRATIONS as M
+for package in {*A, *L, *M}:
+    assert load_migrations(package), package
+print("ok")
+"""
+    done = subprocess.run(
+        [str(built_venv / "bin" / "python"), "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        cwd=built_venv,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_the_ui_image_builds_the_spa_from_its_lock() -> None:
+    (spa, *_) = stages(DOCKER / "ui.Dockerfile")
+    assert spa.name == "spa" and spa.base.startswith("${NODE_IMAGE}")
+    runs = spa.values("RUN")
+    assert runs[0].startswith("npm ci"), "the locked packages (package-lock.json)"
+    package = json.loads((ROOT / "services" / "ui" / "package.json").read_text())
+    assert runs[-1] == "npm run build" and "build" in package["scripts"]
+    final = stages(DOCKER / "ui.Dockerfile")[-1]
+    assert any(v.startswith("--from=spa /ui/dist ") for v in final.values("COPY"))
+    assert "UI_DIR=/opt/cmf-ui" in " ".join(final.values("ENV"))
