@@ -12,9 +12,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import DEPLOY, ROOT, load_yaml
+from conftest import DEPLOY, load_yaml
+from deployment import COMPOSE
 
-COMPOSE = ROOT / "docker-compose.yml"
 # Containers that have no healthcheck, and why.
 NO_HEALTHCHECK = {
     "kafka-topics": "a one-shot job (depended on as service_completed_successfully)",

@@ -12,59 +12,15 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import DEPLOY, ROOT, makefile_variable
-from dockerfile_parse import DockerfileParser
+from conftest import ROOT, makefile_variable
+from deployment import DOCKER, SERVICE_IMAGES, dockerfiles, env_of, stages
 
-DOCKER = DEPLOY / "docker"
-SERVICE_IMAGES = ("gateway", "metadata", "lineage", "artifacts", "ui")
 # Settings of the build stage left out here: they make the image small and its start fast
 # (no uv cache in a layer, bytecode compiled ahead), not the install different.
 NOT_HERE = {"UV_NO_CACHE", "UV_COMPILE_BYTECODE"}
-
-
-@dataclass
-class Stage:
-    name: str
-    base: str
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-    def values(self, instruction: str) -> list[str]:
-        return [v for i, v in self.instructions if i == instruction]
-
-
-def stages(path: Path) -> list[Stage]:
-    structure = DockerfileParser(path=str(path)).structure
-    out: list[Stage] = []
-    for item in structure:
-        instruction, value = item["instruction"], item["value"]
-        if instruction == "FROM":
-            base, _, name = value.partition(" AS ")
-            out.append(Stage(name.strip(), base.strip()))
-        elif out:
-            out[-1].instructions.append((instruction, value))
-    return out
-
-
-def env_of(stage: Stage) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for value in stage.values("ENV"):
-        for pair in shlex.split(value):
-            key, _, val = pair.partition("=")
-            env[key] = val
-    return env
-
-
-def exec_form(value: str) -> list[str]:
-    parsed: list[str] = json.loads(value)
-    return parsed
-
-
-def dockerfiles() -> list[Path]:
-    return sorted(DOCKER.glob("*.Dockerfile"))
 
 
 @pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: p.stem)

@@ -11,6 +11,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 from conftest import DEPLOY, OVERLAYS, load_yaml
+from deployment import Objects, of_kind
 
 K8S_VERSION = "1.33.0"
 # Objects of custom resources, validated against their CRD's schema here.
@@ -19,11 +20,6 @@ CRD_SCHEMAS = {
 }
 # Custom resources whose schema is not vendored: checked for their required fields only.
 UNVALIDATED = {("cert-manager.io/v1", "Certificate"): ("secretName", "issuerRef", "dnsNames")}
-Objects = dict[str, list[dict[str, Any]]]
-
-
-def _of(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
 
 def _crd_schema(file: str) -> dict[str, Any]:
@@ -57,12 +53,12 @@ def test_every_object_is_valid_by_its_schema(rendered: Objects, overlay: str) ->
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_no_secret_value_is_rendered(rendered: Objects, overlay: str) -> None:
-    assert not _of(rendered[overlay], "Secret")
+    assert not of_kind(rendered[overlay], "Secret")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_projector_scales_on_consumer_lag_not_cpu(rendered: Objects, overlay: str) -> None:
-    hpas = _of(rendered[overlay], "HorizontalPodAutoscaler")
+    hpas = of_kind(rendered[overlay], "HorizontalPodAutoscaler")
     projector = hpas["cmf-projector"]["spec"]
     assert [m["type"] for m in projector["metrics"]] == ["External"]
     assert "lag" in projector["metrics"][0]["external"]["metric"]["name"]
@@ -73,7 +69,7 @@ def test_the_projector_scales_on_consumer_lag_not_cpu(rendered: Objects, overlay
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_only_the_gateway_is_reachable_from_outside(rendered: Objects, overlay: str) -> None:
-    policies = _of(rendered[overlay], "NetworkPolicy")
+    policies = of_kind(rendered[overlay], "NetworkPolicy")
     deny = policies["cmf-default-deny-ingress"]["spec"]
     assert deny["policyTypes"] == ["Ingress"] and "ingress" not in deny
     for name, policy in policies.items():
@@ -90,7 +86,7 @@ def test_only_the_gateway_is_reachable_from_outside(rendered: Objects, overlay: 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_migrations_job_runs_cmf_server_migrate(rendered: Objects, overlay: str) -> None:
-    job = _of(rendered[overlay], "Job")["cmf-migrate"]
+    job = of_kind(rendered[overlay], "Job")["cmf-migrate"]
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["migrate"]
     env = {e["name"] for e in container["env"]}

@@ -198,7 +198,7 @@ PROCESSES: tuple[Process, ...] = (
             upstream(ARTIFACTS, "which artifacts have their bytes stored"),
             *REDIS,
             *PRINCIPAL,
-            Setting("FILES_DIR", "uploaded python-env, label and tensorboard files", True),
+            Setting("FILES_DIR", "uploaded python-env, label and tensorboard files"),
             Setting("PUSH_SPOOL_DIR", "where big pushes are spooled (default FILES_DIR/.spool)"),
             Setting("METAHUB_SECRET_KEY", "the key Metahub peer tokens are encrypted with", True),
             Setting("EVENTS_TOPIC", "the metadata events topic (default cmf.metadata.v1)"),

@@ -1,0 +1,256 @@
+"""Every CMF process in docker-compose.yml, the rendered Kubernetes overlays and the images is
+the one cmf_server.topology lists (the list the distributed-mode test starts its processes
+from): its command and port, the settings it is given (only those it reads, every one it
+requires, secrets only as files or by reference), its probes; and the code really serves the
+topology's /livez, /readyz and /metrics on each."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import httpx
+import pytest
+from conftest import DEPLOY, OVERLAYS, load_yaml
+from deployment import (
+    COMPOSE,
+    DOCKER,
+    SERVICE_IMAGES,
+    Objects,
+    dockerfiles,
+    exec_form,
+    of_kind,
+    stages,
+)
+
+from cmf_server import cli, topology
+
+# Read by every process outside its settings class (cmf_common.tracing, cmf_common.settings).
+EXTRA_ENV = {
+    "SECRETS_DIR",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SERVICE_NAME",
+}
+# The image each process runs in (a worker in its service's image).
+IMAGE_OF = {
+    topology.GATEWAY: "gateway",
+    topology.METADATA: "metadata",
+    topology.LINEAGE: "lineage",
+    topology.ARTIFACTS: "artifacts",
+    topology.UI: "ui",
+    topology.RELAY: "metadata",
+    topology.PROJECTOR: "lineage",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = load_yaml(COMPOSE)
+    return loaded
+
+
+def _container(objects: list[dict[str, Any]], process: topology.Process) -> dict[str, Any]:
+    deployment = of_kind(objects, "Deployment")[f"cmf-{process.name}"]
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+# ---------------------------------------------------------------- docker-compose.yml
+
+
+def test_every_cmf_process_is_a_compose_service(compose: dict[str, Any]) -> None:
+    assert set(topology.names()) <= set(compose["services"])
+
+
+@pytest.mark.parametrize("process", topology.PROCESSES, ids=lambda p: p.name)
+def test_a_cmf_service_runs_the_topology_command_on_its_port(
+    compose: dict[str, Any], process: topology.Process
+) -> None:
+    service = compose["services"][process.name]
+    assert service["command"] == process.argv("0.0.0.0")[1:]
+    check = " ".join(service["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{process.port}{process.readyz}'" in check
+
+
+@pytest.mark.parametrize("process", topology.PROCESSES, ids=lambda p: p.name)
+def test_a_cmf_service_is_given_only_settings_its_process_reads(
+    compose: dict[str, Any], process: topology.Process
+) -> None:
+    service = compose["services"][process.name]
+    env = set(service.get("environment", {}))
+    secrets = {name.upper() for name in service.get("secrets", [])}
+    stray = (env | secrets) - set(process.env_names) - EXTRA_ENV
+    assert not stray, f"{process.name} is given settings it does not read: {sorted(stray)}"
+    # Every secret setting comes from a secret file (SECRETS_DIR), never the environment.
+    assert not env & set(process.secrets)
+    if secrets:
+        assert service["environment"]["SECRETS_DIR"] == "/run/secrets"
+
+
+@pytest.mark.parametrize("process", topology.PROCESSES, ids=lambda p: p.name)
+def test_a_cmf_service_is_given_every_setting_it_requires(
+    compose: dict[str, Any], process: topology.Process
+) -> None:
+    service = compose["services"][process.name]
+    given = set(service.get("environment", {})) | {s.upper() for s in service.get("secrets", [])}
+    missing = {s.name for s in process.settings if s.required} - given
+    assert not missing, f"{process.name} lacks {sorted(missing)}"
+
+
+@pytest.mark.parametrize("process", topology.PROCESSES, ids=lambda p: p.name)
+def test_a_cmf_service_reaches_the_others_at_their_compose_names(
+    compose: dict[str, Any], process: topology.Process
+) -> None:
+    env = compose["services"][process.name].get("environment", {})
+    urls = topology.default_urls()
+    for called in process.calls:
+        assert env[topology.url_setting(called)] == urls[called]
+
+
+def test_cmf_containers_run_read_only_without_privileges(compose: dict[str, Any]) -> None:
+    for name in [*topology.names(), "migrate"]:
+        service = compose["services"][name]
+        assert service["read_only"] is True
+        assert service["cap_drop"] == ["ALL"]
+        assert "/tmp" in service["tmpfs"]
+
+
+def test_prometheus_scrapes_every_cmf_process_on_its_port() -> None:
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    for process in topology.PROCESSES:
+        assert f"{process.name}:{process.port}" in targets
+
+
+# ---------------------------------------------------------------- Kubernetes
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("process", topology.PROCESSES, ids=lambda p: p.name)
+def test_a_container_runs_the_topology_command_with_its_probes(
+    rendered: Objects, overlay: str, process: topology.Process
+) -> None:
+    container = _container(rendered[overlay], process)
+    assert container["args"] == process.argv("0.0.0.0")[1:]
+    (port,) = container["ports"]
+    assert port["containerPort"] == process.port
+    for probe, path in (
+        ("startupProbe", process.livez),
+        ("livenessProbe", process.livez),
+        ("readinessProbe", process.readyz),
+    ):
+        assert container[probe]["httpGet"]["path"] == path
+        assert container[probe]["httpGet"]["port"] == port["name"]
+    assert {"requests", "limits"} <= set(container["resources"])
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("process", topology.PROCESSES, ids=lambda p: p.name)
+def test_a_container_gets_its_settings_and_its_secrets_by_reference(
+    rendered: Objects, overlay: str, process: topology.Process
+) -> None:
+    container = _container(rendered[overlay], process)
+    config = of_kind(rendered[overlay], "ConfigMap")["cmf-config"]["data"]
+    env = {e["name"]: e for e in container["env"]}
+    stray = set(env) - set(process.env_names) - EXTRA_ENV
+    assert not stray, f"{process.name} is given settings it does not read: {sorted(stray)}"
+    missing = {s.name for s in process.settings if s.required} - set(env)
+    assert not missing, f"{process.name} lacks {sorted(missing)}"
+    for name, entry in env.items():
+        source = entry.get("valueFrom", {})
+        if name in process.secrets and not name.startswith("TLS_"):
+            assert "secretKeyRef" in source, f"{process.name}: {name} is not from a Secret"
+            assert source["secretKeyRef"]["name"] == "cmf-secrets"
+        elif "configMapKeyRef" in source:
+            assert source["configMapKeyRef"]["key"] in config, (process.name, name)
+    urls = topology.default_urls()
+    for called in process.calls:
+        ref = env[topology.url_setting(called)]["valueFrom"]["configMapKeyRef"]["key"]
+        assert config[ref] == urls[called]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("process", topology.PROCESSES, ids=lambda p: p.name)
+def test_each_process_has_a_service_a_budget_and_a_monitor(
+    rendered: Objects, overlay: str, process: topology.Process
+) -> None:
+    objects = rendered[overlay]
+    service = of_kind(objects, "Service")[process.name]
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == process.port
+    assert f"cmf-{process.name}" in of_kind(objects, "PodDisruptionBudget")
+    monitor = of_kind(objects, "ServiceMonitor")[f"cmf-{process.name}"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == (port["name"], process.metrics)
+
+
+def test_prod_serves_tls_at_the_ingress_and_the_gateway(rendered: Objects) -> None:
+    objects = rendered["prod"]
+    ingress = of_kind(objects, "Ingress")["cmf-gateway"]["spec"]
+    assert ingress["tls"][0]["secretName"]
+    gateway = _container(objects, topology.process(topology.GATEWAY))
+    env = {e["name"]: e.get("value") for e in gateway["env"]}
+    assert env["TLS_CERT_PATH"] and env["TLS_KEY_PATH"]
+    assert gateway["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+
+
+# ---------------------------------------------------------------- images
+
+
+def test_there_is_an_image_for_every_process() -> None:
+    names = {p.stem for p in dockerfiles()}
+    assert set(IMAGE_OF.values()) <= names
+
+
+@pytest.mark.parametrize("image", SERVICE_IMAGES)
+def test_a_service_image_runs_its_process_on_its_port(image: str) -> None:
+    process = topology.process(image)
+    final = stages(DOCKER / f"{image}.Dockerfile")[-1]
+    (entrypoint,) = final.values("ENTRYPOINT")
+    (cmd,) = final.values("CMD")
+    assert [*exec_form(entrypoint), *exec_form(cmd)] == process.argv("0.0.0.0")
+    assert final.values("EXPOSE") == [str(process.port)]
+    (health,) = final.values("HEALTHCHECK")
+    assert f"http://127.0.0.1:{process.port}{process.livez}'" in health
+
+
+# ---------------------------------------------------------------- what the code serves
+
+
+@pytest.mark.parametrize("process", topology.PROCESSES, ids=lambda p: p.name)
+async def test_a_process_serves_its_health_and_metrics_routes(
+    process: topology.Process, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its app, built as ``cmf-server`` builds it for the topology's command and asked over
+    ASGI (not started: nothing is dialled), answers the probes' paths."""
+    # What a process refuses to be built without.
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    for name, url in topology.default_urls().items():
+        monkeypatch.setenv(topology.url_setting(name), url)
+    verb, name = process.command
+    factory, port = (cli.SERVICES if verb == "serve" else cli.WORKERS)[name]
+    assert port == process.port
+    module, _, attribute = factory.partition(":")
+    app = getattr(importlib.import_module(module), attribute)()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        for path in (process.livez, process.readyz):
+            answer = await client.get(path)
+            assert answer.status_code == 200, (process.name, path, answer.text)
+            assert answer.json()["status"] == "ok"
+        metrics = await client.get(process.metrics)
+        assert metrics.status_code == 200
+        assert metrics.headers["content-type"].startswith("text/plain")
+        missing = await client.get("/no-such-route-anywhere")
+        assert missing.status_code == 404  # the routes above are not a catch-all's
