@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -79,3 +81,84 @@ def test_migrate_without_a_database_says_so_and_fails() -> None:
     )
     assert done.returncode == 1
     assert "DATABASE_URL" in done.stderr
+
+
+INIT_ROLES = Path(__file__).resolve().parents[2] / "deploy" / "postgres" / "init-roles.sh"
+SERVICES = ("metadata", "lineage", "artifacts", "gateway")
+
+
+def test_compose_roles_each_own_their_schema_and_see_no_other(
+    make_database_url: Callable[[], str], tmp_path: Path
+) -> None:
+    """deploy/postgres/init-roles.sh (compose's PostgreSQL, first start) makes a role per
+    service from its URL secret; ``cmf-server migrate`` run with those URLs makes each schema as
+    its role, which then sees nothing of the others'."""
+    url = make_database_url()
+    parts = urlsplit(url)
+    tag = uuid.uuid4().hex[:8]
+    urls = {
+        s: urlunsplit(
+            parts._replace(netloc=f"cmf_{tag}_{s}:pw-{s}-{tag}@{parts.hostname}:{parts.port}")
+        )
+        for s in SERVICES
+    }
+    for service, role_url in urls.items():
+        (tmp_path / f"{service}_database_url").write_text(role_url + "\n")
+    env = {
+        **os.environ,
+        "CMF_SECRETS_DIR": str(tmp_path),
+        "POSTGRES_USER": parts.username or "",
+        "POSTGRES_DB": parts.path.lstrip("/"),
+        "PGHOST": parts.hostname or "",
+        "PGPORT": str(parts.port),
+        "PGPASSWORD": parts.password or "",
+    }
+    try:
+        made = subprocess.run(
+            ["bash", str(INIT_ROLES)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert made.returncode == 0, made.stderr
+        done = _migrate(url, **{f"{s.upper()}_DATABASE_URL": u for s, u in urls.items()})
+        assert done.returncode == 0, done.stderr
+        owners = run_blocking(_schema_owners(url))
+        for service in ("metadata", "lineage", "artifacts"):
+            assert owners[service] == f"cmf_{tag}_{service}"
+        denied = run_blocking(_reads_other_schema(urls["lineage"], "metadata"))
+        assert denied
+    finally:
+        run_blocking(_drop_roles(url, [f"cmf_{tag}_{s}" for s in SERVICES]))
+
+
+async def _schema_owners(database_url: str) -> dict[str, str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT nspname, pg_get_userbyid(nspowner) AS owner FROM pg_namespace"
+        )
+        return {row["nspname"]: row["owner"] for row in rows}
+    finally:
+        await conn.close()
+
+
+async def _reads_other_schema(role_url: str, schema: str) -> bool:
+    """Whether the role of ``role_url`` is refused the tables of ``schema``."""
+    conn = await asyncpg.connect(role_url)
+    try:
+        await conn.fetchval(f'SELECT count(*) FROM "{schema}".schema_migrations')
+    except asyncpg.InsufficientPrivilegeError:
+        return True
+    finally:
+        await conn.close()
+    return False
+
+
+async def _drop_roles(database_url: str, roles: list[str]) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        for role in roles:
+            exists = await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role)
+            if exists:
+                await conn.execute(f'DROP OWNED BY "{role}" CASCADE')
+                await conn.execute(f'DROP ROLE "{role}"')
+    finally:
+        await conn.close()

@@ -1,0 +1,45 @@
+"""The README's install: ``uv tool install ./server`` puts a working ``cmf-server`` on PATH,
+built from the workspace's own packages (a scratch tool dir: nothing of the user's changes)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, makefile_variable
+
+
+def test_uv_tool_install_puts_cmf_server_on_path(tmp_path: Path) -> None:
+    uv = Path(sys.executable).parents[2] / f"uv-{makefile_variable('UV_VERSION')}" / "bin" / "uv"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))},
+        "UV_TOOL_DIR": str(tmp_path / "tools"),
+        "UV_TOOL_BIN_DIR": str(tmp_path / "bin"),
+        "UV_PYTHON": "python3.11",
+    }
+    readme = (ROOT / "README.md").read_text()
+    assert "uv tool install ./server" in readme
+    done = subprocess.run(
+        [str(uv), "tool", "install", "./server"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # Our packages come from this checkout, never from an index.
+    for package in ("cmf-common", "cmf-metadata", "cmf-lineage", "cmf-artifacts", "cmf-gateway"):
+        assert f"+ {package}==0.1.0 (from file://" in done.stderr, package
+    helped = subprocess.run(
+        [str(tmp_path / "bin" / "cmf-server"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert helped.returncode == 0, helped.stderr
+    assert "up" in helped.stdout and "serve" in helped.stdout
