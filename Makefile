@@ -70,6 +70,7 @@ run: install
 MYPY_RUNS := conftest.py,bench,scripts,libs/common/tests,services/gateway/tests,server/tests \
     services/metadata/tests services/lineage/tests services/artifacts/tests tests/integration \
     tests/deploy \
+    tests/telemetry \
     libs/client/src,libs/client/tests,--python-version,3.10
 lint: install
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from cmf_server.settings import ServerSettings
 
@@ -42,6 +43,25 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="read the export over HTTP from this metadata service or gateway",
     )
+
+    for action, text in (
+        ("export", "write everything the server holds to one NDJSON file (docs/operations.md)"),
+        ("import", "restore an export into an empty server; run again to resume"),
+    ):
+        backup = commands.add_parser(action, help=text)
+        if action == "export":
+            backup.add_argument(
+                "-o", "--output", default="-", help="the file to write (default: standard output)"
+            )
+        else:
+            backup.add_argument("file", help="the export to restore")
+        backup.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="the embedded server's data dir (its PostgreSQL, files and artifacts)",
+        )
+        backup.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
     worker = commands.add_parser("worker", help="run one long-running worker of a service")
     worker.add_argument("name", choices=sorted(WORKERS), help="which worker")
@@ -89,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return _lineage(args)
     if args.command == "migrate":
         return _migrate()
+    if args.command in ("export", "import"):
+        return _backup(args)
     return 2
 
 
@@ -102,6 +124,15 @@ def _migrate() -> int:
     common = ServiceSettings()
     configure_logging(common.log_level, json=common.log_json)
     return asyncio.run(migrate.run())
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from cmf_common.logging import configure_logging
+    from cmf_server import backup
+
+    configure_logging("WARNING", json=ServerSettings().log_json)
+    path = args.output if args.command == "export" else args.file
+    return backup.run(args.command, args.data_dir, path, quiet=args.quiet)
 
 
 def _lineage(args: argparse.Namespace) -> int:
@@ -175,11 +206,14 @@ def _up(args: argparse.Namespace) -> int:
     finally:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
+        while _TENSORBOARD:
+            _TENSORBOARD.pop().stop()
         _stop_embedded_postgres()
     return 0
 
 
 _EMBEDDED_POSTGRES: list[object] = []  # the handle, once started (read by the clean-up)
+_TENSORBOARD: list[Any] = []  # the TensorBoard process, once started
 
 
 def _stop_embedded_postgres() -> None:
@@ -191,11 +225,15 @@ def _stop_embedded_postgres() -> None:
 
 def _serve(args: argparse.Namespace) -> None:
     from pydantic import SecretStr
+    from starlette.types import ASGIApp
 
     from cmf_artifacts.settings import ArtifactSettings
+    from cmf_common.edge import CrossOriginGuard
     from cmf_common.logging import configure_logging
     from cmf_lineage.settings import LineageSettings
+    from cmf_metadata.files import TENSORBOARD as TENSORBOARD_FOLDER
     from cmf_metadata.settings import MetadataSettings
+    from cmf_server import tensorboard
     from cmf_server.embedded import embedded_server
     from cmf_server.serving import serve
 
@@ -228,7 +266,29 @@ def _serve(args: argparse.Namespace) -> None:
         lineage_settings = lineage_settings.model_copy(update={"database_url": database_url})
         artifact_settings = artifact_settings.model_copy(update={"database_url": database_url})
 
+    # TensorBoard over the uploaded logs, unless TENSORBOARD_URL names one run elsewhere.
+    board = None
+    if metadata_settings.tensorboard_url is None:
+        board = tensorboard.start(
+            metadata_settings.files_dir / TENSORBOARD_FOLDER, data_dir / "tensorboard.log"
+        )
+        if board is not None:
+            _TENSORBOARD.append(board)
+            url = f"{tensorboard.PREFIX}/"
+            metadata_settings = metadata_settings.model_copy(update={"tensorboard_url": url})
     gateway = embedded_server(settings, metadata_settings, lineage_settings, artifact_settings)
+    app: ASGIApp = gateway
+    if board is not None:
+
+        def guard(proxy: ASGIApp) -> ASGIApp:
+            return CrossOriginGuard(
+                proxy,
+                allowed_origins=settings.allowed_origins(),
+                allowed_hosts=settings.allowed_host_names(),
+                dialect_of=gateway.table.dialect_of,
+            )
+
+        app = tensorboard.TensorBoardMount(gateway, board.url, guard=guard)
     print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)
     print(f"  data: {where}", file=sys.stderr)
     print(
@@ -237,8 +297,12 @@ def _serve(args: argparse.Namespace) -> None:
         file=sys.stderr,
         flush=True,
     )
+    if board is not None:
+        print(
+            f"  TensorBoard: http://{settings.host}:{settings.port}/tensorboard/", file=sys.stderr
+        )
     serve(
-        gateway,
+        app,
         settings,
         host=settings.host,
         port=settings.port,

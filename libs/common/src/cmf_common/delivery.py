@@ -11,6 +11,7 @@ A row whose handler keeps failing is marked processed with its error: the embedd
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -20,11 +21,14 @@ from prometheus_client import Counter
 
 from cmf_common import outbox
 from cmf_common.dispatch import Dispatcher
+from cmf_common.metrics import DLQ_DEPTH, record_backlog
 from cmf_common.workers import WAITING, Housekeeping, LoopSupervisor, notifications, wait_for
 
 log = structlog.get_logger(__name__)
 
 DELIVERED = Counter("cmf_embedded_delivered_total", "Outbox rows delivered in-process.")
+# How often the backlog gauges are read (two partial-index counts).
+GAUGES_EVERY_S = 5.0
 
 
 class OutboxDelivery:
@@ -93,10 +97,20 @@ class OutboxDelivery:
             log.info("outbox.pruned", deleted=deleted)
         return deleted
 
+    async def record_backlog(self) -> None:
+        """``cmf_outbox_backlog``, ``cmf_outbox_oldest_age_seconds`` and ``cmf_dlq_depth`` of
+        this outbox (the embedded server's consumer lag and dead letters)."""
+        async with self.pool.acquire() as conn:
+            backlog = await outbox.undelivered_backlog(conn)
+        age = time.time() - backlog.oldest.timestamp() if backlog.oldest else None
+        record_backlog(backlog.outbox, "undelivered", backlog.waiting, age)
+        DLQ_DEPTH.labels(f"outbox.{backlog.outbox}").set(backlog.dead)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, under the loops' failure policy (``workers``): a
         failed round is rolled back, so its rows are delivered again on a later one."""
         housekeeping = Housekeeping(self.loop, self.maintain, self.maintenance_every_s)
+        gauges = Housekeeping(self.loop, self.record_backlog, GAUGES_EVERY_S)
         async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as listen:
             while not stop.is_set():
                 await listen.ensure()
@@ -104,6 +118,7 @@ class OutboxDelivery:
                 # After the round: a delivery restarting after a long stop first hands on
                 # (and the handlers skip) what it had in hand, then forgets.
                 await housekeeping.run_if_due()
+                await gauges.run_if_due()
                 if delivered is not None and delivered <= 0:
                     await wait_for(listen.wake, stop, self.idle_poll_s)
 

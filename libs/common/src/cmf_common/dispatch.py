@@ -15,9 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
 from cmf_common.events import Envelope
+from cmf_common.tracing import batch_span
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +100,16 @@ class Dispatcher:
                 for type_, count in _types(run).items():
                     SKIPPED.labels(self.consumer, type_).inc(count)
                 continue
-            failure = await self._with_retries(handler, run, alive)
+            with batch_span(
+                f"process {self.consumer}",
+                [e.traceparent for e in run],
+                kind=SpanKind.CONSUMER,
+                **{
+                    "messaging.consumer.group.name": self.consumer,
+                    "messaging.batch.message_count": len(run),
+                },
+            ):
+                failure = await self._with_retries(handler, run, alive)
             if failure is None:
                 self._handled(run)
                 continue

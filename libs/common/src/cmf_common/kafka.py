@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -24,6 +25,7 @@ from prometheus_client import Counter, Gauge
 
 from cmf_common.dispatch import Dispatcher, Failure
 from cmf_common.events import Envelope
+from cmf_common.metrics import DLQ_DEPTH
 from cmf_common.ports import Message
 from cmf_common.workers import Housekeeping, LoopSupervisor
 
@@ -35,12 +37,29 @@ _PARTITIONER = DefaultPartitioner()
 CONSUMER_LAG = Gauge(
     "cmf_consumer_lag", "Messages not yet consumed, per partition.", ["group", "topic", "partition"]
 )
+CONSUMER_LAG_SECONDS = Gauge(
+    "cmf_consumer_lag_seconds",
+    "How far behind the log a partition's consumer is, in time: the age of the last record it"
+    " handled while records wait (0 when caught up).",
+    ["group", "topic", "partition"],
+)
 CONSUMED = Counter(
     "cmf_consumer_messages_total", "Messages consumed and committed.", ["group", "topic"]
 )
 DLQ_PUBLISHED = Counter(
     "cmf_consumer_dlq_total", "Messages sent to the dead-letter topic.", ["group", "topic"]
 )
+
+
+# How often the dead-letter topic's depth is read (two offset requests).
+DLQ_GAUGE_EVERY_S = 15.0
+
+
+def _header(record: ConsumerRecord[Any, Any], name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def dlq_topic(topic: str) -> str:
@@ -154,6 +173,9 @@ class KafkaConsumerRunner:
             else None
         )
         self.positions: dict[TopicPartition, int] = {}
+        # The producer time (ms) of the last record handled, per partition.
+        self.handled_at: dict[TopicPartition, int] = {}
+        self.gauges = Housekeeping(self.loop, self.record_dlq_depth, DLQ_GAUGE_EVERY_S)
         self.consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=bootstrap_servers,
@@ -178,6 +200,7 @@ class KafkaConsumerRunner:
                 await self.loop.round(self.consume_once, stop)
                 if self.housekeeping is not None:
                     await self.housekeeping.run_if_due()
+                await self.gauges.run_if_due()
 
     async def consume_once(self) -> int:
         """Fetch, handle and commit one batch per partition. When a round fails, each partition
@@ -208,9 +231,16 @@ class KafkaConsumerRunner:
         failures: list[tuple[ConsumerRecord[Any, Any], str, int]] = []
         for record in records:
             try:
-                envelopes.append((Envelope.from_json(record.value), record))
+                envelope = Envelope.from_json(record.value)
             except Exception as exc:  # not an envelope: nothing could ever handle it
                 failures.append((record, f"undecodable: {type(exc).__name__}: {exc}", 1))
+                continue
+            # The record's header carries the publish span's context, a child of the one the
+            # envelope was written with: the consumer's span continues from the publish.
+            traceparent = _header(record, "traceparent")
+            if traceparent and traceparent != envelope.traceparent:
+                envelope = replace(envelope, traceparent=traceparent)
+            envelopes.append((envelope, record))
         by_id = {e.id: r for e, r in envelopes}
         dead: list[Failure] = await self.dispatcher.dispatch(
             [e for e, _ in envelopes], alive=self.loop.beat
@@ -223,6 +253,7 @@ class KafkaConsumerRunner:
             DLQ_PUBLISHED.labels(self.group_id, self.topic).inc(len(failures))
         await self.consumer.commit({partition: records[-1].offset + 1})
         self.positions[partition] = records[-1].offset + 1
+        self.handled_at[partition] = records[-1].timestamp
         CONSUMED.labels(self.group_id, self.topic).inc(len(records))
 
     def _dead_letter(self, record: ConsumerRecord[Any, Any], error: str, attempts: int) -> Message:
@@ -241,6 +272,21 @@ class KafkaConsumerRunner:
             highwater = self.consumer.highwater(partition)
             position = self.positions.get(partition)
             if highwater is not None and position is not None:
-                CONSUMER_LAG.labels(self.group_id, partition.topic, str(partition.partition)).set(
-                    max(0, highwater - position)
-                )
+                labels = (self.group_id, partition.topic, str(partition.partition))
+                behind = max(0, highwater - position)
+                CONSUMER_LAG.labels(*labels).set(behind)
+                handled_at = self.handled_at.get(partition)
+                age = time.time() - handled_at / 1000 if behind and handled_at else 0.0
+                CONSUMER_LAG_SECONDS.labels(*labels).set(max(0.0, age))
+
+    async def record_dlq_depth(self) -> None:
+        """``cmf_dlq_depth`` of ``<topic>.dlq``: the messages its partitions keep."""
+        topic = dlq_topic(self.topic)
+        found = await self.dead_letters.producer.partitions_for(topic)
+        partitions = [TopicPartition(topic, p) for p in sorted(found or ())]
+        if not partitions:
+            DLQ_DEPTH.labels(topic).set(0)
+            return
+        ends = await self.consumer.end_offsets(partitions)
+        starts = await self.consumer.beginning_offsets(partitions)
+        DLQ_DEPTH.labels(topic).set(sum(ends[p] - starts[p] for p in partitions))

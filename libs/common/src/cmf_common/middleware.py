@@ -12,6 +12,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cmf_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from cmf_common.tracing import incoming_context, with_current_trace
 
 log = structlog.get_logger("cmf.http")
 
@@ -23,7 +24,11 @@ def _route_template(scope: Scope) -> str:
 
 
 class ObservabilityMiddleware:
-    """Binds ``request_id`` to the logs, opens a server span and records the request's metrics."""
+    """Binds ``request_id`` to the logs, opens a server span and records the request's metrics.
+
+    The span continues the request's ``traceparent`` when it carries one (a gateway or another
+    service called over HTTP), else the current context (an in-process call). It is named by
+    the route template once routing found it, never by the raw path."""
 
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
@@ -53,7 +58,7 @@ class ObservabilityMiddleware:
         with (
             structlog.contextvars.bound_contextvars(request_id=request_id),
             self.tracer.start_as_current_span(
-                f"{method} {scope.get('path', '')}", kind=SpanKind.SERVER
+                method, context=incoming_context(scope.get("headers") or ()), kind=SpanKind.SERVER
             ) as span,
         ):
             try:
@@ -62,6 +67,7 @@ class ObservabilityMiddleware:
                 elapsed = time.perf_counter() - started
                 route = _route_template(scope)
                 status = int(status_holder["status"])
+                span.update_name(f"{method} {route}")
                 span.set_attribute("http.request.method", method)
                 span.set_attribute("http.route", route)
                 span.set_attribute("http.response.status_code", status)
@@ -77,3 +83,28 @@ class ObservabilityMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
+
+
+async def traced_hop(app: ASGIApp, scope: Scope, receive: Receive, send: Send, hop: str) -> None:
+    """Hand an HTTP request to ``app`` (a service, in-process or behind a proxy) inside a
+    server span of this hop (the gateway), which continues the request's ``traceparent``; the
+    request goes on carrying the hop's own context, so the service's span is its child."""
+    if scope["type"] != "http":
+        await app(scope, receive, send)
+        return
+    method = scope["method"]
+    with trace.get_tracer("cmf.http").start_as_current_span(
+        f"{hop} {method}",
+        context=incoming_context(scope.get("headers") or ()),
+        kind=SpanKind.SERVER,
+    ) as span:
+        span.set_attribute("http.request.method", method)
+        forwarded = {**scope, "headers": with_current_trace(scope.get("headers") or [])}
+        try:
+            await app(forwarded, receive, send)
+        finally:
+            # In-process the service's router names the route in the scope it was handed.
+            template = getattr(forwarded.get("route"), "path", None)
+            if template:
+                span.update_name(f"{hop} {method} {template}")
+                span.set_attribute("http.route", str(template))

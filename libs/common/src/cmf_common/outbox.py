@@ -12,7 +12,7 @@ import orjson
 
 from cmf_common.db import Connection, json_dumps
 from cmf_common.events import SPECVERSION, Envelope, NewEvent, uuid7
-from cmf_common.tracing import current_traceparent
+from cmf_common.tracing import span, traceparent_of
 
 OUTBOX_MIGRATIONS = "cmf_common.outbox_migrations"
 NOTIFY_CHANNEL = "cmf_outbox"
@@ -61,25 +61,28 @@ async def add_event_batches(
         )
     )
     next_seq = last_seq - count + 1
-    now, traceparent = datetime.now(UTC), current_traceparent()
-    async for events in batches:
-        if not events:
-            continue
-        await conn.execute(
-            "INSERT INTO outbox (id, subject, seq, type, source, time, data, traceparent)"
-            " SELECT e.id, $1, e.seq, e.type, $2, $3, e.data::jsonb, $4"
-            " FROM unnest($5::uuid[], $6::bigint[], $7::text[], $8::text[])"
-            "   AS e(id, seq, type, data)",
-            subject,
-            source,
-            now,
-            traceparent,
-            [uuid7() for _ in events],
-            list(range(next_seq, next_seq + len(events))),
-            [e.type for e in events],
-            [json_dumps(e.data) for e in events],
-        )
-        next_seq += len(events)
+    # The rows carry this span's context: the relay's publish span and the consumers' spans
+    # continue the trace of the change that wrote them (cmf_common.tracing).
+    with span("outbox.write", subject=subject, **{"cmf.outbox.events": count}) as written:
+        now, traceparent = datetime.now(UTC), traceparent_of(written)
+        async for events in batches:
+            if not events:
+                continue
+            await conn.execute(
+                "INSERT INTO outbox (id, subject, seq, type, source, time, data, traceparent)"
+                " SELECT e.id, $1, e.seq, e.type, $2, $3, e.data::jsonb, $4"
+                " FROM unnest($5::uuid[], $6::bigint[], $7::text[], $8::text[])"
+                "   AS e(id, seq, type, data)",
+                subject,
+                source,
+                now,
+                traceparent,
+                [uuid7() for _ in events],
+                list(range(next_seq, next_seq + len(events))),
+                [e.type for e in events],
+                [json_dumps(e.data) for e in events],
+            )
+            next_seq += len(events)
     if next_seq != last_seq + 1:
         raise ValueError(f"{next_seq - (last_seq - count + 1)} events written, {count} announced")
     await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, subject)
@@ -270,6 +273,42 @@ async def mark_processed(
         list(failed),
         list(failed.values()),
     )
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """An outbox's rows waiting to be handed on: which outbox (its schema), how many, and the
+    oldest one's time (``None``: none waits); ``dead``: rows the embedded delivery gave up on."""
+
+    outbox: str
+    waiting: int
+    oldest: datetime | None
+    dead: int = 0
+
+
+async def unpublished_backlog(conn: Connection) -> Backlog:
+    """What waits for the relay: the count from the per-subject counters, the oldest row by
+    one key lookup per waiting subject (its first unpublished ``seq``); no row scan."""
+    row = await conn.fetchrow(
+        "SELECT current_schema() AS outbox,"
+        "   coalesce(sum(s.last_seq - coalesce(p.published_seq, 0)), 0) AS waiting,"
+        "   min((SELECT o.time FROM outbox o WHERE o.subject = s.subject"
+        "        AND o.seq = coalesce(p.published_seq, 0) + 1)) AS oldest"
+        " FROM outbox_sequences s LEFT JOIN outbox_published p USING (subject)"
+        " WHERE s.last_seq > coalesce(p.published_seq, 0)"
+    )
+    return Backlog(row["outbox"], int(row["waiting"]), row["oldest"])
+
+
+async def undelivered_backlog(conn: Connection) -> Backlog:
+    """What waits for the embedded delivery (through the partial index of unprocessed rows),
+    and the dead letters it kept (through the partial index of failed rows)."""
+    row = await conn.fetchrow(
+        "SELECT current_schema() AS outbox, count(*) AS waiting, min(time) AS oldest,"
+        "   (SELECT count(*) FROM outbox WHERE delivery_error IS NOT NULL) AS dead"
+        " FROM outbox WHERE processed_at IS NULL"
+    )
+    return Backlog(row["outbox"], int(row["waiting"]), row["oldest"], int(row["dead"]))
 
 
 async def unpublished_count(conn: Connection) -> int:

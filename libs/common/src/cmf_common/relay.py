@@ -15,10 +15,12 @@ from typing import Any
 
 import asyncpg
 import structlog
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 from cmf_common import outbox
+from cmf_common.metrics import record_backlog
 from cmf_common.ports import Message, Publisher
+from cmf_common.tracing import publish_spans
 from cmf_common.workers import Housekeeping, LoopSupervisor, notifications, wait_for
 
 log = structlog.get_logger(__name__)
@@ -27,12 +29,13 @@ PUBLISHED = Counter("cmf_relay_published_total", "Outbox rows published to the b
 PUBLISH_FAILURES = Counter(
     "cmf_relay_publish_failures_total", "Relay rounds that failed and were rolled back."
 )
-BACKLOG = Gauge("cmf_outbox_backlog", "Outbox rows not yet handed on.", ["state"])
 COMMIT_TO_PUBLISH = Histogram(
     "cmf_relay_commit_to_publish_seconds",
     "From an event's outbox time to its publication.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+# How often the backlog gauges are read (each a few index lookups).
+GAUGES_EVERY_S = 5.0
 
 
 class OutboxRelay:
@@ -70,14 +73,18 @@ class OutboxRelay:
             if not claim.upto:
                 return 0
             if claim.rows:
-                await self.publisher.publish(
-                    [
-                        Message(
-                            self.topic, r["subject"].encode(), outbox.envelope_json(r), _headers(r)
-                        )
-                        for r in claim.rows
-                    ]
-                )
+                with publish_spans(self.topic, [r["traceparent"] for r in claim.rows]) as carried:
+                    await self.publisher.publish(
+                        [
+                            Message(
+                                self.topic,
+                                r["subject"].encode(),
+                                outbox.envelope_json(r),
+                                _headers(r, carried),
+                            )
+                            for r in claim.rows
+                        ]
+                    )
             await outbox.mark_published(conn, claim.upto)
         now = time.time()
         for row in claim.rows:
@@ -88,20 +95,27 @@ class OutboxRelay:
     async def maintain(self) -> None:
         async with self.pool.acquire() as conn:
             deleted = await outbox.delete_older_than(conn, self.retention)
-            waiting = await outbox.unpublished_count(conn)
-        BACKLOG.labels("unpublished").set(waiting)
         if deleted:
             log.info("outbox.pruned", deleted=deleted)
+
+    async def record_backlog(self) -> None:
+        """``cmf_outbox_backlog`` and ``cmf_outbox_oldest_age_seconds`` of what waits."""
+        async with self.pool.acquire() as conn:
+            backlog = await outbox.unpublished_backlog(conn)
+        age = time.time() - backlog.oldest.timestamp() if backlog.oldest else None
+        record_backlog(backlog.outbox, "unpublished", backlog.waiting, age)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set, under the loops' failure policy (``workers``): a failed
         round is rolled back, so retrying it later publishes its rows then."""
         housekeeping = Housekeeping(self.loop, self.maintain, self.maintenance_every_s)
+        gauges = Housekeeping(self.loop, self.record_backlog, GAUGES_EVERY_S)
         async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as listen:
             while not stop.is_set():
                 self.loop.beat()
                 await listen.ensure()
                 await housekeeping.run_if_due()
+                await gauges.run_if_due()
                 sent = await self.loop.round(self._counted_round, stop)
                 if sent == 0:
                     await wait_for(listen.wake, stop, self.idle_poll_s)
@@ -114,14 +128,16 @@ class OutboxRelay:
             raise
 
 
-def _headers(row: Any) -> list[tuple[str, bytes]]:
+def _headers(row: Any, carried: dict[str, str]) -> list[tuple[str, bytes]]:
     """The envelope's routing fields as record headers, so a consumer can filter or dead-letter
-    without parsing the value."""
+    without parsing the value, and the trace context: the publish span's (``carried``, by the
+    row's own ``traceparent``), which continues the trace of the change that wrote the row."""
     headers = [
         ("ce_id", str(row["id"]).encode()),
         ("ce_type", row["type"].encode()),
         ("ce_seq", str(row["seq"]).encode()),
     ]
     if row["traceparent"]:
-        headers.append(("traceparent", row["traceparent"].encode()))
+        traceparent = carried.get(row["traceparent"], row["traceparent"])
+        headers.append(("traceparent", traceparent.encode()))
     return headers

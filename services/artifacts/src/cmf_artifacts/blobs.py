@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 STORED = Counter("cmf_artifacts_blobs_stored_total", "Blobs stored, by how.", ["how"])
 BYTES_IN = Counter("cmf_artifacts_bytes_received_total", "Blob bytes received and stored.")
+BYTES_OUT = Counter("cmf_artifacts_bytes_sent_total", "Blob bytes read out to clients.")
 MAX_PART_NUMBER = 10_000
 
 
@@ -141,7 +142,7 @@ class Blobs:
             chunks = self.store.read(blob.digest) if blob.size else _nothing()
         else:
             chunks = self.store.read(blob.digest, wanted.start, wanted.end)
-        return Download(blob, wanted, chunks)
+        return Download(blob, wanted, _counted(chunks))
 
     async def download_url(self, digest: str) -> str:
         blob = await self.find(digest)
@@ -254,6 +255,7 @@ class Blobs:
             raise
         async with self.pool.acquire() as conn:
             await store.drop_session(conn, session)
+        BYTES_IN.inc(stored.size)
         await self._record(stored.digest, stored.size, stored.sha256, how="session")
         return Put(Blob(stored.digest, stored.size, stored.sha256), False)
 
@@ -294,6 +296,13 @@ class Blobs:
                 await asyncio.wait_for(stop.wait(), self.settings.stale_sweep_every_s)
             except TimeoutError:
                 continue
+
+
+async def _counted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks``, counted into ``cmf_artifacts_bytes_sent_total`` as they go out."""
+    async for chunk in chunks:
+        BYTES_OUT.inc(len(chunk))
+        yield chunk
 
 
 async def _nothing() -> AsyncIterator[bytes]:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cmf_common.dialects import REFERENCE, RouteTable
 from cmf_common.errors import DomainError
 from cmf_common.health import Check, CheckResult, run_check
+from cmf_common.middleware import traced_hop
 from cmf_common.openapi import answer
 from cmf_common.service import Checks, Service, service_app
 from cmf_gateway.openapi import install_merged_openapi
@@ -102,7 +103,7 @@ class Gateway:
             return
         refused = self.refusal(scope) if self.refusal is not None else None
         if refused is None:
-            await app(scope, receive, send)
+            await traced_hop(app, scope, receive, send, "gateway")
         elif scope["type"] == "http":
             await self.table.dialect_of(scope["path"]).domain_error(refused)(scope, receive, send)
 

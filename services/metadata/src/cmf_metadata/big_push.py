@@ -32,6 +32,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from cmf_common.tracing import current_traceparent
 from cmf_metadata.merge import (
     MergePlan,
     MergePlanner,
@@ -43,7 +44,7 @@ from cmf_metadata.merge import (
     read_payload,
     split_uuids,
 )
-from cmf_metadata.push import PushOutcome
+from cmf_metadata.push import PUSH_BYTES, PushOutcome
 from cmf_metadata.schemas import (
     LeanExecution,
     LeanPayload,
@@ -300,6 +301,7 @@ class BigPushes:
         anything when every slot is taken, :class:`DatabaseUnavailable`."""
         with self.slot():
             async with self.spooled(chunks) as body:
+                PUSH_BYTES.observe(body.stat().st_size)
                 answer = await self.merge(body)
         kind = answer["kind"]
         if kind == "invalid":
@@ -327,6 +329,8 @@ class BigPushes:
                 "database_url": self.settings.database_url,
                 "schema": self.settings.schema,
                 "statement_timeout_ms": self.settings.statement_timeout_ms,
+                # The push's outbox rows continue the request's trace (cmf_common.tracing).
+                "traceparent": current_traceparent(),
             }
         )
 

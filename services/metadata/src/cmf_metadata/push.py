@@ -61,6 +61,11 @@ PUSH_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 180),
 )
 MERGED = Counter("cmf_metadata_merged_total", "Entities written by pushes.", ["entity"])
+PUSH_BYTES = Histogram(
+    "cmf_metadata_push_bytes",
+    "Size of one push's MLMD payload (a big push: its whole body), in bytes.",
+    buckets=(1e3, 1e4, 1e5, 1e6, 4e6, 8e6, 3.2e7, 1.28e8, 5.12e8),
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ async def push(
     After the commit and before returning, the pipeline's committed sequence is posted on
     ``committed``, so lineage reads wait for every acknowledged push (cmf_common.committed)."""
     started = time.perf_counter()
+    PUSH_BYTES.observe(len(json_payload))
     with span("metadata.push", pipeline=pipeline_name):
         pipeline = await asyncio.to_thread(read_payload, json_payload, pipeline_name)
         if pipeline is None:

@@ -23,6 +23,7 @@ import structlog
 
 from cmf_common.db import create_pool
 from cmf_common.logging import configure_logging
+from cmf_common.tracing import continue_trace
 from cmf_metadata.big_push import (
     BodyInvalid,
     LeanSource,
@@ -117,6 +118,8 @@ def main() -> int:
     os.nice(NICENESS)
     gc.freeze()  # the imports' objects: never scanned again
     job = orjson.loads(sys.stdin.buffer.read())
+    # The request's context, so the outbox rows this push writes carry its trace.
+    continue_trace(job.get("traceparent"))
     answer = asyncio.run(run_job(job))
     sys.stdout.buffer.write(orjson.dumps(answer) + b"\n")
     sys.stdout.buffer.flush()

@@ -11,11 +11,24 @@ export function TensorBoardView({ pipeline }: { pipeline: string }) {
   return (
     <div data-testid="tensorboard">
       {data.configured && data.url ? (
-        <div className="toolbar">
-          <a className="btn primary" href={data.url} target="_blank" rel="noreferrer">
-            Open in TensorBoard
-          </a>
-        </div>
+        <>
+          <div className="toolbar">
+            <a className="btn primary" href={data.url} target="_blank" rel="noreferrer">
+              Open in TensorBoard
+            </a>
+          </div>
+          {/* The server's own TensorBoard (a path on this origin) is shown in the page; one
+              elsewhere may refuse to be framed, so it is only linked. */}
+          {data.url.startsWith("/") && (
+            <iframe
+              className="tensorboard-frame"
+              data-testid="tensorboard-frame"
+              title={`TensorBoard of ${pipeline}`}
+              src={data.url}
+              style={{ width: "100%", height: "75vh", border: 0 }}
+            />
+          )}
+        </>
       ) : (
         <div className="state" style={{ paddingBottom: 24 }}>
           <div className="icon">📈</div>

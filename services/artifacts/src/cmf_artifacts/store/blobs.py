@@ -92,3 +92,19 @@ async def record_part(conn: Connection, session: uuid.UUID, number: int, etag: s
 async def sent_parts(conn: Connection, session: uuid.UUID) -> dict[int, str]:
     rows = await conn.fetch("SELECT number, etag FROM upload_parts WHERE session_id = $1", session)
     return {r["number"]: r["etag"] for r in rows}
+
+
+async def blobs_after(conn: Connection, after: str, limit: int) -> list[Any]:
+    """The catalogue in digest order, ``limit`` blobs after ``after`` (a backup pages through
+    it)."""
+    return await conn.fetch(
+        "SELECT digest, size, sha256 FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2",
+        after,
+        limit,
+    )
+
+
+async def blob_totals(conn: Connection) -> tuple[int, int]:
+    """How many blobs the catalogue holds and their bytes."""
+    row = await conn.fetchrow("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM blobs")
+    return int(row["n"]), int(row["bytes"])

@@ -18,6 +18,7 @@ from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from cmf_common.db import json_dumps
 from cmf_common.dispatch import StoreUnavailable
 from cmf_common.events import Envelope
+from cmf_common.tracing import SpanKind, failed, span
 from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
 from cmf_lineage.store.neo4j_client import Neo4jClient
 
@@ -119,14 +120,23 @@ class Neo4jGraphStore(Neo4jClient):
         bounds a transaction's memory, and each part is complete on its own (its events'
         ids and progress are recorded with their effects)."""
         applied: GraphBatch | None = None
-        try:
-            async with self.driver.session(database=self.database) as session:
-                for part in _parts(envelopes):
-                    result: GraphBatch | None = await session.execute_write(_apply, consumer, part)
-                    if result is not None:
-                        applied = result if applied is None else applied.merged(result)
-        except (ServiceUnavailable, SessionExpired, OSError) as exc:
-            raise StoreUnavailable(f"Neo4j: {type(exc).__name__}: {exc}") from exc
+        with span(
+            "neo4j write",
+            kind=SpanKind.CLIENT,
+            **{"db.system": "neo4j", "db.operation.name": "MERGE", "cmf.events": len(envelopes)},
+        ) as write:
+            try:
+                async with self.driver.session(database=self.database) as session:
+                    for part in _parts(envelopes):
+                        result: GraphBatch | None = await session.execute_write(
+                            _apply, consumer, part
+                        )
+                        if result is not None:
+                            applied = result if applied is None else applied.merged(result)
+            except (ServiceUnavailable, SessionExpired, OSError) as exc:
+                failed(write, type(exc).__name__)
+                raise StoreUnavailable(f"Neo4j: {type(exc).__name__}: {exc}") from exc
+            write.set_attribute("cmf.graph.writes", applied.writes() if applied else 0)
         return applied
 
     async def forget_applied(self, consumer: str, retention: timedelta) -> int:

@@ -1,0 +1,168 @@
+"""One trace from the gateway to the Neo4j write, over the real PostgreSQL, Kafka and Neo4j
+(`make services-up`; run under /tmp/cmf-shared-services.lock): the gateway's span, the metadata
+service's request span, the push, the outbox write (its context stored in the row), the relay's
+publish (its context in the Kafka record's header), the projector's consumer span and the graph
+write, each the child of the one before. Spans go to an in-memory exporter."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanContext, SpanKind
+from pydantic import SecretStr
+
+from cmf_common.dispatch import Dispatcher
+from cmf_common.kafka import MAX_MESSAGE_BYTES, KafkaConsumerRunner, KafkaPublisher, dlq_topic
+from cmf_common.relay import OutboxRelay
+from cmf_common.tracing import configure_tracing
+from cmf_gateway.app import create_gateway
+from cmf_gateway.routing import METADATA
+from cmf_gateway.settings import GatewaySettings
+from cmf_lineage.projector import Projector
+from cmf_lineage.settings import LineageSettings
+from cmf_lineage.store import open_graph_store
+from cmf_lineage.store.neo4j import Neo4jGraphStore
+from cmf_metadata.app import create_service
+from cmf_metadata.settings import MetadataSettings
+from cmf_testing.generator import push_body
+from cmf_testing.waiting import Deadline
+
+BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+NEO4J = LineageSettings(
+    neo4j_uri=os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687"),
+    neo4j_user=os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
+    neo4j_password=SecretStr(os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf")),
+)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Every span this process ends while the test runs (the SDK's provider, as the services
+    configure it)."""
+    configure_tracing("cmf-test")
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider), "the SDK's tracer provider is configured"
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()  # the processor stays on the provider: it exports nothing after this
+
+
+async def _new_topic() -> str:
+    name = f"test.trace.{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        await admin.start()
+    except Exception as exc:
+        pytest.fail(f"Kafka is not reachable at {BOOTSTRAP} ({exc}); run `make services-up`")
+    try:
+        limit = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+        await admin.create_topics(
+            [NewTopic(name, 1, 1, topic_configs=limit), NewTopic(dlq_topic(name), 1, 1)]
+        )
+    finally:
+        await admin.close()
+    return name
+
+
+def _one(
+    found: list[ReadableSpan], what: str, match: Callable[[ReadableSpan], bool]
+) -> ReadableSpan:
+    chosen = [s for s in found if match(s)]
+    assert len(chosen) == 1, f"{what}: {[s.name for s in chosen]} among {[s.name for s in found]}"
+    return chosen[0]
+
+
+async def test_a_push_is_one_trace_from_the_gateway_to_the_neo4j_write(
+    spans: InMemorySpanExporter, make_database_url: Callable[[], str]
+) -> None:
+    topic = await _new_topic()
+    group = f"trace-{uuid.uuid4().hex[:8]}"
+    settings = MetadataSettings(
+        database_url=SecretStr(make_database_url()),
+        kafka_bootstrap_servers=BOOTSTRAP,
+        events_topic=topic,
+    )
+    metadata = create_service(settings)
+    gateway = create_gateway(GatewaySettings(), {METADATA: metadata})
+    publisher, dead_letters = KafkaPublisher(BOOTSTRAP), KafkaPublisher(BOOTSTRAP)
+    async with metadata.started() as state, open_graph_store(NEO4J) as opened:
+        store = opened.store
+        assert isinstance(store, Neo4jGraphStore)
+        await store.delete_everything()
+        projector = Projector(store, consumer=group)
+        runner = KafkaConsumerRunner(
+            bootstrap_servers=BOOTSTRAP,
+            topic=topic,
+            group_id=group,
+            dispatcher=Dispatcher(group, projector.handlers()),
+            dead_letters=dead_letters,
+        )
+        await publisher.start()
+        await dead_letters.start()
+        await runner.start()
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=gateway), base_url="http://127.0.0.1"
+            ) as client:
+                answer = await client.post("/api/mlmd_push", json=push_body("Traced", 3))
+            assert answer.json() == {"status": "success"}, answer.text
+            relay = OutboxRelay(state.pool, publisher, topic=topic)
+            assert await relay.relay_once() > 0
+            deadline = Deadline(60)
+            while await store.applied_seq(group, "Traced") == 0:
+                assert not deadline.passed(), "the projector never applied the push"
+                await runner.consume_once()
+        finally:
+            await runner.stop()
+            await dead_letters.stop()
+            await publisher.stop()
+            await store.delete_everything()
+
+    found = list(spans.get_finished_spans())
+    hop = _one(found, "the gateway's span", lambda s: s.name.startswith("gateway POST"))
+    trace_id = _context(hop).trace_id
+    in_trace = [s for s in found if s.context is not None and s.context.trace_id == trace_id]
+    request = _one(
+        in_trace,
+        "the service's span",
+        lambda s: s.kind is SpanKind.SERVER and s is not hop and s.name.endswith("/mlmd_push"),
+    )
+    push = _one(in_trace, "the push", lambda s: s.name == "metadata.push")
+    written = _one(in_trace, "the outbox write", lambda s: s.name == "outbox.write")
+    published = _one(in_trace, "the relay's publish", lambda s: s.name == f"publish {topic}")
+    consumed = _one(in_trace, "the projector's span", lambda s: s.name == f"process {group}")
+    graph = _one(in_trace, "the Neo4j write", lambda s: s.name == "neo4j write")
+
+    chain = [hop, request, push, written, published, consumed, graph]
+    for parent, child in itertools.pairwise(chain):
+        assert child.parent is not None and child.parent.span_id == _context(parent).span_id, (
+            f"{child.name} is not a child of {parent.name}"
+        )
+    assert [s.kind for s in chain] == [
+        SpanKind.SERVER,
+        SpanKind.SERVER,
+        SpanKind.INTERNAL,
+        SpanKind.INTERNAL,
+        SpanKind.PRODUCER,
+        SpanKind.CONSUMER,
+        SpanKind.CLIENT,
+    ]
+    assert str((request.attributes or {}).get("http.route", "")).endswith("/mlmd_push")
+    assert (graph.attributes or {}).get("db.system") == "neo4j"
+    assert [link.context.trace_id for link in consumed.links] == [trace_id]
+
+
+def _context(span: ReadableSpan) -> SpanContext:
+    assert span.context is not None
+    return span.context
