@@ -164,5 +164,6 @@ async def test_a_push_is_one_trace_from_the_gateway_to_the_neo4j_write(
 
 
 def _context(span: ReadableSpan) -> SpanContext:
-    assert span.context is not None
-    return span.context
+    context: SpanContext | None = span.context
+    assert context is not None
+    return context

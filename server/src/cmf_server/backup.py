@@ -43,7 +43,7 @@ from typing import IO, Any
 
 import asyncpg
 import orjson
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from cmf_artifacts.app import MIGRATIONS as ARTIFACT_MIGRATIONS
 from cmf_artifacts.app import open_blob_store
@@ -439,7 +439,7 @@ def _target(data_dir: Path | None) -> tuple[Target, Any]:
 
     from cmf_server.settings import ServerSettings
 
-    settings = ServerSettings(**({"data_dir": data_dir} if data_dir else {}))
+    settings = ServerSettings(data_dir=data_dir) if data_dir else ServerSettings()
     root = settings.data_dir.resolve()
     metadata, artifacts = MetadataSettings(), ArtifactSettings()
     embedded = None

@@ -46,7 +46,7 @@ HOP_BY_HOP = frozenset(
 def installed() -> bool:
     """Whether the ``tensorboard`` extra is installed (its package imports lazily: cheap)."""
     try:
-        import tensorboard  # type: ignore[import-untyped]  # noqa: F401
+        import tensorboard  # noqa: F401
     except ImportError:
         return False
     return True
@@ -107,11 +107,12 @@ def start(logdir: Path, log_path: Path) -> TensorBoardProcess | None:
 
 
 def _mounted(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
+    """Below ``/tensorboard/`` only: ``/tensorboard`` itself is the client's upload route."""
+    return path.startswith(PREFIX + "/")
 
 
 class TensorBoardMount:
-    """``/tensorboard`` and below go to the TensorBoard at ``upstream`` (request and answer
+    """``/tensorboard/`` and below go to the TensorBoard at ``upstream`` (request and answer
     streamed, hop-by-hop headers dropped, the trace context handed on); everything else to
     ``app``. A TensorBoard that does not answer is a 503."""
 

@@ -63,7 +63,8 @@ async def add_event_batches(
     next_seq = last_seq - count + 1
     # The rows carry this span's context: the relay's publish span and the consumers' spans
     # continue the trace of the change that wrote them (cmf_common.tracing).
-    with span("outbox.write", subject=subject, **{"cmf.outbox.events": count}) as written:
+    with span("outbox.write", subject=subject) as written:
+        written.set_attribute("cmf.outbox.events", count)
         now, traceparent = datetime.now(UTC), traceparent_of(written)
         async for events in batches:
             if not events:
@@ -297,6 +298,7 @@ async def unpublished_backlog(conn: Connection) -> Backlog:
         " FROM outbox_sequences s LEFT JOIN outbox_published p USING (subject)"
         " WHERE s.last_seq > coalesce(p.published_seq, 0)"
     )
+    assert row is not None  # an aggregate always answers one row
     return Backlog(row["outbox"], int(row["waiting"]), row["oldest"])
 
 
@@ -308,6 +310,7 @@ async def undelivered_backlog(conn: Connection) -> Backlog:
         "   (SELECT count(*) FROM outbox WHERE delivery_error IS NOT NULL) AS dead"
         " FROM outbox WHERE processed_at IS NULL"
     )
+    assert row is not None  # an aggregate always answers one row
     return Backlog(row["outbox"], int(row["waiting"]), row["oldest"], int(row["dead"]))
 
 

@@ -107,4 +107,5 @@ async def blobs_after(conn: Connection, after: str, limit: int) -> list[Any]:
 async def blob_totals(conn: Connection) -> tuple[int, int]:
     """How many blobs the catalogue holds and their bytes."""
     row = await conn.fetchrow("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM blobs")
+    assert row is not None  # an aggregate always answers one row
     return int(row["n"]), int(row["bytes"])
