@@ -38,6 +38,19 @@ def test_an_image_is_built_in_stages_and_runs_as_a_user_of_its_own(path: Path) -
         assert not re.search(r"\b(pip|uv|npm|apt-get)\b", run), run
 
 
+@pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: p.stem)
+def test_hadolint_finds_nothing(path: Path) -> None:
+    hadolint = Path(sys.executable).with_name("hadolint")
+    done = subprocess.run(
+        [str(hadolint), "--no-color", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+
+
 def test_the_python_images_share_one_build_stage() -> None:
     builds = {}
     for path in dockerfiles():
