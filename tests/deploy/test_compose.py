@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import DEPLOY, load_yaml
+from conftest import DEPLOY, ROOT, load_yaml
 from deployment import COMPOSE
 
 # Containers that have no healthcheck, and why.
@@ -85,3 +85,14 @@ def test_compose_images_are_pinned() -> None:
     text = COMPOSE.read_text()
     for image in re.findall(r"^\s+image: (\S+)$", text, flags=re.MULTILINE):
         assert ":" in image and not image.endswith(":latest"), image
+
+
+def test_every_file_it_mounts_is_in_the_repository(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (ROOT / source).exists(), (name, source)
+        build = service.get("build")
+        if build:
+            assert (ROOT / build["context"] / build["dockerfile"]).is_file(), name

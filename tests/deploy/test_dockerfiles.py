@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, makefile_variable
-from deployment import DOCKER, SERVICE_IMAGES, dockerfiles, env_of, stages
+from deployment import DOCKER, SERVICE_IMAGES, dockerfiles, env_of, exec_form, stages
 
 # Settings of the build stage left out here: they make the image small and its start fast
 # (no uv cache in a layer, bytecode compiled ahead), not the install different.
@@ -93,13 +93,11 @@ def test_the_images_install_the_locked_packages_with_the_pinned_uv() -> None:
             assert syncs and all("--frozen" in r for r in syncs), path.name
 
 
-@pytest.fixture(scope="module")
-def built_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The metadata image's build stage, run here: its COPYs into a scratch context, its
-    ``uv`` steps with the Makefile's uv (the ``pip install uv`` step is that same pin), its
-    ENV but for the scratch venv's path."""
-    (build,) = [s for s in stages(DOCKER / "metadata.Dockerfile") if s.name == "build"]
-    scratch = tmp_path_factory.mktemp("image")
+def run_build_stage(image: str, scratch: Path) -> Path:
+    """The build stage of ``image``, run here: its COPYs into a scratch context, its ``uv``
+    steps with the Makefile's uv (the ``pip install uv`` step is that same pin), its ENV but
+    for the scratch venv's path; the venv it made."""
+    (build,) = [s for s in stages(DOCKER / f"{image}.Dockerfile") if s.name == "build"]
     env = {k: v for k, v in env_of(build).items() if k not in NOT_HERE}
     venv = scratch / "venv"
     workdir = scratch / "src"
@@ -144,6 +142,12 @@ def built_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             )
             assert done.returncode == 0, f"{value}:\n{done.stderr}"
     return venv
+
+
+@pytest.fixture(scope="module")
+def built_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the service images hold (their build stages are one, checked above)."""
+    return run_build_stage("metadata", tmp_path_factory.mktemp("image"))
 
 
 def test_the_built_image_has_a_working_cmf_server(built_venv: Path) -> None:
@@ -208,3 +212,20 @@ def test_the_ui_image_builds_the_spa_from_its_lock() -> None:
     final = stages(DOCKER / "ui.Dockerfile")[-1]
     assert any(v.startswith("--from=spa /ui/dist ") for v in final.values("COPY"))
     assert "UI_DIR=/opt/cmf-ui" in " ".join(final.values("ENV"))
+
+
+def test_the_tensorboard_image_holds_the_locked_tensorboard(tmp_path: Path) -> None:
+    venv = run_build_stage("tensorboard", tmp_path)
+    final = stages(DOCKER / "tensorboard.Dockerfile")[-1]
+    (entrypoint,) = final.values("ENTRYPOINT")
+    (program,) = exec_form(entrypoint)
+    done = subprocess.run(
+        [str(venv / "bin" / program), "--version_tb"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lock = (ROOT / "uv.lock").read_text()
+    assert f'name = "tensorboard"\nversion = "{done.stdout.strip()}"' in lock
