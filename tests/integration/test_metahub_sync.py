@@ -17,8 +17,22 @@ from cmf_testing.fixtures import cmf_fixture
 from cmf_testing.generator import push_body
 from cmf_testing.waiting import eventually
 
-# Ids, and the times each server stamps its own rows with, differ between servers.
-LOCAL_KEYS = {"id", "type_id", "create_time_since_epoch", "last_update_time_since_epoch"}
+# Ids, and the times each server stamps its own rows with, differ between servers; so do the
+# pipeline ids a pull writes into each execution's properties (the server's own, as the
+# reference does), once the two servers numbered their pipelines differently.
+LOCAL_KEYS = {
+    "id",
+    "type_id",
+    "create_time_since_epoch",
+    "last_update_time_since_epoch",
+    "Context_ID",
+    "Pipeline_id",
+}
+
+
+# The python env the example's executions name (Python_Env), as the client uploads it.
+ENV_FILE = "python_env_869c15551fd0f53a7c07e1d2b4ee7ed5.txt"
+ENV_TEXT = b"numpy==1.26.4\npandas==2.2.2\n"
 
 
 def comparable(value: Any) -> Any:
@@ -58,6 +72,8 @@ def test_b_pulls_all_of_a_then_only_the_delta(servers: tuple[ServerProcess, ...]
     a, b = servers
     push = httpx.post(f"{a.base_url}/api/mlmd_push", json=cmf_fixture("push_example.json"))
     assert push.json() == {"status": "success"}
+    env = {"file": (f"cmf_artifacts/{ENV_FILE}", ENV_TEXT, "text/plain")}
+    assert httpx.post(f"{a.base_url}/api/python-env", files=env).status_code == 200
     time.sleep(1.1)  # the sync point is the peer's Date, in whole seconds
     server = {"server_name": "a", "server_url": a.base_url}
     registered = httpx.post(f"{b.base_url}/api/register-server", json=server, timeout=30)
@@ -74,6 +90,10 @@ def test_b_pulls_all_of_a_then_only_the_delta(servers: tuple[ServerProcess, ...]
     assert pulled(b.base_url, "Test-env") == pulled(a.base_url, "Test-env")
     full = first["data"]["executions_pulled"]
     assert full == executions(a.base_url, "Test-env") > 0
+    # The env file the executions name came along, as the reference's sync brings it.
+    assert "1 python-env file(s) fetched" in first["data"]["message"], first
+    fetched = httpx.get(f"{b.base_url}/api/python-env", params={"file_name": ENV_FILE})
+    assert fetched.content == ENV_TEXT
 
     more = httpx.post(f"{a.base_url}/api/mlmd_push", json=push_body("More", 7), timeout=60)
     assert more.json() == {"status": "success"}

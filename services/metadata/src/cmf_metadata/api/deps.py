@@ -67,6 +67,7 @@ class MetadataState:
         """The state over ``pool``, files in a local folder at ``settings.files_dir``; peers
         called through ``peers`` (None: a client of its own, with the settings' timeouts)."""
         secret = settings.metahub_secret_key
+        file_store = files.LocalFileStore(settings.files_dir)
         metahub = Metahub(
             pool,
             peers if peers is not None else peer_client(settings),
@@ -74,11 +75,13 @@ class MetadataState:
             committed=committed,
             overlap_ms=settings.metahub_sync_overlap_ms,
             peer_hosts=settings.peer_hosts(),
+            files=file_store,
+            max_file_bytes=settings.max_upload_bytes,
         )
         return cls(
             settings=settings,
             pool=pool,
-            file_store=files.LocalFileStore(settings.files_dir),
+            file_store=file_store,
             committed=committed,
             stored=stored if stored is not None else NothingStored(),
             metahub=metahub,

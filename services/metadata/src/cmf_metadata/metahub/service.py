@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from cmf_common.committed import CommittedPublisher
+from cmf_metadata.files import FileStore
 from cmf_metadata.metahub.peers import (
     MetahubError,
     NameTaken,
@@ -56,6 +57,9 @@ class Metahub:
     clock: Clock = field(default_factory=SystemClock)
     # The hosts a peer may be registered at (None: any); the server calls what is registered.
     peer_hosts: frozenset[str] | None = None
+    # Where the python-env files a sync fetches go (None: not fetched), and their size limit.
+    files: FileStore | None = None
+    max_file_bytes: int = 512 * 1024 * 1024
 
     async def server_id(self) -> str:
         async with self.pool.acquire() as conn:
@@ -142,6 +146,8 @@ class Metahub:
                     row["last_sync_time"],
                     committed=self.committed,
                     overlap_ms=self.overlap_ms,
+                    files=self.files,
+                    max_file_bytes=self.max_file_bytes,
                 )
             except PeerUnreachable as exc:
                 failed = exc

@@ -12,6 +12,7 @@ overlap), so clock skew between servers loses nothing; what the overlap pulls ag
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -21,6 +22,7 @@ import orjson
 import structlog
 
 from cmf_common.committed import CommittedPublisher
+from cmf_metadata.files import ENV, BadFileName, FileStore, UploadTooLarge, upload_basename
 from cmf_metadata.merge import PayloadRejected, PushStatus
 from cmf_metadata.metahub.peers import PeerClient, PeerUnreachable, now_ms
 from cmf_metadata.push import push
@@ -36,6 +38,7 @@ class SyncResult:
     pipelines: int
     executions_pulled: int
     executions_merged: int
+    env_files: int = 0  # python-env files fetched from the peer
 
 
 def _peer_time_ms(date_header: str | None) -> int | None:
@@ -116,6 +119,52 @@ async def merge(
     return merged
 
 
+def _python_envs(pipelines: list[dict[str, Any]]) -> set[str]:
+    """The base names of the python-env files the pulled executions name (``Python_Env``)."""
+    names: set[str] = set()
+    for pipeline in pipelines:
+        for stage in pipeline.get("stages") or []:
+            for execution in (stage.get("executions") or []) if isinstance(stage, dict) else []:
+                custom = execution.get("custom_properties") if isinstance(execution, dict) else None
+                value = custom.get("Python_Env") if isinstance(custom, dict) else None
+                if isinstance(value, str) and value.endswith((".txt", ".yaml")):
+                    try:
+                        names.add(upload_basename(value))
+                    except BadFileName:
+                        continue  # a name no upload could have made: nothing to fetch
+    return names
+
+
+async def fetch_python_envs(
+    peer: PeerClient, pipelines: list[dict[str, Any]], files: FileStore, max_bytes: int
+) -> int:
+    """Fetch from the peer (``GET /api/python-env``, a route of every generation) the env
+    files the pulled executions name that this server lacks; how many it stored. One the peer
+    cannot give is logged and skipped: the metadata is what a sync must move, and a later sync
+    that pulls the execution again tries again."""
+    fetched = 0
+    for name in sorted(_python_envs(pipelines)):
+        if await files.exists(f"{ENV}/{name}"):
+            continue
+        response = await peer.request("GET", "/api/python-env", params={"file_name": name})
+        if response.status_code != 200:
+            log.warning(
+                "metahub.env_missing", peer=peer.url, file=name, status=response.status_code
+            )
+            continue
+        try:
+            await files.save(f"{ENV}/{name}", _one(response.content), max_bytes=max_bytes)
+        except (UploadTooLarge, OSError) as exc:
+            log.warning("metahub.env_not_stored", peer=peer.url, file=name, reason=repr(exc))
+            continue
+        fetched += 1
+    return fetched
+
+
+async def _one(content: bytes) -> AsyncIterator[bytes]:
+    yield content
+
+
 async def sync_once(
     pool: asyncpg.Pool,
     peer: PeerClient,
@@ -123,12 +172,16 @@ async def sync_once(
     *,
     committed: CommittedPublisher | None,
     overlap_ms: int,
+    files: FileStore | None = None,
+    max_file_bytes: int = 0,
 ) -> SyncResult:
-    """Pull and merge; the caller advances the peer's ``last_sync_time`` to the answer's."""
+    """Pull and merge, then fetch the env files the merged executions name (when ``files``);
+    the caller advances the peer's ``last_sync_time`` to the answer's."""
     started = now_ms()
     pipelines, peer_time = await pull_changes(peer, last_sync_time)
     pulled = sum(_executions(p) for p in pipelines)
     merged = await merge(pool, pipelines, committed)
+    envs = await fetch_python_envs(peer, pipelines, files, max_file_bytes) if files else 0
     next_time = max(0, (peer_time if peer_time is not None else started) - overlap_ms)
     if last_sync_time is not None:
         next_time = max(next_time, last_sync_time)
@@ -136,12 +189,15 @@ async def sync_once(
         return SyncResult("success", "Nothing to sync", next_time, 0, 0, 0)
     status = "success" if merged else "exists"
     message = f"Synced {len(pipelines)} pipeline(s): {pulled} execution(s) pulled, {merged} new"
+    if envs:
+        message += f", {envs} python-env file(s) fetched"
     log.info(
         "metahub.synced",
         peer=peer.url,
         pipelines=len(pipelines),
         pulled=pulled,
         merged=merged,
+        env_files=envs,
         full=last_sync_time is None,
     )
-    return SyncResult(status, message, next_time, len(pipelines), pulled, merged)
+    return SyncResult(status, message, next_time, len(pipelines), pulled, merged, envs)
