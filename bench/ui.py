@@ -2,13 +2,21 @@
 executions table of a 100,000-execution stage in headless Chromium.
 
     python -m bench.ui [--executions 100000] [--runs 5] [--no-write]
+    python -m bench.ui --ab OTHER_DIST [--frame-runs 3] [--profile]   # A/B, prints only
 
 Builds the bundle (scripts/ui.sh), sums the gzipped size of the JavaScript index.html loads
 before anything else (its module script and the modules it preloads), starts ``cmf-server up``
 (embedded) seeded with one stage of ``--executions`` generator executions (bench.seed, in
 pushes of 10,000), then runs bench/ui_browser.mjs: each figure from the Performance API
 (navigation start to the app's ``cmf:first-card`` / ``cmf:first-rows`` marks), a cold browser
-context each run; then frames are timed while the table is scrolled, paged and jumped.
+context each run; then frames are timed while the table is scrolled, paged and jumped. Each
+run also times the floor: navigation start to the first paint of a tiny page of the same server
+(a missing asset's 404 text) in a cold context, which no app can beat on this machine.
+
+``--ab OTHER_DIST`` compares another built bundle (e.g. a copy of ``services/ui/dist`` made
+before a change) with this checkout's, on one server, the two taking turns run by run so both
+see the same machine; it prints the medians side by side and writes nothing. ``--profile`` adds
+where one cold first-rows load spends its time (Performance API entries and a Chromium trace).
 """
 
 from __future__ import annotations
@@ -60,7 +68,14 @@ def initial_js() -> dict[str, int]:
     return {name: len(gzip.compress((DIST / name).read_bytes(), 9)) for name in names}
 
 
-def browser_figures(url: str, runs: int) -> dict[str, Any]:
+def browser_figures(
+    url: str,
+    runs: int,
+    frame_runs: int = 1,
+    profile: bool = False,
+    variants: dict[str, Path] | None = None,
+    served_index: Path | None = None,
+) -> dict[str, Any]:
     env = {
         **os.environ,
         "UI_DIR": str(UI),
@@ -68,7 +83,14 @@ def browser_figures(url: str, runs: int) -> dict[str, Any]:
         "UI_BENCH_PIPELINE": PIPELINE,
         "UI_BENCH_STAGE": STAGE,
         "UI_BENCH_RUNS": str(runs),
+        "UI_BENCH_FRAME_RUNS": str(frame_runs),
+        "UI_BENCH_PROFILE": "1" if profile else "0",
     }
+    if variants:
+        env["UI_BENCH_VARIANTS"] = json.dumps(
+            [{"name": name, "html": str(html)} for name, html in variants.items()]
+        )
+        env["UI_BENCH_INDEX"] = str(served_index)
     done = subprocess.run(
         ["node", str(REPO / "bench" / "ui_browser.mjs")],
         env=env,
@@ -83,6 +105,43 @@ def browser_figures(url: str, runs: int) -> dict[str, Any]:
     return figures
 
 
+def merged_bundle(bundles: dict[str, Path], into: Path) -> dict[str, Path]:
+    """One folder serving every bundle's hashed assets side by side (their names differ), and
+    each bundle's index.html kept apart (the benchmark copies one over ``into/index.html``
+    before each measurement)."""
+    into.mkdir(parents=True, exist_ok=True)
+    pages = {}
+    for name, dist in bundles.items():
+        shutil.copytree(dist, into, dirs_exist_ok=True, ignore=shutil.ignore_patterns("index.html"))
+        pages[name] = into / f".index-{name}.html"
+        shutil.copyfile(dist / "index.html", pages[name])
+    shutil.copyfile(next(iter(pages.values())), into / "index.html")
+    return pages
+
+
+def comparison(figures: dict[str, Any]) -> str:
+    """The A/B figures side by side: medians and maxima of each variant."""
+    lines = ["| | " + " | ".join(figures) + " |", "|---|" + "---|" * len(figures)]
+    for key, label in (
+        ("first_card_ms", "navigation → first card"),
+        ("first_rows_ms", "navigation → first rows"),
+        ("floor_ms", "floor: navigation → first paint of a tiny page"),
+    ):
+        cells = [
+            f"median {statistics.median(f[key]):.0f} ms, max {max(f[key]):.0f} ms"
+            for f in figures.values()
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    cells = [
+        f"{s['frames']} frames in {s['runs']} runs, longest {s['max_frame_ms']:.0f} ms,"
+        f" {s['over_50ms']} over 50 ms; {s['long_animation_frames']} long animation frames"
+        f" (longest {s['max_long_animation_frame_ms']:.0f} ms)"
+        for s in (f["scroll_frames"] for f in figures.values())
+    ]
+    lines.append("| scrolling, paging, End, Home | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def verdict(value: float, budget: float) -> str:
     return "within" if value <= budget else "OVER"
 
@@ -93,6 +152,7 @@ def section(
     total_kb = sum(js.values()) / 1024
     cards = figures["first_card_ms"]
     rows = figures["first_rows_ms"]
+    floor = figures["floor_ms"]
     frames = figures["scroll_frames"]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     lines = [
@@ -119,6 +179,9 @@ def section(
         f" {frames['long_animation_frames']} long animation frames (longest"
         f" {frames['max_long_animation_frame_ms']:.0f} ms) |"
         f" {verdict(frames['max_frame_ms'], BUDGET_FRAME_MS)} |",
+        f"| (the floor, not a budget) navigation start → first paint of a tiny text page of the"
+        f" same server, cold context | median {statistics.median(floor):.0f} ms,"
+        f" max {max(floor):.0f} ms | |",
         "",
         "The app is one chunk. index.html asks for the view's first answers while it loads (the"
         " stage's columns and first block of rows), and a stage's table does not wait for the"
@@ -140,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="keep the seeded server's data here (seeding again finds it there: quick)",
     )
+    parser.add_argument("--ab", type=Path, help="another built bundle to compare with (A/B)")
+    parser.add_argument("--frame-runs", type=int, default=1, help="scroll/paging sequences")
+    parser.add_argument("--profile", action="store_true", help="where a first-rows load goes")
     args = parser.parse_args(argv)
 
     build()
@@ -147,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"initial JavaScript: {sum(js.values()) / 1024:.1f} KB gzip")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="cmf-bench-ui-"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    pages: dict[str, Path] = {}
+    served = Path(tempfile.mkdtemp(prefix="cmf-bench-ui-dist-"))
+    if args.ab is not None:
+        pages = merged_bundle({"other": args.ab.resolve(), "this": DIST}, served)
+        os.environ["UI_DIR"] = str(served)
     server = Server(data_dir / "data", data_dir / "server.log")
     try:
         server.start()
@@ -159,11 +230,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         progress("measuring in Chromium")
         load = os.getloadavg()[0]
-        figures = browser_figures(server.url, args.runs)
+        figures = browser_figures(
+            server.url,
+            args.runs,
+            frame_runs=args.frame_runs,
+            profile=args.profile,
+            variants=pages,
+            served_index=served / "index.html",
+        )
     finally:
         server.stop()
+        shutil.rmtree(served, ignore_errors=True)
         if args.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
+    if pages:
+        print(f"load average {load:.1f}, {args.runs} runs each, the two taking turns")
+        print(comparison(figures["variants"]))
+        print(json.dumps(figures))
+        return 0
     text = section(js, figures, args.executions, args.runs, load)
     print(text)
     print(json.dumps(figures))

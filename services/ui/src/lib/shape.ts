@@ -16,8 +16,12 @@ function trimNumber(value: number): string {
   return String(Number(value.toPrecision(8)));
 }
 
+// One formatter for every count: making an Intl.NumberFormat costs far more than using one, and
+// a table's footer formats three counts on each scroll step.
+const COUNT = new Intl.NumberFormat("en-US");
+
 export function formatCount(n: number): string {
-  return new Intl.NumberFormat("en-US").format(n);
+  return COUNT.format(n);
 }
 
 const UNITS: [number, string][] = [

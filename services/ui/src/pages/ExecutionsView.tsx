@@ -1,6 +1,6 @@
-import { type QueryClient, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
-import { useCallback, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { ColumnChooser } from "../components/ColumnChooser";
 import { SearchBox } from "../components/SearchBox";
 import { Empty, ErrorState, Loading } from "../components/States";
@@ -14,30 +14,58 @@ import { ExecutionDrawer } from "./ExecutionDrawer";
 
 const DEFAULT_SORT = "-id";
 
-// What a stage's table reads first, asked for as soon as the pipeline page opens (beside the
-// pipeline's overview, not after it): the stage's columns and the first block of rows.
-export function prefetchStage(client: QueryClient, pipeline: string, stage: string, params: URLSearchParams) {
+// What a stage's table reads first, asked for as soon as the pipeline page opens (index.html
+// asked already; lib/api.ts takes those answers): the stage's columns and its first block of
+// rows. "done" once both have settled and the frame showing them has been painted (or at once
+// without a stage): the pipeline page asks for its overview only then.
+export function useStageFirst(pipeline: string, stage: string | null, params: URLSearchParams): "waiting" | "done" {
   const q = params.get("q") ?? "";
   const sort = params.get("sort") ?? DEFAULT_SORT;
-  void client.prefetchQuery({
-    queryKey: ["stage-columns", pipeline, stage],
-    queryFn: ({ signal }) => api.stageColumns(pipeline, stage, signal),
+  const enabled = stage !== null;
+  const name = stage ?? "";
+  const columns = useQuery({
+    queryKey: ["stage-columns", pipeline, name],
+    queryFn: ({ signal }) => api.stageColumns(pipeline, name, signal),
+    enabled,
   });
-  void client.prefetchQuery({
-    queryKey: ["executions", pipeline, stage, q, sort, 0],
-    queryFn: ({ signal }) => api.executions({ pipeline, stage, q, sort, offset: 0, limit: BLOCK }, signal),
+  const rows = useQuery({
+    queryKey: ["executions", pipeline, name, q, sort, 0],
+    queryFn: ({ signal }) => api.executions({ pipeline, stage: name, q, sort, offset: 0, limit: BLOCK }, signal),
+    enabled,
   });
+  const settled = !enabled || (!columns.isPending && !rows.isPending);
+  const [painted, setPainted] = useState(!enabled);
+  useEffect(() => {
+    if (!settled || painted) return;
+    let timer = 0;
+    const frame = requestAnimationFrame(() => {
+      timer = window.setTimeout(() => setPainted(true), 0);
+    });
+    return () => {
+      cancelAnimationFrame(frame);
+      window.clearTimeout(timer);
+    };
+  }, [settled, painted]);
+  return painted ? "done" : "waiting";
 }
 
 export function StageList(props: {
-  stages: StageSummary[];
+  pipeline: string;
+  stages: StageSummary[] | undefined;
   current: string;
   onPick: (stage: string) => void;
 }) {
+  const { pipeline, current } = props;
   return (
     <nav className="side" aria-label="Stages">
       <div className="side-title">Stages</div>
-      {props.stages.map((stage) => (
+      {props.stages === undefined && (
+        // The overview has not arrived yet: the stage being shown alone.
+        <div className="side-item" aria-current="true">
+          <span>{current.startsWith(`${pipeline}/`) ? current.slice(pipeline.length + 1) : current}</span>
+        </div>
+      )}
+      {props.stages?.map((stage) => (
         <button
           key={stage.id}
           type="button"
@@ -54,18 +82,22 @@ export function StageList(props: {
   );
 }
 
-export function ExecutionsView({ overview }: { overview: PipelineOverview }) {
+// A pipeline's stages and the table of one. Without the overview yet (a link to a stage opens
+// before it arrives), the stage of the URL alone.
+export function ExecutionsView({ pipeline, overview }: { pipeline: string; overview: PipelineOverview | undefined }) {
   const [params, setParams] = useParams();
-  const withExecutions = overview.stages.filter((s) => s.execution_count > 0);
-  const stage = params.get("stage") ?? withExecutions[0]?.name ?? overview.stages[0]?.name ?? "";
-  const known = overview.stages.some((s) => s.name === stage);
-  if (overview.stages.length === 0) {
+  const stages = overview?.stages;
+  const withExecutions = stages?.filter((s) => s.execution_count > 0) ?? [];
+  const stage = params.get("stage") ?? withExecutions[0]?.name ?? stages?.[0]?.name ?? "";
+  const known = stages === undefined || stages.some((s) => s.name === stage);
+  if (stages?.length === 0) {
     return <Empty title="This pipeline has no stages yet">Push it again once it has run.</Empty>;
   }
   return (
     <div className="layout">
       <StageList
-        stages={overview.stages}
+        pipeline={pipeline}
+        stages={stages}
         current={stage}
         onPick={(name) =>
           setParams({ stage: name, cols: null, sort: null, q: null, row: null, exec: null, sel: null, compare: null })
@@ -73,7 +105,7 @@ export function ExecutionsView({ overview }: { overview: PipelineOverview }) {
       />
       <div>
         {known ? (
-          <StageTable key={stage} pipeline={overview.name} stage={stage} />
+          <StageTable key={stage} pipeline={pipeline} stage={stage} />
         ) : (
           <Empty title={`No stage “${stage}” in this pipeline`}>Pick one of its stages on the left.</Empty>
         )}

@@ -1,65 +1,31 @@
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { ErrorState, Loading } from "../components/States";
 import { api, ApiError } from "../lib/api";
 import { Link, pipelinePath, useParams } from "../lib/router";
 import { absoluteTime, formatCount, plural, relativeTime } from "../lib/shape";
 import { ArtifactsView } from "./ArtifactsView";
-import { ExecutionsView, prefetchStage, StageTable } from "./ExecutionsView";
+import { ExecutionsView, useStageFirst } from "./ExecutionsView";
 import { TensorBoardView } from "./TensorBoardView";
 
 const VIEWS = ["executions", "artifacts", "tensorboard"] as const;
 
 export default function PipelinePage({ pipeline, view }: { pipeline: string; view: string }) {
-  const client = useQueryClient();
   const [params] = useParams();
   const stage = view === "executions" ? params.get("stage") : null;
-  useEffect(() => {
-    if (stage) prefetchStage(client, pipeline, stage, params);
-    // Only on opening the page: later changes are the table's own queries.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [client, pipeline]);
+  // A link to a stage's table shows the table first: the pipeline's overview (its counts take
+  // longest on a big pipeline, and the table does not need it) is asked for once the stage's
+  // first rows are painted, so the server and the machine work on those rows alone.
+  const rowsFirst = useStageFirst(pipeline, stage, params);
   const overview = useQuery({
     queryKey: ["pipeline", pipeline],
     queryFn: ({ signal }) => api.pipeline(pipeline, signal),
+    enabled: rowsFirst === "done",
   });
   useEffect(() => {
     document.title = `${pipeline} · CMF Server`;
   }, [pipeline]);
 
-  // A link to a stage's table shows the table as soon as its rows arrive, without waiting for
-  // the pipeline's overview (its counts take longest on a big pipeline).
-  if (overview.isPending && stage) {
-    return (
-      <>
-        <div className="page-head">
-          <div>
-            <h1>{pipeline}</h1>
-            <div className="sub">&nbsp;</div>
-          </div>
-        </div>
-        <nav className="tabs" aria-label="Views of the pipeline">
-          <span className="tab">
-            <span role="tab" aria-selected="true">
-              Executions
-            </span>
-          </span>
-        </nav>
-        <div className="layout">
-          <nav className="side" aria-label="Stages">
-            <div className="side-title">Stages</div>
-            <div className="side-item" aria-current="true">
-              <span>{stage.startsWith(`${pipeline}/`) ? stage.slice(pipeline.length + 1) : stage}</span>
-            </div>
-          </nav>
-          <div>
-            <StageTable pipeline={pipeline} stage={stage} />
-          </div>
-        </div>
-      </>
-    );
-  }
-  if (overview.isPending) return <Loading label={`Loading ${pipeline}…`} />;
   if (overview.isError) {
     const error = overview.error;
     if (error instanceof ApiError && error.code === "pipeline_not_found") {
@@ -76,6 +42,29 @@ export default function PipelinePage({ pipeline, view }: { pipeline: string; vie
       );
     }
     return <ErrorState error={error} onRetry={() => void overview.refetch()} />;
+  }
+  if (overview.isPending && !stage) return <Loading label={`Loading ${pipeline}…`} />;
+  if (overview.isPending) {
+    // The same tree as below (the table keeps its place, so it stays mounted when the overview
+    // arrives), without the counts yet.
+    return (
+      <>
+        <div className="page-head">
+          <div>
+            <h1>{pipeline}</h1>
+            <div className="sub">&nbsp;</div>
+          </div>
+        </div>
+        <nav className="tabs" role="tablist" aria-label="Views of the pipeline">
+          <span className="tab">
+            <span role="tab" aria-selected="true">
+              Executions
+            </span>
+          </span>
+        </nav>
+        <ExecutionsView pipeline={pipeline} overview={undefined} />
+      </>
+    );
   }
   const data = overview.data;
   const current = (VIEWS as readonly string[]).includes(view) ? view : "executions";
@@ -104,7 +93,7 @@ export default function PipelinePage({ pipeline, view }: { pipeline: string; vie
           </Link>
         ))}
       </nav>
-      {current === "executions" && <ExecutionsView overview={data} />}
+      {current === "executions" && <ExecutionsView pipeline={pipeline} overview={data} />}
       {current === "artifacts" && <ArtifactsView overview={data} />}
       {current === "tensorboard" && <TensorBoardView pipeline={data.name} />}
     </>
