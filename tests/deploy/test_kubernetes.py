@@ -16,7 +16,8 @@ from deployment import Objects, of_kind
 K8S_VERSION = "1.33.0"
 # Objects of custom resources, validated against their CRD's schema here.
 CRD_SCHEMAS = {
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_servicemonitors.yaml"
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_servicemonitors.yaml",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com_prometheusrules.yaml",
 }
 # Custom resources whose schema is not vendored: checked for their required fields only.
 UNVALIDATED = {("cert-manager.io/v1", "Certificate"): ("secretName", "issuerRef", "dnsNames")}
@@ -91,3 +92,13 @@ def test_the_migrations_job_runs_cmf_server_migrate(rendered: Objects, overlay: 
     assert container["args"] == ["migrate"]
     env = {e["name"] for e in container["env"]}
     assert {f"{s.upper()}_DATABASE_URL" for s in ("metadata", "artifacts", "lineage")} <= env
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_alert_rules_are_those_compose_s_prometheus_loads(
+    rendered: Objects, overlay: str
+) -> None:
+    rule = of_kind(rendered[overlay], "PrometheusRule")["cmf-server"]
+    alerts = load_yaml(DEPLOY / "grafana" / "alerts" / "cmf-server.yml")
+    # deploy/k8s/base/prometheusrule.yaml's groups are deploy/grafana/alerts/cmf-server.yml's.
+    assert rule["spec"]["groups"] == alerts["groups"]
