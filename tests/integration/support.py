@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cmf_testing import databases
 from cmf_testing.databases import ADMIN_URL, create_database, run_blocking, with_database
+from cmf_testing.kafka import create_topic
 from cmf_testing.network import free_port as free_port
 from cmf_testing.servers import ServerExited as ServerExited
 from cmf_testing.servers import ServerProcess as ServerProcess
@@ -62,26 +63,4 @@ def server_on_new_database(tmp_path: Path, env: Mapping[str, str]) -> Iterator[S
 
 def new_topic(partitions: int = 3) -> str:
     """A fresh Kafka topic (and its dead-letter topic); fails, naming Kafka, if unreachable."""
-    import uuid
-
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    name = f"test.{uuid.uuid4().hex[:10]}"
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
-        try:
-            await admin.start()
-        except Exception as exc:
-            raise AssertionError(
-                f"Kafka is not reachable at {KAFKA_BOOTSTRAP} ({exc}); run `make services-up`"
-            ) from exc
-        try:
-            await admin.create_topics(
-                [NewTopic(name, partitions, 1), NewTopic(f"{name}.dlq", 1, 1)]
-            )
-        finally:
-            await admin.close()
-
-    run_blocking(create())
-    return name
+    return run_blocking(create_topic(partitions))

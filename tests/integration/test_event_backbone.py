@@ -20,7 +20,6 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -30,7 +29,7 @@ from cmf_common import outbox
 from cmf_common.db import create_pool
 from cmf_common.dispatch import Dispatcher, Failure, Handler, PermanentError
 from cmf_common.events import Envelope
-from cmf_common.kafka import MAX_MESSAGE_BYTES, KafkaConsumerRunner, KafkaPublisher, dlq_topic
+from cmf_common.kafka import KafkaConsumerRunner, KafkaPublisher, dlq_topic
 from cmf_common.migrations import migrate
 from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
@@ -45,30 +44,14 @@ from cmf_metadata.worker import RelayState, create_relay_app
 from cmf_testing.databases import run_blocking
 from cmf_testing.events import envelope
 from cmf_testing.generator import push_body
+from cmf_testing.kafka import create_topic
 from cmf_testing.waiting import Deadline, eventually_async
 
 BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
 
 async def _new_topic(partitions: int = 3) -> str:
-    name = f"test.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    try:
-        await admin.start()
-    except Exception as exc:
-        pytest.fail(f"Kafka is not reachable at {BOOTSTRAP} ({exc}); run `make services-up`")
-    try:
-        # Topics accept what the producer may send (the broker's own default is 1 MB).
-        limit = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
-        await admin.create_topics(
-            [
-                NewTopic(name, partitions, 1, topic_configs=limit),
-                NewTopic(dlq_topic(name), 1, 1, topic_configs=limit),
-            ]
-        )
-    finally:
-        await admin.close()
-    return name
+    return await create_topic(partitions)
 
 
 async def read_topic(topic: str, expected: int, timeout_s: float = 60) -> list[Any]:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -22,7 +21,7 @@ from opentelemetry.trace import SpanContext, SpanKind
 from pydantic import SecretStr
 
 from cmf_common.dispatch import Dispatcher
-from cmf_common.kafka import MAX_MESSAGE_BYTES, KafkaConsumerRunner, KafkaPublisher, dlq_topic
+from cmf_common.kafka import KafkaConsumerRunner, KafkaPublisher
 from cmf_common.relay import OutboxRelay
 from cmf_common.tracing import configure_tracing
 from cmf_gateway.app import create_gateway
@@ -35,9 +34,10 @@ from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_metadata.app import create_service
 from cmf_metadata.settings import MetadataSettings
 from cmf_testing.generator import push_body
+from cmf_testing.kafka import KAFKA_BOOTSTRAP as BOOTSTRAP
+from cmf_testing.kafka import create_topic
 from cmf_testing.waiting import Deadline
 
-BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 NEO4J = LineageSettings(
     neo4j_uri=os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687"),
     neo4j_user=os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
@@ -58,23 +58,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
     exporter.shutdown()  # the processor stays on the provider: it exports nothing after this
 
 
-async def _new_topic() -> str:
-    name = f"test.trace.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    try:
-        await admin.start()
-    except Exception as exc:
-        pytest.fail(f"Kafka is not reachable at {BOOTSTRAP} ({exc}); run `make services-up`")
-    try:
-        limit = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
-        await admin.create_topics(
-            [NewTopic(name, 1, 1, topic_configs=limit), NewTopic(dlq_topic(name), 1, 1)]
-        )
-    finally:
-        await admin.close()
-    return name
-
-
 def _one(
     found: list[ReadableSpan], what: str, match: Callable[[ReadableSpan], bool]
 ) -> ReadableSpan:
@@ -86,7 +69,7 @@ def _one(
 async def test_a_push_is_one_trace_from_the_gateway_to_the_neo4j_write(
     spans: InMemorySpanExporter, make_database_url: Callable[[], str]
 ) -> None:
-    topic = await _new_topic()
+    topic = await create_topic(1, prefix="test.trace")
     group = f"trace-{uuid.uuid4().hex[:8]}"
     settings = MetadataSettings(
         database_url=SecretStr(make_database_url()),

@@ -288,7 +288,9 @@ def _serve(args: argparse.Namespace) -> None:
                 dialect_of=gateway.table.dialect_of,
             )
 
-        app = tensorboard.TensorBoardMount(gateway, board.url, guard=guard)
+        app = tensorboard.TensorBoardMount(
+            gateway, board.url, dialect_of=gateway.table.dialect_of, guard=guard
+        )
     print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)
     print(f"  data: {where}", file=sys.stderr)
     print(
