@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cmf_server import token_cli
 from cmf_server.settings import ServerSettings
 
 
@@ -29,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         "~/.local/share/cmf-server)",
     )
     up.add_argument("--log-format", choices=("json", "console"), default=None)
+    up.add_argument(
+        "--auth", action="store_true", help="require a token of every client (as AUTH=on)"
+    )
 
     lineage = commands.add_parser("lineage", help="rebuild or verify the lineage graph")
     lineage.add_argument("action", choices=("rebuild", "verify"))
@@ -79,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("name", choices=sorted(SERVICES), help="which service")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=None, help="port (default per service)")
+    token_cli.add_parser(commands)
     return parser
 
 
@@ -111,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return _migrate()
     if args.command in ("export", "import"):
         return _backup(args)
+    if args.command == "token":
+        return token_cli.main(args)
     return 2
 
 
@@ -245,6 +252,8 @@ def _serve(args: argparse.Namespace) -> None:
     settings = ServerSettings(**overrides)
     if args.log_format:
         settings = settings.model_copy(update={"log_json": args.log_format == "json"})
+    if args.auth:
+        settings = settings.model_copy(update={"auth": "on"})
     configure_logging(settings.log_level, json=settings.log_json)
 
     data_dir = settings.data_dir.resolve()
@@ -262,6 +271,7 @@ def _serve(args: argparse.Namespace) -> None:
     lineage_settings = LineageSettings()
     artifact_settings = ArtifactSettings(artifacts_dir=data_dir / "artifacts")
     if database_url is not None:
+        settings = settings.model_copy(update={"database_url": database_url})  # the tokens'
         metadata_settings = metadata_settings.model_copy(update={"database_url": database_url})
         lineage_settings = lineage_settings.model_copy(update={"database_url": database_url})
         artifact_settings = artifact_settings.model_copy(update={"database_url": database_url})
@@ -281,27 +291,34 @@ def _serve(args: argparse.Namespace) -> None:
     if board is not None:
 
         def guard(proxy: ASGIApp) -> ASGIApp:
-            return CrossOriginGuard(
+            guarded = CrossOriginGuard(
                 proxy,
                 allowed_origins=settings.allowed_origins(),
                 allowed_hosts=settings.allowed_host_names(),
                 dialect_of=gateway.table.dialect_of,
             )
+            # With auth on, TensorBoard needs a read token too (docs/access.md).
+            return gateway.access.layer(guarded) if gateway.access is not None else guarded
 
         app = tensorboard.TensorBoardMount(
             gateway, board.url, dialect_of=gateway.table.dialect_of, guard=guard
         )
-    print(f"CMF Server listening on http://{settings.host}:{settings.port}", file=sys.stderr)
+    scheme = "https" if settings.tls_cert_path else "http"
+    auth = settings.auth_enabled(distributed=False)
+    client_url = f"{scheme}://{'cmf:<token>@' if auth else ''}{settings.host}:{settings.port}"
+    print(f"CMF Server listening on {scheme}://{settings.host}:{settings.port}", file=sys.stderr)
     print(f"  data: {where}", file=sys.stderr)
+    if auth:
+        print("  auth: on (tokens: cmf-server token create --name N --scope S)", file=sys.stderr)
     print(
-        f"  point the cmf client at it: cmf init ... --cmf-server-url "
-        f"http://{settings.host}:{settings.port}",
+        f"  point the cmf client at it: cmf init ... --cmf-server-url {client_url}",
         file=sys.stderr,
         flush=True,
     )
     if board is not None:
         print(
-            f"  TensorBoard: http://{settings.host}:{settings.port}/tensorboard/", file=sys.stderr
+            f"  TensorBoard: {scheme}://{settings.host}:{settings.port}/tensorboard/",
+            file=sys.stderr,
         )
     serve(
         app,

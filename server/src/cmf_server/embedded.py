@@ -10,12 +10,14 @@ lineage projector). It never reads another app's state.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import timedelta
 
 import asyncpg
 import httpx
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cmf_artifacts.app import create_service as create_artifacts
@@ -49,9 +51,15 @@ def embedded_server(
     lineage``); without one, this process hands them from the metadata outbox to the lineage
     projector."""
     in_process_events = not settings.kafka_bootstrap_servers
+    # With auth on, the gateway signs each request's principal and the apps verify it: with
+    # the secret configured, else with one of this process's own.
+    shared: dict[str, object] = {}
+    if settings.auth_enabled(distributed=False) and settings.principal_secret_bytes() is None:
+        shared["principal_secret"] = SecretStr(secrets.token_urlsafe(32))
+        settings = settings.model_copy(update=shared)
     # Every app behind this process allows the origins and hosts the process does.
-    metadata_settings = metadata_settings.with_edge_of(settings)
-    lineage_settings = lineage_settings.with_edge_of(settings)
+    metadata_settings = metadata_settings.with_edge_of(settings).model_copy(update=shared)
+    lineage_settings = lineage_settings.with_edge_of(settings).model_copy(update=shared)
     # The projector is ours, so it posts every commit on this board; the lineage app's sync
     # loop covers commits of another server's projector sharing the database. With Redis the
     # lineage app uses Redis's board.
@@ -78,7 +86,7 @@ def embedded_server(
             database_url=metadata_settings.database_url,
             artifacts_dir=metadata_settings.files_dir.parent / "artifacts",
         )
-    artifact_settings = artifact_settings.with_edge_of(settings)
+    artifact_settings = artifact_settings.with_edge_of(settings).model_copy(update=shared)
     # The artifact service resolves artifacts through the metadata app, in-process.
     catalog_client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=metadata.app), base_url="http://metadata", timeout=30.0

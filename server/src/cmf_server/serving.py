@@ -328,7 +328,14 @@ def serve(
     dialect_of: DialectOf | None = None,
     graceful_shutdown_s: int = GRACEFUL_SHUTDOWN_S,
 ) -> None:
-    """Serve ``app`` on ``host:port`` until a stop signal, with ``settings``' HTTP limits."""
+    """Serve ``app`` on ``host:port`` until a stop signal, with ``settings``' HTTP limits;
+    over TLS when ``TLS_CERT_PATH`` and ``TLS_KEY_PATH`` are set."""
+    tls: dict[str, Any] = {}
+    if settings.tls_cert_path is not None and settings.tls_key_path is not None:
+        tls = {
+            "ssl_certfile": str(settings.tls_cert_path),
+            "ssl_keyfile": str(settings.tls_key_path),
+        }
     uvicorn.run(
         app,
         host=host,
@@ -339,4 +346,5 @@ def serve(
         timeout_graceful_shutdown=graceful_shutdown_s,
         # Connections are capped (and shed) by EdgeProtocol; uvicorn's cap would 503 instead.
         limit_concurrency=None,
+        **tls,
     )

@@ -33,10 +33,12 @@ class ServerSettings(GatewaySettings):
         localhost) and the localhost dev servers, so a UI run from a checkout works."""
         if self.cors_origins is not None:
             return super().allowed_origins()
-        ports = (self.port, *DEV_SERVER_PORTS)
+        scheme = "https" if self.tls_cert_path is not None else "http"
         hosts = ("127.0.0.1", "localhost")
-        own = [] if self.host in ("0.0.0.0", "::", *hosts) else [f"http://{self.host}:{self.port}"]
-        return [*own, *(f"http://{h}:{p}" for p in ports for h in hosts)]
+        own = [f"{scheme}://{h}:{self.port}" for h in hosts]
+        if self.host not in ("0.0.0.0", "::", *hosts):
+            own.insert(0, f"{scheme}://{self.host}:{self.port}")
+        return [*own, *(f"http://{h}:{p}" for p in DEV_SERVER_PORTS for h in hosts)]
 
     def allowed_host_names(self) -> list[str] | None:
         """``ALLOWED_HOSTS`` when set; otherwise, listening on a loopback address, the loopback

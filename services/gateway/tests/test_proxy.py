@@ -165,7 +165,7 @@ async def stack(apps: dict[str, FastAPI]) -> AsyncIterator[Make]:
                 metadata_url=upstream_url,
                 lineage_url=upstream_url,
                 artifacts_url=upstream_url,
-                **settings,
+                **{"auth": "off-i-know", **settings},  # the proxy, not access
             )
             gateway = create_distributed_gateway(gateway_settings, apps)
             port = free_port()

@@ -5,17 +5,19 @@
 //   CMF_UI_FIXTURE   JSON the test wrote: {"pipelines": {...}} (names, stages, counts)
 //   CMF_UI_OUT       where screenshots go (git-ignored)
 //   CMF_UI_ONLY      a substring: run only the scenarios whose name holds it
+//   CMF_UI_SCENARIOS the module of scenarios (default ./scenarios.mjs)
 // Every scenario runs in a fresh page; any console error or page error fails it, except the
 // ones a scenario provokes on purpose (it says which with `expectErrors`).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { scenarios } from "./scenarios.mjs";
 
 const base = process.env.CMF_UI_BASE_URL;
 const out = process.env.CMF_UI_OUT ?? "test-output";
 const fixture = JSON.parse(process.env.CMF_UI_FIXTURE ?? "{}");
 const only = process.env.CMF_UI_ONLY ?? "";
+// CMF_UI_SCENARIOS: another module of scenarios (e.g. ./auth.mjs, against a server with auth on).
+const { scenarios } = await import(process.env.CMF_UI_SCENARIOS ?? "./scenarios.mjs");
 if (!base) {
   console.error("CMF_UI_BASE_URL is not set");
   process.exit(2);

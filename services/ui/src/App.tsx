@@ -1,3 +1,4 @@
+import { TokenPrompt } from "./auth/TokenPrompt";
 import { Link, useLocation } from "./lib/router";
 import PipelinePage from "./pages/PipelinePage";
 import { PipelinesPage } from "./pages/PipelinesPage";
@@ -50,6 +51,7 @@ export function App() {
           </div>
         )}
       </main>
+      <TokenPrompt />
     </>
   );
 }

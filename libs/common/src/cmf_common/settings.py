@@ -103,6 +103,10 @@ class ServiceSettings(BaseSettings):
     http_max_header_bytes: int = Field(default=65536, ge=1024)
     # Open connections of the process; at the cap a new one sheds the longest idle one.
     http_max_connections: int = Field(default=1000, ge=1)
+    # HTTPS: the certificate chain and its private key (PEM files); both set, the process
+    # serves TLS only (cmf_server.serving).
+    tls_cert_path: Path | None = None
+    tls_key_path: Path | None = None
 
     # The signed principal the gateway forwards (cmf_common.principal, docs/access.md): the
     # secret it is signed with (``PRINCIPAL_SECRET``, or the first line of the file
@@ -132,6 +136,12 @@ class ServiceSettings(BaseSettings):
         if secrets_dir:
             file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
         return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _tls_needs_both(self) -> Self:
+        if (self.tls_cert_path is None) != (self.tls_key_path is None):
+            raise ValueError("TLS needs both TLS_CERT_PATH and TLS_KEY_PATH")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -84,17 +85,29 @@ def _listens(pid: int, port: int) -> bool:
     return any(s.status == psutil.CONN_LISTEN and s.laddr and s.laddr.port == port for s in sockets)
 
 
-def start_server(tmp_path: Path, port: int, env: Mapping[str, str] | None = None) -> ServerProcess:
+def start_server(
+    tmp_path: Path,
+    port: int,
+    env: Mapping[str, str] | None = None,
+    *,
+    tls_ca: Path | None = None,
+) -> ServerProcess:
     """Start ``cmf-server up`` on ``port`` with its data under ``tmp_path``; wait for ``/livez``.
 
     ``env`` is added to the environment (pass ``DATABASE_URL`` there to use a shared
-    PostgreSQL). Raises ``RuntimeError`` with the server's stderr when it is not live within
-    60 s or exits first.
+    PostgreSQL). A server that serves TLS (``TLS_CERT_PATH`` in ``env``) is reached at
+    ``https://`` and checked against ``tls_ca``. Raises ``RuntimeError`` with the server's
+    stderr when it is not live within 60 s or exits first.
     """
     data_dir = tmp_path / f"server-{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
     return start_cmf_process(
-        ["up", "--port", str(port), "--data-dir", str(data_dir)], tmp_path, port, data_dir, env
+        ["up", "--port", str(port), "--data-dir", str(data_dir)],
+        tmp_path,
+        port,
+        data_dir,
+        env,
+        tls_ca=tls_ca,
     )
 
 
@@ -105,7 +118,13 @@ def start_worker(name: str, tmp_path: Path, env: Mapping[str, str]) -> ServerPro
 
 
 def start_cmf_process(
-    args: list[str], tmp_path: Path, port: int, data_dir: Path, env: Mapping[str, str] | None
+    args: list[str],
+    tmp_path: Path,
+    port: int,
+    data_dir: Path,
+    env: Mapping[str, str] | None,
+    *,
+    tls_ca: Path | None = None,
 ) -> ServerProcess:
     log_path = tmp_path / f"{args[0]}-{port}.stderr.log"
     with log_path.open("wb") as log:
@@ -116,7 +135,11 @@ def start_cmf_process(
             stderr=subprocess.STDOUT,
             env=_server_env(env),
         )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", port, data_dir, log_path)
+    scheme = "https" if tls_ca is not None else "http"
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else True
+    )
+    server = ServerProcess(process, f"{scheme}://127.0.0.1:{port}", port, data_dir, log_path)
 
     def live() -> None:
         if process.poll() is not None:
@@ -124,7 +147,7 @@ def start_cmf_process(
         # Else a server already on the port would answer /livez for this one.
         assert _listens(process.pid, port), f"process {process.pid} is not listening yet"
         try:
-            response = httpx.get(f"{server.base_url}/livez", timeout=2.0)
+            response = httpx.get(f"{server.base_url}/livez", timeout=2.0, verify=verify)
         except httpx.TransportError as exc:
             raise AssertionError(f"not answering yet: {exc!r}") from exc
         assert response.status_code == 200, f"/livez answered {response.status_code}"

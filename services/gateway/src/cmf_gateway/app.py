@@ -19,6 +19,7 @@ from cmf_common.health import Check, CheckResult, run_check
 from cmf_common.middleware import traced_hop
 from cmf_common.openapi import answer
 from cmf_common.service import Checks, Service, service_app
+from cmf_gateway.auth import Access
 from cmf_gateway.openapi import install_merged_openapi
 from cmf_gateway.routing import route_table
 from cmf_gateway.settings import GatewaySettings
@@ -35,14 +36,20 @@ Run = Callable[[], AbstractAsyncContextManager[Sequence[Check]]]
 
 
 # What a browser's page on an allowed origin may send and read (docs/api.md, "CORS").
-CORS_EXPOSED_HEADERS = ("X-CMF-Consistency-Token", "Retry-After", "X-Request-ID")
+CORS_EXPOSED_HEADERS = (
+    "X-CMF-Consistency-Token",
+    "Retry-After",
+    "X-Request-ID",
+    "WWW-Authenticate",
+)
 CORS_MAX_AGE_S = 600
 
 
 class Gateway:
     """An ASGI app that hands each request to the service its path belongs to. It is the
     outermost app, so it also answers CORS: preflights from ``cors_origins`` (``*`` for any)
-    and the headers of their requests; the services never see a preflight.
+    and the headers of their requests; the services never see a preflight. Inside CORS,
+    ``access``'s layer (``cmf_gateway.auth``: tokens, scopes, rate limits) wraps the routing.
 
     ``services`` are the transports, by the table's owner names: the apps themselves in the
     embedded server, a proxy to each service's URL in distributed mode (``cmf_gateway.proxy``).
@@ -61,6 +68,7 @@ class Gateway:
         ui: ASGIApp | None = None,
         strict: bool = False,
         refusal: Callable[[Scope], DomainError | None] | None = None,
+        access: Access | None = None,
     ) -> None:
         self.own = own
         self.services = services
@@ -68,10 +76,12 @@ class Gateway:
         self.ui = ui
         self.strict = strict
         self.refusal = refusal
-        self._entry: ASGIApp = self._route
+        self.access = access
+        routed: ASGIApp = self._route if access is None else access.layer(self._route)
+        self._entry: ASGIApp = routed
         if cors_origins:
             self._entry = CORSMiddleware(
-                self._route,
+                routed,
                 allow_origins=list(cors_origins),
                 allow_methods=["*"],
                 allow_headers=["*"],
@@ -199,9 +209,11 @@ def create_gateway(
     (``cmf_gateway.routing``). Its lifespan runs ``run``, the process's
     composition (by default every service's ``started()`` in order, no loops). The loops'
     checks it yields feed the gateway's ``/livez`` (failing while one fails) and ``/health``
-    (as ``loops``)."""
+    (as ``loops``). Who may call what is :class:`cmf_gateway.auth.Access`'s (auth off unless
+    ``AUTH=on``: the embedded server's rule)."""
     apps = {name: service.app for name, service in services.items()}
     table = route_table(apps)
+    access = Access(settings, distributed=False)
     liveness: list[Check] = []
 
     async def loops_live() -> None:
@@ -220,7 +232,7 @@ def create_gateway(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with (run or every_service)() as checks:
+        async with access.started(), (run or every_service)() as checks:
             liveness.extend(checks)
             try:
                 yield
@@ -235,8 +247,9 @@ def create_gateway(
         checks=lambda: _merged_checks(services),
         liveness=loops,
         gather=_in_process_health(services, settings.readiness_timeout_s, loops),
+        access=access,
     )
-    return Gateway(own, apps, table, cors_origins=settings.allowed_origins())
+    return Gateway(own, apps, table, cors_origins=settings.allowed_origins(), access=access)
 
 
 def gateway_own_app(
@@ -247,12 +260,14 @@ def gateway_own_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     checks: Callable[[], Checks],
     gather: Gather,
+    access: Access,
     liveness: Callable[[FastAPI], Check | None] | None = None,
     required: Sequence[str] = REQUIRED_PARTS,
 ) -> FastAPI:
     """What the gateway answers itself, in either mode: ``/livez``, ``/readyz`` (``checks``),
-    ``/health*`` (what ``gather`` finds, at ``/`` and ``/api``), the UI, and ``/openapi.json``
-    merged from ``apps``, the services' apps (built; they need not run here)."""
+    ``/health*`` (what ``gather`` finds, at ``/`` and ``/api``), the UI, ``/openapi.json``
+    merged from ``apps``, the services' apps (built; they need not run here), and ``access``'s
+    token routes (its lifespan must run ``access.started()``)."""
     own = service_app(
         settings=settings,
         title="CMF Server",
@@ -266,4 +281,5 @@ def gateway_own_app(
     own.include_router(ui_router(settings.ui_dir or DEFAULT_DIST))
     # /openapi.json (and /docs, /redoc) describe every route of every service (docs/api.md).
     install_merged_openapi(own, apps, table)
+    access.install(own, table)
     return own

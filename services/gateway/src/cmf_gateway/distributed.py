@@ -33,6 +33,7 @@ from cmf_common.edge import BodyReadDeadline, CrossOriginGuard, DialectOf, Unexp
 from cmf_common.health import CheckResult
 from cmf_common.middleware import ObservabilityMiddleware
 from cmf_gateway.app import HEALTH_PARTS, Gateway, gateway_own_app
+from cmf_gateway.auth import Access
 from cmf_gateway.proxy import RequestIds, Timeouts, Upstream, path_refusal
 from cmf_gateway.routing import ARTIFACTS, LINEAGE, METADATA, route_table
 from cmf_gateway.settings import GatewaySettings
@@ -165,6 +166,8 @@ def create_distributed_gateway(settings: GatewaySettings, apps: Mapping[str, Fas
         names = ", ".join(f"{name.upper()}_URL" for name in missing)
         raise RuntimeError(f"the gateway needs {names}: where each service answers")
     table = route_table(apps)
+    # Auth is on unless AUTH=off-i-know (AUTH=off is refused): cmf_gateway.auth, docs/access.md.
+    access = Access(settings, distributed=True)
     timeouts = Timeouts(
         read=settings.gateway_timeout_s,
         transfer=settings.gateway_transfer_timeout_s,
@@ -192,6 +195,7 @@ def create_distributed_gateway(settings: GatewaySettings, apps: Mapping[str, Fas
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(access.started())
             for each in (*upstreams.values(), *([ui] if ui is not None else [])):
                 await stack.enter_async_context(each.opened())
             client = httpx.AsyncClient(timeout=settings.readiness_timeout_s)
@@ -214,6 +218,7 @@ def create_distributed_gateway(settings: GatewaySettings, apps: Mapping[str, Fas
         lifespan=lifespan,
         checks=lambda: {},
         gather=gather,
+        access=access,
         required=REQUIRED,
     )
     return Gateway(
@@ -224,6 +229,7 @@ def create_distributed_gateway(settings: GatewaySettings, apps: Mapping[str, Fas
         ui=edged(ui, settings, _reference) if ui is not None else None,
         strict=True,
         refusal=path_refusal,
+        access=access,
     )
 
 

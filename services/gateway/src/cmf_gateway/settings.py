@@ -5,14 +5,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from cmf_common.settings import ServiceSettings
+from cmf_gateway.auth.settings import AccessSettings
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(AccessSettings):
     """The gateway's own: what every service has (logs, tracing, readiness timeout, the
-    origins and hosts it allows), the UI it serves, and in distributed mode where each
-    service answers and how long it may take. Where it listens and where the embedded
-    server keeps its data are the process's (``cmf_server.settings.ServerSettings``)."""
+    origins and hosts it allows), who may call what (``AccessSettings``), the UI it serves,
+    and in distributed mode where each service answers and how long it may take. Where it
+    listens and where the embedded server keeps its data are the process's
+    (``cmf_server.settings.ServerSettings``)."""
 
     service_name: ClassVar[str] = "gateway"
 

@@ -14,6 +14,7 @@ import type {
   StageColumns,
   TensorBoardAnswer,
 } from "./types";
+import { authHeaders, currentToken, tokenNeeded } from "../auth/token";
 
 export const V1 = "/api/native/v1";
 
@@ -54,13 +55,21 @@ function takeEarly(path: string): Promise<Response> | undefined {
 
 async function request(path: string, signal?: AbortSignal): Promise<Response> {
   let answer: Response;
+  const sent = currentToken();
   try {
-    answer = await (takeEarly(path) ?? fetch(path, { signal, headers: { Accept: "application/json" } }));
+    answer = await (takeEarly(path) ??
+      fetch(path, { signal, headers: { Accept: "application/json", ...authHeaders() } }));
   } catch (error) {
     if (error instanceof DOMException && error.name === "AbortError") throw error;
     throw new ApiError("The server does not answer.", "offline");
   }
   if (answer.ok) return answer;
+  if (answer.status === 401) {
+    // Auth is on (src/auth): ask for a token, then send the request again with it.
+    const body = (await answer.json().catch(() => null)) as { detail?: unknown } | null;
+    await tokenNeeded(sent, typeof body?.detail === "string" ? body.detail : "", signal);
+    return request(path, signal);
+  }
   const type = answer.headers.get("content-type") ?? "";
   if (type.includes("json")) {
     const body = (await answer.json().catch(() => null)) as {
