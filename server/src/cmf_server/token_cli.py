@@ -73,8 +73,8 @@ def _database_url(data_dir: Path | None) -> str:
         return configured.get_secret_value()
     from cmf_server import embedded_postgres
 
-    settings = ServerSettings(**({"data_dir": data_dir} if data_dir else {}))
-    uri, _server = embedded_postgres.start(settings.data_dir.resolve())
+    where = data_dir if data_dir is not None else ServerSettings().data_dir
+    uri, _server = embedded_postgres.start(where.resolve())
     return uri
 
 

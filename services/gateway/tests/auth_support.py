@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -115,7 +116,9 @@ async def make_tokens(store: TokenStore) -> Tokens:
     return Tokens(**made, ids=ids)
 
 
+@lru_cache(maxsize=1)
 def services() -> dict[str, Any]:
+    """Every service, built once (a gateway reads their routes, never changes them)."""
     return {
         METADATA: create_metadata(MetadataSettings()),
         LINEAGE: create_lineage(LineageSettings()),

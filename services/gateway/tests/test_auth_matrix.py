@@ -70,6 +70,9 @@ async def test_every_route_by_every_credential(gateway: AuthGateway, tokens: Tok
         for method in sorted(entry.methods):
             path = concrete(entry.path)
             rule = rules.rule(method, path)
+            if is_public(path):  # the CMF root, "/", which the gateway gives the UI
+                assert path == "/", (method, entry.path)
+                continue
             assert rule.scope in ("read", "write", "admin"), (method, entry.path)
             for kind in KINDS:
                 await _check(gateway, tokens, entry, method, path, rule.scope, kind)
@@ -87,8 +90,10 @@ async def _check(
     kind: str,
 ) -> None:
     before = len(gateway.recorder.seen)
-    body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
-    answer = await gateway.client.request(method, path, headers=_headers(tokens.of(kind)), **body)
+    body: dict[str, object] | None = {} if method in ("POST", "PUT", "PATCH") else None
+    answer = await gateway.client.request(
+        method, path, headers=_headers(tokens.of(kind)), json=body
+    )
     where = (method, path, kind, answer.status_code, answer.text[:200])
     if kind in ALLOWED and scope in ALLOWED[kind]:
         if entry.owner == "gateway":  # answered by the gateway itself, for real
@@ -103,7 +108,8 @@ async def _check(
     assert len(gateway.recorder.seen) == before, where  # never reached a service
     status = 403 if kind in ALLOWED else 401
     assert answer.status_code == status, where
-    assert body_shape(answer) is entry.dialect, where
+    if method != "HEAD":  # a HEAD's answer has no body
+        assert body_shape(answer) is entry.dialect, where
     challenges = answer.headers.get_list("www-authenticate")
     if status == 401:
         assert [c.split()[0] for c in challenges] == ["Bearer", "Basic"], where

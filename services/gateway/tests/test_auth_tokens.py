@@ -136,7 +136,9 @@ async def test_last_use_is_written_in_one_batch(fresh_database_url: str) -> None
         for token, _ in made:
             await verifier.verify(token)
             await verifier.verify(token)
-        assert all((await store.get(r.id)).last_used_at is None for _, r in made)  # type: ignore[union-attr]
+        for _, record in made:
+            unwritten = await store.get(record.id)
+            assert unwritten is not None and unwritten.last_used_at is None
         await verifier.flush_once()
         for _, record in made:
             found = await store.get(record.id)

@@ -12,7 +12,7 @@ export const scenarios = {
       await prompt.waitFor();
       assert.equal(await page.locator("[data-testid=pipeline-card]").count(), 0);
       await shot("token-prompt");
-      const field = page.getByLabel("Token");
+      const field = page.getByLabel("Token", { exact: true });
       await field.fill(fixture.wrong);
       await page.getByRole("button", { name: "Continue" }).click();
       await page.getByRole("alert").filter({ hasText: "That token was refused: unknown token" }).waitFor();

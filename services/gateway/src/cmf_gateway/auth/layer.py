@@ -228,8 +228,8 @@ class AccessLayer:
         wait = await self._limited(scope, token)
         if wait is not None:
             REFUSALS.labels("rate_limited").inc()
-            error = TooManyRequests(f"too many requests; retry in {retry_after(wait)} s")
-            return _answer(rule, error, [("Retry-After", retry_after(wait))]), None
+            limited = TooManyRequests(f"too many requests; retry in {retry_after(wait)} s")
+            return _answer(rule, limited, [("Retry-After", retry_after(wait))]), None
         if malformed is not None:
             return self._unauthenticated(headers, rule, malformed, "malformed"), None
         if token is None:
@@ -238,8 +238,8 @@ class AccessLayer:
             return self._unauthenticated(headers, rule, "malformed token", "malformed"), None
         verifier = self.verifier() if self.verifier is not None else None
         if verifier is None:
-            error = Unavailable("the gateway is starting; retry shortly")
-            return _answer(rule, error, [("Retry-After", "1")]), None
+            starting = Unavailable("the gateway is starting; retry shortly")
+            return _answer(rule, starting, [("Retry-After", "1")]), None
         try:
             record = await verifier.verify(token)
         except TokenRefused as exc:
@@ -255,11 +255,11 @@ class AccessLayer:
         assert rule.scope is not None
         if not principal.has_scope(rule.scope):
             REFUSALS.labels("scope").inc()
-            error = InsufficientScope(
+            lacking = InsufficientScope(
                 f"this token's scope is {record.scope!r}; this route needs {rule.scope!r}"
             )
             challenge = f'Bearer realm="{REALM}", error="insufficient_scope"'
-            return _answer(rule, error, [("WWW-Authenticate", challenge)]), None
+            return _answer(rule, lacking, [("WWW-Authenticate", challenge)]), None
         return None, principal
 
     async def _limited(self, scope: Scope, token: str | None) -> float | None:

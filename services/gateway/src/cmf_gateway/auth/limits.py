@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 KEYS_KEPT = 100_000  # in the process: the least recently seen keys beyond this are dropped
 REDIS_PREFIX = "cmf:gateway:rate:"
 FAILURE_LOG_EVERY_S = 30.0
+EPSILON_S = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +56,13 @@ class Limiter(Protocol):
 def _admit(tat: float, now: float, limit: Limit) -> float | None:
     """The key's next arrival time after one request at ``now``; ``None``: refused."""
     start = max(tat, now)
-    if start - now > limit.tolerance:
+    if start - now > limit.tolerance + EPSILON_S:  # sums of intervals drift by ulps
         return None
     return start + limit.interval
 
 
 def _wait(tat: float, now: float, limit: Limit) -> float:
-    return max(0.0, max(tat, now) - now - limit.tolerance)
+    return max(0.0, max(tat, now) - now - limit.tolerance - EPSILON_S)
 
 
 class LocalLimiter:
