@@ -56,12 +56,12 @@ def test_migrate_makes_every_schema_then_finds_nothing_to_do(
     first = _migrate(url)
     assert first.returncode == 0, first.stderr
     counts = run_blocking(_applied(url))
-    assert set(counts) == {"metadata", "artifacts", "lineage"}
+    assert set(counts) == {"metadata", "artifacts", "lineage", "gateway"}
     assert all(n > 0 for n in counts.values())
 
     again = _migrate(url)
     assert again.returncode == 0, again.stderr
-    assert again.stderr.count("up to date") == 3
+    assert again.stderr.count("up to date") == 4
     assert run_blocking(_applied(url)) == counts
 
 
@@ -71,7 +71,7 @@ def test_migrate_leaves_the_lineage_schema_to_neo4j_when_the_graph_is_there(
     url = make_database_url()
     done = _migrate(url, NEO4J_URI="bolt://127.0.0.1:1")  # never dialled: migrate is SQL only
     assert done.returncode == 0, done.stderr
-    assert set(run_blocking(_applied(url))) == {"metadata", "artifacts"}
+    assert set(run_blocking(_applied(url))) == {"metadata", "artifacts", "gateway"}
 
 
 def test_migrate_without_a_database_says_so_and_fails() -> None:

@@ -185,7 +185,8 @@ else:
 from cmf_artifacts.app import MIGRATIONS as A
 from cmf_lineage.store import MIGRATIONS as L
 from cmf_metadata.app import MIGRATIONS as M
-for package in {*A, *L, *M}:
+from cmf_gateway.auth.store import MIGRATIONS as G
+for package in {*A, *L, *M, *G}:
     assert load_migrations(package), package
 print("ok")
 """

@@ -29,6 +29,8 @@ def schemas() -> list[Schema]:
     """The schemas this deployment's services keep in PostgreSQL, in the order they start."""
     from cmf_artifacts.app import MIGRATIONS as ARTIFACT_MIGRATIONS
     from cmf_artifacts.settings import ArtifactSettings
+    from cmf_gateway.auth.store import MIGRATIONS as GATEWAY_MIGRATIONS
+    from cmf_gateway.settings import GatewaySettings
     from cmf_lineage.settings import LineageSettings
     from cmf_lineage.store import MIGRATIONS as LINEAGE_MIGRATIONS
     from cmf_metadata.app import MIGRATIONS as METADATA_MIGRATIONS
@@ -37,6 +39,7 @@ def schemas() -> list[Schema]:
     found = [
         Schema(MetadataSettings(), METADATA_MIGRATIONS),
         Schema(ArtifactSettings(), ARTIFACT_MIGRATIONS),
+        Schema(GatewaySettings(), GATEWAY_MIGRATIONS),  # its tokens (docs/access.md)
     ]
     lineage = LineageSettings()
     if not lineage.neo4j_uri:

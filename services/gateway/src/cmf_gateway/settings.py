@@ -5,6 +5,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from cmf_common.settings import ServiceSettings
 from cmf_gateway.auth.settings import AccessSettings
 
 
