@@ -7,28 +7,46 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 
+from cmf_server import migrate as cmf_migrate
 from cmf_testing.databases import run_blocking
 
 CMF_SERVER = str(Path(sys.executable).with_name("cmf-server"))
 
 
-def _migrate(database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {
-        k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "NEO4J_URI"
-    }
-    return subprocess.run(
-        [CMF_SERVER, "migrate"],
-        env={**environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stderr: str
+
+
+Migrate = Callable[..., Run]
+
+
+@pytest.fixture
+def migrate(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Migrate:
+    """``cmf-server migrate`` in this process (its imports are paid once), with ``env`` and
+    only ``DATABASE_URL`` as the database; the CLI's own wiring is the last test's."""
+
+    def run(database_url: str, **env: str) -> Run:
+        with monkeypatch.context() as patch:
+            for name in [k for k in os.environ if k.endswith("DATABASE_URL")]:
+                patch.delenv(name)
+            patch.delenv("NEO4J_URI", raising=False)
+            patch.delenv("SECRETS_DIR", raising=False)
+            for name, value in {"DATABASE_URL": database_url, **env}.items():
+                patch.setenv(name, value)
+            capsys.readouterr()
+            code = run_blocking(cmf_migrate.run())
+            return Run(code, capsys.readouterr().err)
+
+    return run
 
 
 async def _applied(database_url: str) -> dict[str, int]:
@@ -50,26 +68,26 @@ async def _applied(database_url: str) -> dict[str, int]:
 
 
 def test_migrate_makes_every_schema_then_finds_nothing_to_do(
-    make_database_url: Callable[[], str],
+    make_database_url: Callable[[], str], migrate: Migrate
 ) -> None:
     url = make_database_url()
-    first = _migrate(url)
+    first = migrate(url)
     assert first.returncode == 0, first.stderr
     counts = run_blocking(_applied(url))
     assert set(counts) == {"metadata", "artifacts", "lineage", "gateway"}
     assert all(n > 0 for n in counts.values())
 
-    again = _migrate(url)
+    again = migrate(url)
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("up to date") == 4
     assert run_blocking(_applied(url)) == counts
 
 
 def test_migrate_leaves_the_lineage_schema_to_neo4j_when_the_graph_is_there(
-    make_database_url: Callable[[], str],
+    make_database_url: Callable[[], str], migrate: Migrate
 ) -> None:
     url = make_database_url()
-    done = _migrate(url, NEO4J_URI="bolt://127.0.0.1:1")  # never dialled: migrate is SQL only
+    done = migrate(url, NEO4J_URI="bolt://127.0.0.1:1")  # never dialled: migrate is SQL only
     assert done.returncode == 0, done.stderr
     assert set(run_blocking(_applied(url))) == {"metadata", "artifacts", "gateway"}
 
@@ -88,7 +106,7 @@ SERVICES = ("metadata", "lineage", "artifacts", "gateway")
 
 
 def test_compose_roles_each_own_their_schema_and_see_no_other(
-    make_database_url: Callable[[], str], tmp_path: Path
+    make_database_url: Callable[[], str], tmp_path: Path, migrate: Migrate
 ) -> None:
     """deploy/postgres/init-roles.sh (compose's PostgreSQL, first start) makes a role per
     service from its URL secret; ``cmf-server migrate`` run with those URLs makes each schema as
@@ -118,7 +136,7 @@ def test_compose_roles_each_own_their_schema_and_see_no_other(
             ["bash", str(INIT_ROLES)], env=env, capture_output=True, text=True, timeout=60
         )
         assert made.returncode == 0, made.stderr
-        done = _migrate(url, **{f"{s.upper()}_DATABASE_URL": u for s, u in urls.items()})
+        done = migrate(url, **{f"{s.upper()}_DATABASE_URL": u for s, u in urls.items()})
         assert done.returncode == 0, done.stderr
         owners = run_blocking(_schema_owners(url))
         for service in ("metadata", "lineage", "artifacts"):
