@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # TensorBoard (the `tensorboard` extra of cmf-server, at the version uv.lock pins) over the logs
 # the client uploads: compose and Kubernetes mount the metadata service's files volume
-# read-only at /var/lib/cmf-server/files, and the gateway proxies it under /tensorboard/.
+# read-only at /var/lib/cmf-server/files; it answers under /tensorboard/.
 # Built from the repository root:
 #   docker build -f deploy/docker/tensorboard.Dockerfile -t cmf-server/tensorboard .
 # Its build stage is the Python images' with the extra (tests/deploy checks both).
