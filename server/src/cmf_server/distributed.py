@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from cmf_artifacts.app import create_app as create_artifacts_app
 from cmf_artifacts.settings import ArtifactSettings
 from cmf_common.service import service_app
-from cmf_gateway.app import Gateway
 from cmf_gateway.distributed import create_distributed_gateway
 from cmf_gateway.routing import ARTIFACTS, LINEAGE, METADATA
 from cmf_gateway.settings import GatewaySettings, UiSettings
@@ -27,6 +27,7 @@ from cmf_lineage.app import create_app as create_lineage_app
 from cmf_lineage.settings import LineageSettings
 from cmf_metadata.app import create_app as create_metadata_app
 from cmf_metadata.settings import MetadataSettings
+from cmf_server import tensorboard
 
 
 def metadata_app() -> FastAPI:
@@ -51,8 +52,10 @@ def service_apps() -> dict[str, FastAPI]:
     }
 
 
-def gateway_app() -> Gateway:
-    return create_distributed_gateway(GatewaySettings(), service_apps())
+def gateway_app() -> ASGIApp:
+    """The gateway, with ``/tensorboard/`` proxied when ``TENSORBOARD_UPSTREAM_URL`` is set."""
+    settings = GatewaySettings()
+    return tensorboard.mounted(create_distributed_gateway(settings, service_apps()), settings)
 
 
 def ui_app() -> FastAPI:

@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cmf_common.edge import CrossOriginGuard
+from cmf_gateway.app import Gateway
 from cmf_gateway.proxy import DialectOf, Upstream
+from cmf_gateway.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +100,37 @@ def _mounted(path: str) -> bool:
     return path.startswith(PREFIX + "/")
 
 
+class TensorBoardSettings(BaseSettings):
+    """``TENSORBOARD_UPSTREAM_URL``: where a gateway run apart (``cmf-server serve gateway``)
+    reaches the TensorBoard it serves under ``/tensorboard/`` (compose's and Kubernetes'
+    ``tensorboard`` service, run with ``--path_prefix /tensorboard``); unset, none."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    tensorboard_upstream_url: str | None = None
+
+
+def mounted(gateway: Gateway, settings: GatewaySettings) -> ASGIApp:
+    """The distributed gateway, with ``/tensorboard/`` proxied to ``TENSORBOARD_UPSTREAM_URL``
+    when it is set (behind the gateway's own ``Host`` and origin checks and its access
+    layer)."""
+    upstream = TensorBoardSettings().tensorboard_upstream_url
+    if not upstream:
+        return gateway
+
+    def guard(proxy: ASGIApp) -> ASGIApp:
+        guarded = CrossOriginGuard(
+            proxy,
+            allowed_origins=settings.allowed_origins(),
+            allowed_hosts=settings.allowed_host_names(),
+            dialect_of=gateway.table.dialect_of,
+        )
+        # With auth on, TensorBoard needs a read token too (docs/access.md).
+        return gateway.access.layer(guarded) if gateway.access is not None else guarded
+
+    return TensorBoardMount(gateway, upstream, dialect_of=gateway.table.dialect_of, guard=guard)
+
+
 class TensorBoardMount:
     """``/tensorboard/`` and below go to the TensorBoard at ``upstream`` through the gateway's
     own HTTP transport (:class:`cmf_gateway.proxy.Upstream`: bodies streamed both ways,
@@ -114,6 +149,8 @@ class TensorBoardMount:
         """``guard`` wraps the proxy in the edge checks the gateway's own routes have (the
         allowed ``Host`` names and origins)."""
         self.app = app
+        # What serves the gateway's refusals in the right dialect (cmf_server.cli reads it).
+        self.table = getattr(app, "table", None)
         self.upstream = Upstream("tensorboard", upstream, dialect_of=dialect_of)
         self.proxied: ASGIApp = guard(self.upstream) if guard is not None else self.upstream
 
