@@ -235,7 +235,6 @@ def _serve(args: argparse.Namespace) -> None:
     from starlette.types import ASGIApp
 
     from cmf_artifacts.settings import ArtifactSettings
-    from cmf_common.edge import CrossOriginGuard
     from cmf_common.logging import configure_logging
     from cmf_lineage.settings import LineageSettings
     from cmf_metadata.files import TENSORBOARD as TENSORBOARD_FOLDER
@@ -289,19 +288,11 @@ def _serve(args: argparse.Namespace) -> None:
     gateway = embedded_server(settings, metadata_settings, lineage_settings, artifact_settings)
     app: ASGIApp = gateway
     if board is not None:
-
-        def guard(proxy: ASGIApp) -> ASGIApp:
-            guarded = CrossOriginGuard(
-                proxy,
-                allowed_origins=settings.allowed_origins(),
-                allowed_hosts=settings.allowed_host_names(),
-                dialect_of=gateway.table.dialect_of,
-            )
-            # With auth on, TensorBoard needs a read token too (docs/access.md).
-            return gateway.access.layer(guarded) if gateway.access is not None else guarded
-
         app = tensorboard.TensorBoardMount(
-            gateway, board.url, dialect_of=gateway.table.dialect_of, guard=guard
+            gateway,
+            board.url,
+            dialect_of=gateway.table.dialect_of,
+            guard=tensorboard.gateway_guard(gateway, settings),
         )
     scheme = "https" if settings.tls_cert_path else "http"
     auth = settings.auth_enabled(distributed=False)

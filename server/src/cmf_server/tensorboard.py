@@ -110,13 +110,9 @@ class TensorBoardSettings(BaseSettings):
     tensorboard_upstream_url: str | None = None
 
 
-def mounted(gateway: Gateway, settings: GatewaySettings) -> ASGIApp:
-    """The distributed gateway, with ``/tensorboard/`` proxied to ``TENSORBOARD_UPSTREAM_URL``
-    when it is set (behind the gateway's own ``Host`` and origin checks and its access
-    layer)."""
-    upstream = TensorBoardSettings().tensorboard_upstream_url
-    if not upstream:
-        return gateway
+def gateway_guard(gateway: Gateway, settings: GatewaySettings) -> Callable[[ASGIApp], ASGIApp]:
+    """What wraps the proxy in the checks the gateway's own routes pass: the allowed ``Host``
+    names and origins, and, with auth on, the access layer (a read token, docs/access.md)."""
 
     def guard(proxy: ASGIApp) -> ASGIApp:
         guarded = CrossOriginGuard(
@@ -125,10 +121,23 @@ def mounted(gateway: Gateway, settings: GatewaySettings) -> ASGIApp:
             allowed_hosts=settings.allowed_host_names(),
             dialect_of=gateway.table.dialect_of,
         )
-        # With auth on, TensorBoard needs a read token too (docs/access.md).
         return gateway.access.layer(guarded) if gateway.access is not None else guarded
 
-    return TensorBoardMount(gateway, upstream, dialect_of=gateway.table.dialect_of, guard=guard)
+    return guard
+
+
+def mounted(gateway: Gateway, settings: GatewaySettings) -> ASGIApp:
+    """The distributed gateway, with ``/tensorboard/`` proxied to ``TENSORBOARD_UPSTREAM_URL``
+    when it is set (behind :func:`gateway_guard`)."""
+    upstream = TensorBoardSettings().tensorboard_upstream_url
+    if not upstream:
+        return gateway
+    return TensorBoardMount(
+        gateway,
+        upstream,
+        dialect_of=gateway.table.dialect_of,
+        guard=gateway_guard(gateway, settings),
+    )
 
 
 class TensorBoardMount:
