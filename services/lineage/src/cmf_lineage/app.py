@@ -12,6 +12,7 @@ from cmf_common.committed import CommittedKeys, CommittedSource, RedisCommitted
 from cmf_common.prefixes import NATIVE_V1, UPSTREAM_V1, include_first
 from cmf_common.service import Checks, Service, build_service
 from cmf_lineage.api import cmfquery as cmfquery_routes
+from cmf_lineage.api import explorer as explorer_routes
 from cmf_lineage.api import lineage as lineage_routes
 from cmf_lineage.api import upstream as upstream_routes
 from cmf_lineage.api.deps import LineageState
@@ -131,6 +132,7 @@ def create_service(
         app.include_router(cmf_router)
         app.include_router(cmf_router, prefix="/api")
     app.include_router(lineage_routes.v1, prefix=NATIVE_V1)
+    app.include_router(explorer_routes.router, prefix=NATIVE_V1)
     # Upstream's v1 generation: its lineage routes and CMFQuery's, in its envelope
     # (docs/upstream-v1.md §6), at both its prefixes, first in the app's routes.
     include_first(app, (upstream_routes.router, cmfquery_routes.router), UPSTREAM_V1)
