@@ -1,5 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
-import { useEffect } from "react";
+import { lazy, Suspense, useEffect } from "react";
 import { ErrorState, Loading } from "../components/States";
 import { api, ApiError } from "../lib/api";
 import { Link, pipelinePath, useParams } from "../lib/router";
@@ -8,7 +8,11 @@ import { ArtifactsView } from "./ArtifactsView";
 import { ExecutionsView, useStageFirst } from "./ExecutionsView";
 import { TensorBoardView } from "./TensorBoardView";
 
-const VIEWS = ["executions", "artifacts", "tensorboard"] as const;
+const VIEWS = ["executions", "artifacts", "explorer", "tensorboard"] as const;
+const TAB_NAMES: Record<string, string> = { tensorboard: "TensorBoard", explorer: "Lineage" };
+
+// The lineage explorer (D3, its layout worker) is a chunk of its own, loaded with its tab only.
+const ExplorerPage = lazy(() => import("../explorer/ExplorerPage"));
 
 export default function PipelinePage({ pipeline, view }: { pipeline: string; view: string }) {
   const [params] = useParams();
@@ -87,7 +91,7 @@ export default function PipelinePage({ pipeline, view }: { pipeline: string; vie
         {VIEWS.map((name) => (
           <Link key={name} to={pipelinePath(pipeline, name)} className="tab">
             <span role="tab" aria-selected={current === name}>
-              {name === "tensorboard" ? "TensorBoard" : name[0]?.toUpperCase() + name.slice(1)}
+              {TAB_NAMES[name] ?? name[0]?.toUpperCase() + name.slice(1)}
             </span>
             {counts[name] !== undefined && <span className="badge">{formatCount(counts[name] ?? 0)}</span>}
           </Link>
@@ -95,6 +99,11 @@ export default function PipelinePage({ pipeline, view }: { pipeline: string; vie
       </nav>
       {current === "executions" && <ExecutionsView pipeline={pipeline} overview={data} />}
       {current === "artifacts" && <ArtifactsView overview={data} />}
+      {current === "explorer" && (
+        <Suspense fallback={<Loading label="Loading the lineage explorer…" />}>
+          <ExplorerPage pipeline={data.name} />
+        </Suspense>
+      )}
       {current === "tensorboard" && <TensorBoardView pipeline={data.name} />}
     </>
   );
