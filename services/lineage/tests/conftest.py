@@ -58,7 +58,7 @@ async def graph(
                 await conn.execute(
                     "TRUNCATE pipelines, stages, executions, artifacts,"
                     " artifact_pipelines, edges, consumer_inbox,"
-                    " consumer_progress"
+                    " consumer_progress, blobs, blob_progress"
                 )
 
         yield GraphUnderTest(PostgresGraphStore(graph_pool), truncate)

@@ -8,6 +8,7 @@ from typing import Any
 
 from lineage_support import Pusher, executions_of
 
+from cmf_common import artifact_events
 from cmf_common.metadata_events import (
     EVENT_TYPES,
     ArtifactUpserted,
@@ -32,7 +33,8 @@ async def test_every_event_type_the_push_writes_is_one_the_projector_handles(
     written = {e.type for e in await push_events(payload)}
     handled = set(Projector(MemoryGraphStore()).handlers())
     assert written == set(EVENT_TYPES)
-    assert handled == set(EVENT_TYPES)
+    # ... and the artifact service's blob events (test_blob_stored.py).
+    assert handled == set(EVENT_TYPES) | set(artifact_events.EVENT_TYPES)
 
 
 async def test_pushed_events_parse_back_to_what_was_pushed(

@@ -5,6 +5,13 @@ name, execution uuid (the first of its comma list, which never changes when a re
 execution gains uuids) within its pipeline (the merge deduplicates uuids per pipeline, as the
 reference does) and artifact uri. Each node carries ``version``, the metadata row's own
 last-update time, so a replayed or late update never overwrites a newer one.
+
+The artifact service's ``cmf.artifacts.blob.stored.v1`` events add the blobs it holds (digest,
+size, sha256), kept apart from the artifacts: an artifact is ``stored`` when a blob's digest is
+its uri. So a blob stored before its artifact is pushed (or one that is a file of a directory
+artifact, no artifact of its own) is marked all the same, in whatever order the two streams
+arrive, and a replay changes nothing. Blobs are not derived from the metadata, so a rebuild
+keeps them and the snapshot (what the metadata export describes) leaves them out.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
+from cmf_common import artifact_events
 from cmf_common.dispatch import PermanentError
 from cmf_common.events import Envelope
 from cmf_common.metadata_events import (
@@ -30,8 +38,9 @@ from cmf_common.metadata_events import (
 from cmf_lineage.display import artifact_display_name, execution_display_name
 
 EDGE_KINDS = {INPUT: "INPUT", OUTPUT: "OUTPUT"}
-# The projector handles every metadata event type.
-PROJECTED_TYPES = EVENT_TYPES
+# The projector handles every metadata event type and the artifact service's blob events.
+BLOB_TYPES = artifact_events.EVENT_TYPES
+PROJECTED_TYPES = EVENT_TYPES + BLOB_TYPES
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,15 @@ class ExecutionNode:
 
 
 @dataclass(frozen=True)
+class BlobNode:
+    """A blob the artifact service holds: the artifact whose uri is ``digest`` is stored."""
+
+    digest: str
+    size: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
 class Edge:
     """artifact -INPUT-> execution, or execution -OUTPUT-> artifact, within a pipeline."""
 
@@ -95,6 +113,9 @@ class GraphBatch:
     memberships: set[tuple[str, str]] = field(default_factory=set)  # (uri, pipeline)
     executions: list[ExecutionNode] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
+    blobs: list[BlobNode] = field(default_factory=list)
+    # Blob events applied: they count into the graph's version (see ``progress_events``).
+    blob_events: int = 0
 
     def merged(self, other: GraphBatch) -> GraphBatch:
         """Both batches' writes, for reporting what several transactions did together."""
@@ -105,6 +126,8 @@ class GraphBatch:
             memberships=self.memberships | other.memberships,
             executions=self.executions + other.executions,
             edges=self.edges + other.edges,
+            blobs=self.blobs + other.blobs,
+            blob_events=self.blob_events + other.blob_events,
         )
 
     def writes(self) -> int:
@@ -120,6 +143,7 @@ class GraphBatch:
             + len(self.artifacts)
             + len(self.executions)
             + len(self.edges)
+            + len(self.blobs)
             + sum(1 for uri, _ in self.memberships if uri in upserted)
         )
 
@@ -190,7 +214,29 @@ def to_batch(envelopes: list[Envelope]) -> GraphBatch:
     batch.artifacts = _newest(batch.artifacts, lambda n: n.uri)
     batch.executions = _newest(batch.executions, lambda n: (n.pipeline, n.uuid))
     batch.edges = list(set(batch.edges))
+    batch.blobs = _blobs(batch.blobs)
     return batch
+
+
+def progress_events(envelopes: list[Envelope]) -> list[Envelope]:
+    """The envelopes whose subject's applied sequence is recorded: the metadata events (their
+    subject a pipeline, what consistency tokens wait on). A blob event's subject is its digest,
+    each with one event: they are counted instead (``GraphBatch.blob_events`` raise a counter of
+    the consumer's, part of its graph version), so the progress keeps one row per pipeline, not
+    one per blob."""
+    return [e for e in envelopes if e.type not in BLOB_TYPES]
+
+
+def _blobs(blobs: list[BlobNode]) -> list[BlobNode]:
+    """One node per digest, sorted (writers lock rows in one order); a sha256 any of the events
+    knew is kept (a blob found in the store first has none)."""
+    chosen: dict[str, BlobNode] = {}
+    for blob in blobs:
+        known = chosen.get(blob.digest)
+        if known is not None and blob.sha256 is None:
+            blob = BlobNode(blob.digest, blob.size, known.sha256)
+        chosen[blob.digest] = blob
+    return [chosen[d] for d in sorted(chosen)]
 
 
 def _newest(nodes: list[Any], key: Any) -> list[Any]:
@@ -204,7 +250,12 @@ def _newest(nodes: list[Any], key: Any) -> list[Any]:
 
 def _add(batch: GraphBatch, envelope: Envelope) -> None:
     if envelope.type not in PROJECTED_TYPES:
-        return  # not a metadata event: nothing to draw
+        return  # not an event the graph draws
+    if envelope.type in BLOB_TYPES:
+        blob = artifact_events.parse_envelope(envelope)
+        batch.blobs.append(BlobNode(blob.digest, blob.size, blob.sha256))
+        batch.blob_events += 1
+        return
     event = parse_envelope(envelope)
     if isinstance(event, PipelineUpserted):
         p = event.pipeline

@@ -64,6 +64,15 @@ class ExecutionRecord:
 
 
 @dataclass(frozen=True)
+class StoredBlob:
+    """A blob the artifact service holds (``cmf.artifacts.blob.stored.v1``): the artifact whose
+    uri is its digest is stored. ``sha256`` is ``None`` for one it found in its store."""
+
+    size: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
 class PipelineGraph:
     """One pipeline's part of the graph: its stages, executions, the artifacts they touch and
     the edges recorded under this pipeline (an artifact shared with another pipeline brings
@@ -81,6 +90,10 @@ class GraphReader(Protocol):
 
     async def graph_version(self, consumer: str) -> int:
         """A number that grows with every batch ``consumer`` applies (the cache key)."""
+        ...
+
+    async def stored_blobs(self, digests: Sequence[str]) -> dict[str, StoredBlob]:
+        """The blobs among ``digests`` (artifact uris) that are stored, by digest."""
         ...
 
     async def pipeline_graph(self, pipeline: str) -> PipelineGraph | None:

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import orjson
@@ -171,6 +172,7 @@ async def rebuild_postgres(
     admin = await asyncpg.connect(database_url)
     try:
         async with admin.transaction():
+            await _carry_blobs(admin, schema, staging)
             await admin.execute(f'DROP SCHEMA IF EXISTS "{retired}" CASCADE')
             await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             await admin.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{retired}"')
@@ -187,6 +189,23 @@ async def rebuild_postgres(
     return writes
 
 
+async def _carry_blobs(admin: Any, schema: str, staging: str) -> None:
+    """Copy what the artifact service's events wrote (blobs, their count) from the live schema
+    into the rebuilt one, in the switch's transaction: the metadata export does not carry
+    them. Blob events the live projector applies meanwhile are in the copy (the switch takes
+    its tables' locks), later ones go to the rebuilt schema."""
+    if not await admin.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{schema}".blobs'):
+        return
+    await admin.execute(
+        f'INSERT INTO "{staging}".blobs (digest, size, sha256)'  # noqa: S608 (our schema names)
+        f' SELECT digest, size, sha256 FROM "{schema}".blobs ON CONFLICT DO NOTHING'
+    )
+    await admin.execute(
+        f'INSERT INTO "{staging}".blob_progress (consumer, applied)'  # noqa: S608
+        f' SELECT consumer, applied FROM "{schema}".blob_progress ON CONFLICT DO NOTHING'
+    )
+
+
 async def rebuild_neo4j(
     store: object,
     source: ExportSource,
@@ -200,7 +219,7 @@ async def rebuild_neo4j(
     from cmf_lineage.store.neo4j import Neo4jGraphStore
 
     assert isinstance(store, Neo4jGraphStore)
-    await store.delete_everything()
+    await store.delete_everything(keep_blobs=True)
     if emptied is not None:
         await emptied()
     await store.setup()

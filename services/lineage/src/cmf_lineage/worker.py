@@ -1,4 +1,5 @@
-"""``cmf-server worker lineage``: the projector as a Kafka consumer (group ``cmf-lineage``),
+"""``cmf-server worker lineage``: the projector as a Kafka consumer (group ``cmf-lineage``) of
+the metadata events and the artifact service's (``ARTIFACT_EVENTS_TOPIC``),
 with /livez (its loop's liveness, see :mod:`cmf_common.workers`), /readyz (graph store and the
 loop) and /metrics. With ``REDIS_URL`` it posts the graph's version to the Redis board after
 each commit, at start and every ``LINEAGE_VERSION_SYNC_S`` (see :mod:`cmf_lineage.versions`)."""
@@ -55,6 +56,8 @@ def create_projector_service(settings: LineageSettings | None = None) -> Service
             runner = KafkaConsumerRunner(
                 bootstrap_servers=bootstrap,
                 topic=settings.events_topic,
+                # The artifact service's blob events mark artifacts stored (cmf_lineage.graph).
+                also_topics=(settings.artifact_events_topic,),
                 group_id=group,
                 dispatcher=Dispatcher(group, projector.handlers()),
                 dead_letters=dead_letters,

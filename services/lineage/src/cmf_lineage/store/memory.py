@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from cmf_common.events import Envelope
-from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
+from cmf_lineage.graph import BlobNode, GraphBatch, GraphSnapshot, progress_events, to_batch
 
 
 @dataclass
@@ -22,6 +22,7 @@ class MemoryGraphStore:
     edges: set[tuple[str, str, str, int]] = field(default_factory=set)
     applied: set[tuple[str, str]] = field(default_factory=set)
     progress: dict[tuple[str, str], int] = field(default_factory=dict)
+    blobs: dict[str, BlobNode] = field(default_factory=dict)
 
     async def apply(self, consumer: str, envelopes: list[Envelope]) -> GraphBatch | None:
         fresh = [e for e in envelopes if (consumer, e.id) not in self.applied]
@@ -34,8 +35,13 @@ class MemoryGraphStore:
         _newer(self.executions, {(x.pipeline, x.uuid): x for x in batch.executions})
         self.memberships |= batch.memberships
         self.edges |= {(e.pipeline, e.execution, e.artifact, e.kind) for e in batch.edges}
+        for blob in batch.blobs:
+            known = self.blobs.get(blob.digest)
+            sha256 = known.sha256 if known is not None and known.sha256 else blob.sha256
+            self.blobs[blob.digest] = BlobNode(blob.digest, blob.size, sha256)
         for envelope in fresh:
             self.applied.add((consumer, envelope.id))
+        for envelope in progress_events(fresh):
             key = (consumer, envelope.subject)
             self.progress[key] = max(self.progress.get(key, 0), envelope.seq)
         return batch

@@ -19,7 +19,7 @@ from cmf_common.db import json_dumps
 from cmf_common.dispatch import StoreUnavailable
 from cmf_common.events import Envelope
 from cmf_common.tracing import SpanKind, failed, span
-from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
+from cmf_lineage.graph import GraphBatch, GraphSnapshot, progress_events, to_batch
 from cmf_lineage.store.neo4j_client import Neo4jClient
 
 SCHEMA = (
@@ -33,6 +33,9 @@ SCHEMA = (
     " FOR (n:AppliedEvent) REQUIRE (n.consumer, n.id) IS UNIQUE",
     "CREATE CONSTRAINT cmf_progress IF NOT EXISTS"
     " FOR (n:Progress) REQUIRE (n.consumer, n.subject) IS UNIQUE",
+    "CREATE CONSTRAINT cmf_blob IF NOT EXISTS FOR (n:Blob) REQUIRE n.digest IS UNIQUE",
+    "CREATE CONSTRAINT cmf_blob_progress IF NOT EXISTS"
+    " FOR (n:BlobProgress) REQUIRE n.consumer IS UNIQUE",
     "CREATE INDEX cmf_artifact_metadata_id IF NOT EXISTS FOR (n:Artifact) ON (n.metadata_id)",
     "CREATE INDEX cmf_execution_uuid IF NOT EXISTS FOR (n:Execution) ON (n.uuid)",
     "CREATE INDEX cmf_applied_at IF NOT EXISTS FOR (n:AppliedEvent) ON (n.consumer, n.applied_at)",
@@ -85,6 +88,16 @@ WRITE_OUTPUTS = (
     " MERGE (x:Execution {pipeline: row.pipeline, uuid: row.execution})"
     " MERGE (x)-[:OUTPUT {pipeline: row.pipeline}]->(a)"
 )
+# The blobs the artifact service holds, apart from the artifacts (an artifact is stored when a
+# blob's digest is its uri); a later event only fills in a sha256 learnt since.
+WRITE_BLOBS = (
+    "UNWIND $rows AS row MERGE (b:Blob {digest: row.digest})"
+    " SET b.size = row.size, b.sha256 = coalesce(b.sha256, row.sha256)"
+)
+# Blob events are counted, not given a Progress node each: the count is part of the version.
+COUNT_BLOB_EVENTS = (
+    "MERGE (p:BlobProgress {consumer: $consumer}) SET p.applied = coalesce(p.applied, 0) + $applied"
+)
 CLAIM_EVENTS = (
     "UNWIND $ids AS id OPTIONAL MATCH (seen:AppliedEvent {consumer: $consumer, id: id})"
     " WITH id, seen WHERE seen IS NULL"
@@ -106,12 +119,16 @@ RECORD_PROGRESS = (
 class Neo4jGraphStore(Neo4jClient):
     schema = SCHEMA
 
-    async def delete_everything(self) -> None:
-        """Empty the graph in batches (a rebuild starts from nothing)."""
+    async def delete_everything(self, *, keep_blobs: bool = False) -> None:
+        """Empty the graph in batches (a rebuild starts from nothing). ``keep_blobs`` spares
+        what the artifact service's events wrote (``Blob``, ``BlobProgress``): the metadata
+        export a rebuild re-projects does not carry them."""
+        spared = " WHERE NOT (n:Blob OR n:BlobProgress)" if keep_blobs else ""
         async with self.driver.session(database=self.database) as session:
             await (
                 await session.run(
-                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                    f"MATCH (n){spared}"
+                    " CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
                 )
             ).consume()
 
@@ -276,13 +293,17 @@ async def _apply(
     batch = to_batch(fresh)
     await write_batch(tx, batch)
     highest: dict[str, int] = {}
-    for envelope in fresh:
+    for envelope in progress_events(fresh):
         highest[envelope.subject] = max(highest.get(envelope.subject, 0), envelope.seq)
     await tx.run(
         RECORD_PROGRESS,
         consumer=consumer,
         rows=[{"subject": s, "seq": q} for s, q in sorted(highest.items())],
     )
+    if batch.blob_events:
+        await (
+            await tx.run(COUNT_BLOB_EVENTS, consumer=consumer, applied=batch.blob_events)
+        ).consume()
     return batch
 
 
@@ -371,4 +392,8 @@ async def write_batch(tx: AsyncManagedTransaction, batch: GraphBatch) -> None:
             for e in edges
             if e.kind == 4
         ],
+    )
+    await run(
+        WRITE_BLOBS,
+        [{"digest": b.digest, "size": b.size, "sha256": b.sha256} for b in batch.blobs],
     )

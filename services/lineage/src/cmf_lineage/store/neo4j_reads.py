@@ -21,6 +21,7 @@ from cmf_lineage.graph_reader import (
     ExecutionKey,
     ExecutionRecord,
     PipelineGraph,
+    StoredBlob,
 )
 from cmf_lineage.store.neo4j_client import Neo4jClient
 
@@ -71,10 +72,22 @@ class Neo4jGraphReader(Neo4jClient):
 
     async def graph_version(self, consumer: str) -> int:
         record = await self._one(
-            "MATCH (p:Progress {consumer: $consumer}) RETURN coalesce(sum(p.seq), 0) AS v",
+            "OPTIONAL MATCH (b:BlobProgress {consumer: $consumer})"
+            " WITH coalesce(b.applied, 0) AS blobs"
+            " OPTIONAL MATCH (p:Progress {consumer: $consumer})"
+            " WITH blobs, coalesce(sum(p.seq), 0) AS seqs RETURN blobs + seqs AS v",
             consumer=consumer,
         )
         return int(record["v"]) if record is not None else 0
+
+    async def stored_blobs(self, digests: Sequence[str]) -> dict[str, StoredBlob]:
+        record = await self._one(
+            "UNWIND $digests AS d MATCH (b:Blob {digest: d})"
+            " RETURN collect([b.digest, b.size, b.sha256]) AS rows",
+            digests=list(digests),
+        )
+        rows = record["rows"] if record is not None else []
+        return {r[0]: StoredBlob(int(r[1]), r[2]) for r in rows}
 
     async def pipeline_graph(self, pipeline: str) -> PipelineGraph | None:
         found, stages, executions, linked = await self._together(

@@ -12,7 +12,7 @@ from cmf_common.dispatch import StoreUnavailable
 from cmf_common.events import Envelope
 from cmf_common.inbox import applied_seq, claim_new, forget_older_than, record_progress
 from cmf_common.workers import POSTGRES_TRANSIENT
-from cmf_lineage.graph import GraphBatch, GraphSnapshot, to_batch
+from cmf_lineage.graph import GraphBatch, GraphSnapshot, progress_events, to_batch
 
 # What a batch writes; analyzed when a batch grows the graph (cmf_common.db.analyze_if_grown).
 GRAPH_TABLES = ("pipelines", "stages", "artifacts", "artifact_pipelines", "executions", "edges")
@@ -30,7 +30,8 @@ class PostgresGraphStore:
                     return None
                 batch = to_batch(fresh)
                 await write_batch(conn, batch)
-                await record_progress(conn, consumer, fresh)
+                await record_progress(conn, consumer, progress_events(fresh))
+                await count_blob_events(conn, consumer, batch.blob_events)
                 # In the batch's transaction: the statistics and the progress that lets a
                 # read with the push's token in are seen together, from the commit on.
                 await analyze_if_grown(conn, GRAPH_TABLES, measure="edges", added=len(batch.edges))
@@ -90,6 +91,17 @@ class PostgresGraphStore:
                 for r in artifacts
             },
             edges={(r["pipeline"], r["execution"], r["artifact"], r["kind"]) for r in edges},
+        )
+
+
+async def count_blob_events(conn: Connection, consumer: str, applied: int) -> None:
+    """Raise the consumer's count of applied blob events (its graph version grows with it)."""
+    if applied:
+        await conn.execute(
+            "INSERT INTO blob_progress AS t (consumer, applied) VALUES ($1, $2)"
+            " ON CONFLICT (consumer) DO UPDATE SET applied = t.applied + excluded.applied",
+            consumer,
+            applied,
         )
 
 
@@ -186,4 +198,15 @@ async def write_batch(conn: Connection, batch: GraphBatch) -> None:
             [e.artifact for e in edges],
             [e.kind for e in edges],
             [e.pipeline for e in edges],
+        )
+    if batch.blobs:
+        # A blob is written once, so a later event only fills in a sha256 learnt since.
+        await conn.execute(
+            "INSERT INTO blobs AS t (digest, size, sha256)"
+            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])"
+            " ON CONFLICT (digest) DO UPDATE SET size = excluded.size,"
+            "   sha256 = coalesce(t.sha256, excluded.sha256)",
+            [b.digest for b in batch.blobs],
+            [b.size for b in batch.blobs],
+            [b.sha256 for b in batch.blobs],
         )

@@ -16,6 +16,7 @@ from cmf_lineage.graph_reader import (
     ExecutionKey,
     ExecutionRecord,
     PipelineGraph,
+    StoredBlob,
 )
 
 _ARTIFACT = (
@@ -51,10 +52,20 @@ class PostgresGraphReader:
     async def graph_version(self, consumer: str) -> int:
         async with self.pool.acquire() as conn:
             value = await conn.fetchval(
-                "SELECT coalesce(sum(seq), 0) FROM consumer_progress WHERE consumer = $1",
+                "SELECT coalesce(sum(seq), 0)"
+                "   + coalesce((SELECT applied FROM blob_progress WHERE consumer = $1), 0)"
+                " FROM consumer_progress WHERE consumer = $1",
                 consumer,
             )
         return int(value)
+
+    async def stored_blobs(self, digests: Sequence[str]) -> dict[str, StoredBlob]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT digest, size, sha256 FROM blobs WHERE digest = ANY($1::text[])",
+                list(digests),
+            )
+        return {r["digest"]: StoredBlob(r["size"], r["sha256"]) for r in rows}
 
     async def pipeline_graph(self, pipeline: str) -> PipelineGraph | None:
         async with read_snapshot(self.pool) as conn:
