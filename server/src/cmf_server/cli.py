@@ -101,6 +101,7 @@ SERVICES: dict[str, tuple[str, int]] = {
 WORKERS: dict[str, tuple[str, int]] = {
     "relay": ("cmf_metadata.worker:create_relay_app", 9101),
     "lineage": ("cmf_lineage.worker:create_projector_app", 9102),
+    "artifacts-relay": ("cmf_artifacts.worker:create_relay_app", 9103),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from typing import Any
@@ -151,6 +151,7 @@ class KafkaConsumerRunner:
         topic: str,
         group_id: str,
         dispatcher: Dispatcher,
+        also_topics: Sequence[str] = (),
         dead_letters: KafkaPublisher,
         max_records: int = 500,
         poll_timeout_ms: int = 500,
@@ -159,8 +160,11 @@ class KafkaConsumerRunner:
         stall_after_s: float = 60.0,
     ) -> None:
         """``housekeeping`` is the consumer's own (its inbox's retention), run after a round at
-        most every ``housekeeping_every_s``."""
+        most every ``housekeeping_every_s``. ``also_topics`` are consumed in the same group
+        (another service's events for the same handlers); a record's dead letter goes to its
+        own topic's ``.dlq``."""
         self.topic = topic
+        self.topics = (topic, *also_topics)
         self.group_id = group_id
         self.dispatcher = dispatcher
         self.dead_letters = dead_letters
@@ -177,7 +181,7 @@ class KafkaConsumerRunner:
         self.handled_at: dict[TopicPartition, int] = {}
         self.gauges = GaugeReading("dlq depth", self.record_dlq_depth, DLQ_GAUGE_EVERY_S, 5.0)
         self.consumer = AIOKafkaConsumer(
-            topic,
+            *self.topics,
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
             enable_auto_commit=False,
@@ -250,11 +254,11 @@ class KafkaConsumerRunner:
             await self.dead_letters.publish(
                 [self._dead_letter(r, error, attempts) for r, error, attempts in failures]
             )
-            DLQ_PUBLISHED.labels(self.group_id, self.topic).inc(len(failures))
+            DLQ_PUBLISHED.labels(self.group_id, partition.topic).inc(len(failures))
         await self.consumer.commit({partition: records[-1].offset + 1})
         self.positions[partition] = records[-1].offset + 1
         self.handled_at[partition] = records[-1].timestamp
-        CONSUMED.labels(self.group_id, self.topic).inc(len(records))
+        CONSUMED.labels(self.group_id, partition.topic).inc(len(records))
 
     def _dead_letter(self, record: ConsumerRecord[Any, Any], error: str, attempts: int) -> Message:
         headers = [(k, bytes(v)) for k, v in record.headers or ()]
@@ -265,7 +269,7 @@ class KafkaConsumerRunner:
             ("dlq_group", self.group_id.encode()),
             ("dlq_time", str(time.time()).encode()),
         ]
-        return Message(dlq_topic(self.topic), record.key or b"", record.value or b"", headers)
+        return Message(dlq_topic(record.topic), record.key or b"", record.value or b"", headers)
 
     def _record_lag(self, partitions: Iterable[TopicPartition]) -> None:
         for partition in partitions:
@@ -280,13 +284,15 @@ class KafkaConsumerRunner:
                 CONSUMER_LAG_SECONDS.labels(*labels).set(max(0.0, age))
 
     async def record_dlq_depth(self) -> None:
-        """``cmf_dlq_depth`` of ``<topic>.dlq``: the messages its partitions keep."""
-        topic = dlq_topic(self.topic)
-        found = await self.dead_letters.producer.partitions_for(topic)
-        partitions = [TopicPartition(topic, p) for p in sorted(found or ())]
-        if not partitions:
-            DLQ_DEPTH.labels(topic).set(0)
-            return
-        ends = await self.consumer.end_offsets(partitions)
-        starts = await self.consumer.beginning_offsets(partitions)
-        DLQ_DEPTH.labels(topic).set(sum(ends[p] - starts[p] for p in partitions))
+        """``cmf_dlq_depth`` of each consumed topic's ``<topic>.dlq``: the messages its
+        partitions keep."""
+        for consumed in self.topics:
+            topic = dlq_topic(consumed)
+            found = await self.dead_letters.producer.partitions_for(topic)
+            partitions = [TopicPartition(topic, p) for p in sorted(found or ())]
+            if not partitions:
+                DLQ_DEPTH.labels(topic).set(0)
+                continue
+            ends = await self.consumer.end_offsets(partitions)
+            starts = await self.consumer.beginning_offsets(partitions)
+            DLQ_DEPTH.labels(topic).set(sum(ends[p] - starts[p] for p in partitions))

@@ -82,6 +82,9 @@ class ServiceSettings(BaseSettings):
     # The event bus; unset in the embedded server, which delivers events in-process.
     kafka_bootstrap_servers: str | None = None
     events_topic: str = "cmf.metadata.v1"
+    # The artifact service's events (``cmf-server worker artifacts-relay`` publishes them, the
+    # lineage worker consumes them beside ``events_topic``).
+    artifact_events_topic: str = "cmf.artifacts.v1"
 
     # The HTTP edge (docs/architecture.md, "Limits and timeouts"): what the process's HTTP
     # server (cmf_server.serving) and every app's edge middleware (cmf_common.edge) allow.

@@ -32,8 +32,15 @@ class ArtifactSettings(ServiceSettings):
     # The largest part of a resumable upload sent through this service (S3 needs a part's
     # length first, so it is gathered; larger parts go to S3 through a presigned part URL).
     max_part_bytes: int = Field(default=64 * MiB, ge=5 * MiB)
-    # The size of the parts a streamed upload is sent to S3 in (S3's minimum is 5 MiB).
+    # The size of the parts a streamed upload is sent to S3 in (S3's minimum is 5 MiB), and how
+    # many of them are sent at once while the next arrives: a streamed upload holds about
+    # ``(s3_parts_in_flight + 1) * s3_part_bytes`` in memory.
     s3_part_bytes: int = Field(default=8 * MiB, ge=5 * MiB)
+    s3_parts_in_flight: int = Field(default=4, ge=1, le=32)
+    # A ``PUT`` of a digest the catalogue does not know asks the store whether it holds it (a
+    # blob another writer put there) only for a body larger than this, or one the client holds
+    # back until ``100 Continue``: for a smaller one, writing it again costs less.
+    store_lookup_bytes: int = Field(default=1024 * 1024, ge=0)
     # An upload nobody finished (a crash, a client gone) is aborted when it is this old; a
     # resumable session when it has been idle this long.
     stale_upload_age: timedelta = Field(default=timedelta(hours=1))
@@ -47,8 +54,6 @@ class ArtifactSettings(ServiceSettings):
     metadata_url: str | None = None
     # Outbox rows handed on are kept this long, as the metadata service's.
     outbox_retention: timedelta = Field(default=timedelta(days=7))
-    # The topic the artifact service's events go to (distributed, through its relay).
-    artifact_events_topic: str = "cmf.artifacts.v1"
 
     @property
     def uses_s3(self) -> bool:
