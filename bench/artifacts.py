@@ -13,7 +13,11 @@ against the same server:
   ``Expect: 100-continue`` over a raw socket (the answer comes before the body, which is never
   sent);
 - ``--small`` (1,000) blobs of 10 KB from 16 concurrent clients, through the service and with
-  aioboto3 ``put_object`` straight to S3.
+  aioboto3 ``put_object`` straight to S3;
+- with ``--sweep 8x2,16x4,…``, the upload again on a fresh server per ``S3_PART_BYTES`` (MiB) x
+  ``S3_PARTS_IN_FLIGHT`` setting, each into a bucket of its own, to choose the defaults by.
+
+The machine is shared: the 1-minute load average is reported at the start and the end.
 
 Figures are reported, never asserted: a section on stdout and in ``bench/RESULTS.md``.
 """
@@ -145,6 +149,56 @@ async def concurrently(items: list[Any], clients: int, work: Callable[[Any], Any
     return time.perf_counter() - started
 
 
+def service_env(bucket: str, part_mib: int, in_flight: int) -> dict[str, str]:
+    return {
+        **TEST_S3.env(bucket),
+        "S3_PART_BYTES": str(part_mib * MiB),
+        "S3_PARTS_IN_FLIGHT": str(in_flight),
+    }
+
+
+async def sweep(
+    path: Path, md5: str, size: int, settings: list[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """The upload on a fresh server per (part MiB, parts in flight), each its own bucket."""
+    rows = []
+    session = aioboto3.Session()
+    for part_mib, in_flight in settings:
+        bucket = bucket_name("cmf-sweep")
+        server = Process("artifacts-sweep", ["up"], service_env(bucket, part_mib, in_flight))
+        with running(server):
+            assert server.proc is not None
+            say(f"sweep: {part_mib} MiB parts, {in_flight} in flight")
+            sampler = RssSampler(server.proc.pid)
+            base = sampler.proc.memory_info().rss
+            async with httpx.AsyncClient(timeout=httpx.Timeout(600.0)) as http:
+                with sampler.sampling():
+                    started = time.perf_counter()
+                    await put_file(http, server.url, path, md5, size)
+                    seconds = time.perf_counter() - started
+            rows.append(
+                {
+                    "part_mib": part_mib,
+                    "in_flight": in_flight,
+                    "up": seconds,
+                    "rss": sampler.peak - base,
+                    "load": os.getloadavg()[0],
+                }
+            )
+        async with s3_client(session) as s3:
+            await _empty(s3, bucket)
+    return rows
+
+
+async def put_file(http: httpx.AsyncClient, url: str, path: Path, md5: str, size: int) -> None:
+    answer = await http.put(
+        f"{url}/api/native/v1/blobs/{md5}",
+        content=file_chunks(path),
+        headers={"Content-Length": str(size)},
+    )
+    assert answer.status_code in (200, 201), answer.text
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     require_s3()
     bucket = bucket_name("cmf-bench")
@@ -152,8 +206,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     session = aioboto3.Session()
     say(f"writing a {args.size_mib} MiB file")
     path, md5 = make_file(size)
-    figures: dict[str, Any] = {"size": size, "bucket": bucket}
-    server = Process("artifacts", ["up"], TEST_S3.env(bucket))
+    figures: dict[str, Any] = {"size": size, "bucket": bucket, "load_start": os.getloadavg()[0]}
+    server = Process("artifacts", ["up"], service_env(bucket, args.part_mib, args.in_flight))
     try:
         with running(server):
             assert server.proc is not None
@@ -165,16 +219,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 sampler = RssSampler(server.proc.pid)
                 base = sampler.proc.memory_info().rss
                 with sampler.sampling():
-
-                    async def up() -> None:
-                        answer = await http.put(
-                            url,
-                            content=file_chunks(path),
-                            headers={"Content-Length": str(size)},
-                        )
-                        assert answer.status_code in (200, 201), answer.text
-
-                    up_s.append(await timed(up))
+                    up_s.append(await timed(lambda: put_file(http, server.url, path, md5, size)))
                 rss_up.append(sampler.peak - base)
                 sampler = RssSampler(server.proc.pid)
                 base = sampler.proc.memory_info().rss
@@ -246,8 +291,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
                 figures["small_direct"] = await concurrently(direct, args.clients, straight)
                 await _empty(s3, bucket)
+        if args.sweep:
+            figures["sweep"] = await sweep(path, md5, size, args.sweep)
     finally:
         path.unlink(missing_ok=True)
+    figures["load_end"] = os.getloadavg()[0]
     return figures
 
 
@@ -286,8 +334,11 @@ def render(figures: dict[str, Any], args: argparse.Namespace) -> str:
         f"{info['nproc']} CPUs, Python {info['python']}; commit {info['commit']}. The S3 server "
         "is SeaweedFS 4.48 (`weed server -s3`, from `make services-up`, signatures checked) on "
         "this machine; `cmf-server up` (embedded PostgreSQL) stores its artifacts in a fresh "
-        "bucket of it (`ARTIFACT_STORAGE_TYPE=s3`); the client (httpx), the service and "
-        "SeaweedFS share the 2 cores.",
+        f"bucket of it (`ARTIFACT_STORAGE_TYPE=s3`, `S3_PART_BYTES` {args.part_mib} MiB, "
+        f"`S3_PARTS_IN_FLIGHT` {args.in_flight}); the client (httpx), the service and "
+        f"SeaweedFS share the {info['nproc']} cores, and other work shares the machine: the "
+        f"1-minute load average was {figures['load_start']:.2f} at the start and "
+        f"{figures['load_end']:.2f} at the end.",
         "",
         f"| {args.size_mib} MiB | through the service | aioboto3 straight to S3 | service / direct "
         "| target | service RSS growth (target ≤ 64 MiB) |",
@@ -311,6 +362,20 @@ def render(figures: dict[str, Any], args: argparse.Namespace) -> str:
         f"| {small / figures['small_service']:,.0f} |",
         f"| aioboto3 `put_object` straight to S3 | {small / figures['small_direct']:,.0f} |",
     ]
+    if figures.get("sweep"):
+        lines += [
+            "",
+            f"The {args.size_mib} MiB upload again, a fresh server per setting (one run each, "
+            "so read the differences against the load):",
+            "",
+            "| `S3_PART_BYTES` | `S3_PARTS_IN_FLIGHT` | up | RSS growth | load (1 min) |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['part_mib']} MiB | {r['in_flight']} | {rate(r['up'])} "
+            f"| {r['rss'] / MiB:.0f} MiB | {r['load']:.2f} |"
+            for r in figures["sweep"]
+        ]
     return "\n".join(lines)
 
 
@@ -320,6 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--small-kib", type=int, default=10)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--part-mib", type=int, default=8, help="the server's S3_PART_BYTES")
+    parser.add_argument("--in-flight", type=int, default=4, help="its S3_PARTS_IN_FLIGHT")
+    parser.add_argument(
+        "--sweep",
+        type=lambda text: [tuple(int(n) for n in item.split("x")) for item in text.split(",")],
+        default=None,
+        help="also upload with each PART_MIBxIN_FLIGHT of a comma list (8x2,16x4)",
+    )
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
     args = parser.parse_args(argv)
     figures = asyncio.run(measure(args))

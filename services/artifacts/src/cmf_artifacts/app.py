@@ -9,11 +9,13 @@ from contextlib import AsyncExitStack, asynccontextmanager, suppress
 import httpx
 from fastapi import FastAPI
 
+from cmf_artifacts.api import files as file_routes
 from cmf_artifacts.api import native as native_routes
 from cmf_artifacts.api import seed as seed_routes
 from cmf_artifacts.api.deps import ArtifactState
 from cmf_artifacts.blobs import Blobs
 from cmf_artifacts.catalog import MetadataCatalog
+from cmf_artifacts.files import NamedFiles
 from cmf_artifacts.settings import ArtifactSettings
 from cmf_artifacts.storage import BlobStore
 from cmf_artifacts.storage.local import LocalBlobStore
@@ -43,6 +45,7 @@ async def open_blob_store(settings: ArtifactSettings, stack: AsyncExitStack) -> 
         bucket=settings.s3_bucket,
         prefix=settings.s3_prefix,
         part_bytes=settings.s3_part_bytes,
+        parts_in_flight=settings.s3_parts_in_flight,
     )
 
 
@@ -71,7 +74,9 @@ def create_service(
             sweeper = asyncio.create_task(blobs.keep_swept(stop), name="artifact-upload-sweep")
             try:
                 yield ArtifactState(
-                    blobs=blobs, catalog=MetadataCatalog(client) if client is not None else None
+                    blobs=blobs,
+                    catalog=MetadataCatalog(client) if client is not None else None,
+                    files=NamedFiles(blob_store, settings),
                 )
             finally:
                 stop.set()
@@ -95,6 +100,7 @@ def create_service(
     app.include_router(seed_routes.router)
     app.include_router(seed_routes.router, prefix="/api")
     app.include_router(native_routes.router, prefix=NATIVE_V1)
+    app.include_router(file_routes.router, prefix=NATIVE_V1)
     return service
 
 

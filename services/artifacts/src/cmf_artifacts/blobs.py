@@ -84,10 +84,14 @@ class Blobs:
         """The blob stored under ``digest``: from the catalogue, else from the store (a blob
         that ``cmf artifact push`` wrote to the bucket is catalogued when first seen)."""
         digest = check_digest(digest)
+        return await self._catalogued(digest) or await self._found(digest)
+
+    async def _catalogued(self, digest: str) -> Blob | None:
         async with self.pool.acquire() as conn:
             row = await store.blob(conn, digest)
-        if row is not None:
-            return Blob(row["digest"], row["size"], row["sha256"])
+        return None if row is None else Blob(row["digest"], row["size"], row["sha256"])
+
+    async def _found(self, digest: str) -> Blob | None:
         info = await self.store.stat(digest)
         if info is None:
             return None
@@ -100,14 +104,29 @@ class Blobs:
             return await store.stored_among(conn, [d.lower() for d in digests])
 
     async def put(
-        self, digest: str, chunks: AsyncIterable[bytes], *, size_hint: int | None = None
+        self,
+        digest: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        size_hint: int | None = None,
+        expect_continue: bool = False,
     ) -> Put:
         """Store the stream under ``digest`` unless it is there already; then nothing of the
-        stream is read."""
+        stream is read.
+
+        A digest the catalogue does not know is looked for in the store (one written there by
+        ``cmf artifact push``) only when that can spare sending the body: the client waits for
+        ``100 Continue``, or the body is larger than ``STORE_LOOKUP_BYTES`` (or of unknown
+        length). A small body that is there already is written again, the same bytes under
+        the same address: one request to the store instead of two."""
         digest = check_digest(digest)
         if size_hint is not None and size_hint > self.settings.max_blob_bytes:
             raise too_large(self.settings.max_blob_bytes)
-        known = await self.find(digest)
+        known = await self._catalogued(digest)
+        if known is None and (
+            expect_continue or size_hint is None or size_hint > self.settings.store_lookup_bytes
+        ):
+            known = await self._found(digest)
         if known is not None:
             STORED.labels("deduplicated").inc()
             return Put(known, True)
@@ -122,7 +141,8 @@ class Blobs:
         """Catalogue the blob and, the first time, write its event to the outbox, in one
         transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await store.lock_digest(conn, digest)
+            # The blob's row is the digest's lock: a concurrent first record of it waits for
+            # this one's commit and then finds it, so one event is written, and only one.
             if await store.add_blob(conn, digest, size, sha256):
                 await outbox.add_events(
                     conn,

@@ -82,6 +82,19 @@ class StoredAnswer(BaseModel):
     stored: list[str]
 
 
+class FileAnswer(BaseModel):
+    """A named file (the metadata service's uploads); ``stored`` false when a ``PUT`` with
+    ``replace=false`` kept the one there."""
+
+    key: str
+    size: int
+    stored: bool = True
+
+
+class FileList(BaseModel):
+    files: list[FileAnswer]
+
+
 BINARY_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,

@@ -20,6 +20,7 @@ from cmf_common.db import ping, service_pool
 from cmf_common.outbox import OUTBOX_MIGRATIONS, committed_seqs
 from cmf_common.prefixes import NATIVE_V1, UPSTREAM_V1
 from cmf_common.service import Checks, Service, build_service
+from cmf_metadata import files
 from cmf_metadata.api import cmf as cmf_routes
 from cmf_metadata.api import files as file_routes
 from cmf_metadata.api import listings as listing_routes
@@ -58,6 +59,7 @@ def create_service(
         async with (
             service_pool(settings, MIGRATIONS, application_name="cmf-metadata") as pool,
             _stored_blobs(settings, artifacts) as stored,
+            _file_store(settings, artifacts) as file_store,
             peer_client(settings) as peers,
         ):
             own = (
@@ -67,7 +69,9 @@ def create_service(
             )
             board = committed if committed is not None else own
             if board is None:
-                state = MetadataState.on(settings, pool, stored=stored, peers=peers)
+                state = MetadataState.on(
+                    settings, pool, stored=stored, peers=peers, file_store=file_store
+                )
                 await _clean_interrupted(state)
                 async with _schedules_running(state, settings):
                     yield state
@@ -79,7 +83,9 @@ def create_service(
 
             try:
                 async with CommittedPublisher(board).running(seed) as publisher:
-                    state = MetadataState.on(settings, pool, publisher, stored, peers)
+                    state = MetadataState.on(
+                        settings, pool, publisher, stored, peers, file_store=file_store
+                    )
                     await _clean_interrupted(state)
                     async with _schedules_running(state, settings):
                         yield state
@@ -152,6 +158,24 @@ async def _stored_blobs(
             yield ArtifactService(client)
     else:
         yield NothingStored()
+
+
+@asynccontextmanager
+async def _file_store(
+    settings: MetadataSettings, artifacts: httpx.AsyncClient | None
+) -> AsyncIterator[files.FileStore | None]:
+    """The artifact service's store for uploaded files when ``FILES_STORAGE`` says so (None:
+    the local folder), with a client whose timeouts suit uploads."""
+    if not settings.files_in_artifact_store:
+        yield None
+    elif artifacts is not None:
+        yield files.ArtifactFileStore(artifacts)
+    elif settings.artifacts_url:
+        timeout = httpx.Timeout(120.0, connect=5.0)
+        async with httpx.AsyncClient(base_url=settings.artifacts_url, timeout=timeout) as client:
+            yield files.ArtifactFileStore(client)
+    else:
+        raise RuntimeError("FILES_STORAGE=artifacts needs ARTIFACTS_URL")
 
 
 def create_app(settings: MetadataSettings | None = None) -> FastAPI:

@@ -3,8 +3,10 @@ tensorboard logs.
 
 They live behind the :class:`FileStore` port under three folders: ``env/<basename>``,
 ``labels/<label md5>`` and ``tensorboard-logs/<pipeline>/<relative path>``. The embedded server
-uses :class:`LocalFileStore` (a folder in its data dir); another adapter can serve the same keys
-from the artifact store in distributed mode.
+uses :class:`LocalFileStore` (a folder in its data dir); in distributed mode
+:class:`ArtifactFileStore` keeps the same keys in the artifact service's store
+(``/api/native/v1/files``, S3 there), so every replica of this service reads the same files
+(``FILES_STORAGE``).
 
 Every name that reaches a key is checked here first: a ``..`` segment, an absolute path, a NUL
 byte or (where one plain name is expected) a separator is a 400 and nothing is written. Uploads
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
 import os
 import stat
@@ -27,6 +30,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
+
+import httpx
 
 from cmf_common.errors import DomainError, NotFound, PayloadTooLarge
 
@@ -449,3 +455,114 @@ def _walk(folder: Path, prefix: str, keep: Callable[[str], bool]) -> list[Stored
                 if keep(key):  # a file that resolves outside the store is left out
                     found.append(StoredFile(key, path.stat().st_size))
     return sorted(found, key=lambda f: f.key)
+
+
+# ---- the artifact-store adapter ----------------------------------------------------------------
+
+FILES_PATH = "/api/native/v1/files"
+
+
+class ArtifactFileStore:
+    """Files kept by the artifact service (``/api/native/v1/files/{key}``), through ``client``
+    (its base URL is the artifact service). Its answers become what the port promises: a
+    missing file ``FileNotFoundError``, a service that fails ``OSError`` (the upload routes
+    answer the reference's ``{"error": ...}``), and a body past ``max_bytes`` stops the upload
+    (the artifact service then stores nothing)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    def location(self, prefix: str) -> str:
+        return f"the artifact store's {prefix} folder"
+
+    def _url(self, key: str) -> str:
+        return f"{FILES_PATH}/{quote(key, safe='/')}"
+
+    async def save(self, key: str, chunks: Chunks, *, max_bytes: int, replace: bool = True) -> bool:
+        too_large = UploadTooLarge(f"the file exceeds the upload limit of {max_bytes} bytes")
+        over = False
+
+        async def limited() -> Chunks:
+            nonlocal over
+            size = 0
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    over = True  # the upload is cut off: the artifact service stores nothing
+                    raise too_large
+                yield chunk
+
+        try:
+            answer = await self.client.put(
+                self._url(key),
+                params={"replace": "true" if replace else "false"},
+                content=limited(),
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        except Exception as exc:
+            # However the transport reports the cut-off stream (its own error, or the artifact
+            # app's when it runs in-process), it is the limit's.
+            if over:
+                raise too_large from None
+            if isinstance(exc, httpx.HTTPError):
+                raise _unavailable(exc) from exc
+            raise
+        if over:
+            raise too_large
+        if answer.status_code == 413:
+            raise UploadTooLarge(f"the file exceeds the artifact service's limit: {answer.text}")
+        if answer.status_code not in (200, 201):
+            raise _refused(answer)
+        return answer.status_code == 201
+
+    async def open(self, key: str) -> Chunks:
+        try:
+            answer = await self.client.send(
+                self.client.build_request("GET", self._url(key)), stream=True
+            )
+        except httpx.HTTPError as exc:
+            raise _unavailable(exc) from exc
+        if answer.status_code != 200:
+            await answer.aclose()
+            if answer.status_code == 404:
+                raise FileNotFoundError(2, "No such file or directory", key)
+            raise _refused(answer)
+        return _streamed(answer)
+
+    async def exists(self, key: str) -> bool:
+        try:
+            answer = await self.client.head(self._url(key))
+        except httpx.HTTPError as exc:
+            raise _unavailable(exc) from exc
+        if answer.status_code in (200, 404):
+            return answer.status_code == 200
+        raise _refused(answer)
+
+    async def list(self, prefix: str) -> list[StoredFile]:
+        try:
+            answer = await self.client.get(FILES_PATH, params={"prefix": prefix})
+        except httpx.HTTPError as exc:
+            raise _unavailable(exc) from exc
+        if answer.status_code != 200:
+            raise _refused(answer)
+        return [StoredFile(str(f["key"]), int(f["size"])) for f in answer.json()["files"]]
+
+    async def clean_interrupted_uploads(self) -> int:
+        """Nothing here: the artifact service sweeps what interrupted uploads left in its store."""
+        return 0
+
+
+def _unavailable(exc: httpx.HTTPError) -> OSError:
+    return OSError(errno.EIO, f"the artifact service did not answer ({type(exc).__name__})")
+
+
+def _refused(answer: httpx.Response) -> OSError:
+    return OSError(errno.EIO, f"the artifact service answered {answer.status_code}")
+
+
+async def _streamed(answer: httpx.Response) -> Chunks:
+    try:
+        async for chunk in answer.aiter_raw(CHUNK_BYTES):
+            yield chunk
+    finally:
+        await answer.aclose()

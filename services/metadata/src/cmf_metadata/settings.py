@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -27,6 +27,11 @@ class MetadataSettings(ServiceSettings):
 
     # Where uploaded python-env, label and tensorboard files live (the FileStore's folder).
     files_dir: Path = Field(default=Path("/var/lib/cmf-server/files"))
+    # ``local``: in ``files_dir``; ``artifacts``: in the artifact service's store (through its
+    # API at ``artifacts_url``, or the embedded server's in-process artifact app), so that the
+    # replicas of a distributed metadata service share them. Unset: ``artifacts`` when
+    # ``ARTIFACTS_URL`` is set, else ``local``.
+    files_storage: Literal["local", "artifacts"] | None = None
     # The largest python-env, label or tensorboard file one upload may carry (413 beyond).
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     # ``TENSORBOARD_URL``: where a TensorBoard over the uploaded logs answers (the web UI links
@@ -67,3 +72,9 @@ class MetadataSettings(ServiceSettings):
         if self.metahub_peer_hosts is None:
             return None
         return frozenset(h.strip().lower() for h in self.metahub_peer_hosts.split(",") if h.strip())
+
+    @property
+    def files_in_artifact_store(self) -> bool:
+        if self.files_storage is None:
+            return self.artifacts_url is not None
+        return self.files_storage == "artifacts"

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from cmf_artifacts.blobs import Blobs
 from cmf_artifacts.catalog import MetadataCatalog, MetadataUnavailable
+from cmf_artifacts.files import NamedFiles
 from cmf_common.service import state_of
 
 
@@ -19,6 +20,7 @@ class ArtifactState:
 
     blobs: Blobs
     catalog: MetadataCatalog | None
+    files: NamedFiles
 
 
 def get_state(request: Request) -> ArtifactState:
@@ -38,5 +40,10 @@ def get_catalog(state: State) -> MetadataCatalog:
     return state.catalog
 
 
+def get_files(state: State) -> NamedFiles:
+    return state.files
+
+
 BlobsDep = Annotated[Blobs, Depends(get_blobs)]
+FilesDep = Annotated[NamedFiles, Depends(get_files)]
 Catalog = Annotated[MetadataCatalog, Depends(get_catalog)]

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from cmf_artifacts.api.deps import BlobsDep
-from cmf_artifacts.api.responses import blob_headers, blob_response, body_of, media_type, size_hint
+from cmf_artifacts.api.responses import (
+    blob_headers,
+    blob_response,
+    body_of,
+    expects_continue,
+    media_type,
+    size_hint,
+)
 from cmf_artifacts.blobs import MAX_PART_NUMBER, Blob, Put, Session
 from cmf_artifacts.digests import DIGEST_PATTERN, check_digest
 from cmf_artifacts.schemas import (
@@ -104,7 +111,13 @@ async def put_blob(blobs: BlobsDep, digest: Digest, request: Request) -> JSONRes
     """Store the body under ``digest`` (its md5, checked while it streams: 409 and nothing
     stored when it differs). When the blob is stored already the answer (200) comes before
     the body is read: with ``Expect: 100-continue`` the client sends nothing."""
-    return put_answer(await blobs.put(digest, body_of(request), size_hint=size_hint(request)))
+    put = await blobs.put(
+        digest,
+        body_of(request),
+        size_hint=size_hint(request),
+        expect_continue=expects_continue(request),
+    )
+    return put_answer(put)
 
 
 @router.get("/blobs/{digest}/url", response_model=PresignedUrl, responses=errors(404, 422))

@@ -75,3 +75,8 @@ async def body_of(request: Request) -> AsyncIterator[bytes]:
 def size_hint(request: Request) -> int | None:
     declared = request.headers.get("content-length")
     return int(declared) if declared is not None and declared.isdigit() else None
+
+
+def expects_continue(request: Request) -> bool:
+    """The client sends the body only after a ``100 Continue`` (a stored blob answers first)."""
+    return request.headers.get("expect", "").lower() == "100-continue"

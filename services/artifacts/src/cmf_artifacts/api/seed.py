@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from cmf_artifacts.api.deps import BlobsDep, Catalog
-from cmf_artifacts.api.responses import blob_response, body_of, size_hint
+from cmf_artifacts.api.responses import blob_response, body_of, expects_continue, size_hint
 from cmf_artifacts.catalog import WITHOUT_BYTES, Artifact
 from cmf_artifacts.digests import check_digest
 from cmf_artifacts.schemas import BINARY_ANSWER, BINARY_BODY, ArtifactPushed
@@ -60,7 +60,12 @@ async def artifact_push(
     is pushed as its manifest; its files go to ``PUT /api/native/v1/blobs/{md5}``."""
     artifact = await catalog.find(pipeline_name, artifact_name)
     digest = with_bytes(artifact)
-    put = await blobs.put(digest, body_of(request), size_hint=size_hint(request))
+    put = await blobs.put(
+        digest,
+        body_of(request),
+        size_hint=size_hint(request),
+        expect_continue=expects_continue(request),
+    )
     answer = ArtifactPushed(
         pipeline_name=pipeline_name,
         artifact_name=artifact_name,

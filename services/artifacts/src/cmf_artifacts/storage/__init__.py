@@ -7,6 +7,10 @@ becomes visible at its address only when the md5 is the one expected; a mismatch
 that breaks off or a crash leaves nothing there (a temporary file, or an S3 multipart upload
 that is aborted, swept later if the process died).
 
+Beside the blobs a store keeps named files under ``cmf-files/<key>``: the metadata service's
+uploads (python envs, label CSVs, tensorboard logs), so that in distributed mode every replica
+of it reads the same ones (``cmf_artifacts.files``).
+
 Resumable sessions keep their parts in the store itself (part files, or an S3 multipart
 upload), so they survive a restart; completing one assembles the parts, checks the md5 while
 reading them, and only then publishes the blob.
@@ -23,11 +27,19 @@ from cmf_artifacts.digests import Stored
 from cmf_common.errors import Conflict, PayloadTooLarge
 
 READ_CHUNK = 1024 * 1024
+# Where named files (the metadata service's uploads, by key) live beside the DVC layout.
+FILES_FOLDER = "cmf-files/"
 
 
 @dataclass(frozen=True)
 class BlobInfo:
     digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    key: str
     size: int
 
 
@@ -98,6 +110,24 @@ class BlobStore(Protocol):
         ...
 
     async def delete(self, digest: str) -> None: ...
+
+    async def put_file(
+        self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int, replace: bool = True
+    ) -> FileInfo | None:
+        """Store the stream under the named file ``key`` (a checked relative path, kept under
+        ``FILES_FOLDER``), all or nothing; with ``replace=False`` a file there already is kept
+        and ``None`` returned."""
+        ...
+
+    async def stat_file(self, key: str) -> FileInfo | None: ...
+
+    def read_file(self, key: str) -> AsyncIterator[bytes]:
+        """The named file's bytes (``NotFound`` when there is none)."""
+        ...
+
+    async def list_files(self, prefix: str) -> list[FileInfo]:
+        """The named files whose keys start with ``prefix``, by key."""
+        ...
 
     async def create_session(self, session: str) -> str:
         """Begin resumable upload ``session``; returns the store's handle of it."""

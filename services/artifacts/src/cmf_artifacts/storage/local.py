@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
@@ -18,7 +19,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cmf_artifacts.digests import Hashes, Stored, content_md5, object_key
-from cmf_artifacts.storage import READ_CHUNK, BlobInfo, PartInfo, mismatch, too_large
+from cmf_artifacts.storage import (
+    FILES_FOLDER,
+    READ_CHUNK,
+    BlobInfo,
+    FileInfo,
+    PartInfo,
+    mismatch,
+    too_large,
+)
 from cmf_common.errors import NotFound
 
 # Bytes gathered before one write to the file (one thread hop per MiB, not per chunk).
@@ -34,7 +43,8 @@ class LocalBlobStore:
         self.root = root
         self.tmp = root / "tmp"
         self.uploads = root / "uploads"
-        for folder in (self.tmp, self.uploads):
+        self.files = root / FILES_FOLDER.rstrip("/")
+        for folder in (self.tmp, self.uploads, self.files):
             folder.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
@@ -70,29 +80,38 @@ class LocalBlobStore:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
         return Stored(digest, md5, hashes.sha256.hexdigest(), hashes.size)
 
-    async def read(
-        self, digest: str, start: int = 0, end: int | None = None
-    ) -> AsyncIterator[bytes]:
-        try:
-            handle = await asyncio.to_thread(open, self.path(digest), "rb")
-        except FileNotFoundError:
-            raise NotFound(f"blob {digest} is not stored", code="blob_not_found") from None
-        try:
-            await asyncio.to_thread(handle.seek, start)
-            left = None if end is None else end - start + 1
-            while left is None or left > 0:
-                want = READ_CHUNK if left is None else min(READ_CHUNK, left)
-                chunk = await asyncio.to_thread(handle.read, want)
-                if not chunk:
-                    break
-                if left is not None:
-                    left -= len(chunk)
-                yield chunk
-        finally:
-            await asyncio.to_thread(handle.close)
+    def read(self, digest: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        missing = NotFound(f"blob {digest} is not stored", code="blob_not_found")
+        return _read(self.path(digest), missing, start, end)
 
     async def delete(self, digest: str) -> None:
         await asyncio.to_thread(self.path(digest).unlink, missing_ok=True)
+
+    # --- named files ------------------------------------------------------------------------
+
+    def file_path(self, key: str) -> Path:
+        return self.files.joinpath(*key.split("/"))
+
+    async def put_file(
+        self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int, replace: bool = True
+    ) -> FileInfo | None:
+        temp = self.tmp / uuid.uuid4().hex
+        try:
+            hashes = await _spool(chunks, temp, max_bytes)
+            placed = await asyncio.to_thread(_place_file, temp, self.file_path(key), replace)
+        finally:
+            await asyncio.to_thread(temp.unlink, missing_ok=True)
+        return FileInfo(key, hashes.size) if placed else None
+
+    async def stat_file(self, key: str) -> FileInfo | None:
+        size = await asyncio.to_thread(_file_size, self.file_path(key))
+        return None if size is None else FileInfo(key, size)
+
+    def read_file(self, key: str) -> AsyncIterator[bytes]:
+        return _read(self.file_path(key), NotFound(f"file {key} is not stored", "file_not_found"))
+
+    async def list_files(self, prefix: str) -> list[FileInfo]:
+        return await asyncio.to_thread(_list_files, self.files, prefix)
 
     async def create_session(self, session: str) -> str:
         await asyncio.to_thread((self.uploads / session).mkdir, parents=True, exist_ok=True)
@@ -244,3 +263,62 @@ def _concatenate(folder: Path, parts: list[PartInfo], temp: Path, max_bytes: int
         out.flush()
         os.fsync(out.fileno())
     return hashes
+
+
+async def _read(
+    path: Path, missing: NotFound, start: int = 0, end: int | None = None
+) -> AsyncIterator[bytes]:
+    """The bytes ``start``..``end`` (inclusive) of ``path``; ``missing`` when it is not there."""
+    try:
+        handle = await asyncio.to_thread(open, path, "rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise missing from None
+    try:
+        await asyncio.to_thread(handle.seek, start)
+        left = None if end is None else end - start + 1
+        while left is None or left > 0:
+            want = READ_CHUNK if left is None else min(READ_CHUNK, left)
+            chunk = await asyncio.to_thread(handle.read, want)
+            if not chunk:
+                break
+            if left is not None:
+                left -= len(chunk)
+            yield chunk
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+def _place_file(temp: Path, path: Path, replace: bool) -> bool:
+    """Move a finished file into place; ``False`` when ``replace`` is off and one is there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if replace:
+        os.replace(temp, path)
+        return True
+    try:
+        os.link(temp, path)  # fails, atomically, when the name is taken
+    except FileExistsError:
+        return False
+    return True
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _list_files(root: Path, prefix: str) -> list[FileInfo]:
+    """Every regular file under ``root`` whose key (its path below ``root``) starts with
+    ``prefix``; symlinked folders are not entered."""
+    folder, _, _ = prefix.rpartition("/")
+    start = root.joinpath(*folder.split("/")) if folder else root
+    found = []
+    for directory, _, names in os.walk(start):
+        for name in names:
+            path = Path(directory, name)
+            key = path.relative_to(root).as_posix()
+            if key.startswith(prefix) and (size := _file_size(path)) is not None:
+                found.append(FileInfo(key, size))
+    return sorted(found, key=lambda f: f.key)

@@ -1,19 +1,20 @@
 """The S3 ``BlobStore`` (AWS S3, MinIO, SeaweedFS…), over aioboto3.
 
 Keys are ``<prefix>files/md5/xx/yyyy…``, a DVC remote's layout. A streamed write is a
-multipart upload to the blob's own key, its parts sent while the rest still arrives (two in
-flight), completed only when the md5 of everything sent is the expected one and aborted
-otherwise; a blob smaller than a part is one ``PutObject`` once its md5 is checked. So the key
-holds a verified blob or nothing. A resumable session is a multipart upload to
-``<prefix>uploads/<session>``: completing it assembles that object, reads it back to check its
-md5, copies it to the blob's key (server side) and deletes it.
+multipart upload to the blob's own key, its parts (``S3_PART_BYTES``) sent while the rest still
+arrives (``S3_PARTS_IN_FLIGHT`` at once), completed only when the md5 of everything sent is the
+expected one and aborted otherwise; a blob smaller than a part is one ``PutObject`` once its md5
+is checked. So the key holds a verified blob or nothing. A resumable session is a multipart
+upload to ``<prefix>uploads/<session>``: completing it assembles that object, reads it back to
+check its md5, copies it to the blob's key (server side) and deletes it. Named files (the
+metadata service's uploads) are streamed the same way to ``<prefix>cmf-files/<key>``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
@@ -23,15 +24,26 @@ from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
 from cmf_artifacts.digests import Hashes, Stored, content_md5, object_key
-from cmf_artifacts.storage import READ_CHUNK, BlobInfo, PartInfo, mismatch, too_large
+from cmf_artifacts.storage import (
+    FILES_FOLDER,
+    READ_CHUNK,
+    BlobInfo,
+    FileInfo,
+    PartInfo,
+    mismatch,
+    too_large,
+)
 from cmf_common.errors import Invalid, NotFound
 
-# Parts of one streamed upload sent at once: the next part arrives while one is sent.
-PARTS_IN_FLIGHT = 2
+# Parts of one streamed upload sent at once (``S3_PARTS_IN_FLIGHT``): the next part arrives
+# while these are sent.
+PARTS_IN_FLIGHT = 4
 # S3 copies an object of at most this size in one request; a larger one part by part.
 COPY_LIMIT = 5 * 1024**3
 COPY_PART = 512 * 1024**2
 MAX_PARTS = 10_000
+# A single-request body at least this large is hashed beside the event loop (threads).
+BESIDE_LOOP_BYTES = 1024 * 1024
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
 
 
@@ -42,17 +54,28 @@ def _code(exc: ClientError) -> str:
 class S3BlobStore:
     kind = "s3"
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "", part_bytes: int = 8 << 20):
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        part_bytes: int = 8 << 20,
+        parts_in_flight: int = PARTS_IN_FLIGHT,
+    ):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.part_bytes = part_bytes
+        self.parts_in_flight = parts_in_flight
 
     def key(self, digest: str) -> str:
         return self.prefix + object_key(digest)
 
     def session_key(self, session: str) -> str:
         return f"{self.prefix}uploads/{session}"
+
+    def file_key(self, key: str) -> str:
+        return f"{self.prefix}{FILES_FOLDER}{key}"
 
     async def ensure_bucket(self) -> None:
         try:
@@ -65,14 +88,18 @@ class S3BlobStore:
     async def check(self) -> None:
         await self.client.head_bucket(Bucket=self.bucket)
 
-    async def stat(self, digest: str) -> BlobInfo | None:
+    async def _size(self, key: str) -> int | None:
         try:
-            head = await self.client.head_object(Bucket=self.bucket, Key=self.key(digest))
+            head = await self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 return None
             raise
-        return BlobInfo(digest, int(head["ContentLength"]))
+        return int(head["ContentLength"])
+
+    async def stat(self, digest: str) -> BlobInfo | None:
+        size = await self._size(self.key(digest))
+        return None if size is None else BlobInfo(digest, size)
 
     async def write(
         self,
@@ -82,49 +109,81 @@ class S3BlobStore:
         max_bytes: int,
         size_hint: int | None = None,
     ) -> Stored:
-        key = self.key(digest)
+        expected = content_md5(digest)
+
+        def verify(md5: str) -> None:
+            if md5 != expected:
+                raise mismatch(expected, md5)
+
+        hashes = await self._upload(self.key(digest), chunks, max_bytes, size_hint, verify)
+        return Stored(digest, hashes.md5.hexdigest(), hashes.sha256.hexdigest(), hashes.size)
+
+    async def _upload(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        max_bytes: int,
+        size_hint: int | None,
+        verify: Callable[[str], None],
+    ) -> Hashes:
+        """Stream ``chunks`` to ``key``: one ``PutObject`` when they fit in a part, else a
+        multipart upload; ``verify`` (given the md5) runs before the object becomes visible,
+        and an exception from it (or from the stream) leaves nothing there."""
         part_bytes = self.part_bytes
         if size_hint is not None:
             part_bytes = max(part_bytes, -(-size_hint // (MAX_PARTS - 1)))
         hashes = Hashes()
-        current = bytearray()
+        received = 0
+        pending: list[bytes] = []  # the part being filled, joined once when full
+        filled = 0
         upload: _Multipart | None = None
         try:
             async for chunk in chunks:
-                hashes.update(chunk)
-                if hashes.size > max_bytes:
+                received += len(chunk)
+                if received > max_bytes:
                     raise too_large(max_bytes)
-                current += chunk
-                if len(current) >= part_bytes:
+                pending.append(chunk)
+                filled += len(chunk)
+                if filled >= part_bytes:
                     if upload is None:
-                        upload = await _Multipart.begin(self.client, self.bucket, key)
-                    await upload.send(bytes(current))
-                    current = bytearray()
-            md5 = hashes.md5.hexdigest()
+                        upload = await _Multipart.begin(
+                            self.client, self.bucket, key, self.parts_in_flight, hashes
+                        )
+                    body = b"".join(pending)
+                    pending, filled = [], 0
+                    await upload.send(body)
+            body = b"".join(pending)
+            pending = []
             if upload is None:
-                if md5 != content_md5(digest):
-                    raise mismatch(content_md5(digest), md5)
+                if len(body) > BESIDE_LOOP_BYTES:
+                    await hashes.update_beside(body)
+                else:
+                    hashes.update(body)
+                verify(hashes.md5.hexdigest())
                 await self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,
-                    Body=bytes(current),
+                    Body=body,
                     ContentMD5=base64.b64encode(hashes.md5.digest()).decode(),
                 )
             else:
-                if current:
-                    await upload.send(bytes(current))
+                if body:
+                    await upload.send(body)
                 await upload.finish()
-                if md5 != content_md5(digest):
-                    raise mismatch(content_md5(digest), md5)
+                verify(hashes.md5.hexdigest())
                 await upload.complete()
                 upload = None
         finally:
             if upload is not None:
                 await upload.abort()
-        return Stored(digest, md5, hashes.sha256.hexdigest(), hashes.size)
+        return hashes
 
-    async def read(
-        self, digest: str, start: int = 0, end: int | None = None
+    def read(self, digest: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        missing = NotFound(f"blob {digest} is not stored", code="blob_not_found")
+        return self._read(self.key(digest), missing, start, end)
+
+    async def _read(
+        self, key: str, missing: NotFound, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
         ranged = (
             {}
@@ -132,12 +191,10 @@ class S3BlobStore:
             else {"Range": f"bytes={start}-{'' if end is None else end}"}
         )
         try:
-            answer = await self.client.get_object(
-                Bucket=self.bucket, Key=self.key(digest), **ranged
-            )
+            answer = await self.client.get_object(Bucket=self.bucket, Key=key, **ranged)
         except ClientError as exc:
             if _code(exc) in _MISSING:
-                raise NotFound(f"blob {digest} is not stored", code="blob_not_found") from None
+                raise missing from None
             raise
         body = answer["Body"]
         try:
@@ -148,6 +205,34 @@ class S3BlobStore:
 
     async def delete(self, digest: str) -> None:
         await self.client.delete_object(Bucket=self.bucket, Key=self.key(digest))
+
+    # --- named files (the metadata service's uploads, by key) -------------------------------
+
+    async def put_file(
+        self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int, replace: bool = True
+    ) -> FileInfo | None:
+        target = self.file_key(key)
+        if not replace and await self._size(target) is not None:
+            return None
+        hashes = await self._upload(target, chunks, max_bytes, None, lambda md5: None)
+        return FileInfo(key, hashes.size)
+
+    async def stat_file(self, key: str) -> FileInfo | None:
+        size = await self._size(self.file_key(key))
+        return None if size is None else FileInfo(key, size)
+
+    def read_file(self, key: str) -> AsyncIterator[bytes]:
+        missing = NotFound(f"file {key} is not stored", code="file_not_found")
+        return self._read(self.file_key(key), missing)
+
+    async def list_files(self, prefix: str) -> list[FileInfo]:
+        root = self.file_key("")
+        found = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.file_key(prefix)):
+            for item in page.get("Contents", []):
+                found.append(FileInfo(item["Key"][len(root) :], int(item["Size"])))
+        return sorted(found, key=lambda f: f.key)
 
     async def create_session(self, session: str) -> str:
         begun = await self.client.create_multipart_upload(
@@ -331,22 +416,31 @@ class S3BlobStore:
 
 
 class _Multipart:
-    """One multipart upload of a streamed write: parts sent as they fill, two at a time."""
+    """One multipart upload of a streamed write: parts sent as they fill, ``in_flight`` at a
+    time, each hashed into ``hashes`` (in order, beside the event loop) while it is sent. A
+    part's slot is free once it is both sent and hashed, so at most ``in_flight`` parts are
+    held."""
 
-    def __init__(self, client: Any, bucket: str, key: str, upload_id: str) -> None:
+    def __init__(
+        self, client: Any, bucket: str, key: str, upload_id: str, in_flight: int, hashes: Hashes
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.key = key
         self.upload_id = upload_id
+        self.hashes = hashes
         self.parts: list[dict[str, Any]] = []
         self.sending: set[asyncio.Task[None]] = set()
-        self.slots = asyncio.Semaphore(PARTS_IN_FLIGHT)
+        self.slots = asyncio.Semaphore(in_flight)
         self.numbered = 0
+        self.hashed: asyncio.Task[None] | None = None  # the last part's hashing
 
     @classmethod
-    async def begin(cls, client: Any, bucket: str, key: str) -> _Multipart:
+    async def begin(
+        cls, client: Any, bucket: str, key: str, in_flight: int, hashes: Hashes
+    ) -> _Multipart:
         begun = await client.create_multipart_upload(Bucket=bucket, Key=key)
-        return cls(client, bucket, key, str(begun["UploadId"]))
+        return cls(client, bucket, key, str(begun["UploadId"]), in_flight, hashes)
 
     async def send(self, body: bytes) -> None:
         await self.slots.acquire()
@@ -354,11 +448,16 @@ class _Multipart:
             self.sending.discard(task)
             task.result()  # a failed part fails the write now
         self.numbered += 1
-        number = self.numbered
-        task = asyncio.create_task(self._send(number, body))
+        self.hashed = asyncio.create_task(self._hash_after(self.hashed, body))
+        task = asyncio.create_task(self._send(self.numbered, body, self.hashed))
         self.sending.add(task)
 
-    async def _send(self, number: int, body: bytes) -> None:
+    async def _hash_after(self, previous: asyncio.Task[None] | None, body: bytes) -> None:
+        if previous is not None:
+            await previous
+        await self.hashes.update_beside(body)
+
+    async def _send(self, number: int, body: bytes, hashed: asyncio.Task[None]) -> None:
         try:
             sent = await self.client.upload_part(
                 Bucket=self.bucket,
@@ -368,6 +467,7 @@ class _Multipart:
                 Body=body,
             )
             self.parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+            await hashed
         finally:
             self.slots.release()
 
@@ -386,9 +486,10 @@ class _Multipart:
         )
 
     async def abort(self) -> None:
-        for task in self.sending:
+        running = [*self.sending, *([self.hashed] if self.hashed is not None else [])]
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self.sending, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
         try:
             await self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
@@ -408,6 +509,7 @@ async def open_s3(
     bucket: str,
     prefix: str,
     part_bytes: int,
+    parts_in_flight: int = PARTS_IN_FLIGHT,
     create_bucket: bool = True,
 ) -> S3BlobStore:
     """An S3 store whose client ``stack`` closes."""
@@ -433,7 +535,7 @@ async def open_s3(
             config=config,
         )
     )
-    store = S3BlobStore(client, bucket, prefix, part_bytes)
+    store = S3BlobStore(client, bucket, prefix, part_bytes, parts_in_flight)
     if create_bucket:
         await store.ensure_bucket()
     return store

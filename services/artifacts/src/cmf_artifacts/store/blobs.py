@@ -36,13 +36,6 @@ async def stored_among(conn: Connection, digests: Sequence[str]) -> list[str]:
     return [r["digest"] for r in rows]
 
 
-async def lock_digest(conn: Connection, digest: str) -> None:
-    """The digest's transaction-scoped lock: its outbox sequence is handed out under it."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('cmf.blob:' || $1, 0))", digest
-    )
-
-
 async def add_session(conn: Connection, session: uuid.UUID, digest: str, handle: str) -> Any:
     return await conn.fetchrow(
         "INSERT INTO upload_sessions (id, digest, handle) VALUES ($1, $2, $3)"

@@ -63,11 +63,13 @@ class MetadataState:
         committed: CommittedPublisher | None = None,
         stored: StoredBlobs | None = None,
         peers: httpx.AsyncClient | None = None,
+        file_store: files.FileStore | None = None,
     ) -> MetadataState:
-        """The state over ``pool``, files in a local folder at ``settings.files_dir``; peers
-        called through ``peers`` (None: a client of its own, with the settings' timeouts)."""
+        """The state over ``pool``, files in ``file_store`` (None: a local folder at
+        ``settings.files_dir``); peers called through ``peers`` (None: a client of its own,
+        with the settings' timeouts)."""
         secret = settings.metahub_secret_key
-        file_store = files.LocalFileStore(settings.files_dir)
+        file_store = file_store or files.LocalFileStore(settings.files_dir)
         metahub = Metahub(
             pool,
             peers if peers is not None else peer_client(settings),
