@@ -33,6 +33,7 @@ from cmf_common.kafka import KafkaConsumerRunner, KafkaPublisher, dlq_topic
 from cmf_common.migrations import migrate
 from cmf_common.ports import Message
 from cmf_common.relay import OutboxRelay
+from cmf_common.relay_worker import RelayState
 from cmf_common.service import state_of
 from cmf_common.workers import LoopSupervisor
 from cmf_lineage.settings import LineageSettings
@@ -40,7 +41,7 @@ from cmf_lineage.worker import ProjectorState, create_projector_app
 from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.push import push
 from cmf_metadata.settings import MetadataSettings
-from cmf_metadata.worker import RelayState, create_relay_app
+from cmf_metadata.worker import create_relay_app
 from cmf_testing.databases import run_blocking
 from cmf_testing.events import envelope
 from cmf_testing.generator import push_body

@@ -150,11 +150,16 @@ async def test_an_aborted_session_leaves_nothing(blob_store: BlobStore) -> None:
     assert await blob_store.sweep(datetime.now(UTC) + timedelta(hours=1), set()) == 0
 
 
-async def test_the_sweep_aborts_old_uploads_but_keeps_live_sessions(blob_store: BlobStore) -> None:
+async def test_the_sweep_aborts_old_uploads_but_keeps_live_sessions(
+    blob_store: BlobStore, request: pytest.FixtureRequest
+) -> None:
     live = await blob_store.create_session("live")
     dead = await blob_store.create_session("dead")
     await blob_store.write_part("dead", dead, 1, stream(b"abc"), max_bytes=MiB)
-    assert await blob_store.sweep(datetime.now(UTC) - timedelta(hours=1), set()) == 0
+    # moto lists every multipart upload as begun in 2010 (a fixed Initiated): there, no upload
+    # is too young to sweep, so only the real stores show that a young one stays.
+    if request.node.callspec.params["blob_store"] != "moto":
+        assert await blob_store.sweep(datetime.now(UTC) - timedelta(hours=1), set()) == 0
     assert await blob_store.sweep(datetime.now(UTC) + timedelta(hours=1), {live}) == 1
     assert await blob_store.list_parts("live", live) == []
     await blob_store.abort_session("live", live)

@@ -198,9 +198,11 @@ async def test_a_key_outside_the_folders_is_refused(
     apps: tuple[httpx.AsyncClient, httpx.AsyncClient, Path, Path], key: str
 ) -> None:
     _, artifacts, root, _ = apps
+    # A NUL is refused at the edge, before the route (cmf_common.parameters).
+    code = "invalid_parameter" if "%00" in key else "invalid_key"
     answer = await artifacts.put(f"/api/native/v1/files/{key}", content=b"x")
-    assert_problem(answer, 422, "invalid_key")
-    assert_problem(await artifacts.get(f"/api/native/v1/files/{key}"), 422, "invalid_key")
+    assert_problem(answer, 422, code)
+    assert_problem(await artifacts.get(f"/api/native/v1/files/{key}"), 422, code)
     assert not [p for p in (root / "cmf-files").rglob("*") if p.is_file()]
 
 

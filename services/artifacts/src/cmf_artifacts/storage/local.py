@@ -108,7 +108,8 @@ class LocalBlobStore:
         return None if size is None else FileInfo(key, size)
 
     def read_file(self, key: str) -> AsyncIterator[bytes]:
-        return _read(self.file_path(key), NotFound(f"file {key} is not stored", "file_not_found"))
+        missing = NotFound(f"file {key} is not stored", code="file_not_found")
+        return _read(self.file_path(key), missing)
 
     async def list_files(self, prefix: str) -> list[FileInfo]:
         return await asyncio.to_thread(_list_files, self.files, prefix)
