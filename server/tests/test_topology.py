@@ -22,6 +22,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     topology.UI: UiSettings,
     topology.RELAY: MetadataSettings,
     topology.PROJECTOR: LineageSettings,
+    topology.ARTIFACTS_RELAY: ArtifactSettings,
 }
 # Read outside the settings classes: by OpenTelemetry, by the TLS layer of the HTTP server.
 READ_ELSEWHERE = {"OTEL_TRACES_EXPORTER", "TLS_CERT_PATH", "TLS_KEY_PATH"}

@@ -34,6 +34,7 @@ ARTIFACTS = "artifacts"
 UI = "ui"
 RELAY = "relay"
 PROJECTOR = "projector"  # ``cmf-server worker lineage``: Kafka -> the lineage graph
+ARTIFACTS_RELAY = "artifacts-relay"
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Process:
 
 def url_setting(process: str) -> str:
     """The setting that holds where ``process`` answers (``METADATA_URL``)."""
-    return f"{process.upper()}_URL"
+    return f"{process.upper().replace('-', '_')}_URL"
 
 
 def database(service: str) -> Setting:
@@ -150,6 +151,9 @@ COMMON = (
     Setting("LOG_JSON", "JSON log lines (default true)"),
     Setting("OTEL_TRACES_EXPORTER", "console prints spans; unset: none"),
 )
+ARTIFACT_TOPIC = Setting(
+    "ARTIFACT_EVENTS_TOPIC", "the artifact events topic (default cmf.artifacts.v1)"
+)
 EDGE = (
     Setting("CORS_ORIGINS", "origins whose pages may call the server (comma list)"),
     Setting("ALLOWED_HOSTS", "host names a request's Host may carry (comma list)"),
@@ -199,6 +203,11 @@ PROCESSES: tuple[Process, ...] = (
             *REDIS,
             *PRINCIPAL,
             Setting("FILES_DIR", "uploaded python-env, label and tensorboard files"),
+            Setting(
+                "FILES_STORAGE",
+                "artifacts (default with ARTIFACTS_URL: the uploaded files in the artifact "
+                "service's store, shared by the replicas) or local (FILES_DIR)",
+            ),
             Setting("PUSH_SPOOL_DIR", "where big pushes are spooled (default FILES_DIR/.spool)"),
             Setting("METAHUB_SECRET_KEY", "the key Metahub peer tokens are encrypted with", True),
             Setting("EVENTS_TOPIC", "the metadata events topic (default cmf.metadata.v1)"),
@@ -267,10 +276,19 @@ PROCESSES: tuple[Process, ...] = (
             database(LINEAGE),
             *NEO4J,
             *KAFKA,
+            ARTIFACT_TOPIC,
             *REDIS,
             Setting("LINEAGE_CONSUMER_GROUP", "the Kafka group (default cmf-lineage)"),
             *COMMON,
         ),
+    ),
+    Process(
+        name=ARTIFACTS_RELAY,
+        kind="worker",
+        command=("worker", ARTIFACTS_RELAY),
+        port=9103,
+        description="the artifact service's outbox (blobs stored) to Kafka, for the projector",
+        settings=(database(ARTIFACTS), *KAFKA[:1], ARTIFACT_TOPIC, *COMMON),
     ),
 )
 
