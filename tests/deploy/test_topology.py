@@ -42,6 +42,7 @@ IMAGE_OF = {
     topology.UI: "ui",
     topology.RELAY: "metadata",
     topology.PROJECTOR: "lineage",
+    topology.ARTIFACTS_RELAY: "artifacts",
 }
 
 
