@@ -109,8 +109,8 @@ def test_an_export_imported_into_a_new_server_answers_the_same(
     assert "resumed after line" in imported.stderr, imported.stderr
     assert not (tmp_path / "backup.ndjson.import-progress").exists()
 
-    again = _cmf_server("import", str(backup), "--data-dir", str(restored))
-    assert again.returncode == 1 and "not empty" in again.stderr, again.stderr
+    refused = _cmf_server("import", str(backup), "--data-dir", str(original.data_dir))
+    assert refused.returncode == 1 and "not empty" in refused.stderr, refused.stderr
 
     rebuilt = _cmf_server("lineage", "rebuild", "--data-dir", str(restored))
     assert rebuilt.returncode == 0, rebuilt.stderr

@@ -13,6 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,25 +122,27 @@ def scraped(
     topic = f"test.metrics.{uuid.uuid4().hex[:8]}"
     kafka = {"KAFKA_BOOTSTRAP_SERVERS": KAFKA, "EVENTS_TOPIC": topic}
     processes: list[ServerProcess] = []
+    lineage_env = {
+        **kafka,
+        "LINEAGE_DATABASE_URL": databases(),
+        "LINEAGE_CONSUMER_GROUP": f"metrics-{uuid.uuid4().hex[:6]}",
+    }
     try:
-        server = start_server(tmp, free_port(), {"DATABASE_URL": database})
-        processes.append(server)
+        # The server and the projector start side by side; the relay reads the outbox the
+        # server's migrations make, so it starts after the server.
+        with ThreadPoolExecutor(2) as pool:
+            starting = [
+                pool.submit(start_server, tmp, free_port(), {"DATABASE_URL": database}),
+                pool.submit(start_worker, "lineage", tmp, lineage_env),
+            ]
+            for future in starting:
+                processes.append(future.result())
+        server = processes[0]
         pushed = httpx.post(
             f"{server.base_url}/api/mlmd_push", json=push_body("Metrics", 2), timeout=60
         )
         assert pushed.json() == {"status": "success"}, pushed.text
         processes.append(start_worker("relay", tmp, {**kafka, "METADATA_DATABASE_URL": database}))
-        processes.append(
-            start_worker(
-                "lineage",
-                tmp,
-                {
-                    **kafka,
-                    "LINEAGE_DATABASE_URL": databases(),
-                    "LINEAGE_CONSUMER_GROUP": f"metrics-{uuid.uuid4().hex[:6]}",
-                },
-            )
-        )
         names: set[str] = set()
         for process in processes:
             answer = httpx.get(f"{process.base_url}/metrics", timeout=10)
