@@ -35,7 +35,7 @@ def _event_file(folder: Path) -> Path:
 
 
 def test_uploaded_logs_are_served_by_tensorboard_under_the_server(tmp_path: Path) -> None:
-    with start_server(tmp_path, free_port()) as server:
+    with start_server(tmp_path, free_port(), {"TENSORBOARD": "true"}) as server:
         base = server.base_url
         pushed = httpx.post(f"{base}/api/mlmd_push", json=push_body(PIPELINE, 1), timeout=60)
         assert pushed.json() == {"status": "success"}, pushed.text

@@ -278,7 +278,7 @@ def _serve(args: argparse.Namespace) -> None:
 
     # TensorBoard over the uploaded logs, unless TENSORBOARD_URL names one run elsewhere.
     board = None
-    if metadata_settings.tensorboard_url is None:
+    if settings.tensorboard and metadata_settings.tensorboard_url is None:
         board = tensorboard.start(
             metadata_settings.files_dir / TENSORBOARD_FOLDER, data_dir / "tensorboard.log"
         )

@@ -27,6 +27,10 @@ class ServerSettings(GatewaySettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     data_dir: Path = Field(default_factory=default_data_dir)
+    # ``TENSORBOARD=false``: do not run TensorBoard over the uploaded logs even when the
+    # ``tensorboard`` extra is installed (cmf_server.tensorboard). The tests' servers say so
+    # unless a test wants it: each TensorBoard costs seconds of CPU as it starts.
+    tensorboard: bool = True
 
     def allowed_origins(self) -> list[str]:
         """``CORS_ORIGINS`` when set; otherwise the server's own origin (as 127.0.0.1 and as

@@ -64,12 +64,15 @@ class ServerProcess:
 
 
 def _server_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    """The test runner's environment without any database URL, then ``env`` on top."""
+    """The test runner's environment without any database URL and without TensorBoard, then
+    ``env`` on top."""
     base = {
         key: value
         for key, value in os.environ.items()
         if key != "DATABASE_URL" and not key.endswith("_DATABASE_URL")
     }
+    # No TensorBoard beside each server (seconds of CPU as it starts) unless a test asks.
+    base["TENSORBOARD"] = "false"
     base.update(env or {})
     return base
 
