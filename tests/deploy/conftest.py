@@ -5,6 +5,7 @@ overlays."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,13 @@ def makefile_variable(name: str) -> str:
         if sep and key.strip() == name:
             return value.strip()
     raise AssertionError(f"the Makefile sets no {name}")
+
+
+def makefile_uv() -> Path:
+    """The Makefile's uv (``CACHE/uv-<version>``), beside this venv (``CACHE/venv-...``)."""
+    uv = Path(sys.executable).parents[2] / f"uv-{makefile_variable('UV_VERSION')}" / "bin" / "uv"
+    assert uv.is_file(), f"{uv}: run make install"
+    return uv
 
 
 def load_yaml(path: Path) -> Any:

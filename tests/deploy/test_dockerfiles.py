@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, makefile_variable
+from conftest import ROOT, makefile_uv, makefile_variable
 from deployment import DOCKER, SERVICE_IMAGES, dockerfiles, env_of, exec_form, stages
 
 # Settings of the build stage left out here: they make the image small and its start fast
@@ -107,9 +107,7 @@ def run_build_stage(image: str, scratch: Path) -> Path:
         **env,
         "UV_PYTHON": "python3.11",
     }
-    # The Makefile's uv, beside this venv in the cache (CACHE/uv-<version>, CACHE/venv-...).
-    uv = Path(sys.executable).parents[2] / f"uv-{makefile_variable('UV_VERSION')}" / "bin" / "uv"
-    assert uv.is_file(), f"{uv}: run make install"
+    uv = makefile_uv()
     for instruction, value in build.instructions:
         if instruction == "WORKDIR":
             workdir.mkdir(parents=True, exist_ok=True)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import ROOT, makefile_variable
+from conftest import ROOT, makefile_uv
 
 
 def test_uv_tool_install_puts_cmf_server_on_path(tmp_path: Path) -> None:
-    uv = Path(sys.executable).parents[2] / f"uv-{makefile_variable('UV_VERSION')}" / "bin" / "uv"
+    uv = makefile_uv()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))},
         "UV_TOOL_DIR": str(tmp_path / "tools"),
