@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from cmf_common.access import SignedPrincipal
 from cmf_common.events import Envelope
 from cmf_lineage.board import RedisBoard
 from cmf_lineage.rebuild import (
@@ -62,7 +63,10 @@ def in_process_export(metadata: MetadataSettings) -> ExportSource:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             source = http_export(
-                "http://metadata", transport=transport, page_lines=IN_PROCESS_PAGE_LINES
+                "http://metadata",
+                transport=transport,
+                page_lines=IN_PROCESS_PAGE_LINES,
+                auth=SignedPrincipal.of(metadata),
             )
             async for envelope in source():
                 yield envelope
@@ -72,7 +76,11 @@ def in_process_export(metadata: MetadataSettings) -> ExportSource:
 
 async def run(action: str, data_dir: Path, metadata_url: str | None) -> int:
     metadata, lineage = _settings(data_dir, export_over_http=metadata_url is not None)
-    source = http_export(metadata_url) if metadata_url else in_process_export(metadata)
+    source = (
+        http_export(metadata_url, auth=SignedPrincipal.of(lineage))
+        if metadata_url
+        else in_process_export(metadata)
+    )
     consumer = lineage.lineage_consumer_group
     if action == "verify":
         async with open_graph_store(lineage) as opened:

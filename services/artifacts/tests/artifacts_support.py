@@ -106,7 +106,9 @@ async def running(settings: ArtifactSettings) -> AsyncIterator[Running]:
         )
         metadata = create_metadata(
             MetadataSettings(
-                database_url=settings.database_url, files_dir=settings.artifacts_dir / "f"
+                database_url=settings.database_url,
+                files_dir=settings.artifacts_dir / "f",
+                principal_secret=settings.principal_secret,
             ),
             artifacts=artifacts_client,
         )

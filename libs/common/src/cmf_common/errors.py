@@ -45,6 +45,22 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class Unauthorized(DomainError):
+    """A call without a valid principal where one is required (cmf_common.access)."""
+
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    """A principal that may not do this: a push to a pipeline outside its prefix."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
 class Conflict(DomainError):
     status = 409
     code = "conflict"

@@ -336,9 +336,19 @@ async def delete_older_than(conn: Connection, retention: timedelta) -> int:
     return int(done.split()[-1])
 
 
-async def committed_seqs(conn: Connection, subject: str | None = None) -> dict[str, int]:
-    """Each subject's last committed sequence (one subject's when ``subject`` is given)."""
-    if subject is None:
+async def committed_seqs(
+    conn: Connection, subject: str | None = None, *, prefix: str | None = None
+) -> dict[str, int]:
+    """Each subject's last committed sequence (one subject's when ``subject`` is given; those
+    whose names start with ``prefix`` when it is)."""
+    if prefix is not None:
+        rows = await conn.fetch(
+            "SELECT subject, last_seq FROM outbox_sequences"
+            " WHERE starts_with(subject, $1) AND ($2::text IS NULL OR subject = $2)",
+            prefix,
+            subject,
+        )
+    elif subject is None:
         rows = await conn.fetch("SELECT subject, last_seq FROM outbox_sequences")
     else:
         rows = await conn.fetch(

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI
 
+from cmf_common.access import PrincipalMiddleware
 from cmf_common.body_limit import BodyLimitMiddleware
 from cmf_common.dialects import Dialect, app_dialects, install_error_handlers
 from cmf_common.edge import BodyReadDeadline, CrossOriginGuard, UnexpectedErrors
@@ -122,10 +123,13 @@ def service_app(
     max_body_bytes: int | None = None,
     liveness: Callable[[FastAPI], Check | None] | None = None,
     unmatched_dialect: Callable[[str], Dialect] | None = None,
+    verify_principals: bool = True,
 ) -> FastAPI:
     """The app with the shared frame. Errors are answered in each route's dialect; a path
     that matches no route in ``unmatched_dialect``'s (default: its prefix owner among this
-    app's routes, see ``cmf_common.dialects``)."""
+    app's routes, see ``cmf_common.dialects``). A service verifies the principal its caller
+    signed (``cmf_common.access``); the gateway, which signs it, does not
+    (``verify_principals=False``)."""
     configure_tracing(f"cmf-{settings.service_name}", settings.otel_service_namespace)
     app = FastAPI(
         title=title,
@@ -163,6 +167,13 @@ def service_app(
         min_rate=settings.http_body_min_rate,
         dialect_of=dialect_of,
     )
+    if verify_principals:
+        app.add_middleware(
+            PrincipalMiddleware,
+            secret=settings.principal_secret_bytes(),
+            required=settings.require_principal,
+            dialect_of=dialect_of,
+        )
     app.add_middleware(
         CrossOriginGuard,
         allowed_origins=settings.allowed_origins(),

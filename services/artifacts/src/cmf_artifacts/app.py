@@ -20,6 +20,7 @@ from cmf_artifacts.settings import ArtifactSettings
 from cmf_artifacts.storage import BlobStore
 from cmf_artifacts.storage.local import LocalBlobStore
 from cmf_artifacts.storage.s3 import open_s3
+from cmf_common.access import SignedPrincipal
 from cmf_common.db import ping, service_pool
 from cmf_common.outbox import OUTBOX_MIGRATIONS
 from cmf_common.prefixes import NATIVE_V1
@@ -75,7 +76,13 @@ def create_service(
             try:
                 yield ArtifactState(
                     blobs=blobs,
-                    catalog=MetadataCatalog(client) if client is not None else None,
+                    catalog=(
+                        # The caller's principal goes along: the metadata service answers
+                        # only what its pipeline prefix lets it see.
+                        MetadataCatalog(client, SignedPrincipal.of(settings, forward=True))
+                        if client is not None
+                        else None
+                    ),
                     files=NamedFiles(blob_store, settings),
                 )
             finally:

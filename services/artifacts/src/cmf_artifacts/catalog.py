@@ -59,13 +59,14 @@ class MetadataCatalog:
     """Artifacts as the metadata service answers them, through ``client`` (its base URL is the
     metadata service, or an in-process transport to its app)."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, auth: httpx.Auth | None = None) -> None:
         self.client = client
+        self.auth = auth or httpx.USE_CLIENT_DEFAULT
 
     async def _first(self, params: dict[str, str]) -> dict[str, Any] | None:
         try:
             answer = await self.client.get(
-                "/api/native/v1/artifacts", params={**params, "limit": "1"}
+                "/api/native/v1/artifacts", params={**params, "limit": "1"}, auth=self.auth
             )
         except httpx.HTTPError as exc:
             raise MetadataUnavailable(f"the metadata service did not answer: {exc}") from exc
@@ -79,6 +80,12 @@ class MetadataCatalog:
             raise MetadataUnavailable(f"the metadata service answered {answer.status_code}")
         items = answer.json().get("items") or []
         return items[0] if items else None
+
+    async def holds(self, uri: str) -> bool:
+        """Whether an artifact with this ``uri`` is linked in a pipeline the request may see:
+        the metadata service answers for the caller's principal (``SignedPrincipal`` forwards
+        it), so outside its pipeline prefix there is none."""
+        return await self._first({"uri": uri}) is not None
 
     async def find(self, pipeline: str, name: str) -> Artifact:
         """The artifact recorded as ``name`` in ``pipeline``: by its name, else (an artifact

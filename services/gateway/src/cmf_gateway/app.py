@@ -275,6 +275,7 @@ def gateway_own_app(
         checks=lambda _: checks(),
         liveness=liveness,
         unmatched_dialect=table.dialect_of,
+        verify_principals=False,  # it signs the principal the services verify
     )
     own.include_router(health_router(gather, required))
     own.include_router(health_router(gather, required), prefix="/api")

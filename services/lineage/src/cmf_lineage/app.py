@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from cmf_common.access import SignedPrincipal
 from cmf_common.committed import CommittedKeys, CommittedSource, RedisCommitted
 from cmf_common.prefixes import NATIVE_V1, UPSTREAM_V1, include_first
 from cmf_common.service import Checks, Service, build_service
@@ -87,7 +88,11 @@ def create_service(
                 settings.lineage_consistency_wait_s,
                 local=committed,
                 shared=shared,
-                metadata=MetadataSequences(client) if client is not None else None,
+                metadata=(
+                    MetadataSequences(client, auth=SignedPrincipal.of(settings))
+                    if client is not None
+                    else None
+                ),
             )
             try:
                 reader = LineageReader(

@@ -82,13 +82,16 @@ class Behind(Exception):
 class MetadataSequences:
     """The metadata service's committed sequences over HTTP (the truth the board copies)."""
 
-    def __init__(self, client: httpx.AsyncClient, prefix: str = NATIVE_V1) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, prefix: str = NATIVE_V1, auth: httpx.Auth | None = None
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.auth = auth or httpx.USE_CLIENT_DEFAULT
 
     async def _get(self, path: str) -> dict[str, object]:
         try:
-            answer = await self.client.get(self.prefix + path)
+            answer = await self.client.get(self.prefix + path, auth=self.auth)
         except httpx.HTTPError as exc:
             raise CommittedUnavailable(f"metadata: {type(exc).__name__}: {exc}") from exc
         if answer.status_code != 200:

@@ -86,7 +86,14 @@ class PipelineGraph:
 
 
 class GraphReader(Protocol):
-    """What the lineage answers read from a graph store (PostgreSQL or Neo4j)."""
+    """What the lineage answers read from a graph store (PostgreSQL or Neo4j).
+
+    ``within(prefix)`` is the same reader restricted to the pipelines whose names start with
+    ``prefix`` (the request's principal's, ``cmf_common.access``): each of its questions keeps
+    to their executions and edges and to the artifacts linked in them, in the store's query.
+    """
+
+    def within(self, prefix: str) -> GraphReader: ...
 
     async def graph_version(self, consumer: str) -> int:
         """A number that grows with every batch ``consumer`` applies (the cache key)."""
@@ -176,3 +183,66 @@ def edge_maps(
         elif kind == OUTPUT:
             producers[uri].append(execution)
     return inputs, producers, readers
+
+
+async def linked_by_hops(graph: GraphReader, uris: Sequence[str], *, upstream: bool) -> list[str]:
+    """:meth:`GraphReader.linked_artifacts` one hop at a time, each hop one set-based question
+    of ``graph`` (for a store whose single-statement walk cannot keep to a pipeline prefix:
+    each hop's question does)."""
+    into, out = (OUTPUT, INPUT) if upstream else (INPUT, OUTPUT)
+    seen_artifacts, seen_executions = set(uris), set[ExecutionKey]()
+    frontier: list[str] = list(dict.fromkeys(uris))
+    found: list[str] = []
+    while frontier:
+        keys: list[ExecutionKey] = []
+        for _, execution in await graph.executions_of_artifacts(frontier, into):
+            if execution.key not in seen_executions:
+                seen_executions.add(execution.key)
+                keys.append(execution.key)
+        frontier = []
+        for _, artifact in await graph.artifacts_of_executions(keys, out) if keys else []:
+            if artifact.uri not in seen_artifacts:
+                seen_artifacts.add(artifact.uri)
+                frontier.append(artifact.uri)
+        found += frontier
+    return found
+
+
+async def upstream_by_hops(
+    graph: GraphReader, root: ArtifactInfo | ExecutionInfo, hops: int, limit: int
+) -> list[tuple[ExecutionInfo, ArtifactInfo, int]] | None:
+    """:meth:`GraphReader.upstream_edges` one hop at a time (as :func:`linked_by_hops`): the
+    edges into every node fewer than ``hops`` hops upstream of ``root`` (``root`` itself
+    always), ``None`` when more than ``limit`` nodes are that near."""
+    artifacts: dict[str, ArtifactInfo] = {}
+    executions: dict[ExecutionKey, ExecutionInfo] = {}
+    uris: list[str] = []
+    keys: list[ExecutionKey] = []
+    if isinstance(root, ArtifactInfo):
+        artifacts[root.uri] = root
+        uris.append(root.uri)
+    else:
+        executions[root.key] = root
+        keys.append(root.key)
+    expanded, last = 1, max(0, hops - 1)
+    edges: list[tuple[ExecutionInfo, ArtifactInfo, int]] = []
+    for depth in range(last + 1):
+        next_uris: list[str] = []
+        next_keys: list[ExecutionKey] = []
+        for uri, execution in await graph.executions_of_artifacts(uris, OUTPUT) if uris else []:
+            edges.append((execution, artifacts[uri], OUTPUT))
+            if execution.key not in executions:
+                executions[execution.key] = execution
+                next_keys.append(execution.key)
+        for key, artifact in await graph.artifacts_of_executions(keys, INPUT) if keys else []:
+            edges.append((executions[key], artifact, INPUT))
+            if artifact.uri not in artifacts:
+                artifacts[artifact.uri] = artifact
+                next_uris.append(artifact.uri)
+        if depth == last or not (next_uris or next_keys):
+            break
+        expanded += len(next_uris) + len(next_keys)
+        if expanded > limit:
+            return None
+        uris, keys = next_uris, next_keys
+    return edges

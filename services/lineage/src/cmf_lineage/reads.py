@@ -65,17 +65,27 @@ class LineageReader:
         # Without one, only consistency tokens are waited for.
         self.consistency = consistency or Consistency(store, self.versions, consumer, wait_s)
         self.pinned: int | None = None
+        # The pipeline prefix the answers keep to (the request's principal's): ``graph`` is
+        # then the store's reader within it, and the cache keys carry it.
+        self.prefix: str | None = None
 
     async def consistent(
-        self, pipelines: Sequence[str] | None, token: Token | None = None
+        self,
+        pipelines: Sequence[str] | None,
+        token: Token | None = None,
+        prefix: str | None = None,
     ) -> LineageReader:
         """A reader pinned to a version that includes every acknowledged push of ``pipelines``
-        (``None``: of every pipeline) and ``token``'s write. Raises
+        (``None``: of every pipeline) and ``token``'s write, whose answers keep to the
+        pipelines inside ``prefix`` when it is given. Raises
         :class:`~cmf_lineage.consistency.Behind` when the projection did not reach them within
         ``wait_s``."""
         need = {token.pipeline: token.seq} if token is not None else {}
         pinned = copy.copy(self)
         pinned.pinned = await self.consistency.version(pipelines, need)
+        if prefix is not None:
+            pinned.graph = self.graph.within(prefix)
+            pinned.prefix = prefix
         return pinned
 
     async def answer(
@@ -86,9 +96,8 @@ class LineageReader:
         graph, so an entry never holds a graph older than its key says."""
         started = time.perf_counter()
         version = self.pinned if self.pinned is not None else await self.versions.latest()
-        digest = hashlib.sha256(
-            json.dumps([query, params], sort_keys=True, default=str).encode()
-        ).hexdigest()
+        keyed = [query, params] if self.prefix is None else [query, params, self.prefix]
+        digest = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()
         key = f"{self.consumer}:v{version}:{query}:{digest}"
         cached = await self.cache.get(key)
         if cached is not None:

@@ -34,17 +34,19 @@ def http_export(
     timeout_s: float = 120,
     transport: httpx.AsyncBaseTransport | None = None,
     page_lines: int = PAGE_LINES,
+    auth: httpx.Auth | None = None,
 ) -> ExportSource:
     """Pages of ``GET {metadata_url}/api/native/v1/export`` until a short page.
 
     ``transport`` reaches the metadata service another way than the network (the process's
     in-process ``httpx.ASGITransport``, which holds a whole page in memory: give it a smaller
-    ``page_lines``)."""
+    ``page_lines``). ``auth`` signs the calls (``cmf_common.access.SignedPrincipal``: a
+    metadata service behind a gateway requires a principal)."""
 
     async def lines() -> AsyncIterator[Envelope]:
         cursor: str | None = None
         async with httpx.AsyncClient(
-            base_url=metadata_url, timeout=timeout_s, transport=transport
+            base_url=metadata_url, timeout=timeout_s, transport=transport, auth=auth
         ) as client:
             while True:
                 params: dict[str, str | int] = {"limit": page_lines}

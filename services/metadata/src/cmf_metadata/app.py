@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from cmf_common.access import SignedPrincipal
 from cmf_common.committed import (
     CommittedBoard,
     CommittedKeys,
@@ -151,11 +152,12 @@ async def _schedules_running(
 async def _stored_blobs(
     settings: MetadataSettings, artifacts: httpx.AsyncClient | None
 ) -> AsyncIterator[StoredBlobs]:
+    auth = SignedPrincipal.of(settings)
     if artifacts is not None:
-        yield ArtifactService(artifacts)
+        yield ArtifactService(artifacts, auth)
     elif settings.artifacts_url:
         async with httpx.AsyncClient(base_url=settings.artifacts_url, timeout=5.0) as client:
-            yield ArtifactService(client)
+            yield ArtifactService(client, auth)
     else:
         yield NothingStored()
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.access import current_prefix
 from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import Invalid, NotFound
 from cmf_common.paging import decode_cursor, query_scope
@@ -49,7 +50,9 @@ async def seed_artifacts(
     after = decode_cursor(cursor, scope, (int, int)) if cursor is not None else None
     async with read_snapshot(pool) as conn:
         filters = store.ArtifactFilters(
-            pipeline_id=await find_pipeline(conn, pipeline_name), type=type_name
+            pipeline_id=await find_pipeline(conn, pipeline_name),
+            type=type_name,
+            prefix=current_prefix(),
         )
         rows = await store.list_artifacts(conn, filters, keyset_page("id", False, limit, after))
     rows, next_cursor = split_page(rows, limit, scope)
@@ -92,6 +95,7 @@ async def list_artifacts(
                 created_after=query.created_after,
                 created_before=query.created_before,
                 text=listing.text,
+                prefix=current_prefix(),
             )
             total, rows = await store.page_artifacts(conn, filters, listing.page)
     answer = listing.answer(total, rows, api_item)
@@ -111,12 +115,13 @@ async def get_artifact(
     has an event for every execution."""
     if not 0 <= event_limit <= MAX_EVENTS:
         raise Invalid(f"events must be between 0 and {MAX_EVENTS}", code="invalid_parameter")
+    prefix = current_prefix()
     async with read_snapshot(pool) as conn:
-        row = await store.artifact(conn, artifact_id)
+        row = await store.artifact(conn, artifact_id, prefix)
         if row is None:
             raise NotFound(f"artifact {artifact_id} not found", code="artifact_not_found")
-        events = await store.events_of_artifact(conn, artifact_id, limit=event_limit)
-        total = await store.count_events_of_artifact(conn, artifact_id)
+        events = await store.events_of_artifact(conn, artifact_id, limit=event_limit, prefix=prefix)
+        total = await store.count_events_of_artifact(conn, artifact_id, prefix)
     item = (await with_stored([api_item(row)], stored))[0]
     return {
         **item,
@@ -139,13 +144,18 @@ async def get_artifact(
 
 
 def api_item(row: asyncpg.Record) -> dict[str, Any]:
-    """An artifact as ``/api/native/v1`` shows it."""
+    """An artifact as ``/api/native/v1`` shows it: the pipelines it is linked in, those
+    inside the request's pipeline prefix (the artifact itself was found through one)."""
+    prefix = current_prefix()
+    pipelines = list(row["pipelines"])
     return {
         "id": row["id"],
         "uri": row["uri"],
         "name": row["name"],
         "type": row["type"],
-        "pipelines": list(row["pipelines"]),
+        "pipelines": pipelines
+        if prefix is None
+        else [p for p in pipelines if p.startswith(prefix)],
         "properties": row["properties"],
         "custom_properties": row["custom_properties"],
         "create_time_since_epoch": row["create_time_since_epoch"],
@@ -181,13 +191,13 @@ async def artifact_types(pool: asyncpg.Pool) -> list[str]:
     """The reference's ``/artifact_types``."""
     with span("metadata.artifact_types"):
         async with read_snapshot(pool) as conn:
-            return await store.artifact_type_names(conn)
+            return await store.artifact_type_names(conn, current_prefix())
 
 
 async def artifact_types_by_stage(pool: asyncpg.Pool, pipeline_name: str, stage: str) -> list[str]:
     with span("metadata.artifact_types_by_stage", pipeline=pipeline_name):
         async with read_snapshot(pool) as conn:
-            pipeline = await pipeline_id(conn, pipeline_name)
+            pipeline = await pipeline_id(conn, pipeline_name, current_prefix())
             if pipeline is None:
                 return []
             return await store.artifact_types_in_stage(conn, pipeline, stage)

@@ -32,6 +32,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from cmf_common.access import check_push, check_write, current_prefix
 from cmf_common.tracing import current_traceparent
 from cmf_metadata.merge import (
     MergePlan,
@@ -297,13 +298,17 @@ class BigPushes:
     async def push(self, chunks: AsyncIterator[bytes]) -> PushOutcome:
         """Spool the body, merge it in a process of its own, and return the outcome; raises
         what a small push's reading raises (:class:`BodyInvalid`, :class:`PipelineNameMissing`,
-        :class:`~cmf_metadata.merge.PayloadRejected`), :class:`BigPushesBusy` before reading
+        :class:`~cmf_metadata.merge.PayloadRejected`, :class:`~cmf_common.errors.Forbidden`
+        for a pipeline outside the request's prefix), :class:`BigPushesBusy` before reading
         anything when every slot is taken, :class:`DatabaseUnavailable`."""
+        check_write()
         with self.slot():
             async with self.spooled(chunks) as body:
                 PUSH_BYTES.observe(body.stat().st_size)
-                answer = await self.merge(body)
+                answer = await self.merge(body, current_prefix())
         kind = answer["kind"]
+        if kind == "forbidden":
+            check_push(answer["pipeline"])  # raises its 403
         if kind == "invalid":
             raise BodyInvalid(answer["errors"])
         if kind == "no_name":
@@ -321,11 +326,13 @@ class BigPushes:
             answer["events"],
         )
 
-    async def merge(self, body: Path) -> dict[str, Any]:
-        """Run the push in its own process; its answer (``push_worker.run_job``'s)."""
+    async def merge(self, body: Path, prefix: str | None = None) -> dict[str, Any]:
+        """Run the push in its own process; its answer (``push_worker.run_job``'s). A push to
+        a pipeline outside ``prefix`` is refused there before anything is merged."""
         return await self.run(
             {
                 "body": str(body),
+                "prefix": prefix,
                 "database_url": self.settings.database_url,
                 "schema": self.settings.schema,
                 "statement_timeout_ms": self.settings.statement_timeout_ms,

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.access import current_prefix
 from cmf_common.db import read_snapshot
 from cmf_common.frames import artifact_row, execution_row, frame_records, properties_row
 from cmf_common.tracing import span
@@ -56,7 +57,7 @@ def execution_dict(row: Row) -> dict[str, Any]:
 async def pipeline_id(pool: asyncpg.Pool, pipeline_name: str) -> int | None:
     """``get_pipeline_id`` (``None`` where it says -1)."""
     async with read_snapshot(pool) as conn:
-        return await find_pipeline_id(conn, pipeline_name)
+        return await find_pipeline_id(conn, pipeline_name, current_prefix())
 
 
 async def pipeline_json(
@@ -66,7 +67,7 @@ async def pipeline_json(
     execution leaves its stages empty (the pull's ``no_exec_uuid`` is its route's)."""
     with span("metadata.cmfquery.pipeline_json", pipeline=pipeline_name):
         async with read_snapshot(pool) as conn:
-            if await find_pipeline_id(conn, pipeline_name) is None:
+            if await find_pipeline_id(conn, pipeline_name, current_prefix()) is None:
                 return None
             query = PullQuery(pipeline_name, exec_uuid=exec_uuid)
             return await document(conn, query, strict_exec_uuid=False)
@@ -86,13 +87,13 @@ async def pipelines_json(pool: asyncpg.Pool, last_sync_time: int) -> dict[str, A
 async def artifact_names(pool: asyncpg.Pool) -> list[str]:
     """``get_all_artifacts``: every artifact's name, in the store's order."""
     async with read_snapshot(pool) as conn:
-        return await store.artifact_names(conn)
+        return await store.artifact_names(conn, current_prefix())
 
 
 async def artifacts_with_ids(pool: asyncpg.Pool, ids: list[int]) -> Records | None:
     """``get_all_artifacts_by_ids_list``: the artifacts among ``ids``, by id."""
     async with read_snapshot(pool) as conn:
-        rows = await artifacts_by_id(conn, sorted(set(ids)))
+        rows = await artifacts_by_id(conn, sorted(set(ids)), current_prefix())
     return _frames(artifact_row(r) for r in sorted(rows, key=lambda r: r["id"]))
 
 
@@ -101,7 +102,7 @@ async def metrics_file(pool: asyncpg.Pool, metrics_name: str) -> str | None:
     ``Name`` custom property of its ``Step_Metrics`` artifact (``None``: no such artifact, or
     none recorded, as cmflib 0.1.0 records none)."""
     async with read_snapshot(pool) as conn:
-        row = await store.metrics_artifact(conn, metrics_name)
+        row = await store.metrics_artifact(conn, metrics_name, current_prefix())
     file = row["custom_properties"].get(METRICS_FILE) if row is not None else None
     return str(file) if file else None
 
@@ -114,7 +115,7 @@ async def pipeline_executions(pool: asyncpg.Pool, pipeline_name: str) -> Records
     one record each (``[]`` when it has none); ``None`` for no such pipeline."""
     with span("metadata.cmfquery.pipeline_executions", pipeline=pipeline_name):
         async with read_snapshot(pool) as conn:
-            pipeline = await find_pipeline_id(conn, pipeline_name)
+            pipeline = await find_pipeline_id(conn, pipeline_name, current_prefix())
             if pipeline is None:
                 return None
             rows = await store.executions_of_pipeline(conn, pipeline)
@@ -124,14 +125,18 @@ async def pipeline_executions(pool: asyncpg.Pool, pipeline_name: str) -> Records
 async def stage_executions(pool: asyncpg.Pool, stage_name: str) -> Records | None:
     """``get_all_executions_in_stage``: the records of every stage of that name's executions."""
     async with read_snapshot(pool) as conn:
-        rows = await store.executions_of_stages_named(conn, stage_name, first_only=False)
+        rows = await store.executions_of_stages_named(
+            conn, stage_name, first_only=False, prefix=current_prefix()
+        )
     return _frames(execution_row(r) for r in rows)
 
 
 async def stage_execution_objects(pool: asyncpg.Pool, stage_name: str) -> Records | None:
     """``get_all_exe_in_stage``: the first stage of that name's executions, whole."""
     async with read_snapshot(pool) as conn:
-        rows = await store.executions_of_stages_named(conn, stage_name, first_only=True)
+        rows = await store.executions_of_stages_named(
+            conn, stage_name, first_only=True, prefix=current_prefix()
+        )
     return [execution_dict(r) for r in rows] or None
 
 
@@ -141,7 +146,7 @@ async def executions_of_stage(
     """``get_all_executions_by_stage``: the stage's executions (those of ``execution_uuid``
     when given), whole."""
     async with read_snapshot(pool) as conn:
-        rows = await store.executions_of_stage(conn, stage_id, execution_uuid)
+        rows = await store.executions_of_stage(conn, stage_id, execution_uuid, current_prefix())
     return [execution_dict(r) for r in rows] or None
 
 
@@ -149,7 +154,7 @@ async def executions_with_ids(pool: asyncpg.Pool, ids: list[int]) -> Records | N
     """``get_all_executions_by_ids_list``: the executions among ``ids``, by id, framed from
     their properties alone (CmfQuery adds no id or name there)."""
     async with read_snapshot(pool) as conn:
-        rows = await store.executions_by_id(conn, sorted(set(ids)))
+        rows = await store.executions_by_id(conn, sorted(set(ids)), current_prefix())
     return _frames(properties_row(r) for r in rows)
 
 
@@ -157,7 +162,7 @@ async def execution_summaries(pool: asyncpg.Pool, ids: list[int]) -> Records | N
     """``get_executions_with_execution_ids``: ``id, Execution_type_name, Execution_uuid`` of
     the executions among ``ids``, by id."""
     async with read_snapshot(pool) as conn:
-        rows = await store.executions_by_id(conn, sorted(set(ids)))
+        rows = await store.executions_by_id(conn, sorted(set(ids)), current_prefix())
     summaries = []
     for row in rows:
         flat = properties_row(row, id=row["id"])

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.access import current_prefix
 from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import NotFound
 from cmf_common.paging import decode_cursor, query_scope
@@ -49,7 +50,9 @@ async def seed_executions(
     scope = query_scope("seed.executions", pipeline=pipeline_name)
     after = decode_cursor(cursor, scope, (int, int)) if cursor is not None else None
     async with read_snapshot(pool) as conn:
-        filters = store.ExecutionFilters(pipeline_id=await find_pipeline(conn, pipeline_name))
+        filters = store.ExecutionFilters(
+            pipeline_id=await find_pipeline(conn, pipeline_name), prefix=current_prefix()
+        )
         rows = await store.list_executions(conn, filters, keyset_page("id", False, limit, after))
     rows, next_cursor = split_page(rows, limit, scope)
     return {
@@ -87,6 +90,7 @@ async def list_executions(pool: asyncpg.Pool, query: ListQuery) -> dict[str, Any
                 created_before=query.created_before,
                 text=listing.text,
                 text_in_json=json_like_pattern(query.q) if query.q else None,
+                prefix=current_prefix(),
             )
             total, rows = await store.page_executions(conn, filters, listing.page)
     return listing.answer(total, rows, api_item)
@@ -95,7 +99,7 @@ async def list_executions(pool: asyncpg.Pool, query: ListQuery) -> dict[str, Any
 async def get_execution(pool: asyncpg.Pool, execution_id: int) -> dict[str, Any]:
     """One execution with its events, each naming the artifact on the other side."""
     async with read_snapshot(pool) as conn:
-        row = await store.execution(conn, execution_id)
+        row = await store.execution(conn, execution_id, current_prefix())
         if row is None:
             raise NotFound(f"execution {execution_id} not found", code="execution_not_found")
         events = await store.events_of_execution(conn, execution_id)
@@ -215,7 +219,7 @@ async def list_of_executions(pool: asyncpg.Pool, pipeline_name: str) -> list[str
     """The reference's ``/list-of-executions``: each execution's :func:`execution_list_name`."""
     with span("metadata.list_of_executions", pipeline=pipeline_name):
         async with read_snapshot(pool) as conn:
-            pipeline = await pipeline_id(conn, pipeline_name)
+            pipeline = await pipeline_id(conn, pipeline_name, current_prefix())
             if pipeline is None:
                 raise NotFound(f"Pipeline {pipeline_name} not found.")
             rows = await store.pipeline_execution_names(conn, pipeline)

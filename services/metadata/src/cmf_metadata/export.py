@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from cmf_common.access import current_prefix
 from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import Invalid
 from cmf_common.events import Envelope, uuid7
@@ -84,15 +85,16 @@ def export_lines(
 
     Memory stays constant: one page is read in one repeatable-read transaction, 500 entities
     at a time, each batch written out before the next is read. The cursor and the limit are
-    checked here, before anything is streamed.
+    checked here, before anything is streamed. Only pipelines inside the request's pipeline
+    prefix are exported (the services' own principal has none).
     """
     check_export_limit(limit)
     position = ExportPosition.decode(cursor) if cursor is not None else ExportPosition()
-    return _export_page(pool, position, limit)
+    return _export_page(pool, position, limit, current_prefix())
 
 
 async def _export_page(
-    pool: asyncpg.Pool, position: ExportPosition, limit: int
+    pool: asyncpg.Pool, position: ExportPosition, limit: int, prefix: str | None
 ) -> AsyncIterator[bytes]:
     produced = 0
     async with read_snapshot(pool) as conn:
@@ -100,7 +102,9 @@ async def _export_page(
         # The first pipeline is the cursor's own (part of it may be left) and those after it.
         after_pipeline = max(position.pipeline_id - 1, 0)
         while True:
-            pipelines = await store.export_pipelines(conn, after_id=after_pipeline, limit=16)
+            pipelines = await store.export_pipelines(
+                conn, after_id=after_pipeline, limit=16, prefix=prefix
+            )
             if not pipelines:
                 return
             for pipeline in pipelines:

@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 import httpx
 
+from cmf_common.access import check_push, check_write, current_principal
 from cmf_common.errors import DomainError, NotFound, PayloadTooLarge
 
 ENV = "env"
@@ -160,6 +161,7 @@ async def save_python_env(
     store: FileStore, filename: str, chunks: Chunks, *, max_bytes: int
 ) -> dict[str, str]:
     """``POST /python-env``: kept under its basename, replacing an older upload."""
+    check_write()
     key = f"{ENV}/{upload_basename(filename)}"
     try:
         await store.save(key, chunks, max_bytes=max_bytes)
@@ -172,6 +174,7 @@ async def save_label(
     store: FileStore, filename: str, chunks: Chunks, *, max_bytes: int
 ) -> dict[str, str]:
     """``POST /label``: the file name is the label's md5, so a label already there is kept."""
+    check_write()
     key = f"{LABELS}/{upload_basename(filename)}"
     where = store.location(LABELS)
     try:
@@ -187,7 +190,9 @@ async def save_label(
 async def save_tensorboard_log(
     store: FileStore, pipeline_name: str, filename: str, chunks: Chunks, *, max_bytes: int
 ) -> dict[str, str]:
-    """``POST /tensorboard``: kept at its relative path inside the pipeline's folder."""
+    """``POST /tensorboard``: kept at its relative path inside the pipeline's folder (403
+    outside the request's pipeline prefix)."""
+    check_push(pipeline_name)
     key = f"{TENSORBOARD}/{plain_name(pipeline_name)}/{relative_path(filename)}"
     try:
         await store.save(key, chunks, max_bytes=max_bytes)
@@ -197,9 +202,11 @@ async def save_tensorboard_log(
 
 
 async def tensorboard_logs(store: FileStore, pipeline_name: str) -> dict[str, object]:
-    """``GET /tensorboard-logs``: what was uploaded for a pipeline (our own route)."""
+    """``GET /tensorboard-logs``: what was uploaded for a pipeline (our own route); nothing
+    for a pipeline outside the request's pipeline prefix."""
     folder = f"{TENSORBOARD}/{plain_name(pipeline_name)}/"
-    found = await store.list(folder)
+    visible = current_principal().allows_pipeline(pipeline_name)
+    found = await store.list(folder) if visible else []
     return {
         "pipeline_name": pipeline_name,
         "files": [{"path": f.key[len(folder) :], "size": f.size} for f in found],

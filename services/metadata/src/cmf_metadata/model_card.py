@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.access import current_prefix
 from cmf_common.db import read_snapshot
 from cmf_common.frames import artifact_row, frame_records, properties_row
 from cmf_common.metadata_events import INPUT, OUTPUT
@@ -32,11 +33,12 @@ async def model_card(pool: asyncpg.Pool, model_id: int) -> list[Any]:
     """``[model rows, execution rows, input artifact rows, output artifact rows]``, each ``""``
     when empty; all four empty for an id that is not a Model, as the reference answers."""
     with span("metadata.model_card", model_id=model_id):
+        prefix = current_prefix()
         async with read_snapshot(pool) as conn:
-            model = await artifact_store.artifact(conn, model_id)
+            model = await artifact_store.artifact(conn, model_id, prefix)
             if model is None or model["type"] != MODEL:
                 return ["", "", "", ""]
-            executions = await execution_store.executions_of_artifact(conn, model_id)
+            executions = await execution_store.executions_of_artifact(conn, model_id, prefix)
             ids = [e["id"] for e in executions]
             inputs = await artifact_store.artifacts_of_executions(conn, ids, INPUT, model_id)
             outputs = await artifact_store.artifacts_of_executions(conn, ids, OUTPUT, model_id)

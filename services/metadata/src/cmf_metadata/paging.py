@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.access import current_prefix
 from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import Invalid
 from cmf_common.paging import encode_cursor
@@ -63,7 +64,7 @@ async def pipeline_listing(
     empty."""
     with span(span_name, pipeline=pipeline_name):
         async with read_snapshot(pool) as conn:
-            pipeline = await pipeline_id(conn, pipeline_name)
+            pipeline = await pipeline_id(conn, pipeline_name, current_prefix())
             page = None if pipeline is None else await read(conn, pipeline)
     if page is None:
         return {"total_items": 0, "items": []}

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.access import current_prefix
 from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import NotFound
 from cmf_common.paging import decode_cursor, query_scope
@@ -19,10 +20,11 @@ from cmf_metadata.store import pipelines as store
 
 async def find_pipeline(conn: Connection, name: str | None) -> int | None:
     """The id of the pipeline a list is filtered by (``None``: no filter);
-    :class:`~cmf_common.errors.NotFound` when there is no pipeline of that name."""
+    :class:`~cmf_common.errors.NotFound` when there is no pipeline of that name (or it is
+    outside the request's pipeline prefix: as if there were none)."""
     if name is None:
         return None
-    found = await store.pipeline_id(conn, name)
+    found = await store.pipeline_id(conn, name, current_prefix())
     if found is None:
         raise NotFound(f"pipeline {name!r} not found", code="pipeline_not_found")
     return found
@@ -47,10 +49,11 @@ async def list_pipelines(
     check_limit(limit)
     scope = query_scope("v1.pipelines")
     after = decode_cursor(cursor, scope, (str, int)) if cursor is not None else None
+    prefix = current_prefix()
     async with read_snapshot(pool) as conn:
-        total = await store.count_pipelines(conn)
+        total = await store.count_pipelines(conn, prefix)
         rows = await store.list_pipelines(
-            conn, after=(after[0], after[1]) if after else None, limit=limit
+            conn, after=(after[0], after[1]) if after else None, limit=limit, prefix=prefix
         )
     rows, next_cursor = split_page(rows, limit, scope, key=("name", "id"))
     return {
@@ -96,13 +99,13 @@ async def pipeline_names(pool: asyncpg.Pool) -> list[str]:
     """The reference's ``/pipelines``: every pipeline's name, the newest first."""
     with span("metadata.pipelines"):
         async with read_snapshot(pool) as conn:
-            return await store.pipeline_names(conn)
+            return await store.pipeline_names(conn, current_prefix())
 
 
 async def stage_names(pool: asyncpg.Pool, pipeline_name: str) -> dict[str, Any]:
     """The reference's ``/pipeline-stages``: the names of the stages that have executions."""
     with span("metadata.pipeline_stages", pipeline=pipeline_name):
         async with read_snapshot(pool) as conn:
-            pipeline = await store.pipeline_id(conn, pipeline_name)
+            pipeline = await store.pipeline_id(conn, pipeline_name, current_prefix())
             stages = [] if pipeline is None else await store.stage_names(conn, pipeline)
     return {"stages": stages, "total_stages": len(stages)}

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.access import current_prefix
 from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import NotFound
 from cmf_common.tracing import span
@@ -55,7 +56,8 @@ async def document(
     caller's snapshot. An ``exec_uuid`` no execution of the pipeline has raises
     :class:`ExecutionNotFound`, unless not ``strict_exec_uuid``: then the stages come empty,
     as cmflib's ``dumptojson`` answers."""
-    pipelines = await store.pipelines(conn, query.pipeline_name)
+    # Outside the request's pipeline prefix a pipeline is as absent as one never pushed.
+    pipelines = await store.pipelines(conn, query.pipeline_name, current_prefix())
     if query.pipeline_name is not None and not pipelines:
         raise NotFound(f"Pipeline {query.pipeline_name} not found.")
     pipeline_ids = [p["id"] for p in pipelines]

@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Histogram
 
+from cmf_common.access import check_push
 from cmf_common.committed import CommittedPublisher
 from cmf_common.db import Connection
 from cmf_common.events import NewEvent
@@ -102,6 +103,7 @@ async def push(
 
     After the commit and before returning, the pipeline's committed sequence is posted on
     ``committed``, so lineage reads wait for every acknowledged push (cmf_common.committed)."""
+    check_push(pipeline_name)  # 403 outside the request's pipeline prefix
     started = time.perf_counter()
     PUSH_BYTES.observe(len(json_payload))
     with span("metadata.push", pipeline=pipeline_name):

@@ -4,7 +4,8 @@
 It reads its job (JSON: the spooled body's path, the database and schema) on stdin, merges the
 push with a connection of its own in one transaction, and writes its answer as one JSON line
 on stdout: ``{"kind": "outcome", ...}``, ``"invalid"`` (the body's errors), ``"no_name"``, or
-``"rejected"`` (a :class:`~cmf_metadata.merge.PayloadRejected`'s kind and detail). Logs go to
+``"rejected"`` (a :class:`~cmf_metadata.merge.PayloadRejected`'s kind and detail), or
+``"forbidden"`` (the pipeline is outside the job's ``prefix``: nothing merged). Logs go to
 stderr, the server's log.
 """
 
@@ -62,6 +63,9 @@ async def _run_job(job: dict[str, Any]) -> dict[str, Any]:
     del body
     name, exec_uuid, json_payload = request.pipeline_name, request.exec_uuid, request.json_payload
     del request
+    prefix = job.get("prefix")
+    if prefix and not name.startswith(prefix):
+        return {"kind": "forbidden", "pipeline": name}
     try:
         source = read_big_payload(json_payload, name)
     except PayloadRejected as rejected:

@@ -33,15 +33,18 @@ class NothingStored:
 
 
 class ArtifactService:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, auth: httpx.Auth | None = None) -> None:
         self.client = client
+        self.auth = auth or httpx.USE_CLIENT_DEFAULT
 
     async def among(self, digests: Sequence[str]) -> set[str]:
         asked = sorted({d for d in digests if _DIGEST.match(d)})
         if not asked:
             return set()
         try:
-            answer = await self.client.post("/api/native/v1/blobs/stored", json={"digests": asked})
+            answer = await self.client.post(
+                "/api/native/v1/blobs/stored", json={"digests": asked}, auth=self.auth
+            )
             answer.raise_for_status()
             return set(answer.json()["stored"])
         except (httpx.HTTPError, KeyError, ValueError) as exc:

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from cmf_common.access import current_prefix
 from cmf_common.db import read_snapshot
 from cmf_common.errors import Invalid, NotFound
 from cmf_common.tracing import span
@@ -114,7 +115,7 @@ async def pipeline_cards(
     with span("metadata.views.pipelines"):
         async with read_snapshot(pool) as conn:
             total, rows = await store.pipeline_cards(
-                conn, name_like=_text(q), offset=offset, limit=limit
+                conn, name_like=_text(q), offset=offset, limit=limit, prefix=current_prefix()
             )
     return {"items": [card(r) for r in rows], "total": total, "offset": offset}
 
@@ -302,7 +303,7 @@ async def compare_executions(pool: asyncpg.Pool, raw_ids: str) -> dict[str, Any]
     """Up to ten executions side by side: each one's header and a row per property."""
     ids = parse_ids(raw_ids)
     async with read_snapshot(pool) as conn:
-        rows = {r["id"]: r for r in await store.executions_by_ids(conn, ids)}
+        rows = {r["id"]: r for r in await store.executions_by_ids(conn, ids, current_prefix())}
     missing = [i for i in ids if i not in rows]
     if missing:
         raise NotFound(
@@ -375,7 +376,7 @@ async def label_page(
     how many rows it has."""
     check_page(offset, limit)
     async with read_snapshot(pool) as conn:
-        row = await artifact_store.artifact(conn, artifact_id)
+        row = await artifact_store.artifact(conn, artifact_id, current_prefix())
     if row is None:
         raise NotFound(f"artifact {artifact_id} not found", code="artifact_not_found")
     name = label_file_name(artifact_item(row))
@@ -408,15 +409,16 @@ async def label_page(
 
 async def model_card(pool: asyncpg.Pool, artifact_id: int) -> dict[str, Any]:
     """A model, the executions that produced or used it, and what they read and wrote."""
+    prefix = current_prefix()
     async with read_snapshot(pool) as conn:
-        model = await artifact_store.artifact(conn, artifact_id)
+        model = await artifact_store.artifact(conn, artifact_id, prefix)
         if model is None:
             raise NotFound(f"artifact {artifact_id} not found", code="artifact_not_found")
         if model["type"] != MODEL:
             raise NotFound(
                 f"artifact {artifact_id} is a {model['type']}, not a Model", code="not_a_model"
             )
-        executions = await execution_store.executions_of_artifact(conn, artifact_id)
+        executions = await execution_store.executions_of_artifact(conn, artifact_id, prefix)
         ids = [e["id"] for e in executions]
         full = await store.executions_by_ids(conn, ids)
         inputs = await artifact_store.artifacts_of_executions(conn, ids, 3, artifact_id)
@@ -438,7 +440,7 @@ async def python_env(
 ) -> tuple[str, files.Chunks]:
     """The python environment file an execution names (``Python_Env``) and its bytes."""
     async with read_snapshot(pool) as conn:
-        row = await execution_store.execution(conn, execution_id)
+        row = await execution_store.execution(conn, execution_id, current_prefix())
     if row is None:
         raise NotFound(f"execution {execution_id} not found", code="execution_not_found")
     path = row["custom_properties"].get("Python_Env") or row["properties"].get("Python_Env")

@@ -10,6 +10,8 @@ from fastapi import Depends, Request
 from cmf_artifacts.blobs import Blobs
 from cmf_artifacts.catalog import MetadataCatalog, MetadataUnavailable
 from cmf_artifacts.files import NamedFiles
+from cmf_common.access import current_prefix
+from cmf_common.errors import NotFound
 from cmf_common.service import state_of
 
 
@@ -44,6 +46,19 @@ def get_files(state: State) -> NamedFiles:
     return state.files
 
 
+async def visible_digest(state: State, request: Request) -> str:
+    """``digest``, when the request may read it: a principal restricted to a pipeline prefix
+    reads only the blobs of artifacts of pipelines inside it (asked of the metadata service);
+    an unrestricted one asks nothing. Else 404, as for a blob not stored."""
+    digest = str(request.path_params["digest"])
+    if current_prefix() is not None:
+        catalog = get_catalog(state)
+        if not await catalog.holds(digest):
+            raise NotFound(f"blob {digest} is not stored", code="blob_not_found")
+    return digest
+
+
 BlobsDep = Annotated[Blobs, Depends(get_blobs)]
 FilesDep = Annotated[NamedFiles, Depends(get_files)]
+VisibleDigest = Annotated[str, Depends(visible_digest)]
 Catalog = Annotated[MetadataCatalog, Depends(get_catalog)]

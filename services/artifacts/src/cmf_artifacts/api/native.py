@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from cmf_artifacts.api.deps import BlobsDep
+from cmf_artifacts.api.deps import BlobsDep, VisibleDigest
 from cmf_artifacts.api.responses import (
     blob_headers,
     blob_response,
@@ -73,7 +73,7 @@ def session_answer(session: Session, parts: list[PartInfo]) -> SessionAnswer:
     "/blobs/{digest}",
     responses={200: {"description": "stored: its size, ETag"}, 404: {"description": "not stored"}},
 )
-async def head_blob(blobs: BlobsDep, digest: Digest) -> Response:
+async def head_blob(blobs: BlobsDep, digest: Digest, _: VisibleDigest) -> Response:
     """Whether the blob is stored (``Content-Length``, ``ETag``): a client asks before it
     sends bytes that are there already."""
     blob = await blobs.find(digest)
@@ -92,7 +92,7 @@ async def head_blob(blobs: BlobsDep, digest: Digest) -> Response:
         **errors(404, 416, 422),
     },
 )
-async def get_blob(blobs: BlobsDep, digest: Digest, request: Request) -> Response:
+async def get_blob(blobs: BlobsDep, digest: Digest, request: Request, _: VisibleDigest) -> Response:
     """The blob's bytes, streamed; ``Range: bytes=a-b`` answers 206."""
     return await blob_response(blobs, digest, request)
 
@@ -121,7 +121,7 @@ async def put_blob(blobs: BlobsDep, digest: Digest, request: Request) -> JSONRes
 
 
 @router.get("/blobs/{digest}/url", response_model=PresignedUrl, responses=errors(404, 422))
-async def blob_url(blobs: BlobsDep, digest: Digest) -> PresignedUrl:
+async def blob_url(blobs: BlobsDep, digest: Digest, _: VisibleDigest) -> PresignedUrl:
     """A presigned URL that reads the blob straight from S3 (422 on a local store)."""
     url = await blobs.download_url(digest)
     return PresignedUrl(url=url, expires_in=blobs.settings.presign_expiry_s)

@@ -13,6 +13,7 @@ from cmf_artifacts.api.responses import blob_response, body_of, expects_continue
 from cmf_artifacts.catalog import WITHOUT_BYTES, Artifact
 from cmf_artifacts.digests import check_digest
 from cmf_artifacts.schemas import BINARY_ANSWER, BINARY_BODY, ArtifactPushed
+from cmf_common.access import check_push
 from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.errors import Invalid
 
@@ -57,7 +58,9 @@ async def artifact_push(
 ) -> JSONResponse:
     """Store an artifact's bytes (the body, streamed). The body's md5 must be the artifact's
     ``uri`` (409 and nothing stored otherwise). A directory artifact (``uri`` ``<md5>.dir``)
-    is pushed as its manifest; its files go to ``PUT /api/native/v1/blobs/{md5}``."""
+    is pushed as its manifest; its files go to ``PUT /api/native/v1/blobs/{md5}``. A pipeline
+    outside the request's pipeline prefix is refused (403)."""
+    check_push(pipeline_name)
     artifact = await catalog.find(pipeline_name, artifact_name)
     digest = with_bytes(artifact)
     put = await blobs.put(

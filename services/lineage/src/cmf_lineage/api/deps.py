@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
+from cmf_common.access import current_prefix
 from cmf_common.service import state_of
 from cmf_lineage.consistency import Behind
 from cmf_lineage.projector import Projector
@@ -52,7 +53,9 @@ async def consistent_reader(
     did not reach them within ``LINEAGE_CONSISTENCY_WAIT_S``. For routes whose covered pipelines
     are known only from their own parameters, or that answer errors in a dialect of their own."""
     try:
-        return await reader.consistent(pipelines, parse_token(token) if token else None)
+        return await reader.consistent(
+            pipelines, parse_token(token) if token else None, current_prefix()
+        )
     except Behind as behind:
         what = f"{behind} (token {token})" if token else str(behind)
         raise HTTPException(

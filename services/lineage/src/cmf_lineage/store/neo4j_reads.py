@@ -4,11 +4,17 @@ Each statement answers in one record of collected lists: the Python driver spend
 a record than on a value (3,000 records take ~250 ms to decode, the same values collected into
 one record ~20 ms). Nodes a relationship ``MERGE`` created before their own event arrived carry
 no ``version``; they are not in the graph yet, as in PostgreSQL, where such rows do not exist.
+
+A reader :meth:`~Neo4jGraphReader.within` a pipeline prefix adds it to every statement (an
+execution's ``pipeline``, an artifact's ``pipelines``); its walks go one set-based hop at a
+time (``cmf_lineage.graph_reader.linked_by_hops``), each hop kept inside the prefix, where the
+variable-length pattern could not be. Without a prefix the statements are unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +28,8 @@ from cmf_lineage.graph_reader import (
     ExecutionRecord,
     PipelineGraph,
     StoredBlob,
+    linked_by_hops,
+    upstream_by_hops,
 )
 from cmf_lineage.store.neo4j_client import Neo4jClient
 
@@ -36,6 +44,14 @@ SCHEMA = (
 MAX_WALK = 10_000
 
 _ARTIFACT = "[a.metadata_id, a.uri, a.type, a.name, a.display_name, coalesce(a.pipelines, [])]"
+# Inside a prefix (``$prefix``): its pipelines those inside; an artifact linked in one of them,
+# an execution of one of them.
+_ARTIFACT_INSIDE_COLUMNS = (
+    "[a.metadata_id, a.uri, a.type, a.name, a.display_name,"
+    " [q IN coalesce(a.pipelines, []) WHERE q STARTS WITH $prefix]]"
+)
+_ARTIFACT_INSIDE = " AND any(q IN coalesce(a.pipelines, []) WHERE q STARTS WITH $prefix)"
+_EXECUTION_INSIDE = " AND x.pipeline STARTS WITH $prefix"
 _EXECUTION = "[x.metadata_id, x.pipeline, x.uuid, x.stage, x.type, x.name, x.display_name]"
 _KIND = {"INPUT": INPUT, "OUTPUT": OUTPUT}
 
@@ -57,11 +73,25 @@ def _execution(r: list[Any]) -> ExecutionInfo:
 
 class Neo4jGraphReader(Neo4jClient):
     schema = SCHEMA
+    prefix: str | None = None
+
+    def within(self, prefix: str) -> Neo4jGraphReader:
+        """This reader restricted to the pipelines whose names start with ``prefix``."""
+        scoped = copy.copy(self)
+        scoped.prefix = prefix
+        return scoped
+
+    def _a(self) -> str:
+        """The artifact's columns (its pipelines those inside the prefix)."""
+        return _ARTIFACT if self.prefix is None else _ARTIFACT_INSIDE_COLUMNS
+
+    def _inside(self, fragment: str) -> str:
+        return "" if self.prefix is None else fragment
 
     async def _one(self, query: str, **params: Any) -> Any:
         """The single record ``query`` answers (its aggregates make one even when empty)."""
         async with self.driver.session(database=self.database) as session:
-            result = await session.run(query, **params)
+            result = await session.run(query, **params, prefix=self.prefix)
             return await result.single()
 
     async def _together(self, queries: list[str], **params: Any) -> list[Any]:
@@ -69,6 +99,11 @@ class Neo4jGraphReader(Neo4jClient):
         server answers them on as many cores as it has, where one session would queue them.
         They are separate auto-commit reads either way (no shared snapshot was lost)."""
         return list(await asyncio.gather(*(self._one(q, **params) for q in queries)))
+
+    def _pipeline_found(self) -> str:
+        if self.prefix is None:
+            return _PIPELINE_FOUND
+        return _PIPELINE_FOUND.replace(" RETURN", " AND n.name STARTS WITH $prefix RETURN")
 
     async def graph_version(self, consumer: str) -> int:
         record = await self._one(
@@ -92,14 +127,14 @@ class Neo4jGraphReader(Neo4jClient):
     async def pipeline_graph(self, pipeline: str) -> PipelineGraph | None:
         found, stages, executions, linked = await self._together(
             [
-                _PIPELINE_FOUND,
+                self._pipeline_found(),
                 "MATCH (s:Stage {pipeline: $p}) WHERE s.version IS NOT NULL"
                 " RETURN collect(s.name) AS rows",
                 _PIPELINE_EXECUTIONS,
                 "MATCH (x:Execution {pipeline: $p})-[r:INPUT|OUTPUT]-(a:Artifact)"
                 " WITH collect([x.uuid, a.uri, type(r)]) AS edges,"
                 "   collect(DISTINCT CASE WHEN a.version IS NOT NULL THEN a END) AS known"
-                f" RETURN edges, [a IN known | {_ARTIFACT}] AS artifacts",
+                f" RETURN edges, [a IN known | {self._a()}] AS artifacts",
             ],
             p=pipeline,
         )
@@ -118,7 +153,7 @@ class Neo4jGraphReader(Neo4jClient):
     ) -> tuple[list[ExecutionInfo], list[tuple[str, str]]] | None:
         found, executions, pairs = await self._together(
             [
-                _PIPELINE_FOUND,
+                self._pipeline_found(),
                 _PIPELINE_EXECUTIONS,
                 "MATCH (y:Execution {pipeline: $p})-[:OUTPUT]->(a:Artifact)"
                 "   -[:INPUT]->(x:Execution {pipeline: $p})"
@@ -138,7 +173,8 @@ class Neo4jGraphReader(Neo4jClient):
     async def artifact_by_id(self, metadata_id: int) -> ArtifactInfo | None:
         record = await self._one(
             "MATCH (a:Artifact {metadata_id: $id}) WHERE a.version IS NOT NULL"
-            f" WITH a ORDER BY a.uri RETURN collect({_ARTIFACT})[0] AS a",
+            f"{self._inside(_ARTIFACT_INSIDE)}"
+            f" WITH a ORDER BY a.uri RETURN collect({self._a()})[0] AS a",
             id=metadata_id,
         )
         return _artifact(record["a"]) if record is not None and record["a"] else None
@@ -146,7 +182,7 @@ class Neo4jGraphReader(Neo4jClient):
     async def artifact_by_uri(self, uri: str) -> ArtifactInfo | None:
         record = await self._one(
             "MATCH (a:Artifact {uri: $uri}) WHERE a.version IS NOT NULL"
-            f" RETURN collect({_ARTIFACT})[0] AS a",
+            f"{self._inside(_ARTIFACT_INSIDE)} RETURN collect({self._a()})[0] AS a",
             uri=uri,
         )
         return _artifact(record["a"]) if record is not None and record["a"] else None
@@ -154,7 +190,8 @@ class Neo4jGraphReader(Neo4jClient):
     async def executions_by_uuid(self, uuid: str) -> list[ExecutionInfo]:
         record = await self._one(
             "MATCH (x:Execution {uuid: $uuid}) WHERE x.version IS NOT NULL"
-            f" WITH x ORDER BY x.pipeline RETURN collect({_EXECUTION}) AS rows",
+            f"{self._inside(_EXECUTION_INSIDE)} WITH x ORDER BY x.pipeline"
+            f" RETURN collect({_EXECUTION}) AS rows",
             uuid=uuid,
         )
         return [_execution(r) for r in record["rows"]] if record is not None else []
@@ -165,7 +202,8 @@ class Neo4jGraphReader(Neo4jClient):
         pattern = "(a)-[:INPUT]->(x:Execution)" if kind == INPUT else "(a)<-[:OUTPUT]-(x:Execution)"
         record = await self._one(
             f"UNWIND $uris AS u MATCH (a:Artifact {{uri: u}}) MATCH {pattern}"
-            f" WHERE x.version IS NOT NULL RETURN collect([u, {_EXECUTION}]) AS rows",
+            f" WHERE x.version IS NOT NULL{self._inside(_EXECUTION_INSIDE)}"
+            f" RETURN collect([u, {_EXECUTION}]) AS rows",
             uris=list(uris),
         )
         return [(r[0], _execution(r[1])) for r in record["rows"]] if record is not None else []
@@ -176,8 +214,8 @@ class Neo4jGraphReader(Neo4jClient):
         pattern = "(a:Artifact)-[:INPUT]->(x)" if kind == INPUT else "(x)-[:OUTPUT]->(a:Artifact)"
         record = await self._one(
             "UNWIND $keys AS k MATCH (x:Execution {pipeline: k[0], uuid: k[1]})"
-            f" MATCH {pattern} WHERE a.version IS NOT NULL"
-            f" RETURN collect([k[0], k[1], {_ARTIFACT}]) AS rows",
+            f" MATCH {pattern} WHERE a.version IS NOT NULL{self._inside(_EXECUTION_INSIDE)}"
+            f" RETURN collect([k[0], k[1], {self._a()}]) AS rows",
             keys=[list(k) for k in keys],
         )
         if record is None:
@@ -198,8 +236,9 @@ class Neo4jGraphReader(Neo4jClient):
             "   UNION UNWIND $ids AS k MATCH (a:Artifact {metadata_id: k}) RETURN a"
             "   UNION UNWIND $names AS k MATCH (a:Artifact {name: k}) RETURN a"
             " }"
-            " WITH a WHERE a.version IS NOT NULL ORDER BY a.metadata_id, a.uri"
-            f" RETURN collect([{_ARTIFACT}, a.create_time, a.version, a.properties,"
+            f" WITH a WHERE a.version IS NOT NULL{self._inside(_ARTIFACT_INSIDE)}"
+            " WITH a ORDER BY a.metadata_id, a.uri"
+            f" RETURN collect([{self._a()}, a.create_time, a.version, a.properties,"
             "   a.custom_properties]) AS rows",
             uris=list(uris),
             ids=list(ids),
@@ -217,7 +256,7 @@ class Neo4jGraphReader(Neo4jClient):
     async def execution_records(self, ids: Sequence[int]) -> list[ExecutionRecord]:
         record = await self._one(
             "UNWIND $ids AS k MATCH (x:Execution {metadata_id: k}) WHERE x.version IS NOT NULL"
-            " WITH DISTINCT x ORDER BY x.metadata_id, x.pipeline"
+            f"{self._inside(_EXECUTION_INSIDE)} WITH DISTINCT x ORDER BY x.metadata_id, x.pipeline"
             f" RETURN collect([{_EXECUTION}, x.properties, x.custom_properties]) AS rows",
             ids=list(ids),
         )
@@ -229,6 +268,8 @@ class Neo4jGraphReader(Neo4jClient):
         ]
 
     async def linked_artifacts(self, uris: Sequence[str], *, upstream: bool) -> list[str]:
+        if self.prefix is not None:
+            return await linked_by_hops(self, uris, upstream=upstream)
         # Upstream is against the edges' direction (an artifact <-OUTPUT- its writer <-INPUT-
         # what it read), downstream along it. With DISTINCT end nodes Neo4j walks the
         # variable-length pattern breadth first, each node once, without enumerating paths.
@@ -248,6 +289,8 @@ class Neo4jGraphReader(Neo4jClient):
     async def upstream_edges(
         self, root: ArtifactInfo | ExecutionInfo, hops: int, limit: int
     ) -> list[tuple[ExecutionInfo, ArtifactInfo, int]] | None:
+        if self.prefix is not None:
+            return await upstream_by_hops(self, root, hops, limit)
         # Upstream is against the edges' direction: into an artifact come the OUTPUT edges of
         # what wrote it, into an execution the INPUT edges of what it read. With DISTINCT end
         # nodes Neo4j walks the variable-length pattern breadth first, without enumerating paths.

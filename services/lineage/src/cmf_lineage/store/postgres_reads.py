@@ -1,7 +1,14 @@
-"""Lineage reads from the PostgreSQL graph: one set-based statement per question or hop."""
+"""Lineage reads from the PostgreSQL graph: one set-based statement per question or hop.
+
+A reader :meth:`~PostgresGraphReader.within` a pipeline prefix (the request's principal's,
+``cmf_common.access``) adds the prefix to every statement: it sees the executions and edges of
+pipelines whose names start with it, and the artifacts linked in one of them (each listing only
+those pipelines). Without a prefix the statements are unchanged.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,11 +26,30 @@ from cmf_lineage.graph_reader import (
     StoredBlob,
 )
 
-_ARTIFACT = (
+_ARTIFACT_COLUMNS = (
     "a.metadata_id, a.uri, a.type, a.name, a.display_name,"
-    " ARRAY(SELECT m.pipeline FROM artifact_pipelines m WHERE m.uri = a.uri"
+    " ARRAY(SELECT m.pipeline FROM artifact_pipelines m WHERE m.uri = a.uri{inside}"
     "   ORDER BY m.pipeline) AS pipelines"
 )
+_ARTIFACT = _ARTIFACT_COLUMNS.format(inside="")
+# Inside the prefix (``{p}`` its placeholder): an artifact linked in a pipeline inside it.
+_ARTIFACT_INSIDE = (
+    " AND EXISTS (SELECT 1 FROM artifact_pipelines v WHERE v.uri = a.uri"
+    " AND starts_with(v.pipeline, {p}))"
+)
+
+
+def _artifact_columns(p: str | None) -> str:
+    """The artifact's columns, its pipelines those inside the prefix ``p`` binds."""
+    if p is None:
+        return _ARTIFACT
+    return _ARTIFACT_COLUMNS.format(inside=f" AND starts_with(m.pipeline, {p})")
+
+
+def _inside(template: str, p: str | None) -> str:
+    return "" if p is None else template.format(p=p)
+
+
 _EXECUTION = "x.metadata_id, x.pipeline, x.uuid, x.stage, x.type, x.name, x.display_name"
 
 
@@ -48,6 +74,29 @@ def _execution(r: Any) -> ExecutionInfo:
 class PostgresGraphReader:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self.prefix: str | None = None
+
+    def within(self, prefix: str) -> PostgresGraphReader:
+        """This reader restricted to the pipelines whose names start with ``prefix``."""
+        scoped = copy.copy(self)
+        scoped.prefix = prefix
+        return scoped
+
+    def _args(self) -> tuple[str, ...]:
+        return () if self.prefix is None else (self.prefix,)
+
+    def _p(self, n: int) -> str | None:
+        """The placeholder of the prefix when it is the ``n``-th parameter (None: no prefix)."""
+        return None if self.prefix is None else f"${n}"
+
+    async def _pipeline_known(self, conn: Any, pipeline: str) -> bool:
+        inside = _inside(" AND starts_with(name, {p})", self._p(2))
+        found = await conn.fetchval(
+            f"SELECT 1 FROM pipelines WHERE name = $1{inside}",  # noqa: S608 (constant fragments)
+            pipeline,
+            *self._args(),
+        )
+        return found is not None
 
     async def graph_version(self, consumer: str) -> int:
         async with self.pool.acquire() as conn:
@@ -69,7 +118,7 @@ class PostgresGraphReader:
 
     async def pipeline_graph(self, pipeline: str) -> PipelineGraph | None:
         async with read_snapshot(self.pool) as conn:
-            if await conn.fetchval("SELECT 1 FROM pipelines WHERE name = $1", pipeline) is None:
+            if not await self._pipeline_known(conn, pipeline):
                 return None
             stages = await conn.fetch(
                 "SELECT name FROM stages WHERE pipeline = $1 ORDER BY name", pipeline
@@ -82,9 +131,10 @@ class PostgresGraphReader:
                 "SELECT execution, artifact, kind FROM edges WHERE pipeline = $1", pipeline
             )
             artifacts = await conn.fetch(
-                f"SELECT {_ARTIFACT} FROM artifacts a"  # noqa: S608 (constant column lists)
+                f"SELECT {_artifact_columns(self._p(2))} FROM artifacts a"  # noqa: S608 (constants)
                 " WHERE a.uri IN (SELECT artifact FROM edges WHERE pipeline = $1)",
                 pipeline,
+                *self._args(),
             )
         return PipelineGraph(
             name=pipeline,
@@ -98,7 +148,7 @@ class PostgresGraphReader:
         self, pipeline: str
     ) -> tuple[list[ExecutionInfo], list[tuple[str, str]]] | None:
         async with read_snapshot(self.pool) as conn:
-            if await conn.fetchval("SELECT 1 FROM pipelines WHERE name = $1", pipeline) is None:
+            if not await self._pipeline_known(conn, pipeline):
                 return None
             executions = await conn.fetch(
                 f"SELECT {_EXECUTION} FROM executions x WHERE x.pipeline = $1",  # noqa: S608
@@ -119,23 +169,33 @@ class PostgresGraphReader:
 
     async def artifact_by_id(self, metadata_id: int) -> ArtifactInfo | None:
         async with self.pool.acquire() as conn:
+            p = self._p(2)
             row = await conn.fetchrow(
-                f"SELECT {_ARTIFACT} FROM artifacts a WHERE a.metadata_id = $1"  # noqa: S608 (constant column lists)
-                " ORDER BY a.uri LIMIT 1",
+                f"SELECT {_artifact_columns(p)} FROM artifacts a WHERE a.metadata_id = $1"  # noqa: S608 (constant column lists)
+                f"{_inside(_ARTIFACT_INSIDE, p)} ORDER BY a.uri LIMIT 1",
                 metadata_id,
+                *self._args(),
             )
         return _artifact(row) if row is not None else None
 
     async def artifact_by_uri(self, uri: str) -> ArtifactInfo | None:
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(f"SELECT {_ARTIFACT} FROM artifacts a WHERE a.uri = $1", uri)  # noqa: S608 (constant column lists)
+            p = self._p(2)
+            row = await conn.fetchrow(
+                f"SELECT {_artifact_columns(p)} FROM artifacts a WHERE a.uri = $1"  # noqa: S608 (constant column lists)
+                f"{_inside(_ARTIFACT_INSIDE, p)}",
+                uri,
+                *self._args(),
+            )
         return _artifact(row) if row is not None else None
 
     async def executions_by_uuid(self, uuid: str) -> list[ExecutionInfo]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {_EXECUTION} FROM executions x WHERE x.uuid = $1 ORDER BY x.pipeline",  # noqa: S608 (constant column lists)
+                f"SELECT {_EXECUTION} FROM executions x WHERE x.uuid = $1"  # noqa: S608 (constant column lists)
+                f"{_inside(' AND starts_with(x.pipeline, {p})', self._p(2))} ORDER BY x.pipeline",
                 uuid,
+                *self._args(),
             )
         return [_execution(r) for r in rows]
 
@@ -146,9 +206,11 @@ class PostgresGraphReader:
             rows = await conn.fetch(
                 f"SELECT e.artifact, {_EXECUTION} FROM edges e"  # noqa: S608 (constant column lists)
                 " JOIN executions x ON x.pipeline = e.pipeline AND x.uuid = e.execution"
-                " WHERE e.artifact = ANY($1::text[]) AND e.kind = $2",
+                " WHERE e.artifact = ANY($1::text[]) AND e.kind = $2"
+                f"{_inside(' AND starts_with(e.pipeline, {p})', self._p(3))}",
                 list(uris),
                 kind,
+                *self._args(),
             )
         return [(r["artifact"], _execution(r)) for r in rows]
 
@@ -156,14 +218,17 @@ class PostgresGraphReader:
         self, keys: Sequence[ExecutionKey], kind: int
     ) -> list[tuple[ExecutionKey, ArtifactInfo]]:
         async with self.pool.acquire() as conn:
+            p = self._p(4)
             rows = await conn.fetch(
-                f"SELECT e.pipeline AS edge_pipeline, e.execution, {_ARTIFACT}"  # noqa: S608 (constant column lists)
+                f"SELECT e.pipeline AS edge_pipeline, e.execution, {_artifact_columns(p)}"  # noqa: S608 (constant column lists)
                 " FROM unnest($1::text[], $2::text[]) AS k(p, u)"
                 " JOIN edges e ON e.pipeline = k.p AND e.execution = k.u AND e.kind = $3"
+                f"{_inside(' AND starts_with(e.pipeline, {p})', p)}"
                 " JOIN artifacts a ON a.uri = e.artifact",
                 [k[0] for k in keys],
                 [k[1] for k in keys],
                 kind,
+                *self._args(),
             )
         return [((r["edge_pipeline"], r["execution"]), _artifact(r)) for r in rows]
 
@@ -174,17 +239,23 @@ class PostgresGraphReader:
         ids: Sequence[int] = (),
         names: Sequence[str] = (),
     ) -> list[ArtifactRecord]:
-        columns = f"{_ARTIFACT}, a.create_time, a.version, a.properties, a.custom_properties"
+        p = self._p(4)
+        columns = (
+            f"{_artifact_columns(p)}, a.create_time, a.version, a.properties, a.custom_properties"
+        )
+        inside = _inside(_ARTIFACT_INSIDE, p)
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 # One index lookup per selector; UNION drops an artifact two of them select.
-                f"SELECT {columns} FROM artifacts a WHERE a.uri = ANY($1::text[])"  # noqa: S608 (constant column lists)
-                f" UNION SELECT {columns} FROM artifacts a WHERE a.metadata_id = ANY($2::bigint[])"
-                f" UNION SELECT {columns} FROM artifacts a WHERE a.name = ANY($3::text[])"
+                f"SELECT {columns} FROM artifacts a WHERE a.uri = ANY($1::text[]){inside}"  # noqa: S608 (constant column lists)
+                f" UNION SELECT {columns} FROM artifacts a"
+                f"   WHERE a.metadata_id = ANY($2::bigint[]){inside}"
+                f" UNION SELECT {columns} FROM artifacts a WHERE a.name = ANY($3::text[]){inside}"
                 " ORDER BY metadata_id, uri",
                 list(uris),
                 list(ids),
                 list(names),
+                *self._args(),
             )
         return [
             ArtifactRecord(
@@ -201,8 +272,11 @@ class PostgresGraphReader:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT {_EXECUTION}, x.properties, x.custom_properties FROM executions x"  # noqa: S608 (constant column lists)
-                " WHERE x.metadata_id = ANY($1::bigint[]) ORDER BY x.metadata_id, x.pipeline",
+                " WHERE x.metadata_id = ANY($1::bigint[])"
+                f"{_inside(' AND starts_with(x.pipeline, {p})', self._p(2))}"
+                " ORDER BY x.metadata_id, x.pipeline",
                 list(ids),
+                *self._args(),
             )
         return [
             ExecutionRecord(_execution(r), r["properties"], r["custom_properties"]) for r in rows
@@ -220,11 +294,13 @@ class PostgresGraphReader:
                 " UNION"
                 "   SELECT n.artifact FROM walk w"
                 f"  JOIN edges e ON e.artifact = w.uri AND e.kind = {into}"
+                f"{_inside(' AND starts_with(e.pipeline, {p})', self._p(2))}"
                 "   JOIN edges n ON n.pipeline = e.pipeline AND n.execution = e.execution"
                 f"   AND n.kind = {out}"
                 " )"
                 " SELECT uri FROM walk WHERE uri <> ALL($1::text[])",
                 list(uris),
+                *self._args(),
             )
         return [r["uri"] for r in rows]
 
@@ -234,6 +310,8 @@ class PostgresGraphReader:
         is_artifact = isinstance(root, ArtifactInfo)
         key = root.uri if isinstance(root, ArtifactInfo) else root.uuid
         pipeline = "" if isinstance(root, ArtifactInfo) else root.pipeline
+        p = self._p(6)
+        inside = _inside(" AND starts_with(e.pipeline, {p})", p)
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 # Walk the nodes (an artifact to what wrote it, an execution to what it read),
@@ -247,18 +325,18 @@ class PostgresGraphReader:
                 f"    ON (w.is_artifact AND e.artifact = w.key AND e.kind = {OUTPUT})"
                 "     OR (NOT w.is_artifact AND e.pipeline = w.pipeline AND e.execution = w.key"
                 f"        AND e.kind = {INPUT})"
-                "   WHERE w.hop < $4 - 1"
+                f"   WHERE w.hop < $4 - 1{inside}"
                 "), expanded AS (SELECT DISTINCT is_artifact, pipeline, key FROM walk),"
                 " crossed AS ("
                 "   SELECT e.pipeline, e.execution, e.artifact, e.kind FROM expanded w JOIN edges e"
                 f"    ON (w.is_artifact AND e.artifact = w.key AND e.kind = {OUTPUT})"
                 "     OR (NOT w.is_artifact AND e.pipeline = w.pipeline AND e.execution = w.key"
                 f"        AND e.kind = {INPUT})"
-                "   WHERE (SELECT count(*) FROM expanded) <= $5"
+                f"   WHERE (SELECT count(*) FROM expanded) <= $5{inside}"
                 " )"
                 " SELECT c.kind, x.metadata_id AS x_id, x.pipeline, x.uuid, x.stage,"
                 "   x.type AS x_type, x.name AS x_name, x.display_name AS x_display,"
-                f"  {_ARTIFACT}"
+                f"  {_artifact_columns(p)}"
                 " FROM crossed c"
                 " JOIN executions x ON x.pipeline = c.pipeline AND x.uuid = c.execution"
                 " JOIN artifacts a ON a.uri = c.artifact"
@@ -269,6 +347,7 @@ class PostgresGraphReader:
                 key,
                 hops,
                 limit,
+                *self._args(),
             )
         if any(r["kind"] == -1 for r in rows):
             return None

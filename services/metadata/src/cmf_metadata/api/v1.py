@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
+from cmf_common.access import current_prefix
 from cmf_common.db import json_dumps
 from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.openapi import answer
@@ -118,7 +119,7 @@ async def pipeline_sequence(pipeline: str, pool: Pool) -> Response:
     """The pipeline's committed outbox sequence (0 when nothing was pushed): what lineage reads
     wait for when the board fails them (cmf_common.committed)."""
     async with pool.acquire() as conn:
-        seqs = await committed_seqs(conn, pipeline)
+        seqs = await committed_seqs(conn, pipeline, prefix=current_prefix())
     return json_response({"pipeline": pipeline, "seq": seqs.get(pipeline, 0)})
 
 
@@ -126,7 +127,7 @@ async def pipeline_sequence(pipeline: str, pool: Pool) -> Response:
 async def pipeline_sequences(pool: Pool) -> Response:
     """Every pipeline's committed outbox sequence, by name."""
     async with pool.acquire() as conn:
-        return json_response({"pipelines": await committed_seqs(conn)})
+        return json_response({"pipelines": await committed_seqs(conn, prefix=current_prefix())})
 
 
 @router.get("/pipelines/{pipeline:path}/stages", responses={**answer(STAGES), **errors(404)})

@@ -44,9 +44,12 @@ class ArtifactFilters:
     created_after: int | None = None
     created_before: int | None = None
     text: str | None = None
+    prefix: str | None = None  # the request's pipeline prefix (None: every pipeline)
 
 
 def _artifact_where(stmt: paging.Statement, f: ArtifactFilters) -> None:
+    if f.prefix is not None and f.pipeline_id is None:  # a pipeline is looked up within it
+        stmt.where(paging.artifact_in_prefix("a", "{}"), f.prefix)
     # Membership as an id array read from (stage_id, artifact_id) alone: the planner then
     # looks the page up by primary key instead of merging the whole artifacts table (measured:
     # 11 ms instead of 84 ms for a page of a 20,000-artifact pipeline among 200,000).
@@ -120,45 +123,83 @@ async def count_artifacts(conn: Connection, filters: ArtifactFilters) -> int:
     return await paging.count_matches(conn, stmt, "artifacts a")
 
 
-async def artifact(conn: Connection, artifact_id: int) -> asyncpg.Record | None:
-    """One artifact with its pipelines: the /api/native/v1 entity, and the model card's Model."""
+async def artifact(
+    conn: Connection, artifact_id: int, prefix: str | None = None
+) -> asyncpg.Record | None:
+    """One artifact with its pipelines: the /api/native/v1 entity, and the model card's Model;
+    ``None`` too when no pipeline inside ``prefix`` holds it."""
+    if prefix is None:
+        return await conn.fetchrow(
+            f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts a WHERE a.id = $1",  # noqa: S608
+            artifact_id,
+        )
     return await conn.fetchrow(
-        f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts a WHERE a.id = $1",  # noqa: S608 (constants)
+        f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts a"  # noqa: S608 (constant fragments)
+        f" WHERE a.id = $1 AND {paging.artifact_in_prefix('a', '$2')}",
         artifact_id,
+        prefix,
     )
+
+
+_ARTIFACT_EVENTS = (
+    "SELECT ev.type AS event_type, ev.position, ev.step_key, ev.milliseconds_since_epoch,"
+    "   e.id, e.uuid, e.type, e.name, p.name AS pipeline, s.name AS stage"
+    " FROM events ev JOIN executions e ON e.id = ev.execution_id"
+    " JOIN pipelines p ON p.id = e.pipeline_id JOIN stages s ON s.id = e.stage_id"
+    " WHERE ev.artifact_id = $1{inside} ORDER BY ev.execution_id, ev.type LIMIT $2"
+)
 
 
 async def events_of_artifact(
-    conn: Connection, artifact_id: int, *, limit: int
+    conn: Connection, artifact_id: int, *, limit: int, prefix: str | None = None
 ) -> list[asyncpg.Record]:
-    """The artifact's events by execution id, each with its execution, at most ``limit``."""
+    """The artifact's events by execution id, each with its execution, at most ``limit``
+    (those of executions of pipelines inside ``prefix``)."""
+    if prefix is None:
+        return await conn.fetch(_ARTIFACT_EVENTS.format(inside=""), artifact_id, limit)
     return await conn.fetch(
-        "SELECT ev.type AS event_type, ev.position, ev.step_key, ev.milliseconds_since_epoch,"
-        "   e.id, e.uuid, e.type, e.name, p.name AS pipeline, s.name AS stage"
-        " FROM events ev JOIN executions e ON e.id = ev.execution_id"
-        " JOIN pipelines p ON p.id = e.pipeline_id JOIN stages s ON s.id = e.stage_id"
-        " WHERE ev.artifact_id = $1 ORDER BY ev.execution_id, ev.type LIMIT $2",
-        artifact_id,
-        limit,
+        _ARTIFACT_EVENTS.format(inside=" AND starts_with(p.name, $3)"), artifact_id, limit, prefix
     )
 
 
-async def count_events_of_artifact(conn: Connection, artifact_id: int) -> int:
+async def count_events_of_artifact(
+    conn: Connection, artifact_id: int, prefix: str | None = None
+) -> int:
+    if prefix is None:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM events WHERE artifact_id = $1", artifact_id)
+        )
     return int(
-        await conn.fetchval("SELECT count(*) FROM events WHERE artifact_id = $1", artifact_id)
+        await conn.fetchval(
+            "SELECT count(*) FROM events ev JOIN executions e ON e.id = ev.execution_id"  # noqa: S608
+            f" WHERE ev.artifact_id = $1 AND {paging.execution_in_prefix('e', '$2')}",
+            artifact_id,
+            prefix,
+        )
     )
 
 
 # --- artifact types ------------------------------------------------------------------------------
 
 
-async def artifact_type_names(conn: Connection) -> list[str]:
+async def artifact_type_names(conn: Connection, prefix: str | None = None) -> list[str]:
     """Artifact types in the order they were first stored. The reference's /artifact_types is
     MLMD's get_artifact_types() (cmflib get_all_artifact_types, no ORDER BY): the order its
-    merge first met each type; the push numbers new types in that order."""
-    rows = await conn.fetch(
-        "SELECT name FROM types WHERE kind = 1 AND name <> 'Environment' ORDER BY id"
-    )
+    merge first met each type; the push numbers new types in that order. With ``prefix``, the
+    types of artifacts linked in pipelines inside it."""
+    if prefix is None:
+        rows = await conn.fetch(
+            "SELECT name FROM types WHERE kind = 1 AND name <> 'Environment' ORDER BY id"
+        )
+    else:
+        rows = await conn.fetch(
+            "SELECT t.name FROM types t WHERE t.kind = 1 AND t.name <> 'Environment'"
+            "   AND EXISTS (SELECT 1 FROM stage_artifacts sa JOIN pipelines vp"
+            "     ON vp.id = sa.pipeline_id"
+            "     WHERE sa.artifact_type = t.name AND starts_with(vp.name, $1))"
+            " ORDER BY t.id",
+            prefix,
+        )
     return [r["name"] for r in rows]
 
 

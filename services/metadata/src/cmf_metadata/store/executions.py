@@ -40,9 +40,12 @@ class ExecutionFilters:
     created_before: int | None = None  # exclusive
     text: str | None = None  # an ILIKE pattern for property values, already escaped
     text_in_json: str | None = None  # the same text JSON-escaped, as a LIKE pattern
+    prefix: str | None = None  # the request's pipeline prefix (None: every pipeline)
 
 
 def _execution_where(stmt: paging.Statement, f: ExecutionFilters) -> None:
+    if f.prefix is not None and f.pipeline_id is None:  # a pipeline is looked up within it
+        stmt.where(paging.execution_in_prefix("e", "{}"), f.prefix)
     if f.pipeline_id is not None:
         stmt.where("e.pipeline_id = {}", f.pipeline_id)
     if f.stage is not None:
@@ -126,12 +129,17 @@ async def count_executions(conn: Connection, filters: ExecutionFilters) -> int:
     return await paging.count_matches(conn, stmt, "executions e")
 
 
-async def execution(conn: Connection, execution_id: int) -> asyncpg.Record | None:
+async def execution(
+    conn: Connection, execution_id: int, prefix: str | None = None
+) -> asyncpg.Record | None:
+    """One execution; ``None`` too when its pipeline is outside ``prefix``."""
+    inside = "" if prefix is None else " AND starts_with(p.name, $2)"
     return await conn.fetchrow(
         f"SELECT {_EXECUTION_COLUMNS} FROM executions e"  # noqa: S608 (a constant column list)
         " JOIN pipelines p ON p.id = e.pipeline_id JOIN stages s ON s.id = e.stage_id"
-        " WHERE e.id = $1",
+        f" WHERE e.id = $1{inside}",
         execution_id,
+        *((prefix,) if prefix is not None else ()),
     )
 
 
@@ -266,11 +274,16 @@ async def pipeline_execution_names(conn: Connection, pipeline: int) -> list[asyn
 # --- the model card ------------------------------------------------------------------------------
 
 
-async def executions_of_artifact(conn: Connection, artifact_id: int) -> list[asyncpg.Record]:
-    """Every execution that used or produced the artifact, by id."""
+async def executions_of_artifact(
+    conn: Connection, artifact_id: int, prefix: str | None = None
+) -> list[asyncpg.Record]:
+    """Every execution that used or produced the artifact, by id (of pipelines inside
+    ``prefix``)."""
+    inside = "" if prefix is None else " AND " + paging.execution_in_prefix("e", "$2")
     return await conn.fetch(
-        "SELECT e.id, e.properties, e.custom_properties FROM executions e"
-        " WHERE e.id IN (SELECT execution_id FROM events WHERE artifact_id = $1)"
+        "SELECT e.id, e.properties, e.custom_properties FROM executions e"  # noqa: S608
+        f" WHERE e.id IN (SELECT execution_id FROM events WHERE artifact_id = $1){inside}"
         " ORDER BY e.id",
         artifact_id,
+        *((prefix,) if prefix is not None else ()),
     )

@@ -10,16 +10,22 @@ import asyncpg
 from cmf_common.db import Connection
 
 
-async def export_pipelines(conn: Connection, *, after_id: int, limit: int) -> list[asyncpg.Record]:
-    """Pipelines in id order after ``after_id``, each with its outbox sequence now."""
+async def export_pipelines(
+    conn: Connection, *, after_id: int, limit: int, prefix: str | None = None
+) -> list[asyncpg.Record]:
+    """Pipelines in id order after ``after_id`` (those inside ``prefix``, when given), each
+    with its outbox sequence now."""
     return await conn.fetch(
-        "SELECT p.id, p.name, p.properties, p.custom_properties,"
+        "SELECT p.id, p.name, p.properties, p.custom_properties,"  # noqa: S608 (constant fragments)
         "   p.create_time_since_epoch, p.last_update_time_since_epoch,"
         "   coalesce((SELECT q.last_seq FROM outbox_sequences q WHERE q.subject = p.name), 0)"
         "     AS seq"
-        " FROM pipelines p WHERE p.id > $1 ORDER BY p.id LIMIT $2",
+        " FROM pipelines p WHERE p.id > $1"
+        + (" AND starts_with(p.name, $3)" if prefix is not None else "")
+        + " ORDER BY p.id LIMIT $2",
         after_id,
         limit,
+        *((prefix,) if prefix is not None else ()),
     )
 
 

@@ -162,6 +162,28 @@ class SharedFilters(Protocol):
     def created_before(self) -> int | None: ...
 
 
+# --- the pipeline prefix (cmf_common.access): only what pipelines inside it hold ------------------
+
+# An execution belongs to one pipeline; an artifact to every pipeline a stage it is attributed to
+# belongs to. ``{t}`` is the table's alias, ``{p}`` the prefix's placeholder.
+EXECUTION_IN_PREFIX = (
+    "{t}.pipeline_id IN (SELECT vp.id FROM pipelines vp WHERE starts_with(vp.name, {p}))"
+)
+ARTIFACT_IN_PREFIX = (
+    "EXISTS (SELECT 1 FROM attributions va JOIN stages vs ON vs.id = va.stage_id"
+    " JOIN pipelines vp ON vp.id = vs.pipeline_id"
+    " WHERE va.artifact_id = {t}.id AND starts_with(vp.name, {p}))"
+)
+
+
+def execution_in_prefix(t: str, p: str) -> str:
+    return EXECUTION_IN_PREFIX.format(t=t, p=p)
+
+
+def artifact_in_prefix(t: str, p: str) -> str:
+    return ARTIFACT_IN_PREFIX.format(t=t, p=p)
+
+
 def shared_where(stmt: Statement, t: str, f: SharedFilters) -> None:
     """The filters executions and artifacts share, on the table aliased ``t``."""
     if f.type is not None:

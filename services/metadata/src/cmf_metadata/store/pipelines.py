@@ -1,6 +1,8 @@
 """The SQL of pipelines and their stages: looking one up, its version, the lists and counts.
 
-Functions take a connection the caller's transaction owns; nothing here commits.
+Functions take a connection the caller's transaction owns; nothing here commits. A ``prefix``
+(the request's pipeline prefix, ``cmf_common.access``) restricts them to the pipelines whose
+names start with it; ``None`` runs the unrestricted statement, unchanged.
 """
 
 from __future__ import annotations
@@ -10,8 +12,14 @@ import asyncpg
 from cmf_common.db import Connection
 
 
-async def pipeline_id(conn: Connection, name: str) -> int | None:
-    value = await conn.fetchval("SELECT id FROM pipelines WHERE name = $1", name)
+async def pipeline_id(conn: Connection, name: str, prefix: str | None = None) -> int | None:
+    """The pipeline's id; ``None`` when there is none of that name inside ``prefix``."""
+    if prefix is None:
+        value = await conn.fetchval("SELECT id FROM pipelines WHERE name = $1", name)
+    else:
+        value = await conn.fetchval(
+            "SELECT id FROM pipelines WHERE name = $1 AND starts_with(name, $2)", name, prefix
+        )
     return int(value) if value is not None else None
 
 
@@ -21,23 +29,33 @@ async def pipeline_version(conn: Connection, name: str) -> int:
     return int(value) if value is not None else 0
 
 
-async def pipeline_names(conn: Connection) -> list[str]:
+async def pipeline_names(conn: Connection, prefix: str | None = None) -> list[str]:
     # The reference's /pipelines is cmflib's CmfQuery.get_pipeline_names(), MLMD's
     # get_contexts_by_type("Parent_Context"), which has no ORDER BY; observed on the reference,
     # and what the UI needs (it opens the first entry): the newest pipeline first.
-    return [r["name"] for r in await conn.fetch("SELECT name FROM pipelines ORDER BY id DESC")]
+    if prefix is None:
+        rows = await conn.fetch("SELECT name FROM pipelines ORDER BY id DESC")
+    else:
+        rows = await conn.fetch(
+            "SELECT name FROM pipelines WHERE starts_with(name, $1) ORDER BY id DESC", prefix
+        )
+    return [r["name"] for r in rows]
 
 
-async def count_pipelines(conn: Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM pipelines"))
+async def count_pipelines(conn: Connection, prefix: str | None = None) -> int:
+    if prefix is None:
+        return int(await conn.fetchval("SELECT count(*) FROM pipelines"))
+    return int(
+        await conn.fetchval("SELECT count(*) FROM pipelines WHERE starts_with(name, $1)", prefix)
+    )
 
 
 async def list_pipelines(
-    conn: Connection, *, after: tuple[str, int] | None, limit: int
+    conn: Connection, *, after: tuple[str, int] | None, limit: int, prefix: str | None = None
 ) -> list[asyncpg.Record]:
     """Pipelines by name, with their counts, the last push's time and the outbox sequence."""
     return await conn.fetch(
-        "SELECT p.id, p.name, p.properties, p.custom_properties,"
+        "SELECT p.id, p.name, p.properties, p.custom_properties,"  # noqa: S608
         "   p.create_time_since_epoch, p.last_update_time_since_epoch,"
         "   (SELECT count(*) FROM stages s WHERE s.pipeline_id = p.id) AS stages,"
         "   (SELECT count(*) FROM executions e WHERE e.pipeline_id = p.id) AS executions,"
@@ -46,11 +64,13 @@ async def list_pipelines(
         "   coalesce((SELECT q.last_seq FROM outbox_sequences q WHERE q.subject = p.name), 0)"
         "     AS seq"
         " FROM pipelines p"
-        " WHERE $1::text IS NULL OR (p.name, p.id) > ($1::text, $2::bigint)"
-        " ORDER BY p.name, p.id LIMIT $3",
+        " WHERE ($1::text IS NULL OR (p.name, p.id) > ($1::text, $2::bigint))"
+        + (" AND starts_with(p.name, $4)" if prefix is not None else "")
+        + " ORDER BY p.name, p.id LIMIT $3",
         after[0] if after else None,
         after[1] if after else None,
         limit + 1,
+        *((prefix,) if prefix is not None else ()),
     )
 
 

@@ -9,9 +9,21 @@ from __future__ import annotations
 import asyncpg
 
 from cmf_common.db import Connection
+from cmf_metadata.store.paging import artifact_in_prefix
 
 
-async def pipelines(conn: Connection, name: str | None) -> list[asyncpg.Record]:
+async def pipelines(
+    conn: Connection, name: str | None, prefix: str | None = None
+) -> list[asyncpg.Record]:
+    """The pipeline named ``name`` (``None``: every pipeline), inside ``prefix`` when given."""
+    if prefix is not None:
+        if name is None:
+            return await conn.fetch(
+                "SELECT * FROM pipelines WHERE starts_with(name, $1) ORDER BY id", prefix
+            )
+        return await conn.fetch(
+            "SELECT * FROM pipelines WHERE name = $1 AND starts_with(name, $2)", name, prefix
+        )
     if name is None:
         return await conn.fetch("SELECT * FROM pipelines ORDER BY id")
     return await conn.fetch("SELECT * FROM pipelines WHERE name = $1", name)
@@ -63,10 +75,15 @@ async def events_of(conn: Connection, execution_ids: list[int]) -> list[asyncpg.
     )
 
 
-async def artifacts_by_id(conn: Connection, ids: list[int]) -> list[asyncpg.Record]:
+async def artifacts_by_id(
+    conn: Connection, ids: list[int], prefix: str | None = None
+) -> list[asyncpg.Record]:
+    """The artifacts among ``ids`` (linked in a pipeline inside ``prefix``, when given)."""
+    inside = "" if prefix is None else " AND " + artifact_in_prefix("a", "$2")
     return await conn.fetch(
-        "SELECT a.id, a.type_id, a.type, a.uri, a.name, a.properties, a.custom_properties,"
+        "SELECT a.id, a.type_id, a.type, a.uri, a.name, a.properties, a.custom_properties,"  # noqa: S608
         "   a.create_time_since_epoch, a.last_update_time_since_epoch"
-        " FROM artifacts a WHERE a.id = ANY($1::bigint[])",
+        f" FROM artifacts a WHERE a.id = ANY($1::bigint[]){inside}",
         ids,
+        *((prefix,) if prefix is not None else ()),
     )

@@ -35,16 +35,23 @@ _PIPELINE_CARD = (
 
 
 async def pipeline_cards(
-    conn: Connection, *, name_like: str | None, offset: int, limit: int
+    conn: Connection, *, name_like: str | None, offset: int, limit: int, prefix: str | None = None
 ) -> tuple[int, list[asyncpg.Record]]:
-    """Pipelines whose name matches ``name_like`` (an ILIKE pattern; ``None``: all), the last
-    pushed first, with their counts; and how many match."""
+    """Pipelines whose name matches ``name_like`` (an ILIKE pattern; ``None``: all) inside
+    ``prefix``, the last pushed first, with their counts; and how many match."""
     where = " WHERE ($1::text IS NULL OR p.name ILIKE $1)"
-    total = await conn.fetchval(f"SELECT count(*) FROM pipelines p{where}", name_like)  # noqa: S608
+    inside: tuple[str, ...] = ()
+    if prefix is not None:
+        where += " AND starts_with(p.name, $2)"
+        inside = (prefix,)
+    count = f"SELECT count(*) FROM pipelines p{where}"  # noqa: S608 (constant fragments)
+    total = await conn.fetchval(count, name_like, *inside)
+    n = len(inside)
     rows = await conn.fetch(
         f"{_PIPELINE_CARD}{where}"
-        " ORDER BY p.last_update_time_since_epoch DESC, p.id DESC LIMIT $2 OFFSET $3",
+        f" ORDER BY p.last_update_time_since_epoch DESC, p.id DESC LIMIT ${2 + n} OFFSET ${3 + n}",
         name_like,
+        *inside,
         limit,
         offset,
     )
@@ -257,11 +264,16 @@ async def stage_executions(
     )
 
 
-async def executions_by_ids(conn: Connection, ids: list[int]) -> list[asyncpg.Record]:
+async def executions_by_ids(
+    conn: Connection, ids: list[int], prefix: str | None = None
+) -> list[asyncpg.Record]:
+    """The executions among ``ids`` (of pipelines inside ``prefix``)."""
+    inside = "" if prefix is None else " AND " + paging.execution_in_prefix("t", "$2")
     return await conn.fetch(
         f"SELECT {_EXECUTION_SELECT} FROM executions t{_EXECUTION_JOINS}"  # noqa: S608
-        " WHERE t.id = ANY($1::bigint[])",
+        f" WHERE t.id = ANY($1::bigint[]){inside}",
         ids,
+        *((prefix,) if prefix is not None else ()),
     )
 
 
