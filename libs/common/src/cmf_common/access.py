@@ -16,9 +16,9 @@ rebuild's export) signs its own principal, or forwards its caller's, with
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from contextvars import ContextVar
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends
@@ -53,6 +53,20 @@ def current_prefix() -> str | None:
     """The pipeline prefix the request's answers are restricted to; ``None``: none."""
     principal = _current.get()
     return principal.prefix if principal is not None else None
+
+
+def url_inside(properties: Any) -> Any:
+    """An artifact's ``properties`` as the request may see them: CMF's ``url`` property lists
+    ``<pipeline>:<path>`` for every pipeline that pushed the artifact, so under a pipeline
+    prefix only the entries of pipelines inside it are kept (unchanged without one)."""
+    prefix = current_prefix()
+    if prefix is None or not isinstance(properties, Mapping):
+        return properties
+    url = properties.get("url")
+    if not isinstance(url, str):
+        return properties
+    inside = ",".join(u for u in url.split(",") if u.strip().startswith(prefix))
+    return {**properties, "url": inside}
 
 
 def get_principal() -> Principal:

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from cmf_common.access import url_inside
 from cmf_common.db import json_dumps
 
 
@@ -62,9 +63,13 @@ def properties_row(row: Row, **columns: Any) -> dict[str, Any]:
 
 
 def artifact_row(row: Row) -> dict[str, Any]:
-    """An artifact as cmflib's one-row frame of it (``get_artifact_df``)."""
+    """An artifact as cmflib's one-row frame of it (``get_artifact_df``); its ``url`` as the
+    request's pipeline prefix lets it see it (``cmf_common.access.url_inside``)."""
     return properties_row(
-        row,
+        {
+            "properties": url_inside(row["properties"]),
+            "custom_properties": row["custom_properties"],
+        },
         id=row["id"],
         type=row["type"],
         uri=row["uri"],

@@ -5,7 +5,7 @@ learnt to the service as one header, :data:`PRINCIPAL_HEADER`, signed with a sec
 gateway and the services share (``PRINCIPAL_SECRET`` / ``PRINCIPAL_SECRET_FILE``). A service
 verifies it (``cmf_common.access``) and applies the principal's pipeline prefix in its queries,
 so a token restricted to ``team-a/`` lists, pulls and walks only pipelines whose names start
-with it (docs/access.md, "Pipeline prefixes").
+with it (docs/prefixes.md).
 
 The header's value is ``v1.<payload>.<signature>``: the payload a compact JSON object
 (``sub``, ``scp``, ``pfx``, ``tid``, ``exp``) in unpadded base64url, the signature the

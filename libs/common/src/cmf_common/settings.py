@@ -111,7 +111,7 @@ class ServiceSettings(BaseSettings):
     tls_cert_path: Path | None = None
     tls_key_path: Path | None = None
 
-    # The signed principal the gateway forwards (cmf_common.principal, docs/access.md): the
+    # The signed principal the gateway forwards (cmf_common.principal, docs/prefixes.md): the
     # secret it is signed with (``PRINCIPAL_SECRET``, or the first line of the file
     # ``PRINCIPAL_SECRET_FILE``), and whether a request without a valid one is refused (401).
     # Unset, an absent principal means full access (the embedded server without auth); a

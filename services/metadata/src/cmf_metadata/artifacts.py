@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from cmf_common.access import current_prefix
+from cmf_common.access import current_prefix, url_inside
 from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import Invalid, NotFound
 from cmf_common.paging import decode_cursor, query_scope
@@ -62,7 +62,7 @@ async def seed_artifacts(
             "uri": r["uri"],
             "name": r["name"],
             "type": r["type"],
-            "properties": r["properties"],
+            "properties": url_inside(r["properties"]),
             "custom_properties": r["custom_properties"],
             "create_time_since_epoch": r["create_time_since_epoch"],
         }
@@ -156,7 +156,7 @@ def api_item(row: asyncpg.Record) -> dict[str, Any]:
         "pipelines": pipelines
         if prefix is None
         else [p for p in pipelines if p.startswith(prefix)],
-        "properties": row["properties"],
+        "properties": url_inside(row["properties"]),
         "custom_properties": row["custom_properties"],
         "create_time_since_epoch": row["create_time_since_epoch"],
         "last_update_time_since_epoch": row["last_update_time_since_epoch"],
@@ -170,7 +170,9 @@ def listing_item(row: Row) -> dict[str, Any]:
         "artifact_id": row["id"],
         "name": row["name"],
         "create_time_since_epoch": row["create_time_since_epoch"],
-        "artifact_properties": merged_properties(row["properties"], row["custom_properties"]),
+        "artifact_properties": merged_properties(
+            url_inside(row["properties"]), row["custom_properties"]
+        ),
     }
 
 
@@ -183,7 +185,9 @@ def legacy_listing_item(row: Row) -> dict[str, Any]:
         "uri": row["uri"],
         "create_time_since_epoch": row["created"],
         "last_update_time_since_epoch": row["last_update_time_since_epoch"],
-        "artifact_properties": merged_properties(row["properties"], row["custom_properties"]),
+        "artifact_properties": merged_properties(
+            url_inside(row["properties"]), row["custom_properties"]
+        ),
     }
 
 

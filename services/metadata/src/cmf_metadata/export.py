@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from cmf_common.access import current_prefix
+from cmf_common.access import current_prefix, url_inside
 from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import Invalid
 from cmf_common.events import Envelope, uuid7
@@ -155,9 +155,16 @@ async def _export_chunk(
         return rows, StageUpserted(name, [context_of(r) for r in rows])
     if phase == "artifacts":
         rows = await store.export_artifacts(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
-        return rows, ArtifactUpserted(name, [artifact_of(r) for r in rows])
+        return rows, ArtifactUpserted(name, [artifact_of(_url_inside(r)) for r in rows])
     rows = await store.export_executions(conn, pipeline, after_id=after_id, limit=EXPORT_CHUNK)
     return rows, ExecutionMerged(name, [execution_of(r) for r in rows])
+
+
+def _url_inside(row: asyncpg.Record) -> asyncpg.Record | dict[str, object]:
+    """The artifact row, its ``url`` as the request's pipeline prefix lets it see it."""
+    if current_prefix() is None:
+        return row
+    return {**dict(row), "properties": url_inside(row["properties"])}
 
 
 def _line(event: MetadataEvent, subject: str, seq: int, time: str, cursor: str) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from cmf_common.access import current_prefix
+from cmf_common.access import current_prefix, url_inside
 from cmf_common.db import Connection, read_snapshot
 from cmf_common.errors import NotFound
 from cmf_common.tracing import span
@@ -142,7 +142,7 @@ def _artifact(row: asyncpg.Record) -> dict[str, Any]:
         "id": row["id"],
         "last_update_time_since_epoch": row["last_update_time_since_epoch"],
         "name": row["name"],
-        "properties": row["properties"],
+        "properties": url_inside(row["properties"]),
         "type_id": row["type_id"],
         "uri": row["uri"],
     }

@@ -1,6 +1,6 @@
 """The pipeline prefix in the lineage service, on both graph stores: its tangled trees, walks
 and CMFQuery answers keep to the pipelines inside a principal's prefix, in the store's
-queries, and the cache keeps each prefix's answers apart (docs/access.md, "Pipeline prefixes").
+queries, and the cache keeps each prefix's answers apart (docs/prefixes.md).
 
 The scene of ``cmf_testing.prefixes``, pushed through the real merge and projected: every route
 is called by a principal restricted to ``teamA-`` with what lies outside it (``teamB-secret``'s
@@ -110,18 +110,18 @@ async def test_a_shared_artifact_is_walked_inside_the_prefix_only(
     name = scene["shared"]["artifact_name"]
     path = f"/v1/artifacts/name/{name}/executions"
     everyone = await client.get(path)
-    assert "e9d7" in everyone.text and "e9d5" in everyone.text  # teamB-shared's and teamA-p's
+    assert SHARED in everyone.text and VISIBLE in everyone.text
     mine = await client.get(path, headers=signed())
     assert mine.json()["status"] == "success"
-    assert "e9d5" in mine.text and "e9d7" not in mine.text
+    assert VISIBLE in mine.text and SHARED not in mine.text
     # The unrestricted answer is cached: the restricted one is not served from it, nor after.
-    assert "e9d7" in (await client.get(path)).text
+    assert SHARED in (await client.get(path)).text
     ancestors = await client.get(f"/v1/artifacts/name/{name}/ancestors", headers=signed())
     assert ancestors.json()["status"] == "success" and SHARED not in ancestors.text
     seed = await client.get(
         f"/api/native/v1/lineage/artifacts/{scene['shared']['artifact_id']}", headers=signed()
     )
-    assert seed.status_code == 200 and "e9d7" not in seed.text and "e9d5" in seed.text
+    assert seed.status_code == 200 and SHARED not in seed.text and VISIBLE in seed.text
 
 
 async def test_a_pipeline_outside_is_as_unknown_as_one_never_pushed(

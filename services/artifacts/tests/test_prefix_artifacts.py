@@ -1,4 +1,4 @@
-"""The pipeline prefix in the artifact service (docs/access.md, "Pipeline prefixes"): an
+"""The pipeline prefix in the artifact service (docs/prefixes.md): an
 artifact of a pipeline outside a principal's prefix is pulled as one never recorded (the
 metadata service, asked with the caller's principal, answers for that principal), a push to one
 is refused with 403, and a blob by digest is read only when an artifact of a pipeline inside

@@ -1,5 +1,5 @@
-"""The signed principal and its pipeline prefix in the metadata service (docs/access.md,
-"Pipeline prefixes"): every read of every dialect answers as if pipelines outside the prefix did
+"""The signed principal and its pipeline prefix in the metadata service (docs/prefixes.md):
+every read of every dialect answers as if pipelines outside the prefix did
 not exist, pushes to them are refused with 403, unsigned or badly signed calls with 401.
 
 The scene (``cmf_testing.prefixes``): ``teamA-p`` inside the prefix ``teamA-``,
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -251,9 +252,15 @@ async def test_a_push_outside_the_prefix_is_refused_with_403(
 
 
 async def test_a_big_push_outside_the_prefix_is_refused_before_it_merges(
-    single_connection_pool: Any, fresh_database_url: str, payload: dict[str, Any], conn: Any
+    single_connection_pool: Any,
+    fresh_database_url: str,
+    payload: dict[str, Any],
+    conn: Any,
+    tmp_path: Path,
 ) -> None:
-    app = app_with(single_connection_pool, fresh_database_url, big_push_bytes=1024)
+    app = app_with(
+        single_connection_pool, fresh_database_url, big_push_bytes=1024, files_dir=tmp_path
+    )
     async with client_of(app) as http:
         refused = await http.post(
             "/api/mlmd_push", json=push_body(HIDDEN, hidden_payload(payload)), headers=signed()
