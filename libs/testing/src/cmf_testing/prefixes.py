@@ -1,4 +1,5 @@
-"""The scene the pipeline-prefix tests of every service share (``services/*/tests/test_prefix_*.py``).
+"""The scene the pipeline-prefix tests of every service share
+(``services/*/tests/test_prefix_*.py``).
 
 Three pipelines made of the captured example: ``teamA-p`` (inside the prefix ``teamA-``),
 ``teamB-secret`` (outside it, with artifacts and executions of its own) and ``teamB-shared``
