@@ -45,6 +45,8 @@ def serve(tmp_path: Path, database_url: str, prefix: str, port: int) -> ServerPr
         **TEST_S3.env(BUCKET, prefix),
         # What a dead process left is stale at once: the restart's first sweep aborts it.
         "STALE_UPLOAD_AGE": "PT1S",
+        # Called directly, not through a gateway: no signed principal (docs/prefixes.md).
+        "REQUIRE_PRINCIPAL": "false",
     }
     args = ["serve", "artifacts", "--port", str(port)]
     return start_cmf_process(args, tmp_path, port, tmp_path, env)
