@@ -176,6 +176,10 @@ PROCESSES: tuple[Process, ...] = (
             upstream(RELAY, "its /readyz, for /health (kafka, loops)"),
             upstream(PROJECTOR, "its /readyz, for /health (loops)"),
             Setting("GATEWAY_DATABASE_URL", "PostgreSQL of the gateway schema (tokens)", True),
+            Setting("AUTH", "on (the default here), or off-i-know to serve without tokens"),
+            *REDIS,
+            Setting("RATE_LIMIT_TOKEN_RPS", "requests/s per token (429 beyond)"),
+            Setting("RATE_LIMIT_ADDRESS_RPS", "requests/s per client address (429 beyond)"),
             *PRINCIPAL,
             Setting("GATEWAY_TIMEOUT_S", "how long a read may wait for its service (504)"),
             Setting(

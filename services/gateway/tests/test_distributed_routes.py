@@ -10,18 +10,13 @@ import re
 import httpx
 import pytest
 from fastapi import FastAPI
+from gateway_apps import every_app
 
-from cmf_artifacts.app import create_app as create_artifacts_app
-from cmf_artifacts.settings import ArtifactSettings
 from cmf_common.prefixes import NATIVE_V1
 from cmf_gateway.app import Gateway
 from cmf_gateway.distributed import create_distributed_gateway, gather_health
 from cmf_gateway.routing import ARTIFACTS, LINEAGE, METADATA, route_table
 from cmf_gateway.settings import GatewaySettings
-from cmf_lineage.app import create_app as create_lineage_app
-from cmf_lineage.settings import LineageSettings
-from cmf_metadata.app import create_app as create_metadata_app
-from cmf_metadata.settings import MetadataSettings
 
 URLS = {
     METADATA: "http://metadata:8081",
@@ -36,11 +31,8 @@ GATEWAY_OWN = {
 
 @pytest.fixture(scope="module")
 def apps() -> dict[str, FastAPI]:
-    return {
-        METADATA: create_metadata_app(MetadataSettings()),
-        LINEAGE: create_lineage_app(LineageSettings()),
-        ARTIFACTS: create_artifacts_app(ArtifactSettings()),
-    }
+    """The services' apps, built and never started: the gateway's table."""
+    return every_app()
 
 
 @pytest.fixture(scope="module")

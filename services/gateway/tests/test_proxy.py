@@ -20,18 +20,12 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from gateway_apps import every_app
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cmf_artifacts.app import create_app as create_artifacts_app
-from cmf_artifacts.settings import ArtifactSettings
 from cmf_common.errors import PROBLEM_JSON
 from cmf_gateway.distributed import create_distributed_gateway
-from cmf_gateway.routing import ARTIFACTS, LINEAGE, METADATA
 from cmf_gateway.settings import GatewaySettings
-from cmf_lineage.app import create_app as create_lineage_app
-from cmf_lineage.settings import LineageSettings
-from cmf_metadata.app import create_app as create_metadata_app
-from cmf_metadata.settings import MetadataSettings
 from cmf_server.serving import edge_protocol
 from cmf_testing.network import free_port
 
@@ -44,11 +38,7 @@ MiB = 1 << 20
 @pytest.fixture(scope="module")
 def apps() -> dict[str, FastAPI]:
     """The services' apps, built and never started: the gateway's table."""
-    return {
-        METADATA: create_metadata_app(MetadataSettings()),
-        LINEAGE: create_lineage_app(LineageSettings()),
-        ARTIFACTS: create_artifacts_app(ArtifactSettings()),
-    }
+    return every_app()
 
 
 @dataclass

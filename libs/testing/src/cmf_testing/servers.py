@@ -128,6 +128,7 @@ def start_cmf_process(
     env: Mapping[str, str] | None,
     *,
     tls_ca: Path | None = None,
+    deadline_s: float = START_DEADLINE_S,
 ) -> ServerProcess:
     log_path = tmp_path / f"{args[0]}-{port}.stderr.log"
     with log_path.open("wb") as log:
@@ -156,11 +157,12 @@ def start_cmf_process(
         assert response.status_code == 200, f"/livez answered {response.status_code}"
 
     try:
-        eventually(live, timeout=START_DEADLINE_S, interval=0.2)
+        eventually(live, timeout=deadline_s, interval=0.2)
     except (AssertionError, ServerExited) as exc:
         server.stop()
         raise RuntimeError(
-            f"cmf-server {' '.join(args)} did not become live ({exc}); its output:\n"
+            f"cmf-server {' '.join(args)} did not become live in {deadline_s:g} s ({exc}); "
+            f"its output:\n"
             f"{server.stderr()}"
         ) from exc
     return server
