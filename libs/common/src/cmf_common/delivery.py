@@ -21,8 +21,15 @@ from prometheus_client import Counter
 
 from cmf_common import outbox
 from cmf_common.dispatch import Dispatcher
-from cmf_common.metrics import DLQ_DEPTH, GaugeReading, record_backlog
-from cmf_common.workers import WAITING, Housekeeping, LoopSupervisor, notifications, wait_for
+from cmf_common.metrics import DLQ_DEPTH, record_backlog
+from cmf_common.workers import (
+    WAITING,
+    GaugeReading,
+    Housekeeping,
+    LoopSupervisor,
+    notifications,
+    wait_for,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -110,7 +117,7 @@ class OutboxDelivery:
         """Deliver until ``stop`` is set, under the loops' failure policy (``workers``): a
         failed round is rolled back, so its rows are delivered again on a later one."""
         housekeeping = Housekeeping(self.loop, self.maintain, self.maintenance_every_s)
-        gauges = GaugeReading("outbox backlog", self.record_backlog, GAUGES_EVERY_S, 5.0)
+        gauges = GaugeReading(self.loop, "outbox backlog", self.record_backlog, GAUGES_EVERY_S)
         async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as listen:
             while not stop.is_set():
                 await listen.ensure()

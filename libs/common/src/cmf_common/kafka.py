@@ -25,9 +25,9 @@ from prometheus_client import Counter, Gauge
 
 from cmf_common.dispatch import Dispatcher, Failure
 from cmf_common.events import Envelope
-from cmf_common.metrics import DLQ_DEPTH, GaugeReading
+from cmf_common.metrics import DLQ_DEPTH
 from cmf_common.ports import Message
-from cmf_common.workers import Housekeeping, LoopSupervisor
+from cmf_common.workers import GaugeReading, Housekeeping, LoopSupervisor
 
 log = structlog.get_logger(__name__)
 
@@ -179,7 +179,7 @@ class KafkaConsumerRunner:
         self.positions: dict[TopicPartition, int] = {}
         # The producer time (ms) of the last record handled, per partition.
         self.handled_at: dict[TopicPartition, int] = {}
-        self.gauges = GaugeReading("dlq depth", self.record_dlq_depth, DLQ_GAUGE_EVERY_S, 5.0)
+        self.gauges = GaugeReading(self.loop, "dlq depth", self.record_dlq_depth, DLQ_GAUGE_EVERY_S)
         self.consumer = AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=bootstrap_servers,

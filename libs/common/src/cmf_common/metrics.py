@@ -4,11 +4,6 @@ metrics of its own work beside it; docs/operations.md lists every one."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-
-import structlog
 from fastapi import APIRouter, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -50,37 +45,6 @@ DLQ_DEPTH = Gauge("cmf_dlq_depth", "Dead letters kept, by queue.", ["queue"])
 def record_backlog(outbox: str, state: str, waiting: int, oldest_age_s: float | None) -> None:
     OUTBOX_BACKLOG.labels(outbox, state).set(waiting)
     OUTBOX_OLDEST_AGE.labels(outbox, state).set(max(0.0, oldest_age_s or 0.0))
-
-
-log = structlog.get_logger(__name__)
-
-
-class GaugeReading:
-    """Reads gauges for a loop at most every ``every_s``, each reading bounded by
-    ``timeout_s``. A gauge is best effort: a reading that fails or takes too long is logged and
-    the gauge keeps its last value; it never fails, stalls or stops the loop that carries it."""
-
-    def __init__(
-        self, name: str, read: Callable[[], Awaitable[object]], every_s: float, timeout_s: float
-    ) -> None:
-        self.name = name
-        self.read = read
-        self.every_s = every_s
-        self.timeout_s = timeout_s
-        self.last: float | None = None
-        self.failing = False
-
-    async def run_if_due(self) -> None:
-        now = time.monotonic()
-        if self.last is not None and now - self.last < self.every_s:
-            return
-        self.last = now
-        try:
-            await asyncio.wait_for(self.read(), timeout=self.timeout_s)
-        except Exception as exc:
-            log.warning(
-                "metrics.gauge_unread", gauge=self.name, error=f"{type(exc).__name__}: {exc}"
-            )
 
 
 def metrics_router() -> APIRouter:

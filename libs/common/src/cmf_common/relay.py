@@ -18,10 +18,16 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from cmf_common import outbox
-from cmf_common.metrics import GaugeReading, record_backlog
+from cmf_common.metrics import record_backlog
 from cmf_common.ports import Message, Publisher
 from cmf_common.tracing import publish_spans
-from cmf_common.workers import Housekeeping, LoopSupervisor, notifications, wait_for
+from cmf_common.workers import (
+    GaugeReading,
+    Housekeeping,
+    LoopSupervisor,
+    notifications,
+    wait_for,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +115,7 @@ class OutboxRelay:
         """Relay until ``stop`` is set, under the loops' failure policy (``workers``): a failed
         round is rolled back, so retrying it later publishes its rows then."""
         housekeeping = Housekeeping(self.loop, self.maintain, self.maintenance_every_s)
-        gauges = GaugeReading("outbox backlog", self.record_backlog, GAUGES_EVERY_S, 5.0)
+        gauges = GaugeReading(self.loop, "outbox backlog", self.record_backlog, GAUGES_EVERY_S)
         async with self.loop.running(), notifications(self.pool, outbox.NOTIFY_CHANNEL) as listen:
             while not stop.is_set():
                 self.loop.beat()

@@ -270,17 +270,58 @@ class Housekeeping:
         self.every_s = every_s
         self.last: float | None = None
 
-    async def run_if_due(self) -> None:
+    def due(self) -> bool:
+        """Whether the work is due now; if so, its turn is taken."""
         now = time.monotonic()
         if self.last is not None and now - self.last < self.every_s:
-            return
+            return False
         self.last = now
+        return True
+
+    async def run_if_due(self) -> None:
+        if not self.due():
+            return
         try:
             await self.work()
         except Exception as exc:
             self.loop.failed(exc, part="housekeeping")
         else:
             self.loop.succeeded("housekeeping")
+
+
+class GaugeReading(Housekeeping):
+    """Reads gauges for a loop at most every ``every_s``, each reading bounded by
+    ``timeout_s``. A gauge is best effort: a reading that fails or takes too long is logged
+    (once per streak) and the gauge keeps its last value; it never fails, stalls or stops the
+    loop that carries it (unlike the loop's own housekeeping)."""
+
+    def __init__(
+        self,
+        loop: LoopSupervisor,
+        name: str,
+        read: Callable[[], Awaitable[Any]],
+        every_s: float,
+        timeout_s: float = 5.0,
+    ) -> None:
+        super().__init__(loop, read, every_s)
+        self.name = name
+        self.timeout_s = timeout_s
+        self.failing = False
+
+    async def run_if_due(self) -> None:
+        if not self.due():
+            return
+        try:
+            await asyncio.wait_for(self.work(), timeout=self.timeout_s)
+        except Exception as exc:
+            if not self.failing:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "metrics.gauge_unread", loop=self.loop.loop, gauge=self.name, error=error
+                )
+            self.failing = True
+        else:
+            self.failing = False
 
 
 class Listener:
