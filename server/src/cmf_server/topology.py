@@ -181,6 +181,10 @@ PROCESSES: tuple[Process, ...] = (
             Setting("RATE_LIMIT_TOKEN_RPS", "requests/s per token (429 beyond)"),
             Setting("RATE_LIMIT_ADDRESS_RPS", "requests/s per client address (429 beyond)"),
             *PRINCIPAL,
+            Setting("AUTH", "tokens required (default on); off-i-know runs without (access.md)"),
+            Setting("REDIS_URL", "where the rate limits are counted, for every replica"),
+            Setting("RATE_LIMIT_TOKEN_RPS", "requests a second per token (0: no limit)"),
+            Setting("RATE_LIMIT_ADDRESS_RPS", "requests a second per client address"),
             Setting("GATEWAY_TIMEOUT_S", "how long a read may wait for its service (504)"),
             Setting(
                 "GATEWAY_TRANSFER_TIMEOUT_S",
