@@ -23,6 +23,7 @@ from cmf_client import CmfClient, make_cmf_client
 from distributed_stack import UNSIGNED, Roles, Stack, running_stack, service_roles
 from support import KAFKA_BOOTSTRAP, NEO4J_ENV, new_topic
 
+from cmf_gateway.distributed import PROCESS_PARTS
 from cmf_server import topology
 from cmf_testing.s3 import TEST_S3, bucket_name, require_s3
 from cmf_testing.waiting import eventually
@@ -164,8 +165,7 @@ def test_health_gathers_every_process_and_part(stack: Stack) -> None:
     body = eventually(healthy, timeout=30, interval=0.5)
     assert body["status"] == "ok"
     checks = body["checks"]
-    processes = [name for name in topology.names() if name != topology.GATEWAY]
-    for part in ("database", "neo4j", "storage", "kafka", "redis", "loops", *processes):
+    for part in ("database", "neo4j", "storage", "kafka", "redis", "loops", *PROCESS_PARTS):
         assert checks[part]["status"] == "ok", (part, checks[part])
         assert checks[part]["latency_ms"] is not None, (part, checks[part])
     one = httpx.get(f"{stack.gateway}/api/health/storage")
