@@ -28,7 +28,7 @@ from cmf_lineage.app import create_app
 from cmf_lineage.projector import Projector
 from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
-from cmf_testing.prefixes import HIDDEN, SCENE, SECRET, SHARED, VISIBLE, filled, leaks, signed
+from cmf_testing.prefixes import HIDDEN, SCENE, SECRET, SHARED, VISIBLE, filled, leaks_of, signed
 
 
 @pytest.fixture
@@ -95,11 +95,8 @@ async def test_no_answer_holds_what_lies_outside_the_prefix(
                 continue
             for method in sorted(entry.methods & {"GET", "POST"}):
                 kw: dict[str, Any] = {"params": query} if method == "GET" else {"json": body}
-                answer = await client.request(method, path, headers=signed(), **kw)
+                found += await leaks_of(client, method, path, **kw)
                 asked += 1
-                assert answer.status_code < 500, (method, path, answer.text)
-                asked_for = str(answer.request.url) + answer.request.content.decode()
-                found += [f"{method} {path}: {m}" for m in leaks(answer.text, asked_for)]
     assert asked > 60
     assert not found, "\n".join(found)
 

@@ -35,7 +35,7 @@ from cmf_testing.prefixes import (
     VISIBLE,
     filled,
     hidden_payload,
-    leaks,
+    leaks_of,
     push_body,
     signed,
     visible_payload,
@@ -167,11 +167,8 @@ async def test_every_read_answers_as_if_the_pipelines_outside_did_not_exist(
                 else [{"json": b} for b in bodies]
             )
             for variant in variants:
-                answer = await client.request(method, path, headers=signed(), **variant)
+                found += await leaks_of(client, method, path, **variant)
                 asked += 1
-                assert answer.status_code < 500, (method, path, answer.text)
-                asked_for = str(answer.request.url) + answer.request.content.decode()
-                found += [f"{method} {path} {variant}: {m}" for m in leaks(answer.text, asked_for)]
     assert asked > 150
     assert not found, "\n".join(found)
 

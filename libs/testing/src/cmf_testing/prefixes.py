@@ -15,6 +15,8 @@ import re
 import time
 from typing import Any
 
+import httpx
+
 from cmf_common.principal import PRINCIPAL_HEADER, Principal, sign_principal
 
 SECRET = b"prefix-tests-principal-secret-01"
@@ -67,6 +69,15 @@ def signed(
 def leaks(answer_text: str, request_text: str) -> list[str]:
     """The markers ``answer_text`` carries that ``request_text`` did not ask for."""
     return [m for m in MARKERS if m in answer_text and m not in request_text]
+
+
+async def leaks_of(client: httpx.AsyncClient, method: str, path: str, **kw: Any) -> list[str]:
+    """Call ``path`` as a principal restricted to :data:`PREFIX` (never a 5xx): what its answer
+    carries of the pipelines outside, each as ``"<method> <path> <kw>: <marker>"``."""
+    answer = await client.request(method, path, headers=signed(), **kw)
+    assert answer.status_code < 500, (method, path, answer.text)
+    asked_for = str(answer.request.url) + answer.request.content.decode()
+    return [f"{method} {path} {kw}: {m}" for m in leaks(answer.text, asked_for)]
 
 
 def filled(path: str, values: dict[str, Any]) -> str | None:
