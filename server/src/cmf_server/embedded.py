@@ -54,7 +54,10 @@ def embedded_server(
     # With auth on, the gateway signs each request's principal and the apps verify it: with
     # the secret configured, else with one of this process's own.
     shared: dict[str, object] = {}
-    if settings.auth_enabled(distributed=False) and settings.principal_secret_bytes() is None:
+    secret = settings.principal_secret_bytes()
+    if secret is not None:
+        shared["principal_secret"] = SecretStr(secret.decode())
+    elif settings.auth_enabled(distributed=False):
         shared["principal_secret"] = SecretStr(secrets.token_urlsafe(32))
         settings = settings.model_copy(update=shared)
     # Every app behind this process allows the origins and hosts the process does.
