@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-kib", type=int, default=10)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--part-mib", type=int, default=8, help="the server's S3_PART_BYTES")
-    parser.add_argument("--in-flight", type=int, default=4, help="its S3_PARTS_IN_FLIGHT")
+    parser.add_argument("--in-flight", type=int, default=2, help="its S3_PARTS_IN_FLIGHT")
     parser.add_argument(
         "--sweep",
         type=lambda text: [tuple(int(n) for n in item.split("x")) for item in text.split(",")],

@@ -33,10 +33,11 @@ class ArtifactSettings(ServiceSettings):
     # length first, so it is gathered; larger parts go to S3 through a presigned part URL).
     max_part_bytes: int = Field(default=64 * MiB, ge=5 * MiB)
     # The size of the parts a streamed upload is sent to S3 in (S3's minimum is 5 MiB), and how
-    # many of them are sent at once while the next arrives: a streamed upload holds about
-    # ``(s3_parts_in_flight + 1) * s3_part_bytes`` in memory.
+    # many of them are sent at once while the next arrives. Measured (bench/artifacts.py), a
+    # streamed upload grows the process by about ``(s3_parts_in_flight + 3.5) * s3_part_bytes``:
+    # the defaults keep that under 64 MiB (5 MiB x 4 does too).
     s3_part_bytes: int = Field(default=8 * MiB, ge=5 * MiB)
-    s3_parts_in_flight: int = Field(default=4, ge=1, le=32)
+    s3_parts_in_flight: int = Field(default=2, ge=1, le=32)
     # A ``PUT`` of a digest the catalogue does not know asks the store whether it holds it (a
     # blob another writer put there) only for a body larger than this, or one the client holds
     # back until ``100 Continue``: for a smaller one, writing it again costs less.

@@ -37,7 +37,7 @@ from cmf_common.errors import Invalid, NotFound
 
 # Parts of one streamed upload sent at once (``S3_PARTS_IN_FLIGHT``): the next part arrives
 # while these are sent.
-PARTS_IN_FLIGHT = 4
+PARTS_IN_FLIGHT = 2
 # S3 copies an object of at most this size in one request; a larger one part by part.
 COPY_LIMIT = 5 * 1024**3
 COPY_PART = 512 * 1024**2
