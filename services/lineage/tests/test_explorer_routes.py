@@ -8,29 +8,14 @@ import json
 from typing import Any
 
 import httpx
-import pytest
-from lineage_support import GraphUnderTest, Pusher
+from test_lineage_routes import get_json, load
 
-from cmf_lineage.projector import Projector
 from cmf_testing.generator import payload_text
 
 PROBLEM = "application/problem+json"
 GRAPH = "/api/native/v1/lineage/graph"
 AROUND = "/api/native/v1/lineage/neighbourhood"
-
-
-@pytest.fixture
-def load(graph: GraphUnderTest, push_events: Pusher) -> Any:
-    async def run(payload: dict[str, Any], pipeline: str = "Test-env") -> None:
-        await Projector(graph.store).apply(await push_events(payload, pipeline))
-
-    return run
-
-
-async def get_json(client: httpx.AsyncClient, path: str, **params: Any) -> Any:
-    answer = await client.get(path, params=params)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+__all__ = ["load"]  # the lineage routes' fixture: push a payload and project it
 
 
 def _by_name(graph: dict[str, Any], display: str) -> dict[str, Any]:

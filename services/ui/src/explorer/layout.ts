@@ -42,14 +42,7 @@ export async function layout(
     waiting.set(id, resolve);
     theWorker().postMessage({ id, nodes, edges } satisfies LayoutRequest);
   });
-  const placed: Placed = {
-    x: answer.x,
-    y: answer.y,
-    width: answer.width,
-    height: answer.height,
-    engine: answer.engine,
-    ms: answer.ms,
-  };
+  const { id: _, ...placed } = answer;
   cache.set(key, placed);
   while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
   return { ...placed, cached: false };

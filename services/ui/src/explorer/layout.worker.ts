@@ -4,19 +4,14 @@
 // their long edges turn into thousands of dummy nodes (bench/explorer_layouts.mjs,
 // bench/RESULTS.md "Lineage explorer").
 import { layered, type LayoutInput } from "./layered";
+import type { Placed } from "./types";
 
 export interface LayoutRequest extends LayoutInput {
   id: number;
 }
 
-export interface LayoutAnswer {
+export interface LayoutAnswer extends Placed {
   id: number;
-  x: Float64Array;
-  y: Float64Array;
-  width: number;
-  height: number;
-  engine: string;
-  ms: number;
 }
 
 self.onmessage = (event: MessageEvent<LayoutRequest>) => {

@@ -360,6 +360,7 @@ export class GraphView {
   destroy(): void {
     cancelAnimationFrame(this.frame);
     cancelAnimationFrame(this.animation);
+    clearTimeout(this.settle);
     this.resizeObserver.disconnect();
     this.host.removeEventListener("click", this.onClick);
     this.hostSel.on(".zoom", null);
@@ -380,6 +381,7 @@ export class GraphView {
 
   setScene(scene: Scene, options: { keepTransform?: boolean; forceCanvas?: boolean } = {}): void {
     this.scene = scene;
+    this.cache = null;
     this.colors = theme();
     const mode: Mode = options.forceCanvas || scene.nodes.length > SVG_MAX_NODES ? "canvas" : "svg";
     this.mode = mode;
@@ -399,6 +401,7 @@ export class GraphView {
 
   setHighlight(hl: Highlight): void {
     this.hl = hl;
+    this.cache = null;
     if (this.mode === "svg" && this.svg && this.scene) {
       const svg = select(this.svg);
       svg.classed("dimmed", hl.pathNodes.size > 0 || hl.matches.size > 0);
@@ -476,6 +479,7 @@ export class GraphView {
   }
 
   private resize(): void {
+    this.cache = null;
     if (this.canvas) {
       const { width, height } = this.size();
       const ratio = window.devicePixelRatio || 1;
@@ -495,12 +499,65 @@ export class GraphView {
     });
   }
 
+  // The canvas draws the graph once into a bitmap twice the viewport's size around what is in
+  // view, and each frame of a pan or zoom only blits it (scaled while a zoom lasts); it is drawn
+  // afresh when the view leaves it, when it has scaled past 2×, and sharp 150 ms after a zoom.
+  private cache: { canvas: HTMLCanvasElement; k: number; x0: number; y0: number; x1: number; y1: number } | null = null;
+  private settle = 0;
+
+  private cacheAround(t: ZoomTransform, width: number, height: number): NonNullable<GraphView["cache"]> | null {
+    if (!this.scene) return null;
+    const ratio = window.devicePixelRatio || 1;
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.ceil(2 * width * ratio);
+    canvas.height = Math.ceil(2 * height * ratio);
+    const ctx = canvas.getContext("2d");
+    if (!ctx) return null;
+    const x0 = -t.x / t.k - width / (2 * t.k);
+    const y0 = -t.y / t.k - height / (2 * t.k);
+    drawScene(ctx, this.scene, { x: -x0 * t.k, y: -y0 * t.k, k: t.k }, 2 * width, 2 * height, this.hl, this.colors, ratio);
+    return { canvas, k: t.k, x0, y0, x1: x0 + (2 * width) / t.k, y1: y0 + (2 * height) / t.k };
+  }
+
   private draw(): void {
     if (this.mode === "canvas" && this.canvas && this.scene) {
       const ctx = this.canvas.getContext("2d");
       if (ctx) {
         const { width, height } = this.size();
-        drawScene(ctx, this.scene, this.transform, width, height, this.hl, this.colors, window.devicePixelRatio || 1);
+        const ratio = window.devicePixelRatio || 1;
+        const t = this.transform;
+        let cache = this.cache;
+        const vx0 = -t.x / t.k;
+        const vy0 = -t.y / t.k;
+        const inside =
+          cache !== null &&
+          t.k / cache.k <= 2 &&
+          t.k / cache.k >= 0.5 &&
+          vx0 >= cache.x0 &&
+          vy0 >= cache.y0 &&
+          vx0 + width / t.k <= cache.x1 &&
+          vy0 + height / t.k <= cache.y1;
+        if (!inside) {
+          cache = this.cacheAround(t, width, height);
+          this.cache = cache;
+        }
+        if (cache) {
+          const s = t.k / cache.k;
+          ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+          ctx.fillStyle = this.colors.bg;
+          ctx.fillRect(0, 0, width, height);
+          ctx.drawImage(cache.canvas, cache.x0 * t.k + t.x, cache.y0 * t.k + t.y, 2 * width * s, 2 * height * s);
+          if (s !== 1) {
+            // Sharp again once the zoom settles.
+            clearTimeout(this.settle);
+            this.settle = window.setTimeout(() => {
+              this.cache = null;
+              this.schedule();
+            }, 150);
+          }
+        } else {
+          drawScene(ctx, this.scene, t, width, height, this.hl, this.colors, ratio);
+        }
       }
     }
     this.drawMinimap();
