@@ -125,6 +125,7 @@ def comparison(figures: dict[str, Any]) -> str:
     for key, label in (
         ("first_card_ms", "navigation → first card"),
         ("first_rows_ms", "navigation → first rows"),
+        ("first_rows_frame_ms", "navigation → the frame painting them"),
         ("floor_ms", "floor: navigation → first paint of a tiny page"),
     ):
         cells = [
@@ -152,6 +153,7 @@ def section(
     total_kb = sum(js.values()) / 1024
     cards = figures["first_card_ms"]
     rows = figures["first_rows_ms"]
+    painted = figures["first_rows_frame_ms"]
     floor = figures["floor_ms"]
     frames = figures["scroll_frames"]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -159,7 +161,8 @@ def section(
         f"Measured {stamp} by `python -m bench.ui` on this 2-core machine: the embedded server,"
         f" one stage of {executions:,} generator executions, Debian's Chromium headless with"
         f" `--disable-gpu`, a cold browser context each of {runs} runs (figures from the"
-        " Performance API: navigation start to the app's marks), after one warm-up of each"
+        " Performance API: navigation start to the app's marks, and to the animation frame that"
+        " paints the first rows), after one warm-up of each"
         f" page; the machine's load average when measuring: {load:.1f} (2 cores, shared).",
         "",
         "| budget | measured | |",
@@ -170,9 +173,11 @@ def section(
         f"| cold first page, navigation start → first card ≤ {BUDGET_FIRST_CARD_MS} ms |"
         f" median {statistics.median(cards):.0f} ms, max {max(cards):.0f} ms |"
         f" {verdict(max(cards), BUDGET_FIRST_CARD_MS)} |",
-        f"| {executions:,}-execution stage, navigation start → first rows ≤"
-        f" {BUDGET_FIRST_ROWS_MS} ms | median {statistics.median(rows):.0f} ms,"
-        f" max {max(rows):.0f} ms | {verdict(statistics.median(rows), BUDGET_FIRST_ROWS_MS)} |",
+        f"| {executions:,}-execution stage, navigation start → the frame that paints the first"
+        f" rows ≤ {BUDGET_FIRST_ROWS_MS} ms | median {statistics.median(painted):.0f} ms,"
+        f" max {max(painted):.0f} ms (the app's `cmf:first-rows` mark, rows in the document:"
+        f" median {statistics.median(rows):.0f} ms) |"
+        f" {verdict(statistics.median(painted), BUDGET_FIRST_ROWS_MS)} |",
         f"| scrolling (80 wheel steps), paging (15 pages, 20 × Page Down), End, Home: no frame"
         f" over {BUDGET_FRAME_MS} ms | {frames['frames']} frames, longest"
         f" {frames['max_frame_ms']:.0f} ms, {frames['over_50ms']} over {BUDGET_FRAME_MS} ms;"
@@ -183,12 +188,14 @@ def section(
         f" same server, cold context | median {statistics.median(floor):.0f} ms,"
         f" max {max(floor):.0f} ms | |",
         "",
-        "The app is one chunk. index.html asks for the view's first answers while it loads (the"
-        " stage's columns and first block of rows), and a stage's table does not wait for the"
-        " pipeline's overview. The table asks the server for numbered blocks of 100 rows as"
-        " they scroll into view (`/api/native/v1/views/executions`); only the rows on screen"
-        " are in the DOM. The first-rows and frame budgets are missed on this machine under its"
-        " shared load (the figures scale with it); see docs/ui.md.",
+        "The app's script is one chunk of React code on Preact's compatibility layer"
+        " (preact/compat). index.html asks for the view's first answers while it loads (a"
+        " stage's first block of rows and its columns); a link to a stage asks for the"
+        " pipeline's overview only once those rows are painted. The table asks the server for"
+        " numbered blocks of 100 rows as they scroll into view; rows are all one height, so the"
+        " window is arithmetic (no layout is read while scrolling) and its rows are reused slot"
+        " by slot. The figures scale with the machine's load (the floor row shows how much);"
+        ' see docs/ui.md, "Fast first rows".',
     ]
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type Header, type Row } from "@tanstack/react-table";
-import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { flushSync } from "react-dom";
 import type { Page } from "../lib/types";
 import { ErrorState } from "./States";
@@ -165,7 +165,8 @@ export function VirtualTable<T>(props: {
     if (firstBlock.data) onTotal?.(firstBlock.data.total);
   }, [firstBlock.data, onTotal]);
   const hasRows = byIndex.size > 0;
-  useEffect(() => {
+  // Marked when the rows are in the document, before the frame that paints them.
+  useLayoutEffect(() => {
     if (hasRows && performance.getEntriesByName("cmf:first-rows").length === 0) {
       performance.mark("cmf:first-rows");
     }
