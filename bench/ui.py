@@ -187,6 +187,9 @@ def section(
         f"| (the floor, not a budget) navigation start → first paint of a tiny text page of the"
         f" same server, cold context | median {statistics.median(floor):.0f} ms,"
         f" max {max(floor):.0f} ms | |",
+        f"| (the floor, not a budget) the same page idle for 1.5 s before scrolling |"
+        f" {frames['idle_frames']} frames, longest {frames['idle_max_frame_ms']:.0f} ms,"
+        f" {frames['idle_over_50ms']} over {BUDGET_FRAME_MS} ms | |",
         "",
         "The app's script is one chunk of React code on Preact's compatibility layer"
         " (preact/compat). index.html asks for the view's first answers while it loads (a"
