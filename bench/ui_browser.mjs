@@ -48,10 +48,12 @@ function use(variant) {
 
 // The first animation frame whose document holds a table row with cells: that frame paints
 // them. A check per frame (rAF runs before the frame's style, layout and paint), the same for any
-// build of the app, whatever its framework runs its effects before or after painting.
+// build of the app, whatever its framework runs its effects before or after painting. The time
+// is taken when the callback runs (the callback's argument is the frame's vsync time, which
+// precedes a long task that delayed the frame).
 function watchRowsFrame() {
-  const tick = (now) => {
-    if (document.querySelector("[data-testid=row] [role=gridcell]")) window.__cmfRowsFrame = now;
+  const tick = () => {
+    if (document.querySelector("[data-testid=row] [role=gridcell]")) window.__cmfRowsFrame = performance.now();
     else requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
