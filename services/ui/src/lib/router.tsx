@@ -9,40 +9,15 @@ function notify(): void {
   for (const listener of listeners) listener();
 }
 
+if (typeof window !== "undefined") window.addEventListener("popstate", notify);
+
 function subscribe(listener: () => void): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
 }
 
-// A replacing navigation (a table's active row, its filter, its sort…) takes effect at once for
-// the app, and reaches the browser's history at most every REPLACE_MS: history.replaceState
-// costs milliseconds of the frame it runs in, and paging with the keyboard replaces the URL on
-// every key. A pushing navigation, leaving the page and Back write (or drop) it first.
-const REPLACE_MS = 120;
-let pending: string | null = null;
-let pendingTimer = 0;
-
-function flushReplace(): void {
-  window.clearTimeout(pendingTimer);
-  pendingTimer = 0;
-  if (pending === null) return;
-  const href = pending;
-  pending = null;
-  if (href !== window.location.pathname + window.location.search) window.history.replaceState(null, "", href);
-}
-
-if (typeof window !== "undefined") {
-  window.addEventListener("pagehide", flushReplace);
-  window.addEventListener("popstate", () => {
-    window.clearTimeout(pendingTimer);
-    pendingTimer = 0;
-    pending = null; // the browser moved to another entry; what was pending was the old one's
-    notify();
-  });
-}
-
 function snapshot(): string {
-  return pending ?? window.location.pathname + window.location.search;
+  return window.location.pathname + window.location.search;
 }
 
 export interface Location {
@@ -60,13 +35,8 @@ export function parseLocation(href: string): Location {
 export function navigate(to: string, options: { replace?: boolean } = {}): void {
   const href = to.startsWith(BASE) ? to : `${BASE}${to}`;
   if (href === snapshot()) return;
-  if (options.replace) {
-    pending = href;
-    if (!pendingTimer) pendingTimer = window.setTimeout(flushReplace, REPLACE_MS);
-  } else {
-    flushReplace();
-    window.history.pushState(null, "", href);
-  }
+  if (options.replace) window.history.replaceState(null, "", href);
+  else window.history.pushState(null, "", href);
   notify();
 }
 
