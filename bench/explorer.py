@@ -224,6 +224,20 @@ def section(
             f" pipelines: median {statistics.median(expand):.0f} ms, max {max(expand):.0f} ms"
             f" (median {added:.0f} nodes added) | {verdict(ok)} |"
         )
+    lines += [
+        "",
+        "Layouts: the graph's arrival to its first frame is the layout in the worker (our"
+        " layered layout, services/ui/src/explorer/layered.ts), building the scene and the"
+        " canvas's first bitmap. ELK, dagre and d3-dag were measured on the same graphs by"
+        " `node bench/explorer_layouts.mjs 300,2000 30` (2026-12-01 16:27 UTC, load average"
+        " 7.9): for 300 nodes ours 39 ms, elkjs 24.8 s, dagre 18.5 s, d3-dag over 30 s; for"
+        " 2,000 ours 180 ms and the three others over 30 s (each run's Environment artifact"
+        " is read by all its executions, and they split every such long edge into a dummy node"
+        " per layer it crosses). Pan and zoom are d3-zoom's own `translateBy` / `scaleBy`, one"
+        " step a frame, on the canvas (the graph past 1,200 nodes), whose frames blit a bitmap"
+        " drawn once around the view; the frames over 50 ms come when that bitmap is redrawn"
+        " and when the shared machine takes the cores away (the rAF loop itself stalls).",
+    ]
     return "\n".join(lines)
 
 
