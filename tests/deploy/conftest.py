@@ -1,40 +1,16 @@
-"""What the deployment tests share: the repository's files, the Makefile's pins, the kustomize
-build (``make kustomize``, a Go module build cached outside the checkout) and the rendered
-overlays."""
+"""The deployment tests' fixtures: the kustomize build (``make kustomize``, a Go module build cached
+outside the checkout) and the rendered overlays; their paths and helpers are in
+``deploy_paths``."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-OVERLAYS = ("dev", "prod")
-
-
-def makefile_variable(name: str) -> str:
-    """A ``NAME := value`` of the Makefile."""
-    for line in (ROOT / "Makefile").read_text().splitlines():
-        key, sep, value = line.partition(":=")
-        if sep and key.strip() == name:
-            return value.strip()
-    raise AssertionError(f"the Makefile sets no {name}")
-
-
-def makefile_uv() -> Path:
-    """The Makefile's uv (``CACHE/uv-<version>``), beside this venv (``CACHE/venv-...``)."""
-    uv = Path(sys.executable).parents[2] / f"uv-{makefile_variable('UV_VERSION')}" / "bin" / "uv"
-    assert uv.is_file(), f"{uv}: run make install"
-    return uv
-
-
-def load_yaml(path: Path) -> Any:
-    return yaml.safe_load(path.read_text())
+from deploy_paths import DEPLOY, OVERLAYS, ROOT
 
 
 @pytest.fixture(scope="session")

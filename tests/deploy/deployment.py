@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conftest import DEPLOY, ROOT
+from deploy_paths import DEPLOY, ROOT
 from dockerfile_parse import DockerfileParser
 
 COMPOSE = ROOT / "docker-compose.yml"

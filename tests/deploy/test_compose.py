@@ -1,6 +1,6 @@
 """docker-compose.yml: valid by the Compose specification's schema (vendored in
 deploy/schemas/), every container healthy before another depends on it, secrets only from
-files. (Each CMF container against the topology: test_topology.py.)"""
+files. (Each CMF container against the topology: test_deploy_topology.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import DEPLOY, ROOT, load_yaml
+from deploy_paths import DEPLOY, ROOT, load_yaml
 from deployment import COMPOSE
 
 # Containers that have no healthcheck, and why.

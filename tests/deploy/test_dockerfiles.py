@@ -1,7 +1,7 @@
 """deploy/docker: one Dockerfile per image, each multi-stage, from the lock, as a user of its
 own, with a HEALTHCHECK; and the build stage's install steps, run here in a scratch venv, give
 a working ``cmf-server``. (What each image runs is checked against the topology in
-test_topology.py.)"""
+test_deploy_topology.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, makefile_uv, makefile_variable
+from deploy_paths import ROOT, makefile_uv, makefile_variable
 from deployment import DOCKER, SERVICE_IMAGES, dockerfiles, env_of, exec_form, stages
 
 # Settings of the build stage left out here: they make the image small and its start fast

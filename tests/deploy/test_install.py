@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import ROOT, makefile_uv
+from deploy_paths import ROOT, makefile_uv
 
 
 def test_uv_tool_install_puts_cmf_server_on_path(tmp_path: Path) -> None:

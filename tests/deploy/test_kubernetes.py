@@ -1,7 +1,7 @@
 """deploy/k8s: every overlay renders (kustomize), every object is valid by the Kubernetes
 OpenAPI schemas offline (kubernetes-validate; the ServiceMonitor CRD by its own schema,
 vendored in deploy/schemas/), secrets by reference only, the autoscalers, network policies
-and the migrations Job. (Each CMF container against the topology: test_topology.py.)"""
+and the migrations Job. (Each CMF container against the topology: test_deploy_topology.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-from conftest import DEPLOY, OVERLAYS, load_yaml
+from deploy_paths import DEPLOY, OVERLAYS, load_yaml
 from deployment import Objects, of_kind
 
 K8S_VERSION = "1.33.0"

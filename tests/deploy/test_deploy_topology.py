@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import DEPLOY, OVERLAYS, load_yaml
+from deploy_paths import DEPLOY, OVERLAYS, load_yaml
 from deployment import (
     COMPOSE,
     DOCKER,
