@@ -21,6 +21,7 @@ from cmf_common.service import Service, install_state
 from cmf_gateway.app import create_gateway
 from cmf_gateway.routing import LINEAGE, METADATA, route_table
 from cmf_gateway.settings import GatewaySettings
+from cmf_lineage.api import explorer as lineage_explorer
 from cmf_lineage.api import lineage as lineage_routes
 from cmf_lineage.app import create_app as create_lineage_app
 from cmf_lineage.settings import LineageSettings
@@ -337,7 +338,8 @@ async def test_a_request_from_an_allowed_origin_may_be_read_by_its_page(
     cors_client: httpx.AsyncClient,
 ) -> None:
     answer = await cors_client.get("/api/pipelines", headers={"Origin": UI_ORIGIN})
-    assert answer.status_code == 200 and answer.json() == []
+    # The database may hold other gateway tests' pipelines: what matters is the CORS answer.
+    assert answer.status_code == 200 and isinstance(answer.json(), list)
     assert answer.headers["access-control-allow-origin"] == UI_ORIGIN
     assert "X-CMF-Consistency-Token" in answer.headers["access-control-expose-headers"]
 
@@ -365,6 +367,7 @@ NATIVE_ENDPOINTS = {
         *metadata_native.router.routes,
         *metadata_views.router.routes,
         *lineage_routes.v1.routes,
+        *lineage_explorer.router.routes,
     )
     if isinstance(route, APIRoute)
 }
