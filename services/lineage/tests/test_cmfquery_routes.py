@@ -13,9 +13,12 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from lineage_support import GraphUnderTest, Pusher
+from lineage_support import GraphUnderTest, Pusher, empty_neo4j
 
+from cmf_common.errors import Unavailable
 from cmf_lineage.projector import Projector
+from cmf_lineage.store import neo4j_reads
+from cmf_lineage.store.neo4j_reads import Neo4jGraphReader
 from cmf_testing.envelopes import enveloped, invalid
 from cmf_testing.generator import payload_text
 
@@ -315,3 +318,16 @@ async def test_ancestors_of_a_deep_chain_are_every_earlier_artifact(
     assert len(expected) > 25
     ids = [r["id"] for r in data["artifacts"]]
     assert ids == sorted(ids)  # server id order
+
+
+async def test_a_graph_read_past_its_timeout_is_unavailable_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A statement Neo4j has not answered within the read timeout is abandoned on the server and
+    reported as 503 (retry later), never left running nor turned into a 500."""
+    monkeypatch.setattr(neo4j_reads, "READ_TIMEOUT_S", 0.05)
+    async with empty_neo4j() as driver:
+        reader = Neo4jGraphReader(driver)
+        with pytest.raises(Unavailable) as refused:
+            await reader._one("UNWIND range(1, 500000000) AS k RETURN sum(k) AS total")
+    assert refused.value.status == 503 and refused.value.retry_after_s > 0

@@ -19,6 +19,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from neo4j import Query
+from neo4j.exceptions import ClientError
+
+from cmf_common.errors import Unavailable
 from cmf_common.metadata_events import INPUT, OUTPUT
 from cmf_lineage.graph_reader import (
     ArtifactInfo,
@@ -42,6 +46,9 @@ SCHEMA = (
 )
 # The longest walk CMFQuery's ancestors and descendants take, in relationships (two a step).
 MAX_WALK = 10_000
+# A read the server has not answered by then is abandoned (503) rather than left to hold a
+# core of the graph server: no question these statements answer takes a second when planned well.
+READ_TIMEOUT_S = 30.0
 
 _ARTIFACT = "[a.metadata_id, a.uri, a.type, a.name, a.display_name, coalesce(a.pipelines, [])]"
 # Inside a prefix (``$prefix``): its pipelines those inside; an artifact linked in one of them,
@@ -91,8 +98,18 @@ class Neo4jGraphReader(Neo4jClient):
     async def _one(self, query: str, **params: Any) -> Any:
         """The single record ``query`` answers (its aggregates make one even when empty)."""
         async with self.driver.session(database=self.database) as session:
-            result = await session.run(query, **params, prefix=self.prefix)
-            return await result.single()
+            try:
+                result = await session.run(
+                    Query(query, timeout=READ_TIMEOUT_S), **params, prefix=self.prefix
+                )
+                return await result.single()
+            except ClientError as exc:
+                if "TransactionTimedOut" not in (exc.code or ""):
+                    raise
+                raise Unavailable(
+                    f"the lineage graph did not answer within {READ_TIMEOUT_S:g} s; retry later",
+                    retry_after_s=5,
+                ) from exc
 
     async def _together(self, queries: list[str], **params: Any) -> list[Any]:
         """The single records of ``queries``, run at once, each in a session of its own: the
@@ -273,14 +290,17 @@ class Neo4jGraphReader(Neo4jClient):
         # Upstream is against the edges' direction (an artifact <-OUTPUT- its writer <-INPUT-
         # what it read), downstream along it. With DISTINCT end nodes Neo4j walks the
         # variable-length pattern breadth first, each node once, without enumerating paths.
+        # The end node is labelled only after DISTINCT: labelled in the pattern, a small
+        # graph's statistics let the planner pair every root with every artifact and expand
+        # "into" each pair, enumerating every path (a 25-step chain then ran for minutes).
         pattern = (
-            f"(root)<-[:INPUT|OUTPUT*1..{MAX_WALK}]-(n:Artifact)"
+            f"(root)<-[:INPUT|OUTPUT*1..{MAX_WALK}]-(n)"
             if upstream
-            else f"(root)-[:INPUT|OUTPUT*1..{MAX_WALK}]->(n:Artifact)"
+            else f"(root)-[:INPUT|OUTPUT*1..{MAX_WALK}]->(n)"
         )
         record = await self._one(
             f"UNWIND $uris AS u MATCH (root:Artifact {{uri: u}}) MATCH {pattern}"
-            " WITH DISTINCT n WHERE NOT n.uri IN $uris"
+            " WITH DISTINCT n WHERE n:Artifact AND NOT n.uri IN $uris"
             " RETURN collect(n.uri) AS uris",
             uris=list(uris),
         )
