@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # TensorBoard (the `tensorboard` extra of cmf-server, at the version uv.lock pins) over the logs
 # the client uploads: compose and Kubernetes mount the metadata service's files volume
-# read-only at /var/lib/cmf-server/files; it answers under /tensorboard/.
+# read-only at /var/lib/cmf-server/files; it answers under /tensorboard/, where the gateway
+# proxies it (TENSORBOARD_UPSTREAM_URL). Its command is cmf_server.topology's.
 # Built from the repository root:
 #   docker build -f deploy/docker/tensorboard.Dockerfile -t cmf-server/tensorboard .
 # Its build stage is the Python images' with the extra (tests/deploy checks both).
@@ -55,4 +56,4 @@ EXPOSE 6006
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:6006/tensorboard/', timeout=4)"]
 ENTRYPOINT ["tensorboard"]
-CMD ["--logdir=/var/lib/cmf-server/files/tensorboard-logs", "--host=0.0.0.0", "--port=6006", "--path_prefix=/tensorboard", "--reload_interval=5"]
+CMD ["--logdir", "/var/lib/cmf-server/files/tensorboard-logs", "--path_prefix", "/tensorboard", "--reload_interval", "5", "--host", "0.0.0.0", "--port", "6006"]

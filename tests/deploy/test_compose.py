@@ -96,3 +96,21 @@ def test_every_file_it_mounts_is_in_the_repository(compose: dict[str, Any]) -> N
         build = service.get("build")
         if build:
             assert (ROOT / build["context"] / build["dockerfile"]).is_file(), name
+
+
+def _confirmed_images() -> set[str]:
+    """The images docs/deploy.md's "Image tags" table lists, each with how its tag was found
+    to be published."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    section = text.split("\n## Image tags\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE))
+
+
+def test_every_third_party_image_is_one_whose_tag_the_docs_confirm() -> None:
+    used: set[str] = set()
+    for path in (COMPOSE, *sorted((DEPLOY / "k8s").rglob("*.yaml"))):
+        used |= set(re.findall(r"^\s+image: (\S+)$", path.read_text(), flags=re.MULTILINE))
+    for path in sorted((DEPLOY / "docker").glob("*.Dockerfile")):
+        used |= set(re.findall(r"^ARG \w+_IMAGE=(\S+)$", path.read_text(), flags=re.MULTILINE))
+    third_party = {image for image in used if not image.startswith("cmf-server/")}
+    assert third_party == _confirmed_images()
