@@ -350,6 +350,7 @@ async def test_a_process_serves_its_health_and_metrics_routes(
             answer = await client.get(path)
             assert answer.status_code == 200, (process.name, path, answer.text)
             assert answer.json()["status"] == "ok"
+        assert process.metrics is not None
         metrics = await client.get(process.metrics)
         assert metrics.status_code == 200
         assert metrics.headers["content-type"].startswith("text/plain")
@@ -369,11 +370,12 @@ def tensorboard_logs(tmp_path: Path) -> Path:
 @pytest.fixture
 def tensorboard(tensorboard_logs: Path, tmp_path: Path) -> Iterator[topology.Layout]:
     """TensorBoard run by the topology's command (on ``tensorboard_logs``, a free port), and
-    the gateway as ``cmf-server serve gateway`` with the settings the topology gives it: only
-    TensorBoard beside it, access off (no token database)."""
-    layout = topology.Layout(
-        "127.0.0.1", {topology.TENSORBOARD: free_port(), topology.GATEWAY: free_port()}
-    )
+    the gateway as ``cmf-server serve gateway`` with the settings the topology gives it, access
+    off (no token database). Only TensorBoard is beside it: the services it must be told of
+    have free ports where nothing answers."""
+    started = (topology.TENSORBOARD, topology.GATEWAY)
+    told = (topology.METADATA, topology.LINEAGE, topology.ARTIFACTS)
+    layout = topology.Layout("127.0.0.1", {name: free_port() for name in (*started, *told)})
     argv = layout.argv(topology.TENSORBOARD)
     argv[argv.index("--logdir") + 1] = str(tensorboard_logs)
     argv[0] = str(Path(sys.executable).parent / argv[0])
