@@ -1,0 +1,125 @@
+"""A large blob streamed up and down the native blob routes, for the benchmarks that time it
+(``bench.artifacts`` against S3 straight, ``bench.gateway`` through the gateway): the file, the
+upload and download loops, the RSS sampler of the process serving them, and the test S3 bucket's
+clean-up. Not a benchmark of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+import httpx
+import psutil
+
+from cmf_testing.s3 import TEST_S3
+
+MiB = 1024 * 1024
+CHUNK = MiB
+TIMEOUT = httpx.Timeout(600.0)
+
+
+def make_file(size: int) -> tuple[Path, str]:
+    """A file of ``size`` random bytes in /var/tmp, and its md5."""
+    digest = hashlib.md5()
+    with tempfile.NamedTemporaryFile(
+        prefix="cmf-bench-blob-", dir="/var/tmp", delete=False
+    ) as handle:
+        left = size
+        while left:
+            chunk = os.urandom(min(CHUNK * 8, left))
+            digest.update(chunk)
+            handle.write(chunk)
+            left -= len(chunk)
+    return Path(handle.name), digest.hexdigest()
+
+
+class RssSampler:
+    """The peak RSS of a process, sampled every 50 ms in a thread; ``growth`` is the peak over
+    the RSS when sampling began."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.base = self.peak = 0
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.base
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self.stop_event.wait(0.05)
+
+    @contextmanager
+    def sampling(self) -> Iterator[RssSampler]:
+        self.base = self.peak = self.proc.memory_info().rss
+        self.thread.start()
+        try:
+            yield self
+        finally:
+            self.stop_event.set()
+            self.thread.join()
+
+
+async def file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            yield chunk
+
+
+def blob_url(base: str, md5: str) -> str:
+    return f"{base}/api/native/v1/blobs/{md5}"
+
+
+async def upload(http: httpx.AsyncClient, base: str, path: Path, md5: str, size: int) -> float:
+    """Seconds to stream the file at ``path`` up as the blob ``md5`` (stored, or new)."""
+    started = time.perf_counter()
+    answer = await http.put(
+        blob_url(base, md5), content=file_chunks(path), headers={"Content-Length": str(size)}
+    )
+    assert answer.status_code in (200, 201), answer.text
+    return time.perf_counter() - started
+
+
+async def download(http: httpx.AsyncClient, base: str, md5: str, size: int) -> float:
+    """Seconds to stream the blob ``md5`` down, its bytes counted and thrown away."""
+    started = time.perf_counter()
+    got = 0
+    async with http.stream("GET", blob_url(base, md5)) as answer:
+        async for chunk in answer.aiter_raw(CHUNK):
+            got += len(chunk)
+    assert got == size, got
+    return time.perf_counter() - started
+
+
+async def transfer(base: str, md5: str, path: Path, size: int) -> tuple[float, float]:
+    """Seconds to ``upload`` then ``download`` the blob at ``base``, on a client of their own."""
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        up = await upload(http, base, path, md5, size)
+        down = await download(http, base, md5, size)
+    return up, down
+
+
+def s3_client(session: aioboto3.Session) -> Any:
+    return session.client("s3", **TEST_S3.client_args())
+
+
+async def empty_bucket(s3: Any, bucket: str) -> None:
+    """Deletes every object of the test S3 ``bucket``, then the bucket."""
+    paginator = s3.get_paginator("list_objects_v2")
+    async for page in paginator.paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            await s3.delete_object(Bucket=bucket, Key=item["Key"])
+    await s3.delete_bucket(Bucket=bucket)
