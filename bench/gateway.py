@@ -28,16 +28,15 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 import aioboto3
 import httpx
 
-from bench.artifacts import CHUNK, MiB, RssSampler, _empty, file_chunks, make_file, s3_client
 from bench.results import update_results
 from bench.run import machine
 from bench.stack import Process, fresh_database, ms, quantile
+from bench.streaming import MiB, RssSampler, empty_bucket, make_file, s3_client, transfer
 from cmf_server import topology
 from cmf_testing import databases
 from cmf_testing.generator import push_body
@@ -135,26 +134,6 @@ async def saturated(url: str, clients: int, seconds: float) -> float:
     return done / (time.perf_counter() - started)
 
 
-async def transfer(base: str, md5: str, path: Path, size: int) -> tuple[float, float]:
-    """Seconds to ``PUT`` then ``GET`` the blob at ``base``."""
-    url = f"{base}/api/native/v1/blobs/{md5}"
-    async with httpx.AsyncClient(timeout=httpx.Timeout(600.0)) as http:
-        started = time.perf_counter()
-        answer = await http.put(
-            url, content=file_chunks(path), headers={"Content-Length": str(size)}
-        )
-        assert answer.status_code in (200, 201), answer.text
-        up = time.perf_counter() - started
-        started = time.perf_counter()
-        got = 0
-        async with http.stream("GET", url) as pulled:
-            async for chunk in pulled.aiter_raw(CHUNK):
-                got += len(chunk)
-        assert got == size, got
-        down = time.perf_counter() - started
-    return up, down
-
-
 @contextmanager
 def distributed(bucket: str, metadata_db: str, artifacts_db: str) -> Iterator[dict[str, Process]]:
     """The metadata and artifact services and the gateway, as topology runs them."""
@@ -243,18 +222,16 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 say(f"{args.size_mib} MiB through the gateway")
                 assert processes["gateway"].proc is not None
-                sampler = RssSampler(processes["gateway"].proc.pid)
-                base = sampler.proc.memory_info().rss
-                with sampler.sampling():
+                with RssSampler(processes["gateway"].proc.pid).sampling() as rss:
                     figures["up_gateway"], figures["down_gateway"] = await transfer(
                         gateway, other_md5, other, size
                     )
-                figures["rss_gateway"] = sampler.peak - base
+                figures["rss_gateway"] = rss.growth
             finally:
                 path.unlink(missing_ok=True)
                 other.unlink(missing_ok=True)
     async with s3_client(aioboto3.Session()) as s3:
-        await _empty(s3, bucket)
+        await empty_bucket(s3, bucket)
     figures["size"] = size
     return figures
 
