@@ -28,80 +28,34 @@ import argparse
 import asyncio
 import hashlib
 import os
-import tempfile
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aioboto3
 import httpx
-import psutil
 
 from bench.results import update_results
 from bench.run import machine
 from bench.stack import Process, median, ms, running
+from bench.streaming import (
+    TIMEOUT,
+    MiB,
+    RssSampler,
+    blob_url,
+    download,
+    empty_bucket,
+    make_file,
+    s3_client,
+    upload,
+)
 from cmf_testing.s3 import TEST_S3, bucket_name, require_s3
-
-MiB = 1024 * 1024
-CHUNK = MiB
 
 
 def say(message: str) -> None:
     print(f"[artifacts] {message}", flush=True)
-
-
-def make_file(size: int) -> tuple[Path, str]:
-    """A file of ``size`` random bytes in /var/tmp, and its md5."""
-    digest = hashlib.md5()
-    with tempfile.NamedTemporaryFile(
-        prefix="cmf-bench-blob-", dir="/var/tmp", delete=False
-    ) as handle:
-        left = size
-        while left:
-            chunk = os.urandom(min(CHUNK * 8, left))
-            digest.update(chunk)
-            handle.write(chunk)
-            left -= len(chunk)
-    return Path(handle.name), digest.hexdigest()
-
-
-class RssSampler:
-    """The peak RSS of a process, sampled every 50 ms in a thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop_event.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self.stop_event.wait(0.05)
-
-    @contextmanager
-    def sampling(self) -> Iterator[RssSampler]:
-        self.peak = self.proc.memory_info().rss
-        self.thread.start()
-        try:
-            yield self
-        finally:
-            self.stop_event.set()
-            self.thread.join()
-
-
-async def file_chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := await asyncio.to_thread(handle.read, CHUNK):
-            yield chunk
-
-
-def s3_client(session: aioboto3.Session) -> Any:
-    return session.client("s3", **TEST_S3.client_args())
 
 
 async def timed(work: Callable[[], Any]) -> float:
@@ -169,34 +123,21 @@ async def sweep(
         with running(server):
             assert server.proc is not None
             say(f"sweep: {part_mib} MiB parts, {in_flight} in flight")
-            sampler = RssSampler(server.proc.pid)
-            base = sampler.proc.memory_info().rss
-            async with httpx.AsyncClient(timeout=httpx.Timeout(600.0)) as http:
-                with sampler.sampling():
-                    started = time.perf_counter()
-                    await put_file(http, server.url, path, md5, size)
-                    seconds = time.perf_counter() - started
+            async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+                with RssSampler(server.proc.pid).sampling() as rss:
+                    seconds = await upload(http, server.url, path, md5, size)
             rows.append(
                 {
                     "part_mib": part_mib,
                     "in_flight": in_flight,
                     "up": seconds,
-                    "rss": sampler.peak - base,
+                    "rss": rss.growth,
                     "load": os.getloadavg()[0],
                 }
             )
         async with s3_client(session) as s3:
-            await _empty(s3, bucket)
+            await empty_bucket(s3, bucket)
     return rows
-
-
-async def put_file(http: httpx.AsyncClient, url: str, path: Path, md5: str, size: int) -> None:
-    answer = await http.put(
-        f"{url}/api/native/v1/blobs/{md5}",
-        content=file_chunks(path),
-        headers={"Content-Length": str(size)},
-    )
-    assert answer.status_code in (200, 201), answer.text
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -211,29 +152,16 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with running(server):
             assert server.proc is not None
-            url = f"{server.url}/api/native/v1/blobs/{md5}"
-            timeout = httpx.Timeout(600.0)
-            async with httpx.AsyncClient(timeout=timeout) as http, s3_client(session) as s3:
+            url = blob_url(server.url, md5)
+            async with httpx.AsyncClient(timeout=TIMEOUT) as http, s3_client(session) as s3:
                 up_s, down_s, direct_up_s, direct_down_s, rss_up, rss_down = [], [], [], [], [], []
                 say(f"{args.size_mib} MiB up and down through the service")
-                sampler = RssSampler(server.proc.pid)
-                base = sampler.proc.memory_info().rss
-                with sampler.sampling():
-                    up_s.append(await timed(lambda: put_file(http, server.url, path, md5, size)))
-                rss_up.append(sampler.peak - base)
-                sampler = RssSampler(server.proc.pid)
-                base = sampler.proc.memory_info().rss
-                with sampler.sampling():
-
-                    async def down() -> None:
-                        got = 0
-                        async with http.stream("GET", url) as answer:
-                            async for chunk in answer.aiter_raw(CHUNK):
-                                got += len(chunk)
-                        assert got == size
-
-                    down_s.append(await timed(down))
-                rss_down.append(sampler.peak - base)
+                with RssSampler(server.proc.pid).sampling() as rss:
+                    up_s.append(await upload(http, server.url, path, md5, size))
+                rss_up.append(rss.growth)
+                with RssSampler(server.proc.pid).sampling() as rss:
+                    down_s.append(await download(http, server.url, md5, size))
+                rss_down.append(rss.growth)
 
                 say("the same straight to S3 with aioboto3")
                 key = f"direct/{uuid.uuid4().hex}"
@@ -290,7 +218,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     await s3.put_object(Bucket=bucket, Key=f"small/{item[0]}", Body=item[1])
 
                 figures["small_direct"] = await concurrently(direct, args.clients, straight)
-                await _empty(s3, bucket)
+                await empty_bucket(s3, bucket)
         if args.sweep:
             figures["sweep"] = await sweep(path, md5, size, args.sweep)
     finally:
@@ -308,14 +236,6 @@ class _Sink:
     def write(self, data: bytes) -> int:
         self.size += len(data)
         return len(data)
-
-
-async def _empty(s3: Any, bucket: str) -> None:
-    paginator = s3.get_paginator("list_objects_v2")
-    async for page in paginator.paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            await s3.delete_object(Bucket=bucket, Key=item["Key"])
-    await s3.delete_bucket(Bucket=bucket)
 
 
 def render(figures: dict[str, Any], args: argparse.Namespace) -> str:
