@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from cmf_artifacts.api.deps import FilesDep
-from cmf_artifacts.api.responses import body_of
-from cmf_artifacts.schemas import BINARY_ANSWER, BINARY_BODY, FileAnswer, FileList
+from cmf_artifacts.api.responses import body_of, stored_answer, stores_body
+from cmf_artifacts.schemas import BINARY_ANSWER, FileAnswer, FileList
 from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.errors import NotFound
 
@@ -60,14 +60,7 @@ async def get_file(files: FilesDep, key: str) -> Response:
 
 
 @router.put(
-    "/files/{key:path}",
-    response_model=FileAnswer,
-    status_code=201,
-    responses={
-        200: {"model": FileAnswer, "description": "kept: one was there (replace=false)"},
-        **errors(413, 422),
-    },
-    openapi_extra=BINARY_BODY,
+    "/files/{key:path}", **stores_body(FileAnswer, "kept: one was there (replace=false)", 413, 422)
 )
 async def put_file(
     files: FilesDep,
@@ -78,5 +71,4 @@ async def put_file(
     """Store the body under ``key`` (201), all or nothing; with ``replace=false`` a file there
     already is kept (200, the body unread)."""
     stored, written = await files.put(key, body_of(request), replace=replace)
-    answer = FileAnswer(key=stored.key, size=stored.size, stored=written)
-    return JSONResponse(answer.model_dump(), status_code=201 if written else 200)
+    return stored_answer(FileAnswer(key=stored.key, size=stored.size, stored=written), written)

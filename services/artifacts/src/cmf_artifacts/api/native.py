@@ -14,9 +14,10 @@ from cmf_artifacts.api.responses import (
     blob_headers,
     blob_response,
     body_of,
-    expects_continue,
     media_type,
-    size_hint,
+    put_body,
+    stored_answer,
+    stores_body,
 )
 from cmf_artifacts.blobs import MAX_PART_NUMBER, Blob, Put, Session
 from cmf_artifacts.digests import DIGEST_PATTERN, check_digest
@@ -51,8 +52,7 @@ def blob_answer(blob: Blob, deduplicated: bool = False) -> BlobAnswer:
 
 
 def put_answer(put: Put) -> JSONResponse:
-    body = blob_answer(put.blob, put.deduplicated).model_dump()
-    return JSONResponse(body, status_code=200 if put.deduplicated else 201)
+    return stored_answer(blob_answer(put.blob, put.deduplicated), not put.deduplicated)
 
 
 def part_answer(part: PartInfo) -> PartAnswer:
@@ -97,27 +97,12 @@ async def get_blob(blobs: BlobsDep, digest: Digest, request: Request, _: Visible
     return await blob_response(blobs, digest, request)
 
 
-@router.put(
-    "/blobs/{digest}",
-    response_model=BlobAnswer,
-    status_code=201,
-    responses={
-        200: {"model": BlobAnswer, "description": "stored already"},
-        **errors(409, 413, 422),
-    },
-    openapi_extra=BINARY_BODY,
-)
+@router.put("/blobs/{digest}", **stores_body(BlobAnswer, "stored already", 409, 413, 422))
 async def put_blob(blobs: BlobsDep, digest: Digest, request: Request) -> JSONResponse:
     """Store the body under ``digest`` (its md5, checked while it streams: 409 and nothing
     stored when it differs). When the blob is stored already the answer (200) comes before
     the body is read: with ``Expect: 100-continue`` the client sends nothing."""
-    put = await blobs.put(
-        digest,
-        body_of(request),
-        size_hint=size_hint(request),
-        expect_continue=expects_continue(request),
-    )
-    return put_answer(put)
+    return put_answer(await put_body(blobs, digest, request))
 
 
 @router.get("/blobs/{digest}/url", response_model=PresignedUrl, responses=errors(404, 422))

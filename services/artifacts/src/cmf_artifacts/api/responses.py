@@ -1,16 +1,21 @@
-"""How a blob is answered: streamed, with its length, ETag (its md5) and ranges."""
+"""How a blob is answered: streamed, with its length, ETag (its md5) and ranges; and how a
+streamed body is taken and stored (the blobs', the seed's artifacts', the named files')."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
-from cmf_artifacts.blobs import Blob, Blobs
+from cmf_artifacts.blobs import Blob, Blobs, Put
 from cmf_artifacts.digests import content_md5, is_manifest
 from cmf_artifacts.ranges import RangeNotSatisfiable
+from cmf_artifacts.schemas import BINARY_BODY
+from cmf_common.dialects import errors
 from cmf_common.errors import problem
 
 
@@ -80,3 +85,31 @@ def size_hint(request: Request) -> int | None:
 def expects_continue(request: Request) -> bool:
     """The client sends the body only after a ``100 Continue`` (a stored blob answers first)."""
     return request.headers.get("expect", "").lower() == "100-continue"
+
+
+async def put_body(blobs: Blobs, digest: str, request: Request) -> Put:
+    """Store the request's body under ``digest`` as it streams, told its declared length and
+    whether the client waits for a ``100 Continue`` (then a stored blob is answered unread)."""
+    return await blobs.put(
+        digest,
+        body_of(request),
+        size_hint=size_hint(request),
+        expect_continue=expects_continue(request),
+    )
+
+
+def stores_body(model: type[BaseModel], kept: str, *statuses: int) -> dict[str, Any]:
+    """The OpenAPI of a route that stores its streamed body, as its decorator's keywords:
+    ``model`` answered 201 when stored, 200 when one was there already (``kept`` says how),
+    the error ``statuses``, and the binary body."""
+    return {
+        "response_model": model,
+        "status_code": 201,
+        "responses": {200: {"model": model, "description": kept}, **errors(*statuses)},
+        "openapi_extra": BINARY_BODY,
+    }
+
+
+def stored_answer(answer: BaseModel, written: bool) -> JSONResponse:
+    """``answer`` with 201 when the body was ``written``, 200 when one was there already."""
+    return JSONResponse(answer.model_dump(), status_code=201 if written else 200)

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from cmf_artifacts.api.deps import BlobsDep, Catalog
-from cmf_artifacts.api.responses import blob_response, body_of, expects_continue, size_hint
+from cmf_artifacts.api.responses import blob_response, put_body, stored_answer, stores_body
 from cmf_artifacts.catalog import WITHOUT_BYTES, Artifact
 from cmf_artifacts.digests import check_digest
-from cmf_artifacts.schemas import BINARY_ANSWER, BINARY_BODY, ArtifactPushed
+from cmf_artifacts.schemas import BINARY_ANSWER, ArtifactPushed
 from cmf_common.access import check_push
 from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.errors import Invalid
@@ -40,14 +40,7 @@ def with_bytes(artifact: Artifact) -> str:
 
 
 @router.post(
-    "/artifact_push",
-    response_model=ArtifactPushed,
-    status_code=201,
-    responses={
-        200: {"model": ArtifactPushed, "description": "stored already"},
-        **errors(404, 409, 413, 422, 503),
-    },
-    openapi_extra=BINARY_BODY,
+    "/artifact_push", **stores_body(ArtifactPushed, "stored already", 404, 409, 413, 422, 503)
 )
 async def artifact_push(
     blobs: BlobsDep,
@@ -63,12 +56,7 @@ async def artifact_push(
     check_push(pipeline_name)
     artifact = await catalog.find(pipeline_name, artifact_name)
     digest = with_bytes(artifact)
-    put = await blobs.put(
-        digest,
-        body_of(request),
-        size_hint=size_hint(request),
-        expect_continue=expects_continue(request),
-    )
+    put = await put_body(blobs, digest, request)
     answer = ArtifactPushed(
         pipeline_name=pipeline_name,
         artifact_name=artifact_name,
@@ -78,7 +66,7 @@ async def artifact_push(
         size=put.blob.size,
         deduplicated=put.deduplicated,
     )
-    return JSONResponse(answer.model_dump(), status_code=200 if put.deduplicated else 201)
+    return stored_answer(answer, not put.deduplicated)
 
 
 @router.get(
