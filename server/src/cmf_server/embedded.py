@@ -26,6 +26,7 @@ from cmf_common.committed import LocalCommitted
 from cmf_common.delivery import OutboxDelivery
 from cmf_common.dispatch import Dispatcher
 from cmf_common.health import Check
+from cmf_common.settings import IN_PROCESS_URLS
 from cmf_gateway.app import Gateway, create_gateway
 from cmf_gateway.routing import ARTIFACTS, LINEAGE, METADATA
 from cmf_gateway.settings import GatewaySettings
@@ -74,13 +75,9 @@ def embedded_server(
     # The metadata app asks the artifact app which artifacts are stored, and the artifact app
     # asks the metadata app which artifact a name is: both in-process, the first bound late.
     artifacts_app = _Later()
-    artifacts_client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=artifacts_app), base_url="http://artifacts", timeout=30.0
-    )
+    artifacts_client = _in_process(artifacts_app, ARTIFACTS, timeout=30.0)
     metadata = create_metadata(metadata_settings, committed=committed, artifacts=artifacts_client)
-    metadata_client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=metadata.app), base_url="http://metadata", timeout=2.0
-    )
+    metadata_client = _in_process(metadata.app, METADATA, timeout=2.0)
     lineage = create_lineage(
         lineage_settings, board=board, committed=committed, metadata=metadata_client
     )
@@ -91,9 +88,7 @@ def embedded_server(
         )
     artifact_settings = artifact_settings.with_edge_of(settings).model_copy(update=shared)
     # The artifact service resolves artifacts through the metadata app, in-process.
-    catalog_client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=metadata.app), base_url="http://metadata", timeout=30.0
-    )
+    catalog_client = _in_process(metadata.app, METADATA, timeout=30.0)
     artifacts = create_artifacts(artifact_settings, metadata=catalog_client)
     artifacts_app.app = artifacts.app
 
@@ -135,6 +130,13 @@ def embedded_server(
 
     return create_gateway(
         settings, {METADATA: metadata, LINEAGE: lineage, ARTIFACTS: artifacts}, run=run
+    )
+
+
+def _in_process(app: ASGIApp, service: str, *, timeout: float) -> httpx.AsyncClient:
+    """A client that calls ``app`` in this process, at its service's in-process URL."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=IN_PROCESS_URLS[service], timeout=timeout
     )
 
 

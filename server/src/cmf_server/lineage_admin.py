@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from cmf_common.access import SignedPrincipal
 from cmf_common.events import Envelope
+from cmf_common.settings import IN_PROCESS_URLS
 from cmf_lineage.board import RedisBoard
 from cmf_lineage.rebuild import (
     ExportSource,
@@ -63,7 +64,7 @@ def in_process_export(metadata: MetadataSettings) -> ExportSource:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             source = http_export(
-                "http://metadata",
+                IN_PROCESS_URLS["metadata"],
                 transport=transport,
                 page_lines=IN_PROCESS_PAGE_LINES,
                 auth=SignedPrincipal.of(metadata),

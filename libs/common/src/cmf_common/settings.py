@@ -49,8 +49,10 @@ EDGE_LIMITS = (
 )
 
 
-# The host names the embedded server's apps call each other by, over in-process transports.
+# The host names the embedded server's apps call each other by, over in-process transports,
+# and the base URL of each.
 IN_PROCESS_HOSTS = ("metadata", "lineage", "artifacts")
+IN_PROCESS_URLS = {host: f"http://{host}" for host in IN_PROCESS_HOSTS}
 
 
 class ServiceSettings(BaseSettings):
