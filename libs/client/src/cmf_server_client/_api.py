@@ -1,15 +1,22 @@
 """The server's routes as request descriptions, and how each answer becomes a result: written
 once here, sent by :class:`~cmf_server_client.Client` and
-:class:`~cmf_server_client.AsyncClient` alike."""
+:class:`~cmf_server_client.AsyncClient` alike. A method that needs several requests is a
+:data:`Plan`; a download lands through a :class:`Download`."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import os
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar, Union
 from urllib.parse import quote
 
+import httpx
+
+from cmf_server_client import errors
 from cmf_server_client.models import (
     Artifact,
     Execution,
@@ -27,6 +34,7 @@ DIRECTIONS = ("upstream", "downstream", "both")
 LEVELS = ("pipeline", "stage", "execution", "artifact")
 CHUNK = 1024 * 1024
 Progress = Union[Callable[[int, Optional[int]], None], bool, None]
+T = TypeVar("T")
 
 
 def segment(value: Any) -> str:
@@ -53,6 +61,41 @@ class Paged:
     params: Mapping[str, Any]
     item: type[Record]
     page_size: int = 100
+
+
+# A method's requests, stated once for both clients: a generator that yields each Call, is
+# sent what the Call's ``wrap`` made of the answer, and returns the method's result. The
+# clients differ only in how they wait for an answer (``Client._run``, ``AsyncClient._run``).
+Plan = Generator[Call, Any, T]
+
+
+class Pager:
+    """A :class:`Paged` list walked page after page: ``next_call()`` asks for the next page
+    while not ``done``; its answer is the page's items to hand on, ``max_items`` at most in
+    all."""
+
+    def __init__(self, paged: Paged, max_items: int | None) -> None:
+        self.paged = paged
+        self.left = max_items
+        self.cursor: str | None = None
+        self.done = False
+
+    def next_call(self) -> Call:
+        params = {**self.paged.params, "limit": self.paged.page_size, "cursor": self.cursor}
+        return Call("GET", self.paged.path, params, self._items)
+
+    def _items(self, body: Any, server: str) -> list[Any]:
+        items = body["items"]
+        if self.left is not None:
+            # Done once an item past the limit is met (a page that ends at the limit is
+            # followed by one more request, as a client that counts while it yields does).
+            if len(items) > self.left:
+                items, self.done = items[: self.left], True
+            self.left -= len(items)
+        self.cursor = body.get("next_cursor")
+        if not self.cursor:
+            self.done = True
+        return [self.paged.item(item, server) for item in items]
 
 
 def _wrap(kind: type[Record]) -> Callable[[Any, str], Any]:
@@ -105,6 +148,21 @@ def stages(pipeline: str) -> Call:
     return Call("GET", f"{NATIVE}/pipelines/{segment(pipeline)}/stages", wrap=wrap)
 
 
+def pipeline(name: str) -> Plan[Pipeline]:
+    """The pipeline ``name`` with its stages and its stage graph, found among every pipeline;
+    :class:`~cmf_server_client.errors.NotFound` when there is none of that name."""
+    pager = Pager(pipelines(1000), None)
+    while not pager.done:
+        for found in (yield pager.next_call()):
+            if found["name"] == name:
+                found_stages = yield stages(name)
+                found["stages"] = [dict(s) for s in found_stages]
+                found["graph"] = dict((yield display_graph(name, "stage")))
+                result: Pipeline = found
+                return result
+    raise errors.NotFound(404, f"Pipeline {name} not found.", code="pipeline_not_found")
+
+
 def display_graph(pipeline: str, level: str) -> Call:
     _check_choice("level", level, LEVELS)
     return Call(
@@ -121,6 +179,18 @@ def executions(page_size: int, filters: dict[str, Any]) -> Paged:
 
 def execution(execution_id: int) -> Call:
     return Call("GET", f"{NATIVE}/executions/{int(execution_id)}", wrap=_wrap(Execution))
+
+
+def execution_by_uuid(uuid: str, pipeline: str | None) -> Plan[Execution]:
+    """The execution whose ``Execution_uuid`` set holds ``uuid`` (looked for by free text),
+    with its events."""
+    pager = Pager(executions(1000, list_filters(pipeline=pipeline, q=uuid)), None)
+    while not pager.done:
+        for found in (yield pager.next_call()):
+            if uuid in str(found.get("uuid") or "").split(","):
+                result: Execution = yield execution(found["id"])
+                return result
+    raise errors.NotFound(404, f"execution {uuid} not found", code="execution_not_found")
 
 
 def artifacts(page_size: int, filters: dict[str, Any]) -> Paged:
@@ -205,6 +275,14 @@ def artifact_params(pipeline: str, artifact_name: str) -> dict[str, str]:
     return {"pipeline_name": pipeline, "artifact_name": artifact_name}
 
 
+def destination(dest: str | os.PathLike[str], artifact_name: str) -> Path:
+    """``dest``, or inside it the file's own name when it is a folder."""
+    target = Path(dest)
+    if target.is_dir():
+        return target / (Path(artifact_name.split(":", 1)[0]).name or "artifact")
+    return target
+
+
 def etag_digest(etag: str | None) -> str | None:
     """The digest an ``ETag`` carries (``"<md5>"`` or ``W/"<md5>"``)."""
     if not etag:
@@ -244,6 +322,51 @@ class ProgressReporter:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class Download:
+    """A download's bytes on their way to ``target``: written to ``<target>.part`` as they
+    arrive, hashed and reported, and moved into place by :meth:`landed` only once whole and
+    matching the server's md5."""
+
+    def __init__(self, target: Path, length: str | None, progress: Progress) -> None:
+        self.target = target
+        self.part = target.with_name(target.name + ".part")
+        self.digest = hashlib.md5(usedforsecurity=False)
+        self.reporter = ProgressReporter(progress, int(length) if length else None, target.name)
+
+    @contextmanager
+    def writing(self) -> Iterator[Callable[[bytes], None]]:
+        """A function that writes one chunk; a transfer that breaks off meanwhile leaves no
+        file and raises :class:`~cmf_server_client.errors.TransportError`."""
+        try:
+            with open(self.part, "wb") as file:
+
+                def write(chunk: bytes) -> None:
+                    file.write(chunk)
+                    self.digest.update(chunk)
+                    self.reporter.advance(len(chunk))
+
+                yield write
+        except httpx.TransportError as exc:
+            self.part.unlink(missing_ok=True)
+            name = self.target.name
+            raise errors.TransportError(f"download of {name} broke off: {exc!r}") from exc
+        finally:
+            self.reporter.close()
+
+    def landed(self, etag: str | None) -> Path:
+        """Move the downloaded part into place once its md5 matches the ``ETag`` (a DVC md5,
+        when the server sent one)."""
+        md5 = self.digest.hexdigest()
+        expected = etag_digest(etag)
+        if expected and len(expected) == 32 and expected != md5:
+            self.part.unlink()
+            raise errors.CmfServerError(
+                f"downloaded bytes hash to {md5}, not the {expected} the server announced"
+            )
+        os.replace(self.part, self.target)
+        return self.target
 
 
 def md5_of_file(path: str) -> str:

@@ -4,7 +4,6 @@ awaited; lists are async iterators."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 
 from cmf_server_client import _api, errors
 from cmf_server_client._http import NO_RETRIES, AsyncTransport, RetryPolicy, body_of
-from cmf_server_client.client import PathLike, Types, _destination, _verified
+from cmf_server_client.client import PathLike, Types
 from cmf_server_client.models import (
     Artifact,
     Execution,
@@ -78,20 +77,21 @@ class AsyncClient:
         body = await self._http.json(call.method, call.path, params=call.params, json=call.json)
         return call.wrap(body, self.url)
 
-    async def _iterate(self, paged: _api.Paged, max_items: int | None) -> AsyncIterator[Any]:
-        cursor: str | None = None
-        yielded = 0
+    async def _run(self, plan: _api.Plan[_api.T]) -> _api.T:
+        answer: Any = None
         while True:
-            params = {**paged.params, "limit": paged.page_size, "cursor": cursor}
-            body = await self._http.json("GET", paged.path, params=params)
-            for item in body["items"]:
-                if max_items is not None and yielded >= max_items:
-                    return
-                yield paged.item(item, self.url)
-                yielded += 1
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return
+            try:
+                call = plan.send(answer)
+            except StopIteration as done:
+                result: _api.T = done.value
+                return result
+            answer = await self._call(call)
+
+    async def _iterate(self, paged: _api.Paged, max_items: int | None) -> AsyncIterator[Any]:
+        pager = _api.Pager(paged, max_items)
+        while not pager.done:
+            for item in await self._call(pager.next_call()):
+                yield item
 
     # -- pipelines and stages ---------------------------------------------------------------
 
@@ -103,12 +103,7 @@ class AsyncClient:
 
     async def pipeline(self, name: str) -> Pipeline:
         """As :meth:`Client.pipeline`, awaited."""
-        async for pipeline in self.pipelines(page_size=1000):
-            if pipeline["name"] == name:
-                pipeline["stages"] = [dict(s) for s in await self.stages(name)]
-                pipeline["graph"] = dict(await self.pipeline_graph(name, level="stage"))
-                return pipeline
-        raise errors.NotFound(404, f"Pipeline {name} not found.", code="pipeline_not_found")
+        return await self._run(_api.pipeline(name))
 
     async def stages(self, pipeline: str) -> list[Stage]:
         """As :meth:`Client.stages`, awaited."""
@@ -156,10 +151,7 @@ class AsyncClient:
 
     async def execution_by_uuid(self, uuid: str, *, pipeline: str | None = None) -> Execution:
         """As :meth:`Client.execution_by_uuid`, awaited."""
-        async for found in self.executions(pipeline=pipeline, q=uuid, page_size=1000):
-            if uuid in str(found.get("uuid") or "").split(","):
-                return await self.execution(found["id"])
-        raise errors.NotFound(404, f"execution {uuid} not found", code="execution_not_found")
+        return await self._run(_api.execution_by_uuid(uuid, pipeline))
 
     # -- artifacts --------------------------------------------------------------------------
 
@@ -308,23 +300,14 @@ class AsyncClient:
         progress: _api.Progress,
     ) -> Path:
         response = await self._http.send("GET", path, params=params, stream=True)
-        length = response.headers.get("Content-Length")
-        reporter = _api.ProgressReporter(progress, int(length) if length else None, target.name)
-        part = target.with_name(target.name + ".part")
-        digest = hashlib.md5(usedforsecurity=False)
+        download = _api.Download(target, response.headers.get("Content-Length"), progress)
         try:
-            with open(part, "wb") as file:  # noqa: ASYNC230 (local chunks, each small)
+            with download.writing() as write:  # local chunks, each small
                 async for chunk in response.aiter_bytes(_api.CHUNK):
-                    file.write(chunk)
-                    digest.update(chunk)
-                    reporter.advance(len(chunk))
-        except httpx.TransportError as exc:
-            part.unlink(missing_ok=True)
-            raise errors.TransportError(f"download of {target.name} broke off: {exc!r}") from exc
+                    write(chunk)
         finally:
             await response.aclose()
-            reporter.close()
-        return _verified(target, part, digest.hexdigest(), response.headers.get("ETag"))
+        return download.landed(response.headers.get("ETag"))
 
     async def download(
         self,
@@ -335,7 +318,7 @@ class AsyncClient:
         progress: _api.Progress = None,
     ) -> Path:
         """As :meth:`Client.download`, awaited."""
-        target = _destination(dest, artifact_name)
+        target = _api.destination(dest, artifact_name)
         params = _api.artifact_params(pipeline, artifact_name)
         return await self._download("/api/artifact_pull", params, target, progress)
 
@@ -343,7 +326,7 @@ class AsyncClient:
         self, digest: str, dest: PathLike, *, progress: _api.Progress = None
     ) -> Path:
         """As :meth:`Client.download_blob`, awaited."""
-        target = _destination(dest, digest)
+        target = _api.destination(dest, digest)
         return await self._download(_api.blob_path(digest), {}, target, progress)
 
     async def has_blob(self, digest: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -27,27 +26,6 @@ __all__ = ["Client"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Types = Optional[Union[str, list[str], tuple[str, ...]]]
-
-
-def _destination(dest: PathLike, artifact_name: str) -> Path:
-    """``dest``, or inside it the file's own name when it is a folder."""
-    target = Path(dest)
-    if target.is_dir():
-        return target / (Path(artifact_name.split(":", 1)[0]).name or "artifact")
-    return target
-
-
-def _verified(target: Path, part: Path, md5: str, etag: str | None) -> Path:
-    """Move the downloaded ``part`` into place once its md5 matches the ``ETag`` (a DVC md5,
-    when the server sent one)."""
-    expected = _api.etag_digest(etag)
-    if expected and len(expected) == 32 and expected != md5:
-        part.unlink()
-        raise errors.CmfServerError(
-            f"downloaded bytes hash to {md5}, not the {expected} the server announced"
-        )
-    os.replace(part, target)
-    return target
 
 
 class Client:
@@ -98,20 +76,20 @@ class Client:
         body = self._http.json(call.method, call.path, params=call.params, json=call.json)
         return call.wrap(body, self.url)
 
-    def _iterate(self, paged: _api.Paged, max_items: int | None) -> Iterator[Any]:
-        cursor: str | None = None
-        yielded = 0
+    def _run(self, plan: _api.Plan[_api.T]) -> _api.T:
+        answer: Any = None
         while True:
-            params = {**paged.params, "limit": paged.page_size, "cursor": cursor}
-            body = self._http.json("GET", paged.path, params=params)
-            for item in body["items"]:
-                if max_items is not None and yielded >= max_items:
-                    return
-                yield paged.item(item, self.url)
-                yielded += 1
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return
+            try:
+                call = plan.send(answer)
+            except StopIteration as done:
+                result: _api.T = done.value
+                return result
+            answer = self._call(call)
+
+    def _iterate(self, paged: _api.Paged, max_items: int | None) -> Iterator[Any]:
+        pager = _api.Pager(paged, max_items)
+        while not pager.done:
+            yield from self._call(pager.next_call())
 
     # -- pipelines and stages ---------------------------------------------------------------
 
@@ -125,12 +103,7 @@ class Client:
     def pipeline(self, name: str) -> Pipeline:
         """One pipeline with its ``stages`` and its stage graph (``graph``), which a notebook
         draws; :class:`~cmf_server_client.errors.NotFound` when there is none of that name."""
-        for pipeline in self.pipelines(page_size=1000):
-            if pipeline["name"] == name:
-                pipeline["stages"] = [dict(s) for s in self.stages(name)]
-                pipeline["graph"] = dict(self.pipeline_graph(name, level="stage"))
-                return pipeline
-        raise errors.NotFound(404, f"Pipeline {name} not found.", code="pipeline_not_found")
+        return self._run(_api.pipeline(name))
 
     def stages(self, pipeline: str) -> list[Stage]:
         """The pipeline's stages (full names, ``<pipeline>/<stage>``) with their counts."""
@@ -182,10 +155,7 @@ class Client:
 
     def execution_by_uuid(self, uuid: str, *, pipeline: str | None = None) -> Execution:
         """The execution whose ``Execution_uuid`` set holds ``uuid``, with its events."""
-        for found in self.executions(pipeline=pipeline, q=uuid, page_size=1000):
-            if uuid in str(found.get("uuid") or "").split(","):
-                return self.execution(found["id"])
-        raise errors.NotFound(404, f"execution {uuid} not found", code="execution_not_found")
+        return self._run(_api.execution_by_uuid(uuid, pipeline))
 
     # -- artifacts --------------------------------------------------------------------------
 
@@ -341,23 +311,14 @@ class Client:
         progress: _api.Progress,
     ) -> Path:
         response = self._http.send("GET", path, params=params, stream=True)
-        length = response.headers.get("Content-Length")
-        reporter = _api.ProgressReporter(progress, int(length) if length else None, target.name)
-        part = target.with_name(target.name + ".part")
-        digest = hashlib.md5(usedforsecurity=False)
+        download = _api.Download(target, response.headers.get("Content-Length"), progress)
         try:
-            with open(part, "wb") as file:
+            with download.writing() as write:
                 for chunk in response.iter_bytes(_api.CHUNK):
-                    file.write(chunk)
-                    digest.update(chunk)
-                    reporter.advance(len(chunk))
-        except httpx.TransportError as exc:
-            part.unlink(missing_ok=True)
-            raise errors.TransportError(f"download of {target.name} broke off: {exc!r}") from exc
+                    write(chunk)
         finally:
             response.close()
-            reporter.close()
-        return _verified(target, part, digest.hexdigest(), response.headers.get("ETag"))
+        return download.landed(response.headers.get("ETag"))
 
     def download(
         self,
@@ -372,13 +333,13 @@ class Client:
         name); returns the file's path. It appears only once complete and matching the
         server's md5. ``progress`` is a callback ``(bytes_done, total_or_None)``, or ``True``
         for a tqdm bar when tqdm is installed."""
-        target = _destination(dest, artifact_name)
+        target = _api.destination(dest, artifact_name)
         params = _api.artifact_params(pipeline, artifact_name)
         return self._download("/api/artifact_pull", params, target, progress)
 
     def download_blob(self, digest: str, dest: PathLike, *, progress: _api.Progress = None) -> Path:
         """Stream the stored blob ``digest`` (``/api/native/v1/blobs/{digest}``) to ``dest``."""
-        target = _destination(dest, digest)
+        target = _api.destination(dest, digest)
         return self._download(_api.blob_path(digest), {}, target, progress)
 
     def has_blob(self, digest: str) -> bool:
