@@ -28,17 +28,17 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from bench import browser
 from bench import lineage_queries as lq
+from bench.browser import DIST
 from bench.results import update_results
 from bench.run import machine
 from cmf_common.committed import LocalCommitted
@@ -47,8 +47,6 @@ from cmf_lineage.board import LocalBoard
 from cmf_lineage.cache import LruCache
 from cmf_testing.network import free_port
 
-REPO = Path(__file__).resolve().parents[1]
-UI = REPO / "services" / "ui"
 START, END = "<!-- explorer:start -->", "<!-- explorer:end -->"
 BUDGET_2K_MS = 1000
 BUDGET_10K_MS = 3000
@@ -58,7 +56,7 @@ BUDGET_EXPAND_MS = 300
 
 
 def progress(message: str) -> None:
-    print(f"[explorer] {message}", file=sys.stderr, flush=True)
+    browser.progress("explorer", message)
 
 
 def overview_stub() -> FastAPI:
@@ -76,7 +74,7 @@ def overview_stub() -> FastAPI:
             "artifact_types": [],
         }
 
-    app.include_router(ui_router(UI / "dist"))
+    app.include_router(ui_router(DIST))
     return app
 
 
@@ -140,9 +138,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             await asyncio.sleep(0.05)
         try:
             chosen = await targets(reader, plan, args.expansions)
-            env = {
-                **os.environ,
-                "UI_DIR": str(UI),
+            settings = {
                 "EXPLORER_BENCH_URL": f"http://127.0.0.1:{port}",
                 "EXPLORER_BENCH_SIZES": args.sizes,
                 "EXPLORER_BENCH_RUNS": str(args.runs),
@@ -150,16 +146,10 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             }
             progress("measuring in Chromium")
             load = os.getloadavg()[0]
-            node = await asyncio.create_subprocess_exec(
-                "node",
-                str(REPO / "bench" / "explorer_browser.mjs"),
-                env=env,
-                stdout=subprocess.PIPE,
+            # In a thread: this loop serves the pages meanwhile.
+            figures = await asyncio.to_thread(
+                browser.browser_figures, "explorer_browser.mjs", settings, timeout=1800
             )
-            out, _ = await node.communicate()
-            if node.returncode != 0:
-                raise RuntimeError(f"explorer_browser.mjs failed ({node.returncode})")
-            figures: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
         finally:
             server.should_exit = True
             await serving
@@ -251,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expansions", type=int, default=10)
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     args = parser.parse_args(argv)
-    subprocess.run([str(REPO / "scripts" / "ui.sh"), "build", "--required"], check=True)
+    browser.build_ui()
     figures, graph, load = asyncio.run(measure(args))
     text = section(figures, graph, args, load)
     print(text)

@@ -10,31 +10,17 @@
 //   expand       on the 1,000,000-edge graph: the click on "Expand upstream" to the new nodes on
 //                screen (the neighbourhood read from PostgreSQL uncached, merged, laid out, drawn)
 // Environment: EXPLORER_BENCH_URL, EXPLORER_BENCH_SIZES, EXPLORER_BENCH_RUNS,
-// EXPLORER_BENCH_TARGETS (JSON [{pipeline, focus, expand}]), UI_DIR.
-import { createRequire } from "node:module";
-import { join } from "node:path";
+// EXPLORER_BENCH_TARGETS (JSON [{pipeline, focus, expand}]).
+import { launchChromium } from "../services/ui/e2e/chromium.mjs";
 import { lineageGraph } from "./explorer_graph.mjs";
-
-const require = createRequire(join(process.env.UI_DIR, "package.json"));
-const { chromium } = require("playwright-core");
 
 const base = process.env.EXPLORER_BENCH_URL;
 const sizes = (process.env.EXPLORER_BENCH_SIZES ?? "2000,10000").split(",").map(Number);
 const runs = Number(process.env.EXPLORER_BENCH_RUNS ?? 5);
 const targets = JSON.parse(process.env.EXPLORER_BENCH_TARGETS ?? "[]");
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const PIPELINE = "bench-explorer";
 
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS, headless: true });
+const browser = await launchChromium();
 
 async function coldPage() {
   const context = await browser.newContext({ baseURL: base, viewport: { width: 1440, height: 900 } });

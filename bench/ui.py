@@ -28,20 +28,18 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import browser
+from bench.browser import DIST
 from bench.results import update_results
 from bench.run import Server
 from bench.seed import seed
 
-REPO = Path(__file__).resolve().parents[1]
-UI = REPO / "services" / "ui"
-DIST = UI / "dist"
 START, END = "<!-- ui:start -->", "<!-- ui:end -->"
 PIPELINE = "bench-ui"
 STAGE = f"{PIPELINE}/Prepare"
@@ -53,11 +51,7 @@ BUDGET_FRAME_MS = 50
 
 
 def progress(message: str) -> None:
-    print(f"[ui] {message}", file=sys.stderr, flush=True)
-
-
-def build() -> None:
-    subprocess.run([str(REPO / "scripts" / "ui.sh"), "build", "--required"], check=True)
+    browser.progress("ui", message)
 
 
 def initial_js() -> dict[str, int]:
@@ -76,9 +70,7 @@ def browser_figures(
     variants: dict[str, Path] | None = None,
     served_index: Path | None = None,
 ) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "UI_DIR": str(UI),
+    settings = {
         "UI_BENCH_URL": url,
         "UI_BENCH_PIPELINE": PIPELINE,
         "UI_BENCH_STAGE": STAGE,
@@ -87,22 +79,11 @@ def browser_figures(
         "UI_BENCH_PROFILE": "1" if profile else "0",
     }
     if variants:
-        env["UI_BENCH_VARIANTS"] = json.dumps(
+        settings["UI_BENCH_VARIANTS"] = json.dumps(
             [{"name": name, "html": str(html)} for name, html in variants.items()]
         )
-        env["UI_BENCH_INDEX"] = str(served_index)
-    done = subprocess.run(
-        ["node", str(REPO / "bench" / "ui_browser.mjs")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"ui_browser.mjs failed:\n{done.stdout}\n{done.stderr}")
-    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return figures
+        settings["UI_BENCH_INDEX"] = str(served_index)
+    return browser.browser_figures("ui_browser.mjs", settings, timeout=900)
 
 
 def merged_bundle(bundles: dict[str, Path], into: Path) -> dict[str, Path]:
@@ -218,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="where a first-rows load goes")
     args = parser.parse_args(argv)
 
-    build()
+    browser.build_ui()
     js = initial_js()
     progress(f"initial JavaScript: {sum(js.values()) / 1024:.1f} KB gzip")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="cmf-bench-ui-"))

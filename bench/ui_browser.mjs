@@ -14,11 +14,7 @@
 //                      {"variants": {name: figures}}
 //   UI_BENCH_FRAME_RUNS  how many times the scroll/paging sequence runs (per variant), default 1
 import { copyFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
-
-const require = createRequire(join(process.env.UI_DIR, "package.json"));
-const { chromium } = require("playwright-core");
+import { launchChromium } from "../services/ui/e2e/chromium.mjs";
 
 const base = process.env.UI_BENCH_URL;
 const pipeline = process.env.UI_BENCH_PIPELINE;
@@ -28,19 +24,9 @@ const frameRuns = Number(process.env.UI_BENCH_FRAME_RUNS ?? 1);
 const profile = process.env.UI_BENCH_PROFILE === "1";
 const variants = process.env.UI_BENCH_VARIANTS ? JSON.parse(process.env.UI_BENCH_VARIANTS) : [{ name: "", html: null }];
 const servedIndex = process.env.UI_BENCH_INDEX;
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const rowsUrl = `/ui/p/${encodeURIComponent(pipeline)}/executions?stage=${encodeURIComponent(stage)}`;
 
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS, headless: true });
+const browser = await launchChromium();
 
 function use(variant) {
   if (variant.html) copyFileSync(variant.html, servedIndex);

@@ -10,7 +10,7 @@
 // ones a scenario provokes on purpose (it says which with `expectErrors`).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const base = process.env.CMF_UI_BASE_URL;
 const out = process.env.CMF_UI_OUT ?? "test-output";
@@ -24,22 +24,7 @@ if (!base) {
 }
 mkdirSync(out, { recursive: true });
 
-export const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: CHROMIUM_ARGS,
-  headless: true,
-});
+const browser = await launchChromium();
 
 let failed = 0;
 let passed = 0;
