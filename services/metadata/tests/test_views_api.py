@@ -79,6 +79,34 @@ async def test_pipeline_overview_lists_stages_and_artifact_types(
     assert types["Dataset"] == 2 and types["Model"] == 1 and types["Label"] == 1
 
 
+def linked_artifacts(payload: dict[str, Any]) -> set[tuple[str, str]]:
+    """(type, uri) of every artifact an event of the payload links."""
+    return {
+        (event["artifact"]["type"], event["artifact"]["uri"])
+        for pipeline in payload["Pipeline"]
+        for stage in pipeline["stages"]
+        for execution in stage["executions"]
+        for event in execution["events"]
+    }
+
+
+async def test_pipeline_counts_each_artifact_once_across_stages_and_pushes(
+    client: httpx.AsyncClient,
+) -> None:
+    # Each execution reads what the one before wrote, across the three stages, and all of them
+    # read one Environment; the second push adds executions and artifacts of its own.
+    pushed = [json.loads(payload_text(SWEEP, 9, stages=3, seed=s)) for s in (0, 1)]
+    for payload in pushed:
+        await push(client, body_for(payload, SWEEP))
+    expected = linked_artifacts(pushed[0]) | linked_artifacts(pushed[1])
+    overview = await get(client, "/pipeline", name=SWEEP)
+    assert overview["artifact_count"] == len(expected)
+    by_type = {t["type"]: t["count"] for t in overview["artifact_types"]}
+    assert by_type == {t: sum(1 for k, _ in expected if k == t) for t, _ in expected}
+    (card,) = (await get(client, "/pipelines", q=SWEEP))["items"]
+    assert card["artifact_count"] == len(expected)
+
+
 async def test_unknown_pipeline_is_a_problem(client: httpx.AsyncClient) -> None:
     answer = await client.get(f"{VIEWS}/pipeline", params={"name": "nope"})
     assert_problem(answer, 404, "pipeline_not_found")

@@ -15,6 +15,7 @@ import asyncpg
 
 from cmf_common import db
 from cmf_common.db import Connection, json_dumps
+from cmf_metadata.store.backup import DERIVED
 
 
 async def lock_pipeline(conn: Connection, name: str) -> None:
@@ -384,8 +385,8 @@ async def insert_attributions(conn: Connection, pairs: Sequence[Attribution]) ->
     )
 
 
-# What a push writes (directly or through the listing triggers), analyzed after a push that
-# grew them (cmf_common.db.analyze_if_grown).
+# What a push writes (directly, or through the listing triggers: the tables a backup leaves
+# out as derived), analyzed after a push that grew them (cmf_common.db.analyze_if_grown).
 PUSHED_TABLES = (
     "executions",
     "execution_uuids",
@@ -393,10 +394,7 @@ PUSHED_TABLES = (
     "events",
     "attributions",
     "stages",
-    "execution_search",
-    "execution_stage_counts",
-    "stage_artifacts",
-    "stage_artifact_counts",
+    *DERIVED,
 )
 
 

@@ -7,6 +7,9 @@ virtualised list; an unfiltered page in id order walks an index and takes its to
 kept counts, so the first page of a 100,000-execution stage costs a few milliseconds. A filtered
 or property-sorted page reads its matches once, counts them and sorts their (id, key) pairs
 before it reads the page's rows (as :func:`cmf_metadata.store.paging.counted_page` does).
+A pipeline card's counts are kept ones too (execution_stage_counts, pipeline_artifact_counts:
+0002_listing_indexes.sql, 0005_pipeline_artifacts.sql), so a card costs the same whatever the
+size of its pipeline.
 
 Every value travels as a bind parameter; the only SQL assembled at run time is made of the
 constant fragments below, picked by name. Nothing here commits.
@@ -28,8 +31,8 @@ _PIPELINE_CARD = (
     "   (SELECT count(*) FROM stages s WHERE s.pipeline_id = p.id) AS stages,"
     "   (SELECT coalesce(sum(c.executions), 0)::bigint FROM execution_stage_counts c"
     "      WHERE c.pipeline_id = p.id) AS executions,"
-    "   (SELECT count(DISTINCT at.artifact_id) FROM attributions at"
-    "      JOIN stages s ON s.id = at.stage_id WHERE s.pipeline_id = p.id) AS artifacts"
+    "   (SELECT coalesce(sum(a.artifacts), 0)::bigint FROM pipeline_artifact_counts a"
+    "      WHERE a.pipeline_id = p.id) AS artifacts"
     " FROM pipelines p"
 )
 
@@ -84,10 +87,11 @@ async def pipeline_stages(conn: Connection, pipeline: int) -> list[asyncpg.Recor
 
 
 async def pipeline_artifact_types(conn: Connection, pipeline: int) -> list[asyncpg.Record]:
-    """Each artifact type linked in the pipeline and how many distinct artifacts it has."""
+    """Each artifact type linked in the pipeline and how many distinct artifacts it has (the
+    kept counts of 0005_pipeline_artifacts.sql)."""
     return await conn.fetch(
-        "SELECT artifact_type AS type, count(DISTINCT artifact_id) AS artifacts"
-        " FROM stage_artifacts WHERE pipeline_id = $1 GROUP BY artifact_type ORDER BY 1",
+        "SELECT artifact_type AS type, artifacts FROM pipeline_artifact_counts"
+        " WHERE pipeline_id = $1 ORDER BY 1",
         pipeline,
     )
 
@@ -300,11 +304,12 @@ async def pipeline_artifacts(
     stmt = paging.Statement()
     if type is None:
         stmt.where(
-            "t.id IN (SELECT artifact_id FROM stage_artifacts WHERE pipeline_id = {})", pipeline
+            "t.id IN (SELECT artifact_id FROM pipeline_artifacts WHERE pipeline_id = {})",
+            pipeline,
         )
     else:
         stmt.where(
-            "t.id IN (SELECT artifact_id FROM stage_artifacts WHERE pipeline_id = {}"
+            "t.id IN (SELECT artifact_id FROM pipeline_artifacts WHERE pipeline_id = {}"
             " AND artifact_type = {})",
             pipeline,
             type,
