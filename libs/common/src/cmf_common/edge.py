@@ -210,6 +210,20 @@ def _same_origin(origin: str, host: tuple[str, int | None]) -> bool:
     return name == parts.hostname and (port is None or port == origin_port)
 
 
+class WatchedSend:
+    """``send``, noting whether the response has ``started``: from then on a failure can no
+    longer be answered (the status and headers are gone)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class BodyReadDeadline:
     """Cuts off a request body that arrives too slowly: 408, and the connection closes.
 
@@ -238,7 +252,7 @@ class BodyReadDeadline:
         received = 0
         complete = False
         cut_off = False
-        started = False
+        watched = WatchedSend(send)
 
         async def timed_receive() -> Message:
             nonlocal waited, received, complete, cut_off
@@ -254,7 +268,7 @@ class BodyReadDeadline:
             except TimeoutError:
                 cut_off = True
                 log.info("http.body_timeout", path=scope.get("path"), received=received)
-                if not started:
+                if not watched.started:
                     detail = (
                         f"the request body arrived too slowly ({received} bytes); it must come "
                         f"within {self.timeout_s:g} s plus 1 s per {self.min_rate} bytes"
@@ -271,12 +285,8 @@ class BodyReadDeadline:
             return message
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if cut_off:
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+            if not cut_off:
+                await watched(message)
 
         try:
             await self.app(scope, timed_receive, guarded_send)
@@ -305,22 +315,15 @@ class UnexpectedErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, watched)
         except ClientDisconnect:
-            if started:
+            if watched.started:
                 raise
             # The client went away while the app read its body: no one to answer.
         except Exception as exc:
-            if started:
+            if watched.started:
                 raise
             log.exception("request.failed", error=type(exc).__name__)
             route = scope.get("route")
