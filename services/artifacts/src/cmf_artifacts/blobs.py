@@ -21,11 +21,18 @@ from prometheus_client import Counter
 from cmf_artifacts.digests import Stored, check_digest
 from cmf_artifacts.ranges import ByteRange, parse_range
 from cmf_artifacts.settings import ArtifactSettings
-from cmf_artifacts.storage import BlobStore, PartInfo, current_parts, too_large
+from cmf_artifacts.storage import (
+    BlobStore,
+    PartInfo,
+    blob_not_stored,
+    current_parts,
+    session_not_open,
+    too_large,
+)
 from cmf_artifacts.store import blobs as store
 from cmf_common import outbox
 from cmf_common.artifact_events import SOURCE, BlobStored, new_event
-from cmf_common.errors import Invalid, NotFound
+from cmf_common.errors import Invalid
 
 log = structlog.get_logger(__name__)
 
@@ -156,7 +163,7 @@ class Blobs:
     async def download(self, digest: str, range_header: str | None = None) -> Download:
         blob = await self.find(digest)
         if blob is None:
-            raise NotFound(f"blob {digest} is not stored", code="blob_not_found")
+            raise blob_not_stored(digest)
         wanted = parse_range(range_header, blob.size)
         if wanted is None:
             chunks = self.store.read(blob.digest) if blob.size else _nothing()
@@ -167,7 +174,7 @@ class Blobs:
     async def download_url(self, digest: str) -> str:
         blob = await self.find(digest)
         if blob is None:
-            raise NotFound(f"blob {digest} is not stored", code="blob_not_found")
+            raise blob_not_stored(digest)
         url = await self.store.presign_read(blob.digest, self.settings.presign_expiry_s)
         if url is None:
             raise Invalid(
@@ -195,7 +202,7 @@ class Blobs:
         async with self.pool.acquire() as conn:
             row = await store.session(conn, session)
         if row is None:
-            raise NotFound(f"upload session {session} is not open", code="session_not_found")
+            raise session_not_open(session)
         return Session(**dict(row))
 
     async def put_part(

@@ -10,8 +10,8 @@ from fastapi import Depends, Request
 from cmf_artifacts.blobs import Blobs
 from cmf_artifacts.catalog import MetadataCatalog, MetadataUnavailable
 from cmf_artifacts.files import NamedFiles
+from cmf_artifacts.storage import blob_not_stored
 from cmf_common.access import current_prefix
-from cmf_common.errors import NotFound
 from cmf_common.service import state_of
 
 
@@ -54,7 +54,7 @@ async def visible_digest(state: State, request: Request) -> str:
     if current_prefix() is not None:
         catalog = get_catalog(state)
         if not await catalog.holds(digest):
-            raise NotFound(f"blob {digest} is not stored", code="blob_not_found")
+            raise blob_not_stored(digest)
     return digest
 
 

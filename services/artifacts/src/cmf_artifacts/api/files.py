@@ -11,14 +11,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from cmf_artifacts.api.deps import FilesDep
 from cmf_artifacts.api.responses import body_of, stored_answer, stores_body
 from cmf_artifacts.schemas import BINARY_ANSWER, FileAnswer, FileList
+from cmf_artifacts.storage import file_not_stored
 from cmf_common.dialects import ProblemRoute, errors
-from cmf_common.errors import NotFound
 
 router = APIRouter(tags=["artifacts"], route_class=ProblemRoute)
-
-
-def _missing(key: str) -> NotFound:
-    return NotFound(f"file {key} is not stored", code="file_not_found")
 
 
 @router.get("/files", response_model=FileList, responses=errors(422))
@@ -38,7 +34,7 @@ async def list_files(
 async def head_file(files: FilesDep, key: str) -> Response:
     found = await files.stat(key)
     if found is None:
-        raise _missing(key)
+        raise file_not_stored(key)
     return Response(status_code=200, headers={"Content-Length": str(found.size)})
 
 
@@ -51,7 +47,7 @@ async def get_file(files: FilesDep, key: str) -> Response:
     """The file's bytes, streamed."""
     found = await files.stat(key)
     if found is None:
-        raise _missing(key)
+        raise file_not_stored(key)
     return StreamingResponse(
         files.read(key),
         headers={"Content-Length": str(found.size)},

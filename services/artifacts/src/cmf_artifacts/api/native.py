@@ -34,9 +34,8 @@ from cmf_artifacts.schemas import (
     UploadBegun,
     UploadRequest,
 )
-from cmf_artifacts.storage import PartInfo
+from cmf_artifacts.storage import PartInfo, blob_not_stored
 from cmf_common.dialects import ProblemRoute, errors
-from cmf_common.errors import NotFound
 
 router = APIRouter(tags=["artifacts"], route_class=ProblemRoute)
 
@@ -78,7 +77,7 @@ async def head_blob(blobs: BlobsDep, digest: Digest, _: VisibleDigest) -> Respon
     sends bytes that are there already."""
     blob = await blobs.find(digest)
     if blob is None:
-        raise NotFound(f"blob {digest} is not stored", code="blob_not_found")
+        raise blob_not_stored(digest)
     return Response(status_code=200, headers=blob_headers(blob), media_type=media_type(blob))
 
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Protocol
 
 from cmf_artifacts.digests import Stored
-from cmf_common.errors import Conflict, PayloadTooLarge
+from cmf_common.errors import Conflict, NotFound, PayloadTooLarge
 
 READ_CHUNK = 1024 * 1024
 # Where named files (the metadata service's uploads, by key) live beside the DVC layout.
@@ -69,6 +69,18 @@ def mismatch(expected: str, actual: str) -> DigestMismatch:
 
 def too_large(limit: int) -> TooLarge:
     return TooLarge(f"the body is larger than {limit} bytes: nothing was stored", limit=limit)
+
+
+def session_not_open(session: object) -> NotFound:
+    return NotFound(f"upload session {session} is not open", code="session_not_found")
+
+
+def blob_not_stored(digest: str) -> NotFound:
+    return NotFound(f"blob {digest} is not stored", code="blob_not_found")
+
+
+def file_not_stored(key: str) -> NotFound:
+    return NotFound(f"file {key} is not stored", code="file_not_found")
 
 
 def current_parts(listed: list[PartInfo], sent: dict[int, str]) -> list[PartInfo]:

@@ -25,7 +25,10 @@ from cmf_artifacts.storage import (
     BlobInfo,
     FileInfo,
     PartInfo,
+    blob_not_stored,
+    file_not_stored,
     mismatch,
+    session_not_open,
     too_large,
 )
 from cmf_common.errors import NotFound
@@ -81,7 +84,7 @@ class LocalBlobStore:
         return Stored(digest, md5, hashes.sha256.hexdigest(), hashes.size)
 
     def read(self, digest: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        missing = NotFound(f"blob {digest} is not stored", code="blob_not_found")
+        missing = blob_not_stored(digest)
         return _read(self.path(digest), missing, start, end)
 
     async def delete(self, digest: str) -> None:
@@ -108,8 +111,7 @@ class LocalBlobStore:
         return None if size is None else FileInfo(key, size)
 
     def read_file(self, key: str) -> AsyncIterator[bytes]:
-        missing = NotFound(f"file {key} is not stored", code="file_not_found")
-        return _read(self.file_path(key), missing)
+        return _read(self.file_path(key), file_not_stored(key))
 
     async def list_files(self, prefix: str) -> list[FileInfo]:
         return await asyncio.to_thread(_list_files, self.files, prefix)
@@ -129,7 +131,7 @@ class LocalBlobStore:
     ) -> PartInfo:
         folder = self.uploads / handle
         if not await asyncio.to_thread(folder.is_dir):
-            raise NotFound(f"upload session {session} is not open", code="session_not_found")
+            raise session_not_open(session)
         temp = folder / f".{uuid.uuid4().hex}"
         try:
             hashes = await _spool(chunks, temp, max_bytes)
@@ -225,7 +227,7 @@ def _publish(temp: Path, path: Path) -> None:
 
 def _part_files(folder: Path) -> dict[int, Path]:
     if not folder.is_dir():
-        raise NotFound(f"upload session {folder.name} is not open", code="session_not_found")
+        raise session_not_open(folder.name)
     found: dict[int, Path] = {}
     for entry in folder.iterdir():
         number, _, md5 = entry.name.partition("-")

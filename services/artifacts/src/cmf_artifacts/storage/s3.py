@@ -30,7 +30,10 @@ from cmf_artifacts.storage import (
     BlobInfo,
     FileInfo,
     PartInfo,
+    blob_not_stored,
+    file_not_stored,
     mismatch,
+    session_not_open,
     too_large,
 )
 from cmf_common.errors import Invalid, NotFound
@@ -179,7 +182,7 @@ class S3BlobStore:
         return hashes
 
     def read(self, digest: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        missing = NotFound(f"blob {digest} is not stored", code="blob_not_found")
+        missing = blob_not_stored(digest)
         return self._read(self.key(digest), missing, start, end)
 
     async def _read(
@@ -222,8 +225,7 @@ class S3BlobStore:
         return None if size is None else FileInfo(key, size)
 
     def read_file(self, key: str) -> AsyncIterator[bytes]:
-        missing = NotFound(f"file {key} is not stored", code="file_not_found")
-        return self._read(self.file_key(key), missing)
+        return self._read(self.file_key(key), file_not_stored(key))
 
     async def list_files(self, prefix: str) -> list[FileInfo]:
         root = self.file_key("")
@@ -266,9 +268,7 @@ class S3BlobStore:
             )
         except ClientError as exc:
             if _code(exc) in _MISSING:
-                raise NotFound(
-                    f"upload session {session} is not open", code="session_not_found"
-                ) from None
+                raise session_not_open(session) from None
             raise
         return PartInfo(number, len(body), str(sent["ETag"]).strip('"'))
 
@@ -287,9 +287,7 @@ class S3BlobStore:
                 )
             except ClientError as exc:
                 if _code(exc) in _MISSING:
-                    raise NotFound(
-                        f"upload session {session} is not open", code="session_not_found"
-                    ) from None
+                    raise session_not_open(session) from None
                 raise
             for part in page.get("Parts", []):
                 number = int(part["PartNumber"])
