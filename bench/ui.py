@@ -172,10 +172,13 @@ def section(
         f" {frames['idle_frames']} frames, longest {frames['idle_max_frame_ms']:.0f} ms,"
         f" {frames['idle_over_50ms']} over {BUDGET_FRAME_MS} ms | |",
         "",
-        "The app's script is one chunk of React code on Preact's compatibility layer"
-        " (preact/compat). index.html asks for the view's first answers while it loads (a"
-        " stage's first block of rows and its columns); a link to a stage asks for the"
-        " pipeline's overview only once those rows are painted. The table asks the server for"
+        "The app's script is React code on Preact's compatibility layer (preact/compat); what"
+        " a link to a stage does not run (other tabs, the drawers) is in chunks of their own."
+        " index.html asks for the view's first answers while it loads (a stage's first block"
+        " of rows and its columns) and parses them as they arrive, and the app's first render"
+        " shows those already there; a link to a stage asks for the pipeline's overview only"
+        " once those rows are painted. The first frame builds only the rows in view. The table"
+        " asks the server for"
         " numbered blocks of 100 rows as they scroll into view; rows are all one height, so the"
         " window is arithmetic (no layout is read while scrolling) and its rows are reused slot"
         " by slot. The figures scale with the machine's load (the floor row shows how much);"

@@ -9,7 +9,7 @@ import { blocksOf, formatCount, sortState } from "../lib/shape";
 export const BLOCK = 100;
 const ROW_HEIGHT = 36;
 const HEAD_HEIGHT = 39; // the sticky header row, inside the scroller
-const OVERSCAN = 8; // rows rendered beyond each edge of the view
+const OVERSCAN = 8; // rows rendered beyond each edge of the view, once the first rows are painted
 
 export interface ColumnMeta {
   sortKey?: string;
@@ -35,7 +35,9 @@ function useRowWindow() {
     detach.current = () => {};
     element.current = el;
     if (!el) return;
-    let first = Math.floor(el.scrollTop / ROW_HEIGHT);
+    // A scroller just mounted is at the top; reading its scrollTop here would force a layout of
+    // the page in the middle of the commit that builds it (laid out again before the paint).
+    let first = 0;
     const onScroll = () => {
       const next = Math.floor(el.scrollTop / ROW_HEIGHT);
       if (next === first) return;
@@ -96,14 +98,23 @@ export function VirtualTable<T>(props: {
     queryFn: ({ signal }) => fetchPage(0, BLOCK, signal),
   });
   const total = firstBlock.data?.total ?? 0;
+  // The frame that paints the first rows builds only the rows in view; the rows beyond its
+  // edges (OVERSCAN each way, what a scroll step uncovers) join once it has been painted.
+  const [overscan, setOverscan] = useState(0);
+  const hasData = firstBlock.data !== undefined;
+  useEffect(() => {
+    if (!hasData || overscan === OVERSCAN) return;
+    const frame = requestAnimationFrame(() => setOverscan(OVERSCAN));
+    return () => cancelAnimationFrame(frame);
+  }, [hasData, overscan]);
   const viewHeight = view.height;
   const pageRows = Math.max(1, Math.floor(viewHeight / ROW_HEIGHT));
   const visibleFirst = Math.min(Math.max(0, total - 1), view.first);
   const visibleLast = Math.min(total - 1, visibleFirst + Math.ceil(viewHeight / ROW_HEIGHT) - 1);
   // The window: a fixed number of rows (the view and OVERSCAN beyond each edge), shifted rather
   // than cut at the ends, so each rendered row keeps a slot (index modulo the window's size).
-  const slots = Math.ceil(viewHeight / ROW_HEIGHT) + 2 * OVERSCAN;
-  const first = Math.max(0, Math.min(visibleFirst - OVERSCAN, total - slots));
+  const slots = Math.ceil(viewHeight / ROW_HEIGHT) + 2 * overscan;
+  const first = Math.max(0, Math.min(visibleFirst - overscan, total - slots));
   const last = Math.min(total - 1, first + slots - 1);
   // Block 0 is firstBlock's; the others are asked for as they come into the window.
   const blocks = useMemo(() => blocksOf(first, last, BLOCK).filter((b) => b > 0), [first, last]);

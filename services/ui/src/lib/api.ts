@@ -42,6 +42,7 @@ export function query(params: Record<string, string | number | undefined | null>
 declare global {
   interface Window {
     __cmfEarly?: Record<string, Promise<Response> | undefined>;
+    __cmfEarlyData?: Record<string, unknown>;
   }
 }
 
@@ -51,6 +52,18 @@ function takeEarly(path: string): Promise<Response> | undefined {
   const found = early?.[path];
   if (early && found) delete early[path];
   return found;
+}
+
+// The answer to such a request when it has already arrived (index.html parses each successful
+// one as it comes): a query's initialData, so the app's first render shows it instead of a
+// loading state and a render more. Taken once, with the request.
+export function earlyAnswer<T>(path: string): T | undefined {
+  const data = typeof window === "undefined" ? undefined : window.__cmfEarlyData;
+  if (!data || !(path in data)) return undefined;
+  const answer = data[path] as T;
+  delete data[path];
+  takeEarly(path);
+  return answer;
 }
 
 async function request(path: string, signal?: AbortSignal): Promise<Response> {
@@ -97,17 +110,22 @@ export async function getText(path: string, signal?: AbortSignal): Promise<strin
 
 const views = `${V1}/views`;
 
+type ExecutionsPage = { pipeline: string; stage: string; q: string; sort: string; offset: number; limit: number };
+
+// The URLs index.html asks for early (it builds them the same way).
+export const paths = {
+  pipelines: (q: string) => `${views}/pipelines${query({ q, limit: 500 })}`,
+  pipeline: (name: string) => `${views}/pipeline${query({ name })}`,
+  stageColumns: (pipeline: string, stage: string) => `${views}/stage-columns${query({ pipeline, stage })}`,
+  executions: (p: ExecutionsPage) => `${views}/executions${query(p)}`,
+};
+
 export const api = {
-  pipelines: (q: string, signal?: AbortSignal) =>
-    getJson<Page<PipelineCard>>(`${views}/pipelines${query({ q, limit: 500 })}`, signal),
-  pipeline: (name: string, signal?: AbortSignal) =>
-    getJson<PipelineOverview>(`${views}/pipeline${query({ name })}`, signal),
+  pipelines: (q: string, signal?: AbortSignal) => getJson<Page<PipelineCard>>(paths.pipelines(q), signal),
+  pipeline: (name: string, signal?: AbortSignal) => getJson<PipelineOverview>(paths.pipeline(name), signal),
   stageColumns: (pipeline: string, stage: string, signal?: AbortSignal) =>
-    getJson<StageColumns>(`${views}/stage-columns${query({ pipeline, stage })}`, signal),
-  executions: (
-    p: { pipeline: string; stage: string; q: string; sort: string; offset: number; limit: number },
-    signal?: AbortSignal,
-  ) => getJson<Page<Execution>>(`${views}/executions${query(p)}`, signal),
+    getJson<StageColumns>(paths.stageColumns(pipeline, stage), signal),
+  executions: (p: ExecutionsPage, signal?: AbortSignal) => getJson<Page<Execution>>(paths.executions(p), signal),
   execution: (id: number, signal?: AbortSignal) =>
     getJson<ExecutionDetail>(`${V1}/executions/${id}`, signal),
   pythonEnv: (id: number, signal?: AbortSignal) =>

@@ -16,6 +16,9 @@ function trimNumber(value: number): string {
   return String(Number(value.toPrecision(8)));
 }
 
+// How many executions one comparison holds.
+export const MAX_COMPARE = 10;
+
 // One formatter for every count: making an Intl.NumberFormat costs far more than using one, and
 // a table's footer formats three counts on each scroll step.
 const COUNT = new Intl.NumberFormat("en-US");

@@ -6,8 +6,6 @@ import { useParams } from "../lib/router";
 import { bars, formatValue, shortUuid } from "../lib/shape";
 import type { ComparisonRow } from "../lib/types";
 
-export const MAX_COMPARE = 10;
-
 const color = (i: number) => `var(--c${i % 10})`;
 
 function Chart({ row, names }: { row: ComparisonRow; names: string[] }) {

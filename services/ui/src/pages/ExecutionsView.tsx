@@ -1,16 +1,19 @@
 import { useQuery } from "@tanstack/react-query";
 import type { ColumnDef } from "@tanstack/react-table";
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from "react";
 import { ColumnChooser } from "../components/ColumnChooser";
 import { SearchBox } from "../components/SearchBox";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { BLOCK, VirtualTable, type ColumnMeta } from "../components/VirtualTable";
-import { api } from "../lib/api";
+import { api, earlyAnswer, paths } from "../lib/api";
 import { useParams } from "../lib/router";
-import { absoluteTime, decodeIds, decodeList, encodeList, formatCount, formatValue, nextSort, shortUuid, toggleItem } from "../lib/shape";
-import type { Execution, PipelineOverview, StageSummary } from "../lib/types";
-import { CompareDrawer, MAX_COMPARE } from "./CompareDrawer";
-import { ExecutionDrawer } from "./ExecutionDrawer";
+import { absoluteTime, decodeIds, decodeList, encodeList, formatCount, formatValue, MAX_COMPARE, nextSort, shortUuid, toggleItem } from "../lib/shape";
+import type { Execution, Page, PipelineOverview, StageColumns, StageSummary } from "../lib/types";
+
+// The drawers are chunks of their own, fetched when one opens: the script a link to a stage
+// runs before its first rows is the table's alone (docs/ui.md, "Fast first rows").
+const ExecutionDrawer = lazy(() => import("./ExecutionDrawer").then((m) => ({ default: m.ExecutionDrawer })));
+const CompareDrawer = lazy(() => import("./CompareDrawer").then((m) => ({ default: m.CompareDrawer })));
 
 const DEFAULT_SORT = "-id";
 
@@ -23,14 +26,17 @@ export function useStageFirst(pipeline: string, stage: string | null, params: UR
   const sort = params.get("sort") ?? DEFAULT_SORT;
   const enabled = stage !== null;
   const name = stage ?? "";
+  const first = { pipeline, stage: name, q, sort, offset: 0, limit: BLOCK };
   const columns = useQuery({
     queryKey: ["stage-columns", pipeline, name],
     queryFn: ({ signal }) => api.stageColumns(pipeline, name, signal),
+    initialData: () => (enabled ? earlyAnswer<StageColumns>(paths.stageColumns(pipeline, name)) : undefined),
     enabled,
   });
   const rows = useQuery({
     queryKey: ["executions", pipeline, name, q, sort, 0],
-    queryFn: ({ signal }) => api.executions({ pipeline, stage: name, q, sort, offset: 0, limit: BLOCK }, signal),
+    queryFn: ({ signal }) => api.executions(first, signal),
+    initialData: () => (enabled ? earlyAnswer<Page<Execution>>(paths.executions(first)) : undefined),
     enabled,
   });
   const settled = !enabled || (!columns.isPending && !rows.isPending);
@@ -270,8 +276,10 @@ export function StageTable({ pipeline, stage }: { pipeline: string; stage: strin
           )
         }
       />
-      {openId !== null && <ExecutionDrawer id={openId} pipeline={pipeline} onClose={closeDrawer} />}
-      {comparing && <CompareDrawer ids={selected} onClose={closeCompare} />}
+      <Suspense fallback={null}>
+        {openId !== null && <ExecutionDrawer id={openId} pipeline={pipeline} onClose={closeDrawer} />}
+        {comparing && <CompareDrawer ids={selected} onClose={closeCompare} />}
+      </Suspense>
     </>
   );
 }

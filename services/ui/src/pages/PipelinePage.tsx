@@ -1,18 +1,20 @@
 import { useQuery } from "@tanstack/react-query";
 import { lazy, Suspense, useEffect } from "react";
 import { ErrorState, Loading } from "../components/States";
-import { api, ApiError } from "../lib/api";
+import { api, ApiError, earlyAnswer, paths } from "../lib/api";
 import { Link, pipelinePath, useParams } from "../lib/router";
 import { absoluteTime, formatCount, plural, relativeTime } from "../lib/shape";
-import { ArtifactsView } from "./ArtifactsView";
+import type { PipelineOverview } from "../lib/types";
 import { ExecutionsView, useStageFirst } from "./ExecutionsView";
-import { TensorBoardView } from "./TensorBoardView";
 
 const VIEWS = ["executions", "artifacts", "explorer", "tensorboard"] as const;
 const TAB_NAMES: Record<string, string> = { tensorboard: "TensorBoard", explorer: "Lineage" };
 
-// The lineage explorer (D3, its layout worker) is a chunk of its own, loaded with its tab only.
+// The lineage explorer (D3, its layout worker) is a chunk of its own, loaded with its tab only;
+// so are the artifacts and TensorBoard tabs (a link to a stage's table runs none of them).
 const ExplorerPage = lazy(() => import("../explorer/ExplorerPage"));
+const ArtifactsView = lazy(() => import("./ArtifactsView").then((m) => ({ default: m.ArtifactsView })));
+const TensorBoardView = lazy(() => import("./TensorBoardView").then((m) => ({ default: m.TensorBoardView })));
 
 export default function PipelinePage({ pipeline, view }: { pipeline: string; view: string }) {
   const [params] = useParams();
@@ -24,6 +26,7 @@ export default function PipelinePage({ pipeline, view }: { pipeline: string; vie
   const overview = useQuery({
     queryKey: ["pipeline", pipeline],
     queryFn: ({ signal }) => api.pipeline(pipeline, signal),
+    initialData: () => earlyAnswer<PipelineOverview>(paths.pipeline(pipeline)),
     enabled: rowsFirst === "done",
   });
   useEffect(() => {
@@ -98,13 +101,21 @@ export default function PipelinePage({ pipeline, view }: { pipeline: string; vie
         ))}
       </nav>
       {current === "executions" && <ExecutionsView pipeline={pipeline} overview={data} />}
-      {current === "artifacts" && <ArtifactsView overview={data} />}
+      {current === "artifacts" && (
+        <Suspense fallback={<Loading label="Loading the artifacts…" />}>
+          <ArtifactsView overview={data} />
+        </Suspense>
+      )}
       {current === "explorer" && (
         <Suspense fallback={<Loading label="Loading the lineage explorer…" />}>
           <ExplorerPage pipeline={data.name} />
         </Suspense>
       )}
-      {current === "tensorboard" && <TensorBoardView pipeline={data.name} />}
+      {current === "tensorboard" && (
+        <Suspense fallback={<Loading label="Loading the TensorBoard logs…" />}>
+          <TensorBoardView pipeline={data.name} />
+        </Suspense>
+      )}
     </>
   );
 }

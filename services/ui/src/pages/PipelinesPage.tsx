@@ -2,10 +2,10 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useLayoutEffect } from "react";
 import { ErrorState, Loading, NothingPushed, Empty } from "../components/States";
 import { SearchBox } from "../components/SearchBox";
-import { api } from "../lib/api";
+import { api, earlyAnswer, paths } from "../lib/api";
 import { Link, pipelinePath, useParams } from "../lib/router";
 import { absoluteTime, formatCount, plural, relativeTime } from "../lib/shape";
-import type { PipelineCard } from "../lib/types";
+import type { Page, PipelineCard } from "../lib/types";
 
 function Card({ pipeline }: { pipeline: PipelineCard }) {
   return (
@@ -46,6 +46,7 @@ export function PipelinesPage() {
   const answer = useQuery({
     queryKey: ["pipelines", q],
     queryFn: ({ signal }) => api.pipelines(q, signal),
+    initialData: () => earlyAnswer<Page<PipelineCard>>(paths.pipelines(q)),
     placeholderData: keepPreviousData,
   });
   const items = answer.data?.items;
