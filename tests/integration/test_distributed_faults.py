@@ -137,6 +137,7 @@ def test_a_service_that_is_down_is_a_503_and_health_says_which(stack: Stack) -> 
     assert body["checks"]["metadata"]["status"] == "ok"
     assert body["checks"]["storage"]["status"] == "ok"
     assert body["checks"]["relay"]["status"] == "disabled"
+    assert body["checks"]["artifacts-relay"]["status"] == "disabled"
 
 
 def test_a_service_killed_mid_upload_leaves_no_object(stack: Stack, bucket: str) -> None:
@@ -268,6 +269,63 @@ def test_the_gateway_holds_the_http_edge_and_relays_the_services_limits(stack: S
     )
     assert oversized.status_code == 413, oversized.text
     assert "detail" in oversized.json()
+
+
+def _expecting(method: str, path: str, size: int) -> bytes:
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {size}\r\n"
+        "Content-Type: application/octet-stream\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+
+
+def test_expect_100_continue_through_the_gateway_gets_the_services_continue(
+    stack: Stack,
+) -> None:
+    data, md5 = blob(2 * MiB, b"expect-continue")
+    with Connection(stack.layout.ports[topology.GATEWAY], timeout=60) as connection:
+        connection.send(_expecting("PUT", f"/api/native/v1/blobs/{md5}", len(data)))
+        interim = connection.answer()
+        assert interim.status == 100, interim
+        connection.send(data)
+        stored = connection.answer()
+    assert stored.status == 201, stored.body[:300]
+    pulled = httpx.get(f"{stack.gateway}/api/native/v1/blobs/{md5}", timeout=60)
+    assert hashlib.md5(pulled.content).hexdigest() == md5
+
+
+def test_expect_100_continue_gets_the_services_refusal_and_sends_no_body(stack: Stack) -> None:
+    # The metadata service's MAX_BODY_BYTES is 1 MiB here: it refuses the push by its
+    # Content-Length, and no 100 Continue comes first.
+    with Connection(stack.layout.ports[topology.GATEWAY], timeout=60) as connection:
+        connection.send(_expecting("POST", "/api/mlmd_push", 2 * MiB))
+        refused = connection.answer()
+        assert refused.status == 413, refused
+        assert refused.closes and "detail" in refused.body.decode()
+        assert connection.closed_by_server()
+
+
+def test_requests_through_the_gateway_are_counted_under_their_route_template(
+    stack: Stack,
+) -> None:
+    def count(text: str, route: str) -> float:
+        total = 0.0
+        for line in text.splitlines():
+            if (
+                line.startswith("cmf_http_requests_total{")
+                and 'service="gateway"' in line
+                and f'route="{route}"' in line
+                and 'status="200"' in line
+            ):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    metrics = f"{stack.gateway}/metrics"
+    before = httpx.get(metrics).text
+    for path in (PIPELINES, "/api/pipelines"):
+        assert httpx.get(f"{stack.gateway}{path}", timeout=30).status_code == 200
+    after = httpx.get(metrics).text
+    assert count(after, PIPELINES) == count(before, PIPELINES) + 1
+    assert count(after, "/api/pipelines") == count(before, "/api/pipelines") + 1
 
 
 def _served(stack: Stack) -> float:

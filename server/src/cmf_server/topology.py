@@ -259,6 +259,7 @@ PROCESSES: tuple[Process, ...] = (
         upstream(UI, "the web UI under /ui/"),
         upstream(RELAY, "its /readyz, for /health (kafka, loops)"),
         upstream(PROJECTOR, "its /readyz, for /health (loops)"),
+        upstream(ARTIFACTS_RELAY, "its /readyz, for /health (kafka, loops)"),
         Setting(
             "TENSORBOARD_UPSTREAM_URL",
             "where TensorBoard answers (run with --path_prefix /tensorboard), proxied under "

@@ -14,9 +14,15 @@ from gateway_apps import every_app
 
 from cmf_common.prefixes import NATIVE_V1
 from cmf_gateway.app import Gateway
-from cmf_gateway.distributed import create_distributed_gateway, gather_health
+from cmf_gateway.distributed import (
+    PROCESS_PARTS,
+    create_distributed_gateway,
+    gather_health,
+    url_setting,
+)
 from cmf_gateway.routing import ARTIFACTS, LINEAGE, METADATA, route_table
 from cmf_gateway.settings import GatewaySettings
+from cmf_server import topology
 
 URLS = {
     METADATA: "http://metadata:8081",
@@ -123,6 +129,7 @@ PROCESSES = {
     "http://lineage": readyz({"neo4j": "ok", "redis": "ok"}, 2.0),
     "http://artifacts": readyz({"database": "ok", "storage": "ok"}, 3.0),
     "http://relay": readyz({"database": "ok", "kafka": "ok", "loop": "ok"}, 4.0),
+    "http://artifacts-relay": readyz({"database": "ok", "kafka": "ok", "loop": "ok"}, 2.5),
 }
 
 
@@ -138,14 +145,14 @@ def client_of(answers: dict[str, httpx.Response]) -> httpx.AsyncClient:
 
 
 def urls(*names: str) -> dict[str, str | None]:
-    every = ("metadata", "lineage", "artifacts", "ui", "relay", "projector")
+    every = ("metadata", "lineage", "artifacts", "ui", "relay", "projector", "artifacts-relay")
     return {n: f"http://{n}" if n in names else None for n in every}
 
 
 async def test_health_reports_each_part_from_the_processes_that_use_it() -> None:
     async with client_of(PROCESSES) as client:
         results = await gather_health(
-            client, urls("metadata", "lineage", "artifacts", "relay"), 1.0
+            client, urls("metadata", "lineage", "artifacts", "relay", "artifacts-relay"), 1.0
         )
     status = {name: r.status for name, r in results.items()}
     assert status == {
@@ -161,6 +168,7 @@ async def test_health_reports_each_part_from_the_processes_that_use_it() -> None
         "ui": "disabled",
         "relay": "ok",
         "projector": "disabled",
+        "artifacts-relay": "ok",
     }
     assert results["database"].latency_ms == 4.0  # the slowest of those that use it
     assert results["storage"].latency_ms == 3.0
@@ -177,6 +185,35 @@ async def test_a_process_that_does_not_answer_is_down_with_the_parts_only_it_rep
     assert results["kafka"].status == "down" and results["loops"].status == "down"
     assert "relay" in (results["kafka"].detail or "")
     assert results["database"].status == "ok"
+
+
+def test_health_asks_every_process_the_topology_runs() -> None:
+    others = set(topology.names()) - {topology.GATEWAY}
+    assert set(PROCESS_PARTS) == others
+    assert set(topology.process(topology.GATEWAY).calls) >= others
+    gateway_settings = set(GatewaySettings.model_fields)
+    for name in others:
+        assert url_setting(name) == topology.url_setting(name)
+        assert url_setting(name).lower() in gateway_settings, name
+
+
+async def test_every_process_of_distributed_mode_is_a_part_disabled_without_its_url() -> None:
+    async with client_of(PROCESSES) as client:
+        results = await gather_health(client, urls("metadata"), 1.0)
+    processes = {"metadata", "lineage", "artifacts", "ui", "relay", "projector", "artifacts-relay"}
+    assert processes <= set(results)
+    for name in processes - {"metadata"}:
+        assert results[name].status == "disabled", name
+    assert results["artifacts-relay"].detail == "ARTIFACTS_RELAY_URL is not set"
+
+
+async def test_an_artifacts_relay_that_does_not_answer_takes_kafka_down() -> None:
+    answers = {k: v for k, v in PROCESSES.items() if k != "http://artifacts-relay"}
+    async with client_of(answers) as client:
+        results = await gather_health(client, urls("metadata", "relay", "artifacts-relay"), 1.0)
+    assert results["artifacts-relay"].status == "down"
+    assert results["kafka"].status == "down" and results["loops"].status == "down"
+    assert "artifacts-relay" in (results["kafka"].detail or "")
 
 
 async def test_a_part_a_process_reports_down_is_down_and_names_it() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -47,6 +48,7 @@ class Seen:
     raw_path: bytes
     query: dict[str, list[str]]
     headers: list[tuple[bytes, bytes]]
+    client: tuple[str, int] | None = None  # the gateway's end of the connection
     received: int = 0
     complete: bool = False  # its whole body arrived
     ended: bool = False  # the service is done with it
@@ -58,7 +60,8 @@ class Seen:
 @dataclass
 class StandIn:
     """A service that records each request and answers as its ``behave`` query asks: ``echo``
-    (what it saw, as JSON), ``slow`` (after ``s`` seconds), ``big`` (``n`` bytes)."""
+    (what it saw, as JSON), ``slow`` (after ``s`` seconds), ``big`` (``n`` bytes), ``refuse``
+    (413 before reading any of the body, as a service's own body limit does)."""
 
     seen: list[Seen] = field(default_factory=list)
 
@@ -69,7 +72,8 @@ class StandIn:
                 await send({"type": reply})
             return
         query = parse_qs(scope["query_string"].decode())
-        seen = Seen(scope["method"], scope["raw_path"], query, list(scope["headers"]))
+        client = tuple(scope["client"]) if scope.get("client") else None
+        seen = Seen(scope["method"], scope["raw_path"], query, list(scope["headers"]), client)
         self.seen.append(seen)
         try:
             await self.answer(seen, query, receive, send)
@@ -79,6 +83,13 @@ class StandIn:
     async def answer(
         self, seen: Seen, query: dict[str, list[str]], receive: Receive, send: Send
     ) -> None:
+        behave = query.get("behave", ["echo"])[0]
+        if behave == "refuse":
+            body = b'{"detail":"too large"}'
+            headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+            await send({"type": "http.response.start", "status": 413, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -87,7 +98,6 @@ class StandIn:
             if not message.get("more_body", False):
                 seen.complete = True
                 break
-        behave = query.get("behave", ["echo"])[0]
         if behave == "slow":
             await asyncio.sleep(float(query["s"][0]))
         if behave == "big":
@@ -382,3 +392,136 @@ async def until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("not within the deadline")
+
+
+async def _head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split(" ")[1]), headers
+
+
+async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    if "content-length" in headers:
+        return await reader.readexactly(int(headers["content-length"]))
+    assert headers["transfer-encoding"] == "chunked"
+    body = b""
+    while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+        body += (await reader.readexactly(size + 2))[:-2]
+    await reader.readuntil(b"\r\n")
+    return body
+
+
+def _expecting(port: int, path: str, size: int) -> bytes:
+    return (
+        f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {size}\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    ).encode()
+
+
+async def test_expect_100_continue_waits_for_the_service_then_the_body_streams(
+    stack: Make,
+) -> None:
+    s = await stack()
+    size = 3 * MiB
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    try:
+        writer.write(_expecting(s.port, BLOB, size))
+        await writer.drain()
+        status, _ = await _head(reader)
+        assert status == 100
+        (seen,) = s.stand_in.seen
+        assert seen.header("expect") == ["100-continue"] and seen.received == 0
+        writer.write(b"z" * size)
+        await writer.drain()
+        status, headers = await _head(reader)
+        body = await _body(reader, headers)
+    finally:
+        writer.close()
+    assert status == 200 and json.loads(body) == {"received": size}
+
+
+async def test_expect_100_continue_gets_the_services_refusal_before_any_body(
+    stack: Make,
+) -> None:
+    s = await stack()
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    try:
+        writer.write(_expecting(s.port, f"{BLOB}?behave=refuse", 64 * MiB))
+        await writer.drain()
+        status, headers = await _head(reader)  # no 100 Continue first
+        body = await _body(reader, headers)
+    finally:
+        writer.close()
+    assert status == 413 and json.loads(body) == {"detail": "too large"}
+    assert headers["connection"] == "close"  # the body it announced is not read
+    (seen,) = s.stand_in.seen
+    assert seen.received == 0 and not seen.complete
+
+
+async def test_requests_reuse_one_kept_alive_connection_to_the_service(stack: Make) -> None:
+    s = await stack()
+    async with httpx.AsyncClient(base_url=s.url) as client:
+        for _ in range(3):
+            assert (await client.get(PIPELINES)).status_code == 200
+        head = await client.head(PIPELINES)
+    assert head.status_code == 200 and head.content == b""
+    clients = {seen.client for seen in s.stand_in.seen[:3]}
+    assert len(clients) == 1 and None not in clients
+
+
+async def test_a_chunked_body_past_the_gateways_limit_is_a_413(stack: Make) -> None:
+    s = await stack(max_query_body_bytes=64 * 1024)
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(16):
+            yield b" " * 16 * 1024
+
+    async with httpx.AsyncClient(base_url=s.url, timeout=30) as client:
+        answer = await client.post("/api/mlmd_pull", content=body())
+    assert answer.status_code == 413, answer.text
+    assert set(answer.json()) == {"detail"}  # the reference's dialect
+    assert not s.stand_in.seen[0].complete
+
+
+_COUNTED = re.compile(r"^cmf_http_requests_total\{(?P<labels>.*)\} (?P<value>\S+)$")
+
+
+def _counted(metrics: str, **labels: str) -> float:
+    total = 0.0
+    for line in metrics.splitlines():
+        found = _COUNTED.match(line)
+        if found is not None:
+            have = dict(re.findall(r'(\w+)="([^"]*)"', found["labels"]))
+            if all(have.get(k) == v for k, v in labels.items()):
+                total += float(found["value"])
+    return total
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        (f"{PIPELINES}?limit=2", PIPELINES),
+        (BLOB, "/api/native/v1/blobs/{digest}"),
+        ("/api/mlmd_pull/p", "/api/mlmd_pull/{pipeline_name}"),
+        ("/v1/pipelines/p/stages", "/v1/pipelines/{pipeline_name}/stages"),
+    ],
+)
+async def test_a_forwarded_request_is_counted_under_its_route_template(
+    stack: Make, path: str, template: str
+) -> None:
+    s = await stack()
+    async with httpx.AsyncClient(base_url=s.url) as client:
+        before = (await client.get("/metrics")).text
+        assert (await client.get(path)).status_code == 200
+        after = (await client.get("/metrics")).text
+    labels = {"service": "gateway", "route": template, "method": "GET", "status": "200"}
+    assert _counted(after, **labels) == _counted(before, **labels) + 1
+    assert _counted(after, route="unmatched") == _counted(before, route="unmatched")
+    seconds = re.findall(
+        rf'cmf_http_request_duration_seconds_count\{{[^\n]*route="{re.escape(template)}"', after
+    )
+    assert seconds, "its latency is recorded under the same template"

@@ -7,12 +7,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cmf_common.dialects import Dialect
-from cmf_common.edge import WatchedSend
-from cmf_common.errors import PayloadTooLarge
-
-
-class BodyTooLarge(Exception):
-    pass
+from cmf_common.edge import BodyTooLarge, WatchedSend, declared_over, too_large
 
 
 class BodyLimitMiddleware:
@@ -27,8 +22,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared_over(scope, self.max_bytes):
             await self._refuse(scope, receive, send)
             return
         received = 0
@@ -39,19 +33,20 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         watched = WatchedSend(send)
         try:
             await self.app(scope, counting_receive, watched)
-        except BodyTooLarge:
+        except BodyTooLarge as exc:
             if not watched.started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, exc)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, error: BodyTooLarge | None = None
+    ) -> None:
         """413 in the path's dialect: no route is matched yet (see ``cmf_common.dialects``)."""
-        detail = f"request body exceeds the limit of {self.max_bytes} bytes"
-        answer = self.dialect_of(scope.get("path", "")).domain_error(PayloadTooLarge(detail))
-        answer.headers["connection"] = "close"
+        dialect = self.dialect_of(scope.get("path", ""))
+        answer = too_large(error or BodyTooLarge(self.max_bytes), dialect)
         await answer(scope, receive, send)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any, ClassVar
+from weakref import WeakKeyDictionary
 
 import asyncpg
 import structlog
@@ -358,6 +359,28 @@ class RouteTable:
     def dialect_of(self, path: str) -> Dialect:
         """The dialect of ``path`` when no route says (see the module's docstring)."""
         return self._lookup(path)[1]
+
+
+# Each app's routes by the route object its router declared, with every full path it is served
+# at (one router may be included at several prefixes), rebuilt when routes are added.
+_BY_ROUTE: WeakKeyDictionary[FastAPI, tuple[int, dict[int, list[Entry]]]] = WeakKeyDictionary()
+
+
+def full_route_path(app: FastAPI, route: BaseRoute, path: str) -> str | None:
+    """The full template (prefixes included) at which ``app`` served ``path`` with
+    ``route``, the route its router matched (``scope["route"]``, which names only the path
+    within its own router); ``None`` when ``route`` is not one of ``app``'s."""
+    cached = _BY_ROUTE.get(app)
+    if cached is None or cached[0] != len(app.routes):
+        by_route: dict[int, list[Entry]] = {}
+        for entry in served_routes(app.title, app.routes):
+            by_route.setdefault(id(entry.route), []).append(entry)
+        cached = (len(app.routes), by_route)
+        _BY_ROUTE[app] = cached
+    for entry in cached[1].get(id(route), ()):
+        if entry.regex.match(path):
+            return entry.path
+    return None
 
 
 def app_dialects(app: FastAPI) -> Callable[[str], Dialect]:

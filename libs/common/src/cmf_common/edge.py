@@ -21,11 +21,12 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import structlog
+from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cmf_common.dialects import Dialect, DialectRoute
-from cmf_common.errors import DomainError
+from cmf_common.errors import DomainError, PayloadTooLarge
 
 log = structlog.get_logger("cmf.http")
 
@@ -70,11 +71,41 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def _has_body(scope: Scope) -> bool:
-    length = _header(scope, b"content-length")
-    return _header(scope, b"transfer-encoding") is not None or (
-        length is not None and length.strip() not in (b"", b"0")
-    )
+class BodyTooLarge(Exception):
+    """Raised from ``receive`` once a body has passed its limit. The app it is raised in
+    does not catch it (``cmf_common.edge.UnexpectedErrors`` answers it as the 413 it is when
+    an app between lets it through)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"request body exceeds the limit of {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
+def has_body(scope: Scope) -> bool:
+    """Whether the request says a body follows (a ``Transfer-Encoding``, or a
+    ``Content-Length`` other than 0)."""
+    length = None
+    for key, value in scope.get("headers") or ():
+        if key == b"transfer-encoding":
+            return True
+        if key == b"content-length":
+            length = value
+    return length is not None and length.strip() not in (b"", b"0")
+
+
+def declared_over(scope: Scope, max_bytes: int) -> bool:
+    """Whether the request's ``Content-Length`` is over ``max_bytes``."""
+    for key, value in scope.get("headers") or ():
+        if key == b"content-length":
+            return value.isdigit() and int(value) > max_bytes
+    return False
+
+
+def too_large(error: BodyTooLarge, dialect: Dialect) -> JSONResponse:
+    """The 413 in ``dialect``; the connection closes, as the body is left unread."""
+    answer = dialect.domain_error(PayloadTooLarge(str(error)))
+    answer.headers["connection"] = "close"
+    return answer
 
 
 async def _answer(
@@ -166,7 +197,7 @@ class CrossOriginGuard:
             await self.app(scope, receive, send)
             return
         log.info("http.refused", reason=refusal.code, path=scope.get("path"))
-        await _answer(scope, receive, send, self.dialect_of, refusal, close=_has_body(scope))
+        await _answer(scope, receive, send, self.dialect_of, refusal, close=has_body(scope))
 
     def refusal(self, scope: Scope) -> DomainError | None:
         """Why this request is refused, or ``None``."""
@@ -245,7 +276,7 @@ class BodyReadDeadline:
         self.dialect_of = dialect_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
+        if scope["type"] != "http" or not has_body(scope):
             await self.app(scope, receive, send)
             return
         waited = 0.0
@@ -322,14 +353,20 @@ class UnexpectedErrors:
             if watched.started:
                 raise
             # The client went away while the app read its body: no one to answer.
+        except BodyTooLarge as exc:
+            if watched.started:
+                raise
+            # A limit outside this app (the gateway's, around a service in-process or its
+            # proxy) stopped the body midway: the 413 it is, not a 500.
+            await too_large(exc, self._dialect(scope))(scope, receive, send)
         except Exception as exc:
             if watched.started:
                 raise
             log.exception("request.failed", error=type(exc).__name__)
-            route = scope.get("route")
-            dialect = (
-                route.dialect
-                if isinstance(route, DialectRoute)
-                else self.dialect_of(scope.get("path", ""))
-            )
-            await dialect.internal_error()(scope, receive, send)
+            await self._dialect(scope).internal_error()(scope, receive, send)
+
+    def _dialect(self, scope: Scope) -> Dialect:
+        route = scope.get("route")
+        if isinstance(route, DialectRoute):
+            return route.dialect
+        return self.dialect_of(scope.get("path", ""))

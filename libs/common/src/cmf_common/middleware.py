@@ -7,20 +7,42 @@ import uuid
 from typing import Any
 
 import structlog
+from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cmf_common.dialects import full_route_path
 from cmf_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from cmf_common.tracing import incoming_context, with_current_trace
 
 log = structlog.get_logger("cmf.http")
+# A proxy to the provider set later (``cmf_common.tracing.configure_tracing``): one lookup, not
+# one a request.
+_HOP_TRACER = trace.get_tracer("cmf.http")
 
 
-def _route_template(scope: Scope) -> str:
+# Where a proxy that forwards a request without routing it itself (the gateway of distributed
+# mode) names the route template its table matched: the metrics, logs and spans read it first.
+ROUTE_TEMPLATE = "cmf.route_template"
+
+
+def route_template(scope: Scope) -> str | None:
+    """The template of the route that answers the request: the one a proxy named
+    (``ROUTE_TEMPLATE``), else the one routing found; ``None`` before either."""
+    named = scope.get(ROUTE_TEMPLATE)
+    if named:
+        return str(named)
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
+    if not path:
+        return None
+    app = scope.get("app")
+    if isinstance(app, FastAPI) and isinstance(route, BaseRoute):
+        # The route's path is its router's; where that router is mounted is the app's.
+        return full_route_path(app, route, scope["path"]) or str(path)
+    return str(path)
 
 
 class ObservabilityMiddleware:
@@ -28,7 +50,8 @@ class ObservabilityMiddleware:
 
     The span continues the request's ``traceparent`` when it carries one (a gateway or another
     service called over HTTP), else the current context (an in-process call). It is named by
-    the route template once routing found it, never by the raw path."""
+    the route template once routing found it, never by the raw path. :meth:`observe` does the
+    same for another app (an answer the gateway gives before any route runs)."""
 
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
@@ -36,8 +59,11 @@ class ObservabilityMiddleware:
         self.tracer = trace.get_tracer("cmf.http")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.observe(self.app, scope, receive, send)
+
+    async def observe(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
@@ -62,10 +88,10 @@ class ObservabilityMiddleware:
             ) as span,
         ):
             try:
-                await self.app(scope, receive, send_with_request_id)
+                await app(scope, receive, send_with_request_id)
             finally:
                 elapsed = time.perf_counter() - started
-                route = _route_template(scope)
+                route = route_template(scope) or "unmatched"
                 status = int(status_holder["status"])
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.request.method", method)
@@ -93,7 +119,7 @@ async def traced_hop(app: ASGIApp, scope: Scope, receive: Receive, send: Send, h
         await app(scope, receive, send)
         return
     method = scope["method"]
-    with trace.get_tracer("cmf.http").start_as_current_span(
+    with _HOP_TRACER.start_as_current_span(
         f"{hop} {method}",
         context=incoming_context(scope.get("headers") or ()),
         kind=SpanKind.SERVER,
@@ -103,8 +129,9 @@ async def traced_hop(app: ASGIApp, scope: Scope, receive: Receive, send: Send, h
         try:
             await app(forwarded, receive, send)
         finally:
-            # In-process the service's router names the route in the scope it was handed.
-            template = getattr(forwarded.get("route"), "path", None)
+            # In-process the service's router names the route in the scope it was handed; a
+            # proxy names it before it forwards.
+            template = route_template(forwarded)
             if template:
                 span.update_name(f"{hop} {method} {template}")
-                span.set_attribute("http.route", str(template))
+                span.set_attribute("http.route", template)

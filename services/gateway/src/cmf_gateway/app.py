@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cmf_common.dialects import REFERENCE, RouteTable
 from cmf_common.errors import DomainError
 from cmf_common.health import Check, CheckResult, run_check
-from cmf_common.middleware import traced_hop
+from cmf_common.middleware import ROUTE_TEMPLATE, ObservabilityMiddleware, traced_hop
 from cmf_common.openapi import answer
 from cmf_common.service import Checks, Service, service_app
 from cmf_gateway.auth import Access
@@ -56,7 +56,12 @@ class Gateway:
     ``strict`` (distributed mode) forwards only a canonical path that one route matches (any
     other is answered here, in its dialect: ``refusal`` says why it is not forwarded), where
     the embedded server also hands a service the unmatched paths of its prefix. The UI's paths
-    go to ``ui`` when given (the UI process), else to the gateway's own app."""
+    go to ``ui`` when given (the UI process), else to the gateway's own app.
+
+    Every request is observed once (``cmf_common.middleware``: its request id, log line, span
+    and metrics): by the app that answers it, and when the gateway answers before any app
+    (a refused path, the access layer's refusals), by the gateway itself. A request forwarded
+    unrouted (``strict``) carries its table entry's path as its route template."""
 
     def __init__(
         self,
@@ -69,6 +74,7 @@ class Gateway:
         strict: bool = False,
         refusal: Callable[[Scope], DomainError | None] | None = None,
         access: Access | None = None,
+        service: str = "gateway",
     ) -> None:
         self.own = own
         self.services = services
@@ -77,6 +83,7 @@ class Gateway:
         self.strict = strict
         self.refusal = refusal
         self.access = access
+        self.observer = ObservabilityMiddleware(self._route, service=service)
         routed: ASGIApp = self._route if access is None else access.layer(self._route)
         self._entry: ASGIApp = routed
         if cors_origins:
@@ -94,28 +101,39 @@ class Gateway:
 
     def target(self, path: str) -> str | None:
         """The service a request for ``path`` goes to (``None``: the gateway answers)."""
+        return self._target(path)[0]
+
+    def _target(self, path: str) -> tuple[str | None, str | None]:
+        """The service a request for ``path`` goes to, and (``strict``) the template of the
+        route that matched it."""
         if not self.strict:
-            return self.table.resolve(path)
+            return self.table.resolve(path), None
         matched = self.table.matching(path)
-        return matched[0].owner if matched else None
+        return (matched[0].owner, matched[0].path) if matched else (None, None)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         app: ASGIApp | None = None
+        template: str | None = None
         if scope["type"] in ("http", "websocket"):
             path = scope["path"]
             if serves_ui(path):
                 app = self.ui
             else:
-                target = self.target(path)
+                target, template = self._target(path)
                 app = self.services.get(target) if target is not None else None
         if app is None:
             await self.own(scope, receive, send)
             return
         refused = self.refusal(scope) if self.refusal is not None else None
-        if refused is None:
+        if refused is None and self.strict:
+            # The proxy's own edge observes it (its span is the gateway's, the service's
+            # parent), under the template of the route that matched.
+            await app({**scope, ROUTE_TEMPLATE: template}, receive, send)
+        elif refused is None:
             await traced_hop(app, scope, receive, send, "gateway")
         elif scope["type"] == "http":
-            await self.table.dialect_of(scope["path"]).domain_error(refused)(scope, receive, send)
+            answer = self.table.dialect_of(scope["path"]).domain_error(refused)
+            await self.observer.observe(answer, scope, receive, send)
 
 
 _STATUS = {"enum": ["ok", "degraded", "down", "disabled"]}

@@ -41,18 +41,26 @@ from cmf_gateway.settings import GatewaySettings
 UI = "ui"
 RELAY = "relay"
 PROJECTOR = "projector"
-# The processes /health reports on, each a part of its own.
-PROCESS_PARTS = (METADATA, LINEAGE, ARTIFACTS, UI, RELAY, PROJECTOR)
+ARTIFACTS_RELAY = "artifacts-relay"
+# The processes /health reports on, each a part of its own: every process of distributed mode
+# but the gateway itself (``cmf_server.topology``).
+PROCESS_PARTS = (METADATA, LINEAGE, ARTIFACTS, UI, RELAY, PROJECTOR, ARTIFACTS_RELAY)
 # A process down makes these parts down (no other process reports them).
 EXPECTS: dict[str, tuple[str, ...]] = {
     ARTIFACTS: ("storage",),
     RELAY: ("kafka", "loops"),
     PROJECTOR: ("loops",),
+    ARTIFACTS_RELAY: ("kafka", "loops"),
 }
 # The names a process's /readyz gives a part, as /health names it.
 RENAMED = {"graph": "database", "loop": "loops"}
 # Without these /health is down; any other part down is degraded.
 REQUIRED = ("database", METADATA)
+
+
+def url_setting(process: str) -> str:
+    """The setting that says where ``process`` answers (``ARTIFACTS_RELAY_URL``)."""
+    return f"{process.upper().replace('-', '_')}_URL"
 
 
 def urls_of(settings: GatewaySettings) -> dict[str, str | None]:
@@ -63,6 +71,7 @@ def urls_of(settings: GatewaySettings) -> dict[str, str | None]:
         UI: settings.ui_url,
         RELAY: settings.relay_url,
         PROJECTOR: settings.projector_url,
+        ARTIFACTS_RELAY: settings.artifacts_relay_url,
     }
 
 
@@ -151,7 +160,7 @@ async def gather_health(
         results[name] = (
             own[name][0]
             if name in own
-            else CheckResult("disabled", None, f"{name.upper()}_URL is not set")
+            else CheckResult("disabled", None, f"{url_setting(name)} is not set")
         )
     return results
 

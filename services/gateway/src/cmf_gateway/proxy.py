@@ -5,13 +5,21 @@ embedded server that service is an app in the same process, here it is an :class
 an ASGI app that forwards the request to the service's URL and streams the answer back. One
 table, two transports.
 
-- **Connections.** One httpx connection pool per service, opened in the gateway's lifespan
-  (:meth:`Upstream.opened`): HTTP/1.1 with kept-alive connections
-  (``GATEWAY_UPSTREAM_CONNECTIONS``), so a request rarely pays a TCP handshake.
+- **Connections.** One pool per service (``cmf_gateway.upstream``), opened in the gateway's
+  lifespan (:meth:`Upstream.opened`): HTTP/1.1 with kept-alive connections
+  (``GATEWAY_UPSTREAM_CONNECTIONS``), so a request rarely pays a TCP handshake; a kept-alive
+  connection the service had just closed is retried once on a new one (a request without a
+  body, before any byte of an answer).
 - **Bodies.** Streamed both ways, one chunk in hand at a time: the request body is read from
   the client as the service reads it (``Content-Length`` kept, so the service's body limit
   refuses an oversized one before it is sent), the answer is sent to the client as it arrives
-  (``aiter_raw``: encodings untouched). A 1 GiB upload or download never sits in memory.
+  (encodings untouched). A 1 GiB upload or download never sits in memory.
+- **Expect: 100-continue** (curl sends it for bodies over 1 KiB) goes to the service, and the
+  body is read from the client only once the service asks for it: the client gets the
+  service's ``100 Continue``, or its final answer first (a 401, 413, 409...), and then sends
+  no body (RFC 9110 §10.1.1). A service that says nothing for ``CONTINUE_WAIT_S`` gets the
+  body anyway. An answer that comes before the body is all sent closes the client's
+  connection (``Connection: close``): the rest of its body is not read.
 - **Headers.** Hop-by-hop headers (RFC 9110 §7.6.1, and those ``Connection`` names) are not
   forwarded either way. ``Host`` is the client's, so the service's redirects and links name
   the gateway; ``X-Forwarded-For``/``-Proto``/``-Host`` say who asked. ``X-Request-ID`` (made
@@ -35,12 +43,13 @@ table, two transports.
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-import httpx
 import structlog
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.responses import JSONResponse
@@ -50,7 +59,16 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cmf_common.dialects import Dialect
+from cmf_common.edge import has_body
 from cmf_common.errors import DomainError, Unavailable
+from cmf_gateway.upstream import (
+    Connection,
+    NoAnswer,
+    Pool,
+    Unreachable,
+    UpstreamError,
+    pooled,
+)
 
 log = structlog.get_logger("cmf.gateway")
 
@@ -77,6 +95,9 @@ JUDGED = frozenset({b"origin", b"sec-fetch-site"})
 OWN_ANSWER = frozenset({b"x-request-id"})
 REQUEST_ID = b"x-request-id"
 RETRY_AFTER_S = 1
+# How long a request that said ``Expect: 100-continue`` waits for the service's verdict before
+# its body is sent anyway (RFC 9110 §10.1.1 lets a client stop waiting; curl waits 1 s).
+CONTINUE_WAIT_S = 1.0
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -201,15 +222,6 @@ def _answer_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes,
     return [(k, v) for k, v in pairs if k not in dropped]
 
 
-def _has_body(scope: Scope) -> bool:
-    for key, value in scope.get("headers") or ():
-        if key == b"transfer-encoding":
-            return True
-        if key == b"content-length":
-            return value.strip() not in (b"", b"0")
-    return False
-
-
 class Upstream:
     """An ASGI app that forwards every request to the service at ``base_url`` (module
     docstring). Its pool exists while :meth:`opened` is entered (the gateway's lifespan)."""
@@ -230,110 +242,121 @@ class Upstream:
         self.timeouts = timeouts
         self.route_of = route_of
         self.connections = connections
-        self._base = httpx.URL(self.base_url)
-        self._timeouts = {
-            long: httpx.Timeout(
-                timeouts.transfer if long else timeouts.read,
-                connect=timeouts.connect,
-                pool=timeouts.connect,
-            ).as_dict()
-            for long in (False, True)
-        }
-        self._transport: httpx.AsyncHTTPTransport | None = None
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"the {name} service's URL is not http(s)://host[:port]: {base_url}")
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._tls = parts.scheme == "https"
+        self._netloc = parts.netloc.rpartition("@")[2].encode("latin-1")
+        self._pool: Pool | None = None
 
     @asynccontextmanager
-    async def opened(self) -> AsyncIterator[httpx.AsyncHTTPTransport]:
-        """The service's pool of kept-alive connections, closed on exit.
-
-        The transport is used without an ``httpx.AsyncClient`` around it: a client would add
-        its default headers (``Accept-Encoding``, ``User-Agent``) to every forwarded request and
-        keep the services' cookies in a jar shared by every user of the gateway."""
-        limits = httpx.Limits(
-            max_connections=self.connections,
-            max_keepalive_connections=self.connections,
-            keepalive_expiry=4.0,  # below the services' HTTP_KEEP_ALIVE_TIMEOUT_S (5 s)
-        )
-        transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
-        self._transport = transport
-        try:
-            yield transport
-        finally:
-            self._transport = None
-            await transport.aclose()
+    async def opened(self) -> AsyncIterator[Pool]:
+        """The service's pool of kept-alive connections (``cmf_gateway.upstream``), closed on
+        exit. Nothing is added to a forwarded request but the forwarding headers: no default
+        ``User-Agent`` or ``Accept-Encoding``, no cookie jar shared by every user."""
+        tls = ssl.create_default_context() if self._tls else None
+        async with pooled(self._host, self._port, size=self.connections, tls=tls) as pool:
+            self._pool = pool
+            try:
+                yield pool
+            finally:
+                self._pool = None
 
     @property
-    def transport(self) -> httpx.AsyncHTTPTransport:
-        if self._transport is None:
+    def pool(self) -> Pool:
+        if self._pool is None:
             raise RuntimeError(f"the {self.name} upstream is not open (the gateway's lifespan)")
-        return self._transport
+        return self._pool
 
-    def _timeout(self, scope: Scope) -> dict[str, float | None]:
+    def _timeout(self, scope: Scope) -> float:
         route = self.route_of(scope["path"])
-        return self._timeouts[route is not None and moves_bytes(route, scope["method"])]
+        long = route is not None and moves_bytes(route, scope["method"])
+        return self.timeouts.transfer if long else self.timeouts.read
 
-    def _url(self, scope: Scope) -> httpx.URL:
+    def _head(self, scope: Scope, body: bool) -> tuple[bytes, bool]:
+        """The request's head as sent to the service, and whether its body goes chunked (the
+        client's did: a request without ``Content-Length``)."""
+        headers = _forwarded(scope)
+        names = {k for k, _ in headers}
+        chunked = body and b"content-length" not in names
+        if chunked:
+            headers.append((b"transfer-encoding", b"chunked"))
+        elif not body and scope["method"] in BODY_METHODS and b"content-length" not in names:
+            headers.append((b"content-length", b"0"))
+        if b"host" not in names:
+            headers.append((b"host", self._netloc))
         raw = scope.get("raw_path") or scope["path"].encode("latin-1")
         query = scope.get("query_string") or b""
         target = raw + (b"?" + query if query else b"")
-        return self._base.copy_with(raw_path=target)
+        lines = [scope["method"].encode("latin-1"), b" ", target, b" HTTP/1.1\r\n"]
+        for key, value in headers:
+            lines += (key, b": ", value, b"\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines), chunked
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        transport = self.transport
-        has_body = _has_body(scope)
-
-        async def body() -> AsyncIterator[bytes]:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise _ClientGone
-                chunk = message.get("body", b"")
-                if chunk:
-                    yield chunk
-                if not message.get("more_body", False):
-                    return
-
-        request = httpx.Request(
-            scope["method"],
-            self._url(scope),
-            headers=_forwarded(scope),
-            content=body() if has_body else None,
-            extensions={"timeout": self._timeout(scope)},
-        )
-        try:
-            response = await transport.handle_async_request(request)
-        except _ClientGone:
-            log.info("proxy.client_gone", service=self.name, path=scope["path"])
-            return
-        except httpx.HTTPError as exc:
-            await self._refuse(scope, receive, send, exc)
-            return
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": _answer_headers(response.headers.raw),
-                }
-            )
-            if scope["method"] == "HEAD":
+        pool = self.pool
+        with_body = has_body(scope)
+        head, chunked = self._head(scope, with_body)
+        expects = with_body and _expects_continue(scope)
+        timeout = self._timeout(scope)
+        started = False
+        for attempt in range(2):
+            try:
+                connection = await pool.acquire(self.timeouts.connect)
+            except UpstreamError as exc:
+                await self._refuse(scope, receive, send, exc)
+                return
+            reused = connection.requests > 0
+            try:
+                connection.begin(head, head_only=scope["method"] == "HEAD")
+                sent_all = not with_body
+                if with_body and (
+                    not expects or await connection.wait_continue(min(timeout, CONTINUE_WAIT_S))
+                ):
+                    sent_all = await _send_body(connection, receive, chunked, timeout)
+                await connection.answer(timeout)
+                headers = _answer_headers(connection.headers)
+                if not sent_all:
+                    # Answered before the body was all sent (a refusal): the rest of the
+                    # client's body is not read, and the service's connection is not reused.
+                    headers.append((b"connection", b"close"))
+                    connection.abort()
+                await send(
+                    {"type": "http.response.start", "status": connection.status, "headers": headers}
+                )
+                started = True
+                async for chunk in connection.body(timeout):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            async for chunk in response.aiter_raw():
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx.HTTPError as exc:
-            # Too late for a status: the connection closes before the answer's end.
-            log.warning(
-                "proxy.upstream_broke",
-                service=self.name,
-                path=scope["path"],
-                error=f"{type(exc).__name__}: {exc}"[:300],
-            )
-        finally:
-            await response.aclose()
+            except _ClientGone:
+                connection.abort()
+                log.info("proxy.client_gone", service=self.name, path=scope["path"])
+                return
+            except BaseException as exc:
+                connection.abort()
+                if not isinstance(exc, UpstreamError):
+                    raise  # the body's own refusal (its limit), a cancellation, a bug
+                if started:
+                    # Too late for a status: the connection closes before the answer's end.
+                    log.warning(
+                        "proxy.upstream_broke",
+                        service=self.name,
+                        path=scope["path"],
+                        error=f"{type(exc).__name__}: {exc}"[:300],
+                    )
+                    return
+                if attempt == 0 and reused and not with_body and connection.fresh:
+                    continue  # a kept-alive connection the service had just closed: once more
+                await self._refuse(scope, receive, send, exc)
+                return
+            finally:
+                pool.release(connection)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         error = _error_for(self.name, exc)
@@ -347,18 +370,44 @@ class Upstream:
         answer = self.dialect_of(scope["path"]).domain_error(error)
         if isinstance(error, Unavailable):
             answer.headers["Retry-After"] = str(error.retry_after_s)
-        if _has_body(scope):
+        if has_body(scope):
             answer.headers["connection"] = "close"  # the rest of the body is not read
         await answer(scope, receive, send)
 
 
+async def _send_body(
+    connection: Connection, receive: Receive, chunked: bool, wait_s: float
+) -> bool:
+    """Forward the client's body as it arrives; ``True`` once all of it is sent, ``False``
+    when the service answered (or closed) first."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        if chunk:
+            connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+            await connection.drain(wait_s)
+        if connection.answered or connection.closed:
+            return False
+        if not more:
+            if chunked:
+                connection.write(b"0\r\n\r\n")
+            return True
+
+
+def _expects_continue(scope: Scope) -> bool:
+    return any(k == b"expect" and v.strip().lower() == b"100-continue" for k, v in scope["headers"])
+
+
 def _error_for(service: str, exc: Exception) -> DomainError:
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError):
+    if isinstance(exc, Unreachable):
         return ServiceDown(
             f"the {service} service is not reachable for now; retry shortly",
             retry_after_s=RETRY_AFTER_S,
         )
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, NoAnswer):
         return GatewayTimeout(f"the {service} service did not answer in time")
     return BadGateway(f"the {service} service gave no valid answer")
 

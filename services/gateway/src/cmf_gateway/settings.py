@@ -31,6 +31,7 @@ class GatewaySettings(AccessSettings):
     ui_url: str | None = None
     relay_url: str | None = None
     projector_url: str | None = None
+    artifacts_relay_url: str | None = None
     # How long the gateway waits for a service's answer (its next bytes) before a 504: reads,
     # and the routes that move bodies (pushes, pulls, uploads, downloads, the export).
     gateway_timeout_s: float = Field(default=30.0, gt=0)

@@ -126,6 +126,7 @@ class Access:
             raise RuntimeError("Access.install() makes the rules the layer needs")
         return AccessLayer(
             app,
+            service=self.settings.service_name,
             table=self.rules,
             verifier=(lambda: self.verifier) if self.enabled else None,
             limiter=lambda: self.limiter,

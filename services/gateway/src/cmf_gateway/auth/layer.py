@@ -17,8 +17,11 @@ For each request (docs/access.md):
    (``cmf_common.principal``: the token's name, scope and pipeline prefix) in
    ``X-CMF-Principal``, for the service to verify and filter by.
 
-Every refusal answers in the route's dialect. With auth off nothing is required (and nothing
-limited); the principal the services get is full access, signed when a secret is configured.
+Every refusal answers in the route's dialect and is observed as every request is (its
+``X-Request-ID``, its ``http.request`` log line, its span, and ``cmf_http_requests_total`` under
+the route's template; ``cmf_common.middleware``): the app behind never sees it. With auth
+off nothing is required (and nothing limited); the principal the services get is full access,
+signed when a secret is configured.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cmf_common.body_limit import BodyLimitMiddleware
+from cmf_common.edge import BodyTooLarge, declared_over, has_body, too_large
 from cmf_common.errors import DomainError, Unavailable
+from cmf_common.middleware import ROUTE_TEMPLATE, ObservabilityMiddleware
 from cmf_common.principal import FULL_ACCESS, PRINCIPAL_HEADER, Principal, sign_principal
 from cmf_gateway.auth.limits import Limit, Limiter, retry_after
 from cmf_gateway.auth.scopes import AccessTable, Rule
@@ -176,10 +181,13 @@ class AccessLayer:
         limiter: Callable[[], Limiter | None],
         limits: Limits,
         signer: PrincipalSigner | None,
+        service: str = "gateway",
     ) -> None:
         """``verifier`` ``None``: auth is off. ``verifier`` and ``limiter`` are read per
-        request (they exist once the gateway's lifespan started)."""
+        request (they exist once the gateway's lifespan started); ``service`` names the
+        process its refusals are observed under."""
         self.app = app
+        self.observer = ObservabilityMiddleware(app, service=service)
         self.table = table
         self.verifier = verifier
         self.limiter = limiter
@@ -204,17 +212,30 @@ class AccessLayer:
         if self.verifier is not None:
             refusal, found = await self._authenticate(scope, headers, rule)
             if refusal is not None:
-                await refusal(scope, receive, send)
+                await self._refuse(refusal, rule, scope, receive, send)
                 return
             assert found is not None
             principal = found
         if self.signer is not None:
             headers.append((_PRINCIPAL, self.signer.header(principal)))
         app = self.app
-        if rule.body_limit is not None:
+        if rule.body_limit is not None and has_body(scope):
+            if declared_over(scope, rule.body_limit):
+                REFUSALS.labels("body_limit").inc()
+                refusal = too_large(BodyTooLarge(rule.body_limit), rule.dialect)
+                await self._refuse(refusal, rule, scope, receive, send)
+                return
             dialect = rule.dialect
             app = BodyLimitMiddleware(app, max_bytes=rule.body_limit, dialect_of=lambda _: dialect)
         await app({**scope, "headers": headers}, receive, send)
+
+    async def _refuse(
+        self, refusal: ASGIApp, rule: Rule, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Answer ``refusal``, observed under the route's template (module docstring)."""
+        if rule.route is not None:
+            scope = {**scope, ROUTE_TEMPLATE: rule.route}
+        await self.observer.observe(refusal, scope, receive, send)
 
     async def _authenticate(
         self, scope: Scope, headers: list[tuple[bytes, bytes]], rule: Rule
