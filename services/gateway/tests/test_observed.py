@@ -7,7 +7,6 @@ it. (The HTTP transport of distributed mode: ``test_proxy.py``.)"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 import structlog
 from auth_support import AuthGateway, auth_gateway, auth_settings
+from gateway_apps import counted
 from pydantic import SecretStr
 
 from cmf_common.service import install_state
@@ -26,21 +26,6 @@ from cmf_metadata.app import create_service as create_metadata
 from cmf_metadata.settings import MetadataSettings
 
 PIPELINES = "/api/native/v1/pipelines"
-_SAMPLE = re.compile(r"^cmf_http_requests_total\{(?P<labels>.*)\} (?P<value>\S+)$")
-
-
-def counted(metrics: str, **labels: str) -> float:
-    """``cmf_http_requests_total`` of the samples with ``labels``, summed, from the text
-    ``/metrics`` answers."""
-    total = 0.0
-    for line in metrics.splitlines():
-        found = _SAMPLE.match(line)
-        if found is None:
-            continue
-        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', found["labels"]))
-        if all(have.get(k) == v for k, v in labels.items()):
-            total += float(found["value"])
-    return total
 
 
 async def scraped(client: httpx.AsyncClient) -> str:

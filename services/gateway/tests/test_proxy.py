@@ -21,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from gateway_apps import every_app
+from gateway_apps import counted, every_app
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cmf_common.errors import PROBLEM_JSON
@@ -487,20 +487,6 @@ async def test_a_chunked_body_past_the_gateways_limit_is_a_413(stack: Make) -> N
     assert not s.stand_in.seen[0].complete
 
 
-_COUNTED = re.compile(r"^cmf_http_requests_total\{(?P<labels>.*)\} (?P<value>\S+)$")
-
-
-def _counted(metrics: str, **labels: str) -> float:
-    total = 0.0
-    for line in metrics.splitlines():
-        found = _COUNTED.match(line)
-        if found is not None:
-            have = dict(re.findall(r'(\w+)="([^"]*)"', found["labels"]))
-            if all(have.get(k) == v for k, v in labels.items()):
-                total += float(found["value"])
-    return total
-
-
 @pytest.mark.parametrize(
     ("path", "template"),
     [
@@ -519,8 +505,8 @@ async def test_a_forwarded_request_is_counted_under_its_route_template(
         assert (await client.get(path)).status_code == 200
         after = (await client.get("/metrics")).text
     labels = {"service": "gateway", "route": template, "method": "GET", "status": "200"}
-    assert _counted(after, **labels) == _counted(before, **labels) + 1
-    assert _counted(after, route="unmatched") == _counted(before, route="unmatched")
+    assert counted(after, **labels) == counted(before, **labels) + 1
+    assert counted(after, route="unmatched") == counted(before, route="unmatched")
     seconds = re.findall(
         rf'cmf_http_request_duration_seconds_count\{{[^\n]*route="{re.escape(template)}"', after
     )
