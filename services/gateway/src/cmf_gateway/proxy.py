@@ -325,7 +325,7 @@ class Upstream:
                     # Answered before the body was all sent (a refusal): the rest of the
                     # client's body is not read, and the service's connection is not reused.
                     headers.append((b"connection", b"close"))
-                    connection.abort()
+                    connection.spoiled = True
                 await send(
                     {"type": "http.response.start", "status": connection.status, "headers": headers}
                 )

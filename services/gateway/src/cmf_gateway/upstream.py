@@ -72,6 +72,7 @@ class Connection(asyncio.Protocol):
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.interim: int | None = None  # the 1xx answers' status seen since the request
+        self.spoiled = False  # its request's body was not all sent: never reused
         self.answered = False  # a final answer's head is in
         self.keep_alive = False  # and it lets the connection be used again
         self.complete = False  # and its body
@@ -152,6 +153,7 @@ class Connection(asyncio.Protocol):
             and self.failure is None
             and self.complete
             and not self.head_only
+            and not self.spoiled
             and self.keep_alive
         )
 
