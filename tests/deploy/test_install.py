@@ -9,6 +9,9 @@ from pathlib import Path
 
 from deploy_paths import ROOT, makefile_uv
 
+# What `cmf-server` installs from this checkout (never from an index).
+WORKSPACE_PACKAGES = ("cmf-common", "cmf-metadata", "cmf-lineage", "cmf-artifacts", "cmf-gateway")
+
 
 def test_uv_tool_install_puts_cmf_server_on_path(tmp_path: Path) -> None:
     uv = makefile_uv()
@@ -20,8 +23,12 @@ def test_uv_tool_install_puts_cmf_server_on_path(tmp_path: Path) -> None:
     }
     readme = (ROOT / "README.md").read_text()
     assert "uv tool install ./server" in readme
+    # uv reuses a package it built from a folder until that folder's pyproject.toml changes, so
+    # on a machine that installed an older checkout it would install the older code; the README
+    # says to refresh our packages after an update, and so does the test.
+    refresh = [f"--refresh-package={p}" for p in WORKSPACE_PACKAGES]
     done = subprocess.run(
-        [str(uv), "tool", "install", "./server"],
+        [str(uv), "tool", "install", "./server", *refresh],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -31,7 +38,7 @@ def test_uv_tool_install_puts_cmf_server_on_path(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     # Our packages come from this checkout, never from an index.
-    for package in ("cmf-common", "cmf-metadata", "cmf-lineage", "cmf-artifacts", "cmf-gateway"):
+    for package in WORKSPACE_PACKAGES:
         assert f"+ {package}==0.1.0 (from file://" in done.stderr, package
     helped = subprocess.run(
         [str(tmp_path / "bin" / "cmf-server"), "--help"],
