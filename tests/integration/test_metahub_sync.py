@@ -117,6 +117,9 @@ def test_b_pulls_all_of_a_then_only_the_delta(servers: tuple[ServerProcess, ...]
 
 def test_a_real_short_interval_schedule_syncs(servers: tuple[ServerProcess, ...]) -> None:
     a, b = servers
+    # Pushed before the schedule exists: its first run starts at once and must find it (pushed
+    # after, the run could come first, log "exists", and the next is a minute away).
+    assert httpx.post(f"{a.base_url}/api/mlmd_push", json=push_body("Later", 3)).status_code == 200
     peer = next(s for s in httpx.get(f"{b.base_url}/server-list").json() if s["server_name"] == "a")
     now = time.gmtime()
     start = time.strftime("%Y-%m-%dT%H:%M", now)
@@ -132,7 +135,6 @@ def test_a_real_short_interval_schedule_syncs(servers: tuple[ServerProcess, ...]
     )
     assert created.status_code == 200, created.text
     schedule_id = created.json()["schedule_id"]
-    assert httpx.post(f"{a.base_url}/api/mlmd_push", json=push_body("Later", 3)).status_code == 200
 
     def synced() -> None:
         logs = httpx.get(f"{b.base_url}/schedule-sync/logs/{schedule_id}").json()
