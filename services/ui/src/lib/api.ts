@@ -43,6 +43,7 @@ declare global {
   interface Window {
     __cmfEarly?: Record<string, Promise<Response> | undefined>;
     __cmfEarlyData?: Record<string, unknown>;
+    __cmfEarlyReady?: Promise<unknown>;
   }
 }
 
