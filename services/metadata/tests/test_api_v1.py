@@ -90,6 +90,32 @@ async def test_pipelines_count_their_stages_executions_and_artifacts(
     assert body["total"] == 2 and body["next_cursor"] is None
 
 
+async def test_pipelines_artifact_counts_are_the_distinct_artifacts_of_their_stages(
+    client: httpx.AsyncClient,
+    conn: asyncpg.Connection,
+    push_body: dict[str, Any],
+    payload: dict[str, Any],
+) -> None:
+    # The kept counts (pipeline_artifact_counts) agree with counting the distinct artifacts
+    # attributed to each pipeline's stages: artifacts shared by stages, by two pushes of one
+    # pipeline and by two pipelines (the fixture renamed) each count once per pipeline.
+    await push(client, push_body)
+    await push(client, body_of(renamed(payload, "Other-env"), "Other-env"))
+    for seed in (0, 1):
+        await push(client, generated("gen", 6, stages=3, seed=seed))
+    body = await get(client, "/pipelines")
+    counted = {
+        r["name"]: r["artifacts"]
+        for r in await conn.fetch(
+            "SELECT p.name, (SELECT count(DISTINCT at.artifact_id) FROM attributions at"
+            "   JOIN stages s ON s.id = at.stage_id WHERE s.pipeline_id = p.id) AS artifacts"
+            " FROM pipelines p"
+        )
+    }
+    assert {p["name"]: p["artifact_count"] for p in body["items"]} == counted
+    assert counted["Test-env"] == counted["Other-env"] == 7
+
+
 async def test_pipelines_report_the_last_push_and_the_outbox_sequence(
     client: httpx.AsyncClient, conn: asyncpg.Connection, push_body: dict[str, Any]
 ) -> None:

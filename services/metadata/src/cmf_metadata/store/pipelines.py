@@ -59,8 +59,10 @@ async def list_pipelines(
         "   p.create_time_since_epoch, p.last_update_time_since_epoch,"
         "   (SELECT count(*) FROM stages s WHERE s.pipeline_id = p.id) AS stages,"
         "   (SELECT count(*) FROM executions e WHERE e.pipeline_id = p.id) AS executions,"
-        "   (SELECT count(DISTINCT at.artifact_id) FROM attributions at"
-        "      JOIN stages s ON s.id = at.stage_id WHERE s.pipeline_id = p.id) AS artifacts,"
+        # The kept count of the pipeline's distinct artifacts (0005_pipeline_artifacts.sql):
+        # counting them over its attributions read and sorted every one of them.
+        "   (SELECT coalesce(sum(a.artifacts), 0)::bigint FROM pipeline_artifact_counts a"
+        "      WHERE a.pipeline_id = p.id) AS artifacts,"
         "   coalesce((SELECT q.last_seq FROM outbox_sequences q WHERE q.subject = p.name), 0)"
         "     AS seq"
         " FROM pipelines p"
