@@ -8,8 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from metadata_support import PIPELINE, body_for, push
 
+from cmf_common.service import state_of
+from cmf_metadata.api.deps import MetadataState
 from cmf_testing.generator import payload_text, stage_short_name
 from cmf_testing.problems import assert_problem
 
@@ -124,6 +127,25 @@ async def test_stage_columns_put_the_users_properties_first(
     assert columns["sampled"] == 12
     assert columns["default_columns"][:4] == ["learning_rate", "seed", "split", "step"]
     assert "Python_Env" not in columns["default_columns"]
+
+
+async def test_stage_columns_are_kept_until_the_next_push_of_their_pipeline(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await push_sweep(client)
+    kept = state_of(app, MetadataState).stage_columns
+    first = await get(client, "/stage-columns", pipeline=SWEEP, stage=SWEEP_STAGE)
+    assert await get(client, "/stage-columns", pipeline=SWEEP, stage=SWEEP_STAGE) == first
+    assert len(kept.entries) == 1
+    # A push of the pipeline raises its version: the next answer holds the key it brought.
+    payload = json.loads(payload_text(SWEEP, 3, stages=1, seed=1))
+    for execution in payload["Pipeline"][0]["stages"][0]["executions"]:
+        execution["custom_properties"]["note"] = "second push"
+    await push(client, body_for(payload, SWEEP))
+    after = await get(client, "/stage-columns", pipeline=SWEEP, stage=SWEEP_STAGE)
+    assert "note" in {c["key"] for c in after["columns"]}
+    assert "note" not in {c["key"] for c in first["columns"]}
+    assert len(kept.entries) == 2
 
 
 async def test_unknown_stage_is_a_problem(client: httpx.AsyncClient) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from cmf_metadata.store import artifacts as artifact_store
 from cmf_metadata.store import executions as execution_store
 from cmf_metadata.store import views as store
 from cmf_metadata.store.paging import custom_plans
+from cmf_metadata.store.pipelines import pipeline_version
 from cmf_metadata.stored import StoredBlobs, with_stored
 
 MAX_PAGE = 500
@@ -176,10 +178,44 @@ def default_columns(keys: Sequence[dict[str, Any]]) -> list[str]:
     return (own + after)[:MAX_DEFAULT_COLUMNS]
 
 
-async def stage_columns(pool: asyncpg.Pool, pipeline_name: str, stage_name: str) -> dict[str, Any]:
+class StageColumnsKept:
+    """The last stage-columns answers, each under its pipeline's version (its last outbox
+    sequence, read in the answer's snapshot): a stage's keys change only with a push of its
+    pipeline, and every such push raises that sequence (as for ``match_counts``), so a kept
+    answer is exactly the one of the version in its key. The UI asks for a stage's columns with
+    every load of its table; the keys cost a pass over 250 executions' properties, the version a
+    key lookup. Bounded, least recently used first out; each process keeps its own."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self.max_entries = max_entries
+        self.entries: OrderedDict[tuple[int, int, int], dict[str, Any]] = OrderedDict()
+
+    def get(self, key: tuple[int, int, int]) -> dict[str, Any] | None:
+        answer = self.entries.get(key)
+        if answer is not None:
+            self.entries.move_to_end(key)
+        return answer
+
+    def put(self, key: tuple[int, int, int], answer: dict[str, Any]) -> None:
+        self.entries[key] = answer
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+
+
+async def stage_columns(
+    pool: asyncpg.Pool,
+    pipeline_name: str,
+    stage_name: str,
+    kept: StageColumnsKept | None = None,
+) -> dict[str, Any]:
     """The property keys of a stage's newest executions, for a table's columns."""
     async with read_snapshot(pool) as conn:
-        _, stage = await _stage(conn, pipeline_name, stage_name)
+        pipeline, stage = await _stage(conn, pipeline_name, stage_name)
+        key = (pipeline, stage, await pipeline_version(conn, pipeline_name))
+        answer = kept.get(key) if kept is not None else None
+        if answer is not None:
+            return answer
         sampled, rows = await store.stage_property_keys(conn, stage, sample=COLUMN_SAMPLE)
     seen: set[str] = set()
     keys: list[dict[str, Any]] = []
@@ -191,13 +227,16 @@ async def stage_columns(pool: asyncpg.Pool, pipeline_name: str, stage_name: str)
             {"key": r["key"], "bag": r["bag"], "count": r["n"], "numeric": bool(r["numeric"])}
         )
     keys.sort(key=lambda k: (k["bag"] != "custom_properties", k["key"].lower()))
-    return {
+    answer = {
         "pipeline": pipeline_name,
         "stage": stage_name,
         "sampled": sampled,
         "columns": keys,
         "default_columns": default_columns(keys),
     }
+    if kept is not None:
+        kept.put(key, answer)
+    return answer
 
 
 async def stage_executions(

@@ -22,6 +22,7 @@ from cmf_metadata.metahub.peers import TokenCipher
 from cmf_metadata.metahub.service import Metahub
 from cmf_metadata.settings import MetadataSettings
 from cmf_metadata.stored import NothingStored, StoredBlobs
+from cmf_metadata.views import StageColumnsKept
 
 
 @dataclass
@@ -32,6 +33,8 @@ class MetadataState:
     pool: asyncpg.Pool
     file_store: files.FileStore
     match_counts: MatchCounts = field(default_factory=MatchCounts)
+    # The web UI's stage columns, kept per pipeline version (cmf_metadata.views).
+    stage_columns: StageColumnsKept = field(default_factory=StageColumnsKept)
     # Where a push posts its pipeline's committed sequence before it answers (None: nowhere).
     committed: CommittedPublisher | None = None
     # Which artifacts have their bytes stored (the artifact service's answer).

@@ -128,10 +128,12 @@ async def pipeline(pool: Pool, name: Name) -> Response:
 
 
 @router.get("/stage-columns", response_model=StageColumns, responses=errors(400, 404, 422))
-async def stage_columns(pool: Pool, pipeline: Name, stage: Name) -> Response:
+async def stage_columns(state: State, pipeline: Name, stage: Name) -> Response:
     """The property keys of a stage's newest 250 executions (custom ones first), whether each
     is numeric, and the columns a table opens with. ``stage`` is the full ``<pipeline>/<stage>``."""
-    return json_response(await views.stage_columns(pool, pipeline, stage))
+    return json_response(
+        await views.stage_columns(state.pool, pipeline, stage, kept=state.stage_columns)
+    )
 
 
 @router.get("/executions", response_model=Page, responses=errors(400, 404, 422))
