@@ -31,6 +31,9 @@ httptools protocol (the one ``uvicorn[standard]`` runs, and the fastest), adds w
   and nginx). An answer given before its body was read keeps the connection alive while the
   rest of that body is small enough to drain (``DRAIN_BYTES``, within the header timeout), and
   closes it past that.
+- **One write an answer.** uvicorn writes an answer's head and each part of its body with a
+  write each; a small answer goes out here in one (``_Transport``, ``CORK_BYTES``), which on
+  loopback (the gateway and its services) spares a ``send`` a request on either side.
 
 The body-read timeout needs to know whether the app is reading, so it is ASGI middleware
 (``cmf_common.edge.BodyReadDeadline``), as are the cross-origin guard and the 500 that keeps
@@ -67,6 +70,8 @@ LINGER_S = 2.0
 DRAIN_BYTES = 1 << 20
 # What a client is told to wait before it tries again when every connection is busy.
 RETRY_AFTER_S = 1
+# Writes smaller than this are held to go out with the next (``_Transport``).
+CORK_BYTES = 64 << 10
 GRACEFUL_SHUTDOWN_S = 30
 _IDLE_ORDER = itertools.count()
 
@@ -85,13 +90,59 @@ class OverCapacity(DomainError):
 
 class _Transport:
     """The connection's transport as uvicorn's request cycles see it: ``close`` ends the
-    connection as :meth:`EdgeProtocol.close_connection` does; all else is the transport's."""
+    connection as :meth:`EdgeProtocol.close_connection` does; all else is the transport's.
 
-    def __init__(self, transport: asyncio.Transport, close: Callable[[], None]) -> None:
+    Small writes are held and sent together (module docstring, "One write an answer"): uvicorn
+    writes an answer's head and each part of its body apart, each a ``send`` of its own, and
+    on loopback a ``send`` costs the sender the receiver's side of TCP too. What is held goes
+    out when the answer is complete (:meth:`EdgeProtocol.on_response_complete`), when it
+    passes ``CORK_BYTES``, before the connection closes, and at the latest once the loop has
+    run the task that wrote it (so a streamed answer's head never waits for its body)."""
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        close: Callable[[], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self._transport = transport
         self._close = close
+        self._loop = loop
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._held:
+            self._held.append(data)
+            self._held_bytes += len(data)
+            if self._held_bytes >= CORK_BYTES:
+                self.flush()
+            return
+        if len(data) >= CORK_BYTES:
+            self._transport.write(data)
+            return
+        self._held.append(data)
+        self._held_bytes = len(data)
+        self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send what is held, in one write."""
+        held = self._held
+        if not held:
+            return
+        self._held = []
+        self._held_bytes = 0
+        if self._transport.is_closing():
+            return
+        if len(held) == 1:
+            self._transport.write(held[0])
+        else:
+            self._transport.writelines(held)
 
     def close(self) -> None:
+        self.flush()
         self._close()
 
     def __getattr__(self, name: str) -> Any:
@@ -115,6 +166,7 @@ class EdgeProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.timeout_keep_alive = self.edge.settings.http_keep_alive_timeout_s  # type: ignore[assignment]
         self._raw: asyncio.Transport | None = None
+        self._out: _Transport | None = None  # what uvicorn writes to: ``_raw``, writes held
         self._in_message = False  # between the end of a request's head and the end of its body
         self._head_bytes = 0  # bytes of the request head being read
         self._drained = 0  # body bytes dropped after the request was answered
@@ -134,7 +186,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._make_room()
         super().connection_made(transport)
         self._raw = transport
-        self.transport = _Transport(transport, self.close_connection)  # type: ignore[assignment]
+        self._out = _Transport(transport, self.close_connection, self.loop)
+        self.transport = self._out  # type: ignore[assignment]
         self._arm_keep_alive()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -165,6 +218,7 @@ class EdgeProtocol(HttpToolsProtocol):
         oldest = min(idle, key=lambda c: c.idle_since)
         log.info("http.connection_shed", connections=len(self.connections))
         assert oldest._raw is not None
+        oldest._flush()
         oldest._raw.close()
 
     def close_connection(self) -> None:
@@ -172,6 +226,7 @@ class EdgeProtocol(HttpToolsProtocol):
         raw = self._raw
         if raw is None or raw.is_closing() or self._lingering:
             return
+        self._flush()
         self._cancel_timer()
         self._unset_keepalive_if_required()
         if not self._in_message and self._head_bytes == 0:
@@ -183,6 +238,10 @@ class EdgeProtocol(HttpToolsProtocol):
             raw.write_eof()
         self.flow.resume_reading()
         self._timer = self.loop.call_later(LINGER_S, raw.close)
+
+    def _flush(self) -> None:
+        if self._out is not None:
+            self._out.flush()
 
     def _arm_keep_alive(self) -> None:
         self._unset_keepalive_if_required()
@@ -258,6 +317,7 @@ class EdgeProtocol(HttpToolsProtocol):
             self._arm_keep_alive()
 
     def on_response_complete(self) -> None:
+        self._flush()  # the answer is whole: out now, not after the app's own epilogue
         super().on_response_complete()
         self.idle_since = self._now()
         if self._in_message and not self._lingering:
@@ -290,6 +350,7 @@ class EdgeProtocol(HttpToolsProtocol):
         head = [b"HTTP/1.1 %d %s\r\n" % (error.status, error.title.encode())]
         head += [b"%s: %s\r\n" % (k, v) for k, v in answer.raw_headers]
         head.append(b"connection: close\r\n\r\n")
+        self._flush()
         self._raw.write(b"".join(head) + bytes(answer.body))
         self.close_connection()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.routing import BaseRoute
@@ -18,6 +19,7 @@ from cmf_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from cmf_common.tracing import incoming_context, with_current_trace
 
 log = structlog.get_logger("cmf.http")
+REQUEST_ID = b"x-request-id"
 # A proxy to the provider set later (``cmf_common.tracing.configure_tracing``): one lookup, not
 # one a request.
 _HOP_TRACER = trace.get_tracer("cmf.http")
@@ -45,17 +47,50 @@ def route_template(scope: Scope) -> str | None:
     return str(path)
 
 
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for key, value in headers:
+        if key == REQUEST_ID:
+            return value.decode("latin-1")[:128] or None
+    return None
+
+
+# Each (service, route, method, status)'s children of the HTTP metrics: ``labels()`` checks and
+# locks on every call. Bounded: routes are templates ("unmatched" for the rest).
+_Children = tuple[Any, Any]
+_CHILDREN: dict[tuple[str, str, str, int], _Children] = {}
+
+
+def _metrics_of(service: str, route: str, method: str, status: int) -> _Children:
+    key = (service, route, method, status)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = (
+            HTTP_REQUESTS.labels(service, route, method, str(status)),
+            HTTP_LATENCY.labels(service, route, method),
+        )
+        _CHILDREN[key] = found
+    return found
+
+
 class ObservabilityMiddleware:
     """Binds ``request_id`` to the logs, opens a server span and records the request's metrics.
 
     The span continues the request's ``traceparent`` when it carries one (a gateway or another
     service called over HTTP), else the current context (an in-process call). It is named by
     the route template once routing found it, never by the raw path. :meth:`observe` does the
-    same for another app (an answer the gateway gives before any route runs)."""
+    same for another app (an answer the gateway gives before any route runs).
 
-    def __init__(self, app: ASGIApp, *, service: str) -> None:
+    ``assign_ids`` (a proxy's edge): a request without ``X-Request-ID`` gets the one made here
+    in its scope too, so the app behind (and the service it forwards to) sees the same id.
+
+    This runs on every request of every process, so it avoids the conveniences that cost
+    there: the span is started and made current by hand (as ``start_as_current_span`` does,
+    exceptions recorded the same way), and the metrics' children are looked up once."""
+
+    def __init__(self, app: ASGIApp, *, service: str, assign_ids: bool = False) -> None:
         self.app = app
         self.service = service
+        self.assign_ids = assign_ids
         self.tracer = trace.get_tracer("cmf.http")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,42 +100,48 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        headers = scope.get("headers") or []
+        request_id = _request_id(headers)
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+            if self.assign_ids:
+                scope = {**scope, "headers": [*headers, (REQUEST_ID, request_id.encode())]}
+        own_id = (REQUEST_ID, request_id.encode("latin-1"))
         method = scope["method"]
-        status_holder: dict[str, Any] = {"status": 500}
+        status = 500
 
         async def send_with_request_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", request_id.encode("latin-1")),
-                ]
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), own_id]
             await send(message)
 
         started = time.perf_counter()
-        with (
-            structlog.contextvars.bound_contextvars(request_id=request_id),
-            self.tracer.start_as_current_span(
-                method, context=incoming_context(scope.get("headers") or ()), kind=SpanKind.SERVER
-            ) as span,
-        ):
+        ids = structlog.contextvars.bind_contextvars(request_id=request_id)
+        span = self.tracer.start_span(
+            method, context=incoming_context(headers), kind=SpanKind.SERVER
+        )
+        current = otel_context.attach(trace.set_span_in_context(span))
+        try:
             try:
                 await app(scope, receive, send_with_request_id)
             finally:
                 elapsed = time.perf_counter() - started
                 route = route_template(scope) or "unmatched"
-                status = int(status_holder["status"])
                 span.update_name(f"{method} {route}")
-                span.set_attribute("http.request.method", method)
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
+                span.set_attributes(
+                    {
+                        "http.request.method": method,
+                        "http.route": route,
+                        "http.response.status_code": status,
+                    }
+                )
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
-                HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
-                HTTP_LATENCY.labels(self.service, route, method).observe(elapsed)
+                requests, latency = _metrics_of(self.service, route, method, status)
+                requests.inc()
+                latency.observe(elapsed)
                 log.info(
                     "http.request",
                     method=method,
@@ -109,6 +150,15 @@ class ObservabilityMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
+        except Exception as exc:  # recorded as start_as_current_span records it
+            if span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            otel_context.detach(current)
+            span.end()
+            structlog.contextvars.reset_contextvars(**ids)
 
 
 async def traced_hop(app: ASGIApp, scope: Scope, receive: Receive, send: Send, hop: str) -> None:

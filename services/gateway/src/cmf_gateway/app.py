@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cmf_common.dialects import REFERENCE, RouteTable
+from cmf_common.dialects import REFERENCE, Entry, RouteTable
 from cmf_common.errors import DomainError
 from cmf_common.health import Check, CheckResult, run_check
 from cmf_common.middleware import ROUTE_TEMPLATE, ObservabilityMiddleware, traced_hop
@@ -21,7 +22,7 @@ from cmf_common.openapi import answer
 from cmf_common.service import Checks, Service, service_app
 from cmf_gateway.auth import Access
 from cmf_gateway.openapi import install_merged_openapi
-from cmf_gateway.routing import route_table
+from cmf_gateway.routing import ROUTE_ENTRY, route_table
 from cmf_gateway.settings import GatewaySettings
 from cmf_gateway.ui import DEFAULT_DIST, serves_ui, ui_router
 
@@ -84,6 +85,8 @@ class Gateway:
         self.refusal = refusal
         self.access = access
         self.observer = ObservabilityMiddleware(self._route, service=service)
+        # A path's target, once (the table's match is a regex over every route).
+        self._target = lru_cache(maxsize=4096)(self._match)
         routed: ASGIApp = self._route if access is None else access.layer(self._route)
         self._entry: ASGIApp = routed
         if cors_origins:
@@ -103,23 +106,23 @@ class Gateway:
         """The service a request for ``path`` goes to (``None``: the gateway answers)."""
         return self._target(path)[0]
 
-    def _target(self, path: str) -> tuple[str | None, str | None]:
-        """The service a request for ``path`` goes to, and (``strict``) the template of the
-        route that matched it."""
+    def _match(self, path: str) -> tuple[str | None, Entry | None]:
+        """The service a request for ``path`` goes to, and (``strict``) the table entry of
+        the route that matched it (looked up once a path: ``_target``)."""
         if not self.strict:
             return self.table.resolve(path), None
         matched = self.table.matching(path)
-        return (matched[0].owner, matched[0].path) if matched else (None, None)
+        return (matched[0].owner, matched[0]) if matched else (None, None)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         app: ASGIApp | None = None
-        template: str | None = None
+        entry: Entry | None = None
         if scope["type"] in ("http", "websocket"):
             path = scope["path"]
             if serves_ui(path):
                 app = self.ui
             else:
-                target, template = self._target(path)
+                target, entry = self._target(path)
                 app = self.services.get(target) if target is not None else None
         if app is None:
             await self.own(scope, receive, send)
@@ -127,8 +130,10 @@ class Gateway:
         refused = self.refusal(scope) if self.refusal is not None else None
         if refused is None and self.strict:
             # The proxy's own edge observes it (its span is the gateway's, the service's
-            # parent), under the template of the route that matched.
-            await app({**scope, ROUTE_TEMPLATE: template}, receive, send)
+            # parent), under the template of the route that matched; the proxy reads the
+            # route's settings off its entry.
+            named = {ROUTE_TEMPLATE: entry.path, ROUTE_ENTRY: entry} if entry is not None else {}
+            await app({**scope, **named}, receive, send)
         elif refused is None:
             await traced_hop(app, scope, receive, send, "gateway")
         elif scope["type"] == "http":

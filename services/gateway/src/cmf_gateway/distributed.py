@@ -34,7 +34,7 @@ from cmf_common.health import CheckResult
 from cmf_common.middleware import ObservabilityMiddleware
 from cmf_gateway.app import HEALTH_PARTS, Gateway, gateway_own_app
 from cmf_gateway.auth import Access
-from cmf_gateway.proxy import RequestIds, Timeouts, Upstream, path_refusal
+from cmf_gateway.proxy import Timeouts, Upstream, path_refusal
 from cmf_gateway.routing import ARTIFACTS, LINEAGE, METADATA, route_table
 from cmf_gateway.settings import GatewaySettings
 
@@ -92,8 +92,7 @@ def edged(app: ASGIApp, settings: GatewaySettings, dialect_of: DialectOf) -> ASG
         dialect_of=dialect_of,
     )
     inner = UnexpectedErrors(inner, dialect_of=dialect_of)
-    inner = ObservabilityMiddleware(inner, service=settings.service_name)
-    return RequestIds(inner)
+    return ObservabilityMiddleware(inner, service=settings.service_name, assign_ids=True)
 
 
 async def _readiness(

@@ -23,7 +23,7 @@ table, two transports.
 - **Headers.** Hop-by-hop headers (RFC 9110 §7.6.1, and those ``Connection`` names) are not
   forwarded either way. ``Host`` is the client's, so the service's redirects and links name
   the gateway; ``X-Forwarded-For``/``-Proto``/``-Host`` say who asked. ``X-Request-ID`` (made
-  here when the client sent none, :class:`RequestIds`) and the trace context
+  at the gateway's edge when the client sent none) and the trace context
   (``traceparent``, ``tracestate``) travel to the service. ``Origin`` and ``Sec-Fetch-Site``
   do not: the gateway has judged them (``cmf_common.edge.CrossOriginGuard``), and a browser
   origin the gateway allows must not be refused again by a service that does not know it.
@@ -44,7 +44,6 @@ table, two transports.
 from __future__ import annotations
 
 import ssl
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -56,11 +55,12 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from opentelemetry import propagate, trace
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from cmf_common.dialects import Dialect
+from cmf_common.dialects import Dialect, Entry
 from cmf_common.edge import has_body
 from cmf_common.errors import DomainError, Unavailable
+from cmf_gateway.routing import ROUTE_ENTRY
 from cmf_gateway.upstream import (
     Connection,
     NoAnswer,
@@ -91,14 +91,21 @@ HOP_BY_HOP = frozenset(
 )
 # Judged by the gateway, not again by the service (module docstring).
 JUDGED = frozenset({b"origin", b"sec-fetch-site"})
+# Not copied as they came: the forwarding headers are made anew.
+NOT_FORWARDED = (
+    HOP_BY_HOP | JUDGED | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
+)
 # The gateway's own answer carries these (its request id, once).
 OWN_ANSWER = frozenset({b"x-request-id"})
+NOT_ANSWERED = HOP_BY_HOP | OWN_ANSWER
 REQUEST_ID = b"x-request-id"
 RETRY_AFTER_S = 1
 # How long a request that said ``Expect: 100-continue`` waits for the service's verdict before
 # its body is sent anyway (RFC 9110 §10.1.1 lets a client stop waiting; curl waits 1 s).
 CONTINUE_WAIT_S = 1.0
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# An answer whose body is all in, up to this size, is sent on in one message.
+WHOLE_BYTES = 256 << 10
 
 
 class BadGateway(DomainError):
@@ -184,18 +191,27 @@ def _connection_named(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes
 def _forwarded(scope: Scope) -> list[tuple[bytes, bytes]]:
     """The request headers to send on: hop-by-hop and judged ones dropped, the forwarding
     headers added, the trace context carried."""
-    headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or ())
-    dropped = HOP_BY_HOP | JUDGED | _connection_named(headers)
-    out = [(k, v) for k, v in headers if k not in dropped]
+    headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
+    dropped = NOT_FORWARDED
+    if any(k == b"connection" for k, _ in headers):
+        dropped = dropped | _connection_named(headers)
+    out: list[tuple[bytes, bytes]] = []
+    chain: list[bytes] = []
+    host: bytes | None = None
+    for key, value in headers:
+        if key in dropped:
+            if key == b"x-forwarded-for":
+                chain.append(value)
+            continue
+        if key == b"host" and host is None:
+            host = value
+        out.append((key, value))
     client = scope.get("client")
     if client:
-        previous = [v for k, v in out if k == b"x-forwarded-for"]
-        out = [(k, v) for k, v in out if k != b"x-forwarded-for"]
-        chain = b", ".join([*previous, str(client[0]).encode("latin-1")])
-        out.append((b"x-forwarded-for", chain))
-    out = [(k, v) for k, v in out if k not in (b"x-forwarded-proto", b"x-forwarded-host")]
+        chain.append(str(client[0]).encode("latin-1"))
+    if chain:
+        out.append((b"x-forwarded-for", b", ".join(chain)))
     out.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode("latin-1")))
-    host = next((v for k, v in headers if k == b"host"), None)
     if host is not None:
         out.append((b"x-forwarded-host", host))
     return _traced(out)
@@ -216,10 +232,11 @@ def _traced(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return kept + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in carrier.items()]
 
 
-def _answer_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    pairs = list(headers)
-    dropped = HOP_BY_HOP | OWN_ANSWER | _connection_named(pairs)
-    return [(k, v) for k, v in pairs if k not in dropped]
+def _answer_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    dropped = NOT_ANSWERED
+    if any(k == b"connection" for k, _ in headers):
+        dropped = dropped | _connection_named(headers)
+    return [(k, v) for k, v in headers if k not in dropped]
 
 
 class Upstream:
@@ -250,6 +267,7 @@ class Upstream:
         self._tls = parts.scheme == "https"
         self._netloc = parts.netloc.rpartition("@")[2].encode("latin-1")
         self._pool: Pool | None = None
+        self._long: dict[tuple[int, str], bool] = {}  # moves_bytes, by route and method
 
     @asynccontextmanager
     async def opened(self) -> AsyncIterator[Pool]:
@@ -271,8 +289,16 @@ class Upstream:
         return self._pool
 
     def _timeout(self, scope: Scope) -> float:
-        route = self.route_of(scope["path"])
-        long = route is not None and moves_bytes(route, scope["method"])
+        """The route's timeout: the one its table entry (``ROUTE_ENTRY``, as the gateway
+        matched it) or ``route_of`` names, judged once a route and method."""
+        entry = scope.get(ROUTE_ENTRY)
+        route = entry.route if isinstance(entry, Entry) else self.route_of(scope["path"])
+        if route is None:
+            return self.timeouts.read
+        key = (id(route), scope["method"])
+        long = self._long.get(key)
+        if long is None:
+            long = self._long[key] = moves_bytes(route, scope["method"])
         return self.timeouts.transfer if long else self.timeouts.read
 
     def _head(self, scope: Scope, body: bool) -> tuple[bytes, bool]:
@@ -330,6 +356,11 @@ class Upstream:
                     {"type": "http.response.start", "status": connection.status, "headers": headers}
                 )
                 started = True
+                whole = connection.whole_body(WHOLE_BYTES)
+                if whole is not None:
+                    # All of it is in (most answers): one message, not a chunk and an end.
+                    await send({"type": "http.response.body", "body": whole, "more_body": False})
+                    return
                 async for chunk in connection.body(timeout):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -410,19 +441,3 @@ def _error_for(service: str, exc: Exception) -> DomainError:
     if isinstance(exc, NoAnswer):
         return GatewayTimeout(f"the {service} service did not answer in time")
     return BadGateway(f"the {service} service gave no valid answer")
-
-
-class RequestIds:
-    """Gives a request without ``X-Request-ID`` one, in its scope, so the gateway's logs, the
-    service it reaches and the answer all carry the same id."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not any(k == REQUEST_ID for k, _ in scope["headers"]):
-            scope = {
-                **scope,
-                "headers": [*scope["headers"], (REQUEST_ID, uuid.uuid4().hex.encode())],
-            }
-        await self.app(scope, receive, send)

@@ -19,6 +19,11 @@ METADATA = "metadata"
 LINEAGE = "lineage"
 ARTIFACTS = "artifacts"
 
+# Where the gateway of distributed mode puts the table entry it matched a request to (a
+# ``cmf_common.dialects.Entry``), beside its template (``cmf_common.middleware.ROUTE_TEMPLATE``):
+# the proxy reads the route's settings off it rather than match the path again.
+ROUTE_ENTRY = "cmf.route_entry"
+
 
 def route_table(apps: Mapping[str, FastAPI]) -> RouteTable:
     """The table of ``{service name: its app}``."""

@@ -214,6 +214,17 @@ class Connection(asyncio.Protocol):
             self._check()
             await self._wait(_now() + wait_s)
 
+    def whole_body(self, limit: int) -> bytes | None:
+        """The answer's whole body when all of it is in (and at most ``limit`` bytes), taken
+        off the queue; else ``None`` (then :meth:`body` streams it)."""
+        if not self.complete or self._paused or self.queued > limit:
+            return None
+        chunks = self.chunks
+        whole = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.queued = 0
+        return whole
+
     def abort(self) -> None:
         """Drop the connection at once (a request abandoned midway: the service sees its body
         end early)."""
