@@ -215,6 +215,9 @@ async def test_a_request_and_its_answer_pass_through(stack: Make) -> None:
     assert answer.headers["x-stand-in"] == "yes"
     assert answer.headers.get_list("x-request-id") == ["req-42"]
     assert "keep-alive" not in answer.headers
+    # The gateway's HTTP server dates and names every answer; the service's are not repeated.
+    assert len(answer.headers.get_list("date")) == 1
+    assert answer.headers.get_list("server") == ["uvicorn"]
     (seen,) = s.stand_in.seen
     assert (seen.method, seen.raw_path) == ("GET", PIPELINES.encode())
     assert seen.query == {"limit": ["5"], "name": ["a/b"]}

@@ -201,6 +201,9 @@ class CrossOriginGuard:
 
     def refusal(self, scope: Scope) -> DomainError | None:
         """Why this request is refused, or ``None``."""
+        safe = scope["method"] in SAFE_METHODS
+        if safe and self.allowed_hosts is None:
+            return None  # nothing to judge: the Host is read only to judge it
         raw_host = _header(scope, b"host")
         host = _split_host(raw_host.decode("latin-1")) if raw_host is not None else None
         if self.allowed_hosts is not None:
@@ -208,7 +211,7 @@ class CrossOriginGuard:
                 return BadHost("the request has no valid Host header")
             if not _host_allowed(host[0], self.allowed_hosts):
                 return MisdirectedRequest(f"this server does not answer for host {host[0]!r}")
-        if scope["method"] in SAFE_METHODS:
+        if safe:
             return None
         origin = _header(scope, b"origin")
         site = _header(scope, b"sec-fetch-site")

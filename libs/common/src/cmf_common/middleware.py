@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -103,7 +103,7 @@ class ObservabilityMiddleware:
         headers = scope.get("headers") or []
         request_id = _request_id(headers)
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # the size of a uuid4, for a quarter of its cost
             if self.assign_ids:
                 scope = {**scope, "headers": [*headers, (REQUEST_ID, request_id.encode())]}
         own_id = (REQUEST_ID, request_id.encode("latin-1"))

@@ -47,6 +47,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import structlog
@@ -95,8 +96,9 @@ JUDGED = frozenset({b"origin", b"sec-fetch-site"})
 NOT_FORWARDED = (
     HOP_BY_HOP | JUDGED | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
 )
-# The gateway's own answer carries these (its request id, once).
-OWN_ANSWER = frozenset({b"x-request-id"})
+# The gateway's own answer carries these, once: its request id, and (as nginx does) the
+# ``Date`` and ``Server`` of the HTTP server it runs in, which adds them to every answer.
+OWN_ANSWER = frozenset({b"x-request-id", b"date", b"server"})
 NOT_ANSWERED = HOP_BY_HOP | OWN_ANSWER
 REQUEST_ID = b"x-request-id"
 RETRY_AFTER_S = 1
@@ -164,17 +166,23 @@ def moves_bytes(route: BaseRoute, method: str) -> bool:
 def path_refusal(scope: Scope) -> BadPath | None:
     """Why the request's path is not forwarded, or ``None`` when it is canonical."""
     raw = scope.get("raw_path") or scope["path"].encode("latin-1")
-    raw = raw.split(b"?", 1)[0]
+    problem = _path_problem(raw.split(b"?", 1)[0], scope["path"])
+    return BadPath(problem) if problem is not None else None
+
+
+@lru_cache(maxsize=4096)
+def _path_problem(raw: bytes, path: str) -> str | None:
+    """What is wrong with a path (``raw`` as sent, ``path`` decoded), judged once a path."""
     lowered = raw.lower()
     if b"%2f" in lowered or b"%5c" in lowered or b"\\" in raw:
-        return BadPath("the path holds an encoded slash or a backslash")
-    segments = scope["path"].split("/")[1:]
+        return "the path holds an encoded slash or a backslash"
+    segments = path.split("/")[1:]
     if any(s in (".", "..") for s in segments) or any(
         s == "" for s in segments[:-1]
     ):  # a trailing slash is the one empty segment allowed
-        return BadPath("the path holds a '.', '..' or empty segment")
+        return "the path holds a '.', '..' or empty segment"
     if any(s in (b".", b"..") for s in raw.split(b"/")[1:]):
-        return BadPath("the path holds a '.' or '..' segment")
+        return "the path holds a '.' or '..' segment"
     return None
 
 

@@ -57,6 +57,7 @@ class Connection(asyncio.Protocol):
     """One connection to the service (module docstring)."""
 
     def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()  # made by the pool's loop, used on it only
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -175,7 +176,7 @@ class Connection(asyncio.Protocol):
 
     async def drain(self, wait_s: float) -> None:
         """Wait until the socket takes more (the service reads the body), or it closes."""
-        deadline = _now() + wait_s
+        deadline = self._loop.time() + wait_s
         while not self._writable and not self.closed and not self.answered:
             await self._wait(deadline)
 
@@ -183,7 +184,7 @@ class Connection(asyncio.Protocol):
         """After an ``Expect: 100-continue`` head: ``True`` when the service asked for the
         body (or, as RFC 9110 lets a client, said nothing in ``wait_s``), ``False`` when its
         final answer came first."""
-        deadline = _now() + wait_s
+        deadline = self._loop.time() + wait_s
         while self.interim != INTERIM_CONTINUE and not self.answered:
             self._check()
             try:
@@ -194,7 +195,7 @@ class Connection(asyncio.Protocol):
 
     async def answer(self, wait_s: float) -> None:
         """Wait for the final answer's head (``status``, ``headers``)."""
-        deadline = _now() + wait_s
+        deadline = self._loop.time() + wait_s
         while not self.answered:
             self._check()
             await self._wait(deadline)
@@ -212,7 +213,7 @@ class Connection(asyncio.Protocol):
             if self.complete:
                 return
             self._check()
-            await self._wait(_now() + wait_s)
+            await self._wait(self._loop.time() + wait_s)
 
     def whole_body(self, limit: int) -> bytes | None:
         """The answer's whole body when all of it is in (and at most ``limit`` bytes), taken
@@ -242,7 +243,7 @@ class Connection(asyncio.Protocol):
         """Until the next event on the connection (bytes in, room to write, closed), or
         ``NoAnswer`` at ``deadline`` (the loop's clock). A timer on the loop rather than
         ``asyncio.wait_for``: this runs once per chunk of a body."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         if deadline <= loop.time():
             raise NoAnswer("the service sent nothing in time")
         waker = loop.create_future()
@@ -296,6 +297,9 @@ class Pool:
     async def acquire(self, wait_s: float) -> Connection:
         """A connection for one request: an idle one, or a new one; ``Unreachable`` when
         none is free or connecting fails within ``wait_s``."""
+        reused = self._idle()
+        if reused is not None:
+            return reused
         deadline = _now() + wait_s
         while True:
             reused = self._idle()
