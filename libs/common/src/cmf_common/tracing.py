@@ -25,9 +25,11 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequenc
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -158,13 +160,53 @@ def inject(headers: MutableMapping[str, str]) -> None:
     propagate.inject(headers)
 
 
+def _w3c_only(textmap: object) -> bool:
+    """Whether the global propagator is the SDK's default (``OTEL_PROPAGATORS`` unset or
+    ``tracecontext,baggage``): W3C trace context and baggage, nothing else."""
+    found = _W3C_ONLY.get(id(textmap))
+    if found is None:
+        parts = getattr(textmap, "_propagators", None)
+        found = isinstance(textmap, CompositePropagator) and all(
+            type(p) in (TraceContextTextMapPropagator, W3CBaggagePropagator) for p in parts or ()
+        )
+        _W3C_ONLY.clear()
+        _W3C_ONLY[id(textmap)] = found
+    return found
+
+
+_W3C_ONLY: dict[int, bool] = {}
+
+
+def current_trace_headers() -> list[tuple[bytes, bytes]]:
+    """The current context as outgoing HTTP headers (``traceparent``, ``tracestate``,
+    ``baggage``), as ``propagate.inject`` writes them. A proxy does this once a request, so
+    the default propagators' answer is written here directly (what
+    ``TraceContextTextMapPropagator.inject`` writes, when there is no baggage); any other
+    propagator is asked."""
+    textmap = propagate.get_global_textmap()
+    if _w3c_only(textmap) and not baggage.get_all():
+        context = trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            return []
+        found = [
+            (
+                b"traceparent",
+                b"00-%032x-%016x-%02x" % (context.trace_id, context.span_id, context.trace_flags),
+            )
+        ]
+        if context.trace_state:
+            found.append((b"tracestate", context.trace_state.to_header().encode("latin-1")))
+        return found
+    carrier: dict[str, str] = {}
+    textmap.inject(carrier)
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in carrier.items()]
+
+
 def with_current_trace(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """ASGI ``headers`` with any ``traceparent``/``tracestate`` replaced by the current
     context's: what a hop that opened its own span hands on."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
     kept = [(k, v) for k, v in headers if k.lower() not in (b"traceparent", b"tracestate")]
-    return kept + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in carrier.items()]
+    return kept + current_trace_headers()
 
 
 def _links(traceparents: Iterable[str | None]) -> list[Link]:

@@ -54,13 +54,14 @@ import structlog
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from cmf_common.dialects import Dialect, Entry
 from cmf_common.edge import has_body
 from cmf_common.errors import DomainError, Unavailable
+from cmf_common.tracing import current_trace_headers
 from cmf_gateway.routing import ROUTE_ENTRY
 from cmf_gateway.upstream import (
     Connection,
@@ -232,12 +233,10 @@ def _traced(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     if not span.is_valid:
         return headers
     sent = next((v for k, v in headers if k == b"traceparent"), None)
-    if sent is not None and sent[3:35] != f"{span.trace_id:032x}".encode():
+    if sent is not None and sent[3:35] != b"%032x" % span.trace_id:
         return headers
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
     kept = [(k, v) for k, v in headers if k not in (b"traceparent", b"tracestate")]
-    return kept + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in carrier.items()]
+    return kept + current_trace_headers()
 
 
 def _answer_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
