@@ -9,7 +9,8 @@ service is not run (its URL points nowhere): none of these routes is its.
 - **Added latency**: ``GET /api/native/v1/pipelines?limit=20`` (a page read from PostgreSQL) sent
   at a steady ``--rate`` (50/s) for ``--seconds``, on one kept-alive connection, alternately to
   the metadata service and through the gateway (``--rounds`` times each); the p50 of each, and
-  the difference.
+  the difference; and the gateway process's CPU time (user and system) per request meanwhile,
+  which the machine's load changes less than it changes latency.
 - **Saturated throughput**: ``--clients`` connections sending that request back to back for
   ``--seconds``, direct and through the gateway.
 - **1 GiB** (``--size-mib``): ``PUT`` and ``GET /api/native/v1/blobs/{md5}`` with httpx,
@@ -32,6 +33,7 @@ from typing import Any
 
 import aioboto3
 import httpx
+import psutil
 
 from bench.results import update_results
 from bench.run import machine
@@ -85,6 +87,12 @@ class RawClient:
             await self.close()
             await self.open()
         return status, time.perf_counter() - started
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    """The CPU seconds (user and system) ``process`` has used."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 def _port(url: str) -> tuple[str, int]:
@@ -191,9 +199,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             figures["load_latency"] = load()
             ours: list[float] = []
             theirs: list[float] = []
+            assert processes["gateway"].proc is not None
+            gateway_process = psutil.Process(processes["gateway"].proc.pid)
+            cpu_s = 0.0
             for _ in range(args.rounds):
                 theirs += await paced(direct, args.rate, args.seconds)
+                before = _cpu_s(gateway_process)
                 ours += await paced(gateway, args.rate, args.seconds)
+                cpu_s += _cpu_s(gateway_process) - before
+            figures["cpu_gateway"] = cpu_s / (len(ours) + 10 * args.rounds)  # the warm-up's too
             figures.update(
                 p50_direct=quantile(theirs, 0.5),
                 p50_gateway=quantile(ours, 0.5),
@@ -261,6 +275,8 @@ def render(figures: dict[str, Any], args: argparse.Namespace) -> str:
         f"| p99 at {args.rate:g} req/s | {ms(figures['p99_direct'])} "
         f"| {ms(figures['p99_gateway'])} | {ms(figures['p99_gateway'] - figures['p99_direct'])} "
         "| |",
+        f"| the gateway's CPU per request at {args.rate:g} req/s | "
+        f"| {figures['cpu_gateway'] * 1000:.2f} ms | | |",
         f"| saturated, {args.clients} connections (req/s) | {figures['rps_direct']:,.0f} "
         f"| {figures['rps_gateway']:,.0f} "
         f"| {figures['rps_gateway'] / figures['rps_direct']:.0%} of direct | ≥ 60% |",
