@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from gateway_apps import counted
 from pydantic import SecretStr
 
 from cmf_common.dialects import PROBLEM, REFERENCE, Dialect, RouteTable, served_routes
@@ -326,6 +327,16 @@ async def test_a_preflight_from_an_allowed_origin_is_answered(
     assert answer.headers["access-control-allow-origin"] == UI_ORIGIN
     assert "POST" in answer.headers["access-control-allow-methods"]
     assert "content-type" in answer.headers["access-control-allow-headers"].lower()
+
+
+async def test_a_preflight_is_counted_under_its_route(cors_client: httpx.AsyncClient) -> None:
+    labels = {"service": "gateway", "route": "/api/mlmd_pull", "method": "OPTIONS"}
+    before = (await cors_client.get("/metrics")).text
+    answer = await cors_client.options("/api/mlmd_pull", headers=preflight(UI_ORIGIN))
+    assert answer.status_code == 200
+    assert len(answer.headers.get_list("x-request-id")) == 1
+    after = (await cors_client.get("/metrics")).text
+    assert counted(after, **labels, status="200") == counted(before, **labels, status="200") + 1
 
 
 async def test_a_preflight_from_another_origin_is_refused(cors_client: httpx.AsyncClient) -> None:

@@ -61,7 +61,7 @@ class Gateway:
 
     Every request is observed once (``cmf_common.middleware``: its request id, log line, span
     and metrics): by the app that answers it, and when the gateway answers before any app
-    (a refused path, the access layer's refusals), by the gateway itself. A request forwarded
+    (a refused path, the access layer's refusals, a CORS preflight), by the gateway itself. A request forwarded
     unrouted (``strict``) carries its table entry's path as its route template."""
 
     def __init__(
@@ -89,6 +89,7 @@ class Gateway:
         self._target = lru_cache(maxsize=4096)(self._match)
         routed: ASGIApp = self._route if access is None else access.layer(self._route)
         self._entry: ASGIApp = routed
+        self._cors = bool(cors_origins)
         if cors_origins:
             self._entry = CORSMiddleware(
                 routed,
@@ -100,6 +101,13 @@ class Gateway:
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._cors and _is_preflight(scope):
+            # CORS answers it before any app: observed here, under its route's template.
+            matched = self.table.matching(scope["path"])
+            if matched:
+                scope = {**scope, ROUTE_TEMPLATE: matched[0].path}
+            await self.observer.observe(self._entry, scope, receive, send)
+            return
         await self._entry(scope, receive, send)
 
     def target(self, path: str) -> str | None:
@@ -139,6 +147,14 @@ class Gateway:
         elif scope["type"] == "http":
             answer = self.table.dialect_of(scope["path"]).domain_error(refused)
             await self.observer.observe(answer, scope, receive, send)
+
+
+def _is_preflight(scope: Scope) -> bool:
+    """A CORS preflight, as Starlette's ``CORSMiddleware`` tells one."""
+    if scope["type"] != "http" or scope["method"] != "OPTIONS":
+        return False
+    names = {name for name, _ in scope.get("headers") or ()}
+    return b"origin" in names and b"access-control-request-method" in names
 
 
 _STATUS = {"enum": ["ok", "degraded", "down", "disabled"]}
