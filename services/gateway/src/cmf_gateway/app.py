@@ -61,8 +61,9 @@ class Gateway:
 
     Every request is observed once (``cmf_common.middleware``: its request id, log line, span
     and metrics): by the app that answers it, and when the gateway answers before any app
-    (a refused path, the access layer's refusals, a CORS preflight), by the gateway itself. A request forwarded
-    unrouted (``strict``) carries its table entry's path as its route template."""
+    (a refused path, the access layer's refusals, a CORS preflight), by the gateway itself.
+    A request forwarded unrouted (``strict``) carries its table entry's path as its route
+    template."""
 
     def __init__(
         self,
