@@ -1,10 +1,13 @@
-"""Fixtures every test folder shares: the real PostgreSQL that `make services-up` starts.
+"""Fixtures every test folder shares: the real PostgreSQL that `make services-up` starts; and how
+the suite is split between pytest-xdist's workers.
 
 A test that needs PostgreSQL fails (it never skips) when the server is not there.
 """
 
 from __future__ import annotations
 
+import faulthandler
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 from cmf_common.db import Connection, create_pool
 from cmf_common.migrations import migrate
 from cmf_metadata.app import MIGRATIONS
+from cmf_testing import neo4j as shared_neo4j
 from cmf_testing.databases import (
     ADMIN_URL,
     DatabaseUnreachable,
@@ -23,6 +27,39 @@ from cmf_testing.databases import (
     with_database,
 )
 from cmf_testing.fixtures import CMF_FIXTURES
+
+# The xdist group of every test that uses the shared Neo4j (``--dist loadgroup``: one worker
+# runs them, one after another). Every other test is grouped by its module, so a module's
+# module-scoped fixtures (a whole stack, a server) are set up once, on one worker.
+NEO4J_GROUP = "shared-neo4j"
+# How long the process may take to exit after its last test before it prints where each of its
+# threads is (a thread that keeps a finished run alive is otherwise invisible).
+EXIT_REPORT_AFTER_S = 60
+
+
+def _uses_shared_neo4j(item: pytest.Item) -> bool:
+    if item.get_closest_marker("neo4j") is not None:
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(
+        isinstance(value, str) and value == "neo4j" for value in callspec.params.values()
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = NEO4J_GROUP if _uses_shared_neo4j(item) else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures, module-scoped ones included
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    shared_neo4j.admit(item.nodeid if _uses_shared_neo4j(item) else None)
+
+
+def pytest_unconfigure() -> None:
+    faulthandler.dump_traceback_later(EXIT_REPORT_AFTER_S, exit=False, file=sys.stderr)
 
 
 @pytest.fixture(scope="session")

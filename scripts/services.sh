@@ -3,6 +3,9 @@
 #   scripts/services.sh up     start what is not running, print `<name>  <url>` per server
 #   scripts/services.sh down   stop them all, by pid
 #   scripts/services.sh env    print the URLs as shell assignments
+#   scripts/services.sh kafka-up|kafka-down   Kafka alone: with CMF_SERVICES_DIR and the
+#       CMF_KAFKA_*PORT variables, a broker of a test's own that it may stop (the shared one
+#       serves tests running beside it)
 # The servers: PostgreSQL and Redis from Debian's packages; Apache Kafka (one KRaft node) and
 # Neo4j Community (embedded, behind scripts/neo4j/Launcher.java) from Maven Central; SeaweedFS
 # (its S3 gateway, with credentials, so SigV4 and presigned URLs are checked) from PyPI.
@@ -21,8 +24,9 @@ REDIS_URL="redis://127.0.0.1:${REDIS_PORT}/0"
 KAFKA_PORT="${CMF_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${CMF_KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT}"
-# topic:partitions, created once per Kafka data dir
-KAFKA_TOPICS=("cmf.metadata.v1:6" "cmf.metadata.v1.dlq:1")
+# topic:partitions, created once per Kafka data dir (CMF_KAFKA_TOPICS="" for none: a test's
+# own broker, whose tests make their own topics)
+read -ra KAFKA_TOPICS <<< "${CMF_KAFKA_TOPICS-cmf.metadata.v1:6 cmf.metadata.v1.dlq:1}"
 NEO4J_PORT="${CMF_NEO4J_PORT:-7687}"
 NEO4J_URI="bolt://127.0.0.1:${NEO4J_PORT}"
 # The test Neo4j runs with authentication off: it accepts any user and password.
@@ -515,6 +519,8 @@ down() {
 case "${1:-up}" in
   up) up ;;
   down) down ;;
+  kafka-up) kafka_start; kafka_ready ;;
+  kafka-down) kafka_down ;;
   env)
     echo "CMF_TEST_DATABASE_URL=$PG_URL"
     echo "CMF_TEST_REDIS_URL=$REDIS_URL"
@@ -526,5 +532,5 @@ case "${1:-up}" in
     echo "CMF_TEST_S3_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID"
     echo "CMF_TEST_S3_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY"
     ;;
-  *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|env|kafka-up|kafka-down" >&2; exit 2 ;;
 esac

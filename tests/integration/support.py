@@ -15,6 +15,7 @@ from pathlib import Path
 from cmf_testing import databases
 from cmf_testing.databases import ADMIN_URL, create_database, run_blocking, with_database
 from cmf_testing.kafka import create_topic
+from cmf_testing.neo4j import neo4j_env as neo4j_env
 from cmf_testing.network import free_port as free_port
 from cmf_testing.servers import ServerExited as ServerExited
 from cmf_testing.servers import ServerProcess as ServerProcess
@@ -26,11 +27,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 KAFKA_BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-NEO4J_ENV = {
-    "NEO4J_URI": os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687"),
-    "NEO4J_USER": os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
-    "NEO4J_PASSWORD": os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf"),
-}
 
 
 def services_up() -> None:
@@ -38,6 +34,51 @@ def services_up() -> None:
     subprocess.run(
         [str(REPO / "scripts" / "services.sh"), "up"], check=True, capture_output=True, timeout=300
     )
+
+
+class OwnKafka:
+    """A Kafka broker of a test's own, in ``folder`` on free ports (``scripts/services.sh
+    kafka-up``): a test that stops its broker stops this one, never the shared broker that the
+    tests running beside it use."""
+
+    def __init__(self, folder: Path) -> None:
+        port = free_port()
+        self.bootstrap = f"127.0.0.1:{port}"
+        self._env = {
+            **os.environ,
+            "CMF_SERVICES_DIR": str(folder),
+            "CMF_KAFKA_PORT": str(port),
+            "CMF_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "CMF_KAFKA_TOPICS": "",  # its tests make their own
+        }
+
+    def start(self) -> None:
+        self._services("kafka-up")
+
+    def stop(self) -> None:
+        self._services("kafka-down")
+
+    def _services(self, command: str) -> None:
+        done = subprocess.run(
+            [str(REPO / "scripts" / "services.sh"), command],
+            env=self._env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode:
+            raise AssertionError(f"services.sh {command} failed:\n{done.stderr}")
+
+
+@contextmanager
+def own_kafka(folder: Path) -> Iterator[OwnKafka]:
+    """A started :class:`OwnKafka`, stopped afterwards."""
+    kafka = OwnKafka(folder)
+    kafka.start()
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
 
 
 def new_database() -> str:

@@ -21,14 +21,14 @@ import httpx
 import pytest
 from cmf_client import CmfClient, make_cmf_client
 from distributed_stack import UNSIGNED, Roles, Stack, running_stack, service_roles
-from support import KAFKA_BOOTSTRAP, NEO4J_ENV, new_topic
+from support import KAFKA_BOOTSTRAP, neo4j_env, new_topic
 
 from cmf_gateway.distributed import PROCESS_PARTS
 from cmf_server import topology
 from cmf_testing.s3 import TEST_S3, bucket_name, require_s3
 from cmf_testing.waiting import eventually
 
-pytestmark = pytest.mark.client
+pytestmark = [pytest.mark.client, pytest.mark.neo4j]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -58,7 +58,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, roles: Roles, bucket: str) -
         "REDIS_URL": REDIS_URL,
         "LINEAGE_CONSUMER_GROUP": f"distributed-{uuid.uuid4().hex[:8]}",
         "FILES_DIR": str(tmp / "files"),
-        **NEO4J_ENV,
+        **neo4j_env(),
         **TEST_S3.env(bucket),
         "PRINCIPAL_SECRET": uuid.uuid4().hex,
         "LOG_LEVEL": "WARNING",

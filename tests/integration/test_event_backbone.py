@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
 from fastapi import FastAPI
 from pydantic import SecretStr
-from support import free_port, services_up
+from support import free_port, own_kafka
 
 from cmf_common import outbox
 from cmf_common.db import create_pool
@@ -55,11 +55,13 @@ async def _new_topic(partitions: int = 3) -> str:
     return await create_topic(partitions)
 
 
-async def read_topic(topic: str, expected: int, timeout_s: float = 60) -> list[Any]:
+async def read_topic(
+    topic: str, expected: int, timeout_s: float = 60, bootstrap: str = BOOTSTRAP
+) -> list[Any]:
     """Every record of ``topic`` from the beginning, until ``expected`` arrived or time ran out."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=BOOTSTRAP,
+        bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=f"reader-{uuid.uuid4().hex}",
@@ -176,32 +178,30 @@ async def test_the_publisher_keeps_each_key_in_order_across_batches_on_its_parti
 
 
 async def test_pushes_succeed_while_kafka_is_down_and_the_backlog_drains_after(
-    metadata_pool: asyncpg.Pool,
+    metadata_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    topic = await _new_topic()
-    kafka_pid = _kafka_pid()
-    os.kill(kafka_pid, signal.SIGTERM)
-    try:
-        await _wait_until(lambda: not _pid_alive(kafka_pid), 60)
+    # A broker of its own: the tests running beside this one use the shared broker.
+    with own_kafka(tmp_path) as kafka:
+        topic = await create_topic(3, bootstrap=kafka.bootstrap)
+        kafka.stop()
         await push_pipelines(metadata_pool, [f"down-{i}" for i in range(4)])
-        dead = KafkaPublisher(BOOTSTRAP)
+        dead = KafkaPublisher(kafka.bootstrap)
         try:
             with pytest.raises(Exception):  # noqa: B017 - any connection error will do
                 await asyncio.wait_for(dead.start(), timeout=5)
         finally:
             await dead.stop()
-    finally:
-        services_up()
-    publisher = KafkaPublisher(BOOTSTRAP)
-    await publisher.start()
-    try:
-        relay = OutboxRelay(metadata_pool, publisher, topic=topic)
-        while await relay.relay_once():
-            pass
-    finally:
-        await publisher.stop()
-    ids = await outbox_ids(metadata_pool)
-    records = await read_topic(topic, len(ids))
+        kafka.start()
+        publisher = KafkaPublisher(kafka.bootstrap)
+        await publisher.start()
+        try:
+            relay = OutboxRelay(metadata_pool, publisher, topic=topic)
+            while await relay.relay_once():
+                pass
+        finally:
+            await publisher.stop()
+        ids = await outbox_ids(metadata_pool)
+        records = await read_topic(topic, len(ids), bootstrap=kafka.bootstrap)
     assert sorted(json.loads(r.value)["id"] for r in records) == sorted(ids)
 
 
@@ -362,22 +362,6 @@ def _published(*, metadata_pool_url: str) -> int:
             await conn.close()
 
     return run_blocking(count())
-
-
-def _kafka_pid() -> int:
-    import psutil
-
-    for proc in psutil.process_iter(attrs=["cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if "kafka.Kafka" in cmdline:
-            return int(proc.pid)
-    pytest.fail("no Kafka broker is running; run `make services-up`")
-
-
-def _pid_alive(pid: int) -> bool:
-    import psutil
-
-    return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
 
 
 async def _wait_until(condition: Callable[[], bool], timeout_s: float) -> None:

@@ -23,10 +23,10 @@ import pytest
 from cmf_client import make_cmf_client
 from support import (
     KAFKA_BOOTSTRAP,
-    NEO4J_ENV,
     ServerProcess,
     drop_database,
     free_port,
+    neo4j_env,
     new_database,
     new_topic,
     services_up,
@@ -36,9 +36,12 @@ from support import (
 
 from cmf_common.kafka import KafkaPublisher
 from cmf_common.ports import Message
+from cmf_testing import neo4j as shared_neo4j
 from cmf_testing.databases import run_blocking
 from cmf_testing.generator import push_body
 from cmf_testing.waiting import eventually
+
+pytestmark = pytest.mark.neo4j
 
 CMF_SERVER = Path(sys.executable).parent / "cmf-server"
 
@@ -98,9 +101,7 @@ def _clear_neo4j() -> None:
     from cmf_lineage.store.neo4j import Neo4jGraphStore
 
     async def clear() -> None:
-        driver = AsyncGraphDatabase.driver(
-            NEO4J_ENV["NEO4J_URI"], auth=(NEO4J_ENV["NEO4J_USER"], NEO4J_ENV["NEO4J_PASSWORD"])
-        )
+        driver = AsyncGraphDatabase.driver(shared_neo4j.claim(), auth=shared_neo4j.NEO4J_AUTH)
         try:
             await Neo4jGraphStore(driver).delete_everything()
         except Exception as exc:
@@ -127,7 +128,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         lineage_db,
         server,
         common,
-        neo4j_env={**NEO4J_ENV, "LINEAGE_CONSUMER_GROUP": f"neo4j-{group}"},
+        neo4j_env={**neo4j_env(), "LINEAGE_CONSUMER_GROUP": f"neo4j-{group}"},
         postgres_env={
             "LINEAGE_DATABASE_URL": lineage_db,
             "LINEAGE_CONSUMER_GROUP": f"postgres-{group}",

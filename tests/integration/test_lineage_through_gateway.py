@@ -16,10 +16,10 @@ import httpx
 import pytest
 from support import (
     KAFKA_BOOTSTRAP,
-    NEO4J_ENV,
     ServerProcess,
     drop_database,
     free_port,
+    neo4j_env,
     new_database,
     new_topic,
     start_server,
@@ -29,6 +29,8 @@ from support import (
 from cmf_testing.fixtures import cmf_fixture
 from cmf_testing.generator import push_body
 from cmf_testing.waiting import eventually
+
+pytestmark = pytest.mark.neo4j
 
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOKEN = "X-CMF-Consistency-Token"
@@ -195,7 +197,7 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[http
         "REDIS_URL": REDIS_URL,
         "LINEAGE_CONSUMER_GROUP": group,
         "LINEAGE_CONSISTENCY_WAIT_S": "30",
-        **NEO4J_ENV,
+        **neo4j_env(),
     }
     processes: list[ServerProcess] = []
     try:

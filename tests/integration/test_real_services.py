@@ -24,14 +24,10 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from cmf_testing import neo4j as shared_neo4j
 from cmf_testing.waiting import Deadline, eventually_async
 
 KAFKA_BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-NEO4J_URI = os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
-NEO4J_AUTH = (
-    os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
-    os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf"),
-)
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 DEADLINE_S = 30.0
@@ -194,18 +190,21 @@ async def test_restarted_group_member_resumes_after_its_committed_offsets(topic:
 
 @pytest.fixture
 async def neo4j_driver() -> AsyncIterator[neo4j.AsyncDriver]:
-    parts = urlsplit(NEO4J_URI)
+    parts = urlsplit(shared_neo4j.claim())
     require_tcp("Neo4j", parts.hostname or "127.0.0.1", parts.port or 7687)
-    driver = neo4j.AsyncGraphDatabase.driver(NEO4J_URI, auth=NEO4J_AUTH)
+    driver = neo4j.AsyncGraphDatabase.driver(shared_neo4j.NEO4J_URI, auth=shared_neo4j.NEO4J_AUTH)
     try:
         await driver.verify_connectivity()
     except neo4j.exceptions.Neo4jError as exc:
         await driver.close()
-        pytest.fail(f"Neo4j at {NEO4J_URI} refused the driver ({exc}); run `make services-up`")
+        pytest.fail(
+            f"Neo4j at {shared_neo4j.NEO4J_URI} refused the driver ({exc}); run `make services-up`"
+        )
     yield driver
     await driver.close()
 
 
+@pytest.mark.neo4j
 async def test_neo4j_merges_an_unwind_batch_under_a_uniqueness_constraint(
     neo4j_driver: neo4j.AsyncDriver,
 ) -> None:

@@ -7,7 +7,6 @@ write, each the child of the one before. Spans go to an in-memory exporter."""
 from __future__ import annotations
 
 import itertools
-import os
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -33,16 +32,21 @@ from cmf_lineage.store import open_graph_store
 from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_metadata.app import create_service
 from cmf_metadata.settings import MetadataSettings
+from cmf_testing import neo4j as shared_neo4j
 from cmf_testing.generator import push_body
 from cmf_testing.kafka import KAFKA_BOOTSTRAP as BOOTSTRAP
 from cmf_testing.kafka import create_topic
 from cmf_testing.waiting import Deadline
 
-NEO4J = LineageSettings(
-    neo4j_uri=os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687"),
-    neo4j_user=os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
-    neo4j_password=SecretStr(os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf")),
-)
+pytestmark = pytest.mark.neo4j
+
+
+def _shared_neo4j() -> LineageSettings:
+    return LineageSettings(
+        neo4j_uri=shared_neo4j.claim(),
+        neo4j_user=shared_neo4j.NEO4J_USER,
+        neo4j_password=SecretStr(shared_neo4j.NEO4J_PASSWORD),
+    )
 
 
 @pytest.fixture
@@ -79,7 +83,7 @@ async def test_a_push_is_one_trace_from_the_gateway_to_the_neo4j_write(
     metadata = create_service(settings)
     gateway = create_gateway(GatewaySettings(), {METADATA: metadata})
     publisher, dead_letters = KafkaPublisher(BOOTSTRAP), KafkaPublisher(BOOTSTRAP)
-    async with metadata.started() as state, open_graph_store(NEO4J) as opened:
+    async with metadata.started() as state, open_graph_store(_shared_neo4j()) as opened:
         store = opened.store
         assert isinstance(store, Neo4jGraphStore)
         await store.delete_everything()

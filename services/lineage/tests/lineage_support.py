@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,16 +27,11 @@ from cmf_lineage.reads import LineageReader
 from cmf_lineage.settings import LineageSettings
 from cmf_lineage.store.neo4j import Neo4jGraphStore
 from cmf_lineage.versions import GraphVersions
+from cmf_testing import neo4j as shared_neo4j
 
 Pusher = Callable[..., Awaitable[list[Envelope]]]
 
 CONSUMER = "cmf-lineage"
-
-NEO4J_URI = os.environ.get("CMF_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
-NEO4J_AUTH = (
-    os.environ.get("CMF_TEST_NEO4J_USER", "neo4j"),
-    os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf"),
-)
 
 
 @dataclass
@@ -113,12 +107,14 @@ def executions_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
 async def empty_neo4j() -> AsyncIterator[AsyncDriver]:
     """A driver to the shared Neo4j, its graph emptied before and after; the test fails when
     Neo4j is not reachable."""
-    driver = AsyncGraphDatabase.driver(NEO4J_URI, auth=NEO4J_AUTH)
+    driver = AsyncGraphDatabase.driver(shared_neo4j.claim(), auth=shared_neo4j.NEO4J_AUTH)
     try:
         await driver.verify_connectivity()
     except Exception as exc:
         await driver.close()
-        pytest.fail(f"Neo4j is not reachable at {NEO4J_URI} ({exc}); run `make services-up`")
+        pytest.fail(
+            f"Neo4j is not reachable at {shared_neo4j.NEO4J_URI} ({exc}); run `make services-up`"
+        )
     await Neo4jGraphStore(driver).delete_everything()
     try:
         yield driver

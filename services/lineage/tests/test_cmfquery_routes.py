@@ -320,6 +320,7 @@ async def test_ancestors_of_a_deep_chain_are_every_earlier_artifact(
     assert ids == sorted(ids)  # server id order
 
 
+@pytest.mark.neo4j
 async def test_a_graph_read_past_its_timeout_is_unavailable_not_an_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -29,6 +29,7 @@ async def neo4j_driver() -> AsyncIterator[AsyncDriver]:
         yield driver
 
 
+@pytest.mark.neo4j
 async def test_postgres_and_neo4j_answer_every_route_alike(
     graph_pool: asyncpg.Pool,
     neo4j_driver: AsyncDriver,

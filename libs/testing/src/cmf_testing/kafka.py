@@ -16,16 +16,18 @@ class KafkaUnreachable(AssertionError):
     """The test Kafka does not answer; the message says how to start it."""
 
 
-async def create_topic(partitions: int = 3, prefix: str = "test") -> str:
+async def create_topic(
+    partitions: int = 3, prefix: str = "test", bootstrap: str = KAFKA_BOOTSTRAP
+) -> str:
     """A new topic ``<prefix>.<random>`` and its dead-letter topic, both taking messages as
     large as the producer sends (the broker's own default is 1 MB); its name."""
     name = f"{prefix}.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         await admin.start()
     except Exception as exc:
         raise KafkaUnreachable(
-            f"Kafka is not reachable at {KAFKA_BOOTSTRAP} ({exc}); run `make services-up`"
+            f"Kafka is not reachable at {bootstrap} ({exc}); run `make services-up`"
         ) from exc
     try:
         limit = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
