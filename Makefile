@@ -96,7 +96,7 @@ test:
 	@scripts/test.sh
 
 # The tests alone, for a developer whose services are up: make test-only ARGS="-k push"
-# (`make test` adds -n 2: ARGS="-n 2" runs these on two workers too). The workspace's own
+# (`make test` adds -n 2, two xdist workers: ARGS="-n 2 ..." does the same here). The workspace's own
 # modules get their bytecode written even where PYTHONDONTWRITEBYTECODE is set (see install).
 test-only: install
 	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/pytest $(ARGS)

@@ -17,7 +17,6 @@ import pytest
 from cmf_common.db import Connection, create_pool
 from cmf_common.migrations import migrate
 from cmf_metadata.app import MIGRATIONS
-from cmf_testing import neo4j as shared_neo4j
 from cmf_testing.databases import (
     ADMIN_URL,
     DatabaseUnreachable,
@@ -28,34 +27,11 @@ from cmf_testing.databases import (
 )
 from cmf_testing.fixtures import CMF_FIXTURES
 
-# The xdist group of every test that uses the shared Neo4j (``--dist loadgroup``: one worker
-# runs them, one after another). Every other test is grouped by its module, so a module's
-# module-scoped fixtures (a whole stack, a server) are set up once, on one worker.
-NEO4J_GROUP = "shared-neo4j"
+# How the suite is split between xdist's workers, and the guard on the shared Neo4j.
+pytest_plugins = ["cmf_testing.suite_split"]
 # How long the process may take to exit after its last test before it prints where each of its
 # threads is (a thread that keeps a finished run alive is otherwise invisible).
 EXIT_REPORT_AFTER_S = 60
-
-
-def _uses_shared_neo4j(item: pytest.Item) -> bool:
-    if item.get_closest_marker("neo4j") is not None:
-        return True
-    callspec = getattr(item, "callspec", None)
-    return callspec is not None and any(
-        isinstance(value, str) and value == "neo4j" for value in callspec.params.values()
-    )
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        group = NEO4J_GROUP if _uses_shared_neo4j(item) else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
-@pytest.hookimpl(tryfirst=True)  # before the test's fixtures, module-scoped ones included
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    shared_neo4j.admit(item.nodeid if _uses_shared_neo4j(item) else None)
 
 
 def pytest_unconfigure() -> None:

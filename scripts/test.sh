@@ -30,4 +30,4 @@ phase deploy-tools make --no-print-directory -s kustomize
 # slowest tests are listed at the end, so a run that nears CI's limit says where to cut.
 WORKERS=${PYTEST_WORKERS:-2}
 phase pytest make --no-print-directory test-only \
-  ARGS="-n $WORKERS --dist loadgroup --durations=25 ${PYTEST_ARGS:-}"
+  ARGS="-n $WORKERS --durations=25 ${PYTEST_ARGS:-}"

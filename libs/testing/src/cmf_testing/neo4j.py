@@ -2,8 +2,8 @@
 
 Neo4j Community has one graph, and the tests that use it empty it, so they must run one at a
 time while the rest of the suite runs in parallel (``make test`` runs pytest-xdist). Such a test
-carries the ``neo4j`` marker (or a ``"neo4j"`` parameter), which the root conftest turns into one
-xdist group, run by one worker in order. Every way to the shared Neo4j goes through
+carries the ``neo4j`` marker (or a ``"neo4j"`` parameter), which ``cmf_testing.suite_split``
+makes one unit of work, run by one worker in order. Every way to the shared Neo4j goes through
 :func:`claim`, which refuses a test without the marker: a forgotten marker fails at once with
 the fix in its message, instead of flaking now and then beside another Neo4j test.
 """
@@ -17,8 +17,8 @@ NEO4J_USER = os.environ.get("CMF_TEST_NEO4J_USER", "neo4j")
 NEO4J_PASSWORD = os.environ.get("CMF_TEST_NEO4J_PASSWORD", "cmf")
 NEO4J_AUTH = (NEO4J_USER, NEO4J_PASSWORD)
 
-# The test being run in this process, when it may use the shared Neo4j (set by the root
-# conftest before each test's fixtures are set up).
+# The test being run in this process, when it may use the shared Neo4j (set by
+# cmf_testing.suite_split before each test's fixtures are set up).
 _admitted: str | None = None
 
 
@@ -38,7 +38,7 @@ def claim() -> str:
         raise Neo4jNotClaimed(
             "this test uses the shared Neo4j but is not marked for it: add"
             " `pytestmark = pytest.mark.neo4j` to its module (or the marker to the test), so it"
-            " runs in the one xdist group that uses Neo4j, never beside another Neo4j test"
+            " runs on the one xdist worker that runs the Neo4j tests, never beside another one"
         )
     return NEO4J_URI
 
