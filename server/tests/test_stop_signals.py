@@ -14,7 +14,7 @@ import pytest
 
 from cmf_testing.generator import push_body
 from cmf_testing.network import free_port
-from cmf_testing.postgres import crash, postgres_pids, restart_embedded
+from cmf_testing.postgres import crash, embedded_socket_dir, postgres_pids, restart_embedded
 from cmf_testing.servers import ServerProcess, start_server
 from cmf_testing.waiting import eventually
 
@@ -62,14 +62,31 @@ def test_sigterm_after_an_outage_stops_the_restarted_postgres(tmp_path: Path) ->
     server = start_server(tmp_path, free_port())
     try:
         assert _push(server, "before").json() == {"status": "success"}
+        socket_dir = embedded_socket_dir(server.data_dir)
         crash(server.data_dir / "postgres")
         assert _push(server, "during").status_code == 503
-        restart_embedded(server.data_dir)
+        restart_embedded(server.data_dir, socket_dir)
 
         def pushes_again() -> None:
             assert _push(server, "after").json() == {"status": "success"}
 
         eventually(pushes_again, timeout=30, interval=0.5)
         _stopped_within_bound(server, signal.SIGTERM)
+    finally:
+        server.stop()
+
+
+def test_a_data_dir_too_long_for_a_socket_address_starts_and_stops(tmp_path: Path) -> None:
+    """pgserver gave up ("Could not find a suitable socket path") when the data dir's path and
+    its runtime folder below it were both too long for a unix socket's 107-byte address."""
+    deep = tmp_path / ("a-long-folder-name-" * 5)
+    deep.mkdir()
+    server = start_server(deep, free_port())
+    try:
+        assert _push(server, "deep").json() == {"status": "success"}
+        socket_dir = Path(embedded_socket_dir(server.data_dir))
+        assert len(str(socket_dir / ".s.PGSQL.5432")) <= 107
+        _stopped_within_bound(server, signal.SIGTERM)
+        assert not socket_dir.exists(), "the short runtime folder outlived the server"
     finally:
         server.stop()

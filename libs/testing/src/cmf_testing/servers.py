@@ -64,12 +64,13 @@ class ServerProcess:
 
 
 def _server_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    """The test runner's environment without any database URL and without TensorBoard, then
+    """The test runner's environment without any database URL, without TensorBoard and without
+    the runner's own ``XDG_RUNTIME_DIR`` (each server picks its own, as a user's does), then
     ``env`` on top."""
     base = {
         key: value
         for key, value in os.environ.items()
-        if key != "DATABASE_URL" and not key.endswith("_DATABASE_URL")
+        if key not in ("DATABASE_URL", "XDG_RUNTIME_DIR") and not key.endswith("_DATABASE_URL")
     }
     # No TensorBoard beside each server (seconds of CPU as it starts) unless a test asks.
     base["TENSORBOARD"] = "false"
