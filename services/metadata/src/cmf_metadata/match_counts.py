@@ -1,4 +1,5 @@
-"""Totals of filtered listings, remembered per pipeline version.
+"""Answers remembered per pipeline version: the totals of filtered listings here, a stage's
+columns in ``views`` (``KeptPerVersion``).
 
 A filter that matches most of a big stage is cheap to page (the sort index is walked until the
 page is full) but dear to count: every execution of the stage is tested. The UI asks for the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable
+from typing import Generic, TypeVar
 
 from prometheus_client import Counter
 
@@ -24,25 +26,36 @@ LOOKUPS = Counter(
     ["result"],
 )
 
+Answer = TypeVar("Answer")
 
-class MatchCounts:
-    """A bounded least-recently-used map from (listing, pipeline version, filter) to a total."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
+class KeptPerVersion(Generic[Answer]):
+    """A bounded least-recently-used map from a key that carries a pipeline version (see the
+    module's docstring: such an entry is never stale, only left behind) to an answer;
+    ``lookups``, when given, counts hits and misses."""
+
+    def __init__(self, max_entries: int, lookups: Counter | None = None) -> None:
         self.max_entries = max_entries
-        self.entries: OrderedDict[Hashable, int] = OrderedDict()
+        self.entries: OrderedDict[Hashable, Answer] = OrderedDict()
+        self._lookups = lookups
 
-    def get(self, key: Hashable) -> int | None:
-        total = self.entries.get(key)
-        if total is None:
-            LOOKUPS.labels("miss").inc()
-            return None
-        LOOKUPS.labels("hit").inc()
-        self.entries.move_to_end(key)
-        return total
+    def get(self, key: Hashable) -> Answer | None:
+        answer = self.entries.get(key)
+        if self._lookups is not None:
+            self._lookups.labels("miss" if answer is None else "hit").inc()
+        if answer is not None:
+            self.entries.move_to_end(key)
+        return answer
 
-    def put(self, key: Hashable, total: int) -> None:
-        self.entries[key] = total
+    def put(self, key: Hashable, answer: Answer) -> None:
+        self.entries[key] = answer
         self.entries.move_to_end(key)
         while len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)
+
+
+class MatchCounts(KeptPerVersion[int]):
+    """(listing, pipeline version, filter) to a total."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        super().__init__(max_entries, LOOKUPS)

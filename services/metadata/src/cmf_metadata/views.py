@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from cmf_metadata import files
 from cmf_metadata.artifacts import api_item as artifact_item
 from cmf_metadata.executions import api_item as execution_item
 from cmf_metadata.filters import check_text, json_like_pattern, like_pattern
+from cmf_metadata.match_counts import KeptPerVersion
 from cmf_metadata.model_card import MODEL
 from cmf_metadata.pipelines import find_pipeline
 from cmf_metadata.store import artifacts as artifact_store
@@ -178,29 +178,16 @@ def default_columns(keys: Sequence[dict[str, Any]]) -> list[str]:
     return (own + after)[:MAX_DEFAULT_COLUMNS]
 
 
-class StageColumnsKept:
+class StageColumnsKept(KeptPerVersion[dict[str, Any]]):
     """The last stage-columns answers, each under its pipeline's version (its last outbox
     sequence, read in the answer's snapshot): a stage's keys change only with a push of its
     pipeline, and every such push raises that sequence (as for ``match_counts``), so a kept
     answer is exactly the one of the version in its key. The UI asks for a stage's columns with
     every load of its table; the keys cost a pass over 250 executions' properties, the version a
-    key lookup. Bounded, least recently used first out; each process keeps its own."""
+    key lookup. Each process keeps its own."""
 
     def __init__(self, max_entries: int = 512) -> None:
-        self.max_entries = max_entries
-        self.entries: OrderedDict[tuple[int, int, int], dict[str, Any]] = OrderedDict()
-
-    def get(self, key: tuple[int, int, int]) -> dict[str, Any] | None:
-        answer = self.entries.get(key)
-        if answer is not None:
-            self.entries.move_to_end(key)
-        return answer
-
-    def put(self, key: tuple[int, int, int], answer: dict[str, Any]) -> None:
-        self.entries[key] = answer
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
+        super().__init__(max_entries)
 
 
 async def stage_columns(
