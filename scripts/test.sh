@@ -26,8 +26,9 @@ phase lint make --no-print-directory lint
 phase services-up make --no-print-directory services-up
 phase deploy-tools make --no-print-directory -s kustomize
 # Two workers: much of the suite waits on servers and subprocesses, so two share the 2 cores
-# well. The tests that use the shared Neo4j run on one worker, in order (conftest.py). The
-# slowest tests are listed at the end, so a run that nears CI's limit says where to cut.
+# well. The tests that use the shared Neo4j run on one worker, in order
+# (cmf_testing.suite_split). The slowest tests are listed at the end, so a run that nears CI's
+# limit says where to cut.
 WORKERS=${PYTEST_WORKERS:-2}
 phase pytest make --no-print-directory test-only \
   ARGS="-n $WORKERS --durations=25 ${PYTEST_ARGS:-}"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cmf_testing import databases
 from cmf_testing.databases import ADMIN_URL, create_database, run_blocking, with_database
+from cmf_testing.kafka import KAFKA_BOOTSTRAP as KAFKA_BOOTSTRAP
 from cmf_testing.kafka import create_topic
 from cmf_testing.neo4j import neo4j_env as neo4j_env
 from cmf_testing.network import free_port as free_port
@@ -26,14 +27,23 @@ from cmf_testing.servers import start_worker as start_worker
 REPO = Path(__file__).resolve().parents[2]
 
 
-KAFKA_BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+def services(command: str, env: Mapping[str, str] | None = None) -> None:
+    """``scripts/services.sh <command>`` (in ``env``, the runner's by default); fails with the
+    script's output when it does."""
+    done = subprocess.run(
+        [str(REPO / "scripts" / "services.sh"), command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode:
+        raise AssertionError(f"services.sh {command} failed:\n{done.stderr}")
 
 
 def services_up() -> None:
     """Start again whatever real server a test stopped (``make services-up``, idempotent)."""
-    subprocess.run(
-        [str(REPO / "scripts" / "services.sh"), "up"], check=True, capture_output=True, timeout=300
-    )
+    services("up")
 
 
 class OwnKafka:
@@ -53,21 +63,10 @@ class OwnKafka:
         }
 
     def start(self) -> None:
-        self._services("kafka-up")
+        services("kafka-up", self._env)
 
     def stop(self) -> None:
-        self._services("kafka-down")
-
-    def _services(self, command: str) -> None:
-        done = subprocess.run(
-            [str(REPO / "scripts" / "services.sh"), command],
-            env=self._env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode:
-            raise AssertionError(f"services.sh {command} failed:\n{done.stderr}")
+        services("kafka-down", self._env)
 
 
 @contextmanager

@@ -45,10 +45,9 @@ from cmf_metadata.worker import create_relay_app
 from cmf_testing.databases import run_blocking
 from cmf_testing.events import envelope
 from cmf_testing.generator import push_body
+from cmf_testing.kafka import KAFKA_BOOTSTRAP as BOOTSTRAP
 from cmf_testing.kafka import create_topic
 from cmf_testing.waiting import Deadline, eventually_async
-
-BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
 
 async def _new_topic(partitions: int = 3) -> str:

@@ -25,9 +25,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cmf_testing import neo4j as shared_neo4j
+from cmf_testing.kafka import KAFKA_BOOTSTRAP
 from cmf_testing.waiting import Deadline, eventually_async
 
-KAFKA_BOOTSTRAP = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 DEADLINE_S = 30.0

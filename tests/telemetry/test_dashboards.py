@@ -9,7 +9,6 @@ The workers connect to Kafka as they start: run this under /tmp/cmf-shared-servi
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from cmf_testing.databases import (
     with_database,
 )
 from cmf_testing.generator import push_body
+from cmf_testing.kafka import KAFKA_BOOTSTRAP
 from cmf_testing.network import free_port
 from cmf_testing.servers import ServerProcess, start_server, start_worker
 
@@ -36,7 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 RULES = sorted((GRAFANA / "alerts").glob("*.yml"))
-KAFKA = os.environ.get("CMF_TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 # Series Prometheus makes itself for every target.
 PROMETHEUS_OWN = {"up"}
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan", "atan2"}
@@ -120,7 +119,7 @@ def scraped(
     tmp = tmp_path_factory.mktemp("metrics")
     database = databases()
     topic = f"test.metrics.{uuid.uuid4().hex[:8]}"
-    kafka = {"KAFKA_BOOTSTRAP_SERVERS": KAFKA, "EVENTS_TOPIC": topic}
+    kafka = {"KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP, "EVENTS_TOPIC": topic}
     processes: list[ServerProcess] = []
     lineage_env = {
         **kafka,

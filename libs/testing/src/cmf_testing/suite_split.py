@@ -16,6 +16,7 @@ pytest 9.2's node ids no longer allow.)
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ def _is_worker(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     if not _is_worker(config) and config.getoption("numprocesses", None):
         folder = Path(tempfile.mkdtemp(prefix="cmf-suite-split-"))
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
         config.stash[_groups_key] = folder / "neo4j-tests.txt"
 
 
