@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,26 @@ def pulled(base_url: str, pipeline: str) -> Any:
     return comparable(answer.json())
 
 
+def clock_passed_updates(base_url: str, pipeline: str) -> None:
+    """Wait until the server's ``Date`` (the sync point a peer reads) is past every update of
+    ``pipeline``. uvicorn renews ``Date`` about once a second, in whole seconds, so it can lag
+    the rows' millisecond stamps by up to two seconds, more on a loaded machine; a sync point
+    taken earlier would pull those rows again (harmless: they merge as exists)."""
+    answer = httpx.post(f"{base_url}/api/mlmd_pull", json={"pipeline_name": pipeline}, timeout=30)
+    last = max(
+        e["last_update_time_since_epoch"]
+        for p in answer.json()["Pipeline"]
+        for s in p["stages"]
+        for e in s["executions"]
+    )
+
+    def passed() -> None:
+        date = httpx.get(f"{base_url}/api/pipelines").headers["date"]
+        assert parsedate_to_datetime(date).timestamp() * 1000 > last, (date, last)
+
+    eventually(passed, timeout=30)
+
+
 def executions(base_url: str, pipeline: str) -> int:
     answer = httpx.post(f"{base_url}/api/mlmd_pull", json={"pipeline_name": pipeline}, timeout=30)
     return sum(len(s["executions"]) for p in answer.json()["Pipeline"] for s in p["stages"])
@@ -74,7 +95,7 @@ def test_b_pulls_all_of_a_then_only_the_delta(servers: tuple[ServerProcess, ...]
     assert push.json() == {"status": "success"}
     env = {"file": (f"cmf_artifacts/{ENV_FILE}", ENV_TEXT, "text/plain")}
     assert httpx.post(f"{a.base_url}/api/python-env", files=env).status_code == 200
-    time.sleep(1.1)  # the sync point is the peer's Date, in whole seconds
+    clock_passed_updates(a.base_url, "Test-env")
     server = {"server_name": "a", "server_url": a.base_url}
     registered = httpx.post(f"{b.base_url}/api/register-server", json=server, timeout=30)
     assert registered.json() == {"message": "Server registered successfully"}
