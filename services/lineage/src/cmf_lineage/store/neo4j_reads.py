@@ -124,8 +124,10 @@ class Neo4jGraphReader(Neo4jClient):
 
     async def graph_version(self, consumer: str) -> int:
         record = await self._one(
+            # properties(b)[...]: until the first blob event no node has ``applied``, and
+            # ``b.applied`` would make Neo4j warn of an unknown property key on every read.
             "OPTIONAL MATCH (b:BlobProgress {consumer: $consumer})"
-            " WITH coalesce(b.applied, 0) AS blobs"
+            " WITH coalesce(properties(b)['applied'], 0) AS blobs"
             " OPTIONAL MATCH (p:Progress {consumer: $consumer})"
             " WITH blobs, coalesce(sum(p.seq), 0) AS seqs RETURN blobs + seqs AS v",
             consumer=consumer,
