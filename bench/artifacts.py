@@ -46,12 +46,11 @@ from bench.streaming import (
     RssSampler,
     blob_url,
     download,
-    empty_bucket,
     make_file,
     s3_client,
     upload,
 )
-from cmf_testing.s3 import TEST_S3, bucket_name, require_s3
+from cmf_testing.s3 import TEST_S3, bucket_name, drop_bucket, require_s3
 
 
 def say(message: str) -> None:
@@ -136,7 +135,7 @@ async def sweep(
                 }
             )
         async with s3_client(session) as s3:
-            await empty_bucket(s3, bucket)
+            await drop_bucket(s3, bucket)
     return rows
 
 
@@ -218,7 +217,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     await s3.put_object(Bucket=bucket, Key=f"small/{item[0]}", Body=item[1])
 
                 figures["small_direct"] = await concurrently(direct, args.clients, straight)
-                await empty_bucket(s3, bucket)
+                await drop_bucket(s3, bucket)
         if args.sweep:
             figures["sweep"] = await sweep(path, md5, size, args.sweep)
     finally:

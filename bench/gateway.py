@@ -38,11 +38,11 @@ import psutil
 from bench.results import update_results
 from bench.run import machine
 from bench.stack import Process, fresh_database, ms, quantile
-from bench.streaming import MiB, RssSampler, empty_bucket, make_file, s3_client, transfer
+from bench.streaming import MiB, RssSampler, make_file, s3_client, transfer
 from cmf_server import topology
 from cmf_testing import databases
 from cmf_testing.generator import push_body
-from cmf_testing.s3 import TEST_S3, bucket_name, require_s3
+from cmf_testing.s3 import TEST_S3, bucket_name, drop_bucket, require_s3
 
 PAGE = "/api/native/v1/pipelines?limit=20"
 ADMIN_URL = os.environ.get("CMF_BENCH_DATABASE_URL", "postgresql://cmf:cmf@127.0.0.1:55432/cmf")
@@ -245,7 +245,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 path.unlink(missing_ok=True)
                 other.unlink(missing_ok=True)
     async with s3_client(aioboto3.Session()) as s3:
-        await empty_bucket(s3, bucket)
+        await drop_bucket(s3, bucket)
     figures["size"] = size
     return figures
 

@@ -114,12 +114,3 @@ async def transfer(base: str, md5: str, path: Path, size: int) -> tuple[float, f
 
 def s3_client(session: aioboto3.Session) -> Any:
     return session.client("s3", **TEST_S3.client_args())
-
-
-async def empty_bucket(s3: Any, bucket: str) -> None:
-    """Deletes every object of the test S3 ``bucket``, then the bucket."""
-    paginator = s3.get_paginator("list_objects_v2")
-    async for page in paginator.paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            await s3.delete_object(Bucket=bucket, Key=item["Key"])
-    await s3.delete_bucket(Bucket=bucket)

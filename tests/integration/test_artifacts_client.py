@@ -4,40 +4,26 @@ this service stored ``cmf artifact pull`` reads (both use DVC's layout, files/md
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aioboto3
 import httpx
 import pytest
 from cmf_client import CmfClient, make_cmf_client
 from support import free_port, start_server
 
-from cmf_testing.s3 import TEST_S3, bucket_name, require_s3
+from cmf_testing.s3 import TEST_S3, own_bucket
 
 pytestmark = pytest.mark.client
-
-
-async def _drop_bucket(bucket: str) -> None:
-    session = aioboto3.Session()
-    async with session.client("s3", **TEST_S3.client_args()) as s3:
-        paginator = s3.get_paginator("list_objects_v2")
-        async for page in paginator.paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                await s3.delete_object(Bucket=bucket, Key=item["Key"])
-        await s3.delete_bucket(Bucket=bucket)
 
 
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[str]:
     """A bucket of the module's own (cmf's minio remote takes a bucket, no prefix)."""
-    require_s3()
-    name = bucket_name("cmf-e2e")
-    yield name
-    asyncio.run(_drop_bucket(name))
+    with own_bucket("cmf-e2e") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

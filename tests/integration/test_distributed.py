@@ -25,7 +25,7 @@ from support import KAFKA_BOOTSTRAP, neo4j_env, new_topic
 
 from cmf_gateway.distributed import PROCESS_PARTS
 from cmf_server import topology
-from cmf_testing.s3 import TEST_S3, bucket_name, require_s3
+from cmf_testing.s3 import TEST_S3, own_bucket
 from cmf_testing.waiting import eventually
 
 pytestmark = [pytest.mark.client, pytest.mark.neo4j]
@@ -40,9 +40,9 @@ def roles() -> Iterator[Roles]:
 
 
 @pytest.fixture(scope="module")
-def bucket() -> str:
-    require_s3()
-    return bucket_name("cmf-distributed")
+def bucket() -> Iterator[str]:
+    with own_bucket("cmf-distributed") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from raw_http import Connection
 
 from cmf_common.errors import PROBLEM_JSON
 from cmf_server import topology
-from cmf_testing.s3 import TEST_S3, bucket_name, require_s3
+from cmf_testing.s3 import TEST_S3, own_bucket
 from cmf_testing.waiting import eventually
 
 MiB = 1 << 20
@@ -46,10 +46,8 @@ def roles() -> Iterator[Roles]:
 
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[str]:
-    require_s3()
-    name = bucket_name("cmf-faults")
-    yield name
-    asyncio.run(_drop_bucket(name))
+    with own_bucket("cmf-faults") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -80,17 +78,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, roles: Roles, bucket: str) -
     }
     with running_stack(tmp, NAMES, settings, extra) as running:
         yield running
-
-
-async def _drop_bucket(bucket: str) -> None:
-    async with aioboto3.Session().client("s3", **TEST_S3.client_args()) as s3:
-        try:
-            listed = await s3.list_objects_v2(Bucket=bucket)
-        except s3.exceptions.NoSuchBucket:
-            return
-        for item in listed.get("Contents", []):
-            await s3.delete_object(Bucket=bucket, Key=item["Key"])
-        await s3.delete_bucket(Bucket=bucket)
 
 
 async def _stored_keys(bucket: str) -> list[str]:

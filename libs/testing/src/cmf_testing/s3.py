@@ -7,11 +7,17 @@ starts with one identity, so every request is really signed and checked).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
+
+import aioboto3
 
 
 @dataclass(frozen=True)
@@ -71,3 +77,34 @@ def require_s3(server: S3Server = TEST_S3) -> S3Server:
 def bucket_name(prefix: str = "cmf-test") -> str:
     """A new bucket name (``<prefix>-<random>``; S3 names are lowercase)."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+async def drop_bucket(s3: Any, bucket: str) -> None:
+    """Delete every object of ``bucket``, then the bucket (gone already: nothing to do). On
+    SeaweedFS each bucket holds volumes of its own, so a bucket left behind by every run
+    would in the end leave none for new ones."""
+    try:
+        paginator = s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                await s3.delete_object(Bucket=bucket, Key=item["Key"])
+        await s3.delete_bucket(Bucket=bucket)
+    except s3.exceptions.NoSuchBucket:
+        return
+
+
+async def _drop(bucket: str, server: S3Server) -> None:
+    async with aioboto3.Session().client("s3", **server.client_args()) as s3:
+        await drop_bucket(s3, bucket)
+
+
+@contextmanager
+def own_bucket(prefix: str, server: S3Server = TEST_S3) -> Iterator[str]:
+    """A new bucket name on the test S3 server (which must answer), the bucket dropped at the
+    end; whoever uses the name creates the bucket (the artifact service does on start)."""
+    require_s3(server)
+    name = bucket_name(prefix)
+    try:
+        yield name
+    finally:
+        asyncio.run(_drop(name, server))
