@@ -35,8 +35,8 @@ class ArtifactSettings(ServiceSettings):
     # The size of the parts a streamed upload is sent to S3 in (S3's minimum is 5 MiB), and how
     # many of them are sent at once while the next arrives. Measured (bench/artifacts.py), a
     # streamed upload grows the process by about ``(s3_parts_in_flight + 3.5) * s3_part_bytes``:
-    # the defaults keep that under 64 MiB (5 MiB x 4 does too).
-    s3_part_bytes: int = Field(default=8 * MiB, ge=5 * MiB)
+    # the defaults keep that under 64 MiB with room to spare (8 MiB x 2 reached 59-67 MiB).
+    s3_part_bytes: int = Field(default=6 * MiB, ge=5 * MiB)
     s3_parts_in_flight: int = Field(default=2, ge=1, le=32)
     # A ``PUT`` of a digest the catalogue does not know asks the store whether it holds it (a
     # blob another writer put there) only for a body larger than this, or one the client holds
