@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from cmf_common.service import state_of
 from cmf_metadata.api.deps import MetadataState
+from cmf_metadata.files import LocalFileStore
 from cmf_metadata.metahub.peers import TokenCipher
 from cmf_metadata.metahub.service import Metahub
 from cmf_testing.fixtures import cmf_fixture
@@ -22,6 +23,20 @@ from cmf_testing.fixtures import cmf_fixture
 PEER = "http://peer.test:8080"
 PEER_DATE = "Tue, 01 Dec 2026 12:00:00 GMT"
 PEER_MS = 1_796_126_400_000  # PEER_DATE in epoch ms
+
+
+def v1_envelope(data: Any, message: str = "Success", code: int = 200) -> dict[str, Any]:
+    """Upstream's v1 envelope around ``data`` (docs/upstream-v1.md §2)."""
+    status = "success" if code < 400 else "error"
+    meta = {"timestamp": "2026-12-01T12:00:00Z", "pagination": None}
+    return {
+        "status": status,
+        "code": code,
+        "data": data,
+        "message": message,
+        "errors": [],
+        "meta": meta,
+    }
 
 
 @dataclass
@@ -37,7 +52,9 @@ class FakePeer:
         self.seen.append(request)
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
-        headers = {"date": PEER_DATE}
+        return self.answer(request, {"date": PEER_DATE})
+
+    def answer(self, request: httpx.Request, headers: dict[str, str]) -> httpx.Response:
         if request.url.path == "/api/acknowledge":
             if self.server_id:
                 headers["x-cmf-server-id"] = self.server_id
@@ -56,6 +73,35 @@ class FakePeer:
 
     def bodies(self, path: str) -> list[dict[str, Any]]:
         return [json.loads(r.content) for r in self.seen if r.url.path == path]
+
+
+ENV_NAME = "python_env_869c15551fd0f53a7c07e1d2b4ee7ed5.txt"  # pull_example.json's Python_Env
+ENV_TEXT = "numpy==2.1.0\npandas==2.2.3\n"
+
+
+@dataclass
+class FakeV1Peer(FakePeer):
+    """A newest upstream server: only the v1 routes (docs/upstream-v1.md §3, §4, §7, §8), JSON
+    in the envelope, the pull raw; every other path an enveloped 404, as upstream's router."""
+
+    def answer(self, request: httpx.Request, headers: dict[str, str]) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/v1/acknowledge":
+            body = json.loads(request.content)
+            return httpx.Response(200, json=v1_envelope({**body, "status": "ok"}), headers=headers)
+        if path == "/api/v1/pipelines":
+            names = [p["name"] for p in self.document["Pipeline"]]
+            return httpx.Response(200, json=v1_envelope(names), headers=headers)
+        if path == "/api/v1/mlmd/pull":
+            body = json.loads(request.content)
+            document = {"Pipeline": []} if body.get("last_sync_time") else self.document
+            raw = json.dumps(document).encode()
+            return httpx.Response(
+                200, content=raw, headers={**headers, "content-type": "text/html"}
+            )
+        if path == "/api/v1/python-env" and request.url.params.get("file_name") == ENV_NAME:
+            return httpx.Response(200, json=v1_envelope(ENV_TEXT), headers=headers)
+        return httpx.Response(404, json=v1_envelope(None, "Not Found", 404), headers=headers)
 
 
 class FakeClock:
@@ -219,6 +265,49 @@ async def test_sync_from_a_reference_peer_full_then_delta(
         ("success", "sync_now"),
     ]
     assert logs[1]["executions_pulled"] == 1 and logs[1]["executions_merged"] == 1
+
+
+async def test_sync_from_a_peer_that_serves_only_upstream_v1_full_then_delta(
+    app: FastAPI, client: httpx.AsyncClient, store: LocalFileStore
+) -> None:
+    """The newest upstream server no longer serves the 0.1.0 routes: registered and synced
+    through the v1 ones, its env file fetched from v1's python-env."""
+    peer = FakeV1Peer()
+    metahub = state_of(app, MetadataState).metahub
+    assert metahub is not None
+    metahub.http = httpx.AsyncClient(transport=httpx.MockTransport(peer))
+    metahub.overlap_ms = 0
+    metahub.files = store
+    registered = await client.post(
+        "/v1/servers/register", json={"server_name": "v1", "server_url": PEER}
+    )
+    assert registered.json()["code"] == 201, registered.text
+    assert [r.url.path for r in peer.seen] == ["/api/acknowledge", "/api/v1/acknowledge"]
+    server = {"server_name": "v1", "server_url": PEER}
+    first = (await client.post("/sync", json=server)).json()
+    assert first["status"] == "success" and first["last_sync_time"] == PEER_MS, first
+    assert "1 python-env file(s) fetched" in first["message"]
+    assert peer.bodies("/api/v1/mlmd/pull") == [{"pipeline_name": "Test-env"}]
+    assert peer.bodies("/api/mlmd_pull") == []
+    assert (await client.get("/pipelines")).json() == ["Test-env"]
+    ours = await client.get("/api/python-env", params={"file_name": ENV_NAME})
+    assert ours.status_code == 200 and ours.text == ENV_TEXT
+    peer.seen.clear()
+    second = (await client.post("/api/v1/servers/sync", json=server)).json()["data"]
+    assert second["message"] == "Nothing to sync", second
+    assert peer.bodies("/api/v1/mlmd/pull") == [{"last_sync_time": PEER_MS}]
+
+
+async def test_a_peer_serving_neither_generation_fails_the_sync_with_the_reason(
+    client: httpx.AsyncClient, hub: Metahub
+) -> None:
+    await register(client)
+    hub.http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(404, json={"detail": "Not Found"}))
+    )
+    failed = await client.post("/sync", json={"server_name": "a", "server_url": PEER})
+    assert failed.status_code == 502
+    assert "no pipeline list of the 0.1.0 or the v1 routes" in failed.json()["detail"]
 
 
 @pytest.mark.usefixtures("hub")

@@ -21,7 +21,46 @@ log = structlog.get_logger(__name__)
 
 SERVER_ID_HEADER = "X-CMF-Server-Id"
 MAX_URL_CHARS = 2048
-ACKNOWLEDGE_PATHS = ("/api/acknowledge", "/api/v1/acknowledge")
+
+
+@dataclass(frozen=True)
+class PeerApi:
+    """The routes Metahub calls on a peer of one API generation (docs/metahub.md): the
+    reference's 0.1.0 routes, or upstream's v1 ones, which a newest upstream server serves
+    alone. v1 wraps its JSON answers in upstream's envelope (the payload in ``data``); its
+    pull, as the 0.1.0 one, answers the raw MLMD JSON."""
+
+    name: str
+    acknowledge: str
+    pipelines: str
+    pull: str
+    python_env: str
+    enveloped: bool
+
+    def data(self, response: httpx.Response) -> Any:
+        """A JSON answer's payload; None when it is not JSON."""
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return body.get("data") if self.enveloped and isinstance(body, dict) else body
+
+
+REFERENCE_API = PeerApi(
+    "0.1.0", "/api/acknowledge", "/api/pipelines", "/api/mlmd_pull", "/api/python-env", False
+)
+UPSTREAM_V1_API = PeerApi(
+    "v1",
+    "/api/v1/acknowledge",
+    "/api/v1/pipelines",
+    "/api/v1/mlmd/pull",
+    "/api/v1/python-env",
+    True,
+)
+# In the order a peer is asked: the 0.1.0 routes first (ours and the reference's), then v1.
+PEER_APIS = (REFERENCE_API, UPSTREAM_V1_API)
+# What a peer that lacks a generation's route answers it.
+NOT_SERVED = (404, 405)
 
 
 class MetahubError(Exception):
@@ -132,11 +171,11 @@ class PeerClient:
         """Ask the peer to acknowledge us (the 0.1.0 route, then the v1 one); its server id
         when it sends one. :class:`PeerUnreachable` when neither answers 200."""
         body = {"server_name": name, "server_url": own_url}
-        for path in ACKNOWLEDGE_PATHS:
-            response = await self.request("POST", path, json=body)
+        for api in PEER_APIS:
+            response = await self.request("POST", api.acknowledge, json=body)
             if response.status_code == 200:
                 server_id: str | None = response.headers.get(SERVER_ID_HEADER)
                 return server_id
-            if response.status_code not in (404, 405):
+            if response.status_code not in NOT_SERVED:
                 break
         raise PeerUnreachable("Target server did not respond successfully")
