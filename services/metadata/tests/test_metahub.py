@@ -13,12 +13,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from cmf_common.db import create_pool
+from cmf_common.migrations import migrate
 from cmf_common.service import state_of
 from cmf_metadata.api.deps import MetadataState
+from cmf_metadata.app import MIGRATIONS
 from cmf_metadata.files import LocalFileStore
 from cmf_metadata.metahub.peers import TokenCipher
+from cmf_metadata.metahub.schedules import ScheduleSpec
 from cmf_metadata.metahub.service import Metahub
 from cmf_testing.fixtures import cmf_fixture
+from cmf_testing.waiting import eventually_async
 
 PEER = "http://peer.test:8080"
 PEER_DATE = "Tue, 01 Dec 2026 12:00:00 GMT"
@@ -403,6 +408,44 @@ async def test_a_one_time_schedule_runs_once_and_ends(
     assert await hub.run_due() == 1
     assert (await client.get("/v1/schedules")).json()["data"] == []
     assert await hub.run_due() == 0
+
+
+async def test_a_run_claimed_by_a_process_that_died_runs_once_more(
+    make_database_url: Callable[[], str], peer: FakePeer
+) -> None:
+    """Two processes on one database: the first claims a one-time schedule's run and dies
+    before it syncs; while it lived nobody else ran it, and once its session is gone the next
+    tick runs it, once."""
+    url = make_database_url()
+    pool = await create_pool(url, "metadata", min_size=1, max_size=4)
+    dying = await create_pool(url, "metadata", min_size=1, max_size=1)
+    try:
+        await migrate(pool, "metadata", MIGRATIONS)
+        clock = FakeClock(PEER_MS)
+        http = httpx.AsyncClient(transport=httpx.MockTransport(peer))
+        hub = Metahub(pool, http, overlap_ms=0, clock=clock)
+        await hub.register("a", PEER, own_url="http://metadata")
+        (server,) = await hub.peers()
+        spec = ScheduleSpec(server["id"], "UTC", "2026-12-01T12:05", one_time=True)
+        schedule_id = (await hub.add_schedule(spec))["schedule_id"]
+        clock.now += 6 * 60_000
+
+        (claimed,) = await Metahub(dying, http, clock=clock).claim_due(await dying.acquire())
+        assert claimed["id"] == schedule_id
+        assert await hub.run_due() == 0, "its claimer lives: nobody else runs it"
+        dying.terminate()  # killed: its connection, and with it the run lock, go
+
+        async def reran() -> None:
+            assert await hub.run_due() == 1
+
+        await eventually_async(reran, timeout=30)
+        assert await hub.run_due() == 0
+        logs = await hub.schedule_logs(schedule_id)
+        assert [(log["status"], log["sync_type"]) for log in logs] == [("success", "one_time")]
+        assert await hub.schedules(None) == []
+    finally:
+        dying.terminate()
+        await pool.close()
 
 
 @pytest.mark.usefixtures("hub")

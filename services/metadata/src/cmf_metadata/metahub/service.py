@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from cmf_common.committed import CommittedPublisher
+from cmf_common.db import Connection
 from cmf_metadata.files import FileStore
 from cmf_metadata.metahub.peers import (
     MetahubError,
@@ -208,30 +209,51 @@ class Metahub:
         async with self.pool.acquire() as conn:
             return await store.cancel_schedule(conn, schedule_id)
 
-    async def claim_due(self) -> list[dict[str, Any]]:
-        """The schedules due now, each moved to its next run (or ended) in one transaction
-        under the scheduler's advisory lock: one replica claims a due run, once. A schedule
-        that missed several runs (the server was down) is claimed once, its next run the
-        first one after now."""
+    async def claim_due(self, holder: Connection) -> list[dict[str, Any]]:
+        """The schedules to run now, claimed in one transaction under the scheduler's advisory
+        lock, each held by ``holder``'s session (a run lock) until its run is finished.
+
+        A due schedule is moved to its next run (or ended), so one replica runs a due run, once;
+        one that missed several runs (the server was down) is claimed once, its next run the
+        first after now. A schedule whose claimed run is unfinished and whose run lock is free
+        was left by a process that died mid-run: it is claimed and run again (a sync is
+        idempotent), so a restart loses no run."""
         now = self.clock.now_ms()
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SCHEDULER_LOCK):
+        claimed: list[dict[str, Any]] = []
+        async with holder.transaction():
+            if not await holder.fetchval("SELECT pg_try_advisory_xact_lock($1)", SCHEDULER_LOCK):
                 return []
-            due = await store.due_schedules(conn, now)
-            for schedule in due:
-                await store.set_next_run(conn, schedule["id"], next_run(schedule, after=now))
-        return due
+            for schedule in await store.claimable_schedules(holder, now):
+                if not await store.hold_run(holder, schedule["id"]):
+                    continue  # another process is running it
+                due = schedule["active"] and schedule["next_run_time_utc"] <= now
+                if due:
+                    await store.set_next_run(holder, schedule["id"], next_run(schedule, after=now))
+                elif schedule["claimed_at"] is not None:
+                    log.warning("metahub.schedule_rerun", schedule_id=schedule["id"])
+                await store.set_claimed(holder, schedule["id"], now)
+                claimed.append(schedule)
+        return claimed
 
     async def run_due(self) -> int:
-        """Claim the due schedules and sync each; how many ran (failures are logged)."""
-        due = await self.claim_due()
-        for schedule in due:
-            sync_type = "one_time" if schedule["one_time"] else str(schedule["recurrence_mode"])
-            with contextlib.suppress(MetahubError):
-                await self.sync(
-                    schedule["server_id"], sync_type=sync_type, schedule_id=schedule["id"]
-                )
-        return len(due)
+        """Claim the schedules to run and sync each; how many ran (failures are logged)."""
+        async with self.pool.acquire() as holder:
+            try:
+                due = await self.claim_due(holder)
+                for schedule in due:
+                    await self._run(schedule)
+                return len(due)
+            finally:
+                await store.let_go_of_runs(holder)
+
+    async def _run(self, schedule: dict[str, Any]) -> None:
+        sync_type = "one_time" if schedule["one_time"] else str(schedule["recurrence_mode"])
+        with contextlib.suppress(MetahubError):
+            await self.sync(schedule["server_id"], sync_type=sync_type, schedule_id=schedule["id"])
+        # The run is logged, a failed one too: its claim is done. A process that stops before
+        # this line (killed, or shut down mid-sync) leaves the claim for the next tick.
+        async with self.pool.acquire() as conn:
+            await store.set_claimed(conn, schedule["id"], None)
 
     async def run_schedules(self, every_s: float) -> None:
         """The background loop: run due schedules every ``every_s`` seconds, the first tick at

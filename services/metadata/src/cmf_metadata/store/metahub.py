@@ -156,16 +156,42 @@ async def cancel_schedule(conn: Connection, schedule_id: int) -> bool:
     return done is not None
 
 
-async def due_schedules(conn: Connection, now: int) -> list[dict[str, Any]]:
-    """The active schedules due at ``now``, locked for the caller's transaction (another
-    replica's claim skips them)."""
+async def claimable_schedules(conn: Connection, now: int) -> list[dict[str, Any]]:
+    """The active schedules due at ``now``, and those whose last claimed run is unfinished
+    (``claimed_at``: its process may have died mid-run), locked for the caller's transaction
+    (another replica's claim skips them). Each row has its ``claimed_at`` too."""
     rows = await conn.fetch(
-        f"SELECT {SCHEDULE_COLUMNS} FROM metahub_schedules"  # noqa: S608
-        " WHERE active AND next_run_time_utc <= $1 ORDER BY next_run_time_utc, id"
-        " FOR UPDATE SKIP LOCKED",
+        f"SELECT {SCHEDULE_COLUMNS}, claimed_at FROM metahub_schedules"  # noqa: S608
+        " WHERE (active AND next_run_time_utc <= $1)"
+        " OR (claimed_at IS NOT NULL AND status <> 'cancelled')"
+        " ORDER BY next_run_time_utc, id FOR UPDATE SKIP LOCKED",
         now,
     )
     return [dict(r) for r in rows]
+
+
+# pg_try_advisory_lock(RUN_LOCK, schedule id), a session lock: held by the process that runs the
+# schedule from its claim until the run is finished, and let go when that process's
+# connection goes (the process died).
+RUN_LOCK = 0x434D4652  # "CMFR"
+
+
+async def hold_run(conn: Connection, schedule_id: int) -> bool:
+    """Take the schedule's run lock for ``conn``'s session; False when another holds it."""
+    held: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", RUN_LOCK, schedule_id)
+    return held
+
+
+async def let_go_of_runs(conn: Connection) -> None:
+    """Every run lock of ``conn``'s session (the caller holds nothing else at session level)."""
+    await conn.execute("SELECT pg_advisory_unlock_all()")
+
+
+async def set_claimed(conn: Connection, schedule_id: int, claimed_at: int | None) -> None:
+    """Mark the schedule's run claimed at ``claimed_at`` (epoch ms); None: the run is done."""
+    await conn.execute(
+        "UPDATE metahub_schedules SET claimed_at = $2 WHERE id = $1", schedule_id, claimed_at
+    )
 
 
 async def set_next_run(conn: Connection, schedule_id: int, next_run: int | None) -> None:
