@@ -103,8 +103,8 @@ test-only: install
 
 # Every benchmark that records its figures in bench/RESULTS.md, one after the other (hours on a
 # 2-core machine); BENCH= picks some: make bench BENCH=listings ARGS="--requests 100 --no-write"
-BENCHES := run listings api_v1 upstream_v1 lineage_queries projection relay rebuild ui bigpush \
-    concurrent first_reads artifacts tokens
+BENCHES := run listings api_v1 upstream_v1 lineage_queries cmfquery projection relay rebuild ui \
+    explorer bigpush concurrent first_reads artifacts tokens gateway
 BENCH ?= $(BENCHES)
 bench: install services-up
 	@set -e; for b in $(BENCH); do echo "== python -m bench.$$b $(ARGS)"; $(PY) -m bench.$$b $(ARGS); done
