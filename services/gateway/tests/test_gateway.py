@@ -26,7 +26,7 @@ from cmf_lineage.api import explorer as lineage_explorer
 from cmf_lineage.api import lineage as lineage_routes
 from cmf_lineage.app import create_app as create_lineage_app
 from cmf_lineage.settings import LineageSettings
-from cmf_metadata.api import v1 as metadata_native
+from cmf_metadata.api import native as metadata_native
 from cmf_metadata.api import views as metadata_views
 from cmf_metadata.api.deps import MetadataState
 from cmf_metadata.app import create_app as create_metadata_app

@@ -26,9 +26,9 @@ from cmf_metadata.api import cmf as cmf_routes
 from cmf_metadata.api import files as file_routes
 from cmf_metadata.api import listings as listing_routes
 from cmf_metadata.api import metahub as metahub_routes
+from cmf_metadata.api import native as native_routes
 from cmf_metadata.api import seed as seed_routes
 from cmf_metadata.api import upstream
-from cmf_metadata.api import v1 as v1_routes
 from cmf_metadata.api import views as view_routes
 from cmf_metadata.api.deps import MetadataState, peer_client
 from cmf_metadata.settings import MetadataSettings
@@ -117,7 +117,7 @@ def create_service(
         app.include_router(cmf_router)
         app.include_router(cmf_router, prefix="/api")
     # Our own API, then upstream's v1 generation at both its prefixes (docs/api.md).
-    app.include_router(v1_routes.router, prefix=NATIVE_V1)
+    app.include_router(native_routes.router, prefix=NATIVE_V1)
     app.include_router(view_routes.router, prefix=NATIVE_V1)
     upstream.include_upstream_v1(app, prefixes=UPSTREAM_V1)
     return service

@@ -27,7 +27,7 @@ from cmf_metadata import filters, paging
 from cmf_metadata import pipelines as pipeline_reads
 from cmf_metadata.api.deps import Pool, Stored
 
-router = APIRouter(tags=["v1"], route_class=ProblemRoute, responses=errors(503))
+router = APIRouter(tags=["metadata"], route_class=ProblemRoute, responses=errors(503))
 
 Id = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 Name = Annotated[str | None, Query(max_length=4096)]

@@ -18,7 +18,7 @@ from cmf_metadata import artifacts as artifact_reads
 from cmf_metadata import executions as execution_reads
 from cmf_metadata import paging
 from cmf_metadata.api.deps import Pool, Stored
-from cmf_metadata.api.v1 import LIST_ERRORS, SEED_PAGE, json_response
+from cmf_metadata.api.native import LIST_ERRORS, SEED_PAGE, json_response
 
 router = APIRouter(
     tags=["seed"], route_class=ProblemRoute, responses={**SEED_PAGE, **LIST_ERRORS, **errors(503)}

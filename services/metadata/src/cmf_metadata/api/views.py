@@ -18,7 +18,7 @@ from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.paging import BIGINT_MAX
 from cmf_metadata import views
 from cmf_metadata.api.deps import Pool, State, Store, Stored
-from cmf_metadata.api.v1 import json_response, sort_query
+from cmf_metadata.api.native import json_response, sort_query
 
 router = APIRouter(prefix="/views", tags=["views"], route_class=ProblemRoute)
 
