@@ -51,7 +51,7 @@ from cmf_artifacts.blobs import Blobs
 from cmf_artifacts.settings import ArtifactSettings
 from cmf_artifacts.store import blobs as blob_store
 from cmf_common import dump
-from cmf_common.db import service_pool
+from cmf_common.db import read_snapshot, service_pool
 from cmf_metadata.app import MIGRATIONS as METADATA_MIGRATIONS
 from cmf_metadata.files import ENV, LABELS, TENSORBOARD, FileStore, LocalFileStore
 from cmf_metadata.settings import MetadataSettings
@@ -164,14 +164,11 @@ async def export(target: Target, out: IO[bytes], *, quiet: bool = False) -> Summ
         summary.lines += 1
 
     async with opened(target) as server:
-        async with server.artifacts.acquire() as conn:
-            artifact_versions = await dump.migration_versions(conn)
-            blob_count, blob_bytes = await blob_store.blob_totals(conn)
+        async with server.artifacts.acquire() as artifacts_conn:
+            artifact_versions = await dump.migration_versions(artifacts_conn)
+            blob_count, blob_bytes = await blob_store.blob_totals(artifacts_conn)
         files = [f for folder in FILE_FOLDERS for f in await server.files.list(f"{folder}/")]
-        async with (
-            server.metadata.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
+        async with read_snapshot(server.metadata) as conn:
             tables = await dump.tables_in_order(conn, leave_out=metadata_backup.LEFT_OUT)
             counts = {t: await dump.row_count(conn, t) for t in tables}
             emit(
