@@ -52,6 +52,41 @@ async function clickNode(page, text, modifiers = []) {
   return id;
 }
 
+// The edges drawn behind a node other than their own two ends (each SVG path sampled every
+// 4 px against every node's box): none should be, or an edge seems to feed what it passes.
+async function edgesBehindNodes(page) {
+  return page.evaluate(() => {
+    const boxes = [...document.querySelectorAll(".graph-svg g.node")].map((g) => {
+      const body = g.querySelector("rect.body");
+      const at = /translate\(([-\d.e]+),([-\d.e]+)\)/.exec(g.getAttribute("transform"));
+      return { id: g.getAttribute("data-id"), x: Number(at[1]), y: Number(at[2]), w: Number(body.getAttribute("width")), h: Number(body.getAttribute("height")) };
+    });
+    const behind = [];
+    for (const path of document.querySelectorAll(".graph-svg path.edge")) {
+      const [source, target] = path.getAttribute("data-key").split(">");
+      const length = path.getTotalLength();
+      for (let d = 0; d <= length; d += 4) {
+        const p = path.getPointAtLength(d);
+        const hit = boxes.find((b) => b.id !== source && b.id !== target && p.x > b.x + 1 && p.x < b.x + b.w - 1 && p.y > b.y + 1 && p.y < b.y + b.h - 1);
+        if (hit) {
+          behind.push(`${source}>${target} behind ${hit.id}`);
+          break;
+        }
+      }
+    }
+    return behind;
+  });
+}
+
+// The SVG view's transform (d3-zoom's, on the viewport group).
+async function transformOf(page) {
+  return page.evaluate(() => {
+    const t = document.querySelector(".graph-svg g.viewport")?.getAttribute("transform") ?? "";
+    const m = /translate\(([-\d.e]+),([-\d.e]+)\) scale\(([-\d.e]+)\)/.exec(t);
+    return m ? { x: Number(m[1]), y: Number(m[2]), k: Number(m[3]) } : null;
+  });
+}
+
 // CRC-32 of PNG chunks.
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -106,11 +141,22 @@ export const scenarios = {
     schemes: ["light", "dark"],
     async run({ page, fixture, shot, scheme }) {
       const pipeline = fixture.demo.pipeline;
+      // The explorer's code (its chunk, with d3) and its layout worker load with its tab only.
+      const scripts = [];
+      page.on("request", (request) => {
+        if (request.resourceType() === "script" || /\.js$/.test(new URL(request.url()).pathname)) scripts.push(new URL(request.url()).pathname);
+      });
       await page.goto(`/ui/p/${encodeURIComponent(pipeline)}/executions`);
+      await page.getByTestId("row").first().waitFor();
+      assert.ok(!scripts.some((s) => /ExplorerPage|layout\.worker/.test(s)), `loaded before the tab: ${scripts.join(", ")}`);
       await page.getByRole("tab", { name: "Lineage" }).click();
       await page.waitForURL(/\/explorer/);
       const first = await rendered(page);
       assert.equal(first.mode, "svg");
+      assert.ok(scripts.some((s) => /ExplorerPage/.test(s)) && scripts.some((s) => /layout\.worker/.test(s)), scripts.join(", "));
+      // No edge runs behind a node (the Environment, read by both executions, passes Prepare's
+      // outputs on its way to Train).
+      assert.deepEqual(await edgesBehindNodes(page), []);
       const ids = await nodeIds(page);
       assert.ok(ids.some((id) => id.startsWith("artifact:")) && ids.some((id) => id.startsWith("execution:")), ids.join());
       assert.equal(ids.length, first.nodes);
@@ -134,6 +180,11 @@ export const scenarios = {
         if (name === "Stages" && scheme === "dark") await shot("explorer-stages");
       }
       assert.equal(new URL(page.url()).searchParams.get("level"), "tree-combined");
+      // Back to a view already drawn: its layout comes from the cache (per graph version).
+      const back = await renders(page);
+      await levelTab(page, "Artifacts + executions").click();
+      assert.equal((await rendered(page, back)).cached, true);
+      await page.getByTestId("explorer-status").getByText(/layout cached/).waitFor();
       // The execution tree starts from an execution: chosen in the inspector.
       await levelTab(page, "Executions").click();
       await nodeLabelled(page, "Train_");
@@ -199,6 +250,70 @@ export const scenarios = {
       await rendered(page);
       await page.waitForFunction((n) => document.querySelectorAll("[data-testid=graph-node]").length === n, shown.length);
       assert.deepEqual((await nodeIds(page)).sort(), shown);
+      // One way only (dir=, as the SDK's links ask): upstream of train.tsv, then its downstream
+      // expanded.
+      const train = await (await nodeLabelled(page, "train.tsv")).getAttribute("data-id");
+      await page.goto(explorerUrl(pipeline, `focus=${train}&dir=upstream&depth=1`));
+      await rendered(page);
+      await page.getByText(/1 execution upstream/).waitFor();
+      assert.equal(await hasPrepare(), true);
+      const hasTrain = async () => (await page.locator("[data-testid=graph-node]", { hasText: labelled("Train_") }).count()) > 0;
+      assert.equal(await hasTrain(), false, "upstream of train.tsv is not its consumer");
+      await clickNode(page, "train.tsv");
+      const beforeDown = await renders(page);
+      await page.getByTestId("expand-downstream").click();
+      await rendered(page, beforeDown);
+      assert.match(new URL(page.url()).searchParams.get("exp") ?? "", /~d~1~/);
+      assert.equal(await hasTrain(), true, "expanding train.tsv downstream brings Train");
+      await nodeLabelled(page, "model.pkl");
+    },
+  },
+
+  "explorer: pan, zoom, the minimap and Fit by hand; labels go when zoomed out": {
+    async run({ page, fixture }) {
+      await page.goto(explorerUrl(fixture.sweep.pipeline));
+      await rendered(page);
+      await page.waitForTimeout(300);
+      const host = await page.getByTestId("graph-host").boundingBox();
+      const fitted = await transformOf(page);
+      // The wheel zooms about the pointer.
+      await page.mouse.move(host.x + host.width / 2, host.y + host.height / 2);
+      await page.mouse.wheel(0, -300);
+      await page.waitForFunction((k) => {
+        const t = document.querySelector(".graph-svg g.viewport")?.getAttribute("transform") ?? "";
+        return Number(/scale\(([-\d.e]+)\)/.exec(t)?.[1]) > k * 1.2;
+      }, fitted.k);
+      const zoomed = await transformOf(page);
+      await page.getByTestId("explorer-status").getByText(`zoom ${zoomed.k.toFixed(2)}`).waitFor();
+      // A drag on the background pans by as much.
+      const from = { x: host.x + 30, y: host.y + host.height - 30 };
+      await page.mouse.move(from.x, from.y);
+      await page.mouse.down();
+      await page.mouse.move(from.x + 60, from.y - 20, { steps: 4 });
+      await page.mouse.move(from.x + 120, from.y - 40, { steps: 4 });
+      await page.mouse.up();
+      const panned = await transformOf(page);
+      assert.ok(Math.abs(panned.x - zoomed.x - 120) < 2 && Math.abs(panned.y - zoomed.y + 40) < 2, JSON.stringify({ zoomed, panned }));
+      assert.equal(panned.k, zoomed.k);
+      // A click on the minimap moves the view there, at the same zoom.
+      const minimap = await page.getByTestId("minimap").boundingBox();
+      await page.mouse.click(minimap.x + 8, minimap.y + minimap.height / 2);
+      const moved = await transformOf(page);
+      assert.ok(moved.x !== panned.x && moved.k === panned.k, JSON.stringify({ panned, moved }));
+      // Far out, labels are not drawn; Fit brings the whole graph back.
+      const svg = page.locator(".graph-svg");
+      assert.equal(await svg.evaluate((el) => el.classList.contains("far")), false);
+      await page.mouse.move(host.x + host.width / 2, host.y + host.height / 2);
+      for (let i = 0; i < 6; i++) await page.mouse.wheel(0, 400);
+      await page.waitForFunction(() => document.querySelector(".graph-svg")?.classList.contains("far"));
+      assert.equal(await page.locator(".graph-svg g.node text").first().evaluate((t) => getComputedStyle(t).display), "none");
+      await page.getByRole("button", { name: "Fit", exact: true }).click();
+      await page.waitForFunction((k) => {
+        const t = document.querySelector(".graph-svg g.viewport")?.getAttribute("transform") ?? "";
+        return Math.abs(Number(/scale\(([-\d.e]+)\)/.exec(t)?.[1]) - k) < 1e-3;
+      }, fitted.k);
+      // The sweep's graph is bigger: still no edge behind a node.
+      assert.deepEqual(await edgesBehindNodes(page), []);
     },
   },
 

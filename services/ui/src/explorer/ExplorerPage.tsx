@@ -71,13 +71,13 @@ function fileStem(pipeline: string, level: string): string {
 export default function ExplorerPage({ pipeline }: { pipeline: string }) {
   const [params, setParams] = useParams();
   const state = parseState(params);
-  const { level, focus, depth, max, filters, collapsed, expansions } = state;
+  const { level, focus, dir, depth, max, filters, collapsed, expansions } = state;
   const tree = isTree(level);
   const filterKey = JSON.stringify(filters);
 
   // The base graph: a tangled tree, a node's neighbourhood, or the pipeline at the level.
   const base = useQuery({
-    queryKey: ["explorer", pipeline, level, focus, depth, max, filterKey, state.uuid],
+    queryKey: ["explorer", pipeline, level, focus, dir, depth, max, filterKey, state.uuid],
     queryFn: async ({ signal }): Promise<(Graph & Partial<Cut> & Partial<GraphAnswer>) | { error: string }> => {
       if (tree) {
         const answer = await explorerApi.tree(pipeline, level, state.uuid, signal);
@@ -87,7 +87,7 @@ export default function ExplorerPage({ pipeline }: { pipeline: string }) {
       if (focus) {
         return explorerApi.neighbourhood(
           focus,
-          { direction: "both", depth, level: expandable(level) ? level : "combined", maxNodes: max, types: filters.types },
+          { direction: dir, depth, level: expandable(level) ? level : "combined", maxNodes: max, types: filters.types },
           signal,
         );
       }
@@ -404,8 +404,9 @@ export default function ExplorerPage({ pipeline }: { pipeline: string }) {
       ))}
       {focus && (
         <div className="notice subtle">
-          Around <strong>{label(byId.get(focus) ?? ({ id: focus } as GNode))}</strong>, {plural(depth, "execution")} either way.{" "}
-          <button className="btn small ghost" type="button" onClick={() => setParams({ focus: null, exp: null })}>
+          Around <strong>{label(byId.get(focus) ?? ({ id: focus } as GNode))}</strong>, {plural(depth, "execution")}{" "}
+          {dir === "both" ? "either way" : dir}.{" "}
+          <button className="btn small ghost" type="button" onClick={() => setParams({ focus: null, dir: null, exp: null })}>
             Show the whole pipeline
           </button>
         </div>
@@ -449,7 +450,9 @@ export default function ExplorerPage({ pipeline }: { pipeline: string }) {
             collapsed={collapsed}
             onExpand={expand}
             onOpen={() => setParams({ open: selected.id })}
-            onFocus={() => setParams({ focus: selected.id, exp: null, sel: selected.id, level: expandable(level) ? level : "combined" })}
+            onFocus={() =>
+              setParams({ focus: selected.id, dir: null, exp: null, sel: selected.id, level: expandable(level) ? level : "combined" })
+            }
             onCollapse={(stage, on) =>
               setParams({ collapsed: (on ? [...collapsed, stage] : collapsed.filter((s) => s !== stage)).join(",") || null, sel: null })
             }

@@ -1,9 +1,10 @@
 // A fast layered (Sugiyama-style) layout for big graphs, left to right: connected components
 // apart and stacked, longest-path layers, barycentre ordering sweeps, then each node placed at
 // the median height of its neighbours with overlaps pushed apart. An edge is not split into a
-// dummy node per layer it crosses (it is drawn as one curve), so the work is linear in the
-// edges: 10,000 nodes lay out in tens of milliseconds, where ELK, dagre and d3-dag take seconds
-// to minutes on lineage graphs (bench/explorer_layouts.mjs, bench/RESULTS.md).
+// dummy node per layer it crosses (routeLongEdges below gives it a lane clear of the nodes
+// between instead), so the work is linear in the edges: 10,000 nodes lay out in tens of
+// milliseconds, where ELK, dagre and d3-dag take seconds to minutes on lineage graphs
+// (bench/explorer_layouts.mjs, bench/RESULTS.md).
 
 export interface LayoutInput {
   nodes: { id: string; width: number; height: number }[];
@@ -226,4 +227,133 @@ export function layered(input: LayoutInput, options: Partial<LayeredOptions> = {
     maxWidth = Math.max(maxWidth, left - opt.layerGap);
   }
   return { x, y, width: maxWidth, height: Math.max(0, top - opt.componentGap) };
+}
+
+// Where an edge that crosses layers runs: along `y[k]` from `from[k]` to `to[k]`, bending into
+// that height in the gap after its source's layer (or not at all) and out of it in the gap
+// before its target's. NaN `y[k]`: edge k is drawn as one curve.
+export interface Lanes {
+  y: Float64Array;
+  from: Float64Array;
+  to: Float64Array;
+}
+
+export const LANE_MARGIN = 4; // the clearance a lane keeps from a node's top and bottom
+const LANE_BUDGET = 4_000_000; // layers looked at in all, past which edges stay one curve
+
+// Lanes for the edges that cross one or more layers, so that none runs behind a node it does
+// not touch (drawn as one curve, CMF's Environment artifact, read by every execution, would
+// seem to feed whatever sits between): each such edge keeps its source's height through the
+// layers between while no node there is in the way, else takes its target's height from the
+// first of them, else passes over or under every node between. A node blocks a height when it
+// covers it, LANE_MARGIN included; columns are the layers' x (laid out by `layered`). Past
+// `budget` layers looked at, the remaining edges stay one curve.
+export function routeLongEdges(input: LayoutInput, out: LayoutOutput, budget = LANE_BUDGET): Lanes {
+  const m = input.edges.length;
+  const n = input.nodes.length;
+  const lanes: Lanes = { y: new Float64Array(m).fill(Number.NaN), from: new Float64Array(m), to: new Float64Array(m) };
+  const index = new Map<string, number>();
+  input.nodes.forEach((node, i) => index.set(node.id, i));
+  const columns = Array.from(new Set(out.x)).sort((a, b) => a - b);
+  const columnOf = new Map<number, number>();
+  columns.forEach((x, c) => columnOf.set(x, c));
+  const half = new Float64Array(columns.length);
+  const members: number[][] = columns.map(() => []);
+  input.nodes.forEach((node, i) => {
+    const c = columnOf.get(out.x[i]!)!;
+    half[c] = Math.max(half[c]!, node.width / 2);
+    members[c]!.push(i);
+  });
+  // Each column's nodes as intervals of height sorted by their tops; within a column the
+  // layout never overlaps nodes, so the bottoms are sorted too.
+  const tops: Float64Array[] = [];
+  const bottoms: Float64Array[] = [];
+  for (const list of members) {
+    list.sort((a, b) => out.y[a]! - out.y[b]!);
+    tops.push(Float64Array.from(list, (i) => out.y[i]! - input.nodes[i]!.height / 2 - LANE_MARGIN));
+    bottoms.push(Float64Array.from(list, (i) => out.y[i]! + input.nodes[i]!.height / 2 + LANE_MARGIN));
+  }
+  const blocked = (c: number, y: number): boolean => {
+    const top = tops[c]!;
+    let low = 0;
+    let high = top.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const mid = (low + high) >> 1;
+      if (top[mid]! <= y) {
+        found = mid;
+        low = mid + 1;
+      } else high = mid - 1;
+    }
+    return found >= 0 && bottoms[c]![found]! >= y;
+  };
+  // Per node, how far its own height stays clear: to the right of a source, up to the
+  // furthest layer one of its edges crosses (the first blocked column, or past that), and to
+  // the left of a target, lazily (only asked when its source's height is blocked).
+  const need = new Int32Array(n).fill(-1);
+  const needLeft = new Int32Array(n).fill(0x7fffffff);
+  const ends: [number, number, number][] = []; // edge, source, target
+  for (let k = 0; k < m; k++) {
+    const e = input.edges[k]!;
+    const s = index.get(e.source);
+    const t = index.get(e.target);
+    if (s === undefined || t === undefined) continue;
+    const cs = columnOf.get(out.x[s]!)!;
+    const ct = columnOf.get(out.x[t]!)!;
+    if (ct - cs < 2) continue;
+    ends.push([k, s, t]);
+    need[s] = Math.max(need[s]!, ct - 1);
+    needLeft[t] = Math.min(needLeft[t]!, cs + 1);
+  }
+  let work = 0;
+  const blockedRight = new Int32Array(n).fill(-1); // -1: not scanned
+  const rightOf = (s: number): number => {
+    if (blockedRight[s]! < 0) {
+      let c = columnOf.get(out.x[s]!)! + 1;
+      while (c <= need[s]! && !blocked(c, out.y[s]!)) c++;
+      work += c - columnOf.get(out.x[s]!)!;
+      blockedRight[s] = c;
+    }
+    return blockedRight[s]!;
+  };
+  const blockedLeft = new Int32Array(n).fill(-2); // -2: not scanned; -1: clear to column 0
+  const leftOf = (t: number): number => {
+    if (blockedLeft[t]! === -2) {
+      let c = columnOf.get(out.x[t]!)! - 1;
+      while (c >= needLeft[t]! && !blocked(c, out.y[t]!)) c--;
+      work += columnOf.get(out.x[t]!)! - c;
+      blockedLeft[t] = c;
+    }
+    return blockedLeft[t]!;
+  };
+  for (const [k, s, t] of ends) {
+    if (work > budget) break;
+    const cs = columnOf.get(out.x[s]!)!;
+    const ct = columnOf.get(out.x[t]!)!;
+    if (rightOf(s) > ct - 1) {
+      lanes.y[k] = out.y[s]!;
+      lanes.from[k] = out.x[s]! + input.nodes[s]!.width / 2;
+      lanes.to[k] = columns[ct - 1]! + half[ct - 1]!;
+    } else if (leftOf(t) < cs + 1) {
+      lanes.y[k] = out.y[t]!;
+      lanes.from[k] = columns[cs + 1]! - half[cs + 1]!;
+      lanes.to[k] = out.x[t]! - input.nodes[t]!.width / 2;
+    } else {
+      // Over or under every node between, whichever is nearer.
+      let above = Infinity;
+      let below = -Infinity;
+      for (let c = cs + 1; c <= ct - 1; c++) {
+        const top = tops[c]!;
+        if (!top.length) continue;
+        above = Math.min(above, top[0]!);
+        below = Math.max(below, bottoms[c]![top.length - 1]!);
+      }
+      work += ct - cs - 1;
+      const middle = (out.y[s]! + out.y[t]!) / 2;
+      lanes.y[k] = middle - above <= below - middle ? above - LANE_MARGIN : below + LANE_MARGIN;
+      lanes.from[k] = columns[cs + 1]! - half[cs + 1]!;
+      lanes.to[k] = columns[ct - 1]! + half[ct - 1]!;
+    }
+  }
+  return lanes;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { layered } from "./layered";
+import { LANE_MARGIN, layered, routeLongEdges } from "./layered";
 import {
   collapse,
   filterQuery,
@@ -36,6 +36,12 @@ describe("the URL state", () => {
     expect(s.max).toBe(1);
     expect(s.filters.since).toBe("");
     expect(s.filters.props).toEqual(["k:v"]);
+  });
+  it("reads which way a focus looks, both ways unless told", () => {
+    expect(parseState(new URLSearchParams("focus=artifact:3&dir=upstream")).dir).toBe("upstream");
+    expect(parseState(new URLSearchParams("focus=artifact:3&dir=downstream")).dir).toBe("downstream");
+    expect(parseState(new URLSearchParams("focus=artifact:3&dir=sideways")).dir).toBe("both");
+    expect(parseState(new URLSearchParams("focus=artifact:3")).dir).toBe("both");
   });
   it("round-trips expansions", () => {
     const list = parseExpansions("artifact:3~u~2~500;execution:4~d~1~2000;junk");
@@ -119,6 +125,53 @@ describe("the layered layout", () => {
       ys.sort((p, q) => p - q);
       for (let i = 1; i < ys.length; i++) expect(ys[i]! - ys[i - 1]!).toBeGreaterThanOrEqual(30);
     }
+  });
+  it("runs an edge that crosses layers clear of the nodes between", () => {
+    // The demo pipeline's shape: the Environment read by both executions, its edge to the
+    // second one crossing Prepare's layer and train.tsv's.
+    const demo: GNode[] = [a(10, "Environment"), a(1), a(6), x(2, "P/Prepare"), a(3), x(4, "P/Train"), a(5, "Model")];
+    const links = [
+      edge("artifact:10", "execution:2"),
+      edge("artifact:1", "execution:2"),
+      edge("artifact:6", "execution:2"),
+      edge("execution:2", "artifact:3", "OUTPUT"),
+      edge("artifact:3", "execution:4"),
+      edge("artifact:10", "execution:4"),
+      edge("execution:4", "artifact:5", "OUTPUT"),
+    ];
+    const input = { nodes: demo.map((n) => ({ id: n.id, width: 100, height: 30 })), edges: links };
+    const out = layered(input);
+    const lanes = routeLongEdges(input, out);
+    const long = links.findIndex((e) => e.source === "artifact:10" && e.target === "execution:4");
+    expect(Number.isNaN(lanes.y[long]!)).toBe(false);
+    // Every node strictly between the edge's ends keeps clear of its lane.
+    const [left, right] = [lanes.from[long]!, lanes.to[long]!];
+    demo.forEach((n, i) => {
+      if (n.id === "artifact:10" || n.id === "execution:4") return;
+      const across = out.x[i]! + 50 > left && out.x[i]! - 50 < right;
+      if (across) expect(Math.abs(out.y[i]! - lanes.y[long]!)).toBeGreaterThan(15 + LANE_MARGIN - 1);
+    });
+    // Edges to the next layer need no lane.
+    expect(lanes.y.filter((y) => !Number.isNaN(y)).length).toBe(1);
+  });
+  it("passes over or under the nodes between when they block both its ends' heights", () => {
+    // s -> m1 -> m2 -> t, and s -> t: the chain sits at s's and t's height all the way.
+    const chain = ["s", "m1", "m2", "t"].map((id) => ({ id, width: 100, height: 30 }));
+    const links = [
+      { source: "s", target: "m1" },
+      { source: "m1", target: "m2" },
+      { source: "m2", target: "t" },
+      { source: "s", target: "t" },
+    ];
+    const out = layered({ nodes: chain, edges: links });
+    expect(out.y[0]).toBe(out.y[3]);
+    const lanes = routeLongEdges({ nodes: chain, edges: links }, out);
+    expect(Array.from(lanes.y.slice(0, 3), Number.isNaN)).toEqual([true, true, true]);
+    expect(Math.abs(lanes.y[3]! - out.y[1]!)).toBeGreaterThan(15 + LANE_MARGIN);
+    expect(lanes.from[3]).toBe(out.x[1]! - 50);
+    expect(lanes.to[3]).toBe(out.x[2]! + 50);
+    // Past the budget, edges stay one curve.
+    expect(Number.isNaN(routeLongEdges({ nodes: chain, edges: links }, out, -1).y[3]!)).toBe(true);
   });
   it("survives cycles and lays 10,000 nodes out quickly", () => {
     const many = Array.from({ length: 10_000 }, (_, i) => ({ id: `n${i}`, width: 150, height: 32 }));

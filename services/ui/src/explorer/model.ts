@@ -1,7 +1,7 @@
 // The explorer's pure helpers (Vitest: model.test.ts): its state in the URL, the filters as
 // the server's parameters, merging expansions, collapsing stages, search, the path between two
 // nodes, and the tangled trees as graphs.
-import type { Expansion, Filters, GEdge, GNode, Level, TangledTree } from "./types";
+import type { Direction, Expansion, Filters, GEdge, GNode, Level, TangledTree } from "./types";
 import { isLevel } from "./types";
 
 export const DEFAULT_LEVEL: Level = "combined";
@@ -13,6 +13,7 @@ export const MAX_MAX = 20000;
 export interface ExplorerState {
   level: Level;
   focus: string | null; // a node id: its neighbourhood instead of the whole pipeline
+  dir: Direction; // which way from the focus: both (the default), upstream or downstream
   depth: number;
   max: number;
   filters: Filters;
@@ -38,12 +39,14 @@ function clampInt(raw: string | null, low: number, high: number, fallback: numbe
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const DIRECTIONS: Direction[] = ["both", "upstream", "downstream"];
 
 export function parseState(params: URLSearchParams): ExplorerState {
   const level = params.get("level");
   return {
     level: isLevel(level) ? level : DEFAULT_LEVEL,
     focus: params.get("focus") || null,
+    dir: DIRECTIONS.find((d) => d === params.get("dir")) ?? "both",
     depth: clampInt(params.get("depth"), 1, MAX_DEPTH, DEFAULT_DEPTH),
     max: clampInt(params.get("max"), 1, MAX_MAX, DEFAULT_MAX),
     filters: {

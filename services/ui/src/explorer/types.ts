@@ -104,6 +104,11 @@ export interface Placed {
   y: Float64Array;
   width: number;
   height: number;
+  // Where each edge (in the order laid out) runs between the layers it crosses (layered.ts
+  // routeLongEdges); NaN laneY: one curve.
+  laneY: Float64Array;
+  laneFrom: Float64Array;
+  laneTo: Float64Array;
   engine: string;
   ms: number;
 }

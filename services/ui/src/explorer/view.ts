@@ -29,9 +29,19 @@ export interface SceneNode {
   node: GNode;
 }
 
+export interface SceneEdge {
+  s: number;
+  t: number;
+  key: string;
+  // Runs along `lane` from x `from` to `to` (NaN lane: one curve); see layered.ts Lanes.
+  lane: number;
+  from: number;
+  to: number;
+}
+
 export interface Scene {
   nodes: SceneNode[];
-  edges: { s: number; t: number; key: string }[];
+  edges: SceneEdge[];
   index: Map<string, number>;
   minX: number;
   minY: number;
@@ -108,12 +118,14 @@ export function buildScene(
     maxY = Math.max(maxY, y + height / 2);
     return { id: n.id, x, y, w: width, h: height, label: labelOf(n), kind: n.kind, type: n.type, color: color(colorVar(n)), node: n };
   });
-  const sceneEdges: Scene["edges"] = [];
-  for (const e of edges) {
+  const sceneEdges: SceneEdge[] = [];
+  edges.forEach((e, k) => {
     const s = index.get(e.source);
     const t = index.get(e.target);
-    if (s !== undefined && t !== undefined && s !== t) sceneEdges.push({ s, t, key: `${e.source}>${e.target}` });
-  }
+    if (s === undefined || t === undefined || s === t) return;
+    const lane = placed.laneY?.[k] ?? Number.NaN;
+    sceneEdges.push({ s, t, key: `${e.source}>${e.target}`, lane, from: placed.laneFrom?.[k] ?? 0, to: placed.laneTo?.[k] ?? 0 });
+  });
   if (!out.length) {
     minX = minY = 0;
     maxX = maxY = 1;
@@ -121,12 +133,59 @@ export function buildScene(
   return { nodes: out, edges: sceneEdges, index, minX, minY, maxX, maxY };
 }
 
-export function edgePath(a: SceneNode, b: SceneNode, curved: boolean): string {
+// What an edge is drawn on: a canvas's 2D context, or PathText for an SVG path's `d`.
+interface PathSink {
+  moveTo(x: number, y: number): void;
+  lineTo(x: number, y: number): void;
+  bezierCurveTo(c1x: number, c1y: number, c2x: number, c2y: number, x: number, y: number): void;
+}
+
+class PathText implements PathSink {
+  d = "";
+  moveTo(x: number, y: number): void {
+    this.d += `M${x},${y}`;
+  }
+  lineTo(x: number, y: number): void {
+    this.d += `L${x},${y}`;
+  }
+  bezierCurveTo(c1x: number, c1y: number, c2x: number, c2y: number, x: number, y: number): void {
+    this.d += `C${c1x},${c1y} ${c2x},${c2y} ${x},${y}`;
+  }
+}
+
+// From (x1, y1) to (x2, y2), left to right: a line when level, else an S-curve.
+function bend(sink: PathSink, x1: number, y1: number, x2: number, y2: number): void {
+  if (y1 === y2) {
+    sink.lineTo(x2, y2);
+    return;
+  }
+  const dx = Math.max(30, Math.abs(x2 - x1) / 2);
+  sink.bezierCurveTo(x1 + dx, y1, x2 - dx, y2, x2, y2);
+}
+
+// One edge, from the right side of its source to the left side of its target: along its lane
+// when it has one (bending into it and out of it), else one curve; a straight line when far.
+export function traceEdge(sink: PathSink, a: SceneNode, b: SceneNode, e: SceneEdge, curved: boolean): void {
   const sx = a.x + a.w / 2;
   const tx = b.x - b.w / 2;
-  if (!curved) return `M${sx},${a.y}L${tx},${b.y}`;
-  const dx = Math.max(30, Math.abs(tx - sx) / 2);
-  return `M${sx},${a.y}C${sx + dx},${a.y} ${tx - dx},${b.y} ${tx},${b.y}`;
+  sink.moveTo(sx, a.y);
+  if (!curved) {
+    sink.lineTo(tx, b.y);
+    return;
+  }
+  if (Number.isNaN(e.lane)) {
+    bend(sink, sx, a.y, tx, b.y);
+    return;
+  }
+  if (e.from > sx) bend(sink, sx, a.y, e.from, e.lane);
+  sink.lineTo(e.to, e.lane);
+  if (tx > e.to) bend(sink, e.to, e.lane, tx, b.y);
+}
+
+export function edgePath(a: SceneNode, b: SceneNode, e: SceneEdge, curved: boolean): string {
+  const text = new PathText();
+  traceEdge(text, a, b, e, curved);
+  return text.d;
 }
 
 interface Theme {
@@ -185,7 +244,7 @@ export function drawScene(
   ctx.strokeStyle = colors.edge;
   ctx.globalAlpha = onPath ? 0.25 : t.k < CURVE_MIN_SCALE ? 0.45 : 0.8;
   ctx.beginPath();
-  const special: Scene["edges"] = [];
+  const special: SceneEdge[] = [];
   for (const e of scene.edges) {
     const a = scene.nodes[e.s] as SceneNode;
     const b = scene.nodes[e.t] as SceneNode;
@@ -198,15 +257,7 @@ export function drawScene(
       special.push(e);
       continue;
     }
-    const sx = a.x + a.w / 2;
-    const tx = b.x - b.w / 2;
-    ctx.moveTo(sx, a.y);
-    if (curved) {
-      const dx = Math.max(30, Math.abs(tx - sx) / 2);
-      ctx.bezierCurveTo(sx + dx, a.y, tx - dx, b.y, tx, b.y);
-    } else {
-      ctx.lineTo(tx, b.y);
-    }
+    traceEdge(ctx, a, b, e, curved);
   }
   ctx.stroke();
   ctx.globalAlpha = 1;
@@ -214,15 +265,7 @@ export function drawScene(
     ctx.strokeStyle = colors.accent;
     ctx.lineWidth = 3 / Math.max(t.k, 0.35);
     ctx.beginPath();
-    for (const e of special) {
-      const a = scene.nodes[e.s] as SceneNode;
-      const b = scene.nodes[e.t] as SceneNode;
-      const sx = a.x + a.w / 2;
-      const tx = b.x - b.w / 2;
-      const dx = Math.max(30, Math.abs(tx - sx) / 2);
-      ctx.moveTo(sx, a.y);
-      ctx.bezierCurveTo(sx + dx, a.y, tx - dx, b.y, tx, b.y);
-    }
+    for (const e of special) traceEdge(ctx, scene.nodes[e.s] as SceneNode, scene.nodes[e.t] as SceneNode, e, true);
     ctx.stroke();
   }
   // Nodes: batched by colour.
@@ -281,7 +324,7 @@ export function sceneSvg(scene: Scene, hl: Highlight, title: string): string {
   for (const e of scene.edges) {
     const a = scene.nodes[e.s] as SceneNode;
     const b = scene.nodes[e.t] as SceneNode;
-    parts.push(`<path class="e${hl.pathEdges.has(e.key) ? " p" : ""}" d="${edgePath(a, b, true)}"/>`);
+    parts.push(`<path class="e${hl.pathEdges.has(e.key) ? " p" : ""}" d="${edgePath(a, b, e, true)}"/>`);
   }
   parts.push(`</g><g class="nodes">`);
   for (const n of scene.nodes) {
@@ -434,7 +477,8 @@ export class GraphView {
       .data(scene.edges)
       .join("path")
       .attr("class", "edge")
-      .attr("d", (e) => edgePath(scene.nodes[e.s] as SceneNode, scene.nodes[e.t] as SceneNode, true));
+      .attr("data-key", (e) => e.key)
+      .attr("d", (e) => edgePath(scene.nodes[e.s] as SceneNode, scene.nodes[e.t] as SceneNode, e, true));
     const nodes = viewport
       .append("g")
       .attr("class", "nodes")
