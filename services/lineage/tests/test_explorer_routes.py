@@ -139,6 +139,39 @@ async def test_a_neighbourhood_counts_what_its_cap_leaves_out(
     assert len(executions["edges"]) == 3 and executions["version"] > 0
 
 
+async def test_a_neighbourhood_downstream_is_what_was_made_from_the_node(
+    client: httpx.AsyncClient, load: Any
+) -> None:
+    await load(json.loads(payload_text("Chain", 12, seed=0)), "Chain")
+    combined = await get_json(client, f"{GRAPH}/Chain")
+    first = min(
+        (n for n in combined["nodes"] if n["kind"] == "execution"),
+        key=lambda n: int(n["id"].split(":")[1]),
+    )
+    root = first["id"]
+    down = await get_json(client, f"{AROUND}/{root}", direction="downstream", depth=2)
+    assert down["root"] == root and down["direction"] == "downstream" and down["depth"] == 2
+    assert down["partial"] is False and down["hidden_nodes"] == 0
+    # Every node is reached from the root along the edges' direction, and the root's inputs
+    # (upstream of it) are not there.
+    children: dict[str, set[str]] = {}
+    for e in down["edges"]:
+        children.setdefault(e["source"], set()).add(e["target"])
+    reached, frontier = {root}, [root]
+    while frontier:
+        for child in children.get(frontier.pop(), ()):
+            if child not in reached:
+                reached.add(child)
+                frontier.append(child)
+    assert {n["id"] for n in down["nodes"]} == reached
+    inputs = {e["source"] for e in combined["edges"] if e["target"] == root}
+    assert inputs and not inputs & reached
+    # depth 2: the root and the executions that read what it wrote, then theirs.
+    assert sum(n["kind"] == "execution" for n in down["nodes"]) == 3
+    both = await get_json(client, f"{AROUND}/{root}", direction="both", depth=2)
+    assert reached < {n["id"] for n in both["nodes"]}
+
+
 async def test_a_neighbourhood_refuses_bad_nodes(
     client: httpx.AsyncClient, load: Any, payload: dict[str, Any]
 ) -> None:
