@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cmf_client import REPO, CmfClient, Workspace, make_cmf_client
 
@@ -91,6 +92,13 @@ def test_upstream_of_the_model_reaches_the_raw_data(client: Client) -> None:
     assert any(n.startswith("artifacts/parsed/train.tsv:") for n in names), names
     assert lineage["root"] == f"artifact:{model['id']}"
     assert not lineage.partial
+    # The same walk in the web UI's lineage explorer (the link its notebook picture carries).
+    assert lineage.ui_url == (
+        f"{client.url}/ui/p/{PIPELINE}/explorer?focus=artifact%3A{model['id']}&dir=upstream"
+        f"&depth=20&sel=artifact%3A{model['id']}"
+    )
+    page = httpx.get(lineage.ui_url, timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     only_datasets = client.upstream(model["id"], types=["Dataset"])
     assert {n["type"] for n in only_datasets.artifacts()} == {"Dataset"}
 

@@ -178,6 +178,28 @@ def test_pipeline_names_with_a_slash_are_one_path_segment() -> None:
     assert recorder.requests[0].url.raw_path == b"/api/native/v1/pipelines/a%2Fb%20c/stages"
 
 
+def test_lineage_and_pipeline_graphs_link_to_the_same_view_in_the_explorer() -> None:
+    walk = {
+        "root": "artifact:7",
+        "nodes": [{"id": "artifact:7", "kind": "artifact", "name": "m:1", "pipelines": ["a/b"]}],
+        "edges": [],
+        "partial": False,
+    }
+    graph = {"level": "execution", "nodes": [], "edges": []}
+    client, _ = client_for(Recorder(httpx.Response(200, json=walk)))
+    lineage = client.downstream(7, depth=2, types=["Model"])
+    assert lineage.ui_url == (
+        f"{URL}/ui/p/a%2Fb/explorer?focus=artifact%3A7&dir=downstream&depth=2&types=Model"
+        "&sel=artifact%3A7"
+    )
+    client, _ = client_for(Recorder(httpx.Response(200, json=graph)))
+    assert client.pipeline_graph("a/b", "execution").ui_url == (
+        f"{URL}/ui/p/a%2Fb/explorer?level=execution"
+    )
+    client, _ = client_for(Recorder(httpx.Response(200, json=graph)))
+    assert client.pipeline_graph("a/b").ui_url == f"{URL}/ui/p/a%2Fb/explorer?level=combined"
+
+
 def test_bad_arguments_fail_before_any_request() -> None:
     recorder = Recorder(httpx.Response(200, json={}))
     client, _ = client_for(recorder)

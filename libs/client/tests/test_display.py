@@ -54,15 +54,31 @@ def test_a_lineage_draws_as_svg_in_columns_from_source_to_root() -> None:
 
 
 def test_each_box_links_to_its_web_ui_page_and_the_html_to_the_view() -> None:
-    lineage = Lineage(LINEAGE, SERVER)
+    asked = {"direction": "upstream", "depth": 3, "types": "Dataset,Model", "max_nodes": 1000}
+    lineage = Lineage(LINEAGE, SERVER, asked=asked)
     root = ET.fromstring(lineage._repr_svg_())
     links = {a.get("href") for a in root.iter(f"{SVG}a")}
     model = f"{SERVER}/ui/p/p/artifacts?type=Model&art=5"
     assert model in links
     assert f"{SERVER}/ui/p/p/executions?stage=p%2FTrain&exec=2" in links
     assert len(links) == 2  # the nodes that do not say their pipeline link nowhere
-    assert lineage.ui_url == model
-    assert f'href="{model.replace("&", "&amp;")}"' in lineage._repr_html_()
+    # The whole: the same walk in the lineage explorer, focused on the root.
+    view = (
+        f"{SERVER}/ui/p/p/explorer?focus=artifact%3A5&dir=upstream&depth=3"
+        "&types=Dataset%2CModel&sel=artifact%3A5"
+    )
+    assert lineage.ui_url == view
+    assert f'href="{view.replace("&", "&amp;")}"' in lineage._repr_html_()
+
+
+def test_the_explorer_link_looks_both_ways_and_as_deep_as_the_explorer_goes() -> None:
+    lineage = Lineage(LINEAGE, SERVER, asked={"direction": "both", "depth": 100})
+    assert lineage.ui_url == (
+        f"{SERVER}/ui/p/p/explorer?focus=artifact%3A5&depth=20&sel=artifact%3A5"
+    )
+    # A root that does not say its pipeline has no view to link to.
+    orphan = {**LINEAGE, "root": "artifact:4"}
+    assert Lineage(orphan, SERVER).ui_url is None
 
 
 def test_a_partial_answer_says_so() -> None:
@@ -115,4 +131,6 @@ def test_a_pipeline_draws_its_stage_graph_with_a_link() -> None:
     pipeline = Pipeline({"name": "p/x", "stage_count": 2, "graph": graph}, SERVER)
     html = pipeline._repr_html_()
     assert f"{SERVER}/ui/p/p%2Fx" in html
+    # the stage graph drawn is the explorer's stage level
+    assert f"{SERVER}/ui/p/p%2Fx/explorer?level=stage" in html
     assert 'stroke-dasharray="4 3"' in (pipeline._repr_svg_() or "")

@@ -18,6 +18,7 @@ import httpx
 
 from cmf_server_client import errors
 from cmf_server_client.models import (
+    EXPLORER_LEVELS,
     Artifact,
     Execution,
     Graph,
@@ -165,11 +166,12 @@ def pipeline(name: str) -> Plan[Pipeline]:
 
 def display_graph(pipeline: str, level: str) -> Call:
     _check_choice("level", level, LEVELS)
+    view = {"pipeline": pipeline, "level": EXPLORER_LEVELS[level]}
     return Call(
         "GET",
         "/api/display_lineage",
         {"pipeline_name": pipeline, "level": level},
-        _wrap(Graph),
+        lambda body, server: Graph(body, server, view=view),
     )
 
 
@@ -226,8 +228,10 @@ def artifact_lineage(artifact_id: int | None, uri: str | None, params: dict[str,
     if (artifact_id is None) == (uri is None):
         raise ValueError("give an artifact id or a uri, not both")
     if artifact_id is not None:
-        return Call("GET", f"{NATIVE}/lineage/artifacts/{int(artifact_id)}", params, _wrap(Lineage))
-    return Call("GET", f"{NATIVE}/lineage/artifacts", {"uri": uri, **params}, _wrap(Lineage))
+        path, query = f"{NATIVE}/lineage/artifacts/{int(artifact_id)}", params
+    else:
+        path, query = f"{NATIVE}/lineage/artifacts", {"uri": uri, **params}
+    return Call("GET", path, query, _lineage(params))
 
 
 def execution_lineage(uuid: str, pipeline: str | None, params: dict[str, Any]) -> Call:
@@ -235,8 +239,13 @@ def execution_lineage(uuid: str, pipeline: str | None, params: dict[str, Any]) -
         "GET",
         f"{NATIVE}/lineage/executions/{segment(uuid)}",
         {"pipeline": pipeline, **params},
-        _wrap(Lineage),
+        _lineage(params),
     )
+
+
+def _lineage(params: Mapping[str, Any]) -> Callable[[Any, str], Lineage]:
+    """A walk's answer, which remembers the walk asked for (its web UI link shows it)."""
+    return lambda body, server: Lineage(body, server, asked=params)
 
 
 def enveloped(body: Any) -> Any:

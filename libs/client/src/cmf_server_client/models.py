@@ -20,6 +20,7 @@ __all__ = [
     "Pipeline",
     "Record",
     "Stage",
+    "explorer_link",
     "ui_link",
 ]
 
@@ -52,6 +53,27 @@ def ui_link(server: str, kind: str, entity: Mapping[str, Any]) -> str | None:
         return None
     present = {k: v for k, v in query.items() if v}
     return f"{base}/{quote(pipeline, safe='')}/{kind}s?{urlencode(present)}"
+
+
+# The lineage explorer's level (``/ui/p/<name>/explorer?level=``) for each level of
+# ``/display_lineage`` (whose ``artifact`` level holds the executions too).
+EXPLORER_LEVELS = {
+    "artifact": "combined",
+    "execution": "execution",
+    "stage": "stage",
+    "pipeline": "pipeline",
+}
+# How deep the explorer looks around a node (its depth control's limit).
+EXPLORER_MAX_DEPTH = 20
+
+
+def explorer_link(server: str, pipeline: str, **query: Any) -> str:
+    """The web UI's lineage explorer of ``pipeline`` (``/ui/p/<name>/explorer``) with the view
+    ``query`` describes (docs/ui-explorer.md: ``level``, ``focus``, ``dir``, ``depth``,
+    ``types``, ``sel``...); empty values are left out."""
+    present = {k: v for k, v in query.items() if v not in (None, "")}
+    url = f"{server.rstrip('/')}/ui/p/{quote(pipeline, safe='')}/explorer"
+    return f"{url}?{urlencode(present)}" if present else url
 
 
 def _link(url: str, text: str = "Open in the CMF web UI") -> str:
@@ -102,8 +124,11 @@ class Pipeline(Record):
 
     @property
     def graph(self) -> Graph | None:
+        """Its stage graph, which links to the explorer's stage level."""
         graph = self.get("graph")
-        return Graph(graph, self.server) if isinstance(graph, dict) else None
+        if not isinstance(graph, dict):
+            return None
+        return Graph(graph, self.server, view={"pipeline": self.get("name"), "level": "stage"})
 
     def _repr_svg_(self) -> str | None:
         graph = self.graph
@@ -121,6 +146,9 @@ class Pipeline(Record):
             parts.append(f"<div>{svg}</div>")
         if self.ui_url:
             parts.append(f"<p>{_link(self.ui_url)}</p>")
+        graph = self.graph
+        if graph is not None and graph.ui_url:
+            parts.append(f"<p>{_link(graph.ui_url, 'Its lineage in the CMF web UI')}</p>")
         return "".join(parts)
 
 
@@ -202,9 +230,25 @@ class Execution(Record):
 
 class Graph(Record):
     """Nodes and edges (``/display_lineage``, a lineage answer): drawn as SVG, each artifact and
-    execution box a link to its page in the web UI."""
+    execution box a link to its page in the web UI, the whole linking to the same view in the
+    web UI's lineage explorer (``view``: its pipeline and query, see :func:`explorer_link`)."""
 
     kind = "graph"
+
+    def __init__(
+        self, data: Any = (), server: str = "", *, view: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(data, server)
+        self.view = dict(view or {})
+
+    @property
+    def ui_url(self) -> str | None:
+        """The explorer's view of this graph, when its pipeline is known."""
+        query = dict(self.view)
+        pipeline = query.pop("pipeline", None)
+        if not self.server or not pipeline:
+            return None
+        return explorer_link(self.server, str(pipeline), **query)
 
     @property
     def nodes(self) -> list[dict[str, Any]]:
@@ -252,9 +296,16 @@ class Graph(Record):
 class Lineage(Graph):
     """An artifact's or an execution's lineage (``/api/native/v1/lineage/...``): ``root``,
     ``nodes``, ``edges``, and ``partial``/``reason``/``next_cursor`` when ``max_nodes`` cut the
-    walk."""
+    walk. ``asked`` is the walk that was asked for (``direction``, ``depth``, ``types``), which
+    the web UI link shows again."""
 
     kind = "lineage"
+
+    def __init__(
+        self, data: Any = (), server: str = "", *, asked: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(data, server)
+        self.asked = dict(asked or {})
 
     @property
     def partial(self) -> bool:
@@ -273,11 +324,26 @@ class Lineage(Graph):
 
     @property
     def ui_url(self) -> str | None:
-        """The root's page (the web UI has no lineage view of its own yet)."""
-        node = next((n for n in self.nodes if n.get("id") == self.get("root")), None)
-        if not self.server or node is None:
+        """The same walk in the web UI's lineage explorer: focused on the root, the same
+        direction and artifact types, as deep as the explorer looks (at most
+        :data:`EXPLORER_MAX_DEPTH` executions); ``None`` when the root does not say its
+        pipeline."""
+        root = self.get("root")
+        node = next((n for n in self.nodes if n.get("id") == root), None)
+        pipeline = _pipeline_of(node) if node is not None else None
+        if not self.server or not root or pipeline is None:
             return None
-        return ui_link(self.server, str(node.get("kind")), node)
+        depth = self.asked.get("depth")
+        direction = self.asked.get("direction")
+        return explorer_link(
+            self.server,
+            pipeline,
+            focus=root,
+            dir=direction if direction in ("upstream", "downstream") else None,
+            depth=min(int(depth), EXPLORER_MAX_DEPTH) if depth else None,
+            types=self.asked.get("types"),
+            sel=root,
+        )
 
     def _caption(self) -> str | None:
         if self.partial:
