@@ -22,6 +22,19 @@ def _by_name(graph: dict[str, Any], display: str) -> dict[str, Any]:
     return next(n for n in graph["nodes"] if n.get("display_name") == display)
 
 
+async def _chain(client: httpx.AsyncClient, load: Any) -> dict[str, Any]:
+    """A pushed chain of 12 executions, at the combined level."""
+    await load(json.loads(payload_text("Chain", 12, seed=0)), "Chain")
+    graph: dict[str, Any] = await get_json(client, f"{GRAPH}/Chain")
+    return graph
+
+
+def _executions_by_id(graph: dict[str, Any]) -> list[dict[str, Any]]:
+    """The graph's executions, first pushed first (a chain's order)."""
+    found = (n for n in graph["nodes"] if n["kind"] == "execution")
+    return sorted(found, key=lambda n: int(n["id"].split(":")[1]))
+
+
 async def test_the_graph_at_each_level_says_what_it_holds(
     client: httpx.AsyncClient, load: Any, payload: dict[str, Any]
 ) -> None:
@@ -114,12 +127,8 @@ async def test_the_graph_refuses_what_it_cannot_answer(client: httpx.AsyncClient
 async def test_a_neighbourhood_counts_what_its_cap_leaves_out(
     client: httpx.AsyncClient, load: Any
 ) -> None:
-    await load(json.loads(payload_text("Chain", 12, seed=0)), "Chain")
-    combined = await get_json(client, f"{GRAPH}/Chain")
-    last = max(
-        (n for n in combined["nodes"] if n["kind"] == "execution"),
-        key=lambda n: int(n["id"].split(":")[1]),
-    )
+    combined = await _chain(client, load)
+    last = _executions_by_id(combined)[-1]
     one = await get_json(client, f"{AROUND}/{last['id']}", direction="upstream", depth=1)
     assert one["root"] == last["id"] and one["nodes"][0]["id"] == last["id"]
     assert one["partial"] is False and one["hidden_nodes"] == 0
@@ -142,12 +151,8 @@ async def test_a_neighbourhood_counts_what_its_cap_leaves_out(
 async def test_a_neighbourhood_downstream_is_what_was_made_from_the_node(
     client: httpx.AsyncClient, load: Any
 ) -> None:
-    await load(json.loads(payload_text("Chain", 12, seed=0)), "Chain")
-    combined = await get_json(client, f"{GRAPH}/Chain")
-    first = min(
-        (n for n in combined["nodes"] if n["kind"] == "execution"),
-        key=lambda n: int(n["id"].split(":")[1]),
-    )
+    combined = await _chain(client, load)
+    first = _executions_by_id(combined)[0]
     root = first["id"]
     down = await get_json(client, f"{AROUND}/{root}", direction="downstream", depth=2)
     assert down["root"] == root and down["direction"] == "downstream" and down["depth"] == 2
