@@ -1,7 +1,8 @@
 """deploy/docker: one Dockerfile per image, each multi-stage, from the lock, as a user of its
-own, with a HEALTHCHECK; and the build stage's install steps, run here in a scratch venv, give
-a working ``cmf-server``. (What each image runs is checked against the topology in
-test_deploy_topology.py.)"""
+own, with a HEALTHCHECK; the build stage's install steps, run here in a scratch venv, give
+a working ``cmf-server``, and the UI image's Node stage, run here in a scratch folder, builds
+the SPA that ``cmf-server serve ui`` serves. (What each image runs is checked against the
+topology in test_deploy_topology.py.)"""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from deploy_paths import ROOT, makefile_uv, makefile_variable
 from deployment import DOCKER, SERVICE_IMAGES, dockerfiles, env_of, exec_form, stages
+
+from cmf_server import distributed
 
 # Settings of the build stage left out here: they make the image small and its start fast
 # (no uv cache in a layer, bytecode compiled ahead), not the install different.
@@ -93,6 +97,22 @@ def test_the_images_install_the_locked_packages_with_the_pinned_uv() -> None:
             assert syncs and all("--frozen" in r for r in syncs), path.name
 
 
+def copy_into(workdir: Path, value: str) -> None:
+    """A ``COPY`` from the build context (the repository) into ``workdir``, as docker does it."""
+    *sources, dest = shlex.split(value)
+    for source in sources:
+        # COPY a b/ puts a inside b; COPY a b makes b.
+        target = workdir / dest
+        if dest.endswith("/"):
+            target = target / Path(source).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / source).is_dir():
+            skip = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(ROOT / source, target, ignore=skip)
+        else:
+            shutil.copy2(ROOT / source, target)
+
+
 def run_build_stage(image: str, scratch: Path) -> Path:
     """The build stage of ``image``, run here: its COPYs into a scratch context, its ``uv``
     steps with the Makefile's uv (the ``pip install uv`` step is that same pin), its ENV but
@@ -112,18 +132,7 @@ def run_build_stage(image: str, scratch: Path) -> Path:
         if instruction == "WORKDIR":
             workdir.mkdir(parents=True, exist_ok=True)
         elif instruction == "COPY":
-            *sources, dest = shlex.split(value)
-            for source in sources:
-                # COPY a b/ puts a inside b; COPY a b makes b.
-                target = workdir / dest
-                if dest.endswith("/"):
-                    target = target / Path(source).name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if (ROOT / source).is_dir():
-                    skip = shutil.ignore_patterns("__pycache__")
-                    shutil.copytree(ROOT / source, target, ignore=skip)
-                else:
-                    shutil.copy2(ROOT / source, target)
+            copy_into(workdir, value)
         elif instruction == "RUN":
             if value.startswith("pip install"):
                 assert '"uv==${UV_VERSION}"' in value, value
@@ -211,6 +220,54 @@ def test_the_ui_image_builds_the_spa_from_its_lock() -> None:
     final = stages(DOCKER / "ui.Dockerfile")[-1]
     assert any(v.startswith("--from=spa /ui/dist ") for v in final.values("COPY"))
     assert "UI_DIR=/opt/cmf-ui" in " ".join(final.values("ENV"))
+
+
+def run_spa_stage(scratch: Path) -> Path:
+    """The UI image's Node stage, run here: its COPYs into a scratch folder, its RUNs with this
+    machine's npm (``npm ci`` with ``--offline``: from npm's cache, which ``make test`` filled
+    building the UI from the same lock); the ``dist`` it built."""
+    npm = shutil.which("npm")
+    assert npm, "npm is needed (make ui installs what the UI's build needs)"
+    (spa, *_) = stages(DOCKER / "ui.Dockerfile")
+    workdir = scratch / "spa"
+    for instruction, value in spa.instructions:
+        if instruction == "WORKDIR":
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif instruction == "COPY":
+            copy_into(workdir, value)
+        elif instruction == "RUN":
+            argv = shlex.split(value)
+            assert argv[0] == "npm", f"a build step this test does not know: {value}"
+            if argv[1] == "ci":
+                argv.append("--offline")
+            done = subprocess.run(
+                [npm, *argv[1:]],
+                cwd=workdir,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert done.returncode == 0, f"{value}:\n{done.stdout}\n{done.stderr}"
+    return workdir / "dist"
+
+
+async def test_the_ui_image_s_node_stage_builds_the_spa_that_serve_ui_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SPA built from exactly what the stage copies, laid out as the final stage lays it
+    (``UI_DIR``), answered by ``cmf-server serve ui``'s app: the page and every asset it names."""
+    dist = run_spa_stage(tmp_path)
+    monkeypatch.setenv("UI_DIR", str(dist))
+    app = distributed.ui_app()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        page = await client.get("/ui/")
+        assert page.status_code == 200, page.text
+        assets = re.findall(r'(?:src|href)="(/ui/assets/[^"]+)"', page.text)
+        assert any(a.endswith(".js") for a in assets), page.text
+        for asset in assets:
+            assert (await client.get(asset)).status_code == 200, asset
 
 
 def test_the_tensorboard_image_holds_the_locked_tensorboard(tmp_path: Path) -> None:
