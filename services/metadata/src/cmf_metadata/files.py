@@ -23,7 +23,6 @@ import contextlib
 import errno
 import io
 import os
-import stat
 import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -35,6 +34,7 @@ from urllib.parse import quote
 import httpx
 
 from cmf_common.access import check_push, check_write, current_principal
+from cmf_common.contained import folder_inside, open_inside, real_inside
 from cmf_common.errors import DomainError, NotFound, PayloadTooLarge
 
 ENV = "env"
@@ -317,25 +317,14 @@ class LocalFileStore:
             raise ValueError(f"unsafe key {key!r}")  # the domain never builds one
         return self.root.joinpath(*segments)
 
-    def _inside(self, path: Path) -> None:
-        """Refuse a folder that resolves outside the root (a symlink planted in the tree)."""
-        if not path.resolve().is_relative_to(self.root.resolve()):
-            raise PermissionError(13, "Permission denied", str(path))
-
     def _contained(self, key: str) -> Path:
-        """The real path of the file under ``key``, every symlink resolved, if it stays inside
-        the root; a file that resolves elsewhere (a symlink planted in the tree) is as good as
-        missing. A symlink to another file of the store is followed: it reveals nothing the
-        store does not already serve."""
-        real = self._path(key).resolve(strict=True)  # FileNotFoundError when missing
-        if not real.is_relative_to(self.root.resolve()):
-            raise FileNotFoundError(2, "No such file or directory", key)
-        return real
+        """The real path of the file under ``key`` if it stays inside the root (a symlink
+        planted in the tree is as good as missing: ``cmf_common.contained``)."""
+        return real_inside(self.root, self._path(key))
 
     async def save(self, key: str, chunks: Chunks, *, max_bytes: int, replace: bool = True) -> bool:
         path = self._path(key)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        await asyncio.to_thread(self._inside, path.parent)
+        await asyncio.to_thread(folder_inside, self.root, path.parent)
         fd, temp = await asyncio.to_thread(
             tempfile.mkstemp, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent
         )
@@ -363,19 +352,8 @@ class LocalFileStore:
         return stored
 
     async def open(self, key: str) -> Chunks:
-        handle = await asyncio.to_thread(self._open_contained, key)
+        handle = await asyncio.to_thread(open_inside, self.root, self._path(key))
         return _read(handle)
-
-    def _open_contained(self, key: str) -> io.BufferedReader:
-        # O_NOFOLLOW: a symlink swapped in after the check is refused, not followed.
-        fd = os.open(self._contained(key), os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise IsADirectoryError(21, "Not a regular file", key)
-            return os.fdopen(fd, "rb")
-        except BaseException:
-            os.close(fd)
-            raise
 
     def _is_file(self, key: str) -> bool:
         try:

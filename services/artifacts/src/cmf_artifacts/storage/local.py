@@ -4,6 +4,10 @@ A write goes to ``<root>/tmp/`` first and is renamed into place once its md5 is 
 the address holds a whole, verified blob or nothing; a session's parts are files of their own
 under ``<root>/uploads/<session>/``. File work runs in threads (the event loop never waits on
 the disk).
+
+Nothing outside the folder is read or written through it (``cmf_common.contained``): a blob or
+named file whose real path leads out of the folder is as good as missing, and a write whose
+folder resolves outside it is refused.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import stat
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
@@ -31,6 +34,7 @@ from cmf_artifacts.storage import (
     session_not_open,
     too_large,
 )
+from cmf_common.contained import folder_inside, open_inside, size_inside
 from cmf_common.errors import NotFound
 
 # Bytes gathered before one write to the file (one thread hop per MiB, not per chunk).
@@ -58,11 +62,8 @@ class LocalBlobStore:
             raise OSError(f"{self.root} is not writable")
 
     async def stat(self, digest: str) -> BlobInfo | None:
-        try:
-            info = await asyncio.to_thread(os.stat, self.path(digest))
-        except FileNotFoundError:
-            return None
-        return BlobInfo(digest, info.st_size)
+        size = await asyncio.to_thread(size_inside, self.root, self.path(digest))
+        return None if size is None else BlobInfo(digest, size)
 
     async def write(
         self,
@@ -78,14 +79,14 @@ class LocalBlobStore:
             md5 = hashes.md5.hexdigest()
             if md5 != content_md5(digest):
                 raise mismatch(content_md5(digest), md5)
-            await asyncio.to_thread(_publish, temp, self.path(digest))
+            await asyncio.to_thread(_publish, self.root, temp, self.path(digest))
         finally:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
         return Stored(digest, md5, hashes.sha256.hexdigest(), hashes.size)
 
     def read(self, digest: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         missing = blob_not_stored(digest)
-        return _read(self.path(digest), missing, start, end)
+        return _read(self.root, self.path(digest), missing, start, end)
 
     async def delete(self, digest: str) -> None:
         await asyncio.to_thread(self.path(digest).unlink, missing_ok=True)
@@ -101,20 +102,22 @@ class LocalBlobStore:
         temp = self.tmp / uuid.uuid4().hex
         try:
             hashes = await _spool(chunks, temp, max_bytes)
-            placed = await asyncio.to_thread(_place_file, temp, self.file_path(key), replace)
+            placed = await asyncio.to_thread(
+                _place_file, self.root, temp, self.file_path(key), replace
+            )
         finally:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
         return FileInfo(key, hashes.size) if placed else None
 
     async def stat_file(self, key: str) -> FileInfo | None:
-        size = await asyncio.to_thread(_file_size, self.file_path(key))
+        size = await asyncio.to_thread(size_inside, self.root, self.file_path(key))
         return None if size is None else FileInfo(key, size)
 
     def read_file(self, key: str) -> AsyncIterator[bytes]:
-        return _read(self.file_path(key), file_not_stored(key))
+        return _read(self.root, self.file_path(key), file_not_stored(key))
 
     async def list_files(self, prefix: str) -> list[FileInfo]:
-        return await asyncio.to_thread(_list_files, self.files, prefix)
+        return await asyncio.to_thread(_list_files, self.root, self.files, prefix)
 
     async def create_session(self, session: str) -> str:
         await asyncio.to_thread((self.uploads / session).mkdir, parents=True, exist_ok=True)
@@ -154,7 +157,7 @@ class LocalBlobStore:
             if md5 != content_md5(digest):
                 await self.abort_session(session, handle)
                 raise mismatch(content_md5(digest), md5)
-            await asyncio.to_thread(_publish, temp, self.path(digest))
+            await asyncio.to_thread(_publish, self.root, temp, self.path(digest))
         finally:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
         await self.abort_session(session, handle)
@@ -219,9 +222,9 @@ def _flush(handle: BinaryIO) -> None:
     os.fsync(handle.fileno())
 
 
-def _publish(temp: Path, path: Path) -> None:
+def _publish(root: Path, temp: Path, path: Path) -> None:
     """Rename a verified blob into place (one rename: a reader sees all of it or none)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder_inside(root, path.parent)
     os.replace(temp, path)
 
 
@@ -269,11 +272,12 @@ def _concatenate(folder: Path, parts: list[PartInfo], temp: Path, max_bytes: int
 
 
 async def _read(
-    path: Path, missing: NotFound, start: int = 0, end: int | None = None
+    root: Path, path: Path, missing: NotFound, start: int = 0, end: int | None = None
 ) -> AsyncIterator[bytes]:
-    """The bytes ``start``..``end`` (inclusive) of ``path``; ``missing`` when it is not there."""
+    """The bytes ``start``..``end`` (inclusive) of ``path``; ``missing`` when it is not there,
+    is no regular file or resolves outside ``root``."""
     try:
-        handle = await asyncio.to_thread(open, path, "rb")
+        handle = await asyncio.to_thread(open_inside, root, path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise missing from None
     try:
@@ -291,9 +295,9 @@ async def _read(
         await asyncio.to_thread(handle.close)
 
 
-def _place_file(temp: Path, path: Path, replace: bool) -> bool:
+def _place_file(root: Path, temp: Path, path: Path, replace: bool) -> bool:
     """Move a finished file into place; ``False`` when ``replace`` is off and one is there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder_inside(root, path.parent)
     if replace:
         os.replace(temp, path)
         return True
@@ -304,17 +308,10 @@ def _place_file(temp: Path, path: Path, replace: bool) -> bool:
     return True
 
 
-def _file_size(path: Path) -> int | None:
-    try:
-        info = path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
-
-
-def _list_files(root: Path, prefix: str) -> list[FileInfo]:
+def _list_files(store: Path, root: Path, prefix: str) -> list[FileInfo]:
     """Every regular file under ``root`` whose key (its path below ``root``) starts with
-    ``prefix``; symlinked folders are not entered."""
+    ``prefix``; symlinked folders are not entered, files that resolve outside ``store`` are
+    left out."""
     folder, _, _ = prefix.rpartition("/")
     start = root.joinpath(*folder.split("/")) if folder else root
     found = []
@@ -322,6 +319,6 @@ def _list_files(root: Path, prefix: str) -> list[FileInfo]:
         for name in names:
             path = Path(directory, name)
             key = path.relative_to(root).as_posix()
-            if key.startswith(prefix) and (size := _file_size(path)) is not None:
+            if key.startswith(prefix) and (size := size_inside(store, path)) is not None:
                 found.append(FileInfo(key, size))
     return sorted(found, key=lambda f: f.key)
