@@ -54,12 +54,14 @@ log = structlog.get_logger(__name__)
 
 
 class OutageLog:
-    """Requests failed by a database outage, logged as one line when the first fails and then
-    at most one per ``every_s`` with how many failed meanwhile (not a traceback per request;
-    the loops log the outage's end, ``dependency.available``)."""
+    """Requests failed by a dependency's outage (the database's, or another ``event``),
+    logged as one line when the first fails and then at most one per ``every_s`` with how many
+    failed meanwhile (not a traceback per request; the loops log the outage's end,
+    ``dependency.available``)."""
 
-    def __init__(self, every_s: float = 30.0) -> None:
+    def __init__(self, every_s: float = 30.0, event: str = "request.database_unavailable") -> None:
         self.every_s = every_s
+        self.event = event
         self.logged_at: float | None = None
         self.unlogged = 0
 
@@ -69,7 +71,7 @@ class OutageLog:
             self.unlogged += 1
             return
         log.warning(
-            "request.database_unavailable",
+            self.event,
             error=f"{type(exc).__name__}: {exc}"[:300],
             failed_since_last=self.unlogged,
         )

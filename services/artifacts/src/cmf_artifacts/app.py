@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from cmf_artifacts.api import files as file_routes
 from cmf_artifacts.api import native as native_routes
@@ -17,16 +19,19 @@ from cmf_artifacts.blobs import Blobs
 from cmf_artifacts.catalog import MetadataCatalog
 from cmf_artifacts.files import NamedFiles
 from cmf_artifacts.settings import ArtifactSettings
-from cmf_artifacts.storage import BlobStore
+from cmf_artifacts.storage import STORAGE_UNAVAILABLE, BlobStore, StorageUnavailable
 from cmf_artifacts.storage.local import LocalBlobStore
-from cmf_artifacts.storage.s3 import open_s3
+from cmf_artifacts.storage.s3 import CLIENT_ERRORS, is_outage, open_s3
 from cmf_common.access import SignedPrincipal
 from cmf_common.db import ping, service_pool
+from cmf_common.dialects import OutageLog
+from cmf_common.errors import DomainError
 from cmf_common.outbox import OUTBOX_MIGRATIONS
 from cmf_common.prefixes import NATIVE_V1
 from cmf_common.service import Checks, Service, build_service
 
 MIGRATIONS = [OUTBOX_MIGRATIONS, "cmf_artifacts.migrations"]
+STORAGE_OUTAGES = OutageLog(event="request.storage_unavailable")
 
 
 async def open_blob_store(settings: ArtifactSettings, stack: AsyncExitStack) -> BlobStore:
@@ -108,7 +113,24 @@ def create_service(
     app.include_router(seed_routes.router, prefix="/api")
     app.include_router(native_routes.router, prefix=NATIVE_V1)
     app.include_router(file_routes.router, prefix=NATIVE_V1)
+    install_storage_outages(app)
     return service
+
+
+def install_storage_outages(app: FastAPI) -> None:
+    """S3 down, throttling or failing for now: a 503 with ``Retry-After`` in the route's
+    dialect, as a database outage is; any other failure of the S3 client is still a 500."""
+    on_domain_error = app.exception_handlers[DomainError]  # the route's dialect
+
+    async def on_storage_error(request: Request, exc: Exception) -> Response:
+        if not is_outage(exc):
+            raise exc  # to the 500
+        STORAGE_OUTAGES.report(exc)
+        answer = on_domain_error(request, StorageUnavailable(STORAGE_UNAVAILABLE))
+        return await answer if inspect.isawaitable(answer) else answer
+
+    for error in CLIENT_ERRORS:
+        app.add_exception_handler(error, on_storage_error)
 
 
 def create_app(settings: ArtifactSettings | None = None) -> FastAPI:

@@ -166,7 +166,7 @@ class Blobs:
             raise blob_not_stored(digest)
         wanted = parse_range(range_header, blob.size)
         if wanted is None:
-            chunks = self.store.read(blob.digest) if blob.size else _nothing()
+            chunks = self.store.read(blob.digest) if blob.size else no_bytes()
         else:
             chunks = self.store.read(blob.digest, wanted.start, wanted.end)
         return Download(blob, wanted, _counted(chunks))
@@ -332,6 +332,7 @@ async def _counted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _nothing() -> AsyncIterator[bytes]:
+async def no_bytes() -> AsyncIterator[bytes]:
+    """An empty stream."""
     return
     yield b""

@@ -9,14 +9,16 @@ from typing import Any
 
 import httpx
 
-from cmf_common.errors import DomainError, Invalid, NotFound
+from cmf_common.errors import Invalid, NotFound, Unavailable
 
 # Artifact types that have no bytes: a Metrics artifact is its properties (its uri a uuid).
 WITHOUT_BYTES = frozenset({"Metrics"})
 
 
-class MetadataUnavailable(DomainError):
-    status = 503
+class MetadataUnavailable(Unavailable):
+    """The metadata service does not answer, or answers that it cannot for now: 503 with
+    ``Retry-After``."""
+
     code = "metadata_unavailable"
     title = "Metadata service unavailable"
 

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from cmf_artifacts.api.deps import FilesDep
-from cmf_artifacts.api.responses import body_of, stored_answer, stores_body
+from cmf_artifacts.api.responses import body_of, opened, stored_answer, stores_body
 from cmf_artifacts.schemas import BINARY_ANSWER, FileAnswer, FileList
 from cmf_artifacts.storage import file_not_stored
 from cmf_common.dialects import ProblemRoute, errors
 
-router = APIRouter(tags=["artifacts"], route_class=ProblemRoute)
+# Every route reads the catalogue (PostgreSQL) or the store, either of which may be down: 503.
+router = APIRouter(tags=["artifacts"], route_class=ProblemRoute, responses=errors(503))
 
 
 @router.get("/files", response_model=FileList, responses=errors(422))
@@ -49,7 +50,7 @@ async def get_file(files: FilesDep, key: str) -> Response:
     if found is None:
         raise file_not_stored(key)
     return StreamingResponse(
-        files.read(key),
+        await opened(files.read(key)),
         headers={"Content-Length": str(found.size)},
         media_type="application/octet-stream",
     )

@@ -37,7 +37,8 @@ from cmf_artifacts.schemas import (
 from cmf_artifacts.storage import PartInfo, blob_not_stored
 from cmf_common.dialects import ProblemRoute, errors
 
-router = APIRouter(tags=["artifacts"], route_class=ProblemRoute)
+# Every route reads the catalogue (PostgreSQL) or the store, either of which may be down: 503.
+router = APIRouter(tags=["artifacts"], route_class=ProblemRoute, responses=errors(503))
 
 # What the blobs take (check_digest, put_part), said in /openapi.json; the checks stay theirs.
 Digest = Annotated[str, Path(json_schema_extra={"pattern": DIGEST_PATTERN})]

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
-from cmf_artifacts.blobs import Blob, Blobs, Put
+from cmf_artifacts.blobs import Blob, Blobs, Put, no_bytes
 from cmf_artifacts.digests import content_md5, is_manifest
 from cmf_artifacts.ranges import RangeNotSatisfiable
 from cmf_artifacts.schemas import BINARY_BODY
@@ -53,6 +53,7 @@ async def blob_response(
     if request.headers.get("if-none-match") == headers["ETag"] and download.range is None:
         await _close(download.chunks)
         return Response(status_code=304, headers={"ETag": headers["ETag"]})
+    chunks = await opened(download.chunks)
     status = 200
     if download.range is not None:
         wanted = download.range
@@ -60,8 +61,28 @@ async def blob_response(
         headers["Content-Length"] = str(wanted.length)
         status = 206
     return StreamingResponse(
-        download.chunks, status_code=status, headers=headers, media_type=media_type(blob)
+        chunks, status_code=status, headers=headers, media_type=media_type(blob)
     )
+
+
+async def opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` with its first read done before the answer's head is sent: a store that
+    fails (down, or the bytes gone behind the catalogue's back) is then answered in the
+    route's dialect (503, 404) instead of cutting off a 200 already under way."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        return no_bytes()
+    return _after(first, chunks)
+
+
+async def _after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await _close(rest)
 
 
 async def _close(chunks: AsyncIterator[bytes]) -> None:

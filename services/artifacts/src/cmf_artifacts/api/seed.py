@@ -17,7 +17,8 @@ from cmf_common.access import check_push
 from cmf_common.dialects import ProblemRoute, errors
 from cmf_common.errors import Invalid
 
-router = APIRouter(tags=["artifacts"], route_class=ProblemRoute)
+# Every route reads the catalogue (PostgreSQL) or the store, either of which may be down: 503.
+router = APIRouter(tags=["artifacts"], route_class=ProblemRoute, responses=errors(503))
 
 Name = Annotated[str, Query(min_length=1, max_length=4096)]
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Protocol
 
 from cmf_artifacts.digests import Stored
-from cmf_common.errors import Conflict, NotFound, PayloadTooLarge
+from cmf_common.errors import Conflict, NotFound, PayloadTooLarge, Unavailable
 
 READ_CHUNK = 1024 * 1024
 # Where named files (the metadata service's uploads, by key) live beside the DVC layout.
@@ -57,6 +57,16 @@ class DigestMismatch(Conflict):
 
 class TooLarge(PayloadTooLarge):
     code = "blob_too_large"
+
+
+class StorageUnavailable(Unavailable):
+    """The store cannot be reached or cannot serve for now: 503 with ``Retry-After``."""
+
+    code = "storage_unavailable"
+    title = "Storage unavailable"
+
+
+STORAGE_UNAVAILABLE = "the artifact store is unavailable for now; retry shortly"
 
 
 def mismatch(expected: str, actual: str) -> DigestMismatch:

@@ -20,8 +20,10 @@ from datetime import datetime
 from typing import Any
 
 import aioboto3
+import structlog
 from aiobotocore.config import AioConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as S3ConnectionError
 
 from cmf_artifacts.digests import Hashes, Stored, content_md5, object_key
 from cmf_artifacts.storage import (
@@ -38,6 +40,8 @@ from cmf_artifacts.storage import (
 )
 from cmf_common.errors import Invalid, NotFound
 
+log = structlog.get_logger(__name__)
+
 # Parts of one streamed upload sent at once (``S3_PARTS_IN_FLIGHT``): the next part arrives
 # while these are sent.
 PARTS_IN_FLIGHT = 2
@@ -50,8 +54,25 @@ BESIDE_LOOP_BYTES = 1024 * 1024
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
 
 
+# What S3 answers when it cannot serve for now (down behind a proxy, throttling, failing).
+_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
+# The exceptions of the client that may say so (the app answers them; storage/__init__.py).
+CLIENT_ERRORS = (ClientError, S3ConnectionError, HTTPClientError)
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says S3 cannot be reached or cannot serve for now (a 503 the client
+    may retry), not that the request or this service's configuration is wrong (a 500)."""
+    if isinstance(exc, S3ConnectionError | HTTPClientError):
+        return True  # refused, timed out, reset
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return _code(exc) in _UNAVAILABLE or int(status) >= 500
+    return False
 
 
 class S3BlobStore:
@@ -178,7 +199,7 @@ class S3BlobStore:
                 upload = None
         finally:
             if upload is not None:
-                await upload.abort()
+                await _abort_quietly(upload)
         return hashes
 
     def read(self, digest: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
@@ -495,6 +516,17 @@ class _Multipart:
         except ClientError as exc:
             if _code(exc) not in _MISSING:
                 raise
+
+
+async def _abort_quietly(upload: _Multipart) -> None:
+    """Abort an upload that failed; if S3 refuses that too (it went away), the failure that
+    ended the upload is still the one answered, and the stale sweep aborts it later."""
+    try:
+        await upload.abort()
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("upload.abort_deferred", key=upload.key, error=type(exc).__name__)
 
 
 async def open_s3(
