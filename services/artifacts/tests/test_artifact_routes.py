@@ -4,6 +4,7 @@ metadata service resolving artifacts (both apps in-process, real PostgreSQL)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -314,3 +315,80 @@ async def test_the_metadata_answers_say_which_artifacts_are_stored(
     assert item["stored"] is True
     one = await services.metadata.get(f"/api/native/v1/artifacts/{item['id']}")
     assert one.json()["stored"] is True
+
+
+def _manifest(files: dict[str, bytes]) -> bytes:
+    """A directory's DVC 3 manifest: its files' md5s and paths, by path, as DVC writes it."""
+    entries = [{"md5": md5(content), "relpath": path} for path, content in sorted(files.items())]
+    return json.dumps(entries, sort_keys=True).encode()
+
+
+async def test_a_directory_is_pushed_and_pulled_as_its_manifest_then_file_by_file(
+    services: Running, recorded: dict[str, Recorded]
+) -> None:
+    files = {"a.txt": b"first file\n", "sub/b.bin": os.urandom(5000)}
+    manifest = _manifest(files)
+    dir_uri = md5(manifest) + ".dir"
+    payload, _ = pipeline_with_bytes()
+    dataset = recorded["Dataset artifacts/data.xml"]
+    text = json.dumps(payload).replace(dataset.uri, dir_uri).replace(PIPELINE, "Dir-env")
+    pushed = await services.metadata.post(
+        "/api/mlmd_push", json=push_body(json.loads(text), "Dir-env")
+    )
+    assert pushed.json() == {"status": "success"}, pushed.text
+    query = {
+        "pipeline_name": "Dir-env",
+        "artifact_name": dataset.name.replace(dataset.uri, dir_uri),
+    }
+    client = services.artifacts
+    wrong = await client.post("/artifact_push", params=query, content=manifest + b" ")
+    assert_problem(wrong, 409, "digest_mismatch")
+    answer = await client.post("/artifact_push", params=query, content=manifest)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["uri"] == dir_uri and answer.json()["md5"] == md5(manifest)
+    for content in files.values():
+        put = await client.put(f"/api/native/v1/blobs/{md5(content)}", content=content)
+        assert put.status_code == 201, put.text
+
+    pulled = await client.get("/artifact_pull", params=query)
+    assert pulled.status_code == 200, pulled.text
+    assert pulled.content == manifest
+    assert pulled.headers["etag"] == f'"{md5(manifest)}"'  # the md5, as for any blob
+    for entry in json.loads(pulled.content):
+        one = await client.get(f"/api/native/v1/blobs/{entry['md5']}")
+        assert one.content == files[entry["relpath"]]
+
+
+async def test_a_body_over_the_limit_is_413_and_nothing_is_stored(
+    database_url: str, tmp_path: Path, recorded: dict[str, Recorded]
+) -> None:
+    settings = artifact_settings(database_url, tmp_path / "small", max_blob_bytes=1000)
+    train = recorded["Dataset artifacts/parsed/train.tsv"]
+    assert len(train.content) > 1000
+    data = os.urandom(2000)
+
+    def chunked() -> Any:
+        async def body() -> AsyncIterator[bytes]:
+            for start in range(0, len(data), 500):
+                yield data[start : start + 500]
+
+        return body()
+
+    async with running(settings) as small:
+        client = small.artifacts
+        declared = await client.put(f"/api/native/v1/blobs/{md5(data)}", content=data)
+        assert_too_large(declared)
+        streamed = await client.put(f"/api/native/v1/blobs/{md5(data)}", content=chunked())
+        assert_too_large(streamed)
+        assert (await client.head(f"/api/native/v1/blobs/{md5(data)}")).status_code == 404
+        pushed = await client.post("/artifact_push", params=where(train), content=train.content)
+        assert_too_large(pushed)
+        assert (await client.head(f"/api/native/v1/blobs/{train.uri}")).status_code == 404
+
+
+def assert_too_large(answer: httpx.Response) -> None:
+    """A 413 in problem+json: the body limit's own (a declared length, or once the stream
+    passes it) or the store's, whichever saw it first."""
+    assert answer.status_code == 413, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] in ("payload_too_large", "blob_too_large")
