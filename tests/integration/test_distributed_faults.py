@@ -16,16 +16,15 @@ import asyncio
 import hashlib
 import os
 import signal
-import threading
 from collections.abc import Iterator
 
 import aioboto3
 import asyncpg
 import httpx
-import psutil
 import pytest
 from distributed_stack import UNSIGNED, Roles, Stack, running_stack, service_roles
 from raw_http import Connection
+from support import RssPeak
 
 from cmf_common.errors import PROBLEM_JSON
 from cmf_server import topology
@@ -177,33 +176,6 @@ def test_a_service_killed_mid_download_ends_the_answer_early(stack: Stack) -> No
         if topology.ARTIFACTS not in stack.processes:
             stack.start(topology.ARTIFACTS)
     assert got < len(data)
-
-
-class RssPeak:
-    """The peak RSS of a process, sampled every 20 ms while in the block."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.base = self.process.memory_info().rss
-        self.peak = self.base
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.base
 
 
 def test_a_large_body_crosses_the_gateway_both_ways_with_flat_memory(stack: Stack) -> None:
