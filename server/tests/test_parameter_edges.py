@@ -98,16 +98,32 @@ def _calls(server: Gateway) -> list[tuple[str, str, str, str, str]]:
     return calls
 
 
+async def _stored(client: httpx.AsyncClient) -> list[Any]:
+    """What the server holds, as its listings say: pipelines, artifacts, executions."""
+    held = []
+    for path in (
+        "/api/native/v1/pipelines",
+        "/api/native/v1/artifacts?limit=1000",
+        "/api/native/v1/executions?limit=1000",
+    ):
+        answer = await client.get(path)
+        assert answer.status_code == 200, answer.text
+        held.append(answer.json()["items"])
+    return held
+
+
 async def test_no_parameter_value_gets_a_5xx(gateway: tuple[Gateway, httpx.AsyncClient]) -> None:
     server, client = gateway
     calls = _calls(server)
     assert len(calls) > 100
+    before = await _stored(client)
     failures = []
     for method, template, name, kind, url in calls:
         answer = await client.request(method, url)
         if answer.status_code >= 500:
             failures.append(f"{method} {template} {name}={kind}: {answer.status_code}")
     assert not failures, "\n".join(failures)
+    assert await _stored(client) == before, "a refused request stored something"
 
 
 @pytest.mark.parametrize(

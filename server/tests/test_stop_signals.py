@@ -23,9 +23,11 @@ from cmf_testing.waiting import eventually
 STOP_BOUND_S = 30.0
 
 
-def _stopped_within_bound(server: ServerProcess, sig: signal.Signals) -> None:
+def _stopped_within_bound(
+    server: ServerProcess, sig: signal.Signals, *, postgres_up: bool = True
+) -> None:
     pgdata = server.data_dir / "postgres"
-    assert postgres_pids(pgdata), "the embedded PostgreSQL runs"
+    assert bool(postgres_pids(pgdata)) == postgres_up, "the embedded PostgreSQL runs or not"
     started = time.monotonic()
     server.process.send_signal(sig)
     try:
@@ -56,9 +58,12 @@ def test_a_stop_signal_stops_the_server_and_its_postgres(
         server.stop()
 
 
-def test_sigterm_after_an_outage_stops_the_restarted_postgres(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_after_an_outage_stops_the_restarted_postgres(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     """pgserver's own exit hook stopped the postmaster it started, by pid: one that had
-    restarted meanwhile was left running."""
+    restarted meanwhile was left running (and Ctrl-C logged "Application shutdown failed")."""
     server = start_server(tmp_path, free_port())
     try:
         assert _push(server, "before").json() == {"status": "success"}
@@ -71,7 +76,22 @@ def test_sigterm_after_an_outage_stops_the_restarted_postgres(tmp_path: Path) ->
             assert _push(server, "after").json() == {"status": "success"}
 
         eventually(pushes_again, timeout=30, interval=0.5)
-        _stopped_within_bound(server, signal.SIGTERM)
+        _stopped_within_bound(server, sig)
+    finally:
+        server.stop()
+
+
+def test_sigterm_while_postgres_is_down_stops_the_server_within_the_bound(
+    tmp_path: Path,
+) -> None:
+    """The loops are retrying and the pools cannot reach PostgreSQL: the server still stops,
+    and leaves no PostgreSQL behind."""
+    server = start_server(tmp_path, free_port())
+    try:
+        assert _push(server, "before").json() == {"status": "success"}
+        crash(server.data_dir / "postgres")
+        assert _push(server, "during").status_code == 503
+        _stopped_within_bound(server, signal.SIGTERM, postgres_up=False)
     finally:
         server.stop()
 
