@@ -97,6 +97,14 @@ def test_the_images_install_the_locked_packages_with_the_pinned_uv() -> None:
             assert syncs and all("--frozen" in r for r in syncs), path.name
 
 
+def run_step(step: str, argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    """A build stage's ``RUN`` ``step``, run here as ``argv`` (``env``: None inherits ours)."""
+    done = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, f"{step}:\n{done.stdout}\n{done.stderr}"
+
+
 def copy_into(workdir: Path, value: str) -> None:
     """A ``COPY`` from the build context (the repository) into ``workdir``, as docker does it."""
     *sources, dest = shlex.split(value)
@@ -138,16 +146,7 @@ def run_build_stage(image: str, scratch: Path) -> Path:
                 assert '"uv==${UV_VERSION}"' in value, value
                 continue
             assert value.startswith("uv "), f"a build step this test does not know: {value}"
-            done = subprocess.run(
-                [str(uv), *shlex.split(value)[1:]],
-                cwd=workdir,
-                env=environ,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            assert done.returncode == 0, f"{value}:\n{done.stderr}"
+            run_step(value, [str(uv), *shlex.split(value)[1:]], workdir, environ)
     return venv
 
 
@@ -240,15 +239,7 @@ def run_spa_stage(scratch: Path) -> Path:
             assert argv[0] == "npm", f"a build step this test does not know: {value}"
             if argv[1] == "ci":
                 argv.append("--offline")
-            done = subprocess.run(
-                [npm, *argv[1:]],
-                cwd=workdir,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            assert done.returncode == 0, f"{value}:\n{done.stdout}\n{done.stderr}"
+            run_step(value, [npm, *argv[1:]], workdir)
     return workdir / "dist"
 
 
