@@ -374,6 +374,8 @@ async def test_schedules_fire_on_the_fake_clock_and_a_missed_run_runs_once(
     assert await hub.run_due() == 0
     listed = (await client.get("/schedules", params={"server_id": server_id})).json()
     assert listed[0]["next_run_time_utc"] == first + 40 * 60_000
+    v1_listed = await client.get("/api/v1/schedules", params={"server_id": server_id})
+    assert v1_listed.json()["data"] == listed  # the v1 UI's call, its rows in the envelope
     schedule_id = created.json()["schedule_id"]
     logs = (await client.get(f"/schedule-sync/logs/{schedule_id}")).json()
     assert [(log["status"], log["sync_type"]) for log in logs] == [("success", "interval")]
