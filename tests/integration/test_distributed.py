@@ -3,8 +3,9 @@ lineage, artifacts, UI, relay, projector) as a process of its own on loopback, w
 PostgreSQL (each service on a role that sees only its own schema), Kafka, Neo4j, Redis and S3
 (SeaweedFS), and the real ``cmf`` client against the gateway: a push with its uploads, a pull
 into a fresh folder, ``cmf artifact push`` and ``pull`` beside the artifact routes, lineage
-through Kafka, /health from every process. (Each role seeing only its own schema and the merged
-/openapi.json are checked in test_distributed_faults, which needs no lock.)
+through Kafka (and every lineage route read at once after a push, without a token), /health
+from every process. (Each role seeing only its own schema and the merged /openapi.json are
+checked in test_distributed_faults, which needs no lock.)
 
 Uses Kafka and Neo4j: run it under the shared lock (docs/development.md).
 """
@@ -21,6 +22,7 @@ import httpx
 import pytest
 from cmf_client import CmfClient, make_cmf_client
 from distributed_stack import UNSIGNED, Roles, Stack, running_stack, service_roles
+from lineage_reads import read_each_route_right_after_each_push
 from support import KAFKA_BOOTSTRAP, neo4j_env, new_topic
 
 from cmf_gateway.distributed import PROCESS_PARTS
@@ -154,6 +156,14 @@ def test_lineage_reaches_the_graph_through_kafka_and_answers_through_the_gateway
         assert answer.json(), "an empty tree"
 
     eventually(tree, timeout=60, interval=0.5)
+
+
+def test_every_lineage_route_answers_a_push_at_once_without_a_token(stack: Stack) -> None:
+    """Read-after-write across processes: the metadata service posts each push's committed
+    sequence on Redis before it answers; the lineage service, a process of its own behind the
+    relay, Kafka and the projector, waits for it on every route (cmf_lineage.consistency)."""
+    with httpx.Client(base_url=stack.gateway, timeout=60) as client:
+        read_each_route_right_after_each_push(client, pushes=16)
 
 
 def test_health_gathers_every_process_and_part(stack: Stack) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from lineage_reads import TOKEN, get, push, read_each_route_right_after_each_push
 from support import (
     KAFKA_BOOTSTRAP,
     ServerProcess,
@@ -33,7 +34,6 @@ from cmf_testing.waiting import eventually
 pytestmark = pytest.mark.neo4j
 
 REDIS_URL = os.environ.get("CMF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TOKEN = "X-CMF-Consistency-Token"
 
 
 @pytest.fixture(scope="module")
@@ -47,49 +47,36 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]
         yield client
 
 
-def _push(client: httpx.Client, body: dict[str, Any]) -> str:
-    """Push ``body``; the consistency token of its write."""
-    answer = client.post("/api/mlmd_push", json=body)
-    assert answer.status_code == 200 and answer.json() == {"status": "success"}, answer.text
-    return answer.headers[TOKEN]
-
-
-def _get(client: httpx.Client, path: str, token: str | None = None, **params: Any) -> Any:
-    answer = client.get(path, params=params, headers={TOKEN: token} if token else {})
-    assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text[:300]}"
-    return answer.json()
-
-
 def test_every_lineage_route_answers_a_push_at_once_with_its_token(
     embedded: httpx.Client,
 ) -> None:
-    token = _push(embedded, cmf_fixture("push_example.json"))
-    tree = _get(embedded, "/artifact-lineage/tangled-tree/Test-env", token)
+    token = push(embedded, cmf_fixture("push_example.json"))
+    tree = get(embedded, "/artifact-lineage/tangled-tree/Test-env", token)
     assert len(tree) == 3
-    assert _get(embedded, "/api/artifact-lineage/tangled-tree/Test-env", token) == tree
-    mixed = _get(embedded, "/api/artifact-execution-lineage/tangled-tree/Test-env", token)
+    assert get(embedded, "/api/artifact-lineage/tangled-tree/Test-env", token) == tree
+    mixed = get(embedded, "/api/artifact-execution-lineage/tangled-tree/Test-env", token)
     assert len(mixed) > len(tree)  # executions between the artifacts' layers
-    display = _get(embedded, "/display_lineage", token, pipeline_name="Test-env")
+    display = get(embedded, "/display_lineage", token, pipeline_name="Test-env")
     data = next(n for n in display["nodes"] if n.get("display_name") == "data.xml:18b9")
     artifact_id = data["id"].split(":")[1]
-    seed = _get(embedded, f"/lineage/{artifact_id}", token, direction="downstream")
+    seed = get(embedded, f"/lineage/{artifact_id}", token, direction="downstream")
     assert [n for n in seed["nodes"] if n["kind"] == "execution"]
-    assert _get(embedded, f"/api/lineage/{artifact_id}", token, direction="downstream") == seed
-    ours = _get(
+    assert get(embedded, f"/api/lineage/{artifact_id}", token, direction="downstream") == seed
+    ours = get(
         embedded, f"/api/native/v1/lineage/artifacts/{artifact_id}", token, direction="downstream"
     )
     assert ours == seed
-    ancestry = _get(embedded, "/execution-lineage/tangled-tree/72d0/Test-env", token)
+    ancestry = get(embedded, "/execution-lineage/tangled-tree/72d0/Test-env", token)
     assert ancestry == [
         [{"id": "Prepare_6e89", "parents": []}],
         [{"id": "Train_72d0", "parents": ["Prepare_6e89"]}],
     ]
-    assert _get(embedded, "/api/execution-lineage/tangled-tree/72d0/Test-env", token) == ancestry
+    assert get(embedded, "/api/execution-lineage/tangled-tree/72d0/Test-env", token) == ancestry
 
 
 def test_reads_without_a_token_see_a_push_once_projected(embedded: httpx.Client) -> None:
     name = f"gw-{uuid.uuid4().hex[:8]}"
-    _push(embedded, push_body(name, 4))
+    push(embedded, push_body(name, 4))
     path = f"/artifact-lineage/tangled-tree/{name}"
 
     def projected() -> Any:
@@ -100,24 +87,24 @@ def test_reads_without_a_token_see_a_push_once_projected(embedded: httpx.Client)
         return answer.json()
 
     tree = eventually(projected, timeout=30)
-    assert _get(embedded, path) == tree
+    assert get(embedded, path) == tree
 
 
 def test_a_read_after_a_token_read_never_answers_from_before_it(embedded: httpx.Client) -> None:
     name = f"gw-{uuid.uuid4().hex[:8]}"
-    first = _push(embedded, push_body(name, 2))
+    first = push(embedded, push_body(name, 2))
     path = f"/artifact-lineage/tangled-tree/{name}"
-    before = _get(embedded, path, first)
-    assert _get(embedded, path) == before  # now cached under the board's version
-    again = _push(embedded, push_body(name, 3, seed=1))  # more executions in the same pipeline
-    after = _get(embedded, path, again)
+    before = get(embedded, path, first)
+    assert get(embedded, path) == before  # now cached under the board's version
+    again = push(embedded, push_body(name, 3, seed=1))  # more executions in the same pipeline
+    after = get(embedded, path, again)
     assert after != before
-    assert _get(embedded, path) == after
+    assert get(embedded, path) == after
 
 
 def test_a_token_not_reached_is_a_503_through_the_gateway(embedded: httpx.Client) -> None:
     name = f"gw-{uuid.uuid4().hex[:8]}"
-    pipeline, _, seq = _push(embedded, push_body(name, 1)).rpartition(":")
+    pipeline, _, seq = push(embedded, push_body(name, 1)).rpartition(":")
     ahead = {TOKEN: f"{pipeline}:{int(seq) + 100}"}
     cmf = embedded.get(f"/artifact-lineage/tangled-tree/{name}", headers=ahead)
     assert cmf.status_code == 503 and cmf.headers["retry-after"] == "1"
@@ -126,39 +113,10 @@ def test_a_token_not_reached_is_a_503_through_the_gateway(embedded: httpx.Client
     assert ours.headers["content-type"] == "application/problem+json"
 
 
-def _read_each_route_right_after_each_push(client: httpx.Client, pushes: int = 20) -> None:
-    """Fresh pipelines pushed one by one, each read at once on every lineage route without a
-    token: never a 404, never an empty tree (cmf_lineage.consistency)."""
-    for n in range(pushes):
-        name = f"raw-{uuid.uuid4().hex[:8]}-{n}"
-        _push(client, push_body(name, 2))
-        tree = _get(client, f"/artifact-lineage/tangled-tree/{name}")
-        assert len(tree) == 3, tree  # two steps: their Datasets' layers and the first's inputs
-        mixed = _get(client, f"/api/artifact-execution-lineage/tangled-tree/{name}")
-        assert len(mixed) > len(tree)
-        display = _get(client, "/display_lineage", pipeline_name=name, level="execution")
-        execution = next(n for n in display["nodes"] if n["kind"] == "execution")
-        uuid_prefix = execution["display_name"].rpartition("_")[2]
-        ancestry = _get(client, f"/execution-lineage/tangled-tree/{uuid_prefix}/{name}")
-        assert ancestry and ancestry[0], ancestry
-        artifact_id = _an_artifact_id(client, name, None)
-        walk = _get(client, f"/lineage/{artifact_id}")
-        assert [n for n in walk["nodes"] if n["kind"] == "execution"], walk
-        assert _get(client, f"/api/native/v1/lineage/artifacts/{artifact_id}") == walk
-        upstream = _get(client, f"/v1/pipelines/{name}/artifacts/lineage")
-        assert upstream["status"] == "success" and upstream["data"] == tree
-        flow = _get(client, f"/v1/pipelines/{name}/hierarchical-lineage")
-        assert flow["status"] == "success" and flow["data"]["nodes"], flow
-        # CMFQuery: the artifacts from the metadata store, their executions from the graph
-        artifacts = _get(client, f"/api/v1/artifacts/{name}")["data"]["artifacts"]
-        linked = _get(client, f"/api/v1/artifacts/name/{artifacts[-1]['name']}/executions")
-        assert linked["status"] == "success" and linked["data"]["executions"], linked
-
-
 def test_every_lineage_route_answers_a_push_at_once_without_a_token(
     embedded: httpx.Client,
 ) -> None:
-    _read_each_route_right_after_each_push(embedded)
+    read_each_route_right_after_each_push(embedded)
 
 
 def test_with_redis_down_pushes_succeed_and_reads_stay_consistent(
@@ -171,12 +129,12 @@ def test_with_redis_down_pushes_succeed_and_reads_stay_consistent(
         start_server(tmp_path_factory.mktemp("redis-down"), free_port(), env) as server,
         httpx.Client(base_url=server.base_url, timeout=60) as client,
     ):
-        _read_each_route_right_after_each_push(client, pushes=5)
+        read_each_route_right_after_each_push(client, pushes=5)
 
 
 def _an_artifact_id(client: httpx.Client, pipeline: str, token: str | None) -> str:
     """The metadata id of one of the pipeline's artifacts, from /display_lineage."""
-    display = _get(client, "/api/display_lineage", token, pipeline_name=pipeline)
+    display = get(client, "/api/display_lineage", token, pipeline_name=pipeline)
     return str(next(n for n in display["nodes"] if n["kind"] == "artifact")["id"].split(":")[1])
 
 
@@ -222,7 +180,7 @@ def test_reads_through_the_gateway_follow_the_workers_projection_via_redis(
 ) -> None:
     client, group = distributed
     name = f"gw-{uuid.uuid4().hex[:8]}"
-    _push(client, push_body(name, 3))
+    push(client, push_body(name, 3))
     path = f"/artifact-lineage/tangled-tree/{name}"
 
     def projected() -> Any:
@@ -232,13 +190,13 @@ def test_reads_through_the_gateway_follow_the_workers_projection_via_redis(
         return answer.json()
 
     first = eventually(projected, timeout=60)
-    token = _push(client, push_body(name, 5, seed=1))
-    pinned = _get(client, path, token)
+    token = push(client, push_body(name, 5, seed=1))
+    pinned = get(client, path, token)
     assert pinned != first
-    assert _get(client, path) == pinned  # the token read posted its version to Redis
+    assert get(client, path) == pinned  # the token read posted its version to Redis
     artifact_id = _an_artifact_id(client, name, token)
-    lineage = _get(client, f"/api/native/v1/lineage/artifacts/{artifact_id}", token)
-    assert _get(client, f"/lineage/{artifact_id}") == lineage
+    lineage = get(client, f"/api/native/v1/lineage/artifacts/{artifact_id}", token)
+    assert get(client, f"/lineage/{artifact_id}") == lineage
     assert _board_holds(group)
 
 
@@ -248,7 +206,7 @@ def test_every_lineage_route_answers_a_push_at_once_through_kafka(
     """The relay and the lineage worker between the push and the graph; the committed
     sequences on Redis."""
     client, _ = distributed
-    _read_each_route_right_after_each_push(client)
+    read_each_route_right_after_each_push(client)
 
 
 def _forget_board(group: str, topic: str) -> None:

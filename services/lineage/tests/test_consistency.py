@@ -33,6 +33,12 @@ ROUTES = (
     "/v1/pipelines/Test-env/artifacts/lineage",
     "/v1/pipelines/Test-env/hierarchical-lineage",
 )
+# CMFQuery's graph questions cover every pipeline, as a walk does (the captured push's model).
+MODEL = "artifacts/model/model.pkl:cd24e3c0c20c51b12879a98838cfea55:2"
+CMFQUERY = tuple(
+    f"/v1/artifacts/name/{MODEL}/{question}"
+    for question in ("ancestors", "parents", "executions", "producer-execution")
+)
 
 
 class Sequences:
@@ -86,13 +92,20 @@ async def test_a_walk_waits_for_every_pipeline(scene: Scene) -> None:
         artifact = next(n for n in display["nodes"] if n["kind"] == "artifact")["id"]
         walk = f"/lineage/{artifact.split(':')[1]}"
         assert (await client.get(walk)).status_code == 200
+        for route in CMFQUERY:
+            answer = await client.get(route)
+            assert answer.status_code == 200 and answer.json()["status"] == "success", route
         await committed.post("Another", 4)  # a push of another pipeline, not projected
         behind = await client.get(walk)
         ours = await client.get(f"/api/native/v1/lineage/artifacts/{artifact.split(':')[1]}")
+        questions = [await client.get(route) for route in CMFQUERY]
         tree = await client.get(TREE)  # covers Test-env only: answered
     assert behind.status_code == 503 and behind.headers["retry-after"] == "1"
     assert behind.headers["content-type"] == "application/problem+json"
     assert ours.status_code == 503
+    for route, answer in zip(CMFQUERY, questions, strict=True):
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1", route
+        assert answer.json()["status"] == "error" and answer.json()["code"] == 503, route
     assert tree.status_code == 200
 
 
