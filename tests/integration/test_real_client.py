@@ -16,6 +16,7 @@ import httpx
 import pytest
 from cmf_client import CmfClient, Workspace, make_cmf_client
 
+from cmf_testing.envelopes import enveloped
 from cmf_testing.waiting import eventually
 
 pytestmark = pytest.mark.client
@@ -272,3 +273,111 @@ def test_pushed_executions_are_listed_by_stage(
         if p["name"] == "Execution_uuid"
     ]
     assert (listed["total_items"], uuids) == (1, [workspace.executions["Train"]]), listed
+
+
+def _v1(base_url: str, path: str, body: Any = None) -> Any:
+    """A v1 route's ``data``, checked to be upstream's success envelope (docs/upstream-v1.md)."""
+    if body is None:
+        answer = httpx.get(f"{base_url}{path}", timeout=30)
+    else:
+        answer = httpx.post(f"{base_url}{path}", json=body, timeout=30)
+    return enveloped(answer, 200)
+
+
+@pytest.mark.parametrize("prefix", ["/v1", "/api/v1"])
+def test_every_v1_route_answers_the_real_clients_push_as_its_twin(
+    module_server: str,
+    workspace: Workspace,
+    local_summary: dict[str, Any],
+    first_push: str,
+    prefix: str,
+) -> None:
+    """Upstream's v1 generation over what the real client pushed and uploaded: each route in its
+    envelope, holding what its 0.1.0 twin answers (or, for CMFQuery, what was pushed)."""
+    server, p = module_server, workspace.pipeline
+    v1 = f"{server}{prefix}"
+    prepare, train = f"{p}/Prepare", f"{p}/Train"
+
+    def twin(path: str, **params: Any) -> Any:
+        answer = httpx.get(f"{server}/api{path}", params=params, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    assert p in _v1(v1, "/pipelines")
+    assert _v1(v1, f"/pipelines/{p}/stages")["stages"] == twin(f"/pipeline-stages/{p}")["stages"]
+    for stage in (prepare, train):
+        assert _v1(v1, f"/pipelines/{p}/stages/{stage}/artifacts/types", {}) == twin(
+            f"/artifact-types-by-stage/{p}", stage_name=stage
+        )
+        assert _v1(v1, f"/pipelines/{p}/stages/{stage}/executions", {}) == twin(
+            f"/executions-by-stage/{p}", stage_name=stage
+        )
+    assert _v1(v1, f"/pipelines/{p}/stages/{train}/artifacts", {"artifact_type": "Model"}) == (
+        twin(f"/artifacts-by-stage/{p}", stage_name=train, artifact_type="Model")
+    )
+    assert _v1(v1, f"/pipelines/{p}/executions/list") == twin(f"/list-of-executions/{p}")
+    assert _v1(v1, "/artifacts/types") == twin("/artifact_types")
+    executions = _v1(v1, f"/pipelines/{p}/executions")
+    assert {e["Execution_uuid"] for e in executions} == set(workspace.executions.values())
+    artifacts = _v1(v1, f"/pipelines/{p}/artifacts")
+    assert {a["uri"] for a in artifacts} == {uri for _, uri in _artifact_kinds(local_summary)}
+
+    (model,) = (a for a in artifacts if a["type"] == "Model")
+    card = twin("/model-card", modelId=model["id"])
+    assert _v1(v1, f"/artifacts/models/{model['id']}/card") == card
+    assert _v1(v1, f"/model-card?modelId={model['id']}") == card
+
+    # The lineage service's v1 routes: the 0.1.0 twins' bodies (the push is acknowledged, so a
+    # read answers it at once).
+    uuid4 = workspace.executions["Train"][:4]
+    assert _v1(v1, f"/pipelines/{p}/artifacts/lineage") == twin(
+        f"/artifact-lineage/tangled-tree/{p}"
+    )
+    assert _v1(v1, f"/pipelines/{p}/artifact-executions/lineage") == twin(
+        f"/artifact-execution-lineage/tangled-tree/{p}"
+    )
+    assert _v1(v1, f"/pipelines/{p}/executions/{uuid4}/lineage") == twin(
+        f"/execution-lineage/tangled-tree/{uuid4}/{p}"
+    )
+    flow = _v1(v1, f"/pipelines/{p}/hierarchical-lineage")
+    assert {n["id"] for n in flow["nodes"] if n["type"] == "stage"} == {
+        f"stage:{prepare}",
+        f"stage:{train}",
+    }
+
+    # The files the client uploaded after its push.
+    (env_name,) = {
+        a["name"].split(":")[0] for a in local_summary["artifacts"] if a["type"] == "Environment"
+    }
+    env_text = (workspace.folder / env_name).read_text()
+    assert _v1(v1, f"/python-env?file_name={env_name}") == env_text  # as the UI sends it
+    assert _v1(v1, f"/python-env/{Path(env_name).name}") == env_text
+    assert _v1(v1, f"/pipelines/{p}/executions/{workspace.executions['Train']}/python-env") == (
+        env_text
+    )
+    (label_md5,) = {uri for kind, uri in _artifact_kinds(local_summary) if kind == "Label"}
+    labels = (workspace.folder / "artifacts" / "labels.csv").read_text()
+    assert _v1(v1, f"/label-data?file_name={label_md5}") == labels
+
+    # CMFQuery over REST: the tables from the metadata store, the questions from the graph.
+    assert p in _v1(v1, "/pipelines/names")["pipelines"]
+    assert isinstance(_v1(v1, f"/pipelines/{p}/id")["pipeline_id"], int)
+    pulled = json.loads(_pull(server, p).text)
+    assert _v1(v1, f"/pipelines/{p}/json") == pulled
+    assert {e["Execution_uuid"] for e in _v1(v1, f"/executions/pipeline/{p}")["executions"]} == (
+        set(workspace.executions.values())
+    )
+    model_name = model["name"]
+    ancestors = _v1(v1, f"/artifacts/name/{model_name}/ancestors")["artifacts"]
+    assert "Dataset" in {a["type"] for a in ancestors}
+    producer = _v1(v1, f"/artifacts/name/{model_name}/producer-execution")["execution"]
+    assert producer["Execution_uuid"] == workspace.executions["Train"]
+    dataset = next(a["name"] for a in ancestors if a["type"] == "Dataset")
+    assert _v1(v1, f"/artifacts/name/{dataset}/children")["artifacts"]
+
+    # The push and pull of v1: the raw MLMD document of 0.1.0's pull, and the same merge.
+    v1_pull = httpx.post(f"{v1}/mlmd/pull", json={"pipeline_name": p}, timeout=30)
+    assert v1_pull.status_code == 200 and v1_pull.headers["content-type"].startswith("text/html")
+    assert json.loads(v1_pull.text) == pulled
+    body = {"pipeline_name": p, "json_payload": json.dumps(pulled), "exec_uuid": None}
+    assert _v1(v1, "/mlmd/push", body) == {"status": "exists"}
