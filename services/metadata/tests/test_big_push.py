@@ -185,6 +185,8 @@ def _bad_bodies(payload: dict[str, Any]) -> dict[str, bytes]:
         "NUL": encoded(
             {"pipeline_name": PIPELINE, "json_payload": json.dumps(payload) + "\\u0000"}
         ),
+        "NUL in the pipeline name": encoded(body_for(payload, pipeline="Test\x00env")),
+        "NUL in the exec_uuid": encoded({**body_for(payload), "exec_uuid": "a\x00b"}),
     }
 
 

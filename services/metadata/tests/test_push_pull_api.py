@@ -459,6 +459,23 @@ async def test_pull_of_an_unknown_exec_uuid_is_the_literal_no_exec_uuid(
     assert answer.status_code == 200 and answer.text == "no_exec_uuid"
 
 
+@pytest.mark.parametrize("path", ["/mlmd_pull", "/api/mlmd_pull", "/api/mlmd_push"])
+@pytest.mark.parametrize("field", ["pipeline_name", "exec_uuid"])
+async def test_a_nul_in_a_body_name_is_a_422_not_a_database_error(
+    client: httpx.AsyncClient, push_body: dict[str, Any], path: str, field: str
+) -> None:
+    """Issue 12 item 9: a NUL in mlmd_pull's exec_uuid was a 500 (PostgreSQL's text cannot
+    hold one); it is refused as a query parameter's is, and nothing is stored."""
+    await client.post("/api/mlmd_push", json=push_body)
+    body = {**push_body, "pipeline_name": PIPELINE, field: "a\x00b"}
+    answer = await client.post(path, json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["status"] == "invalid_request"
+    assert answer.json()["detail"][0]["loc"] == ["body", field]
+    pipelines = (await client.get("/api/native/v1/pipelines")).json()["items"]
+    assert [p["name"] for p in pipelines] == [PIPELINE]
+
+
 async def test_pull_of_an_unknown_pipeline_is_404(client: httpx.AsyncClient) -> None:
     answer = await client.post("/api/mlmd_pull", json={"pipeline_name": "NoSuch"})
     assert answer.status_code == 404

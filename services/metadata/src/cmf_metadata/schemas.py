@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from cmf_common.errors import error_items
 
@@ -83,25 +83,35 @@ class PayloadIn(_Wire):
     Pipeline: list[PipelineIn] | None = None
 
 
-class PushRequest(BaseModel):
-    """``POST /mlmd_push``. ``id`` is the legacy (≤0.0.9x) client's execution id."""
+class _NamedBody(BaseModel):
+    """A CMF body naming a pipeline and an execution: unknown fields ignored; a NUL in either
+    name is refused (a 422), as in a query parameter (cmf_common.parameters): PostgreSQL's
+    text cannot hold one, and a query with it failed (a 500)."""
 
     model_config = ConfigDict(extra="ignore")
 
     pipeline_name: Annotated[str, Field(max_length=MAX_PIPELINE_NAME)] | None = None
     exec_uuid: Annotated[str, Field(max_length=256)] | None = None
+
+    @field_validator("pipeline_name", "exec_uuid", mode="after")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class PushRequest(_NamedBody):
+    """``POST /mlmd_push``. ``id`` is the legacy (≤0.0.9x) client's execution id."""
+
     json_payload: str
     id: int | str | None = None
 
 
-class PullRequest(BaseModel):
+class PullRequest(_NamedBody):
     """``POST /mlmd_pull``; ``last_sync_time`` is epoch milliseconds (an integer: ``true`` or
     ``"5"`` is refused, not read as 1 or 5)."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    pipeline_name: Annotated[str, Field(max_length=MAX_PIPELINE_NAME)] | None = None
-    exec_uuid: Annotated[str, Field(max_length=256)] | None = None
     last_sync_time: StrictInt | None = None
 
 
@@ -171,7 +181,10 @@ class LeanPayload(msgspec.Struct, frozen=True):
 
 
 class LeanPushRequest(msgspec.Struct, frozen=True):
+    # A NUL in a name fails here too, so pydantic's PushRequest words the 422 (_NamedBody).
     json_payload: str
-    pipeline_name: Annotated[str, msgspec.Meta(max_length=MAX_PIPELINE_NAME)] | None = None
-    exec_uuid: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    pipeline_name: (
+        Annotated[str, msgspec.Meta(max_length=MAX_PIPELINE_NAME, pattern="^[^\x00]*$")] | None
+    ) = None
+    exec_uuid: Annotated[str, msgspec.Meta(max_length=256, pattern="^[^\x00]*$")] | None = None
     id: int | str | None = None
