@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +28,32 @@ from cmf_testing.servers import start_server as start_server
 from cmf_testing.servers import start_worker as start_worker
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def run_checked(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end (no stdin, its output captured as text); fail the test with
+    everything it printed unless it exits 0."""
+    done = subprocess.run(
+        [os.fspath(a) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    command = [os.fspath(a) for a in args]
+    assert done.returncode == 0, (
+        f"{command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    )
+    return done
 
 
 def services(command: str, env: Mapping[str, str] | None = None) -> None:

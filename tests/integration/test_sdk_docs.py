@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+
+from support import run_checked
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120
@@ -12,16 +13,9 @@ TIMEOUT_S = 120
 def test_make_sdk_docs_writes_the_reference_from_the_docstrings(tmp_path: Path) -> None:
     out = tmp_path / "sdk-docs"
     # `-o install`: the venv running this test is the one the target uses; not synced again.
-    done = subprocess.run(
-        ["make", "-s", "-o", "install", "sdk-docs", f"SDK_DOCS={out}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-        stdin=subprocess.DEVNULL,
+    run_checked(
+        ["make", "-s", "-o", "install", "sdk-docs", f"SDK_DOCS={out}"], cwd=REPO, timeout=TIMEOUT_S
     )
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert (out / "index.html").is_file()
     page = (out / "cmf_server_client.html").read_text()
     # The clients, the CmfQuery facade with the seed's questions, and their docstrings' words.

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from support import run_checked
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "libs" / "client"
@@ -31,32 +31,12 @@ SETUP_TIMEOUT_S = 900  # the first run installs PyPy and the venv
 def _run(
     args: list[str | Path], *, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> str:
-    done = subprocess.run(
-        [str(a) for a in args],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        cwd=cwd,
-    )
-    output = f"{done.stdout}\n{done.stderr}"
-    assert done.returncode == 0, f"{args} exited {done.returncode}:\n{output}"
-    return done.stdout
+    return run_checked(args, timeout=COMMAND_TIMEOUT_S, env=env, cwd=cwd).stdout
 
 
 @pytest.fixture(scope="module")
 def python39() -> Path:
-    done = subprocess.run(
-        [str(REPO / "scripts" / "sdk-py39-venv.sh")],
-        capture_output=True,
-        text=True,
-        timeout=SETUP_TIMEOUT_S,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 0, f"scripts/sdk-py39-venv.sh failed:\n{done.stdout}\n{done.stderr}"
+    done = run_checked([REPO / "scripts" / "sdk-py39-venv.sh"], timeout=SETUP_TIMEOUT_S)
     return Path(done.stdout.strip().splitlines()[-1]) / "bin" / "python"
 
 

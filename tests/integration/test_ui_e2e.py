@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cmf_client import CmfClient, make_cmf_client
-from support import free_port, start_server
+from support import free_port, run_checked, start_server
 
 pytestmark = pytest.mark.client
 
@@ -33,19 +32,8 @@ SWEEP_RUNS = 30
 
 
 def _run(args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        args,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    output = f"{done.stdout}\n{done.stderr}"
-    assert done.returncode == 0, f"{args} exited {done.returncode}:\n{output}"
-    return output
+    done = run_checked(args, cwd=cwd, timeout=timeout, env=env)
+    return f"{done.stdout}\n{done.stderr}"
 
 
 @pytest.fixture(scope="module")
