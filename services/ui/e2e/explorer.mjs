@@ -157,6 +157,9 @@ export const scenarios = {
       // No edge runs behind a node (the Environment, read by both executions, passes Prepare's
       // outputs on its way to Train).
       assert.deepEqual(await edgesBehindNodes(page), []);
+      // Each edge ends in an arrowhead at its target.
+      const markers = await page.locator(".graph-svg path.edge").evaluateAll((paths) => paths.map((p) => getComputedStyle(p).markerEnd));
+      assert.ok(markers.length > 0 && markers.every((m) => m.includes("cmf-arrow")), markers.join());
       const ids = await nodeIds(page);
       assert.ok(ids.some((id) => id.startsWith("artifact:")) && ids.some((id) => id.startsWith("execution:")), ids.join());
       assert.equal(ids.length, first.nodes);
@@ -416,6 +419,7 @@ export const scenarios = {
           root: doc.documentElement.nodeName,
           nodes: doc.querySelectorAll("g[data-id]").length,
           edges: doc.querySelectorAll("path.e").length,
+          arrows: doc.querySelectorAll("defs marker").length,
           viewBox: doc.documentElement.getAttribute("viewBox"),
         };
       }, svg.body.toString("utf8"));
@@ -423,6 +427,7 @@ export const scenarios = {
       assert.equal(parsed.root, "svg");
       assert.equal(parsed.nodes, shown.nodes);
       assert.equal(parsed.edges, shown.edges);
+      assert.equal(parsed.arrows, 2);
       assert.ok(!svg.body.toString("utf8").includes("/work/"), "no local paths in the SVG");
       const json = JSON.parse((await downloaded(page, "JSON")).body.toString("utf8"));
       assert.equal(json.nodes.length, shown.nodes);

@@ -216,6 +216,31 @@ function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+const ARROW_LENGTH = 7;
+const ARROW_HALF_WIDTH = 3.5;
+
+function arrowheads(ctx: CanvasRenderingContext2D, scene: Scene, edges: SceneEdge[]): void {
+  ctx.beginPath();
+  for (const e of edges) {
+    const b = scene.nodes[e.t] as SceneNode;
+    const tx = b.x - b.w / 2;
+    ctx.moveTo(tx, b.y);
+    ctx.lineTo(tx - ARROW_LENGTH, b.y - ARROW_HALF_WIDTH);
+    ctx.lineTo(tx - ARROW_LENGTH, b.y + ARROW_HALF_WIDTH);
+    ctx.closePath();
+  }
+  ctx.fill();
+}
+
+// An SVG marker of the same arrowhead, `fill` its colour (a CSS value: a variable in the view).
+function arrowMarker(id: string, fill: string): string {
+  return (
+    `<marker id="${id}" viewBox="0 0 ${ARROW_LENGTH} ${2 * ARROW_HALF_WIDTH}" refX="${ARROW_LENGTH}" refY="${ARROW_HALF_WIDTH}" ` +
+    `markerUnits="userSpaceOnUse" markerWidth="${ARROW_LENGTH}" markerHeight="${2 * ARROW_HALF_WIDTH}" orient="auto">` +
+    `<path d="M0,0L${ARROW_LENGTH},${ARROW_HALF_WIDTH}L0,${2 * ARROW_HALF_WIDTH}z" style="fill:${fill}"/></marker>`
+  );
+}
+
 // The scene drawn on a 2D context at a transform: what the canvas view draws each frame and
 // what the PNG export draws once.
 export function drawScene(
@@ -245,21 +270,30 @@ export function drawScene(
   ctx.globalAlpha = onPath ? 0.25 : t.k < CURVE_MIN_SCALE ? 0.45 : 0.8;
   ctx.beginPath();
   const special: SceneEdge[] = [];
+  const drawn: SceneEdge[] = [];
   for (const e of scene.edges) {
     const a = scene.nodes[e.s] as SceneNode;
     const b = scene.nodes[e.t] as SceneNode;
     const ex0 = Math.min(a.x, b.x) - 80;
     const ex1 = Math.max(a.x, b.x) + 80;
-    const ey0 = Math.min(a.y, b.y);
-    const ey1 = Math.max(a.y, b.y);
+    const laned = !Number.isNaN(e.lane);
+    const ey0 = laned ? Math.min(a.y, b.y, e.lane) : Math.min(a.y, b.y);
+    const ey1 = laned ? Math.max(a.y, b.y, e.lane) : Math.max(a.y, b.y);
     if (ex1 < x0 || ex0 > x1 || ey1 < y0 || ey0 > y1) continue;
     if (onPath && hl.pathEdges.has(e.key)) {
       special.push(e);
       continue;
     }
     traceEdge(ctx, a, b, e, curved);
+    drawn.push(e);
   }
   ctx.stroke();
+  // Arrowheads where edges meet their targets (they arrive level), once labels are drawn.
+  const arrows = t.k >= LABEL_MIN_SCALE;
+  if (arrows) {
+    ctx.fillStyle = colors.edge;
+    arrowheads(ctx, scene, drawn);
+  }
   ctx.globalAlpha = 1;
   if (special.length) {
     ctx.strokeStyle = colors.accent;
@@ -267,6 +301,10 @@ export function drawScene(
     ctx.beginPath();
     for (const e of special) traceEdge(ctx, scene.nodes[e.s] as SceneNode, scene.nodes[e.t] as SceneNode, e, true);
     ctx.stroke();
+    if (arrows) {
+      ctx.fillStyle = colors.accent;
+      arrowheads(ctx, scene, special);
+    }
   }
   // Nodes: batched by colour.
   const byColor = new Map<string, SceneNode[]>();
@@ -317,7 +355,8 @@ export function sceneSvg(scene: Scene, hl: Highlight, title: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="${scene.minX - pad} ${scene.minY - pad} ${w} ${h}" width="${w}" height="${h}">`,
     `<title>${escapeXml(title)}</title>`,
     `<style>text{font:12px Inter,ui-sans-serif,system-ui,sans-serif;fill:${c.text};dominant-baseline:middle}` +
-      `.e{fill:none;stroke:${c.edge};stroke-width:1.2}.e.p{stroke:${c.accent};stroke-width:3}</style>`,
+      `.e{fill:none;stroke:${c.edge};stroke-width:1.2;marker-end:url(#a)}.e.p{stroke:${c.accent};stroke-width:3;marker-end:url(#ap)}</style>`,
+    `<defs>${arrowMarker("a", c.edge)}${arrowMarker("ap", c.accent)}</defs>`,
     `<rect x="${scene.minX - pad}" y="${scene.minY - pad}" width="${w}" height="${h}" fill="${c.bg}"/>`,
     `<g class="edges">`,
   ];
@@ -469,6 +508,8 @@ export class GraphView {
     svg.setAttribute("aria-label", "Lineage graph");
     this.host.insertBefore(svg, this.minimap);
     const root = select(svg);
+    // Arrowheads where edges meet their targets, in the edges' colours (explorer.css).
+    root.append("defs").html(arrowMarker("cmf-arrow", "var(--faint)") + arrowMarker("cmf-arrow-path", "var(--accent)"));
     const viewport = root.append("g").attr("class", "viewport");
     viewport
       .append("g")
