@@ -29,6 +29,7 @@ class Ran:
     """Which routes ran."""
 
     paths: list[str] = field(default_factory=list)
+    hanging: asyncio.Event = field(default_factory=asyncio.Event)  # a request waits for ever
 
 
 def _app(ran: Ran, **settings: Any) -> FastAPI:
@@ -56,6 +57,12 @@ def _app(ran: Ran, **settings: Any) -> FastAPI:
         async def fails() -> JSONResponse:
             raise RuntimeError("a bug")
 
+        @router.get("/hangs")
+        async def hangs() -> JSONResponse:
+            ran.hanging.set()
+            await asyncio.Event().wait()
+            raise AssertionError("never")
+
         app.include_router(router, prefix=prefix)
     return app
 
@@ -81,21 +88,7 @@ async def _call(
 ) -> Exchange:
     """One request straight through the ASGI interface, counting the app's ``receive`` calls;
     the app must return normally (an exception would reach the server)."""
-    raw = {"host": HOST, "content-length": str(len(body)), **(headers or {})}
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in raw.items()],
-        "client": ("127.0.0.1", 5000),
-        "server": ("cmf.test", 8080),
-    }
+    scope = _scope(method, path, headers, body)
     receives = 0
     sent: list[dict[str, Any]] = []
 
@@ -111,6 +104,30 @@ async def _call(
         sent.append(dict(message))
 
     await app(scope, counting_receive, send)
+    return _exchange(sent, receives)
+
+
+def _scope(
+    method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> dict[str, Any]:
+    raw = {"host": HOST, "content-length": str(len(body)), **(headers or {})}
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in raw.items()],
+        "client": ("127.0.0.1", 5000),
+        "server": ("cmf.test", 8080),
+    }
+
+
+def _exchange(sent: list[dict[str, Any]], receives: int) -> Exchange:
     start = next(m for m in sent if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     assert not sent[-1].get("more_body", False), "the response is not complete"
@@ -256,6 +273,32 @@ async def test_an_unexpected_error_is_a_complete_500_in_the_dialect_and_raises_n
     else:
         _in_dialect(prefix, answer, 500)
     assert "connection" not in answer.headers  # keep-alive: the response is whole
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_a_request_cut_off_by_the_servers_stop_is_a_503_to_retry_not_a_500(
+    prefix: str,
+) -> None:
+    """uvicorn cancels a request that outlives its graceful shutdown (a big push, say) and
+    answered it 500; the client is told the truth: 503, try again, and the connection ends."""
+    ran = Ran()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    task = asyncio.create_task(_app(ran)(_scope("GET", f"{prefix}/hangs"), receive, send))
+    await asyncio.wait_for(ran.hanging.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    answer = _exchange(sent, 0)
+    _in_dialect(prefix, answer, 503)
+    assert answer.headers["retry-after"] == "1"
+    assert answer.headers["connection"] == "close"
 
 
 # The body-read deadline (over a socket: tests/integration/test_http_edge.py)

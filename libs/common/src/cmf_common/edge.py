@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cmf_common.dialects import Dialect, DialectRoute
-from cmf_common.errors import DomainError, PayloadTooLarge
+from cmf_common.errors import DomainError, PayloadTooLarge, Unavailable
 
 log = structlog.get_logger("cmf.http")
 
@@ -69,6 +69,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+class ShuttingDown(Unavailable):
+    code = "shutting_down"
+    title = "Shutting down"
 
 
 class BodyTooLarge(Exception):
@@ -367,6 +372,20 @@ class UnexpectedErrors:
                 raise
             log.exception("request.failed", error=type(exc).__name__)
             await self._dialect(scope).internal_error()(scope, receive, send)
+        except asyncio.CancelledError:
+            if watched.started:
+                raise
+            # The server is stopping and gave up waiting for this request (uvicorn cancels
+            # what outlives its graceful shutdown, and would answer 500): what it began is
+            # rolled back with its task, and the client is told to try again.
+            log.warning("request.cut_off", path=scope.get("path", "")[:200])
+            answer = self._dialect(scope).domain_error(
+                ShuttingDown("the server stopped before this request was answered; retry")
+            )
+            answer.headers["Retry-After"] = "1"
+            answer.headers["connection"] = "close"
+            await answer(scope, receive, send)
+            raise
 
     def _dialect(self, scope: Scope) -> Dialect:
         route = scope.get("route")
