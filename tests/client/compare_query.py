@@ -148,6 +148,35 @@ def compare(mlmd: str, url: str) -> dict[str, Any]:
                 server.get_all_artifacts_for_execution(server_ids.get(uuid, -1)),
                 ["event", "name"],
             )
+        # By ids: the same executions asked by their ids on each side (matched by uuid).
+        uuids = sorted(local_ids)
+        mine = [local_ids[u] for u in uuids]
+        theirs = [server_ids.get(u, -1) for u in uuids]
+        for question, key in (
+            ("get_all_executions_by_ids_list", ["Execution_uuid"]),
+            ("get_executions_with_execution_ids", ["Execution_uuid"]),
+            ("get_all_artifacts_for_executions", ["name"]),
+        ):
+            check.same_frame(
+                f"{question}({pipeline})",
+                getattr(local, question)(mine),
+                getattr(server, question)(theirs),
+                key,
+            )
+        local_uuid = {i: u for u, i in local_ids.items()}
+        server_uuid = {i: u for u, i in server_ids.items()}
+        for uuid in uuids:
+            check.same_list(
+                f"get_one_hop_parent_executions_ids({uuid})",
+                sorted(
+                    local_uuid[i]
+                    for i in local.get_one_hop_parent_executions_ids([local_ids[uuid]])
+                ),
+                sorted(
+                    server_uuid[i]
+                    for i in server.get_one_hop_parent_executions_ids([server_ids.get(uuid, -1)])
+                ),
+            )
         # One row per artifact (CmfQuery lists an artifact once per stage it is in).
         by_context = local.get_all_artifacts_by_context(pipeline)
         by_context = by_context.drop_duplicates(subset=["name"]).reset_index(drop=True)

@@ -69,7 +69,7 @@ def test_server_query_answers_as_cmfquery_does_on_the_local_mlmd(
         "compare_query.py", str(pushed.folder / "mlmd"), module_server, cwd=pushed.folder
     )
     assert answer["differences"] == []
-    assert answer["asked"] >= 50
+    assert answer["asked"] >= 64
 
 
 def test_the_example_notebook_runs_against_the_server(
