@@ -1,7 +1,8 @@
-"""S3 going away (an S3 of the test's own, moto's server mode, stopped and started again): the
-blob and file routes answer 503 with ``Retry-After`` in problem+json, never a 500 or an answer
-cut off after its head, readiness says the storage is down, and the service serves again by
-itself once S3 is back. The service and the metadata app in-process, real PostgreSQL."""
+"""The artifact service's dependencies going away. S3 (one of the test's own, moto's server
+mode, stopped and started again): the blob and file routes answer 503 with ``Retry-After`` in
+problem+json, never a 500 or an answer cut off after its head, readiness says the storage is
+down, and the service serves again by itself once S3 is back. The metadata service (not
+answering at ``METADATA_URL``): a push or pull by name is a 503 with ``Retry-After``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from artifacts_support import artifact_settings, running
 from moto.server import ThreadedMotoServer
 from pydantic import SecretStr
 
+from cmf_artifacts.app import create_service
 from cmf_testing.databases import ADMIN_URL, fresh_database, with_database
 from cmf_testing.network import free_port
 from cmf_testing.problems import assert_problem
@@ -106,3 +108,29 @@ async def test_s3_down_is_a_503_with_retry_after_until_it_is_back(
     assert (
         await client.put(f"/api/native/v1/blobs/{md5(other)}", content=other)
     ).status_code == 201
+
+
+async def test_a_metadata_service_that_does_not_answer_is_a_503_with_retry_after(
+    tmp_path: Path,
+) -> None:
+    """Distributed, the artifact service resolves names at METADATA_URL: when nothing answers
+    there, a push or pull by name is a 503 the client may retry."""
+    async with fresh_database("cmf_metadata_outage") as name:
+        settings = artifact_settings(
+            with_database(ADMIN_URL, name),
+            tmp_path,
+            metadata_url=f"http://127.0.0.1:{free_port()}",
+        )
+        service = create_service(settings)
+        transport = httpx.ASGITransport(app=service.app)
+        async with (
+            service.started(),
+            httpx.AsyncClient(transport=transport, base_url="http://artifacts") as client,
+        ):
+            query = {"pipeline_name": "p", "artifact_name": "data.csv:" + "0" * 32}
+            for answer in (
+                await client.get("/api/artifact_pull", params=query),
+                await client.post("/api/artifact_push", params=query, content=b"x"),
+            ):
+                assert_problem(answer, 503, "metadata_unavailable")
+                assert answer.headers["retry-after"] == "1"
