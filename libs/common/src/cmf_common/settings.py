@@ -97,7 +97,10 @@ class ServiceSettings(BaseSettings):
     # any) a request's ``Host`` may carry; unset, any.
     allowed_hosts: str | None = None
     # An open connection that sends nothing for this long (fresh, or between requests) is closed.
-    http_keep_alive_timeout_s: float = Field(default=5.0, gt=0)
+    # Longer than the idle expiry of common client pools (httpx's, the SDK's: 5 s), so a client
+    # never sends on a connection the server is closing at that moment (a ReadError, measured
+    # in bench.concurrent at 5 s each); the cap sheds idle connections first anyway.
+    http_keep_alive_timeout_s: float = Field(default=15.0, gt=0)
     # From a request's first byte to the end of its headers; then 408 and the connection closes.
     http_header_timeout_s: float = Field(default=10.0, gt=0)
     # A body must arrive within this many seconds, plus one more second per
