@@ -38,17 +38,18 @@ def data(client: httpx.Client, path: str) -> Any:
     return body["data"]
 
 
-def lineage_reads(client: httpx.Client, name: str) -> list[tuple[str, Callable[[], Any]]]:
-    """Every lineage route of a pipeline just pushed, each a read that checks its answer shows
-    the push (never a 404, never an empty tree). Its artifacts and executions come from the
-    metadata store, which answers at once, so any read may be the first after the push."""
+def lineage_reads(
+    client: httpx.Client, name: str, body: dict[str, Any]
+) -> list[tuple[str, Callable[[], Any]]]:
+    """Every lineage route of pipeline ``name`` just pushed with ``body``, each a read that checks
+    its answer shows the push (never a 404, never an empty tree). Their inputs come from the
+    body, so no other request stands between the push and the first lineage read."""
     v1 = f"/v1/pipelines/{name}"
-    ids = {a["name"]: a["id"] for a in data(client, f"/api/v1/artifacts/{name}")["artifacts"]}
-    inputs, outputs = _datasets(client, name)
+    inputs, outputs, uuids = _pushed(body)
     source = min(inputs - outputs)  # a Dataset step 1 reads and nothing wrote
     last = min(outputs - inputs)  # a Dataset step 2 wrote and nothing reads
     # The execution trees take a uuid's first four characters, as the reference UI sends them.
-    execution = data(client, f"/api/v1/pipelines/{name}/executions")[0]["Execution_uuid"][:4]
+    execution = uuids[0][:4]
 
     def tree(path: str, shown: Callable[[Any], bool]) -> Callable[[], Any]:
         def read() -> Any:
@@ -58,9 +59,14 @@ def lineage_reads(client: httpx.Client, name: str) -> list[tuple[str, Callable[[
 
         return read
 
+    ids: list[int] = []
+
     def walk(path: str) -> Callable[[], Any]:
         def read() -> Any:
-            found = get(client, path)
+            if not ids:  # a walk takes the metadata id, asked of the metadata store
+                listed = get(client, "/api/native/v1/artifacts", pipeline=name, limit=100)
+                ids.extend(a["id"] for a in listed["items"] if a["uri"] == source[1])
+            found = get(client, path.format(id=ids[0]))
             assert [n for n in found["nodes"] if n["kind"] == "execution"], (path, found)
             return found
 
@@ -90,33 +96,36 @@ def lineage_reads(client: httpx.Client, name: str) -> list[tuple[str, Callable[[
         ("v1 execution tree", tree(f"/api{v1}/executions/{execution}/lineage", _first)),
         ("hierarchical", lambda: data(client, f"{v1}/hierarchical-lineage")["nodes"]),
         ("display", display),
-        ("walk", walk(f"/lineage/{ids[source]}")),
-        ("native walk", walk(f"/api/native/v1/lineage/artifacts/{ids[source]}")),
-        ("executions", question(last, "executions", "executions")),
-        ("producer", question(last, "producer-execution", "execution")),
-        ("parents", question(last, "parents", "artifacts")),
-        ("ancestors", question(last, "ancestors", "artifacts")),
-        ("children", question(source, "children", "artifacts")),
-        ("descendants", question(source, "descendants", "artifacts")),
+        ("walk", walk("/lineage/{id}")),
+        ("native walk", walk("/api/native/v1/lineage/artifacts/{id}")),
+        ("executions", question(last[0], "executions", "executions")),
+        ("producer", question(last[0], "producer-execution", "execution")),
+        ("parents", question(last[0], "parents", "artifacts")),
+        ("ancestors", question(last[0], "ancestors", "artifacts")),
+        ("children", question(source[0], "children", "artifacts")),
+        ("descendants", question(source[0], "descendants", "artifacts")),
     ]
     return reads
 
 
-def _datasets(client: httpx.Client, name: str) -> tuple[set[str], set[str]]:
-    """The names of the Datasets the pipeline's executions read, and of those they wrote, from
-    the pull (the metadata store)."""
-    answer = client.post("/api/mlmd_pull", json={"pipeline_name": name})
-    assert answer.status_code == 200, answer.text
-    events = [
-        event
-        for stage in json.loads(answer.text)["Pipeline"][0]["stages"]
+def _pushed(body: dict[str, Any]) -> tuple[set[tuple[str, str]], set[tuple[str, str]], list[str]]:
+    """The (name, uri) of the Datasets the push's executions read, of those they wrote, and the
+    executions' uuids."""
+    executions = [
+        execution
+        for stage in json.loads(body["json_payload"])["Pipeline"][0]["stages"]
         for execution in stage["executions"]
-        for event in execution["events"]
-        if event["artifact"]["type"] == "Dataset"
+    ]
+    events = [
+        (e["type"], (e["artifact"]["name"], e["artifact"]["uri"]))
+        for execution in executions
+        for e in execution["events"]
+        if e["artifact"]["type"] == "Dataset"
     ]
     return (
-        {e["artifact"]["name"] for e in events if e["type"] == INPUT},
-        {e["artifact"]["name"] for e in events if e["type"] == OUTPUT},
+        {artifact for kind, artifact in events if kind == INPUT},
+        {artifact for kind, artifact in events if kind == OUTPUT},
+        [str(x["properties"]["Execution_uuid"]) for x in executions],
     )
 
 
@@ -132,14 +141,18 @@ def _first(tree: Any) -> bool:
     return bool(tree and tree[0])
 
 
-def read_each_route_right_after_each_push(client: httpx.Client, pushes: int = 20) -> None:
-    """Fresh pipelines pushed one by one, each read at once on every lineage route without a
-    token (cmf_lineage.consistency). The reads' order turns with each push, so each route is
-    the first read after a push at least once; the generations' twins answer alike."""
+def read_each_route_right_after_each_push(
+    client: httpx.Client, pushes: int = 20, *, push_to: httpx.Client | None = None
+) -> None:
+    """Fresh pipelines pushed one by one (to ``push_to``, another server of the same database,
+    when given), each read at once on every lineage route without a token
+    (cmf_lineage.consistency). The reads' order turns with each push, so each route is the
+    first read after a push at least once; the generations' twins answer alike."""
     for n in range(pushes):
         name = f"raw-{uuid.uuid4().hex[:8]}-{n}"
-        push(client, push_body(name, 2))
-        reads = lineage_reads(client, name)
+        body = push_body(name, 2)
+        push(push_to or client, body)
+        reads = lineage_reads(client, name, body)
         turn = n % len(reads)
         answers = {what: read() for what, read in reads[turn:] + reads[:turn]}
         assert answers["v1 artifact tree"] == answers["artifact tree"]
