@@ -286,7 +286,13 @@ def _serve(args: argparse.Namespace) -> None:
             _TENSORBOARD.append(board)
             url = f"{tensorboard.PREFIX}/"
             metadata_settings = metadata_settings.model_copy(update={"tensorboard_url": url})
-    gateway = embedded_server(settings, metadata_settings, lineage_settings, artifact_settings)
+    gateway = embedded_server(
+        settings,
+        metadata_settings,
+        lineage_settings,
+        artifact_settings,
+        database_shared=database_url is None,  # DATABASE_URL, not our own PostgreSQL
+    )
     app: ASGIApp = gateway
     if board is not None:
         app = tensorboard.TensorBoardMount(

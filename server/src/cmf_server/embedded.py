@@ -45,12 +45,15 @@ def embedded_server(
     metadata_settings: MetadataSettings,
     lineage_settings: LineageSettings,
     artifact_settings: ArtifactSettings | None = None,
+    *,
+    database_shared: bool = False,
 ) -> Gateway:
     """The gateway with the metadata, lineage and artifact services mounted (the artifacts by
     default in ``artifacts/`` beside the metadata service's files, on its database). With a
     Kafka configured, events travel through it (``cmf-server worker relay`` and ``worker
     lineage``); without one, this process hands them from the metadata outbox to the lineage
-    projector."""
+    projector. ``database_shared``: the database is one other processes may push to too (a
+    ``DATABASE_URL``, not the data dir's private PostgreSQL)."""
     in_process_events = not settings.kafka_bootstrap_servers
     # With auth on, the gateway signs each request's principal and the apps verify it: with
     # the secret configured, else with one of this process's own.
@@ -70,8 +73,13 @@ def embedded_server(
     board = LocalBoard() if in_process_events and not lineage_settings.redis_url else None
     # Each push posts its pipeline's committed sequence before it answers, for the lineage reads
     # to wait on (cmf_lineage.consistency): on Redis when set, else on a board in this process.
-    # When the board fails, the lineage app asks the metadata app over HTTP (in-process here).
-    committed = LocalCommitted() if not metadata_settings.redis_url else None
+    # A board in this process sees only this process's pushes: on a database other processes
+    # push to as well (replicas) and no Redis, there is none, and the lineage app asks the
+    # metadata app (in-process here), which reads the committed sequences in the database.
+    # The lineage app also asks it when the board fails.
+    committed = (
+        LocalCommitted() if not metadata_settings.redis_url and not database_shared else None
+    )
     # The metadata app asks the artifact app which artifacts are stored, and the artifact app
     # asks the metadata app which artifact a name is: both in-process, the first bound late.
     artifacts_app = _Later()
