@@ -13,12 +13,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from deploy_paths import ROOT, makefile_uv, makefile_variable
-from deployment import DOCKER, SERVICE_IMAGES, dockerfiles, env_of, exec_form, stages
+from deployment import DOCKER, SERVICE_IMAGES, Stage, dockerfiles, env_of, exec_form, stages
 
 from cmf_server import distributed
 
@@ -121,6 +122,18 @@ def copy_into(workdir: Path, value: str) -> None:
             shutil.copy2(ROOT / source, target)
 
 
+def replay(stage: Stage, workdir: Path, run: Callable[[str], None]) -> None:
+    """``stage``'s instructions in order, here: ``WORKDIR`` makes ``workdir``, ``COPY`` copies
+    into it from the repository, and each ``RUN`` is handed to ``run``."""
+    for instruction, value in stage.instructions:
+        if instruction == "WORKDIR":
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif instruction == "COPY":
+            copy_into(workdir, value)
+        elif instruction == "RUN":
+            run(value)
+
+
 def run_build_stage(image: str, scratch: Path) -> Path:
     """The build stage of ``image``, run here: its COPYs into a scratch context, its ``uv``
     steps with the Makefile's uv (the ``pip install uv`` step is that same pin), its ENV but
@@ -136,17 +149,15 @@ def run_build_stage(image: str, scratch: Path) -> Path:
         "UV_PYTHON": "python3.11",
     }
     uv = makefile_uv()
-    for instruction, value in build.instructions:
-        if instruction == "WORKDIR":
-            workdir.mkdir(parents=True, exist_ok=True)
-        elif instruction == "COPY":
-            copy_into(workdir, value)
-        elif instruction == "RUN":
-            if value.startswith("pip install"):
-                assert '"uv==${UV_VERSION}"' in value, value
-                continue
-            assert value.startswith("uv "), f"a build step this test does not know: {value}"
-            run_step(value, [str(uv), *shlex.split(value)[1:]], workdir, environ)
+
+    def run(value: str) -> None:
+        if value.startswith("pip install"):
+            assert '"uv==${UV_VERSION}"' in value, value
+            return
+        assert value.startswith("uv "), f"a build step this test does not know: {value}"
+        run_step(value, [str(uv), *shlex.split(value)[1:]], workdir, environ)
+
+    replay(build, workdir, run)
     return venv
 
 
@@ -229,17 +240,15 @@ def run_spa_stage(scratch: Path) -> Path:
     assert npm, "npm is needed (make ui installs what the UI's build needs)"
     (spa, *_) = stages(DOCKER / "ui.Dockerfile")
     workdir = scratch / "spa"
-    for instruction, value in spa.instructions:
-        if instruction == "WORKDIR":
-            workdir.mkdir(parents=True, exist_ok=True)
-        elif instruction == "COPY":
-            copy_into(workdir, value)
-        elif instruction == "RUN":
-            argv = shlex.split(value)
-            assert argv[0] == "npm", f"a build step this test does not know: {value}"
-            if argv[1] == "ci":
-                argv.append("--offline")
-            run_step(value, [npm, *argv[1:]], workdir)
+
+    def run(value: str) -> None:
+        argv = shlex.split(value)
+        assert argv[0] == "npm", f"a build step this test does not know: {value}"
+        if argv[1] == "ci":
+            argv.append("--offline")
+        run_step(value, [npm, *argv[1:]], workdir)
+
+    replay(spa, workdir, run)
     return workdir / "dist"
 
 

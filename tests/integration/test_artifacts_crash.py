@@ -43,8 +43,11 @@ def serve(tmp_path: Path, database_url: str, prefix: str, port: int) -> ServerPr
     env = {
         "DATABASE_URL": database_url,
         **TEST_S3.env(BUCKET, prefix),
-        # What a dead process left is stale at once: the restart's first sweep aborts it.
+        # What a dead process left is stale after a second, and the restart sweeps every
+        # second: a sweep that S3 fails (a busy SeaweedFS beside other tests) is tried again
+        # within the test's wait, not an hour later.
         "STALE_UPLOAD_AGE": "PT1S",
+        "STALE_SWEEP_EVERY_S": "1",
         # Called directly, not through a gateway: no signed principal (docs/prefixes.md).
         "REQUIRE_PRINCIPAL": "false",
     }
@@ -87,7 +90,7 @@ async def test_a_kill_mid_upload_leaves_nothing_visible_and_the_session_resumes(
                 f"/api/native/v1/uploads/{session}/parts/1", content=resumed[: 5 * MiB]
             )
             assert part.status_code == 200, part.text
-        # A streamed PUT past its first S3 part (8 MiB), and a second part, both cut off.
+        # A streamed PUT past its first S3 part (6 MiB by default), and a second part, both cut off.
         stream = await send_part_of(
             port, f"/api/native/v1/blobs/{streamed_md5}", len(streamed), streamed[: 9 * MiB]
         )
