@@ -36,7 +36,10 @@ TREE = "/artifact-lineage/tangled-tree/Test-env"
 @pytest.fixture
 async def redis_board() -> AsyncIterator[RedisBoard]:
     """A board under a prefix of its own on the real Redis."""
-    board = RedisBoard(REDIS_URL, prefix=f"cmf-test:{uuid.uuid4().hex}:version:")
+    # A connection waits up to 5 s, not the default 0.5 s: a test's burst of 300 advances on a
+    # loaded CI machine outwaited the short bound ("No connection available"), which in a
+    # server sends reads to the store; here the board's order is what is tested.
+    board = RedisBoard(REDIS_URL, prefix=f"cmf-test:{uuid.uuid4().hex}:version:", timeout_s=5)
     try:
         await board.client.ping()
     except Exception as exc:
