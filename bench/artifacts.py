@@ -43,13 +43,13 @@ from bench.stack import Process, median, ms, running
 from bench.streaming import (
     TIMEOUT,
     MiB,
-    RssSampler,
     blob_url,
     download_aiohttp,
     make_file,
     s3_client,
     upload,
 )
+from cmf_testing.rss import RssPeak
 from cmf_testing.s3 import TEST_S3, bucket_name, drop_bucket, require_s3
 
 
@@ -117,7 +117,7 @@ async def sweep(
             assert server.proc is not None
             say(f"sweep: {part_mib} MiB parts, {in_flight} in flight")
             async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-                with RssSampler(server.proc.pid).sampling() as rss:
+                with RssPeak(server.proc.pid, every_s=0.05) as rss:
                     seconds = await upload(http, server.url, path, md5, size)
             rows.append(
                 {
@@ -157,10 +157,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     blob, blob_md5 = (path, md5) if round_ == 0 else make_file(size)
                     try:
                         say(f"round {round_ + 1}: {args.size_mib} MiB up and down, the service")
-                        with RssSampler(server.proc.pid).sampling() as rss:
+                        with RssPeak(server.proc.pid, every_s=0.05) as rss:
                             up_s.append(await upload(http, server.url, blob, blob_md5, size))
                         rss_up.append(rss.growth)
-                        with RssSampler(server.proc.pid).sampling() as rss:
+                        with RssPeak(server.proc.pid, every_s=0.05) as rss:
                             down_s.append(
                                 await download_aiohttp(reader, server.url, blob_md5, size)
                             )

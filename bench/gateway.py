@@ -38,10 +38,11 @@ import psutil
 from bench.results import update_results
 from bench.run import machine
 from bench.stack import Process, fresh_database, ms, quantile
-from bench.streaming import MiB, RssSampler, make_file, s3_client, transfer
+from bench.streaming import MiB, make_file, s3_client, transfer
 from cmf_server import topology
 from cmf_testing import databases
 from cmf_testing.generator import push_body
+from cmf_testing.rss import RssPeak
 from cmf_testing.s3 import TEST_S3, bucket_name, drop_bucket, require_s3
 
 PAGE = "/api/native/v1/pipelines?limit=20"
@@ -236,7 +237,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 say(f"{args.size_mib} MiB through the gateway")
                 assert processes["gateway"].proc is not None
-                with RssSampler(processes["gateway"].proc.pid).sampling() as rss:
+                with RssPeak(processes["gateway"].proc.pid, every_s=0.05) as rss:
                     figures["up_gateway"], figures["down_gateway"] = await transfer(
                         gateway, other_md5, other, size
                     )

@@ -1,7 +1,7 @@
 """A large blob streamed up and down the native blob routes, for the benchmarks that time it
 (``bench.artifacts`` against S3 straight, ``bench.gateway`` through the gateway): the file, the
-upload and download loops, the RSS sampler of the process serving them, and the test S3 bucket's
-clean-up. Not a benchmark of its own.
+upload and download loops (the serving process's RSS: ``cmf_testing.rss``). Not a benchmark of
+its own.
 """
 
 from __future__ import annotations
@@ -10,17 +10,14 @@ import asyncio
 import hashlib
 import os
 import tempfile
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aioboto3
 import aiohttp
 import httpx
-import psutil
 
 from cmf_testing.s3 import TEST_S3
 
@@ -42,36 +39,6 @@ def make_file(size: int) -> tuple[Path, str]:
             handle.write(chunk)
             left -= len(chunk)
     return Path(handle.name), digest.hexdigest()
-
-
-class RssSampler:
-    """The peak RSS of a process, sampled every 50 ms in a thread; ``growth`` is the peak over
-    the RSS when sampling began."""
-
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-        self.base = self.peak = 0
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.base
-
-    def _run(self) -> None:
-        while not self.stop_event.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self.stop_event.wait(0.05)
-
-    @contextmanager
-    def sampling(self) -> Iterator[RssSampler]:
-        self.base = self.peak = self.proc.memory_info().rss
-        self.thread.start()
-        try:
-            yield self
-        finally:
-            self.stop_event.set()
-            self.thread.join()
 
 
 async def file_chunks(path: Path) -> AsyncIterator[bytes]:

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-import psutil
 
 from cmf_testing import databases
 from cmf_testing.databases import ADMIN_URL, create_database, run_blocking, with_database
@@ -133,30 +130,3 @@ def server_on_new_database(tmp_path: Path, env: Mapping[str, str]) -> Iterator[S
 def new_topic(partitions: int = 3) -> str:
     """A fresh Kafka topic (and its dead-letter topic); fails, naming Kafka, if unreachable."""
     return run_blocking(create_topic(partitions))
-
-
-class RssPeak:
-    """The peak RSS of a process, sampled every 20 ms while in the block."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.base = self.process.memory_info().rss
-        self.peak = self.base
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.base

@@ -19,7 +19,6 @@ import aioboto3
 import httpx
 import pytest
 from support import (
-    RssPeak,
     ServerProcess,
     drop_database,
     free_port,
@@ -27,6 +26,7 @@ from support import (
     start_cmf_process,
 )
 
+from cmf_testing.rss import RssPeak
 from cmf_testing.s3 import TEST_S3, require_s3
 
 BUCKET = "cmf-artifacts-test"

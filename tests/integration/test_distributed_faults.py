@@ -24,10 +24,10 @@ import httpx
 import pytest
 from distributed_stack import UNSIGNED, Roles, Stack, running_stack, service_roles
 from raw_http import Connection
-from support import RssPeak
 
 from cmf_common.errors import PROBLEM_JSON
 from cmf_server import topology
+from cmf_testing.rss import RssPeak
 from cmf_testing.s3 import TEST_S3, own_bucket
 from cmf_testing.waiting import eventually
 
