@@ -369,6 +369,10 @@ export const scenarios = {
       const to = await clickNode(page, "model.pkl", ["Shift"]);
       await page.waitForURL((url) => url.searchParams.get("sel") === from && url.searchParams.get("to") === to);
       await page.getByTestId("path").getByText("4 steps").waitFor();
+      // The panel can say it a frame before the graph marks the path's nodes.
+      await page.waitForFunction(
+        () => document.querySelectorAll("[data-testid=graph-node].on-path").length >= 5,
+      );
       assert.equal(await page.locator("[data-testid=graph-node].on-path").count(), 5);
       assert.ok((await page.locator("path.edge.on-path").count()) >= 4);
       await page.evaluate(() => window.__explorer.view.fit(false));
